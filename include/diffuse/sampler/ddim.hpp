@@ -1,0 +1,130 @@
+// diffuse/sampler/ddim.hpp: Denoising Diffusion Implicit Models (Song, Meng, Ermon 2021).
+//
+// One step from timestep t to the next grid entry t' (eq. 12, with sigma_t from eq. 16):
+//   x0  = predicted clean sample (any parameterization), optionally clipped/thresholded
+//   s   = eta * sqrt((1 - ab_t') / (1 - ab_t) * (1 - ab_t / ab_t'))
+//   x_t' = sqrt(ab_t') x0 + sqrt(1 - ab_t' - s^2) eps + s z,     z ~ N(0, I)
+// eta = 0 is the deterministic DDIM sampler, eta = 1 is DDPM's ancestral variance.
+// Past the last grid entry ab = 1 (set_alpha_to_one) or ab_0 (Stable Diffusion's choice).
+#pragma once
+
+#include <cmath>
+#include <span>
+#include <vector>
+
+#include "diffuse/predict/parameterization.hpp"
+#include "diffuse/predict/thresholding.hpp"
+#include "diffuse/sampler/detail/update.hpp"
+#include "diffuse/sampler/run.hpp"
+#include "diffuse/schedule/discrete.hpp"
+
+namespace diffuse::sampler {
+
+// Defaults are diffusers' DDIMScheduler defaults.
+template <Real T>
+struct ddim_options {
+    predict::prediction prediction = predict::prediction::epsilon;
+    T eta = T(0);
+    bool set_alpha_to_one = true;
+    bool use_clipped_model_output = false;
+    predict::x0_processing<T> x0{.clip_range = T(1), .thresholding = {}};
+
+    void validate() const {
+        require(eta >= T(0) && std::isfinite(eta), "eta", eta, "a finite number >= 0");
+        x0.validate();
+    }
+};
+
+template <Real T>
+class ddim {
+public:
+    using scalar = T;
+    static constexpr std::string_view name = "DDIM";
+
+    explicit ddim(schedule::discrete<T> noise_schedule, ddim_options<T> options = {})
+        : schedule_(std::move(noise_schedule)), options_(options) {
+        options_.validate();
+    }
+
+    [[nodiscard]] const schedule::discrete<T>& noise_schedule() const { return schedule_; }
+    [[nodiscard]] const ddim_options<T>& options() const { return options_; }
+
+    // ab after the last step.
+    [[nodiscard]] T final_alpha_bar() const { return options_.set_alpha_to_one ? T(1) : schedule_.alphas_cumprod()[0]; }
+
+    // DDIM's sigma_t^2 / eta^2 between t and prev (eq. 16); prev < 0 means past the grid.
+    [[nodiscard]] T variance(timestep t, timestep prev) const {
+        const T ab = schedule_.alpha_bar(t);
+        const T ab_prev = prev >= 0 ? schedule_.alpha_bar(prev) : final_alpha_bar();
+        return (T(1) - ab_prev) / (T(1) - ab) * (T(1) - ab / ab_prev);
+    }
+
+    class run : public detail::discrete_run_state<T> {
+    public:
+        run(const ddim& sampler, std::vector<timestep> grid, layout shape)
+            : detail::discrete_run_state<T>(std::move(grid), shape), sampler_(&sampler) {
+            const auto& opt = sampler.options_;
+            schedule::require_valid_grid(this->grid_, sampler.schedule_.num_train_timesteps());
+            if (predict::needs_positive_alpha(opt.prediction)) {
+                require(sampler.schedule_.alpha_bar(this->grid_.front()) > T(0), "prediction_type",
+                        predict::name(opt.prediction),
+                        "v_prediction or sample when the grid starts at a zero-SNR timestep (alphabar = 0)");
+            }
+            if (opt.eta > T(0)) noise_.resize(shape.size);
+            if (opt.x0.needs_two_passes()) {
+                x0_.resize(shape.size);
+                quantile_.resize(shape.sample_size());
+            }
+        }
+
+        // Advances x by one step given the model output at current_timestep().
+        template <class Output, class X>
+        void step(const Output& model_output, X&& x) { step_with(model_output, x, detail::no_noise<T>{}); }
+        template <class Output, class X, class Noise>
+        void step(const Output& model_output, X&& x, Noise&& noise) { step_with(model_output, x, noise); }
+
+    private:
+        template <class Output, class X, class Noise>
+        void step_with(const Output& model_output, X& x_in, Noise&& noise_in) {
+            const_view<T> output = flat(model_output);
+            view<T> x = flat(x_in);
+            this->check_buffers(output.size(), x.size());
+            const auto& s = *sampler_;
+            const timestep t = this->current_timestep(), prev = this->next_timestep();
+            const T ab = s.schedule_.alpha_bar(t);
+            const T ab_prev = prev >= 0 ? s.schedule_.alpha_bar(prev) : s.final_alpha_bar();
+            const T beta = T(1) - ab;
+            const T alpha = std::sqrt(ab), sigma = std::sqrt(beta);
+            const T std_dev = s.options_.eta * std::sqrt(s.variance(t, prev));
+
+            detail::linear_update<T> u{.from = predict::decompose(s.options_.prediction, alpha, sigma)};
+            u.to_x0 = std::sqrt(ab_prev);
+            u.to_eps = std::sqrt(T(1) - ab_prev - std_dev * std_dev);
+            u.to_noise = std_dev;
+            if (s.options_.use_clipped_model_output) u.use_processed_x0_for_eps(alpha, sigma);
+
+            const const_view<T> noise =
+                detail::acquire_noise<T>(detail::to_noise_argument<T>(noise_in), view<T>(noise_.data(), noise_.size()),
+                                         std_dev > T(0), name);
+            if (std_dev > T(0)) require_size("noise.size()", noise.size(), x.size());
+            detail::apply(u, s.options_.x0, output, x, noise, this->shape_.batch, view<T>(x0_.data(), x0_.size()),
+                          view<T>(quantile_.data(), quantile_.size()));
+            this->advance();
+        }
+
+        const ddim* sampler_;
+        buffer<T> noise_, x0_, quantile_;
+    };
+
+    // Starts a run over a strictly decreasing grid of training timesteps.
+    [[nodiscard]] run start(std::vector<timestep> grid, layout shape) const { return run(*this, std::move(grid), shape); }
+    [[nodiscard]] run start(std::span<const timestep> grid, index size, index batch = 1) const {
+        return run(*this, std::vector<timestep>(grid.begin(), grid.end()), layout{size, batch});
+    }
+
+private:
+    schedule::discrete<T> schedule_;
+    ddim_options<T> options_;
+};
+
+}  // namespace diffuse::sampler

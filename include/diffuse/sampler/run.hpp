@@ -1,0 +1,123 @@
+// diffuse/sampler/run.hpp: what every run of a discrete-timestep sampler holds, and the noise
+// plumbing shared by all stochastic steps.
+//
+// A sampler is immutable and shared; `sampler.start(grid, size, batch)` returns a run that owns
+// the per-run state (grid, step index, buffers sized once here). Steps never allocate.
+#pragma once
+
+#include <cmath>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "diffuse/core/random.hpp"
+#include "diffuse/core/view.hpp"
+#include "diffuse/schedule/timesteps.hpp"
+
+namespace diffuse::sampler {
+
+using schedule::timestep;
+
+// The buffer a run works on: `size` elements made of `batch` equal samples (the batch matters only
+// to per-sample operations such as dynamic thresholding and learned variances).
+struct layout {
+    index size = 0;
+    index batch = 1;
+
+    void validate() const {
+        require(size >= 1, "layout.size", size, "an integer >= 1");
+        require(batch >= 1 && size % batch == 0, "layout.batch", batch,
+                "a divisor of layout.size = " + std::to_string(size));
+    }
+    [[nodiscard]] index sample_size() const { return size / batch; }
+};
+
+namespace detail {
+
+// Grid position and buffers common to the discrete samplers' runs.
+template <Real T>
+class discrete_run_state {
+public:
+    discrete_run_state(std::vector<timestep> grid, layout shape) : grid_(std::move(grid)), shape_(shape) {
+        shape_.validate();
+    }
+
+    [[nodiscard]] std::span<const timestep> timesteps() const { return grid_; }
+    [[nodiscard]] bool done() const { return index_ >= static_cast<index>(grid_.size()); }
+    [[nodiscard]] index step_index() const { return index_; }
+    [[nodiscard]] index num_steps() const { return static_cast<index>(grid_.size()); }
+    [[nodiscard]] const layout& shape() const { return shape_; }
+    // The timestep the model is evaluated at for the next step.
+    [[nodiscard]] timestep current_timestep() const {
+        require(!done(), "step_index", index_, "< num_steps (the run has finished)");
+        return grid_[static_cast<std::size_t>(index_)];
+    }
+    [[nodiscard]] double model_time() const { return static_cast<double>(current_timestep()); }
+
+protected:
+    // The entry after the current one, or -1 past the end of the grid (the clean sample).
+    [[nodiscard]] timestep next_timestep() const {
+        const auto next = static_cast<std::size_t>(index_ + 1);
+        return next < grid_.size() ? grid_[next] : timestep{-1};
+    }
+    [[nodiscard]] timestep previous_timestep() const {
+        return index_ > 0 ? grid_[static_cast<std::size_t>(index_ - 1)] : timestep{-1};
+    }
+    void advance() { ++index_; }
+
+    void check_buffers(index output_size, index x_size) const {
+        require_size("x.size()", x_size, shape_.size);
+        require_size("model_output.size()", output_size, shape_.size);
+    }
+
+    std::vector<timestep> grid_;
+    layout shape_;
+    index index_ = 0;
+};
+
+// Where a step's noise comes from: nowhere, a caller's buffer, or a noise source.
+template <Real T>
+struct no_noise {};
+
+template <Real T>
+const_view<T> acquire_noise(no_noise<T>, view<T>, bool needed, std::string_view sampler_name) {
+    if (needed) {
+        throw invalid("noise", "none", std::string(sampler_name) +
+                                           ": this step is stochastic; pass a noise source (e.g. "
+                                           "diffuse::random::generator) or a noise buffer of x.size() elements");
+    }
+    return const_view<T>(nullptr, 0);
+}
+
+template <Real T>
+const_view<T> acquire_noise(const_view<T> given, view<T>, bool needed, std::string_view) {
+    if (!needed) return const_view<T>(nullptr, 0);
+    return given;
+}
+
+template <Real T, class G>
+    requires random::noise_source<G, T>
+const_view<T> acquire_noise(G& source, view<T> storage, bool needed, std::string_view) {
+    if (!needed) return const_view<T>(nullptr, 0);
+    source.normal(storage);
+    return const_view<T>(storage.data(), storage.size());
+}
+
+// Normalizes what a caller passed as noise: a noise source stays a reference, anything flat()
+// accepts (an Eigen array, a std::vector, a view) becomes a const view.
+template <Real T, class N>
+decltype(auto) to_noise_argument(N& noise) {
+    using bare = std::remove_cvref_t<N>;
+    if constexpr (std::is_same_v<bare, no_noise<T>>) {
+        return no_noise<T>{};
+    } else if constexpr (random::noise_source<bare, T>) {
+        return (noise);
+    } else {
+        const auto v = flat(noise);
+        return const_view<T>(v.data(), v.size());
+    }
+}
+
+}  // namespace detail
+}  // namespace diffuse::sampler

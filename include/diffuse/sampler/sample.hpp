@@ -1,0 +1,96 @@
+// diffuse/sampler/sample.hpp: the loop API. `diffuse::sample(model, sampler, grid, x, noise, options)`
+// runs a sampler from the first grid entry to the end, calling the model once per step, so the
+// caller never writes a sampler loop. The step API (`sampler.start(...)`, `run.step(...)`) is what
+// it is built on and stays available for callers that need to own the loop.
+//
+// A model is any callable `model(const_view<T> x, double model_time, view<T> out)` that writes
+// its prediction (of the sampler's prediction type) for input x at model_time into out.
+#pragma once
+
+#include <cmath>
+#include <concepts>
+#include <functional>
+#include <span>
+#include <string>
+#include <utility>
+
+#include "diffuse/core/view.hpp"
+#include "diffuse/sampler/run.hpp"
+
+namespace diffuse {
+
+template <class M, class T>
+concept model_for = Real<T> && std::invocable<M&, const_view<T>, double, view<T>>;
+
+template <Real T>
+struct sample_options {
+    // Called after every step with (steps done, total steps).
+    std::function<void(index, index)> progress;
+    // Called after every step with (steps done, x); returning false stops the run early.
+    std::function<bool(index, const_view<T>)> observer;
+    // Report NaN/Inf in a model output as diffuse::error instead of propagating it.
+    bool check_finite = true;
+};
+
+namespace detail {
+
+template <Real T>
+void require_finite_output(const_view<T> out, index step, double model_time) {
+    if (out.allFinite()) return;
+    index bad = 0;
+    while (bad < out.size() && std::isfinite(out[bad])) ++bad;
+    throw invalid("model_output[" + std::to_string(bad) + "] at step " + std::to_string(step) + " (model time " +
+                      std::to_string(model_time) + ")",
+                  out[bad], "finite values (the model returned NaN or Inf)");
+}
+
+template <class Run>
+index model_output_size(const Run& run) {
+    if constexpr (requires { run.model_output_size(); }) {
+        return run.model_output_size();
+    } else {
+        return run.shape().size;
+    }
+}
+
+}  // namespace detail
+
+// Runs `sampler` over `grid` on x in place. `noise` is a noise source (diffuse::random::generator
+// or any type with normal(view<T>)); deterministic samplers accept sampler::detail::no_noise via
+// the overload without it. Returns the number of steps taken.
+template <class Model, class Sampler, class X, class Noise>
+    requires(!std::same_as<std::remove_cvref_t<Noise>, sample_options<typename Sampler::scalar>>)
+index sample(Model&& model, const Sampler& sampler, std::span<const schedule::timestep> grid, X&& x_in, Noise&& noise,
+             const sample_options<typename Sampler::scalar>& options = {}, index batch = 1) {
+    using T = typename Sampler::scalar;
+    static_assert(model_for<std::remove_reference_t<Model>, T>,
+                  "a model is callable as model(const_view<T> x, double model_time, view<T> out)");
+    view<T> x = flat(x_in);
+    auto run = sampler.start(grid, x.size(), batch);
+    buffer<T> out(detail::model_output_size(run));
+    const index total = run.num_steps();
+    while (!run.done()) {
+        const double time = run.model_time();
+        model(const_view<T>(x.data(), x.size()), time, view<T>(out.data(), out.size()));
+        if (options.check_finite) detail::require_finite_output<T>(const_view<T>(out.data(), out.size()), run.step_index(), time);
+        if constexpr (std::same_as<std::remove_cvref_t<Noise>, sampler::detail::no_noise<T>>) {
+            run.step(out, x);
+        } else {
+            run.step(out, x, noise);
+        }
+        const index done = run.step_index();
+        if (options.progress) options.progress(done, total);
+        if (options.observer && !options.observer(done, const_view<T>(x.data(), x.size()))) break;
+    }
+    return run.step_index();
+}
+
+// Deterministic samplers (or stochastic ones configured deterministically, e.g. DDIM with eta = 0).
+template <class Model, class Sampler, class X>
+index sample(Model&& model, const Sampler& sampler, std::span<const schedule::timestep> grid, X&& x,
+             const sample_options<typename Sampler::scalar>& options = {}, index batch = 1) {
+    sampler::detail::no_noise<typename Sampler::scalar> none;
+    return sample(std::forward<Model>(model), sampler, grid, std::forward<X>(x), none, options, batch);
+}
+
+}  // namespace diffuse
