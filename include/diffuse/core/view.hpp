@@ -104,6 +104,17 @@ auto flat(const C& c) {
     return const_view<T>(c.data(), static_cast<index>(c.size()));
 }
 
+// A read-only view of anything flat() accepts (Eigen maps of T and of const T are distinct types,
+// and Eigen does not convert one into the other).
+template <class C>
+auto cflat(const C& c) {
+    const auto v = flat(c);
+    using T = std::remove_const_t<std::remove_pointer_t<decltype(v.data())>>;
+    return const_view<T>(v.data(), v.size());
+}
+template <Real T>
+const_view<T> cflat(view<T> v) { return const_view<T>(v.data(), v.size()); }
+
 // Size agreement between two buffers that meet in one update.
 inline void require_size(std::string_view parameter, index actual, index expected) {
     if (actual != expected) {

@@ -55,7 +55,6 @@ public:
     }
     [[nodiscard]] double model_time() const { return static_cast<double>(current_timestep()); }
 
-protected:
     // The entry after the current one, or -1 past the end of the grid (the clean sample).
     [[nodiscard]] timestep next_timestep() const {
         const auto next = static_cast<std::size_t>(index_ + 1);
@@ -64,6 +63,8 @@ protected:
     [[nodiscard]] timestep previous_timestep() const {
         return index_ > 0 ? grid_[static_cast<std::size_t>(index_ - 1)] : timestep{-1};
     }
+
+protected:
     void advance() { ++index_; }
 
     void check_buffers(index output_size, index x_size) const {
@@ -114,8 +115,7 @@ decltype(auto) to_noise_argument(N& noise) {
     } else if constexpr (random::noise_source<bare, T>) {
         return (noise);
     } else {
-        const auto v = flat(noise);
-        return const_view<T>(v.data(), v.size());
+        return cflat(noise);
     }
 }
 
