@@ -23,7 +23,7 @@
 #include "diffuse/core/view.hpp"
 
 // GCC 12 flags the deliberately undefined operands inside its own AVX-512 intrinsics
-// (avx512fintrin.h, '__Y is used uninitialized') when Eigen's packet round/log/sqrt are inlined
+// (avx512fintrin.h, '__Y is used uninitialized') when Eigen's packet log/sqrt are inlined
 // here (GCC bug 105593); the warning is not actionable, so it is silenced for this header only.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
@@ -182,28 +182,43 @@ Array horner(const Array& y, const std::array<typename Array::Scalar, N>& coeffi
     return sum;
 }
 
-// sin(2 pi u) and cos(2 pi u) for u in (0, 1). The range reduction is exact because it is done in
-// turns: v = u - round(u) and f = v - q/4 with q = round(4v) are exact on the uniforms' grid, so
-// 2 pi u = q pi/2 + 2 pi f with |2 pi f| <= pi/4, where Taylor polynomials are accurate; then
-// sin(q pi/2 + x) = a sin x + b cos x and cos(q pi/2 + x) = a cos x - b sin x with
-// a = cos(q pi/2) = 1 - |q| and b = sin(q pi/2) = q (2 - |q|) for q in {-2, ..., 2}.
-// Written with Eigen array operations so it vectorizes for float and double alike (Eigen 3.4
-// has no packet sin/cos for double).
+// The angle 2 pi u of a uniform u = (m + 1/2) 2^-p, reduced exactly in turns: with the octant
+// o = floor(8u) (the top three bits of m, i.e. of the element's first word) and
+// Q = round(4u) = (o + 1) >> 1, the remainder f = u - Q/4 lies in [-1/8, 1/8] and is exact on the
+// uniforms' grid, so 2 pi u = Q pi/2 + 2 pi f with |2 pi f| <= pi/4. The quadrant enters as
+// cos(Q pi/2) and sin(Q pi/2), which are 0 or +-1. Integer work only, so it vectorizes anywhere.
+template <Real T>
+struct turn_reduction {
+    T f;          // remainder in turns, |f| <= 1/8
+    T cos_q;      // cos(Q pi/2)
+    T sin_q;      // sin(Q pi/2)
+};
+template <Real T>
+constexpr turn_reduction<T> reduce_turns(const u32* words) {
+    const int octant = static_cast<int>(words[0] >> 29);
+    const int nearest_quarter = (octant + 1) >> 1;  // Q in {0, ..., 4}
+    const int q = nearest_quarter & 3;
+    const int odd = q & 1;
+    return {uniform_from_words<T>(words) - T(0.25) * static_cast<T>(nearest_quarter),
+            static_cast<T>((1 - q) & (odd - 1)),  // 1, 0, -1, 0 for q = 0, 1, 2, 3
+            static_cast<T>((2 - q) & -odd)};      // 0, 1, 0, -1
+}
+
+// sin and cos of 2 pi u from its turn reduction: Taylor polynomials of x = 2 pi f on
+// |x| <= pi/4, then sin(Q pi/2 + x) = cos_q sin x + sin_q cos x and
+// cos(Q pi/2 + x) = cos_q cos x - sin_q sin x. Eigen array operations over a fixed-size block, so
+// it vectorizes for float and double alike (Eigen 3.4 has no packet sin/cos for double).
 template <class Array>
-void sincos_turns(const Array& u, Array& sin_out, Array& cos_out) {
+void sincos_from_turns(const Array& f, const Array& cos_q, const Array& sin_q, Array& sin_out, Array& cos_out) {
     using T = typename Array::Scalar;
     static constexpr auto sin_coefficients = taylor_coefficients<T, true>();
     static constexpr auto cos_coefficients = taylor_coefficients<T, false>();
-    const Array v = u - u.round();
-    const Array q = (T(4) * v).round();
-    const Array x = T(2 * std::numbers::pi_v<long double>) * (v - T(0.25) * q);
+    const Array x = T(2 * std::numbers::pi_v<long double>) * f;
     const Array x2 = x * x;
     const Array sin_x = x * horner(x2, sin_coefficients);
     const Array cos_x = horner(x2, cos_coefficients);
-    const Array a = T(1) - q.abs();
-    const Array b = q * (T(2) - q.abs());
-    sin_out = a * sin_x + b * cos_x;
-    cos_out = a * cos_x - b * sin_x;
+    sin_out = cos_q * sin_x + sin_q * cos_x;
+    cos_out = cos_q * cos_x - sin_q * sin_x;
 }
 
 template <Real T>
@@ -223,14 +238,17 @@ void normal_tile(u64 seed, u64 stream, u64 first_block, T* out) {
     constexpr int w = words_per_element<T>;
     alignas(64) std::array<u32, 4 * tile_blocks> words;
     philox_tile(seed, stream, first_block, words.data());
-    pairs u1, u2;
+    pairs u1, f, cos_q, sin_q;
     for (int p = 0; p < tile_pairs<T>; ++p) {
         u1[p] = uniform_from_words<T>(words.data() + 2 * w * p);
-        u2[p] = uniform_from_words<T>(words.data() + 2 * w * p + w);
+        const turn_reduction<T> angle = reduce_turns<T>(words.data() + 2 * w * p + w);
+        f[p] = angle.f;
+        cos_q[p] = angle.cos_q;
+        sin_q[p] = angle.sin_q;
     }
     const pairs radius = (T(-2) * u1.log()).sqrt();
     pairs sin_theta, cos_theta;
-    sincos_turns(u2, sin_theta, cos_theta);
+    sincos_from_turns(f, cos_q, sin_q, sin_theta, cos_theta);
     for (int p = 0; p < tile_pairs<T>; ++p) {
         out[2 * p] = radius[p] * cos_theta[p];
         out[2 * p + 1] = radius[p] * sin_theta[p];
