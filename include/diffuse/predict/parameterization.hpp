@@ -12,6 +12,8 @@
 //                                    x0 = alpha x - sigma out,                eps = alpha out + sigma x
 //   score (Song et al. 2021, grad log p_t = -eps / sigma):
 //                                    x0 = (x + sigma^2 out) / alpha,          eps = -sigma out
+//   flow_velocity (rectified flow, Liu et al. 2023; x = (1 - s) x0 + s eps, u = eps - x0, so
+//   alpha + sigma = 1):              x0 = x - sigma out,                      eps = x + alpha out
 #pragma once
 
 #include <string_view>
@@ -21,9 +23,9 @@
 
 namespace diffuse::predict {
 
-enum class prediction { epsilon, sample, v_prediction, score };
+enum class prediction { epsilon, sample, v_prediction, score, flow_velocity };
 
-inline constexpr std::string_view prediction_names = "epsilon, sample, v_prediction, score";
+inline constexpr std::string_view prediction_names = "epsilon, sample, v_prediction, score, flow_prediction";
 
 // diffusers' `prediction_type` names ("sample" is x0-prediction).
 inline prediction parse_prediction(std::string_view name) {
@@ -31,6 +33,7 @@ inline prediction parse_prediction(std::string_view name) {
     if (name == "sample") return prediction::sample;
     if (name == "v_prediction") return prediction::v_prediction;
     if (name == "score") return prediction::score;
+    if (name == "flow_prediction") return prediction::flow_velocity;  // diffusers' name
     throw invalid("prediction_type", name, prediction_names);
 }
 
@@ -40,6 +43,7 @@ inline constexpr std::string_view name(prediction p) {
         case prediction::sample: return "sample";
         case prediction::v_prediction: return "v_prediction";
         case prediction::score: return "score";
+        case prediction::flow_velocity: return "flow_prediction";
     }
     return "unknown";
 }
@@ -67,6 +71,7 @@ constexpr decomposition<T> decompose(prediction p, T alpha, T sigma) {
         case prediction::sample: return {{T(0), T(1)}, {T(1) / sigma, -alpha / sigma}};
         case prediction::v_prediction: return {{alpha, -sigma}, {sigma, alpha}};
         case prediction::score: return {{T(1) / alpha, sigma * sigma / alpha}, {T(0), -sigma}};
+        case prediction::flow_velocity: return {{T(1), -sigma}, {T(1), alpha}};
     }
     return {{T(0), T(0)}, {T(0), T(0)}};
 }

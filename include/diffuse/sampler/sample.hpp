@@ -58,9 +58,9 @@ index model_output_size(const Run& run) {
 // Runs `sampler` over `grid` on x in place. `noise` is a noise source (diffuse::random::generator
 // or any type with normal(view<T>)); deterministic samplers accept sampler::detail::no_noise via
 // the overload without it. Returns the number of steps taken.
-template <class Model, class Sampler, class X, class Noise>
+template <class Model, class Sampler, class Grid, class X, class Noise>
     requires(!std::same_as<std::remove_cvref_t<Noise>, sample_options<typename Sampler::scalar>>)
-index sample(Model&& model, const Sampler& sampler, std::span<const schedule::timestep> grid, X&& x_in, Noise&& noise,
+index sample(Model&& model, const Sampler& sampler, const Grid& grid, X&& x_in, Noise&& noise,
              const sample_options<typename Sampler::scalar>& options = {}, index batch = 1) {
     using T = typename Sampler::scalar;
     static_assert(model_for<std::remove_reference_t<Model>, T>,
@@ -68,10 +68,21 @@ index sample(Model&& model, const Sampler& sampler, std::span<const schedule::ti
     view<T> x = flat(x_in);
     auto run = sampler.start(grid, x.size(), batch);
     buffer<T> out(detail::model_output_size(run));
+    // Samplers whose state is not the network's input (k-diffusion form) scale it first.
+    constexpr bool scales_input = requires { run.input_scale(); };
+    buffer<T> scaled(scales_input ? x.size() : 0);
     const index total = run.num_steps();
     while (!run.done()) {
         const double time = run.model_time();
-        model(const_view<T>(x.data(), x.size()), time, view<T>(out.data(), out.size()));
+        const T* input = x.data();
+        if constexpr (scales_input) {
+            const T scale = run.input_scale();
+            if (scale != T(1)) {
+                scaled = scale * x;
+                input = scaled.data();
+            }
+        }
+        model(const_view<T>(input, x.size()), time, view<T>(out.data(), out.size()));
         if (options.check_finite) detail::require_finite_output<T>(const_view<T>(out.data(), out.size()), run.step_index(), time);
         if constexpr (std::same_as<std::remove_cvref_t<Noise>, sampler::detail::no_noise<T>>) {
             run.step(out, x);
@@ -86,8 +97,8 @@ index sample(Model&& model, const Sampler& sampler, std::span<const schedule::ti
 }
 
 // Deterministic samplers (or stochastic ones configured deterministically, e.g. DDIM with eta = 0).
-template <class Model, class Sampler, class X>
-index sample(Model&& model, const Sampler& sampler, std::span<const schedule::timestep> grid, X&& x,
+template <class Model, class Sampler, class Grid, class X>
+index sample(Model&& model, const Sampler& sampler, const Grid& grid, X&& x,
              const sample_options<typename Sampler::scalar>& options = {}, index batch = 1) {
     sampler::detail::no_noise<typename Sampler::scalar> none;
     return sample(std::forward<Model>(model), sampler, grid, std::forward<X>(x), none, options, batch);

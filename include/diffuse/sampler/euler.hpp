@@ -1,0 +1,110 @@
+// diffuse/sampler/euler.hpp: Euler's method on the probability-flow ODE in the k-diffusion form
+// (Karras et al. 2022, eq. 4 and Algorithm 2 without the Heun correction):
+//   d = (x - x0) / sigma_hat,     x' = x + (sigma' - sigma_hat) d,
+// with optional "churn": gamma = min(S_churn / n, sqrt(2) - 1) on levels inside [S_tmin, S_tmax],
+// sigma_hat = sigma (1 + gamma), and x raised to sigma_hat by x += S_noise z sqrt(sigma_hat^2 - sigma^2).
+// As in diffusers' EulerDiscreteScheduler the churn is applied after the model evaluation at
+// sigma, and x0 is then read at sigma_hat (the edm sampler, edm.hpp, churns before evaluating).
+#pragma once
+
+#include <cmath>
+#include <limits>
+#include <numbers>
+#include <string_view>
+
+#include "diffuse/sampler/detail/update.hpp"
+#include "diffuse/sampler/sigma_run.hpp"
+
+namespace diffuse::sampler {
+
+template <Real T>
+struct euler_options {
+    predict::prediction prediction = predict::prediction::epsilon;
+    T s_churn = T(0);
+    T s_tmin = T(0);
+    T s_tmax = std::numeric_limits<T>::infinity();
+    T s_noise = T(1);
+    state_space space = state_space::denoiser;
+
+    void validate() const {
+        require(s_churn >= T(0) && std::isfinite(s_churn), "s_churn", s_churn, "a finite number >= 0");
+        require(s_tmin >= T(0) && s_tmin <= s_tmax, "s_tmin", s_tmin, "in [0, s_tmax]");
+        require(s_noise >= T(0) && std::isfinite(s_noise), "s_noise", s_noise, "a finite number >= 0");
+    }
+};
+
+template <Real T>
+class euler {
+public:
+    using scalar = T;
+    static constexpr std::string_view name = "Euler";
+
+    explicit euler(euler_options<T> options = {}) : options_(options) { options_.validate(); }
+    [[nodiscard]] const euler_options<T>& options() const { return options_; }
+
+    class run : public detail::sigma_run_state<T> {
+    public:
+        run(const euler& sampler, sigma_grid<T> grid, layout shape)
+            : detail::sigma_run_state<T>(std::move(grid), shape, sampler.options_.space, sampler.options_.prediction),
+              sampler_(&sampler) {
+            if (sampler.options_.s_churn > T(0)) noise_.resize(shape.size);
+        }
+
+        [[nodiscard]] double model_time() const { return this->current_level().model_time; }
+        [[nodiscard]] T input_scale() const { return this->input_scale_at(this->current_level()); }
+
+        template <class Output, class X>
+        void step(const Output& model_output, X&& x) { step_with(model_output, x, detail::no_noise<T>{}); }
+        template <class Output, class X, class Noise>
+        void step(const Output& model_output, X&& x, Noise&& noise) { step_with(model_output, x, noise); }
+
+    private:
+        template <class Output, class X, class Noise>
+        void step_with(const Output& model_output, X& x_in, Noise&& noise_in) {
+            const_view<T> output = flat(model_output);
+            view<T> x = flat(x_in);
+            this->check_buffers(output.size(), x.size());
+            const auto& o = sampler_->options_;
+            noise_level<T> level = this->current_level();
+            const T sigma = level.sigma, next = this->next_level().sigma;
+            const bool churn = o.s_churn > T(0) && o.s_tmin <= sigma && sigma <= o.s_tmax;
+            const T gamma = churn ? std::min(o.s_churn / static_cast<T>(this->num_steps()), std::numbers::sqrt2_v<T> - T(1)) : T(0);
+            const T sigma_hat = sigma * (gamma + T(1));
+            if (gamma > T(0)) {
+                const const_view<T> z = detail::acquire_noise<T>(detail::to_noise_argument<T>(noise_in),
+                                                                 view<T>(noise_.data(), noise_.size()), true, name);
+                require_size("noise.size()", z.size(), x.size());
+                x += (o.s_noise * std::sqrt(sigma_hat * sigma_hat - sigma * sigma)) * z;
+            }
+            level.sigma = sigma_hat;
+            // x' = x + (sigma' - sigma_hat) (x - x0) / sigma_hat
+            const T ratio = (next - sigma_hat) / sigma_hat;
+            detail::linear_update<T> u{.from = this->decompose(level)};
+            if (this->space_ == state_space::denoiser) {
+                u.to_x = T(1) + ratio;
+                u.to_x0 = -ratio;
+            } else {
+                // In the model state the same step reads x' = alpha' (x/alpha + (sigma' - sigma_hat) eps).
+                const T scale = this->next_level().alpha / level.alpha;
+                u.to_x = scale * (T(1) + ratio);
+                u.to_x0 = -scale * ratio * level.alpha;
+            }
+            detail::apply(u, {}, output, x, const_view<T>(nullptr, 0), this->shape_.batch, view<T>(nullptr, 0),
+                          view<T>(nullptr, 0));
+            this->advance();
+        }
+
+        const euler* sampler_;
+        buffer<T> noise_;
+    };
+
+    [[nodiscard]] run start(sigma_grid<T> grid, layout shape) const { return run(*this, std::move(grid), shape); }
+    [[nodiscard]] run start(const sigma_grid<T>& grid, index size, index batch = 1) const {
+        return run(*this, grid, layout{size, batch});
+    }
+
+private:
+    euler_options<T> options_;
+};
+
+}  // namespace diffuse::sampler

@@ -1,0 +1,84 @@
+// Euler and the k-diffusion noise-level grid against diffusers' EulerDiscreteScheduler tests
+// (tests/schedulers/test_scheduler_euler.py, snapshot 58eb52c0; shared/reference/diffusers_tests.md).
+#include <catch2/catch.hpp>
+
+#include <vector>
+
+#include "diffuse/sampler/euler.hpp"
+#include "diffuse/sampler/sample.hpp"
+#include "diffusers_fixtures.hpp"
+
+using namespace diffuse;
+template <class T>
+using array = Eigen::Array<T, Eigen::Dynamic, 1>;
+
+namespace {
+
+// Loop B of the diffusers tests: x = sample0 * init_noise_sigma; each step overwrites x with the
+// scaled model input before calling the model and the step.
+template <class T, class Sampler>
+double loop_b_sum(const Sampler& s, const schedule::sigma_grid<T>& grid) {
+    array<T> x = fixtures::sample0<T>();
+    auto run = s.start(grid, x.size());
+    x *= run.init_noise_sigma();
+    array<T> out(x.size());
+    while (!run.done()) {
+        x *= run.input_scale();
+        fixtures::dummy_model<T>(x, run.model_time(), out);
+        run.step(out, x);
+    }
+    return static_cast<double>(x.abs().sum());
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("the VP sigma grid matches diffusers' Euler sigmas", "[sigmas][diffusers]", float, double) {
+    using T = TestType;
+    // test_scheduler_euler.py, T=1100 linear 1e-4..0.02, 10 steps, linspace spacing. The "about"
+    // values of diffusers_tests.md to their printed precision, and the exact float32 sigmas printed
+    // by diffusers' EulerDiscreteScheduler itself (snapshot 58eb52c0, torch 1.13).
+    const auto grid = schedule::vp_sigma_grid(schedule::discrete<T>::linear(1100, 1e-4, 0.02), {.steps = 10});
+    const std::vector<double> about{261.0556, 81.4057, 29.1121, 11.9126, 5.5358, 2.8649,
+                                    1.5868,   0.8741,  0.4002,  0.0100005, 0.0};
+    const std::vector<double> printed{261.055573, 81.4056778, 29.1121178, 11.9125652, 5.53581953, 2.86487532,
+                                      1.58681774, 0.874082506, 0.400163233, 0.0100013297, 0.0};
+    REQUIRE(grid.steps() == 10);
+    for (diffuse::index i = 0; i <= 10; ++i) {
+        const auto k = static_cast<std::size_t>(i);
+        CHECK(static_cast<double>(grid[i].sigma) == Approx(about[k]).epsilon(1e-4));
+        // float32 as diffusers computes it: equal to an ulp or two (torch.linspace's betas differ by an ulp).
+        if constexpr (std::is_same_v<T, float>) CHECK(static_cast<double>(grid[i].sigma) == Approx(printed[k]).epsilon(3e-7));
+    }
+    CHECK(grid[0].model_time == 1099.0);
+    CHECK(grid[9].model_time == 0.0);
+    CHECK(static_cast<double>(grid[0].alpha) == Approx(1.0 / std::sqrt(261.0556 * 261.0556 + 1)).epsilon(1e-5));
+}
+
+TEMPLATE_TEST_CASE("Euler full loops reproduce diffusers' test values", "[euler][diffusers]", float, double) {
+    using T = TestType;
+    const auto betas = schedule::discrete<T>::linear(1100, 1e-4, 0.02);
+    const sampler::euler<T> s;
+    SECTION("test_full_loop_no_noise: S=10.0807, M=0.0131") {
+        const double sum = loop_b_sum<T>(s, schedule::vp_sigma_grid(betas, {.steps = 10}));
+        CHECK(sum == Approx(10.0807).margin(1e-2));
+        CHECK(sum / 768 == Approx(0.0131).margin(1e-3));
+    }
+    SECTION("test_full_loop_with_karras_sigmas: S=124.52299499511719, M=0.16213932633399963") {
+        const double sum = loop_b_sum<T>(s, schedule::vp_sigma_grid(betas, {.steps = 10, .sigmas = schedule::sigma_spacing::karras}));
+        CHECK(sum == Approx(124.52299499511719).margin(1e-2));
+        CHECK(sum / 768 == Approx(0.16213932633399963).margin(1e-3));
+    }
+}
+
+TEMPLATE_TEST_CASE("Euler in the model state is the same method (DDIM's update)", "[euler]", float, double) {
+    using T = TestType;
+    const auto betas = schedule::discrete<T>::linear();
+    const auto grid = schedule::vp_sigma_grid(betas, {.steps = 20});
+    const auto model = [](const_view<T> x, double t, view<T> out) { out = x * static_cast<T>(t / (t + 1.0)) * T(0.5); };
+    array<T> x_denoiser = fixtures::sample0<T>() * sampler::euler<T>().start(grid, 768).init_noise_sigma();
+    array<T> x_model = x_denoiser * grid[0].alpha;
+    diffuse::sample(model, sampler::euler<T>(), grid, x_denoiser);
+    diffuse::sample(model, sampler::euler<T>({.space = sampler::state_space::model}), grid, x_model);
+    // Both end at sigma = 0 where alpha = 1: the same point.
+    CHECK(((x_denoiser - x_model).abs().maxCoeff()) < (std::is_same_v<T, float> ? 1e-4 : 1e-10));
+}
