@@ -205,6 +205,33 @@ TEST_CASE("same stride, different centres is misaligned; an unknown 'SAME' paddi
                                "sum has stride 2 and centre offset 0"));
 }
 
+TEST_CASE("paths that share an unknown 'SAME' padding are still checked against each other", "[rf][graph][same]") {
+    // The unknown padding of `stem` shifts both branches alike, so their difference is known:
+    // a 3x3 'VALID' branch is misaligned with a 1x1 one whatever the input size.
+    rf::network n;
+    n.append("stem", rf::conv(3, 2, rf::same));
+    const auto a = n.append("one", rf::conv(1));
+    const auto b = n.append("three", rf::conv(3), 1);
+    n.concat("cat", {a, b});
+    const std::string message = error_of([&] { (void)rf::analyze(n); });
+    CHECK_THAT(message, Catch::Contains("alignment at 'cat' (height)"));
+    CHECK_THAT(message, Catch::Contains("path stem -> one -> cat has stride 2 and centre offset 1, but path stem -> three "
+                                        "-> cat has stride 2 and centre offset 3 (each plus the same unknown 'SAME' "
+                                        "paddings)"));
+    CHECK_THAT(error_of([&] { (void)rf::top_down(n, n.last()); }), Catch::Contains("alignment at 'stem' (height)"));
+    // Padded to keep the centre, the same graph is aligned; its padding stays unknown.
+    rf::network m;
+    m.append("stem", rf::conv(3, 2, rf::same));
+    const auto c = m.append("one", rf::conv(1));
+    const auto d = m.append("three", rf::conv(3, 1, 1), 1);
+    m.concat("cat", {c, d});
+    const rf::field f = rf::output_field(m);
+    CHECK(f[0].size == 7);
+    CHECK_FALSE(f[0].padding_known);
+    CHECK(f == rf::top_down(m, m.last()));
+    CHECK(rf::output_field(m, hw(9))[0].padding == 3);  // 'SAME' pads 1 before an odd input, then 1 * 2
+}
+
 // ---- the published table (google-research/receptive_field RECEPTIVE_FIELD_TABLE.md) --------
 
 TEST_CASE("AlexNet v2 and VGG-16 (TF-Slim) match the published table and numerics.md", "[rf][zoo][published]") {

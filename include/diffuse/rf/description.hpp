@@ -71,7 +71,7 @@ public:
     constexpr explicit line_reader(index number) : number_(number) {}
 
     [[noreturn]] void fail(std::string_view field, std::string_view value, std::string_view allowed) const {
-        throw invalid("line " + std::to_string(number_) + ", field '" + std::string(field) + "'", value, allowed);
+        throw invalid(join("line ", std::to_string(number_), ", field '", field, "'"), value, allowed);
     }
 
     static constexpr index max_value = 1'000'000'000;
@@ -190,7 +190,7 @@ constexpr network parse(std::string_view text) {
             for (const std::string_view key : detail::split(allowed, ',')) {
                 known = known || detail::trim(key) == f[0];
             }
-            if (!known) line.fail(f[0], f[1], std::string("a key ") + std::string(s.kind) + " accepts: " + std::string(allowed));
+            if (!known) line.fail(f[0], f[1], detail::join("a key ", s.kind, " accepts: ", allowed));
         }
 
         std::vector<index> from;
@@ -213,7 +213,7 @@ constexpr network parse(std::string_view text) {
         const auto get = [&](std::string_view key) { return detail::value_of(s, key); };
         const auto require_key = [&](std::string_view key) {
             const auto v = get(key);
-            if (!v) line.fail(key, "", std::string("a value: ") + std::string(s.kind) + " needs " + std::string(key));
+            if (!v) line.fail(key, "", detail::join("a value: ", s.kind, " needs ", key));
             return *v;
         };
         layer l = pointwise();

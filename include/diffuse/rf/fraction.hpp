@@ -73,7 +73,9 @@ public:
 
     // "7", "-3/2": exact text for tables and messages.
     std::string str() const {
-        return den_ == 1 ? std::to_string(num_) : std::to_string(num_) + "/" + std::to_string(den_);
+        std::string text = std::to_string(num_);
+        if (den_ != 1) text.append("/").append(std::to_string(den_));
+        return text;
     }
 
 private:

@@ -23,6 +23,7 @@
 #include "diffuse/rf/field.hpp"
 #include "diffuse/rf/fraction.hpp"
 #include "diffuse/rf/network.hpp"
+#include "diffuse/rf/offset.hpp"
 #include "diffuse/rf/sequential.hpp"
 #include "diffuse/rf/step.hpp"
 
@@ -39,7 +40,7 @@ constexpr resolved_graph resolve(const network& net, std::optional<hw> input = s
     resolved_graph out;
     for (index id = 0; id < net.size(); ++id) {
         const node& n = net[id];
-        const std::string where = "node '" + n.name + "'";
+        const std::string where = detail::join("node '", n.name, "'");
         steps st{};
         std::array<index, 2> units{-1, -1};
         if (n.kind == node_kind::input) {
@@ -56,11 +57,10 @@ constexpr resolved_graph resolve(const network& net, std::optional<hw> input = s
                 const auto& other = out.units[static_cast<std::size_t>(from)];
                 for (std::size_t a = 0; a < 2; ++a) {
                     if (other[a] != units[a]) {
-                        throw invalid(where + ": size (" + std::string(axis_names[a]) + ") of input '" + net[from].name +
-                                          "'",
+                        throw invalid(detail::join(where, ": size (", axis_names[a], ") of input '", net[from].name, "'"),
                                       other[a],
-                                      "the size of input '" + net[n.inputs[0]].name + "', " + std::to_string(units[a]) +
-                                          " (merged feature maps must have the same size)");
+                                      detail::join("the size of input '", net[n.inputs[0]].name, "', ",
+                                                   std::to_string(units[a]), " (merged feature maps must have the same size)"));
                     }
                 }
             }
@@ -76,7 +76,7 @@ namespace detail {
 // Names along a chain of ids (first..last), e.g. "conv1 -> pool1 -> add".
 constexpr std::string path_text(const network& net, const std::vector<index>& ids) {
     std::string text;
-    for (const index id : ids) text += (text.empty() ? "" : " -> ") + net[id].name;
+    for (const index id : ids) text.append(text.empty() ? "" : " -> ").append(net[id].name);
     return text;
 }
 
@@ -102,17 +102,44 @@ constexpr std::array<std::string, 2> diverging_paths(const network& net, const s
 }
 
 inline std::string describe(const std::string& path, fraction stride, std::optional<fraction> centre) {
-    return "path " + path + " has stride " + stride.str() +
-           (centre ? " and centre offset " + centre->str() : std::string());
+    return join("path ", path, " has stride ", stride.str(), centre ? " and centre offset " : "",
+                centre ? centre->str() : std::string());
 }
 
+// `unknowns`: the two centres share unknown 'SAME' paddings; only their difference is known.
 [[noreturn]] inline void misaligned(const std::string& where, std::size_t axis, const std::array<std::string, 2>& paths,
                                     fraction stride_a, fraction stride_b, std::optional<fraction> centre_a,
-                                    std::optional<fraction> centre_b) {
-    throw invalid("alignment at " + where + " (" + std::string(axis_names[axis]) + ")",
-                  describe(paths[0], stride_a, centre_a) + ", but " + describe(paths[1], stride_b, centre_b),
+                                    std::optional<fraction> centre_b, bool unknowns = false) {
+    throw invalid(join("alignment at ", where, " (", axis_names[axis], ")"),
+                  join(describe(paths[0], stride_a, centre_a), ", but ", describe(paths[1], stride_b, centre_b),
+                       unknowns ? " (each plus the same unknown 'SAME' paddings)" : ""),
                   "paths with the same effective stride and the same centre offset -P + (r-1)/2 "
                   "(Araujo et al. 2019); change a padding or a stride on one of them");
+}
+
+// Where several positions meet (a merge going forward, a fork going back): every pair whose
+// difference is known must agree. The meeting point keeps their common form, or a fresh
+// unknown `symbol` when they depend on different unknowns.
+struct meeting {
+    std::vector<offset> seen;
+    std::vector<index> from;  // which neighbour brought each position
+    // The index in `seen` of a comparable position that differs from `position`, or -1.
+    constexpr index conflict(const offset& position) const {
+        for (std::size_t i = 0; i < seen.size(); ++i) {
+            if (seen[i].comparable(position) && seen[i] != position) return static_cast<index>(i);
+        }
+        return -1;
+    }
+    constexpr offset common(index symbol) const {
+        for (const offset& o : seen) {
+            if (!o.comparable(seen[0])) return offset::unknown(symbol);
+        }
+        return seen[0];
+    }
+};
+
+constexpr std::optional<fraction> constant_if_known(const offset& o) {
+    return o.known() ? std::optional<fraction>(o.constant()) : std::nullopt;
 }
 
 }  // namespace detail
@@ -120,35 +147,47 @@ inline std::string describe(const std::string& path, fraction stride, std::optio
 // The field of every node of `net` (indexed by node id).
 constexpr std::vector<field> analyze(const network& net, std::optional<hw> input = std::nullopt) {
     const resolved_graph g = resolve(net, input);
-    std::vector<std::array<detail::jump_start, 2>> state(static_cast<std::size_t>(net.size()));
-    std::vector<index> witness(static_cast<std::size_t>(net.size()), -1);  // the input a node's field came from
+    const auto count = static_cast<std::size_t>(net.size());
+    std::vector<std::array<detail::jump_start, 2>> state(count);
+    std::vector<index> witness(count, -1);  // the input a node's field came from, for messages
     std::vector<field> fields;
     for (index id = 0; id < net.size(); ++id) {
         const node& n = net[id];
         auto& js = state[static_cast<std::size_t>(id)];
         if (n.kind == node_kind::layer) {
             const auto& in = state[static_cast<std::size_t>(n.inputs[0])];
-            for (std::size_t a = 0; a < 2; ++a) js[a] = detail::advance(in[a], g.node_steps[static_cast<std::size_t>(id)][a]);
+            for (std::size_t a = 0; a < 2; ++a) js[a] = detail::advance(in[a], g.node_steps[static_cast<std::size_t>(id)][a], id);
             witness[static_cast<std::size_t>(id)] = n.inputs[0];
         } else if (n.kind != node_kind::input) {
             const index first = n.inputs[0];
-            const auto& ref = state[static_cast<std::size_t>(first)];
-            js = ref;
-            index widest = first;  // the path reported in messages: the one with the largest window
+            js = state[static_cast<std::size_t>(first)];
+            for (std::size_t a = 0; a < 2; ++a) {
+                detail::meeting centres;
+                for (const index from : n.inputs) {
+                    const detail::jump_start& other = state[static_cast<std::size_t>(from)][a];
+                    const detail::jump_start& ref = state[static_cast<std::size_t>(first)][a];
+                    if (other.jump != ref.jump) {
+                        detail::misaligned(detail::join("'", n.name, "'"), a,
+                                           detail::diverging_paths(net, witness, first, from, id), ref.jump, other.jump,
+                                           std::nullopt, std::nullopt);
+                    }
+                    if (const index clash = centres.conflict(other.start); clash >= 0) {
+                        const offset& before = centres.seen[static_cast<std::size_t>(clash)];
+                        detail::misaligned(detail::join("'", n.name, "'"), a,
+                                           detail::diverging_paths(net, witness, centres.from[static_cast<std::size_t>(clash)],
+                                                                   from, id),
+                                           other.jump, other.jump, before.constant(), other.start.constant(),
+                                           !other.start.known());
+                    }
+                    centres.seen.push_back(other.start);
+                    centres.from.push_back(from);
+                    if (other.size > js[a].size) js[a].size = other.size;
+                }
+                js[a].start = centres.common(id);
+            }
+            index widest = first;  // the path reported in later messages: the largest window
             for (const index from : n.inputs) {
                 const auto& other = state[static_cast<std::size_t>(from)];
-                for (std::size_t a = 0; a < 2; ++a) {
-                    const bool centres = ref[a].start_known && other[a].start_known;
-                    if (other[a].jump != ref[a].jump || (centres && other[a].start != ref[a].start)) {
-                        const auto centre = [&](const detail::jump_start& s) {
-                            return centres ? std::optional<fraction>(s.start) : std::nullopt;
-                        };
-                        detail::misaligned("'" + n.name + "'", a, detail::diverging_paths(net, witness, first, from, id),
-                                           ref[a].jump, other[a].jump, centre(ref[a]), centre(other[a]));
-                    }
-                    if (other[a].size > js[a].size) js[a].size = other[a].size;
-                    js[a].start_known = js[a].start_known && other[a].start_known;
-                }
                 const auto& best = state[static_cast<std::size_t>(widest)];
                 if (other[0].size + other[1].size > best[0].size + best[1].size) widest = from;
             }
@@ -178,52 +217,63 @@ constexpr field output_field(const network& net, std::optional<hw> input = std::
 constexpr field top_down(const network& net, index output, std::optional<hw> input = std::nullopt) {
     const resolved_graph g = resolve(net, input);
     const auto count = static_cast<std::size_t>(net.size());
-    std::vector<std::optional<field>> seen(count);  // the output unit's field in each node's grid
-    std::vector<index> successor(count, -1);        // the consumer that view came through
-    seen[static_cast<std::size_t>(output)] = field{};
-    const auto path_to_output = [&](index from) {
-        std::vector<index> ids;
-        for (index at = from; at >= 0; at = successor[static_cast<std::size_t>(at)]) ids.push_back(at);
+    // The output unit's window in each node's grid, once every consumer of the node has been seen.
+    std::vector<std::optional<std::array<detail::window, 2>>> seen(count);
+    std::vector<std::array<detail::meeting, 2>> centres(count);
+    std::vector<index> successor(count, -1);  // the consumer the first view came through
+    seen[static_cast<std::size_t>(output)] = std::array<detail::window, 2>{};
+    const auto path_from = [&](index from, index via) {
+        std::vector<index> ids{from};
+        for (index at = via; at >= 0; at = successor[static_cast<std::size_t>(at)]) ids.push_back(at);
         return detail::path_text(net, ids);
     };
     for (index id = output; id >= 0; --id) {
-        if (!seen[static_cast<std::size_t>(id)]) continue;  // does not lead to `output`
-        const node& n = net[id];
-        field view = *seen[static_cast<std::size_t>(id)];
-        if (n.kind == node_kind::layer) {
-            for (std::size_t a = 0; a < 2; ++a) view[a] = detail::recede(view[a], g.node_steps[static_cast<std::size_t>(id)][a]);
+        const auto self = static_cast<std::size_t>(id);
+        if (!seen[self]) continue;  // does not lead to `output`
+        std::array<detail::window, 2> view = *seen[self];
+        for (std::size_t a = 0; a < 2; ++a) {
+            // Views that depend on different unknowns meet in a fresh unknown (ids past the nodes).
+            if (!centres[self][a].seen.empty()) {
+                view[a].padding = offset((view[a].size - 1) / 2) - centres[self][a].common(net.size() + id);
+            }
+            if (net[id].kind == node_kind::layer) view[a] = detail::recede(view[a], g.node_steps[self][a], id);
         }
-        for (const index from : n.inputs) {
-            auto& target = seen[static_cast<std::size_t>(from)];
-            if (!target) {
-                target = view;
-                successor[static_cast<std::size_t>(from)] = id;
+        for (const index from : net[id].inputs) {
+            const auto f = static_cast<std::size_t>(from);
+            const std::string where = detail::join("'", net[from].name, "'");
+            for (std::size_t a = 0; a < 2; ++a) {
+                detail::meeting& met = centres[f][a];
+                if (seen[f] && (*seen[f])[a].stride != view[a].stride) {
+                    detail::misaligned(where, a, {path_from(from, successor[f]), path_from(from, id)},
+                                       (*seen[f])[a].stride, view[a].stride, std::nullopt, std::nullopt);
+                }
+                const offset centre = view[a].centre();
+                if (const index clash = met.conflict(centre); clash >= 0) {
+                    detail::misaligned(where, a, {path_from(from, met.from[static_cast<std::size_t>(clash)]), path_from(from, id)},
+                                       view[a].stride, view[a].stride, met.seen[static_cast<std::size_t>(clash)].constant(),
+                                       centre.constant(), !centre.known());
+                }
+                met.seen.push_back(centre);
+                met.from.push_back(id);
+            }
+            if (!seen[f]) {
+                seen[f] = view;
+                successor[f] = id;
                 continue;
             }
             for (std::size_t a = 0; a < 2; ++a) {
-                axis_field& have = (*target)[a];
-                const bool centres = have.padding_known && view[a].padding_known;
-                if (have.stride != view[a].stride || (centres && have.centre_offset() != view[a].centre_offset())) {
-                    const auto centre = [&](const axis_field& f) {
-                        return centres ? std::optional<fraction>(f.centre_offset()) : std::nullopt;
-                    };
-                    detail::misaligned("'" + net[from].name + "'", a,
-                                       {net[from].name + " -> " + path_to_output(successor[static_cast<std::size_t>(from)]),
-                                        net[from].name + " -> " + path_to_output(id)},
-                                       have.stride, view[a].stride, centre(have), centre(view[a]));
-                }
-                if (view[a].size > have.size) {
-                    const fraction centre = have.centre_offset();
-                    have.size = view[a].size;
-                    have.padding = centres ? (have.size - 1) / 2 - centre : fraction(0);
-                }
-                have.padding_known = centres;
-                if (!centres) have.padding = 0;
+                if (view[a].size > (*seen[f])[a].size) (*seen[f])[a].size = view[a].size;
             }
         }
     }
-    field result = *seen[0];
-    for (std::size_t a = 0; a < 2; ++a) result[a].units = g.units[static_cast<std::size_t>(output)][a];
+    std::array<detail::window, 2> at_input = *seen[0];
+    field result;
+    for (std::size_t a = 0; a < 2; ++a) {
+        if (!centres[0][a].seen.empty()) {
+            at_input[a].padding = offset((at_input[a].size - 1) / 2) - centres[0][a].common(net.size());
+        }
+        result[a] = detail::to_field(at_input[a], g.units[static_cast<std::size_t>(output)][a]);
+    }
     return result;
 }
 

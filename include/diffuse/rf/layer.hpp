@@ -92,6 +92,15 @@ constexpr std::string decimal(index value) {
     return digits;
 }
 
+// Concatenation by appending: `"literal" + std::string&&` makes GCC 12 at -O2 report a false
+// -Wrestrict, which would break users' -Werror builds.
+template <class... Parts>
+constexpr std::string join(const Parts&... parts) {
+    std::string out;
+    (out.append(std::string_view(parts)), ...);
+    return out;
+}
+
 constexpr layer make_windowed(op kind, hw kernel, hw stride, const padding& pad, hw dilation) {
     layer l{kind, {}};
     for (std::size_t a = 0; a < 2; ++a) {
@@ -138,8 +147,7 @@ constexpr void validate(const layer& l, std::string_view where) {
     std::size_t a = 0;
     const auto check = [&](bool ok, std::string_view what, auto value, std::string_view allowed) {
         if (!ok) {
-            throw invalid(std::string(where) + ": " + std::string(what) + " (" + std::string(axis_names[a]) + ")",
-                          value, allowed);
+            throw invalid(detail::join(where, ": ", what, " (", axis_names[a], ")"), value, allowed);
         }
     };
     const bool upsample = l.kind == op::upsample_nearest || l.kind == op::upsample_bilinear;

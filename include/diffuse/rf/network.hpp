@@ -85,16 +85,16 @@ private:
     constexpr index push(node&& n) {
         if (n.name.empty()) throw invalid("node name", n.name, "a non-empty name");
         if (lookup(n.name) >= 0) throw invalid("node name", n.name, "a name no earlier node has");
-        const std::string where = "node '" + n.name + "'";
+        const std::string where = detail::join("node '", n.name, "'");
         if (n.kind == node_kind::layer) validate(n.op, where);
         if ((n.kind == node_kind::add || n.kind == node_kind::concat) && n.inputs.size() < 2) {
-            throw invalid(where + ": number of inputs", static_cast<index>(n.inputs.size()),
+            throw invalid(detail::join(where, ": number of inputs"), static_cast<index>(n.inputs.size()),
                           "at least 2 (a merge joins paths)");
         }
         for (const index from : n.inputs) {
             if (from < 0 || from >= size()) {
-                throw invalid(where + ": input node id", from,
-                              "the id of an earlier node, 0.." + std::to_string(size() - 1));
+                throw invalid(detail::join(where, ": input node id"), from,
+                              detail::join("the id of an earlier node, 0..", std::to_string(size() - 1)));
             }
         }
         nodes_.push_back(std::move(n));
@@ -107,7 +107,7 @@ private:
 // A single-path network: layers[i] is node i+1, named "layer i+1".
 constexpr network chain(std::span<const layer> layers) {
     network n;
-    for (std::size_t i = 0; i < layers.size(); ++i) n.append("layer " + detail::decimal(static_cast<index>(i + 1)), layers[i]);
+    for (std::size_t i = 0; i < layers.size(); ++i) n.append(detail::join("layer ", detail::decimal(static_cast<index>(i + 1))), layers[i]);
     return n;
 }
 

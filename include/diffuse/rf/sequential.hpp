@@ -23,6 +23,7 @@
 #include "diffuse/rf/field.hpp"
 #include "diffuse/rf/fraction.hpp"
 #include "diffuse/rf/layer.hpp"
+#include "diffuse/rf/offset.hpp"
 #include "diffuse/rf/step.hpp"
 
 namespace diffuse::rf {
@@ -31,35 +32,48 @@ using steps = std::array<axis_step, 2>;
 
 namespace detail {
 
-constexpr std::string layer_label(std::size_t position) { return "layer " + decimal(static_cast<index>(position)); }
+constexpr std::string layer_label(std::size_t position) { return join("layer ", decimal(static_cast<index>(position))); }
 
 // The bottom-up state on one axis: jump j, size r, centre of the first unit.
 struct jump_start {
     fraction jump = 1;
     fraction size = 1;
-    fraction start = 0;
-    bool start_known = true;
+    offset start{};
 };
 
-constexpr jump_start advance(const jump_start& in, const axis_step& s) {
-    return {in.jump * s.stride, in.size + s.extent * in.jump, in.start + (s.extent / 2 - s.offset) * in.jump,
-            in.start_known && s.offset_known};
+// The left padding of a step; `symbol` names it when TensorFlow 'SAME' leaves it unknown.
+constexpr offset padding_of(const axis_step& s, index symbol) {
+    // (not `?:`: GCC 12 mis-destroys a class prvalue chosen by ?: in constant evaluation)
+    if (s.offset_known) return offset(s.offset);
+    return offset::unknown(symbol);
 }
 
+constexpr jump_start advance(const jump_start& in, const axis_step& s, index symbol) {
+    return {in.jump * s.stride, in.size + s.extent * in.jump,
+            in.start + offset(s.extent / 2 * in.jump) - in.jump * padding_of(s, symbol)};
+}
+
+// The top-down state on one axis: the output unit's window seen in some layer's grid, r_l, S_l, P_l.
+struct window {
+    fraction size = 1;
+    fraction stride = 1;
+    offset padding{};
+    constexpr offset centre() const { return offset((size - 1) / 2) - padding; }
+};
+
+constexpr window recede(const window& out, const axis_step& s, index symbol) {
+    return {s.stride * out.size + (s.kernel() - s.stride), s.stride * out.stride,
+            s.stride * out.padding + padding_of(s, symbol)};
+}
+
+constexpr axis_field to_field(fraction size, fraction stride, const offset& padding, index units) {
+    return {size, stride, padding.known() ? padding.constant() : fraction(0), padding.known(), units};
+}
 constexpr axis_field to_field(const jump_start& js, index units) {
     // start = -P + (r-1)/2, so P = (r-1)/2 - start.
-    return {js.size, js.jump, js.start_known ? (js.size - 1) / 2 - js.start : fraction(0), js.start_known, units};
+    return to_field(js.size, js.jump, offset((js.size - 1) / 2) - js.start, units);
 }
-
-// The top-down state on one axis, seen from the output unit: r_l, S_l, P_l.
-constexpr axis_field recede(const axis_field& out, const axis_step& s) {
-    axis_field in = out;
-    in.size = s.stride * out.size + (s.kernel() - s.stride);
-    in.stride = s.stride * out.stride;
-    in.padding = out.padding_known && s.offset_known ? s.stride * out.padding + s.offset : fraction(0);
-    in.padding_known = out.padding_known && s.offset_known;
-    return in;
-}
+constexpr axis_field to_field(const window& w, index units) { return to_field(w.size, w.stride, w.padding, units); }
 
 }  // namespace detail
 
@@ -101,10 +115,11 @@ constexpr field top_down(std::span<const layer> layers, std::optional<hw> input 
     const resolved_path path = resolve(layers, input);
     field f;
     for (std::size_t a = 0; a < 2; ++a) {
-        axis_field acc;
-        for (std::size_t l = path.layer_steps.size(); l-- > 0;) acc = detail::recede(acc, path.layer_steps[l][a]);
-        acc.units = detail::final_units(path, a, input);
-        f[a] = acc;
+        detail::window acc;
+        for (std::size_t l = path.layer_steps.size(); l-- > 0;) {
+            acc = detail::recede(acc, path.layer_steps[l][a], static_cast<index>(l));
+        }
+        f[a] = detail::to_field(acc, detail::final_units(path, a, input));
     }
     return f;
 }
@@ -115,7 +130,9 @@ constexpr field bottom_up(std::span<const layer> layers, std::optional<hw> input
     field f;
     for (std::size_t a = 0; a < 2; ++a) {
         detail::jump_start js;
-        for (const steps& st : path.layer_steps) js = detail::advance(js, st[a]);
+        for (std::size_t l = 0; l < path.layer_steps.size(); ++l) {
+            js = detail::advance(js, path.layer_steps[l][a], static_cast<index>(l));
+        }
         f[a] = detail::to_field(js, detail::final_units(path, a, input));
     }
     return f;
@@ -150,7 +167,7 @@ constexpr std::vector<field> per_layer(std::span<const layer> layers, std::optio
     for (std::size_t l = 0; l < path.layer_steps.size(); ++l) {
         field f;
         for (std::size_t a = 0; a < 2; ++a) {
-            js[a] = detail::advance(js[a], path.layer_steps[l][a]);
+            js[a] = detail::advance(js[a], path.layer_steps[l][a], static_cast<index>(l));
             f[a] = detail::to_field(js[a], input ? path.units[l][a] : -1);
         }
         rows.push_back(f);

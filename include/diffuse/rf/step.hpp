@@ -96,7 +96,7 @@ constexpr axis_step step_of(op kind, const axis_spec& s, index input_size = -1) 
 // `where` names the layer in the error raised when the input is too small.
 constexpr index output_size(op kind, const axis_spec& s, index input_size, std::string_view where) {
     const auto too_small = [&](std::string_view allowed) {
-        return invalid(std::string(where) + ": input size", input_size, allowed);
+        return invalid(detail::join(where, ": input size"), input_size, allowed);
     };
     if (input_size < 1) throw too_small("an integer >= 1");
     switch (kind) {

@@ -24,6 +24,7 @@ namespace diffuse::rf::zoo {
 
 namespace detail {
 
+using rf::detail::join;
 constexpr std::string number(index value) { return rf::detail::decimal(value); }
 
 // A convolution in TF-Slim's resnet_utils.conv2d_same: 'SAME' at stride 1, otherwise explicit
@@ -77,9 +78,9 @@ constexpr network vgg16(padding conv_padding) {
     for (index stage = 1; stage <= 5; ++stage) {
         const std::string s = number(stage);
         for (index i = 1; i <= convs[static_cast<std::size_t>(stage - 1)]; ++i) {
-            n.append("conv" + s + "/conv" + s + "_" + number(i), conv(3, 1, conv_padding));
+            n.append(join("conv", s, "/conv", s, "_", number(i)), conv(3, 1, conv_padding));
         }
-        n.append("pool" + s, pool(2, 2));
+        n.append(join("pool", s), pool(2, 2));
     }
     return n;
 }
@@ -97,9 +98,9 @@ constexpr network mobilenet_v1_slim() {
     n.append("Conv2d_0", conv(3, 2, same));
     constexpr std::array<index, 13> strides{1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1, 2, 1};
     for (std::size_t i = 0; i < strides.size(); ++i) {
-        const std::string prefix = "Conv2d_" + detail::number(static_cast<index>(i + 1));
-        n.append(prefix + "_depthwise", conv(3, strides[i], same));
-        n.append(prefix + "_pointwise", conv(1, 1, same));
+        const std::string prefix = detail::join("Conv2d_", detail::number(static_cast<index>(i + 1)));
+        n.append(detail::join(prefix, "_depthwise"), conv(3, strides[i], same));
+        n.append(detail::join(prefix, "_pointwise"), conv(1, 1, same));
     }
     return n;
 }
@@ -116,21 +117,21 @@ constexpr network resnet_torchvision(bool bottleneck, const std::array<index, 4>
     n.append("maxpool", pool(3, 2, 1));
     for (index stage = 1; stage <= 4; ++stage) {
         for (index b = 0; b < blocks[static_cast<std::size_t>(stage - 1)]; ++b) {
-            const std::string name = "layer" + number(stage) + "." + number(b);
+            const std::string name = join("layer", number(stage), ".", number(b));
             const index stride = (stage > 1 && b == 0) ? 2 : 1;
             const index in = n.last();
             index out = 0;
             if (bottleneck) {
-                n.append(name + ".conv1", conv(1), in);
-                n.append(name + ".conv2", conv(3, stride, 1));
-                out = n.append(name + ".conv3", conv(1));
+                n.append(join(name, ".conv1"), conv(1), in);
+                n.append(join(name, ".conv2"), conv(3, stride, 1));
+                out = n.append(join(name, ".conv3"), conv(1));
             } else {
-                n.append(name + ".conv1", conv(3, stride, 1), in);
-                out = n.append(name + ".conv2", conv(3, 1, 1));
+                n.append(join(name, ".conv1"), conv(3, stride, 1), in);
+                out = n.append(join(name, ".conv2"), conv(3, 1, 1));
             }
             // Bottleneck blocks widen the channels in every stage's first block.
             const bool project = b == 0 && (stride != 1 || bottleneck);
-            const index shortcut = project ? n.append(name + ".downsample.0", conv(1, stride), in) : in;
+            const index shortcut = project ? n.append(join(name, ".downsample.0"), conv(1, stride), in) : in;
             n.add(name, {out, shortcut});
         }
     }
@@ -142,26 +143,25 @@ constexpr network resnet_torchvision(bool bottleneck, const std::array<index, 4>
 // shortcut is then a 1x1 subsampling. Each block ends in a named end-point.
 constexpr network resnet_v1_slim(std::string_view scope, const std::array<index, 4>& units) {
     network n;
-    const std::string root(scope);
-    n.append(root + "/conv1", conv2d_same(7, 2));
-    n.append(root + "/pool1", pool(3, 2, same));
+    n.append(join(scope, "/conv1"), conv2d_same(7, 2));
+    n.append(join(scope, "/pool1"), pool(3, 2, same));
     constexpr std::array<index, 4> strides{2, 2, 2, 1};
     for (index block = 1; block <= 4; ++block) {
-        const std::string name = root + "/block" + number(block);
+        const std::string name = join(scope, "/block", number(block));
         const index count = units[static_cast<std::size_t>(block - 1)];
         for (index u = 1; u <= count; ++u) {
-            const std::string unit = name + "/unit_" + number(u) + "/bottleneck_v1";
+            const std::string unit = join(name, "/unit_", number(u), "/bottleneck_v1");
             const index stride = u == count ? strides[static_cast<std::size_t>(block - 1)] : 1;
             const index in = n.last();
-            n.append(unit + "/conv1", conv(1), in);
-            n.append(unit + "/conv2", conv2d_same(3, stride));
-            const index out = n.append(unit + "/conv3", conv(1));
+            n.append(join(unit, "/conv1"), conv(1), in);
+            n.append(join(unit, "/conv2"), conv2d_same(3, stride));
+            const index out = n.append(join(unit, "/conv3"), conv(1));
             // The first unit widens the channels (1x1 projection); a strided unit subsamples.
             index shortcut = in;
             if (u == 1) {
-                shortcut = n.append(unit + "/shortcut", conv(1, stride), in);
+                shortcut = n.append(join(unit, "/shortcut"), conv(1, stride), in);
             } else if (stride != 1) {
-                shortcut = n.append(unit + "/shortcut", pool(1, stride), in);
+                shortcut = n.append(join(unit, "/shortcut"), pool(1, stride), in);
             }
             n.add(unit, {out, shortcut});
         }
@@ -196,15 +196,15 @@ struct branch_layer {
 template <std::size_t N>
 constexpr index chain(network& n, const std::string& prefix, index from, const std::array<branch_layer, N>& layers) {
     index at = from;
-    for (const branch_layer& l : layers) at = n.append(prefix + "/" + std::string(l.name), l.op, at);
+    for (const branch_layer& l : layers) at = n.append(join(prefix, "/", l.name), l.op, at);
     return at;
 }
 
 // A 1x3 and a 3x1 convolution side by side on `from`, concatenated (Mixed_7b/7c).
 constexpr index split_1x3_3x1(network& n, const std::string& prefix, index from, std::string_view a, std::string_view b) {
-    const index left = n.append(prefix + "/" + std::string(a), conv({1, 3}, 1, same), from);
-    const index right = n.append(prefix + "/" + std::string(b), conv({3, 1}, 1, same), from);
-    return n.concat(prefix + "/concat", {left, right});
+    const index left = n.append(join(prefix, "/", a), conv({1, 3}, 1, same), from);
+    const index right = n.append(join(prefix, "/", b), conv({3, 1}, 1, same), from);
+    return n.concat(join(prefix, "/concat"), {left, right});
 }
 
 }  // namespace detail
@@ -299,8 +299,8 @@ namespace detail {
 // when the channels change.
 constexpr index resnet_block(network& n, const std::string& name, bool project) {
     const index in = n.last();
-    n.append(name + ".conv1", conv(3, 1, 1), in);
-    const index out = n.append(name + ".conv2", conv(3, 1, 1));
+    n.append(join(name, ".conv1"), conv(3, 1, 1), in);
+    const index out = n.append(join(name, ".conv2"), conv(3, 1, 1));
     const index shortcut = project ? n.append(name + ".conv_shortcut", conv(1), in) : in;
     return n.add(name, {out, shortcut});
 }
@@ -315,12 +315,12 @@ constexpr network sd_unet_encoder() {
     network n("latent");
     n.append("conv_in", conv(3, 1, 1));
     for (index block = 0; block < 4; ++block) {
-        const std::string name = "down_blocks." + detail::number(block);
+        const std::string name = detail::join("down_blocks.", detail::number(block));
         for (index r = 0; r < 2; ++r) {
             // Channels widen in the first resnet of blocks 1 and 2 (320 -> 640 -> 1280).
-            detail::resnet_block(n, name + ".resnets." + detail::number(r), r == 0 && (block == 1 || block == 2));
+            detail::resnet_block(n, detail::join(name, ".resnets.", detail::number(r)), r == 0 && (block == 1 || block == 2));
         }
-        if (block < 3) n.append(name + ".downsamplers.0.conv", conv(3, 2, 1));
+        if (block < 3) n.append(detail::join(name, ".downsamplers.0.conv"), conv(3, 2, 1));
     }
     detail::resnet_block(n, "mid_block.resnets.0", false);
     detail::resnet_block(n, "mid_block.resnets.1", false);
@@ -334,13 +334,13 @@ constexpr network sd_vae_encoder() {
     network n("image");
     n.append("conv_in", conv(3, 1, 1));
     for (index block = 0; block < 4; ++block) {
-        const std::string name = "down_blocks." + detail::number(block);
+        const std::string name = detail::join("down_blocks.", detail::number(block));
         for (index r = 0; r < 2; ++r) {
-            detail::resnet_block(n, name + ".resnets." + detail::number(r), r == 0 && (block == 1 || block == 2));
+            detail::resnet_block(n, detail::join(name, ".resnets.", detail::number(r)), r == 0 && (block == 1 || block == 2));
         }
         if (block < 3) {
-            n.append(name + ".downsamplers.0.pad", pad(padding::asymmetric(0, 1, 0, 1)));
-            n.append(name + ".downsamplers.0.conv", conv(3, 2, valid));
+            n.append(detail::join(name, ".downsamplers.0.pad"), pad(padding::asymmetric(0, 1, 0, 1)));
+            n.append(detail::join(name, ".downsamplers.0.conv"), conv(3, 2, valid));
         }
     }
     detail::resnet_block(n, "mid_block.resnets.0", false);
