@@ -1,0 +1,344 @@
+// diffuse/core/simd.hpp: the one place that talks to packet math.
+//
+// Kernels here are written once, generically, on Eigen packets (Eigen::internal::p*), so the
+// same code runs on AVX-512, AVX2/FMA, SSE2 and, when Eigen does not vectorize, on plain
+// scalars (Eigen's generic p* fall back to scalar math). Every lane computes exactly the same
+// operations whatever the packet width, so a scalar call (evaluated in a one-lane-used packet),
+// an Eigen expression and an in-place sweep give bitwise identical results.
+//
+// Why our own exp/expm1/log1p instead of Eigen's or xsimd's: measured on this machine (see
+// docs/activations.md) Eigen 3.4's float pexp and xsimd 8.1's exp flush results below
+// ~1e-38 to a wrong value or zero, xsimd's double erf/erfc lose 68 ULP / 9e13 ULP, and Eigen
+// has no vectorized double expm1/log1p/tanh/erf. The kernels below are faithful (about 1 ULP)
+// over the whole range, denormal results and overflow edges included.
+//
+// Method (textbook; Muller, "Elementary Functions", 3rd ed., ch. 11): Cody-Waite argument
+// reduction x = k ln2 + r with |r| <= ln2/2, a Taylor polynomial on the reduced argument with
+// enough terms that truncation is below 0.1 ULP, and an exact scaling by 2^k. Error-free
+// transforms (Dekker/Knuth TwoProduct, TwoSum) carry arguments that must be exact.
+#pragma once
+
+#include <Eigen/Core>
+
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <type_traits>
+
+#include "diffuse/core/config.hpp"
+
+// Packet types (__m512 ...) carry alignment attributes that GCC warns about when they are used
+// as template arguments; Eigen silences the same warning in its own headers. GCC 12 also
+// reports '__Y is used uninitialized' inside its own avx512fintrin.h when the masked AVX-512
+// intrinsics behind Eigen's pmin/pmax/pldexp are inlined here (the operand is
+// _mm512_undefined_ps() by design).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+
+namespace diffuse::simd {
+
+namespace ei = Eigen::internal;
+
+// Scalar type of a packet (float for Packet16f, float for float itself).
+template <class P>
+using scalar_of = typename ei::unpacket_traits<P>::type;
+
+// The widest packet Eigen uses for T on the compile target.
+template <Real T>
+using packet = typename ei::packet_traits<T>::type;
+
+namespace detail {
+template <class P, bool = (int(ei::unpacket_traits<typename ei::unpacket_traits<P>::half>::size) <
+                           int(ei::unpacket_traits<P>::size))>
+struct narrowest {
+    using type = P;
+};
+template <class P>
+struct narrowest<P, true> {
+    using type = typename narrowest<typename ei::unpacket_traits<P>::half>::type;
+};
+}  // namespace detail
+
+// The narrowest packet for T (Packet4f on x86): used to evaluate one scalar with the very
+// same lane arithmetic as the vector paths.
+template <Real T>
+using scalar_packet = typename detail::narrowest<packet<T>>::type;
+
+template <class P>
+inline constexpr bool is_packet_of = Real<scalar_of<P>>;
+
+template <class P>
+P constant(scalar_of<P> value) {
+    return ei::pset1<P>(value);
+}
+
+// Evaluates a packet kernel on one scalar.
+template <Real T, class Kernel>
+T on_scalar(T x, const Kernel& kernel) {
+    using P = scalar_packet<T>;
+    return ei::pfirst(kernel(ei::pset1<P>(x)));
+}
+
+// ---- comparisons, selection, bit tricks ------------------------------------------------
+
+template <class P> P select(const P& mask, const P& if_true, const P& if_false) { return ei::pselect(mask, if_true, if_false); }
+template <class P> P less(const P& a, const P& b) { return ei::pcmp_lt(a, b); }
+template <class P> P less_equal(const P& a, const P& b) { return ei::pcmp_le(a, b); }
+template <class P> P equal(const P& a, const P& b) { return ei::pcmp_eq(a, b); }
+template <class P> P is_nan(const P& a) { return ei::pandnot(ei::ptrue(a), ei::pcmp_eq(a, a)); }
+
+// min/max that return NaN when either operand is NaN (the IEEE-754 2019 minimum/maximum),
+// so that clamping an argument never hides a NaN input.
+template <class P> P min_nan(const P& a, const P& b) { return ei::pmin<Eigen::PropagateNaN>(a, b); }
+template <class P> P max_nan(const P& a, const P& b) { return ei::pmax<Eigen::PropagateNaN>(a, b); }
+template <class P> P clamp_nan(const P& x, scalar_of<P> lo, scalar_of<P> hi) {
+    return min_nan(max_nan(x, constant<P>(lo)), constant<P>(hi));
+}
+
+// r, except NaN where x is NaN (derivatives of piecewise functions propagate NaN too).
+template <class P> P keep_nan(const P& x, const P& r) { return select(is_nan(x), x, r); }
+
+// |x| and the sign bit of x (as a packet holding only that bit: -0.0 or +0.0).
+template <class P> P abs(const P& x) { return ei::pabs(x); }
+template <class P> P sign_bit(const P& x) { return ei::pand(x, constant<P>(scalar_of<P>(-0.0))); }
+// magnitude (>= 0) with the sign of `sign`: keeps tanh(-0) = -0.
+template <class P> P with_sign_of(const P& magnitude, const P& sign) { return ei::por(magnitude, sign_bit(sign)); }
+
+// ---- exact arithmetic ------------------------------------------------------------------
+
+// Fused multiply-add a*b + c rounded once. Exact-product algorithms below rely on it, so on a
+// target without hardware FMA the vector path uses Dekker's splitting instead (two_product).
+template <class P>
+P fma(const P& a, const P& b, const P& c) {
+    if constexpr (std::is_same_v<P, scalar_of<P>>) {
+        return std::fma(a, b, c);
+    } else {
+        return ei::pmadd(a, b, c);
+    }
+}
+
+// An unevaluated sum hi + lo with |lo| <= ulp(hi)/2 (a "double-word" number).
+template <class P>
+struct double_word {
+    P hi;
+    P lo;
+};
+
+// TwoProduct: a*b = hi + lo exactly (Dekker 1971; with FMA, Kahan).
+template <class P>
+double_word<P> two_product(const P& a, const P& b) {
+    const P hi = ei::pmul(a, b);
+#if defined(EIGEN_VECTORIZE_FMA) || !defined(EIGEN_VECTORIZE)
+    return {hi, fma(a, b, ei::pnegate(hi))};
+#else
+    // Veltkamp split into halves whose products are exact.
+    using T = scalar_of<P>;
+    const P splitter = constant<P>(T((1ull << ((std::numeric_limits<T>::digits + 1) / 2)) + 1));
+    auto split = [&](const P& v) {
+        const P c = ei::pmul(splitter, v);
+        const P high = ei::psub(c, ei::psub(c, v));
+        return double_word<P>{high, ei::psub(v, high)};
+    };
+    const auto [ah, al] = split(a);
+    const auto [bh, bl] = split(b);
+    P err = ei::psub(ei::pmul(ah, bh), hi);
+    err = ei::padd(err, ei::pmul(ah, bl));
+    err = ei::padd(err, ei::pmul(al, bh));
+    return {hi, ei::padd(err, ei::pmul(al, bl))};
+#endif
+}
+
+// TwoSum: a + b = hi + lo exactly (Knuth), for any magnitudes.
+template <class P>
+double_word<P> two_sum(const P& a, const P& b) {
+    const P hi = ei::padd(a, b);
+    const P b_part = ei::psub(hi, a);
+    const P a_part = ei::psub(hi, b_part);
+    return {hi, ei::padd(ei::psub(a, a_part), ei::psub(b, b_part))};
+}
+
+// A constant c = hi + lo to twice the working precision, from a long double expression.
+template <Real T>
+struct exact_constant {
+    T hi;
+    T lo;
+    constexpr explicit exact_constant(long double value)
+        : hi(static_cast<T>(value)), lo(static_cast<T>(value - static_cast<long double>(static_cast<T>(value)))) {}
+};
+
+// c * x as hi + lo, to about twice the working precision (c given as hi + lo).
+template <class P>
+double_word<P> times(const exact_constant<scalar_of<P>>& c, const P& x) {
+    const auto [hi, lo] = two_product(constant<P>(c.hi), x);
+    return {hi, fma(constant<P>(c.lo), x, lo)};
+}
+
+// ---- polynomials -----------------------------------------------------------------------
+
+// Horner evaluation of c[0] + c[1] x + ... + c[N-1] x^(N-1).
+template <class P, std::size_t N>
+P polynomial(const P& x, const std::array<scalar_of<P>, N>& c) {
+    P sum = constant<P>(c[N - 1]);
+    for (std::size_t i = N - 1; i-- > 0;) sum = fma(sum, x, constant<P>(c[i]));
+    return sum;
+}
+
+// Clenshaw's recurrence for c[0] + sum_{k>=1} c[k] T_k(u) (Chebyshev polynomials, first kind).
+template <class P, std::size_t N>
+P chebyshev(const P& u, const std::array<scalar_of<P>, N>& c) {
+    const P two_u = ei::padd(u, u);
+    P b1 = ei::pzero(u);
+    P b2 = ei::pzero(u);
+    for (std::size_t k = N - 1; k >= 1; --k) {
+        const P b0 = fma(two_u, b1, ei::psub(constant<P>(c[k]), b2));
+        b2 = b1;
+        b1 = b0;
+    }
+    return fma(u, b1, ei::psub(constant<P>(c[0]), b2));
+}
+
+namespace detail {
+
+// Taylor coefficients 1/n! for n = first .. first+N-1, rounded once from long double.
+template <Real T, std::size_t N>
+constexpr std::array<T, N> inverse_factorials(int first) {
+    std::array<T, N> c{};
+    long double f = 1.0L;
+    for (int n = 2; n < first; ++n) f *= n;
+    for (std::size_t i = 0; i < N; ++i) {
+        const int n = first + static_cast<int>(i);
+        if (n >= 2) f *= n;
+        c[i] = static_cast<T>(1.0L / f);
+    }
+    return c;
+}
+
+// Taylor coefficients 2/(2n+3), n = 0..N-1, of (2 atanh(s) - 2s) / s^3 in powers of s^2.
+template <Real T, std::size_t N>
+constexpr std::array<T, N> atanh_series() {
+    std::array<T, N> c{};
+    for (std::size_t n = 0; n < N; ++n) c[n] = static_cast<T>(2.0L / (2.0L * static_cast<long double>(n) + 3.0L));
+    return c;
+}
+
+inline constexpr long double ln2 = 0.693147180559945309417232121458176568L;
+inline constexpr long double log2e = 1.44269504088896340735992468100189214L;
+
+// Truncation below 2^-30 (float) / 2^-60 (double) relative for |r| <= ln2/2.
+template <Real T>
+inline constexpr std::size_t exp_terms = std::is_same_v<T, float> ? 8 : 14;
+
+// exp(r) - 1 - r over r^2, for |r| <= ln2/2: coefficients 1/2!, 1/3!, ...
+template <Real T>
+inline constexpr auto expm1_tail = inverse_factorials<T, exp_terms<T>>(2);
+
+template <Real T>
+inline constexpr exact_constant<T> ln2_split{ln2};
+
+// The reduction x = k ln2 + r; returns k (integral, as a float) and r.
+template <class P>
+double_word<P> reduce_ln2(const P& x) {
+    using T = scalar_of<P>;
+    const P k = ei::print(ei::pmul(x, constant<P>(T(log2e))));
+    // x - k ln2 with ln2 to twice the precision; the fma forms k*ln2_hi exactly, so r carries
+    // one rounding relative to its own (small) size.
+    P r = fma(k, constant<P>(-ln2_split<T>.hi), x);
+    r = fma(k, constant<P>(-ln2_split<T>.lo), r);
+    return {k, r};
+}
+
+// Arguments beyond which exp overflows, and beyond which even max() * exp(x) underflows.
+template <Real T>
+inline constexpr T exp_lowest = static_cast<T>(
+    (std::numeric_limits<T>::min_exponent - std::numeric_limits<T>::digits - std::numeric_limits<T>::max_exponent - 2) * ln2);
+template <Real T>
+inline constexpr T exp_highest = static_cast<T>((std::numeric_limits<T>::max_exponent + 1) * ln2);
+
+}  // namespace detail
+
+// exp(x + x_lo) (x_lo a correction with |x_lo| <= ulp(x)) held as 2^k * mantissa before the
+// final scaling, so that a product m * exp(x) is formed on the mantissa and rounded once when
+// it lands in the denormal range (times), and does not overflow early for large m (the
+// mantissa is kept halved, in [0.35, 0.71]). NaN propagates; overflow gives inf, underflow +0
+// (the lower clamp is low enough that |m| * exp(x) underflows for every finite m).
+template <class P>
+struct scaled_exp {
+    P half_mantissa;  // exp(r) / 2
+    P exponent;       // k + 1
+    P value() const { return ei::pldexp(half_mantissa, exponent); }
+    P times(const P& m) const { return ei::pldexp(ei::pmul(m, half_mantissa), exponent); }
+};
+
+template <class P>
+scaled_exp<P> exp_scaled(const P& x, const P& x_lo) {
+    using T = scalar_of<P>;
+    const P xc = clamp_nan(x, detail::exp_lowest<T>, detail::exp_highest<T>);
+    const auto [k, r] = detail::reduce_ln2(xc);
+    // Where x was clamped, its correction is meaningless (it may even be NaN, from inf - inf).
+    const P rr = ei::padd(r, select(equal(xc, x), x_lo, ei::pzero(x)));
+    // exp(rr) / 2 = (1 + rr + rr^2 * tail(rr)) / 2
+    const P tail = polynomial(rr, detail::expm1_tail<T>);
+    const P e_minus_1 = fma(ei::pmul(rr, rr), tail, rr);
+    const P half = constant<P>(T(0.5));
+    return {fma(half, e_minus_1, half), ei::padd(k, constant<P>(T(1)))};
+}
+
+// exp(x + x_lo), faithful over the whole range (denormal results included).
+template <class P>
+P exp(const P& x, const P& x_lo) {
+    return exp_scaled(x, x_lo).value();
+}
+template <class P>
+P exp(const P& x) {
+    return exp(x, ei::pzero(x));
+}
+
+// exp(x) - 1 without cancellation near 0: with x = k ln2 + r, expm1(x) = 2^k (expm1(r) + 1 - 2^-k),
+// where 1 - 2^-k is exact for the k that matter and the sum is rounded once.
+template <class P>
+P expm1(const P& x) {
+    using T = scalar_of<P>;
+    // Below -(digits + 3) ln2 the result rounds to -1.
+    constexpr T lowest = static_cast<T>(-(std::numeric_limits<T>::digits + 3) * detail::ln2);
+    const P xc = clamp_nan(x, lowest, detail::exp_highest<T>);
+    const auto [k, r] = detail::reduce_ln2(xc);
+    const P em1_r = fma(ei::pmul(r, r), polynomial(r, detail::expm1_tail<T>), r);
+    const P one = constant<P>(T(1));
+    const P one_minus_scale = ei::psub(one, ei::pldexp(one, ei::pnegate(k)));
+    return ei::pldexp(ei::padd(em1_r, one_minus_scale), k);
+}
+
+// log(1 + u) for u >= 0 (the range softplus needs), faithful: with w = 1 + u rounded and
+// c = (u - (w - 1)) / w the rounding error of w, log1p(u) = log(w) + c. log(w) = e ln2 + log(m)
+// with m in [sqrt(1/2), sqrt(2)), and log(1 + f) = f - f^2/2 + s (f^2/2 + R(s^2)), s = f/(2+f),
+// R the atanh series.
+template <class P>
+P log1p_nonnegative(const P& u) {
+    using T = scalar_of<P>;
+    const P one = constant<P>(T(1));
+    const P w = ei::padd(one, u);
+    const P c = ei::pdiv(ei::psub(u, ei::psub(w, one)), w);
+    P e;
+    P m = ei::pfrexp(w, e);  // w = m 2^e, m in [1/2, 1)
+    const P low = less(m, constant<P>(T(0.70710678118654752440L)));
+    m = select(low, ei::padd(m, m), m);
+    e = select(low, ei::psub(e, one), e);
+    const P f = ei::psub(m, one);
+    const P s = ei::pdiv(f, ei::padd(constant<P>(T(2)), f));
+    const P z = ei::pmul(s, s);
+    constexpr std::size_t terms = std::is_same_v<T, float> ? 5 : 11;
+    const P big_r = ei::pmul(z, polynomial(z, detail::atanh_series<T, terms>()));
+    const P half_f2 = ei::pmul(constant<P>(T(0.5)), ei::pmul(f, f));
+    // log(m) - f, small; the e ln2 and c corrections are added before the big terms.
+    const P small = fma(s, ei::padd(half_f2, big_r), fma(e, constant<P>(detail::ln2_split<T>.lo), c));
+    const P log_m = ei::padd(f, ei::psub(small, half_f2));
+    const P result = fma(e, constant<P>(detail::ln2_split<T>.hi), log_m);
+    // u = +inf: w = inf; frexp(inf) is unspecified, the answer is inf.
+    return select(equal(u, constant<P>(std::numeric_limits<T>::infinity())), u, result);
+}
+
+}  // namespace diffuse::simd
+
+#pragma GCC diagnostic pop

@@ -1,0 +1,106 @@
+// diffuse/nn/logistic.hpp: the logistic sigmoid and the activations it gates:
+// SiLU x sigma(x) (Elfwing et al. 2018; Hendrycks & Gimpel 2016), Swish x sigma(beta x)
+// (Ramachandran et al. 2017) and QuickGELU x sigma(1.702 x) (Hendrycks & Gimpel 2016, sec. 2,
+// the form used by CLIP). The gate argument is formed exactly (TwoProduct), because sigma's
+// relative error grows like |w| times the error of w in the tails.
+#pragma once
+
+#include "diffuse/core/error.hpp"
+#include "diffuse/nn/elementwise.hpp"
+#include "diffuse/nn/kernels.hpp"
+
+// Packet types (__m512 ...) carry alignment attributes that GCC warns about when they are used
+// as template arguments; Eigen silences the same warning in its own headers.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+
+namespace diffuse::nn {
+
+// 1 / (1 + exp(-x)); f' = sigma(x) sigma(-x).
+struct sigmoid {
+    using activation_kind = elementwise_tag;
+    static constexpr int cost = 20;
+
+    template <Real T> T operator()(T x) const { return nn::value(*this, x); }
+    template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
+    template <class P> P packetOp(const P& x) const {
+        return kernels::sigma_of(kernels::logistic(x, Eigen::internal::pzero(x)));
+    }
+    // sigma(x) sigma(-x) = e / d^2, one division.
+    template <class P> P packet_derivative(const P& x) const {
+        const auto s = kernels::logistic(x, Eigen::internal::pzero(x));
+        return Eigen::internal::pdiv(s.e, Eigen::internal::pmul(s.d, s.d));
+    }
+};
+
+// x sigma(x) (torch.nn.SiLU).
+struct silu {
+    using activation_kind = elementwise_tag;
+    static constexpr int cost = 22;
+
+    template <Real T> T operator()(T x) const { return nn::value(*this, x); }
+    template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
+    template <class P> P packetOp(const P& x) const { return kernels::self_gated(x, x, Eigen::internal::pzero(x)); }
+    template <class P> P packet_derivative(const P& x) const {
+        return kernels::self_gated_derivative(x, x, Eigen::internal::pzero(x), simd::constant<P>(simd::scalar_of<P>(1)));
+    }
+};
+
+// x sigma(beta x); beta = 1 is SiLU. beta is used rounded to the working type.
+struct swish {
+    using activation_kind = elementwise_tag;
+    static constexpr int cost = 26;
+    double beta = 1.0;
+
+    void validate() const { require_finite("swish.beta", beta); }
+    template <Real T> T operator()(T x) const { return nn::value(*this, x); }
+    template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
+    // df/dbeta = x^2 sigma(beta x) sigma(-beta x)
+    template <Real T> T derivative_beta(T x) const {
+        validate();
+        return simd::on_scalar(x, [this](const auto& p) {
+            const auto [hi, lo] = gate(p);
+            const auto s = kernels::logistic(hi, lo);
+            return s.exp_w.times(Eigen::internal::pdiv(Eigen::internal::pmul(p, p), Eigen::internal::pmul(s.d, s.d)));
+        });
+    }
+    template <class P> P packetOp(const P& x) const {
+        const auto [hi, lo] = gate(x);
+        return kernels::self_gated(x, hi, lo);
+    }
+    template <class P> P packet_derivative(const P& x) const {
+        const auto [hi, lo] = gate(x);
+        return kernels::self_gated_derivative(x, hi, lo, simd::constant<P>(static_cast<simd::scalar_of<P>>(beta)));
+    }
+
+private:
+    template <class P> simd::double_word<P> gate(const P& x) const {
+        return simd::two_product(simd::constant<P>(static_cast<simd::scalar_of<P>>(beta)), x);
+    }
+};
+
+// x sigma(1.702 x), with 1.702 carried to twice the working precision.
+struct quick_gelu {
+    using activation_kind = elementwise_tag;
+    static constexpr int cost = 24;
+    static constexpr long double gate_scale = 1.702L;
+
+    template <Real T> T operator()(T x) const { return nn::value(*this, x); }
+    template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
+    template <class P> P packetOp(const P& x) const {
+        const auto [hi, lo] = simd::times(scale<P>, x);
+        return kernels::self_gated(x, hi, lo);
+    }
+    template <class P> P packet_derivative(const P& x) const {
+        const auto [hi, lo] = simd::times(scale<P>, x);
+        return kernels::self_gated_derivative(x, hi, lo, simd::constant<P>(scale<P>.hi));
+    }
+
+private:
+    template <class P>
+    static constexpr simd::exact_constant<simd::scalar_of<P>> scale{gate_scale};
+};
+
+}  // namespace diffuse::nn
+
+#pragma GCC diagnostic pop

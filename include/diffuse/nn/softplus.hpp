@@ -1,0 +1,128 @@
+// diffuse/nn/softplus.hpp: Softplus log(1 + exp(beta x)) / beta (Dugas et al. 2001; PyTorch's
+// beta and linear threshold) and Mish x tanh(softplus(x)) (Misra 2019).
+//
+// softplus(z) = max(z, 0) + log1p(exp(-|z|)) never overflows and keeps full relative accuracy
+// in the left tail (where it is exp(z)); PyTorch's rule "x when beta x > threshold" is kept so
+// results match torch.nn.Softplus. Mish uses tanh(log(1 + e^x)) = n / (n + 2), n = e^x (e^x + 2),
+// rewritten in e = exp(-|x|) so that nothing overflows.
+#pragma once
+
+#include <cmath>
+
+#include "diffuse/core/error.hpp"
+#include "diffuse/nn/elementwise.hpp"
+#include "diffuse/nn/kernels.hpp"
+
+// Packet types (__m512 ...) carry alignment attributes that GCC warns about when they are used
+// as template arguments; Eigen silences the same warning in its own headers.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+
+namespace diffuse::nn {
+
+struct softplus {
+    using activation_kind = elementwise_tag;
+    static constexpr int cost = 30;
+    double beta = 1.0;
+    double threshold = 20.0;
+
+    void validate() const {
+        require_positive("softplus.beta", beta);
+        require_finite("softplus.threshold", threshold);
+    }
+    template <Real T> T operator()(T x) const { return nn::value(*this, x); }
+    template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
+    // df/dbeta = (x sigma(beta x) - f(x)) / beta below the threshold, 0 above.
+    template <Real T> T derivative_beta(T x) const {
+        validate();
+        const T b = static_cast<T>(beta);
+        if (b * x > static_cast<T>(threshold)) return std::isnan(x) ? x : T(0);
+        const T f = (*this)(x);
+        return (x * derivative(x) - f) / b;
+    }
+    template <class P> P packetOp(const P& x) const {
+        using T = simd::scalar_of<P>;
+        const auto [z, z_lo] = simd::two_product(b<P>(), x);
+        const P below = simd::less(simd::abs(z), simd::constant<P>(T(4096)));
+        const P lo = simd::select(below, simd::select(simd::less(z, Eigen::internal::pzero(z)), z_lo, Eigen::internal::pnegate(z_lo)), Eigen::internal::pzero(z));
+        const P log_term = simd::log1p_nonnegative(simd::exp(Eigen::internal::pnegate(simd::abs(z)), lo));
+        const P soft = Eigen::internal::pdiv(Eigen::internal::padd(simd::max_nan(z, Eigen::internal::pzero(z)), log_term), b<P>());
+        return simd::select(simd::less(simd::constant<P>(static_cast<T>(threshold)), z), x, soft);
+    }
+    template <class P> P packet_derivative(const P& x) const {
+        using T = simd::scalar_of<P>;
+        const auto [z, z_lo] = simd::two_product(b<P>(), x);
+        const P sigma = kernels::sigma_of(kernels::logistic(z, z_lo));
+        return simd::select(simd::less(simd::constant<P>(static_cast<T>(threshold)), z), simd::constant<P>(T(1)), sigma);
+    }
+
+private:
+    template <class P> P b() const { return simd::constant<P>(static_cast<simd::scalar_of<P>>(beta)); }
+};
+
+namespace detail {
+// The pieces of Mish in e = exp(-|x|): tanh(softplus(x)) = numerator / denominator with
+// numerator 1 + 2e (x > 0) or e (e + 2) (x <= 0), denominator 1 + 2e + 2e^2 or e (e + 2) + 2;
+// 1 - tanh(softplus(x)) = (2 e^2 or 2) / denominator.
+template <class P>
+struct mish_parts {
+    P positive;
+    simd::scaled_exp<P> exp_x;  // e, for products rounded once
+    P e;
+    P denominator;
+};
+template <class P>
+mish_parts<P> mish_split(const P& x) {
+    using T = simd::scalar_of<P>;
+    namespace ei = Eigen::internal;
+    const auto exp_x = simd::exp_scaled(ei::pnegate(simd::abs(x)), ei::pzero(x));
+    const P e = exp_x.value();
+    const P positive = simd::less(ei::pzero(x), x);
+    const P two = simd::constant<P>(T(2));
+    const P one_plus_2e = simd::fma(two, e, simd::constant<P>(T(1)));
+    const P e_plus_2 = ei::padd(e, two);
+    const P denominator = simd::select(positive, simd::fma(ei::pmul(two, e), e, one_plus_2e), simd::fma(e, e_plus_2, two));
+    return {positive, exp_x, e, denominator};
+}
+}  // namespace detail
+
+struct mish {
+    using activation_kind = elementwise_tag;
+    static constexpr int cost = 30;
+
+    template <Real T> T operator()(T x) const { return nn::value(*this, x); }
+    template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
+    template <class P> P packetOp(const P& x) const {
+        using T = simd::scalar_of<P>;
+        namespace ei = Eigen::internal;
+        const auto m = detail::mish_split(x);
+        const P two = simd::constant<P>(T(2));
+        const P x_finite = simd::clamp_nan(x, std::numeric_limits<T>::lowest(), std::numeric_limits<T>::max());
+        // x <= 0: x e (e + 2) / denominator with the factor e applied last.
+        const P positive = ei::pdiv(ei::pmul(x, simd::fma(two, m.e, simd::constant<P>(T(1)))), m.denominator);
+        const P negative = m.exp_x.times(ei::pmul(x_finite, ei::pdiv(ei::padd(m.e, two), m.denominator)));
+        return simd::select(m.positive, positive, negative);
+    }
+    // f' = g + x (1 - g)(1 + g) sigma(x), g = tanh(softplus(x)); for x <= 0 both g and sigma
+    // carry the factor e, applied last.
+    template <class P> P packet_derivative(const P& x) const {
+        using T = simd::scalar_of<P>;
+        namespace ei = Eigen::internal;
+        const auto m = detail::mish_split(x);
+        const P one = simd::constant<P>(T(1));
+        const P two = simd::constant<P>(T(2));
+        const P g_over_e = ei::pdiv(simd::select(m.positive, simd::fma(two, m.e, one), ei::padd(m.e, two)), m.denominator);
+        const P one_minus_g = ei::pdiv(simd::select(m.positive, ei::pmul(two, ei::pmul(m.e, m.e)), two), m.denominator);
+        const P sigma_over_e = ei::pdiv(one, ei::padd(one, m.e));
+        const P x_finite = simd::clamp_nan(x, std::numeric_limits<T>::lowest(), std::numeric_limits<T>::max());
+        const P slope = ei::pmul(ei::pmul(x_finite, sigma_over_e), ei::pmul(one_minus_g, ei::psub(two, one_minus_g)));
+        // x > 0: g + slope (sigma = 1/(1+e), g = g_over_e); x <= 0: e (g/e + slope), sigma = e/(1+e).
+        const P positive = ei::padd(g_over_e, slope);
+        const P negative = m.exp_x.times(ei::padd(g_over_e, slope));
+        return simd::select(m.positive, positive, negative);
+    }
+};
+
+}  // namespace diffuse::nn
+
+#pragma GCC diagnostic pop
