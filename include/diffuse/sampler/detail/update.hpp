@@ -5,6 +5,12 @@
 //   eps   = eps.from_x * x + eps.from_output * output
 //   x_new = to_x0 * x0 + to_x * x + to_eps * eps + to_noise * noise
 //
+// eps is linear in (x, output), so its term is folded into their coefficients once per step
+// rather than evaluated per element; when x0 is not clipped or thresholded it is linear too and
+// the whole step is x_new = a x + b output (+ c noise): per element one multiply-add per stream,
+// which keeps the step memory-bound down to L1-sized buffers (docs/benchmarks.md). Folding
+// changes the rounding of the result by a few ulps, not its value.
+//
 // Without dynamic thresholding this is a single pass over (x, output[, noise]) writing x; with
 // it, x0 is first materialized in a scratch buffer (the per-sample quantile needs all of it).
 #pragma once
@@ -37,24 +43,27 @@ struct linear_update {
 template <Real T>
 void apply(const linear_update<T>& u, const predict::x0_processing<T>& processing, const_view<T> output,
            view<T> x, const_view<T> noise, index batch, view<T> scratch, view<T> quantile_scratch) {
-    const auto eps = u.from.eps.from_x * x + u.from.eps.from_output * output;
-    const auto finish = [&](const auto& x0) {
+    // x_new = to_x0 x0 + on_x x + on_output output + to_noise noise, with eps folded in.
+    const T on_x = u.to_x + u.to_eps * u.from.eps.from_x;
+    const T on_output = u.to_eps * u.from.eps.from_output;
+    const auto finish = [&](const auto& mean) {
         if (u.to_noise != T(0)) {
-            x = u.to_x0 * x0 + u.to_x * x + u.to_eps * eps + u.to_noise * noise;
+            x = mean + u.to_noise * noise;
         } else {
-            x = u.to_x0 * x0 + u.to_x * x + u.to_eps * eps;
+            x = mean;
         }
     };
     const auto x0 = u.from.x0.from_x * x + u.from.x0.from_output * output;
     if (processing.thresholding) {
         scratch = x0;
         predict::apply_dynamic_thresholding(scratch, batch, *processing.thresholding, quantile_scratch);
-        finish(scratch);
+        finish(u.to_x0 * scratch + on_x * x + on_output * output);
     } else if (processing.clip_range) {
         const T r = *processing.clip_range;
-        finish(x0.max(-r).min(r));
+        finish(u.to_x0 * x0.max(-r).min(r) + on_x * x + on_output * output);
     } else {
-        finish(x0);
+        // x0 is linear in (x, output) too, so it folds in as well.
+        finish((on_x + u.to_x0 * u.from.x0.from_x) * x + (on_output + u.to_x0 * u.from.x0.from_output) * output);
     }
 }
 

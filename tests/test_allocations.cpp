@@ -1,0 +1,272 @@
+// No heap allocation inside a step once a run has started (docs/DESIGN.md, section 3): every step
+// of DDIM (eta = 0 and eta = 1 with generator noise), DDPM (fixed_small with generator noise,
+// caller noise, learned_range), DDIM inversion and dynamic thresholding runs with counting on.
+//
+// Two ways memory can be taken, two counters:
+// - the global operator new/delete (std::vector, std::string, std::function, ...) are replaced in
+//   this test binary and count while `allocation_counting::active` is set;
+// - Eigen allocates with malloc, not operator new; its EIGEN_RUNTIME_NO_MALLOC hook asserts
+//   (eigen_assert) in every Eigen heap allocation while malloc is disallowed, and eigen_assert is
+//   routed here to a counter so that the test reports the count instead of aborting.
+#include <cstddef>
+#include <cstdlib>
+#include <new>
+
+namespace allocation_counting {
+inline bool active = false;
+inline long news = 0;
+inline long deletes = 0;
+inline long eigen_asserts = 0;  // Eigen heap allocations while disallowed (or any failed Eigen assertion)
+
+inline void on_eigen_assert() { ++eigen_asserts; }
+}  // namespace allocation_counting
+
+#define EIGEN_RUNTIME_NO_MALLOC
+#define eigen_assert(condition) ((condition) ? void(0) : allocation_counting::on_eigen_assert())
+
+#include <catch2/catch.hpp>
+
+#include <Eigen/Core>
+
+#include <optional>
+#include <vector>
+
+#include "diffuse/core/random.hpp"
+#include "diffuse/sampler/ddim.hpp"
+#include "diffuse/sampler/ddim_inverse.hpp"
+#include "diffuse/sampler/ddpm.hpp"
+#include "diffuse/schedule/timesteps.hpp"
+
+// ---- the replaced global allocation functions -------------------------------------------------
+
+namespace {
+void* counted_allocation(std::size_t size, std::size_t alignment) {
+    if (allocation_counting::active) ++allocation_counting::news;
+    if (size == 0) size = 1;
+    void* p = nullptr;
+    if (alignment <= alignof(std::max_align_t)) {
+        p = std::malloc(size);
+    } else {
+        // aligned_alloc wants a size that is a multiple of the alignment.
+        p = std::aligned_alloc(alignment, (size + alignment - 1) / alignment * alignment);
+    }
+    return p;
+}
+void* counted_allocation_or_throw(std::size_t size, std::size_t alignment) {
+    if (void* p = counted_allocation(size, alignment)) return p;
+    throw std::bad_alloc();
+}
+void counted_free(void* p) noexcept {
+    if (p == nullptr) return;
+    if (allocation_counting::active) ++allocation_counting::deletes;
+    std::free(p);
+}
+constexpr std::size_t plain = alignof(std::max_align_t);
+}  // namespace
+
+void* operator new(std::size_t size) { return counted_allocation_or_throw(size, plain); }
+void* operator new[](std::size_t size) { return counted_allocation_or_throw(size, plain); }
+void* operator new(std::size_t size, std::align_val_t a) {
+    return counted_allocation_or_throw(size, static_cast<std::size_t>(a));
+}
+void* operator new[](std::size_t size, std::align_val_t a) {
+    return counted_allocation_or_throw(size, static_cast<std::size_t>(a));
+}
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept { return counted_allocation(size, plain); }
+void* operator new[](std::size_t size, const std::nothrow_t&) noexcept { return counted_allocation(size, plain); }
+void* operator new(std::size_t size, std::align_val_t a, const std::nothrow_t&) noexcept {
+    return counted_allocation(size, static_cast<std::size_t>(a));
+}
+void* operator new[](std::size_t size, std::align_val_t a, const std::nothrow_t&) noexcept {
+    return counted_allocation(size, static_cast<std::size_t>(a));
+}
+void operator delete(void* p) noexcept { counted_free(p); }
+void operator delete[](void* p) noexcept { counted_free(p); }
+void operator delete(void* p, std::size_t) noexcept { counted_free(p); }
+void operator delete[](void* p, std::size_t) noexcept { counted_free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { counted_free(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { counted_free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { counted_free(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { counted_free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { counted_free(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { counted_free(p); }
+void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { counted_free(p); }
+void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { counted_free(p); }
+
+// ---- counting ---------------------------------------------------------------------------------
+
+namespace {
+
+using namespace diffuse;
+using diffuse::index;  // not ::index from <strings.h>
+template <class T>
+using array = Eigen::Array<T, Eigen::Dynamic, 1>;
+
+struct allocations {
+    long news = 0;
+    long deletes = 0;
+    long eigen = 0;
+
+    allocations& operator+=(const allocations& other) {
+        news += other.news;
+        deletes += other.deletes;
+        eigen += other.eigen;
+        return *this;
+    }
+};
+
+// The allocations `f` makes: counting is on only while f runs (no Catch assertion in between).
+template <class F>
+allocations count_allocations(F&& f) {
+    allocation_counting::news = allocation_counting::deletes = allocation_counting::eigen_asserts = 0;
+    Eigen::internal::set_is_malloc_allowed(false);
+    allocation_counting::active = true;
+    f();
+    allocation_counting::active = false;
+    Eigen::internal::set_is_malloc_allowed(true);
+    return {allocation_counting::news, allocation_counting::deletes, allocation_counting::eigen_asserts};
+}
+
+// Keeps an allocation observable so the compiler cannot elide it.
+void* volatile escape_sink = nullptr;
+void escape(void* p) { escape_sink = p; }
+
+constexpr index sample_size = 64;
+constexpr index batch = 2;
+constexpr index size = sample_size * batch;
+
+template <Real T>
+schedule::discrete<T> linear_schedule() {
+    return schedule::discrete<T>::linear(1000);
+}
+
+// A stand-in network: out = 0.5 x + 0.1, and for learned variances a second block per sample of
+// values in [-1, 1] (diffusers' model_output split along channels).
+template <Real T>
+void model(const array<T>& x, array<T>& out) {
+    if (out.size() == x.size()) {
+        out = T(0.5) * x + T(0.1);
+        return;
+    }
+    for (index b = 0; b < batch; ++b) {
+        out.segment(2 * b * sample_size, sample_size) = T(0.5) * x.segment(b * sample_size, sample_size) + T(0.1);
+        out.segment(2 * b * sample_size + sample_size, sample_size).setConstant(T(0.3));
+    }
+}
+
+// Walks `run` to its end, counting what step() allocates (the model call is not counted).
+template <Real T, class Run, class Step>
+allocations count_steps(Run& run, index output_size, Step step) {
+    array<T> x(size), out(output_size);
+    random::fill_normal<T>(flat(x), 11, 0, 0);
+    allocations total;
+    index steps = 0;
+    while (!run.done()) {
+        model<T>(x, out);
+        total += count_allocations([&] { step(run, out, x); });
+        ++steps;
+    }
+    // The steps did run and did move x (a counter cannot be fooled by a step that did nothing).
+    CHECK(steps == run.num_steps());
+    CHECK(x.allFinite());
+    return total;
+}
+
+void require_none(const allocations& a) {
+    CHECK(a.news == 0);
+    CHECK(a.deletes == 0);
+    CHECK(a.eigen == 0);
+}
+
+const auto deterministic_step = [](auto& run, const auto& out, auto& x) { run.step(out, x); };
+
+}  // namespace
+
+TEST_CASE("the counters see operator new, operator delete and Eigen's heap allocations", "[allocations]") {
+    // Positive controls: without them a zero count would prove nothing.
+    const allocations vector_made = count_allocations([] {
+        std::vector<double> v(100, 1.0);
+        escape(v.data());
+    });
+    CHECK(vector_made.news == 1);
+    CHECK(vector_made.deletes == 1);
+    const allocations eigen_made = count_allocations([] {
+        array<double> a = array<double>::Constant(100, 1.0);
+        escape(a.data());
+    });
+    CHECK(eigen_made.eigen >= 1);
+}
+
+TEMPLATE_TEST_CASE("starting a run allocates, its steps do not", "[allocations][ddim][ddpm]", float, double) {
+    using T = TestType;
+    const std::vector<schedule::timestep> grid = schedule::spaced_timesteps(1000, 20);
+
+    SECTION("DDIM, eta = 0, clip_sample (diffusers' defaults)") {
+        const sampler::ddim<T> s(linear_schedule<T>());
+        std::optional<typename sampler::ddim<T>::run> run;
+        const allocations started = count_allocations([&] { run.emplace(s.start(grid, size, batch)); });
+        CHECK(started.news >= 1);  // the run's own copy of the grid
+        require_none(count_steps<T>(*run, size, deterministic_step));
+    }
+    SECTION("DDIM, eta = 0, no clipping, v_prediction with use_clipped_model_output") {
+        const sampler::ddim<T> s(linear_schedule<T>(), {.prediction = predict::prediction::v_prediction,
+                                                        .use_clipped_model_output = true,
+                                                        .x0 = {}});
+        auto run = s.start(grid, size, batch);
+        require_none(count_steps<T>(run, size, deterministic_step));
+    }
+    SECTION("DDIM, eta = 1, noise from diffuse::random::generator") {
+        const sampler::ddim<T> s(linear_schedule<T>(), {.eta = T(1)});
+        auto run = s.start(grid, size, batch);
+        random::generator noise(7);
+        require_none(count_steps<T>(run, size, [&](auto& r, const auto& out, auto& x) { r.step(out, x, noise); }));
+        CHECK(noise.next_stream() > 0);  // the stochastic path ran
+    }
+    SECTION("DDIM, dynamic thresholding") {
+        const sampler::ddim<T> s(linear_schedule<T>(),
+                                 {.x0 = {.clip_range = {}, .thresholding = predict::dynamic_thresholding<T>{}}});
+        auto run = s.start(grid, size, batch);
+        require_none(count_steps<T>(run, size, deterministic_step));
+    }
+    SECTION("DDIM inversion") {
+        const sampler::ddim_inverse<T> s(linear_schedule<T>(), {.x0 = {}});
+        auto run = s.start(sampler::ddim_inverse<T>::reversed(grid), sampler::layout{size, batch});
+        require_none(count_steps<T>(run, size, deterministic_step));
+    }
+    SECTION("DDIM inversion with dynamic thresholding") {
+        const sampler::ddim_inverse<T> s(linear_schedule<T>(),
+                                         {.x0 = {.clip_range = {}, .thresholding = predict::dynamic_thresholding<T>{}}});
+        auto run = s.start(sampler::ddim_inverse<T>::reversed(grid), sampler::layout{size, batch});
+        require_none(count_steps<T>(run, size, deterministic_step));
+    }
+    SECTION("DDPM, fixed_small, noise from diffuse::random::generator") {
+        const sampler::ddpm<T> s(linear_schedule<T>());
+        auto run = s.start(grid, size, batch);
+        random::generator noise(7);
+        require_none(count_steps<T>(run, size, [&](auto& r, const auto& out, auto& x) { r.step(out, x, noise); }));
+        CHECK(noise.next_stream() > 0);
+    }
+    SECTION("DDPM, fixed_small, noise from the caller's buffer") {
+        const sampler::ddpm<T> s(linear_schedule<T>(), {.x0 = {}});
+        auto run = s.start(grid, size, batch);
+        array<T> noise(size);
+        random::fill_normal<T>(flat(noise), 5, 0, 0);
+        require_none(count_steps<T>(run, size, [&](auto& r, const auto& out, auto& x) { r.step(out, x, noise); }));
+    }
+    SECTION("DDPM, learned_range (model output of twice the sample)") {
+        const sampler::ddpm<T> s(linear_schedule<T>(), {.variance = sampler::variance_type::learned_range});
+        auto run = s.start(grid, size, batch);
+        REQUIRE(run.model_output_size() == 2 * size);
+        random::generator noise(7);
+        require_none(
+            count_steps<T>(run, 2 * size, [&](auto& r, const auto& out, auto& x) { r.step(out, x, noise); }));
+        CHECK(noise.next_stream() > 0);
+    }
+    SECTION("DDPM, dynamic thresholding") {
+        const sampler::ddpm<T> s(linear_schedule<T>(),
+                                 {.x0 = {.clip_range = {}, .thresholding = predict::dynamic_thresholding<T>{}}});
+        auto run = s.start(grid, size, batch);
+        random::generator noise(7);
+        require_none(count_steps<T>(run, size, [&](auto& r, const auto& out, auto& x) { r.step(out, x, noise); }));
+    }
+}
