@@ -11,6 +11,7 @@
 #include <numbers>
 #include <numeric>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "diffuse/core/random.hpp"
@@ -181,6 +182,31 @@ TEMPLATE_TEST_CASE("normals are Box-Muller of the documented uniform pairs", "[r
     }
     INFO("worst relative error / eps = " << worst / std::numeric_limits<T>::epsilon());
     CHECK(worst <= tolerance);
+}
+
+TEMPLATE_TEST_CASE("the angle's range reduction in turns is exact in every octant", "[random][normal]", float, double) {
+    using T = TestType;
+    // First words covering all eight octants (top three bits) at the octant's lowest and highest
+    // mantissa; the second word fills the low mantissa bits of a double.
+    for (u32 octant = 0; octant < 8; ++octant) {
+        for (const u32 low_bits : {0u, 0x1fffffffu, 0x0badf00du}) {
+            const u32 words[2] = {(octant << 29) | low_bits, 0xffffffffu};
+            const long double u = rnd::uniform_from_words<T>(words);
+            const auto angle = rnd::detail::reduce_turns<T>(words);
+            const long double theta = 2 * std::numbers::pi_v<long double> * u;
+            const long double x = 2 * std::numbers::pi_v<long double> * static_cast<long double>(angle.f);
+            INFO("octant " << octant << ", u = " << static_cast<double>(u));
+            CHECK(std::fabs(angle.f) <= T(0.125));
+            CHECK(angle.cos_q * angle.cos_q + angle.sin_q * angle.sin_q == T(1));
+            // u - f is a whole number of quarter turns, exactly.
+            const long double quarters = (u - static_cast<long double>(angle.f)) * 4;
+            CHECK(quarters == std::round(quarters));
+            CHECK(std::round(std::cos(quarters * std::numbers::pi_v<long double> / 2)) == angle.cos_q);
+            CHECK(std::round(std::sin(quarters * std::numbers::pi_v<long double> / 2)) == angle.sin_q);
+            CHECK(std::fabs(angle.cos_q * std::sin(x) + angle.sin_q * std::cos(x) - std::sin(theta)) < 1e-15L);
+            CHECK(std::fabs(angle.cos_q * std::cos(x) - angle.sin_q * std::sin(x) - std::cos(theta)) < 1e-15L);
+        }
+    }
 }
 
 TEMPLATE_TEST_CASE("a fill is a pure function of the element index: chunks, order and offsets do not matter",
@@ -373,6 +399,19 @@ TEMPLATE_TEST_CASE("generator accepts anything flat() accepts", "[random][genera
     CHECK(bitwise_equal(buffer<T>(flat(matrix)), expected));
     CHECK(bitwise_equal(buffer<T>(flat(vector)), expected));
     CHECK(bitwise_equal(buffer<T>(flat(tensor)), expected));
+}
+
+namespace {
+template <class G, class C>
+concept can_draw_normal_into = requires(G& g, C&& c) { g.normal(std::forward<C>(c)); };
+}  // namespace
+
+TEST_CASE("generator refuses read-only containers at compile time", "[random][generator]") {
+    STATIC_REQUIRE(can_draw_normal_into<rnd::generator, std::vector<float>&>);
+    STATIC_REQUIRE(can_draw_normal_into<rnd::generator, Eigen::ArrayXd&>);
+    STATIC_REQUIRE_FALSE(can_draw_normal_into<rnd::generator, const std::vector<float>&>);
+    STATIC_REQUIRE_FALSE(can_draw_normal_into<rnd::generator, const Eigen::ArrayXd&>);
+    STATIC_REQUIRE_FALSE(can_draw_normal_into<rnd::generator, std::vector<int>&>);
 }
 
 namespace {
