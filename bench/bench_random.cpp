@@ -1,50 +1,36 @@
-// Throughput of the counter-based noise fills (diffuse/core/random.hpp), beside a memory triad
-// a = b + s*c in the same binary so the fill can be compared with what memory allows.
+// Throughput of the counter-based noise fills (diffuse/core/random.hpp), beside the STREAM triad
+// a = b + s*c of bench_common.hpp at the same sizes, so the fill can be compared with what memory
+// allows ("vs_triad" = the fill's bytes/s over the triad's; a fill writes one stream).
 #include <benchmark/benchmark.h>
 
-#include <Eigen/Core>
-
+#include "bench_common.hpp"
 #include "diffuse/core/random.hpp"
 
 namespace {
 
 using diffuse::buffer;
+using diffuse::bench::report_throughput;
+using diffuse::bench::stream_bytes;
+using diffuse::bench::thread_cpu_seconds;
 using diffuse::random::u64;
 
-template <diffuse::Real T>
-void set_counters(benchmark::State& state, std::int64_t bytes_per_item) {
-    state.SetItemsProcessed(state.iterations() * state.range(0));
-    state.SetBytesProcessed(state.iterations() * state.range(0) * bytes_per_item);
-}
-
-template <diffuse::Real T>
-void bm_fill_normal(benchmark::State& state) {
-    buffer<T> out(state.range(0));
-    out.setZero();
+template <diffuse::Real T, void (*fill)(diffuse::view<T>, u64, u64, u64)>
+void bm_fill(benchmark::State& state) {
+    const std::int64_t n = state.range(0);
+    buffer<T> out = buffer<T>::Zero(n);
     u64 stream = 0;
+    const double start = thread_cpu_seconds();
     for (auto _ : state) {
-        diffuse::random::fill_normal<T>(diffuse::flat(out), 42, stream++, 0);
+        fill(diffuse::view<T>(out.data(), n), 42, stream++, 0);
         benchmark::DoNotOptimize(out.data());
         benchmark::ClobberMemory();
     }
-    set_counters<T>(state, sizeof(T));  // bytes written
+    const double seconds = thread_cpu_seconds() - start;
+    report_throughput<T>(state, state.iterations() * stream_bytes<T>(n, 1), state.iterations() * n, seconds);
 }
 
-template <diffuse::Real T>
-void bm_fill_uniform(benchmark::State& state) {
-    buffer<T> out(state.range(0));
-    out.setZero();
-    u64 stream = 0;
-    for (auto _ : state) {
-        diffuse::random::fill_uniform<T>(diffuse::flat(out), 42, stream++, 0);
-        benchmark::DoNotOptimize(out.data());
-        benchmark::ClobberMemory();
-    }
-    set_counters<T>(state, sizeof(T));
-}
-
-// Philox4x32-10 alone, one block (128 bits) per item, through the vectorized tile loop.
-void bm_philox_tile(benchmark::State& state) {
+// Philox4x32-10 alone through the vectorized tile loop: items are 128-bit blocks.
+void bm_philox_blocks(benchmark::State& state) {
     constexpr u64 tile_blocks = diffuse::random::detail::tile_blocks;
     alignas(64) std::array<std::uint32_t, 4 * tile_blocks> words;
     const u64 tiles = static_cast<u64>(state.range(0)) / tile_blocks;
@@ -57,33 +43,21 @@ void bm_philox_tile(benchmark::State& state) {
     state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(tiles * tile_blocks));
 }
 
-// The memory-bound reference: a = b + s * c reads two arrays and writes one (3 * sizeof(T) bytes
-// per element, as STREAM counts it).
-template <diffuse::Real T>
-void bm_triad(benchmark::State& state) {
-    buffer<T> a(state.range(0)), b(state.range(0)), c(state.range(0));
-    a.setZero();
-    b.setConstant(T(1));
-    c.setConstant(T(2));
-    const T s = T(0.5);
-    for (auto _ : state) {
-        a = b + s * c;
-        benchmark::DoNotOptimize(a.data());
-        benchmark::ClobberMemory();
-    }
-    set_counters<T>(state, 3 * sizeof(T));
-}
-
-constexpr std::int64_t million = 1 << 20;
-
-BENCHMARK(bm_fill_normal<float>)->Arg(million)->Arg(16 * million);
-BENCHMARK(bm_fill_normal<double>)->Arg(million);
-BENCHMARK(bm_fill_uniform<float>)->Arg(million);
-BENCHMARK(bm_fill_uniform<double>)->Arg(million);
-BENCHMARK(bm_philox_tile)->Arg(million / 4);
-BENCHMARK(bm_triad<float>)->Arg(million)->Arg(16 * million);
-BENCHMARK(bm_triad<double>)->Arg(million);
-
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+    using diffuse::bench::apply_double_size;
+    using diffuse::bench::apply_float_sizes;
+    namespace rnd = diffuse::random;
+    benchmark::RegisterBenchmark("fill_normal<float>", bm_fill<float, rnd::fill_normal<float>>)->Apply(apply_float_sizes);
+    benchmark::RegisterBenchmark("fill_normal<double>", bm_fill<double, rnd::fill_normal<double>>)->Apply(apply_double_size);
+    benchmark::RegisterBenchmark("fill_uniform<float>", bm_fill<float, rnd::fill_uniform<float>>)->Apply(apply_float_sizes);
+    benchmark::RegisterBenchmark("fill_uniform<double>", bm_fill<double, rnd::fill_uniform<double>>)->Apply(apply_double_size);
+    benchmark::RegisterBenchmark("philox4x32_10 blocks", bm_philox_blocks)->Arg(std::int64_t{1} << 18);
+    benchmark::RegisterBenchmark("triad<float>", diffuse::bench::bm_triad<float>)->Apply(apply_float_sizes);
+    benchmark::RegisterBenchmark("triad<double>", diffuse::bench::bm_triad<double>)->Apply(apply_double_size);
+    benchmark::Initialize(&argc, argv);
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}
