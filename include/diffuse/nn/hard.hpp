@@ -68,7 +68,8 @@ struct hard_tanh {
     }
 };
 
-// x relu6(x + 3) / 6 (= x for x >= 3, also where x * 6 would overflow); f'(x) = 0 for x < -3, x/3 + 1/2 for -3 <= x <= 3, 1 above.
+// x relu6(x + 3) / 6 (= x for x >= 3, also where x * 6 would overflow; 0 for x <= -3, also
+// at -inf); f'(x) = 0 for x < -3, x/3 + 1/2 for -3 <= x <= 3, 1 above.
 struct hardswish {
     using activation_kind = elementwise_tag;
     static constexpr int cost = 4;
@@ -78,7 +79,8 @@ struct hardswish {
     template <class P> P packetOp(const P& x) const {
         using T = simd::scalar_of<P>;
         const P ramp = Eigen::internal::pdiv(Eigen::internal::pmul(x, detail::ramp6(x)), simd::constant<P>(T(6)));
-        return simd::select(simd::less_equal(simd::constant<P>(T(3)), x), x, ramp);
+        const P low = simd::select(simd::less_equal(x, simd::constant<P>(T(-3))), Eigen::internal::pzero(x), ramp);
+        return simd::select(simd::less_equal(simd::constant<P>(T(3)), x), x, low);
     }
     template <class P> P packet_derivative(const P& x) const {
         using T = simd::scalar_of<P>;
