@@ -104,7 +104,10 @@ std::string layer_text(const rf::node& n) {
     if (n.op.kind == rf::op::conv || n.op.kind == rf::op::pool || n.op.kind == rf::op::transposed_conv) {
         text += " k" + pair_text(std::to_string(y.kernel), std::to_string(x.kernel));
     }
-    if (n.op.kind != rf::op::pad) text += " s" + pair_text(std::to_string(y.stride), std::to_string(x.stride));
+    const bool upsample = n.op.kind == rf::op::upsample_nearest || n.op.kind == rf::op::upsample_bilinear;
+    if (n.op.kind != rf::op::pad) {
+        text += (upsample ? " x" : " s") + pair_text(std::to_string(y.stride), std::to_string(x.stride));
+    }
     if (y.dilation != 1 || x.dilation != 1) text += " d" + pair_text(std::to_string(y.dilation), std::to_string(x.dilation));
     if (y.same) {
         text += " SAME";

@@ -24,8 +24,8 @@ namespace diffuse::rf::zoo {
 
 namespace detail {
 
+using rf::detail::decimal;
 using rf::detail::join;
-constexpr std::string number(index value) { return rf::detail::decimal(value); }
 
 // A convolution in TF-Slim's resnet_utils.conv2d_same: 'SAME' at stride 1, otherwise explicit
 // padding (k-1)/2 before and k-1-(k-1)/2 after, then 'VALID', so that the padding never depends
@@ -76,9 +76,9 @@ constexpr network vgg16(padding conv_padding) {
     network n;
     constexpr std::array<index, 5> convs{2, 2, 3, 3, 3};
     for (index stage = 1; stage <= 5; ++stage) {
-        const std::string s = number(stage);
+        const std::string s = decimal(stage);
         for (index i = 1; i <= convs[static_cast<std::size_t>(stage - 1)]; ++i) {
-            n.append(join("conv", s, "/conv", s, "_", number(i)), conv(3, 1, conv_padding));
+            n.append(join("conv", s, "/conv", s, "_", decimal(i)), conv(3, 1, conv_padding));
         }
         n.append(join("pool", s), pool(2, 2));
     }
@@ -98,7 +98,7 @@ constexpr network mobilenet_v1_slim() {
     n.append("Conv2d_0", conv(3, 2, same));
     constexpr std::array<index, 13> strides{1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1, 2, 1};
     for (std::size_t i = 0; i < strides.size(); ++i) {
-        const std::string prefix = detail::join("Conv2d_", detail::number(static_cast<index>(i + 1)));
+        const std::string prefix = detail::join("Conv2d_", detail::decimal(static_cast<index>(i + 1)));
         n.append(detail::join(prefix, "_depthwise"), conv(3, strides[i], same));
         n.append(detail::join(prefix, "_pointwise"), conv(1, 1, same));
     }
@@ -117,7 +117,7 @@ constexpr network resnet_torchvision(bool bottleneck, const std::array<index, 4>
     n.append("maxpool", pool(3, 2, 1));
     for (index stage = 1; stage <= 4; ++stage) {
         for (index b = 0; b < blocks[static_cast<std::size_t>(stage - 1)]; ++b) {
-            const std::string name = join("layer", number(stage), ".", number(b));
+            const std::string name = join("layer", decimal(stage), ".", decimal(b));
             const index stride = (stage > 1 && b == 0) ? 2 : 1;
             const index in = n.last();
             index out = 0;
@@ -147,10 +147,10 @@ constexpr network resnet_v1_slim(std::string_view scope, const std::array<index,
     n.append(join(scope, "/pool1"), pool(3, 2, same));
     constexpr std::array<index, 4> strides{2, 2, 2, 1};
     for (index block = 1; block <= 4; ++block) {
-        const std::string name = join(scope, "/block", number(block));
+        const std::string name = join(scope, "/block", decimal(block));
         const index count = units[static_cast<std::size_t>(block - 1)];
         for (index u = 1; u <= count; ++u) {
-            const std::string unit = join(name, "/unit_", number(u), "/bottleneck_v1");
+            const std::string unit = join(name, "/unit_", decimal(u), "/bottleneck_v1");
             const index stride = u == count ? strides[static_cast<std::size_t>(block - 1)] : 1;
             const index in = n.last();
             n.append(join(unit, "/conv1"), conv(1), in);
@@ -315,10 +315,10 @@ constexpr network sd_unet_encoder() {
     network n("latent");
     n.append("conv_in", conv(3, 1, 1));
     for (index block = 0; block < 4; ++block) {
-        const std::string name = detail::join("down_blocks.", detail::number(block));
+        const std::string name = detail::join("down_blocks.", detail::decimal(block));
         for (index r = 0; r < 2; ++r) {
             // Channels widen in the first resnet of blocks 1 and 2 (320 -> 640 -> 1280).
-            detail::resnet_block(n, detail::join(name, ".resnets.", detail::number(r)), r == 0 && (block == 1 || block == 2));
+            detail::resnet_block(n, detail::join(name, ".resnets.", detail::decimal(r)), r == 0 && (block == 1 || block == 2));
         }
         if (block < 3) n.append(detail::join(name, ".downsamplers.0.conv"), conv(3, 2, 1));
     }
@@ -334,9 +334,9 @@ constexpr network sd_vae_encoder() {
     network n("image");
     n.append("conv_in", conv(3, 1, 1));
     for (index block = 0; block < 4; ++block) {
-        const std::string name = detail::join("down_blocks.", detail::number(block));
+        const std::string name = detail::join("down_blocks.", detail::decimal(block));
         for (index r = 0; r < 2; ++r) {
-            detail::resnet_block(n, detail::join(name, ".resnets.", detail::number(r)), r == 0 && (block == 1 || block == 2));
+            detail::resnet_block(n, detail::join(name, ".resnets.", detail::decimal(r)), r == 0 && (block == 1 || block == 2));
         }
         if (block < 3) {
             n.append(detail::join(name, ".downsamplers.0.pad"), pad(padding::asymmetric(0, 1, 0, 1)));
