@@ -72,6 +72,8 @@ index sample(Model&& model, const Sampler& sampler, const Grid& grid, X&& x_in, 
     constexpr bool scales_input = requires { run.input_scale(); };
     buffer<T> scaled(scales_input ? x.size() : 0);
     const index total = run.num_steps();
+    // Runs that change x before the first evaluation (the churn of edm.hpp) do it here.
+    if constexpr (requires { run.begin(x, noise); }) run.begin(x, noise);
     while (!run.done()) {
         const double time = run.model_time();
         const T* input = x.data();

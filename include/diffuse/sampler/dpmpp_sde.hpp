@@ -1,0 +1,55 @@
+// diffuse/sampler/dpmpp_sde.hpp: DPM-Solver++ SDE, the stochastic second-order singlestep sampler
+// of k-diffusion (sample_dpmpp_sde) and diffusers' DPMSolverSDEScheduler (eta = 1, r = 1/2).
+// Lu et al. 2022b ("DPM-Solver++"), Algorithm 1 with both stages ancestral: on lambda = -log sigma,
+// h = log(sigma/sigma'), sigma_s = sigma e^{-r h},
+//   stage 1: split sigma -> sigma_s into (d1, u1);  x_s = (d1/sigma) x - expm1(-log(sigma/d1)) x0 + s_noise u1 z1,
+//   stage 2: split sigma -> sigma' into (d, u), x0_d = (1 - 1/(2r)) x0 + 1/(2r) x0(x_s; sigma_s),
+//            x' = (d/sigma) x - expm1(-log(sigma/d)) x0_d + s_noise u z2,
+// and Euler when sigma' = 0. The two noises are the caller's (k-diffusion and diffusers draw them
+// from a Brownian tree, W(sigma_s) - W(sigma) normalized; any standard normal source is valid).
+#pragma once
+
+#include <string_view>
+
+#include "diffuse/sampler/dpmpp_2s_ancestral.hpp"
+
+namespace diffuse::sampler {
+
+template <Real T>
+struct dpmpp_sde_options {
+    predict::prediction prediction = predict::prediction::epsilon;
+    T eta = T(1);
+    T s_noise = T(1);
+    T r = T(0.5);
+    // alpha and model time at sigma_s; empty: read off the grid (grid_levels).
+    level_map<T> levels = {};
+
+    void validate() const {
+        detail::validate_noise_options(eta, s_noise);
+        require(r > T(0) && r < T(1), "r", r, "in (0, 1) (the position of the second evaluation within the step)");
+    }
+};
+
+template <Real T>
+class dpmpp_sde {
+public:
+    using scalar = T;
+    using run = detail::dpmpp_two_stage_run<T>;
+    static constexpr std::string_view name = "DPM++SDE";
+
+    explicit dpmpp_sde(dpmpp_sde_options<T> options = {}) : options_(std::move(options)) { options_.validate(); }
+    [[nodiscard]] const dpmpp_sde_options<T>& options() const { return options_; }
+
+    [[nodiscard]] run start(sigma_grid<T> grid, layout shape) const {
+        return run({options_.prediction, options_.eta, options_.s_noise, options_.r, true, options_.levels}, std::move(grid),
+                   shape, name);
+    }
+    [[nodiscard]] run start(const sigma_grid<T>& grid, index size, index batch = 1) const {
+        return start(sigma_grid<T>(grid), layout{size, batch});
+    }
+
+private:
+    dpmpp_sde_options<T> options_;
+};
+
+}  // namespace diffuse::sampler

@@ -1,0 +1,63 @@
+// diffuse/sampler/euler_ancestral.hpp: Euler ancestral sampling (k-diffusion sample_euler_ancestral;
+// diffusers EulerAncestralDiscreteScheduler, which is eta = 1). Each step splits sigma -> sigma' into
+// a deterministic Euler step of the Karras ODE down to sigma_down and fresh noise of std sigma_up:
+//   x' = x + (sigma_down - sigma) (x - x0)/sigma + s_noise sigma_up z,
+// sigma_up = min(sigma', eta sqrt(sigma'^2 (sigma^2 - sigma'^2)/sigma^2)), sigma_down^2 = sigma'^2 - sigma_up^2
+// (Song et al. 2021, the ancestral sampler of DDPM written in sigma). eta = 0 is plain Euler.
+#pragma once
+
+#include <string_view>
+
+#include "diffuse/sampler/detail/kdiffusion.hpp"
+
+namespace diffuse::sampler {
+
+template <Real T>
+struct euler_ancestral_options {
+    predict::prediction prediction = predict::prediction::epsilon;
+    T eta = T(1);
+    T s_noise = T(1);
+
+    void validate() const { detail::validate_noise_options(eta, s_noise); }
+};
+
+template <Real T>
+class euler_ancestral {
+public:
+    using scalar = T;
+    static constexpr std::string_view name = "EulerAncestral";
+
+    explicit euler_ancestral(euler_ancestral_options<T> options = {}) : options_(options) { options_.validate(); }
+    [[nodiscard]] const euler_ancestral_options<T>& options() const { return options_; }
+
+    class run : public detail::kdiffusion_run<T, run> {
+        using base = detail::kdiffusion_run<T, run>;
+        friend base;
+
+    public:
+        run(const euler_ancestral& sampler, sigma_grid<T> grid, layout shape)
+            : base(std::move(grid), shape, sampler.options_.prediction, name), options_(sampler.options_) {
+            if (options_.eta > T(0)) this->reserve_noise();
+        }
+
+    private:
+        template <class Noise>
+        void update(const_view<T> output, view<T> x, Noise& noise) {
+            const auto split = detail::ancestral_step(this->evaluation().sigma, this->next_level().sigma, options_.eta);
+            this->euler_step(output, x, split.down, split.up, options_.s_noise, noise);
+            this->finish_step();
+        }
+
+        euler_ancestral_options<T> options_;
+    };
+
+    [[nodiscard]] run start(sigma_grid<T> grid, layout shape) const { return run(*this, std::move(grid), shape); }
+    [[nodiscard]] run start(const sigma_grid<T>& grid, index size, index batch = 1) const {
+        return run(*this, grid, layout{size, batch});
+    }
+
+private:
+    euler_ancestral_options<T> options_;
+};
+
+}  // namespace diffuse::sampler
