@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cmath>
+#include <ostream>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -15,6 +16,12 @@ namespace diffuse {
 class error : public std::invalid_argument {
 public:
     using std::invalid_argument::invalid_argument;
+};
+
+// A value already formatted for a message (printed as is, without the quotes strings get).
+struct formatted {
+    std::string text;
+    friend std::ostream& operator<<(std::ostream& out, const formatted& f) { return out << f.text; }
 };
 
 namespace detail {

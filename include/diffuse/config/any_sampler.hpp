@@ -1,0 +1,141 @@
+// diffuse/config/any_sampler.hpp: a sampler chosen at run time. Type erasure over the
+// compile-time samplers, so a program can pick one from a config file and still drive it with
+// the loop API or the step API. The erased run costs one virtual call per step; the step itself
+// is the sampler's own (fused, allocation-free) code.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "diffuse/core/random.hpp"
+#include "diffuse/core/view.hpp"
+#include "diffuse/sampler/run.hpp"
+
+namespace diffuse::config {
+
+// A non-owning, type-erased noise source (anything with normal(view<T>)).
+template <Real T>
+class noise_ref {
+public:
+    template <class G>
+        requires(random::noise_source<G, T> && !std::is_same_v<std::remove_cvref_t<G>, noise_ref>)
+    noise_ref(G& source)  // NOLINT: implicit on purpose, like a reference
+        : object_(&source), fill_([](void* o, view<T> out) { static_cast<G*>(o)->normal(out); }) {}
+
+    void normal(view<T> out) { fill_(object_, out); }
+
+private:
+    void* object_;
+    void (*fill_)(void*, view<T>);
+};
+
+template <Real T>
+class any_run {
+public:
+    template <class Run>
+    explicit any_run(Run run, std::shared_ptr<const void> keep_alive)
+        : self_(std::make_unique<model<Run>>(std::move(run))), keep_alive_(std::move(keep_alive)) {}
+
+    [[nodiscard]] bool done() const { return self_->done(); }
+    [[nodiscard]] double model_time() const { return self_->model_time(); }
+    [[nodiscard]] T input_scale() const { return self_->input_scale(); }
+    [[nodiscard]] T init_noise_sigma() const { return self_->init_noise_sigma(); }
+    [[nodiscard]] index num_steps() const { return self_->num_steps(); }
+    [[nodiscard]] index step_index() const { return self_->step_index(); }
+    [[nodiscard]] index model_output_size() const { return self_->model_output_size(); }
+
+    template <class Output, class X>
+    void step(const Output& output, X&& x) {
+        self_->step(cflat(output), flat(x));
+    }
+    template <class Output, class X, class Noise>
+    void step(const Output& output, X&& x, Noise& noise) {
+        if constexpr (random::noise_source<Noise, T>) {
+            self_->step(cflat(output), flat(x), noise_ref<T>(noise));
+        } else {
+            self_->step(cflat(output), flat(x), cflat(noise));
+        }
+    }
+
+private:
+    struct concept_t {
+        virtual ~concept_t() = default;
+        virtual bool done() const = 0;
+        virtual double model_time() const = 0;
+        virtual T input_scale() const = 0;
+        virtual T init_noise_sigma() const = 0;
+        virtual index num_steps() const = 0;
+        virtual index step_index() const = 0;
+        virtual index model_output_size() const = 0;
+        virtual void step(const_view<T> output, view<T> x) = 0;
+        virtual void step(const_view<T> output, view<T> x, noise_ref<T> noise) = 0;
+        virtual void step(const_view<T> output, view<T> x, const_view<T> noise) = 0;
+    };
+    template <class Run>
+    struct model final : concept_t {
+        explicit model(Run r) : run(std::move(r)) {}
+        bool done() const override { return run.done(); }
+        double model_time() const override { return run.model_time(); }
+        T input_scale() const override {
+            if constexpr (requires { run.input_scale(); }) return run.input_scale();
+            else return T(1);
+        }
+        T init_noise_sigma() const override {
+            if constexpr (requires { run.init_noise_sigma(); }) return run.init_noise_sigma();
+            else return T(1);
+        }
+        index num_steps() const override { return run.num_steps(); }
+        index step_index() const override { return run.step_index(); }
+        index model_output_size() const override {
+            if constexpr (requires { run.model_output_size(); }) return run.model_output_size();
+            else return run.shape().size;
+        }
+        void step(const_view<T> output, view<T> x) override { run.step(output, x); }
+        // Deterministic runs (no noise overload) ignore a noise argument.
+        void step(const_view<T> output, view<T> x, noise_ref<T> noise) override {
+            if constexpr (requires { run.step(output, x, noise); }) run.step(output, x, noise);
+            else run.step(output, x);
+        }
+        void step(const_view<T> output, view<T> x, const_view<T> noise) override {
+            if constexpr (requires { run.step(output, x, noise); }) run.step(output, x, noise);
+            else run.step(output, x);
+        }
+        Run run;
+    };
+
+    std::unique_ptr<concept_t> self_;
+    std::shared_ptr<const void> keep_alive_;  // the sampler the run points into
+};
+
+// A configured sampler: `start(num_inference_steps, size, batch)` builds the grid the class
+// builds in diffusers' set_timesteps and starts a run on it.
+template <Real T>
+class any_sampler {
+public:
+    using scalar = T;
+    using starter = std::function<any_run<T>(index steps, index size, index batch)>;
+
+    any_sampler(std::string class_name, starter start) : class_name_(std::move(class_name)), start_(std::move(start)) {}
+
+    [[nodiscard]] const std::string& class_name() const { return class_name_; }
+    [[nodiscard]] any_run<T> start(index num_inference_steps, index size, index batch = 1) const {
+        return start_(num_inference_steps, size, batch);
+    }
+
+    // Wraps a compile-time sampler and a function that builds its grid from a step count.
+    template <class Sampler, class GridFor>
+    static any_sampler wrap(std::string class_name, Sampler sampler, GridFor grid_for) {
+        auto shared = std::make_shared<const Sampler>(std::move(sampler));
+        return any_sampler(std::move(class_name), [shared, grid_for](index steps, index size, index batch) {
+            return any_run<T>(shared->start(grid_for(steps), size, batch), shared);
+        });
+    }
+
+private:
+    std::string class_name_;
+    starter start_;
+};
+
+}  // namespace diffuse::config

@@ -1,0 +1,96 @@
+// The runtime facade: samplers built from diffusers scheduler_config.json files or from a class
+// name plus options behave exactly as the compile-time samplers, and bad configs are errors.
+#include <catch2/catch.hpp>
+
+#include "diffuse/config/scheduler_config.hpp"
+#include "diffuse/sampler/sample.hpp"
+#include "diffusers_fixtures.hpp"
+
+using namespace diffuse;
+template <class T>
+using array = Eigen::Array<T, Eigen::Dynamic, 1>;
+
+namespace {
+
+template <class T>
+double loop_a_sum(const config::any_sampler<T>& s, diffuse::index steps) {
+    array<T> x = fixtures::sample0<T>();
+    const auto model = [](const_view<T> in, double t, view<T> out) { fixtures::dummy_model<T>(in, t, out); };
+    diffuse::sample(model, s, steps, x);
+    return static_cast<double>(x.abs().sum());
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("a DDIM scheduler_config.json reproduces diffusers' DDIM test values", "[config][diffusers]", float, double) {
+    using T = TestType;
+    // The config of diffusers' tests/schedulers/test_scheduler_ddim.py (shared/reference/diffusers_tests.md).
+    const auto j = nlohmann::json::parse(R"({"_class_name": "DDIMScheduler", "_diffusers_version": "0.30.0",
+        "num_train_timesteps": 1000, "beta_start": 0.0001, "beta_end": 0.02, "beta_schedule": "linear",
+        "clip_sample": true, "trained_betas": null, "skip_prk_steps": true})");
+    const auto s = config::from_scheduler_config<T>(j);
+    CHECK(s.class_name() == "DDIMScheduler");
+    CHECK(loop_a_sum(s, 10) == Approx(172.0067).margin(1e-2));
+    auto v = j;
+    v["prediction_type"] = "v_prediction";
+    CHECK(loop_a_sum(config::from_scheduler_config<T>(v), 10) == Approx(52.5302).margin(1e-2));
+}
+
+TEMPLATE_TEST_CASE("an Euler config reproduces diffusers' Euler values through the erased run", "[config][diffusers]", float, double) {
+    using T = TestType;
+    const auto s = config::make_sampler<T>("EulerDiscreteScheduler", {{"num_train_timesteps", 1100}, {"beta_start", 0.0001},
+                                                                     {"beta_end", 0.02}, {"beta_schedule", "linear"},
+                                                                     {"use_karras_sigmas", true}});
+    // Loop B with the erased run (init_noise_sigma, input_scale): diffusers' test_full_loop_with_karras_sigmas.
+    array<T> x = fixtures::sample0<T>(), out(768);
+    auto run = s.start(10, 768);
+    x *= run.init_noise_sigma();
+    while (!run.done()) {
+        x *= run.input_scale();
+        fixtures::dummy_model<T>(x, run.model_time(), out);
+        run.step(out, x);
+    }
+    CHECK(static_cast<double>(x.abs().sum()) == Approx(124.52299499511719).margin(1e-2));
+}
+
+TEMPLATE_TEST_CASE("the SD 1.5 scheduler config drives DDPM and DDIM, with noise through the erased run", "[config]", float, double) {
+    using T = TestType;
+    // Stable Diffusion v1.5's scheduler/scheduler_config.json (a PNDMScheduler config), loaded as other classes
+    // the way diffusers' from_config allows: skip_prk_steps is PNDM's key and is ignored here.
+    auto j = nlohmann::json::parse(R"({"_class_name": "PNDMScheduler", "_diffusers_version": "0.6.0", "beta_end": 0.012,
+        "beta_schedule": "scaled_linear", "beta_start": 0.00085, "num_train_timesteps": 1000, "set_alpha_to_one": false,
+        "skip_prk_steps": true, "steps_offset": 1, "trained_betas": null, "clip_sample": false})");
+    j["_class_name"] = "DDPMScheduler";
+    const auto ddpm = config::from_scheduler_config<T>(j);
+    const sampler::ddpm<T> direct(schedule::discrete<T>::scaled_linear(), {.x0 = {}});
+    const auto grid = schedule::spaced_timesteps(1000, 20, schedule::spacing::leading, 1);
+    const auto model = [](const_view<T> in, double t, view<T> out) { fixtures::dummy_model<T>(in, t, out); };
+    array<T> a = fixtures::sample0<T>(), b = a;
+    random::generator na(5), nb(5);
+    diffuse::sample(model, ddpm, 20, a, na);
+    diffuse::sample(model, direct, grid, b, nb);
+    CHECK((a == b).all());
+}
+
+TEST_CASE("bad configs are errors that name the key, the value and what is allowed", "[config][errors]") {
+    using T = float;
+    CHECK_THROWS_WITH(config::make_sampler<T>("FancyScheduler"),
+                      Catch::Contains("_class_name = \"FancyScheduler\"") && Catch::Contains("DDIMScheduler"));
+    CHECK_THROWS_WITH(config::make_sampler<T>("DDIMScheduler", {{"beta_shedule", "linear"}}),
+                      Catch::Contains("option 'beta_shedule'") && Catch::Contains("beta_schedule"));
+    CHECK_THROWS_WITH(config::make_sampler<T>("DDIMScheduler", {{"num_train_timesteps", "1000"}}),
+                      Catch::Contains("num_train_timesteps = \"1000\"") && Catch::Contains("an integer"));
+    CHECK_THROWS_WITH(config::make_sampler<T>("DDIMScheduler", {{"beta_end", 2.0}}), Catch::Contains("beta_end = 2"));
+    CHECK_THROWS_WITH(config::make_sampler<T>("DDPMScheduler", {{"variance_type", "fixed"}}),
+                      Catch::Contains("variance_type = \"fixed\""));
+    CHECK_THROWS_WITH(config::make_sampler<T>("EulerDiscreteScheduler", {{"timestep_spacing", "middle"}}),
+                      Catch::Contains("timestep_spacing = \"middle\""));
+    CHECK_THROWS_WITH(config::make_sampler<T>("EulerDiscreteScheduler", {{"interpolation_type", "log_linear"}}),
+                      Catch::Contains("interpolation_type = \"log_linear\"") && Catch::Contains("\"linear\""));
+    CHECK_THROWS_WITH(config::from_scheduler_config<T>(nlohmann::json::parse(R"({"beta_start": 0.001})")),
+                      Catch::Contains("_class_name = (missing)"));
+    CHECK_THROWS_WITH(config::options_from_json(nlohmann::json::parse(R"({"trained_betas": [0.1, "x"]})")),
+                      Catch::Contains("trained_betas") && Catch::Contains("list of numbers"));
+    CHECK_THROWS_WITH(config::from_scheduler_config_file<T>("/nonexistent/scheduler_config.json"),
+                      Catch::Contains("readable scheduler_config.json"));
+}
