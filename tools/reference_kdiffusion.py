@@ -230,6 +230,10 @@ if path:
         if fn is K.sample_dpm_adaptive:
             x, info = fn(D, x, float(train_sigmas[0]), float(sigmas[0]), noise_sampler=lambda a, b: rec((1, 1, 8, 8)),
                          return_info=True, **kw)
+            if not kw.get("eta"):
+                rec.draws = []  # drawn on every accepted step but multiplied by sigma_up = 0
+            else:
+                rec.draws.pop()  # the last step ends at t_end, where sigma_up = 0
         elif fn in (K.sample_heun, K.sample_dpm_2):
             saved = torch.randn_like
             draws = []
