@@ -11,6 +11,7 @@
 #include "diffuse/core/view.hpp"
 #include "diffuse/predict/parameterization.hpp"
 #include "diffuse/schedule/discrete.hpp"
+#include "diffuse/schedule/timesteps.hpp"
 
 namespace diffuse::models {
 
