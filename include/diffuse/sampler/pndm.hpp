@@ -1,0 +1,185 @@
+// diffuse/sampler/pndm.hpp: pseudo numerical methods for diffusion models (Liu et al. 2022,
+// "Pseudo Numerical Methods for Diffusion Models on Manifolds", sec. 3.3), as diffusers'
+// PNDMScheduler runs them on a grid of training timesteps.
+//
+// Every update is the DDIM transfer x' = phi(x, e, t -> t') (eq. 9, detail/pseudo_numerical.hpp)
+// with a combined noise prediction e:
+//   pseudo Runge-Kutta (PRK, eq. 13), the first three steps unless skip_prk_steps: four evaluations
+//     e1 = eps(x, t), e2 = eps(phi(x, e1, t -> t - h), t' + h), e3 = eps(phi(x, e2, t -> t' + h), t' + h),
+//     e4 = eps(phi(x, e3, t -> t'), t'),   e = (e1 + 2 e2 + 2 e3 + e4) / 6,   h = (t - t') // 2
+//     (t - h and t' + h differ by one timestep when t - t' is odd: diffusers' arithmetic, kept);
+//   pseudo linear multistep (PLMS, eq. 12): e = Adams-Bashforth combination of the eps at the last
+//     (up to) four grid points, 55/24, -59/24, 37/24, -9/24 once four are known;
+//   with skip_prk_steps the first step is the pseudo improved Euler (Heun) step instead:
+//     e = (eps(x, t) + eps(phi(x, eps(x, t), t -> t'), t')) / 2.
+// The eps are those of the model output at the point where it was evaluated, so every
+// parameterization gives the same trajectory (diffusers combines raw v-predictions and converts
+// the sum at the current point instead, which for v_prediction is not the paper's method).
+// Like ddim.hpp, a step goes to the next grid entry (diffusers: t - T//n, the same for leading
+// spacing); past the last entry alphabar is 1 (set_alpha_to_one) or alphabar_0.
+#pragma once
+
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "diffuse/predict/parameterization.hpp"
+#include "diffuse/sampler/detail/pseudo_numerical.hpp"
+#include "diffuse/sampler/run.hpp"
+#include "diffuse/schedule/discrete.hpp"
+
+namespace diffuse::sampler {
+
+// Defaults are diffusers' PNDMScheduler defaults.
+template <Real T>
+struct pndm_options {
+    predict::prediction prediction = predict::prediction::epsilon;
+    bool skip_prk_steps = false;
+    bool set_alpha_to_one = false;
+
+    void validate() const {}
+};
+
+template <Real T>
+class pndm {
+public:
+    using scalar = T;
+    static constexpr std::string_view name = "PNDM";
+    static constexpr index warmup_steps = 3;  // Runge-Kutta steps before the 4-value multistep
+
+    explicit pndm(schedule::discrete<T> noise_schedule, pndm_options<T> options = {})
+        : schedule_(std::move(noise_schedule)), options_(options) {
+        options_.validate();
+    }
+
+    [[nodiscard]] const schedule::discrete<T>& noise_schedule() const { return schedule_; }
+    [[nodiscard]] const pndm_options<T>& options() const { return options_; }
+    // alphabar at timestep t; t < 0 is past the grid.
+    [[nodiscard]] T alpha_bar(timestep t) const {
+        if (t >= 0) return schedule_.alpha_bar(t);
+        return options_.set_alpha_to_one ? T(1) : schedule_.alphas_cumprod()[0];
+    }
+
+    class run : public detail::discrete_run_state<T> {
+    public:
+        run(const pndm& sampler, std::vector<timestep> grid, layout shape)
+            : detail::discrete_run_state<T>(std::move(grid), shape), sampler_(&sampler), history_(4, shape.size),
+              start_(shape.size) {
+            schedule::require_valid_grid(this->grid_, sampler.schedule_.num_train_timesteps());
+            if (!sampler.options_.skip_prk_steps) {
+                require(this->grid_.size() > static_cast<std::size_t>(warmup_steps), "timesteps.size()", this->grid_.size(),
+                        ">= 4 when skip_prk_steps is false (three Runge-Kutta warm-up steps, then multistep ones)");
+                sum_.resize(shape.size);
+            }
+            if (predict::needs_positive_alpha(sampler.options_.prediction)) {
+                require(sampler.schedule_.alpha_bar(this->grid_.front()) > T(0), "prediction_type",
+                        predict::name(sampler.options_.prediction),
+                        "v_prediction or sample when the grid starts at a zero-SNR timestep (alphabar = 0)");
+            }
+        }
+
+        // Evaluations done within the current step (PRK: 0..3; the Heun start: 0..1).
+        [[nodiscard]] index stage() const { return stage_; }
+        // The timestep of the next model evaluation.
+        [[nodiscard]] timestep evaluation_timestep() const {
+            const timestep t = this->current_timestep(), next = this->next_timestep();
+            if (stage_ == 0) return t;
+            if (runge_kutta()) return stage_ == 3 ? next : next + (t - next) / 2;
+            return next;  // the Heun stage
+        }
+        [[nodiscard]] double model_time() const { return static_cast<double>(evaluation_timestep()); }
+
+        template <class Output, class X>
+        void step(const Output& model_output, X&& x) { step_with(cflat(model_output), flat(x)); }
+        // PNDM is deterministic: a noise argument is accepted (for generic loops) and not used.
+        template <class Output, class X, class Noise>
+        void step(const Output& model_output, X&& x, Noise&&) { step_with(cflat(model_output), flat(x)); }
+
+    private:
+        [[nodiscard]] bool runge_kutta() const { return !sampler_->options_.skip_prk_steps && this->index_ < warmup_steps; }
+        [[nodiscard]] predict::linear_form<T> eps_at(timestep t) const {
+            const T ab = sampler_->alpha_bar(t);
+            return predict::decompose(sampler_->options_.prediction, std::sqrt(ab), std::sqrt(T(1) - ab)).eps;
+        }
+        [[nodiscard]] detail::eps_transfer<T> transfer_to(timestep to) const {
+            return detail::ddim_transfer(sampler_->alpha_bar(this->current_timestep()), sampler_->alpha_bar(to));
+        }
+
+        void step_with(const_view<T> out, view<T> x) {
+            this->check_buffers(out.size(), x.size());
+            const timestep t = this->current_timestep(), next = this->next_timestep();
+            const auto eps = eps_at(evaluation_timestep());
+            if (runge_kutta()) {
+                runge_kutta_stage(out, x, eps, t, next);
+            } else if (stage_ == 0) {
+                history_.push(x, out, eps);
+                if (sampler_->options_.skip_prk_steps && this->index_ == 0 && next >= 0) {
+                    // Pseudo improved Euler: predict x at t' with e_t, evaluate there next.
+                    start_ = x;
+                    const auto tr = transfer_to(next);
+                    x = tr.on_x * x + tr.on_eps * history_[0];
+                    stage_ = 1;
+                    return;
+                }
+                history_.multistep(x, transfer_to(next));  // PLMS, eq. 12
+                finish();
+            } else {
+                const auto tr = transfer_to(next);
+                x = tr.on_x * start_ + (tr.on_eps * T(0.5)) * (history_[0] + eps.from_x * x + eps.from_output * out);
+                finish();
+            }
+        }
+
+        // One evaluation of the pseudo Runge-Kutta step (eq. 13).
+        void runge_kutta_stage(const_view<T> out, view<T> x, const predict::linear_form<T>& eps, timestep t, timestep next) {
+            const timestep h = (t - next) / 2;
+            switch (stage_) {
+                case 0: {
+                    history_.push(x, out, eps);
+                    start_ = x;
+                    sum_ = history_[0] / T(6);
+                    const auto tr = transfer_to(t - h);
+                    x = tr.on_x * x + tr.on_eps * history_[0];
+                    break;
+                }
+                case 1:
+                case 2: {
+                    const auto tr = transfer_to(stage_ == 1 ? next + h : next);
+                    const auto e = eps.from_x * x + eps.from_output * out;
+                    sum_ += e / T(3);
+                    x = tr.on_x * start_ + tr.on_eps * e;
+                    break;
+                }
+                default: {
+                    const auto tr = transfer_to(next);
+                    x = tr.on_x * start_ + tr.on_eps * (sum_ + (eps.from_x * x + eps.from_output * out) / T(6));
+                    finish();
+                    return;
+                }
+            }
+            ++stage_;
+        }
+
+        void finish() {
+            stage_ = 0;
+            this->advance();
+        }
+
+        const pndm* sampler_;
+        detail::eps_history<T> history_;
+        buffer<T> start_, sum_;
+        index stage_ = 0;
+    };
+
+    // Starts a run over a strictly decreasing grid of training timesteps (schedule::spaced_timesteps).
+    [[nodiscard]] run start(std::vector<timestep> grid, layout shape) const { return run(*this, std::move(grid), shape); }
+    [[nodiscard]] run start(std::span<const timestep> grid, index size, index batch = 1) const {
+        return run(*this, std::vector<timestep>(grid.begin(), grid.end()), layout{size, batch});
+    }
+
+private:
+    schedule::discrete<T> schedule_;
+    pndm_options<T> options_;
+};
+
+}  // namespace diffuse::sampler
