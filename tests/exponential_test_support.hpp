@@ -88,3 +88,44 @@ void check_sample(const array<T>& x, const std::vector<float>& expected, double 
 }
 
 }  // namespace exponential_test
+
+namespace exponential_test {
+
+// One recorded diffusers run: its schedule, its grid options, and the sampler (float and double).
+template <template <class> class Sampler, template <class> class Options>
+struct parity_case {
+    const char* name;
+    const reference_exponential::run* expected;
+    bool scaled_linear;
+    bool zero_snr;
+    diffuse::schedule::solver_sigma_options grid;
+    Options<float> single;
+    Options<double> twice;
+};
+
+// Runs every case in T and compares grid and sample with diffusers': float32 against the float32
+// data to 1e-4 relative (1e-3 with injected noise); double against the same data to 1e-3.
+template <class T, template <class> class Sampler, class Case>
+void check_parity(const std::vector<Case>& cases, diffuse::schedule::solver_family family) {
+    for (const auto& c : cases) {
+        INFO(c.name);
+        auto betas = c.scaled_linear ? diffuse::schedule::discrete<T>::scaled_linear() : diffuse::schedule::discrete<T>::linear();
+        if (c.zero_snr) betas = betas.rescaled_zero_terminal_snr();
+        const auto grid = diffuse::schedule::solver_sigma_grid(betas, family, c.grid);
+        check_grid(grid, *c.expected, c.grid.use_flow_sigmas);
+        index draws = 0;
+        const Sampler<T> sampler = [&] {
+            if constexpr (std::is_same_v<T, float>) {
+                return Sampler<T>(c.single);
+            } else {
+                return Sampler<T>(c.twice);
+            }
+        }();
+        const auto x = loop_a<T>(sampler, grid, &draws);
+        const bool noisy = c.expected->noise_draws > 0;
+        if (noisy) CHECK(draws == c.expected->noise_draws);
+        check_sample(x, c.expected->sample, std::is_same_v<T, float> && !noisy ? 1e-4 : 1e-3);
+    }
+}
+
+}  // namespace exponential_test

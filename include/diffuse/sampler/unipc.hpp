@@ -1,0 +1,175 @@
+// diffuse/sampler/unipc.hpp: UniPC, the unified predictor-corrector (Zhao et al. 2023, "UniPC: A
+// Unified Predictor-Corrector Framework for Fast Sampling of Diffusion Models"), as diffusers'
+// UniPCMultistepScheduler with its B(h) variants bh1 (B(h) = h) and bh2 (B(h) = e^h - 1).
+//
+// Written for the data integrand (predict_x0; the noise integrand reads alpha <-> sigma, h -> -h),
+// from level s0 to t with h = lambda_t - lambda_s0, r_k = (lambda_{s_k} - lambda_s0)/h and
+// D_k = (m_k - m_0)/r_k over earlier outputs m_k:
+//   UniP-p (Algorithm 1 / eq. 5):  x_t = (sigma_t/sigma_s0) x - alpha_t (e^{-h} - 1) m_0
+//                                        - alpha_t B(h) sum_{k<p} a_k D_k,
+//   UniC-p (Algorithm 2 / eq. 7):  the same from the previous sample with the new output m_t at t
+//                                  as one more node (r = 1): x_t^c = ... - alpha_t B(h) (sum_k a_k D_k + a_p (m_t - m_0)),
+// where the a solve R a = g, R_{ik} = r_k^{i-1}, g_i = i! h phi_{i+1}(h) / B(h) (eq. 8; diffusers
+// takes a = 1/2 for UniP-2 and UniC-1). Each step first corrects the sample the model was just
+// evaluated at (except after step indices in disable_corrector), then predicts the next one; the
+// corrected sample, not the predicted one, is the start of the next step. Orders warm up from 1
+// and, with lower_order_final, fall to n - i at the end; a step into sigma 0 is first order.
+#pragma once
+
+#include <Eigen/Dense>
+#include <algorithm>
+#include <array>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "diffuse/sampler/detail/exponential_integrator.hpp"
+
+namespace diffuse::sampler {
+
+enum class unipc_variant { bh1, bh2 };
+
+inline unipc_variant parse_unipc_variant(std::string_view name) {
+    if (name == "bh1") return unipc_variant::bh1;
+    if (name == "bh2") return unipc_variant::bh2;
+    throw invalid("solver_type", name, "bh1, bh2");
+}
+
+// Defaults are diffusers' UniPCMultistepScheduler defaults.
+template <Real T>
+struct unipc_options {
+    predict::prediction prediction = predict::prediction::epsilon;
+    index solver_order = 2;
+    bool predict_x0 = true;
+    unipc_variant variant = unipc_variant::bh2;
+    bool lower_order_final = true;
+    std::vector<index> disable_corrector{};  // step indices whose result is not corrected
+    std::optional<predict::dynamic_thresholding<T>> thresholding{};
+
+    void validate() const {
+        require(solver_order >= 1 && solver_order <= 3, "solver_order", solver_order, "1, 2 or 3");
+        require(predict_x0 || prediction != predict::prediction::flow_velocity, "prediction_type", "flow_prediction",
+                "with predict_x0 = true (as diffusers)");
+        require(predict_x0 || !thresholding, "thresholding", "true", "only with predict_x0 = true (it acts on x0)");
+        for (const index i : disable_corrector) require(i >= 0, "disable_corrector", i, "step indices >= 0");
+        if (thresholding) thresholding->validate();
+    }
+};
+
+template <Real T>
+class unipc {
+public:
+    using scalar = T;
+    static constexpr std::string_view name = "UniPCMultistep";
+
+    explicit unipc(unipc_options<T> options = {}) : options_(std::move(options)) { options_.validate(); }
+    [[nodiscard]] const unipc_options<T>& options() const { return options_; }
+
+    class run : public detail::exponential_run<T> {
+    public:
+        run(const unipc& sampler, sigma_grid<T> grid, layout shape)
+            : detail::exponential_run<T>(std::move(grid), shape, sampler.options_.prediction,
+                                         sampler.options_.predict_x0 ? detail::integrand::data : detail::integrand::noise,
+                                         sampler.options_.solver_order + 1,
+                                         {.clip_range = {}, .thresholding = sampler.options_.thresholding}, false),
+              sampler_(&sampler), last_sample_(shape.size) {}
+
+        // The predictor's order after evaluation i.
+        [[nodiscard]] index order_at(index i) const {
+            const auto& o = sampler_->options_;
+            const index n = this->num_steps();
+            if (i == n - 1 && this->grid_[n].sigma == T(0)) return 1;
+            const index order = o.lower_order_final ? std::min(o.solver_order, n - i) : o.solver_order;
+            return std::min(order, i + 1);
+        }
+
+        // Deterministic: a noise argument (the loop API passes one through) is not used.
+        template <class Output, class X, class Noise>
+        void step(const Output& model_output, X&& x, Noise&&) { step(model_output, x); }
+
+        template <class Output, class X>
+        void step(const Output& model_output, X&& x_in) {
+            const view<T> x = flat(x_in);
+            const index i = this->step_index();
+            const auto& skip = sampler_->options_.disable_corrector;
+            this->record(cflat(model_output), cflat(x), this->current_level());
+            // UniC (Algorithm 2): the newest output is the extra node at r = 1.
+            if (i > 0 && std::find(skip.begin(), skip.end(), i - 1) == skip.end()) {
+                update(x, const_view<T>(last_sample_.data(), last_sample_.size()), 1, previous_order_, true);
+            }
+            last_sample_ = x;
+            previous_order_ = order_at(i);
+            update(x, cflat(x), 0, previous_order_, false);  // UniP (Algorithm 1)
+            this->advance();
+        }
+
+    private:
+        // x = UniP-p (corrector = false) or UniC-p (true) from `base` at history entry `from` (its level
+        // s0) to the level after it, over the entries from, from + 1, ..., from + p - 1 (and entry 0,
+        // the new output, for the corrector).
+        void update(view<T> x, const_view<T> base, index from, index p, bool corrector) {
+            const detail::vp_point s = detail::point(this->history_level(from)),
+                                   t = detail::point(corrector ? this->history_level(0) : this->next_level());
+            const bool data = detail::is_data(this->kind());
+            const double h = detail::step_length(s, t), hh = data ? -h : h;
+            const double scale = data ? t.alpha : t.sigma();  // alpha_t (data) or sigma_t (noise)
+            const double on_base = data ? t.sigma() / s.sigma() : t.alpha / s.alpha;
+            const double b_h = sampler_->options_.variant == unipc_variant::bh1 ? hh : std::expm1(hh);
+            // Nodes: r_k of the earlier outputs, then r = 1 for the corrector's new output.
+            const index nodes = corrector ? p : p - 1;
+            std::array<double, 3> r{};
+            for (index k = 0; k < p - 1; ++k) r[static_cast<std::size_t>(k)] = (detail::point(this->history_level(from + 1 + k)).lambda() - s.lambda()) / h;
+            if (corrector) r[static_cast<std::size_t>(p - 1)] = 1.0;
+            const std::array<double, 3> a = coefficients(r, nodes, hh, b_h);
+            // x = on_base base - scale (e^{hh} - 1) m_0 - scale B(h) sum_k a_k (m_k - m_0) / r_k
+            std::array<const T*, 4> terms{this->history(from).data()};
+            std::array<double, 4> on{-scale * std::expm1(hh)};
+            for (index k = 0; k < nodes; ++k) {
+                const auto uk = static_cast<std::size_t>(k);
+                const double w = -scale * b_h * a[uk] / r[uk];
+                terms[uk + 1] = (corrector && k == p - 1 ? this->history(0) : this->history(from + 1 + k)).data();
+                on[uk + 1] = w;
+                on[0] -= w;
+            }
+            const auto count = static_cast<std::size_t>(nodes + 1);
+            detail::combine<T>(x, base, on_base, std::span<const T* const>(terms.data(), count),
+                               std::span<const double>(on.data(), count), const_view<T>(nullptr, 0), 0.0);
+        }
+
+        // Solves R a = g over the nodes (Zhao et al. 2023, eq. 8), or diffusers' a = 1/2 for UniP-2 / UniC-1.
+        static std::array<double, 3> coefficients(const std::array<double, 3>& r, index nodes, double hh, double b_h) {
+            std::array<double, 3> a{};
+            if (nodes == 0) return a;
+            if (nodes == 1) {  // UniP-2 and UniC-1
+                a[0] = 0.5;
+                return a;
+            }
+            Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, 0, 3, 3> R(nodes, nodes);
+            Eigen::Matrix<double, Eigen::Dynamic, 1, 0, 3, 1> g(nodes);
+            double factorial = 1.0;
+            for (index i = 0; i < nodes; ++i) {
+                factorial *= static_cast<double>(i + 1);
+                g(i) = factorial * hh * detail::phi(static_cast<int>(i) + 2, hh) / b_h;
+                for (index k = 0; k < nodes; ++k) R(i, k) = std::pow(r[static_cast<std::size_t>(k)], static_cast<double>(i));
+            }
+            const auto solution = R.partialPivLu().solve(g).eval();
+            for (index k = 0; k < nodes; ++k) a[static_cast<std::size_t>(k)] = solution(k);
+            return a;
+        }
+
+        const unipc* sampler_;
+        buffer<T> last_sample_;
+        index previous_order_ = 1;
+    };
+
+    [[nodiscard]] run start(sigma_grid<T> grid, layout shape) const { return run(*this, std::move(grid), shape); }
+    [[nodiscard]] run start(const sigma_grid<T>& grid, index size, index batch = 1) const {
+        return run(*this, grid, layout{size, batch});
+    }
+
+private:
+    unipc_options<T> options_;
+};
+
+}  // namespace diffuse::sampler
