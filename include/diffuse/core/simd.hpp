@@ -67,9 +67,6 @@ template <Real T>
 using scalar_packet = typename detail::narrowest<packet<T>>::type;
 
 template <class P>
-inline constexpr bool is_packet_of = Real<scalar_of<P>>;
-
-template <class P>
 P constant(scalar_of<P> value) {
     return ei::pset1<P>(value);
 }
