@@ -17,7 +17,6 @@
 #include <cstdint>
 #include <ctime>
 #include <map>
-#include <utility>
 
 #include "diffuse/core/view.hpp"
 
@@ -40,12 +39,6 @@ constexpr std::int64_t stream_bytes(std::int64_t n, int streams) {
     return static_cast<std::int64_t>(streams) * n * static_cast<std::int64_t>(sizeof(T));
 }
 
-// The triad kernel itself, one fused Eigen pass.
-template <Real T>
-void triad(view<T> a, const_view<T> b, const_view<T> c, T s) {
-    a = b + s * c;
-}
-
 // Seconds of CPU time of the calling thread: the clock Google Benchmark reports as "CPU" (and
 // divides counted bytes by) unless a benchmark asks for real time.
 inline double thread_cpu_seconds() {
@@ -54,76 +47,114 @@ inline double thread_cpu_seconds() {
     return static_cast<double>(now.tv_sec) + 1e-9 * static_cast<double>(now.tv_nsec);
 }
 
+// The triad on its own arrays of n elements; each call runs it once and returns the bytes counted.
+template <Real T>
+class triad {
+public:
+    explicit triad(std::int64_t n)
+        : a_(buffer<T>::Zero(n)), b_(buffer<T>::Constant(n, T(1))), c_(buffer<T>::Constant(n, T(2))) {}
+
+    std::int64_t operator()() {
+        a_ = b_ + T(3) * c_;  // one fused Eigen pass
+        benchmark::DoNotOptimize(a_.data());
+        benchmark::ClobberMemory();
+        return stream_bytes<T>(a_.size(), 3);
+    }
+
+private:
+    buffer<T> a_, b_, c_;
+};
+
 namespace detail {
 
-// Median over `batches` batches of the triad's bytes/s at n elements, each batch long enough
-// (>= 20 ms) for the clock's resolution not to matter.
-template <Real T>
-double measure_triad(std::int64_t n) {
-    buffer<T> a = buffer<T>::Zero(n), b = buffer<T>::Constant(n, T(1)), c = buffer<T>::Constant(n, T(2));
-    const auto call = [&] {
-        triad<T>(view<T>(a.data(), n), const_view<T>(b.data(), n), const_view<T>(c.data(), n), T(3));
-        benchmark::DoNotOptimize(a.data());
-        benchmark::ClobberMemory();
-    };
-    call();  // first touch of the pages
+// bytes/s of `calls` calls of `kernel` (a callable returning the bytes it counted).
+template <class Kernel>
+double batch_rate(Kernel& kernel, std::int64_t calls) {
+    std::int64_t bytes = 0;
+    const double start = thread_cpu_seconds();
+    for (std::int64_t i = 0; i < calls; ++i) bytes += kernel();
+    return static_cast<double>(bytes) / (thread_cpu_seconds() - start);
+}
+
+// Calls of `kernel` that take at least `seconds`, doubling from one.
+template <class Kernel>
+std::int64_t calls_lasting(Kernel& kernel, double seconds) {
     std::int64_t calls = 1;
-    double seconds = 0;
     for (;;) {
         const double start = thread_cpu_seconds();
-        for (std::int64_t i = 0; i < calls; ++i) call();
-        seconds = thread_cpu_seconds() - start;
-        if (seconds >= 0.02) break;
+        for (std::int64_t i = 0; i < calls; ++i) kernel();
+        if (thread_cpu_seconds() - start >= seconds) return calls;
         calls *= 2;
     }
-    constexpr int batches = 7;
-    std::array<double, batches> rates{};
-    for (auto& rate : rates) {
-        const double start = thread_cpu_seconds();
-        for (std::int64_t i = 0; i < calls; ++i) call();
-        rate = static_cast<double>(calls * stream_bytes<T>(n, 3)) / (thread_cpu_seconds() - start);
-    }
-    std::nth_element(rates.begin(), rates.begin() + batches / 2, rates.end());
-    return rates[batches / 2];
 }
 
 }  // namespace detail
 
-// The triad's bytes/s at n elements of T, measured once per (T, n) per process (so that a
-// filtered run, --benchmark_filter=ddim, still compares against the triad).
+// A kernel's bytes/s divided by the triad's at the same n elements of T, measured in
+// alternation: 9 pairs of back-to-back batches (triad, then kernel, >= 2 ms each), the median
+// of the 9 per-pair ratios. Each pair sees the same machine state (frequency, other processes'
+// cache and memory traffic), so the ratio holds on a loaded machine where two separately timed
+// benchmarks, minutes apart, do not.
+template <Real T, class Kernel>
+double paired_triad_ratio(std::int64_t n, Kernel& kernel) {
+    triad<T> reference(n);
+    const std::int64_t reference_calls = detail::calls_lasting(reference, 0.002);
+    const std::int64_t kernel_calls = detail::calls_lasting(kernel, 0.002);
+    constexpr int pairs = 9;
+    std::array<double, pairs> ratios{};
+    for (auto& ratio : ratios) {
+        const double reference_rate = detail::batch_rate(reference, reference_calls);
+        ratio = detail::batch_rate(kernel, kernel_calls) / reference_rate;
+    }
+    std::nth_element(ratios.begin(), ratios.begin() + pairs / 2, ratios.end());
+    return ratios[pairs / 2];
+}
+
+// The triad's bytes/s at n elements of T, measured once per (T, n) per process (median of 7
+// batches of >= 20 ms), for report_throughput below.
 template <Real T>
 double triad_bytes_per_second(std::int64_t n) {
     static std::map<std::int64_t, double> measured;
-    const auto found = measured.find(n);
-    if (found != measured.end()) return found->second;
-    return measured.emplace(n, detail::measure_triad<T>(n)).first->second;
+    if (const auto found = measured.find(n); found != measured.end()) return found->second;
+    triad<T> reference(n);
+    const std::int64_t calls = detail::calls_lasting(reference, 0.02);
+    constexpr int batches = 7;
+    std::array<double, batches> rates{};
+    for (auto& rate : rates) rate = detail::batch_rate(reference, calls);
+    std::nth_element(rates.begin(), rates.begin() + batches / 2, rates.end());
+    return measured.emplace(n, rates[batches / 2]).first->second;
 }
 
-// Reports what the timed loop moved: bytes/s (SetBytesProcessed) and elements/s, and as the
-// counter "vs_triad" the ratio of this loop's bytes/s to the triad's at the same size;
-// `seconds` is the thread-CPU time of the loop (thread_cpu_seconds() around it), the time
-// Google Benchmark divides the bytes by.
+// For a timed loop that is not a callable kernel: reports bytes/s, elements/s and "vs_triad" =
+// (bytes / seconds) / triad_bytes_per_second, where `seconds` is the loop's thread-CPU time
+// (thread_cpu_seconds() around it). The triad is measured at another moment than the loop, so
+// on a loaded machine this ratio is noisier than run_memory_benchmark's paired one.
 template <Real T>
 void report_throughput(benchmark::State& state, std::int64_t bytes, std::int64_t elements, double seconds) {
     state.SetBytesProcessed(bytes);
     state.SetItemsProcessed(elements);
-    const double triad_rate = triad_bytes_per_second<T>(state.range(0));
-    state.counters["vs_triad"] = static_cast<double>(bytes) / seconds / triad_rate;
+    state.counters["vs_triad"] = static_cast<double>(bytes) / seconds / triad_bytes_per_second<T>(state.range(0));
 }
 
-// The triad as a benchmark of its own, at range(0) elements: a = b + s * c, 3 streams.
+// Runs the timed loop of a memory-bound benchmark over `kernel` (a callable returning the bytes
+// it counted) at n = state.range(0) elements of T, then reports bytes/s (SetBytesProcessed),
+// elements/s, and the counter "vs_triad" = paired_triad_ratio (measured after the timed loop).
+template <Real T, class Kernel>
+void run_memory_benchmark(benchmark::State& state, Kernel& kernel) {
+    const std::int64_t n = state.range(0);
+    std::int64_t bytes = 0;
+    for (auto _ : state) bytes += kernel();
+    state.SetBytesProcessed(bytes);
+    state.SetItemsProcessed(state.iterations() * n);
+    state.counters["vs_triad"] = paired_triad_ratio<T>(n, kernel);
+}
+
+// The triad as a benchmark of its own; its vs_triad (the triad against a second copy of itself)
+// shows how far a ratio can stray from 1 by measurement noise alone.
 template <Real T>
 void bm_triad(benchmark::State& state) {
-    const std::int64_t n = state.range(0);
-    buffer<T> a = buffer<T>::Zero(n), b = buffer<T>::Constant(n, T(1)), c = buffer<T>::Constant(n, T(2));
-    const double start = thread_cpu_seconds();
-    for (auto _ : state) {
-        triad<T>(view<T>(a.data(), n), const_view<T>(b.data(), n), const_view<T>(c.data(), n), T(3));
-        benchmark::DoNotOptimize(a.data());
-        benchmark::ClobberMemory();
-    }
-    const double seconds = thread_cpu_seconds() - start;
-    report_throughput<T>(state, state.iterations() * stream_bytes<T>(n, 3), state.iterations() * n, seconds);
+    triad<T> kernel(state.range(0));
+    run_memory_benchmark<T>(state, kernel);
 }
 
 }  // namespace diffuse::bench

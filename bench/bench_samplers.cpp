@@ -53,20 +53,17 @@ void time_steps(benchmark::State& state, const Sampler& sampler, Step step) {
     x = x_start;
 
     auto run = sampler.start(grid, n);
-    std::int64_t streams = 0;
-    const double start = diffuse::bench::thread_cpu_seconds();
-    for (auto _ : state) {
+    const auto one_step = [&] {
         if (run.done()) {
             x = x_start;  // keeps x in the range a sampler sees, run after run
             run = sampler.start(grid, n);
         }
-        streams += step(run, output, x, noise);
+        const int streams = step(run, output, x, noise);
         benchmark::DoNotOptimize(x.data());
         benchmark::ClobberMemory();
-    }
-    const double seconds = diffuse::bench::thread_cpu_seconds() - start;
-    diffuse::bench::report_throughput<T>(state, streams * n * static_cast<std::int64_t>(sizeof(T)), state.iterations() * n,
-                                         seconds);
+        return diffuse::bench::stream_bytes<T>(n, streams);
+    };
+    diffuse::bench::run_memory_benchmark<T>(state, one_step);
 }
 
 template <Real T>
