@@ -1,0 +1,137 @@
+// Empirical order of convergence of the exponential-integrator samplers on the Gaussian-mixture
+// probability-flow ODE (tests/convergence_harness.hpp: log-uniform grid from sigma 20 to 0.05, RK4
+// reference): the fitted log-log slope of the final error against the number of steps is within
+// 0.3 of the method's order. Step counts are chosen where the errors (1e-1 .. 1e-9) are far above
+// double round-off and, for the multistep third-order methods, before their first-order warm-up
+// step takes over (see the last two test cases).
+#include <catch2/catch.hpp>
+
+#include <numeric>
+#include <sstream>
+
+#include "convergence_harness.hpp"
+#include "diffuse/sampler/deis.hpp"
+#include "diffuse/sampler/dpm_solver_multistep.hpp"
+#include "diffuse/sampler/dpm_solver_singlestep.hpp"
+#include "diffuse/sampler/unipc.hpp"
+
+using namespace diffuse;
+using predict::prediction;
+
+namespace {
+
+const Eigen::ArrayXd& reference() {
+    static const Eigen::ArrayXd x = convergence::reference_solution();
+    return x;
+}
+
+template <class Sampler>
+double order_of(const Sampler& sampler, const std::vector<double>& steps, prediction p = prediction::epsilon) {
+    std::vector<double> errors;
+    std::ostringstream log;
+    for (const double n : steps) {
+        errors.push_back(convergence::rms(convergence::solve(sampler, static_cast<diffuse::index>(n), p), reference()));
+        log << n << ": " << errors.back() << "  ";
+    }
+    const double order = convergence::fitted_order(steps, errors);
+    UNSCOPED_INFO(Sampler::name << " errors " << log.str() << "order " << order);
+    return order;
+}
+
+using multistep = sampler::dpm_solver_multistep<double>;
+using singlestep = sampler::dpm_solver_singlestep<double>;
+using unipc = sampler::unipc<double>;
+using sampler::dpm_algorithm;
+using sampler::dpm_solver_type;
+using sampler::third_order_weights;
+
+const std::vector<double> wide{24, 48, 96, 192, 384, 768};
+const std::vector<double> early{48, 96, 192};
+
+// Every step index: disables UniPC's corrector throughout (the predictor UniP alone).
+const std::vector<diffuse::index>& every_step() {
+    static const std::vector<diffuse::index> all = [] {
+        std::vector<diffuse::index> v(1000);
+        std::iota(v.begin(), v.end(), 0);
+        return v;
+    }();
+    return all;
+}
+
+}  // namespace
+
+TEST_CASE("first-order exponential integrators (DDIM's update) converge at order 1", "[convergence][exponential]") {
+    for (const auto a : {dpm_algorithm::dpmsolver, dpm_algorithm::dpmsolver_pp}) {
+        CHECK(order_of(multistep({.algorithm = a, .solver_order = 1}), wide) == Approx(1.0).margin(0.3));
+        CHECK(order_of(singlestep({.algorithm = a, .solver_order = 1}), wide) == Approx(1.0).margin(0.3));
+    }
+    CHECK(order_of(sampler::deis<double>({.solver_order = 1}), wide) == Approx(1.0).margin(0.3));
+    CHECK(order_of(unipc({.solver_order = 1, .disable_corrector = every_step()}), wide) == Approx(1.0).margin(0.3));
+}
+
+TEST_CASE("second-order exponential integrators converge at order 2", "[convergence][exponential]") {
+    for (const auto a : {dpm_algorithm::dpmsolver, dpm_algorithm::dpmsolver_pp}) {
+        for (const auto t : {dpm_solver_type::midpoint, dpm_solver_type::heun}) {
+            CHECK(order_of(multistep({.algorithm = a, .solver_order = 2, .solver_type = t}), wide) == Approx(2.0).margin(0.3));
+            CHECK(order_of(singlestep({.algorithm = a, .solver_order = 2, .solver_type = t}), wide) == Approx(2.0).margin(0.3));
+        }
+    }
+    for (const auto p : {prediction::sample, prediction::v_prediction}) {
+        CHECK(order_of(multistep({.prediction = p}), wide, p) == Approx(2.0).margin(0.3));
+    }
+    CHECK(order_of(sampler::deis<double>({.solver_order = 2}), wide) == Approx(2.0).margin(0.3));
+    for (const auto v : {sampler::unipc_variant::bh1, sampler::unipc_variant::bh2}) {
+        for (const bool x0 : {true, false}) {
+            CHECK(order_of(unipc({.solver_order = 2, .predict_x0 = x0, .variant = v, .disable_corrector = every_step()}), wide) ==
+                  Approx(2.0).margin(0.3));
+        }
+    }
+}
+
+TEST_CASE("third-order exponential integrators converge at order 3", "[convergence][exponential]") {
+    // Singlestep DPM-Solver-3 (Lu et al. 2022a, Algorithm 2 / eq. 3.7): third order at every step count.
+    for (const auto a : {dpm_algorithm::dpmsolver, dpm_algorithm::dpmsolver_pp}) {
+        for (const auto t : {dpm_solver_type::midpoint, dpm_solver_type::heun}) {
+            CHECK(order_of(singlestep({.algorithm = a, .solver_order = 3, .solver_type = t}), wide) == Approx(3.0).margin(0.3));
+        }
+    }
+    // Multistep third order with the exact weights: DPM-Solver(++)-3M, DEIS-3 and UniP-3.
+    for (const auto a : {dpm_algorithm::dpmsolver, dpm_algorithm::dpmsolver_pp}) {
+        CHECK(order_of(multistep({.algorithm = a, .solver_order = 3, .third_order = third_order_weights::taylor}), early) ==
+              Approx(3.0).margin(0.3));
+    }
+    CHECK(order_of(sampler::deis<double>({.solver_order = 3}), early) == Approx(3.0).margin(0.3));
+    CHECK(order_of(unipc({.solver_order = 3, .lower_order_final = false, .disable_corrector = every_step()}), early) ==
+          Approx(3.0).margin(0.3));
+}
+
+TEST_CASE("UniPC's corrector raises UniP-p to order p + 1", "[convergence][exponential][unipc]") {
+    // Zhao et al. 2023, Theorem 3.1: UniC-p after UniP-p gives order p + 1 (UniPC-2 is third order,
+    // UniPC-3 fourth). lower_order_final would end on an uncorrected first-order step (the last
+    // prediction has no model evaluation after it), which caps UniPC-3 at 2 as n grows; it is off.
+    for (const auto v : {sampler::unipc_variant::bh1, sampler::unipc_variant::bh2}) {
+        CHECK(order_of(unipc({.solver_order = 1, .variant = v, .lower_order_final = false}), wide) == Approx(2.0).margin(0.3));
+        CHECK(order_of(unipc({.solver_order = 2, .variant = v, .lower_order_final = false}), wide) == Approx(3.0).margin(0.3));
+        CHECK(order_of(unipc({.solver_order = 3, .variant = v, .lower_order_final = false}), {96, 192, 384, 768}) ==
+              Approx(4.0).margin(0.3));
+    }
+}
+
+TEST_CASE("diffusers' third-order multistep weight makes DPM-Solver-3M second order", "[convergence][exponential]") {
+    // diffusers (like Lu's dpm_solver_pytorch and k-diffusion's 3M) weighs D2 = (D1_0 - D1_1)/(r0 + r1)
+    // by h phi_3 where the exact integral of the interpolating quadratic needs 2 h phi_3: a local error
+    // O(h^3) (docs/samplers_exponential.md).
+    for (const auto a : {dpm_algorithm::dpmsolver, dpm_algorithm::dpmsolver_pp}) {
+        CHECK(order_of(multistep({.algorithm = a, .solver_order = 3}), {96, 192, 384, 768}) == Approx(2.0).margin(0.3));
+    }
+}
+
+TEST_CASE("a first-order warm-up step caps the multistep third-order methods at order 2 as n grows",
+          "[convergence][exponential]") {
+    // The first multistep step has no history and is first order (local error O(h^2)); nothing
+    // corrects it, so the global error is O(h^3) + c h^2 with a small c (the data prediction hardly
+    // changes at sigma 20). The slope between 384 and 768 steps shows the h^2 term taking over.
+    const double late = order_of(multistep({.solver_order = 3, .third_order = third_order_weights::taylor}), {384, 768});
+    CHECK(late < 2.7);
+    CHECK(late > 2.0);
+}
