@@ -71,50 +71,45 @@ void require_value(const options& o, std::string_view key, const V& actual, cons
     if (actual != supported) throw invalid(std::string(key), formatted{o.entries().at(std::string(key)).describe()}, allowed);
 }
 
+// The grid DDIM, DDIM inversion and DDPM build in set_timesteps (timestep_spacing, steps_offset).
+inline auto discrete_grid_for(const options& o, index train) {
+    const auto rule = schedule::parse_spacing(o.get_string("timestep_spacing", "leading"));
+    const auto offset = o.get_int("steps_offset", 0);
+    return [=](index steps) { return schedule::spaced_timesteps(train, steps, rule, offset); };
+}
+
+template <Real T>
+sampler::ddim_options<T> ddim_options(const options& o) {
+    return {.prediction = prediction(o),
+            .eta = T(0),
+            .set_alpha_to_one = o.get_bool("set_alpha_to_one", true),
+            .use_clipped_model_output = false,
+            .x0 = x0_processing<T>(o, true)};
+}
+
 template <Real T>
 any_sampler<T> make_ddim(const options& o) {
     auto betas = discrete_schedule<T>(o);
-    const auto rule = schedule::parse_spacing(o.get_string("timestep_spacing", "leading"));
-    const auto offset = o.get_int("steps_offset", 0);
-    sampler::ddim_options<T> opt{.prediction = prediction(o),
-                                 .eta = T(0),
-                                 .set_alpha_to_one = o.get_bool("set_alpha_to_one", true),
-                                 .use_clipped_model_output = false,
-                                 .x0 = x0_processing<T>(o, true)};
-    const auto train = betas.num_train_timesteps();
-    return any_sampler<T>::wrap("DDIMScheduler", sampler::ddim<T>(std::move(betas), opt), [=](index steps) {
-        return schedule::spaced_timesteps(train, steps, rule, offset);
-    });
+    const auto grid_for = discrete_grid_for(o, betas.num_train_timesteps());
+    return any_sampler<T>::wrap("DDIMScheduler", sampler::ddim<T>(std::move(betas), ddim_options<T>(o)), grid_for);
 }
 
 template <Real T>
 any_sampler<T> make_ddim_inverse(const options& o) {
     auto betas = discrete_schedule<T>(o);
-    const auto rule = schedule::parse_spacing(o.get_string("timestep_spacing", "leading"));
-    const auto offset = o.get_int("steps_offset", 0);
-    sampler::ddim_options<T> opt{.prediction = prediction(o),
-                                 .eta = T(0),
-                                 .set_alpha_to_one = o.get_bool("set_alpha_to_one", true),
-                                 .use_clipped_model_output = false,
-                                 .x0 = x0_processing<T>(o, true)};
-    const auto train = betas.num_train_timesteps();
-    return any_sampler<T>::wrap("DDIMInverseScheduler", sampler::ddim_inverse<T>(std::move(betas), opt), [=](index steps) {
-        return sampler::ddim_inverse<T>::reversed(schedule::spaced_timesteps(train, steps, rule, offset));
-    });
+    const auto grid_for = discrete_grid_for(o, betas.num_train_timesteps());
+    return any_sampler<T>::wrap("DDIMInverseScheduler", sampler::ddim_inverse<T>(std::move(betas), ddim_options<T>(o)),
+                                [grid_for](index steps) { return sampler::ddim_inverse<T>::reversed(grid_for(steps)); });
 }
 
 template <Real T>
 any_sampler<T> make_ddpm(const options& o) {
     auto betas = discrete_schedule<T>(o);
-    const auto rule = schedule::parse_spacing(o.get_string("timestep_spacing", "leading"));
-    const auto offset = o.get_int("steps_offset", 0);
+    const auto grid_for = discrete_grid_for(o, betas.num_train_timesteps());
     sampler::ddpm_options<T> opt{.prediction = prediction(o),
                                  .variance = sampler::parse_variance_type(o.get_string("variance_type", "fixed_small")),
                                  .x0 = x0_processing<T>(o, true)};
-    const auto train = betas.num_train_timesteps();
-    return any_sampler<T>::wrap("DDPMScheduler", sampler::ddpm<T>(std::move(betas), opt), [=](index steps) {
-        return schedule::spaced_timesteps(train, steps, rule, offset);
-    });
+    return any_sampler<T>::wrap("DDPMScheduler", sampler::ddpm<T>(std::move(betas), opt), grid_for);
 }
 
 template <Real T>
