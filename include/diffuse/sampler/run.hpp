@@ -54,6 +54,10 @@ public:
         return grid_[static_cast<std::size_t>(index_)];
     }
     [[nodiscard]] double model_time() const { return static_cast<double>(current_timestep()); }
+    // diffusers' scale_model_input and init_noise_sigma: discrete samplers feed x to the model as
+    // is and start from unit-variance noise (sigma-space runs return their own values).
+    [[nodiscard]] T input_scale() const { return T(1); }
+    [[nodiscard]] T init_noise_sigma() const { return T(1); }
 
     // The entry after the current one, or -1 past the end of the grid (the clean sample).
     [[nodiscard]] timestep next_timestep() const {
