@@ -49,6 +49,13 @@ TEMPLATE_TEST_CASE("the VP sigma grid matches diffusers' Euler sigmas", "[sigmas
         // float32 as diffusers computes it: equal to an ulp or two (torch.linspace's betas differ by an ulp).
         if constexpr (std::is_same_v<T, float>) CHECK(static_cast<double>(grid[i].sigma) == Approx(printed[k]).epsilon(3e-7));
     }
+    // init_noise_sigma is sigma_max for linspace/trailing spacing (diffusers printed tensor(261.0556)),
+    // sqrt(sigma_max^2 + 1) for leading.
+    CHECK(static_cast<double>(sampler::euler<T>().start(grid, 1).init_noise_sigma()) == Approx(261.055573).epsilon(1e-6));
+    const auto leading = schedule::vp_sigma_grid(schedule::discrete<T>::linear(1100, 1e-4, 0.02),
+                                                 {.steps = 10, .timestep_spacing = schedule::spacing::leading});
+    const double s0 = static_cast<double>(leading[0].sigma);
+    CHECK(static_cast<double>(sampler::euler<T>().start(leading, 1).init_noise_sigma()) == Approx(std::sqrt(s0 * s0 + 1)).epsilon(1e-6));
     CHECK(grid[0].model_time == 1099.0);
     CHECK(grid[9].model_time == 0.0);
     CHECK(static_cast<double>(grid[0].alpha) == Approx(1.0 / std::sqrt(261.0556 * 261.0556 + 1)).epsilon(1e-5));

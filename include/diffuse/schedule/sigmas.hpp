@@ -13,6 +13,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -21,6 +22,7 @@
 #include "diffuse/core/config.hpp"
 #include "diffuse/core/error.hpp"
 #include "diffuse/schedule/discrete.hpp"
+#include "diffuse/schedule/spacings.hpp"
 #include "diffuse/schedule/timesteps.hpp"
 
 namespace diffuse::schedule {
@@ -80,11 +82,17 @@ private:
 // ---- sigmas of a discrete (DDPM-trained, variance-preserving) schedule ----------------------
 
 // sigma_t = sqrt((1 - ab_t) / ab_t) for every training timestep, evaluated in T as diffusers does.
+// A zero-terminal-SNR schedule (last alphas_cumprod 0, Lin et al. 2024, Alg. 1) gets
+// alphas_cumprod[-1] = 2^-24 first, as diffusers' sigma-space schedulers do with
+// rescale_betas_zero_snr, so that the largest sigma is finite (4096).
 template <Real T>
 std::vector<T> training_sigmas(const discrete<T>& s) {
     std::vector<T> out;
     out.reserve(s.alphas_cumprod().size());
-    for (const T ab : s.alphas_cumprod()) out.push_back(std::sqrt((T(1) - ab) / ab));
+    for (T ab : s.alphas_cumprod()) {
+        if (ab == T(0)) ab = static_cast<T>(std::ldexp(1.0, -24));
+        out.push_back(std::sqrt((T(1) - ab) / ab));
+    }
     return out;
 }
 
@@ -119,8 +127,12 @@ inline std::vector<double> karras_sigmas(index n, double sigma_min, double sigma
     return out;
 }
 
-enum class sigma_spacing { timesteps, karras };
+// diffusers' use_karras_sigmas / use_exponential_sigmas / use_beta_sigmas (spacings.hpp).
+enum class sigma_spacing { timesteps, karras, exponential, beta };
 enum class final_sigma { zero, sigma_min };
+// diffusers' interpolation_type: training sigmas interpolated linearly at the timesteps, or n + 1
+// sigmas log-uniform between the training extremes (the timesteps stay the spaced ones).
+enum class sigma_interpolation { linear, log_linear };
 
 template <Real T>
 struct vp_sigma_options {
@@ -129,6 +141,15 @@ struct vp_sigma_options {
     index steps_offset = 0;
     sigma_spacing sigmas = sigma_spacing::timesteps;
     final_sigma last = final_sigma::zero;
+    sigma_interpolation interpolation = sigma_interpolation::linear;
+    // diffusers' sigma_min / sigma_max config keys: the Karras/exponential/beta range
+    // (default: the extremes of the interpolated sigmas).
+    std::optional<double> sigma_min{}, sigma_max{};
+    // timestep_type "continuous" (with v_prediction, as diffusers allows it): model time
+    // c_noise = ln(sigma) / 4 (Karras et al. 2022, Table 1) instead of the training timestep.
+    bool continuous_timesteps = false;
+    // set_timesteps(timesteps=...): the caller's decreasing timesteps replace the spaced ones.
+    std::vector<double> timesteps{};
 };
 
 // The sigma grid diffusers' Euler-family schedulers build from a discrete schedule
@@ -139,14 +160,24 @@ struct vp_sigma_options {
 template <Real T>
 sigma_grid<T> vp_sigma_grid(const discrete<T>& schedule, const vp_sigma_options<T>& o = {}) {
     const index train = schedule.num_train_timesteps();
-    require(o.steps >= 1 && o.steps <= train, "num_inference_steps", o.steps,
+    const index steps = o.timesteps.empty() ? o.steps : static_cast<index>(o.timesteps.size());
+    require(steps >= 1 && steps <= train, "num_inference_steps", steps,
             "an integer in [1, num_train_timesteps = " + std::to_string(train) + "]");
+    if (o.sigma_min) require_positive("sigma_min", *o.sigma_min);
+    if (o.sigma_max) require_positive("sigma_max", *o.sigma_max);
     const auto sig = training_sigmas(schedule);
     std::vector<double> log_sigmas(sig.size());
     for (std::size_t i = 0; i < sig.size(); ++i) log_sigmas[i] = std::log(static_cast<double>(sig[i]));
 
-    std::vector<double> times(static_cast<std::size_t>(o.steps));
-    if (o.timestep_spacing == spacing::linspace) {
+    std::vector<double> times(static_cast<std::size_t>(steps));
+    if (!o.timesteps.empty()) {
+        for (std::size_t i = 0; i < times.size(); ++i) {
+            const double t = o.timesteps[i];
+            require(t >= 0 && t <= static_cast<double>(train - 1) && (i == 0 || t < o.timesteps[i - 1]),
+                    "timesteps[" + std::to_string(i) + "]", t, "decreasing values in [0, num_train_timesteps - 1]");
+            times[i] = static_cast<double>(static_cast<float>(t));
+        }
+    } else if (o.timestep_spacing == spacing::linspace) {
         // np.linspace(0, T - 1, n, dtype=float32)[::-1]: float32 values, not rounded.
         const double step = o.steps == 1 ? 0.0 : static_cast<double>(train - 1) / static_cast<double>(o.steps - 1);
         for (index i = 0; i < o.steps; ++i) {
@@ -159,29 +190,48 @@ sigma_grid<T> vp_sigma_grid(const discrete<T>& schedule, const vp_sigma_options<
         for (std::size_t i = 0; i < grid.size(); ++i) times[i] = static_cast<double>(grid[i]);
     }
     std::vector<double> sigmas(times.size());
-    for (std::size_t i = 0; i < times.size(); ++i) {
-        // np.interp(t, arange(T), sigmas)
-        const double t = std::clamp(times[i], 0.0, static_cast<double>(train - 1));
-        const auto lo = static_cast<std::size_t>(std::min<double>(std::floor(t), static_cast<double>(train - 2)));
-        const double w = t - static_cast<double>(lo);
-        sigmas[i] = (1.0 - w) * static_cast<double>(sig[lo]) + w * static_cast<double>(sig[lo + 1]);
+    if (o.interpolation == sigma_interpolation::log_linear) {
+        // torch.linspace(log sigma_max, log sigma_min, n + 1).exp() in float32: n + 1 sigmas.
+        sigmas.clear();
+        for (const double l : detail::linspace(log_sigmas.back(), log_sigmas.front(), steps + 1)) {
+            sigmas.push_back(static_cast<double>(std::exp(static_cast<float>(l))));
+        }
+    } else {
+        for (std::size_t i = 0; i < times.size(); ++i) {
+            // np.interp(t, arange(T), sigmas)
+            const double t = std::clamp(times[i], 0.0, static_cast<double>(train - 1));
+            const auto lo = static_cast<std::size_t>(std::min<double>(std::floor(t), static_cast<double>(train - 2)));
+            const double w = t - static_cast<double>(lo);
+            sigmas[i] = (1.0 - w) * static_cast<double>(sig[lo]) + w * static_cast<double>(sig[lo + 1]);
+        }
     }
-    if (o.sigmas == sigma_spacing::karras) {
-        sigmas = karras_sigmas(o.steps, sigmas.back(), sigmas.front());
+    if (o.sigmas != sigma_spacing::timesteps) {
+        const double lo = o.sigma_min.value_or(sigmas.back()), hi = o.sigma_max.value_or(sigmas.front());
+        sigmas = o.sigmas == sigma_spacing::karras        ? karras_sigmas(steps, lo, hi)
+                 : o.sigmas == sigma_spacing::exponential ? exponential_sigmas(steps, lo, hi)
+                                                          : beta_sigmas(steps, lo, hi);
         for (std::size_t i = 0; i < sigmas.size(); ++i) times[i] = sigma_to_timestep(sigmas[i], log_sigmas);
     }
-    const double last = o.last == final_sigma::zero ? 0.0 : static_cast<double>(sig.front());
+    // With log_linear sigmas (and no respacing) the (n+1)-th sigma is where the n-th step ends;
+    // diffusers' appended final sigma is then never reached.
+    const bool own_end = sigmas.size() > times.size();
+    const double last = own_end ? sigmas.back() : o.last == final_sigma::zero ? 0.0 : static_cast<double>(sig.front());
 
     std::vector<noise_level<T>> levels;
     const auto level = [](double sigma, double time) {
         const T s = static_cast<T>(sigma);  // diffusers keeps sigmas in float32
         return noise_level<T>{s, T(1) / std::sqrt(s * s + T(1)), time};
     };
-    for (std::size_t i = 0; i < sigmas.size(); ++i) levels.push_back(level(sigmas[i], static_cast<double>(static_cast<float>(times[i]))));
+    for (std::size_t i = 0; i < times.size(); ++i) {
+        const T s = static_cast<T>(sigmas[i]);
+        const double time = o.continuous_timesteps ? static_cast<double>(static_cast<float>(0.25 * std::log(static_cast<float>(s))))
+                                                   : static_cast<double>(static_cast<float>(times[i]));
+        levels.push_back(level(sigmas[i], time));
+    }
     levels.push_back(level(last, 0.0));
-    // diffusers' init_noise_sigma: sqrt(sigma_max^2 + 1) for linspace/trailing, sigma_max for leading;
-    // in the model's own (VP) units that is 1, or sigma_max * alpha_0.
-    const T initial = o.timestep_spacing == spacing::leading ? levels.front().model_sigma() : T(1);
+    // diffusers' init_noise_sigma: sigma_max for linspace/trailing, sqrt(sigma_max^2 + 1) for leading;
+    // in the model's own (VP) units that is sigma_max * alpha_0, or 1.
+    const T initial = o.timestep_spacing == spacing::leading ? T(1) : levels.front().model_sigma();
     return sigma_grid<T>(std::move(levels), initial);
 }
 
