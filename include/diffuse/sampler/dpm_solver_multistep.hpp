@@ -88,7 +88,7 @@ public:
             this->record(cflat(model_output), cflat(x), level);
             const const_view<T> z = detail::acquire_noise<T>(detail::to_noise_argument<T>(noise_in),
                                                              view<T>(noise_.data(), noise_.size()), detail::is_sde(this->kind()), name);
-            require(z.size() == 0 || z.size() == x.size(), "noise.size()", z.size(), "x.size() = " + std::to_string(x.size()));
+            if (z.size() != 0) require_size("noise.size()", z.size(), x.size());
             static constexpr std::array<index, 3> ages{0, 1, 2};
             const index order = order_at(this->step_index());
             const auto& o = sampler_->options_;

@@ -118,7 +118,7 @@ public:
             this->record(cflat(model_output), cflat(x), this->current_level());
             const const_view<T> z = detail::acquire_noise<T>(detail::to_noise_argument<T>(noise_in),
                                                              view<T>(noise_.data(), noise_.size()), detail::is_sde(this->kind()), name);
-            require(z.size() == 0 || z.size() == x.size(), "noise.size()", z.size(), "x.size() = " + std::to_string(x.size()));
+            if (z.size() != 0) require_size("noise.size()", z.size(), x.size());
             if (order == 1 && start_.size() > 0) start_ = x;  // the group's starting sample
             const const_view<T> base = order == 1 ? cflat(x) : const_view<T>(start_.data(), start_.size());
             const auto& o = sampler_->options_;

@@ -114,17 +114,18 @@ public:
             const bool data = detail::is_data(this->kind());
             const double h = detail::step_length(s, t), hh = data ? -h : h;
             const double scale = data ? t.alpha : t.sigma();  // alpha_t (data) or sigma_t (noise)
-            const double on_base = data ? t.sigma() / s.sigma() : t.alpha / s.alpha;
             const double b_h = sampler_->options_.variant == unipc_variant::bh1 ? hh : std::expm1(hh);
+            // The first-order part is the exponential integrator's (finite into sigma 0).
+            const detail::exponential_step first = detail::exponential_weights(this->kind(), s, t);
             // Nodes: r_k of the earlier outputs, then r = 1 for the corrector's new output.
             const index nodes = corrector ? p : p - 1;
             std::array<double, 3> r{};
             for (index k = 0; k < p - 1; ++k) r[static_cast<std::size_t>(k)] = (detail::point(this->history_level(from + 1 + k)).lambda() - s.lambda()) / h;
             if (corrector) r[static_cast<std::size_t>(p - 1)] = 1.0;
             const std::array<double, 3> a = coefficients(r, nodes, hh, b_h);
-            // x = on_base base - scale (e^{hh} - 1) m_0 - scale B(h) sum_k a_k (m_k - m_0) / r_k
+            // x = on_x base - scale (e^{hh} - 1) m_0 - scale B(h) sum_k a_k (m_k - m_0) / r_k
             std::array<const T*, 4> terms{this->history(from).data()};
-            std::array<double, 4> on{-scale * std::expm1(hh)};
+            std::array<double, 4> on{first.weight[0]};
             for (index k = 0; k < nodes; ++k) {
                 const auto uk = static_cast<std::size_t>(k);
                 const double w = -scale * b_h * a[uk] / r[uk];
@@ -133,7 +134,7 @@ public:
                 on[0] -= w;
             }
             const auto count = static_cast<std::size_t>(nodes + 1);
-            detail::combine<T>(x, base, on_base, std::span<const T* const>(terms.data(), count),
+            detail::combine<T>(x, base, first.on_x, std::span<const T* const>(terms.data(), count),
                                std::span<const double>(on.data(), count), const_view<T>(nullptr, 0), 0.0);
         }
 
