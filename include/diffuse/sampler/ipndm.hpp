@@ -1,0 +1,113 @@
+// diffuse/sampler/ipndm.hpp: improved PNDM (Zhang & Chen 2023, "Fast Sampling of Diffusion Models
+// with Exponential Integrator", sec. 5 and App. D; k-diffusion sample_ipndm, diffusers
+// IPNDMScheduler). PNDM's linear multistep without its Runge-Kutta warm-up: the order ramps up
+// from one (DDIM) with the eps history instead,
+//   e = Adams-Bashforth combination of eps_i, eps_{i-1}, ... (weights 1; 3/2, -1/2; 23/12, ...; 55/24, ...),
+//   x_{i+1} = DDIM transfer of x_i with e from sigma_i to sigma_{i+1}:
+//     denoiser state x = x0 + sigma eps:  x' = x + (sigma' - sigma) e          (k-diffusion's form, d = eps)
+//     model state  x = alpha x0 + alpha sigma eps:  x' = alpha' (x/alpha + (sigma' - sigma) e)   (diffusers')
+// Both are the same method; it runs on any sigma grid. diffusers' own schedule is ipndm_grid().
+#pragma once
+
+#include <cmath>
+#include <numbers>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "diffuse/sampler/detail/pseudo_numerical.hpp"
+#include "diffuse/sampler/sigma_run.hpp"
+
+namespace diffuse::sampler {
+
+template <Real T>
+struct ipndm_options {
+    predict::prediction prediction = predict::prediction::epsilon;
+    index order = 4;  // k-diffusion's max_order; diffusers uses 4
+    state_space space = state_space::denoiser;
+
+    void validate() const { require(order >= 1 && order <= 4, "order", order, "an integer in [1, 4]"); }
+};
+
+template <Real T>
+class ipndm {
+public:
+    using scalar = T;
+    static constexpr std::string_view name = "iPNDM";
+
+    explicit ipndm(ipndm_options<T> options = {}) : options_(options) { options_.validate(); }
+    [[nodiscard]] const ipndm_options<T>& options() const { return options_; }
+
+    class run : public detail::sigma_run_state<T> {
+    public:
+        run(const ipndm& sampler, sigma_grid<T> grid, layout shape)
+            : detail::sigma_run_state<T>(std::move(grid), shape, sampler.options_.space, sampler.options_.prediction),
+              history_(sampler.options_.order, shape.size) {}
+
+        [[nodiscard]] double model_time() const { return this->current_level().model_time; }
+        [[nodiscard]] T input_scale() const { return this->input_scale_at(this->current_level()); }
+
+        template <class Output, class X>
+        void step(const Output& model_output, X&& x) { step_with(cflat(model_output), flat(x)); }
+        // iPNDM is deterministic: a noise argument is accepted (for generic loops) and not used.
+        template <class Output, class X, class Noise>
+        void step(const Output& model_output, X&& x, Noise&&) { step_with(cflat(model_output), flat(x)); }
+
+    private:
+        void step_with(const_view<T> out, view<T> x) {
+            this->check_buffers(out.size(), x.size());
+            const auto& level = this->current_level();
+            const auto& next = this->next_level();
+            history_.push(x, out, this->decompose(level).eps);
+            history_.multistep(x, detail::ddim_transfer(level.sigma, level.alpha, next.sigma, next.alpha,
+                                                        this->space_ == state_space::model));
+            this->advance();
+        }
+
+        detail::eps_history<T> history_;
+    };
+
+    [[nodiscard]] run start(sigma_grid<T> grid, layout shape) const { return run(*this, std::move(grid), shape); }
+    [[nodiscard]] run start(const sigma_grid<T>& grid, index size, index batch = 1) const {
+        return run(*this, grid, layout{size, batch});
+    }
+
+private:
+    ipndm_options<T> options_;
+};
+
+// diffusers' IPNDMScheduler grid from the network's noise levels sigma_t (its `trained_betas`):
+// alpha_t = sqrt(1 - sigma_t^2), model time = atan2(sigma_t, alpha_t) * 2 / pi, in the k-diffusion
+// form sigma = sigma_t / alpha_t. `model_sigmas` decreases strictly from below 1 to 0.
+template <Real T>
+sigma_grid<T> ipndm_grid(std::span<const double> model_sigmas) {
+    require(model_sigmas.size() >= 2, "model_sigmas.size()", model_sigmas.size(), "at least 2 (one step and its end point)");
+    std::vector<noise_level<T>> levels;
+    for (std::size_t i = 0; i < model_sigmas.size(); ++i) {
+        const T s = static_cast<T>(model_sigmas[i]);
+        if (!(s >= T(0) && s < T(1))) {
+            throw invalid("model_sigmas[" + std::to_string(i) + "]", s,
+                          "[0, 1) (sigma_t = 1 is alpha_t = 0, where x0 cannot be read from eps)");
+        }
+        const T alpha = std::sqrt(T(1) - s * s);
+        levels.push_back({s / alpha, alpha, static_cast<double>(std::atan2(s, alpha) / std::numbers::pi_v<T> * T(2))});
+    }
+    return sigma_grid<T>(std::move(levels), T(1));
+}
+
+// diffusers' default IPNDMScheduler schedule, sigma_t = sin^2(pi s / 2) at s = linspace(1, 0, n + 1),
+// started at `start` < 1 instead of s = 1 (sigma_t = 1, alpha_t = 0: pure noise, where diffusers
+// divides by max(alpha, 1e-8) and so discards the model's x0 in its first step).
+inline std::vector<double> ipndm_model_sigmas(index steps, double start = 1.0 - 1e-3) {
+    require(steps >= 1, "num_inference_steps", steps, "an integer >= 1");
+    require(start > 0.0 && start < 1.0, "start", start, "(0, 1)");
+    std::vector<double> out(static_cast<std::size_t>(steps + 1));
+    for (index i = 0; i <= steps; ++i) {
+        const double s = start * static_cast<double>(steps - i) / static_cast<double>(steps);
+        const double root = std::sin(s * std::numbers::pi / 2.0);
+        out[static_cast<std::size_t>(i)] = root * root;
+    }
+    return out;
+}
+
+}  // namespace diffuse::sampler
