@@ -283,6 +283,8 @@ public:
     void velocity(const_view<T> x, T t, view<T> out, std::optional<int> label = {}) const {
         const double time = static_cast<double>(t);
         require_in_closed("t", time, 0.0, 1.0);
+        require(time < 1.0 || variances_.minCoeff() > 0.0, "t", time,
+                "[0, 1) for this mixture: it has a zero-variance component, whose C_k = Sigma_k is singular at t = 1");
         predict(x, time, 1.0 - time, out, label, linear_form{1.0, -(1.0 - time), time});
     }
 

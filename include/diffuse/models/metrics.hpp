@@ -103,7 +103,7 @@ T energy_distance(const_view<T> a, const_view<T> b, index dim) {
 // each 1-D W2 exact between the projected empirical distributions by sorting (unequal set
 // sizes are handled exactly by merging the two quantile functions). Directions are normalised
 // N(0, I) draws from diffuse::random::generator(seed), so the value is reproducible. For dim = 1
-// it is the exact W2; for a set shifted by s its expectation over directions is |s| / sqrt(dim).
+// it is the exact W2; for a set shifted by s its square has expectation |s|^2 / dim over directions.
 template <Real T>
 T sliced_wasserstein2(const_view<T> a, const_view<T> b, index dim, index projections = 128, std::uint64_t seed = 0) {
     const Eigen::MatrixXd p = detail::point_matrix("a", a, dim);
