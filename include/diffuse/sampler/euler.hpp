@@ -85,8 +85,10 @@ public:
                 u.to_x0 = -ratio;
             } else {
                 // In the model state the same step reads x' = alpha' (x/alpha + (sigma' - sigma_hat) eps).
+                // sigma'/sigma_hat, not 1 + ratio: near pure noise (flow time s -> 1, alpha -> 0) the
+                // sum cancels while alpha'/alpha is huge.
                 const T scale = this->next_level().alpha / level.alpha;
-                u.to_x = scale * (T(1) + ratio);
+                u.to_x = scale * (next / sigma_hat);
                 u.to_x0 = -scale * ratio * level.alpha;
             }
             detail::apply(u, {}, output, x, const_view<T>(nullptr, 0), this->shape_.batch, view<T>(nullptr, 0),

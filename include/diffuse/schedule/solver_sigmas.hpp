@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "diffuse/schedule/sigmas.hpp"
+#include "diffuse/schedule/spacings.hpp"
 
 namespace diffuse::schedule {
 
@@ -195,12 +196,10 @@ sigma_grid<T> solver_sigma_grid(const discrete<T>& schedule, solver_family famil
                 times_from_sigmas(true);
             }
             break;
-        case solver_sigma_kind::exponential: {
-            const auto u = detail::linspace(std::log(train_max), std::log(train_min), o.steps);
-            for (const double v : u) sigmas.push_back(std::exp(v));
+        case solver_sigma_kind::exponential:
+            sigmas = exponential_sigmas(o.steps, train_min, train_max);
             times_from_sigmas(false);
             break;
-        }
         case solver_sigma_kind::lu_lambdas: {
             // Lu et al. 2022, sec. 3.3: uniform in lambda between the extremes.
             const auto l = detail::linspace(-log_sigmas.back(), -log_sigmas.front(), o.steps);
