@@ -26,17 +26,15 @@
 
 #include "diffuse/core/config.hpp"
 #include "diffuse/core/error.hpp"
+#include "diffuse/core/random.hpp"
 #include "diffuse/core/view.hpp"
 
 namespace diffuse::models {
 
-// A source of randomness for sampling: fills a view with N(0, 1) draws and with U[0, 1)
-// draws (diffuse::random::generator satisfies it).
+// A source of randomness for sampling: a random::noise_source (N(0, 1) fills) that also fills
+// a view with U(0, 1) draws; diffuse::random::generator is one.
 template <class G, class T>
-concept normal_uniform_source = Real<T> && requires(G& g, view<T> v) {
-    g.normal(v);
-    g.uniform(v);
-};
+concept normal_uniform_source = random::noise_source<G, T> && requires(G& g, view<T> v) { g.uniform(v); };
 
 template <Real T>
 class gaussian_mixture {
@@ -459,6 +457,8 @@ private:
     void for_each_block(const_view<T> x, const noised_components& noised, Visit&& visit) const {
         const index n = x.size() / dim_;
         const index count = noised.count();
+        // About 4096 doubles of z per block: the scratch stays far below malloc's trim
+        // threshold (bigger blocks spent half the time returning memory to the kernel).
         const index block_rows = std::clamp<index>(4096 / (dim_ * (count + 2)), 16, 256);
         block b;
         b.x.resize(block_rows, dim_);
