@@ -131,6 +131,13 @@ TEMPLATE_TEST_CASE("EDM grids match diffusers' EDMEulerScheduler", "[grids][diff
     // scale_model_input = precondition_inputs: x / sqrt(sigma^2 + sigma_data^2).
     CHECK(static_cast<double>(karras[0].alpha) == Approx(1 / std::sqrt(6400.25)).epsilon(1e-6));
     CHECK_THROWS_WITH(schedule::edm_sigma_grid<T>({.sigma_data = 0.0}), Catch::Contains("sigma_data"));
+    // The AYS SVD table (Sabour et al. 2024) as an EDM grid: c_in and c_noise at each sigma.
+    const auto svd = schedule::edm_grid_from_sigmas<T>(schedule::ays_sigmas(schedule::ays_model::stable_video_diffusion, 10), 0.5);
+    CHECK(svd.steps() == 10);
+    CHECK(svd[3].model_time == Approx(0.25 * std::log(7.977)).epsilon(1e-6));
+    CHECK(static_cast<double>(svd[3].alpha) == Approx(1 / std::sqrt(7.977 * 7.977 + 0.25)).epsilon(1e-6));
+    const std::vector<double> flat_sigmas{1.0, 1.0};
+    CHECK_THROWS_WITH(schedule::edm_grid_from_sigmas<T>(flat_sigmas), Catch::Contains("sigmas[1]"));
 }
 
 TEMPLATE_TEST_CASE("flow grids match diffusers' FlowMatchEulerDiscreteScheduler", "[grids][diffusers][flow]", float, double) {

@@ -1,5 +1,6 @@
 // diffuse/schedule/continuous.hpp: grids for networks that are told a noise level rather than a
 // training timestep, and grids from the caller's own sigmas.
+//   edm_grid_from_sigmas: EDM levels at the caller's sigmas.
 //   edm_sigma_grid:      diffusers' EDMEulerScheduler (Karras et al. 2022): Karras (rho) or
 //                        exponential sigmas in [sigma_min, sigma_max], model time c_noise =
 //                        ln(sigma)/4, model input c_in x = x / sqrt(sigma^2 + sigma_data^2) (Table 1).
@@ -44,27 +45,34 @@ struct edm_grid_options {
     }
 };
 
-// EDM levels: alpha = c_in(sigma), model time c_noise(sigma) = ln(sigma)/4. The network's pure-noise
-// input c_in(sigma_max) * sqrt(sigma_max^2 + 1) x_T is what diffusers' init_noise_sigma gives.
+// A grid of EDM levels from the caller's n + 1 decreasing sigmas (e.g. the AYS SVD table):
+// alpha = c_in(sigma), model time c_noise(sigma) = ln(sigma)/4. The network's pure-noise input
+// c_in(sigma_max) * sqrt(sigma_max^2 + 1) x_T is what diffusers' init_noise_sigma gives.
+template <Real T>
+sigma_grid<T> edm_grid_from_sigmas(std::span<const double> sigmas, double sigma_data = 0.5) {
+    detail::require_decreasing_sigmas(sigmas);
+    require(std::isfinite(sigma_data) && sigma_data > 0, "sigma_data", sigma_data, "a finite number > 0");
+    std::vector<noise_level<T>> levels;
+    for (const double sigma : sigmas) {
+        const T s = static_cast<T>(sigma);  // diffusers keeps sigmas in float32
+        const T c_in = T(1) / std::sqrt(s * s + static_cast<T>(sigma_data * sigma_data));
+        const double c_noise = s > T(0) ? static_cast<double>(static_cast<T>(0.25) * std::log(s)) : 0.0;
+        levels.push_back({s, c_in, c_noise});
+    }
+    const T initial = levels.front().alpha * std::sqrt(levels.front().sigma * levels.front().sigma + T(1));
+    return sigma_grid<T>(std::move(levels), initial);
+}
+
+// diffusers' EDMEulerScheduler.set_timesteps.
 template <Real T>
 sigma_grid<T> edm_sigma_grid(const edm_grid_options& o = {}) {
     o.validate();
-    const std::vector<double> sigmas = o.spacing == edm_spacing::karras
-                                           ? karras_sigmas(o.steps, o.sigma_min, o.sigma_max, o.rho)
-                                           : exponential_sigmas(o.steps, o.sigma_min, o.sigma_max);
-    const auto level = [&](double sigma) {
-        const T s = static_cast<T>(sigma);  // diffusers keeps sigmas in float32
-        const T c_in = T(1) / std::sqrt(s * s + static_cast<T>(o.sigma_data * o.sigma_data));
-        const double c_noise = s > T(0) ? static_cast<double>(static_cast<T>(0.25) * std::log(s)) : 0.0;
-        return noise_level<T>{s, c_in, c_noise};
-    };
-    std::vector<noise_level<T>> levels;
-    for (const double s : sigmas) levels.push_back(level(s));
+    std::vector<double> sigmas = o.spacing == edm_spacing::karras ? karras_sigmas(o.steps, o.sigma_min, o.sigma_max, o.rho)
+                                                                  : exponential_sigmas(o.steps, o.sigma_min, o.sigma_max);
     // final_sigmas_type "sigma_min" repeats the last sigma: a zero-length step, left out here.
-    if (o.last == final_sigma::zero) levels.push_back(level(0.0));
-    require(levels.size() >= 2, "final_sigmas_type", "sigma_min", "\"zero\" for a one-step grid");
-    const T initial = levels.front().alpha * std::sqrt(levels.front().sigma * levels.front().sigma + T(1));
-    return sigma_grid<T>(std::move(levels), initial);
+    if (o.last == final_sigma::zero) sigmas.push_back(0.0);
+    require(sigmas.size() >= 2, "final_sigmas_type", "sigma_min", "\"zero\" for a one-step grid");
+    return edm_grid_from_sigmas<T>(sigmas, o.sigma_data);
 }
 
 // A VP network told the continuous time t of the VP-SDE: alpha = 1/sqrt(1 + sigma^2).
