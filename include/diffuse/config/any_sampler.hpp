@@ -59,6 +59,23 @@ public:
         }
     }
 
+    // The hook diffuse::sample calls before the first evaluation (the churn of edm.hpp); a no-op
+    // for runs that have none.
+    template <class X>
+    void begin(X&& x) {
+        self_->begin(flat(x));
+    }
+    template <class X, class Noise>
+    void begin(X&& x, Noise& noise) {
+        if constexpr (std::is_same_v<std::remove_cvref_t<Noise>, sampler::detail::no_noise<T>>) {
+            self_->begin(flat(x));
+        } else if constexpr (random::noise_source<Noise, T>) {
+            self_->begin(flat(x), noise_ref<T>(noise));
+        } else {
+            self_->begin(flat(x), cflat(noise));
+        }
+    }
+
 private:
     struct concept_t {
         virtual ~concept_t() = default;
@@ -72,6 +89,9 @@ private:
         virtual void step(const_view<T> output, view<T> x) = 0;
         virtual void step(const_view<T> output, view<T> x, noise_ref<T> noise) = 0;
         virtual void step(const_view<T> output, view<T> x, const_view<T> noise) = 0;
+        virtual void begin(view<T> x) = 0;
+        virtual void begin(view<T> x, noise_ref<T> noise) = 0;
+        virtual void begin(view<T> x, const_view<T> noise) = 0;
     };
     template <class Run>
     struct model final : concept_t {
@@ -101,6 +121,15 @@ private:
         void step(const_view<T> output, view<T> x, const_view<T> noise) override {
             if constexpr (requires { run.step(output, x, noise); }) run.step(output, x, noise);
             else run.step(output, x);
+        }
+        void begin(view<T> x) override {
+            if constexpr (requires { run.begin(x); }) run.begin(x);
+        }
+        void begin(view<T> x, noise_ref<T> noise) override {
+            if constexpr (requires { run.begin(x, noise); }) run.begin(x, noise);
+        }
+        void begin(view<T> x, const_view<T> noise) override {
+            if constexpr (requires { run.begin(x, noise); }) run.begin(x, noise);
         }
         Run run;
     };

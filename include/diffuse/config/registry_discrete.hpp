@@ -1,0 +1,59 @@
+// diffuse/config/registry_discrete.hpp: factories of the diffusers classes that step on training
+// timesteps (DDIMScheduler, DDIMInverseScheduler, DDPMScheduler, PNDMScheduler).
+#pragma once
+
+#include "diffuse/config/registry_detail.hpp"
+#include "diffuse/sampler/ddim.hpp"
+#include "diffuse/sampler/ddim_inverse.hpp"
+#include "diffuse/sampler/ddpm.hpp"
+#include "diffuse/sampler/pndm.hpp"
+
+namespace diffuse::config::detail {
+
+template <Real T>
+sampler::ddim_options<T> ddim_options(const options& o) {
+    return {.prediction = prediction(o),
+            .eta = T(0),
+            .set_alpha_to_one = o.get_bool("set_alpha_to_one", true),
+            .use_clipped_model_output = false,
+            .x0 = x0_processing<T>(o, true)};
+}
+
+template <Real T>
+any_sampler<T> make_ddim(const options& o) {
+    auto betas = discrete_schedule<T>(o);
+    const auto grid_for = discrete_grid_for(o, betas.num_train_timesteps());
+    return any_sampler<T>::wrap("DDIMScheduler", sampler::ddim<T>(std::move(betas), ddim_options<T>(o)), grid_for);
+}
+
+template <Real T>
+any_sampler<T> make_ddim_inverse(const options& o) {
+    auto betas = discrete_schedule<T>(o);
+    const auto grid_for = discrete_grid_for(o, betas.num_train_timesteps());
+    return any_sampler<T>::wrap("DDIMInverseScheduler", sampler::ddim_inverse<T>(std::move(betas), ddim_options<T>(o)),
+                                [grid_for](index steps) { return sampler::ddim_inverse<T>::reversed(grid_for(steps)); });
+}
+
+template <Real T>
+any_sampler<T> make_ddpm(const options& o) {
+    auto betas = discrete_schedule<T>(o);
+    const auto grid_for = discrete_grid_for(o, betas.num_train_timesteps());
+    sampler::ddpm_options<T> opt{.prediction = prediction(o),
+                                 .variance = sampler::parse_variance_type(o.get_string("variance_type", "fixed_small")),
+                                 .x0 = x0_processing<T>(o, true)};
+    return any_sampler<T>::wrap("DDPMScheduler", sampler::ddpm<T>(std::move(betas), opt), grid_for);
+}
+
+// PNDMScheduler: prediction_type epsilon or v_prediction (diffusers raises for the others).
+template <Real T>
+any_sampler<T> make_pndm(const options& o) {
+    auto betas = discrete_schedule<T>(o, false);
+    const auto grid_for = discrete_grid_for(o, betas.num_train_timesteps());
+    const auto p = one_of(o, "prediction_type", "epsilon", {"epsilon", "v_prediction"});
+    const sampler::pndm_options<T> opt{.prediction = predict::parse_prediction(p),
+                                       .skip_prk_steps = o.get_bool("skip_prk_steps", false),
+                                       .set_alpha_to_one = o.get_bool("set_alpha_to_one", false)};
+    return any_sampler<T>::wrap("PNDMScheduler", sampler::pndm<T>(std::move(betas), opt), grid_for);
+}
+
+}  // namespace diffuse::config::detail

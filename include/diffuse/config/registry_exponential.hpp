@@ -1,0 +1,104 @@
+// diffuse/config/registry_exponential.hpp: factories of diffusers' exponential-integrator classes
+// (DPMSolverMultistep, DPMSolverSinglestep, DEISMultistep, UniPCMultistep) on the grids of their
+// set_timesteps (schedule/solver_sigmas.hpp). Values diffusers silently rewrites (e.g. solver_type
+// "bh2" for DPM-Solver) are rewritten the same way; values it rejects are errors here too.
+#pragma once
+
+#include "diffuse/config/registry_detail.hpp"
+#include "diffuse/sampler/deis.hpp"
+#include "diffuse/sampler/dpm_solver_multistep.hpp"
+#include "diffuse/sampler/dpm_solver_singlestep.hpp"
+#include "diffuse/sampler/unipc.hpp"
+
+namespace diffuse::config::detail {
+
+// variance_type: null, "learned" or "learned_range" (the output's second half is the variance).
+inline bool learned_variance(const options& o) {
+    if (!o.contains("variance_type")) return false;
+    static_cast<void>(one_of(o, "variance_type", "", {"learned", "learned_range"}));
+    return true;
+}
+
+inline sampler::dpm_solver_type dpm_solver_type(const options& o) {
+    return sampler::parse_dpm_solver_type(one_of(o, "solver_type", "midpoint", {"midpoint", "heun"}, {"logrho", "bh1", "bh2"}, "midpoint"));
+}
+
+// diffusers: only the data-prediction algorithms may end at sigma 0.
+inline sampler::dpm_algorithm dpm_algorithm(const options& o, const std::vector<std::string>& accepted) {
+    const auto name = one_of(o, "algorithm_type", "dpmsolver++", accepted, {"deis"}, "dpmsolver++");
+    const auto last = o.get_string("final_sigmas_type", "zero");
+    require(last != "zero" || name == "dpmsolver++" || name == "sde-dpmsolver++", "final_sigmas_type", last,
+            "\"sigma_min\" with algorithm_type \"" + name + "\" (\"zero\" needs dpmsolver++ or sde-dpmsolver++)");
+    return sampler::parse_dpm_algorithm(name);
+}
+
+template <Real T>
+any_sampler<T> make_dpm_solver_multistep(const options& o) {
+    auto betas = discrete_schedule<T>(o);
+    const sampler::dpm_solver_multistep_options<T> opt{
+        .prediction = prediction(o),
+        .algorithm = dpm_algorithm(o, {"dpmsolver", "dpmsolver++", "sde-dpmsolver", "sde-dpmsolver++"}),
+        .solver_order = o.get_int("solver_order", 2),
+        .solver_type = dpm_solver_type(o),
+        .lower_order_final = o.get_bool("lower_order_final", true),
+        .euler_at_final = o.get_bool("euler_at_final", false),
+        .thresholding = thresholding<T>(o),
+        .learned_variance = learned_variance(o)};
+    const bool cosine = o.get_string("beta_schedule", "linear") == "squaredcos_cap_v2";
+    auto grid_for = solver_grid_for<T>(o, std::move(betas), schedule::solver_family::dpm_multistep,
+                                       {.lambda_min = true, .lu_lambdas = true, .round_timesteps = !cosine});
+    return any_sampler<T>::wrap("DPMSolverMultistepScheduler", sampler::dpm_solver_multistep<T>(opt), grid_for);
+}
+
+template <Real T>
+any_sampler<T> make_dpm_solver_singlestep(const options& o) {
+    auto betas = discrete_schedule<T>(o, false);
+    const sampler::dpm_solver_singlestep_options<T> opt{
+        .prediction = prediction(o),
+        .algorithm = dpm_algorithm(o, {"dpmsolver", "dpmsolver++", "sde-dpmsolver++"}),
+        .solver_order = o.get_int("solver_order", 2),
+        .solver_type = dpm_solver_type(o),
+        .lower_order_final = o.get_bool("lower_order_final", false),
+        .thresholding = thresholding<T>(o),
+        .learned_variance = learned_variance(o)};
+    auto grid_for = solver_grid_for<T>(o, std::move(betas), schedule::solver_family::dpm_singlestep, {.spacing = false, .lambda_min = true});
+    return any_sampler<T>::wrap("DPMSolverSinglestepScheduler", sampler::dpm_solver_singlestep<T>(opt), grid_for);
+}
+
+template <Real T>
+any_sampler<T> make_deis(const options& o) {
+    auto betas = discrete_schedule<T>(o, false);
+    static_cast<void>(one_of(o, "algorithm_type", "deis", {"deis"}, {"dpmsolver", "dpmsolver++"}, "deis"));
+    static_cast<void>(one_of(o, "solver_type", "logrho", {"logrho"}, {"midpoint", "heun", "bh1", "bh2"}, "logrho"));
+    const sampler::deis_options<T> opt{.prediction = prediction(o),
+                                       .solver_order = o.get_int("solver_order", 2),
+                                       .lower_order_final = o.get_bool("lower_order_final", true),
+                                       .thresholding = thresholding<T>(o)};
+    auto grid_for = solver_grid_for<T>(o, std::move(betas), schedule::solver_family::deis, {.final_sigmas = false});
+    return any_sampler<T>::wrap("DEISMultistepScheduler", sampler::deis<T>(opt), grid_for);
+}
+
+template <Real T>
+any_sampler<T> make_unipc(const options& o) {
+    auto betas = discrete_schedule<T>(o);
+    std::vector<index> disabled;
+    for (const double step : o.get_list("disable_corrector")) {
+        require(step >= 0 && step == std::trunc(step), "disable_corrector", step, "a list of step indices (integers >= 0)");
+        disabled.push_back(static_cast<index>(step));
+    }
+    require(!o.contains("solver_p"), "solver_p", "set", "null (an external predictor scheduler is not supported)");
+    require(!o.contains("shift_terminal"), "shift_terminal", formatted{o.contains("shift_terminal") ? o.entries().at("shift_terminal").describe() : ""},
+            "null (terminal flow shift is not implemented)");
+    const sampler::unipc_options<T> opt{
+        .prediction = prediction(o),
+        .solver_order = o.get_int("solver_order", 2),
+        .predict_x0 = o.get_bool("predict_x0", true),
+        .variant = sampler::parse_unipc_variant(one_of(o, "solver_type", "bh2", {"bh1", "bh2"}, {"midpoint", "heun", "logrho"}, "bh2")),
+        .lower_order_final = o.get_bool("lower_order_final", true),
+        .disable_corrector = std::move(disabled),
+        .thresholding = thresholding<T>(o)};
+    auto grid_for = solver_grid_for<T>(o, std::move(betas), schedule::solver_family::unipc, {.sigma_range = true});
+    return any_sampler<T>::wrap("UniPCMultistepScheduler", sampler::unipc<T>(opt), grid_for);
+}
+
+}  // namespace diffuse::config::detail

@@ -1,0 +1,306 @@
+// The runtime facade for the modern samplers: every registered diffusers class, built from the
+// keys of its scheduler_config.json, reproduces values the family tests assert against diffusers
+// 58eb52c0 (the published test-suite numbers of shared/reference/diffusers_tests.md and the
+// element-wise runs of tools/reference_kdiffusion.py / tools/reference_exponential.py); the
+// k-diffusion names reproduce k-diffusion's sampling.py traces; bad configs are errors.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "diffuse/config/scheduler_config.hpp"
+#include "diffuse/sampler/sample.hpp"
+#include "exponential_test_support.hpp"
+#include "kdiffusion_test_support.hpp"
+
+using namespace diffuse;
+using Catch::Contains;
+template <class T>
+using array = Eigen::Array<T, Eigen::Dynamic, 1>;
+using json = nlohmann::json;
+
+namespace {
+
+template <class T>
+config::any_sampler<T> from_json(const char* text) {
+    return config::from_scheduler_config<T>(json::parse(text));
+}
+
+// Loop B of diffusers' tests: x starts at sample0 * init_noise_sigma and each step overwrites x
+// with the scaled model input (as kdiffusion's loop_b in test_sampler_kdiffusion_diffusers.cpp).
+template <class T>
+double loop_b_sum(const config::any_sampler<T>& s, diffuse::index steps) {
+    auto run = s.start(steps, fixtures::size);
+    array<T> x = fixtures::sample0<T>() * run.init_noise_sigma(), out(x.size());
+    while (!run.done()) {
+        x *= run.input_scale();
+        fixtures::dummy_model<T>(x, run.model_time(), out);
+        run.step(out, x);
+    }
+    return static_cast<double>(x.abs().sum());
+}
+
+// Loop A (x is the network's state) with the dummy model.
+template <class T>
+array<T> loop_a(const config::any_sampler<T>& s, diffuse::index steps) {
+    array<T> x = fixtures::sample0<T>();
+    diffuse::sample([](const_view<T> in, double t, view<T> out) { fixtures::dummy_model<T>(in, t, out); }, s, steps, x);
+    return x;
+}
+
+// A recorded k-diffusion-form trace (tools/reference_kdiffusion.py) through the erased sampler.
+template <class T>
+void check_trace(const config::any_sampler<T>& s, const reference_kdiffusion::trace& tr, bool noisy) {
+    const auto steps = static_cast<diffuse::index>(tr.sigmas.size()) - 1;
+    CHECK(static_cast<double>(s.start(steps, kdtest::trace_size).init_noise_sigma()) == Approx(tr.init_noise_sigma).epsilon(1e-5));
+    array<T> x = kdtest::trace_sample0<T>() * static_cast<T>(tr.init_noise_sigma);
+    std::vector<double> times;
+    const auto model = [&](const_view<T> in, double t, view<T> out) {
+        times.push_back(t);
+        kdtest::smooth<T>(in, t, out);
+    };
+    kdtest::replay<T> noise{&tr.noise};
+    if (noisy) {
+        diffuse::sample(model, s, steps, x, noise);
+    } else {
+        diffuse::sample(model, s, steps, x);
+    }
+    if (!tr.accepted) kdtest::require_times(times, tr.model_times);
+    CHECK(noise.all_used());
+    kdtest::require_close<T>(x, tr.x, kdtest::tolerance<T>(noisy));
+}
+
+// A recorded exponential-integrator run (tools/reference_exponential.py): loop A, injected noise.
+template <class T>
+void check_run(const config::any_sampler<T>& s, diffuse::index steps, const reference_exponential::run& expected) {
+    array<T> x = exponential_test::sample0<T>();
+    exponential_test::injected_noise<T> noise;
+    diffuse::sample(exponential_test::smooth_model<T>, s, steps, x, noise);
+    const bool noisy = expected.noise_draws > 0;
+    CHECK(noise.draws == expected.noise_draws);
+    exponential_test::check_sample(x, expected.sample, std::is_same_v<T, float> && !noisy ? 1e-4 : 1e-3);
+}
+
+constexpr const char* sd = R"("beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012)";
+
+std::string with_sd(const std::string& head, const std::string& tail = "") {
+    return "{" + head + ", " + sd + (tail.empty() ? "" : ", " + tail) + "}";
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("k-diffusion-form classes reproduce diffusers' published test values through the facade", "[config][diffusers]",
+                   float, double) {
+    using T = TestType;
+    // tests/schedulers/test_scheduler_{heun,kdpm2_discrete,lms}.py: T = 1100 linear 1e-4..0.02, 10 steps, loop B.
+    const std::string suite = R"("num_train_timesteps": 1100, "beta_start": 0.0001, "beta_end": 0.02, "beta_schedule": "linear")";
+    const auto make = [&](const std::string& cls, const std::string& extra = "") {
+        return from_json<T>(("{\"_class_name\": \"" + cls + "\", " + suite + extra + "}").c_str());
+    };
+    CHECK(loop_b_sum(make("HeunDiscreteScheduler"), 10) == Approx(0.1233).margin(1e-2));     // S=0.1233
+    CHECK(loop_b_sum(make("HeunDiscreteScheduler", R"(, "use_karras_sigmas": true)"), 10) == Approx(0.00015).margin(1e-2));
+    CHECK(loop_b_sum(make("KDPM2DiscreteScheduler"), 10) == Approx(20.4125).margin(1e-2));   // S=20.4125
+    CHECK(loop_b_sum(make("LMSDiscreteScheduler"), 10) == Approx(1006.388).margin(1e-2));    // S=1006.388
+    CHECK(loop_b_sum(make("LMSDiscreteScheduler", R"(, "use_karras_sigmas": true)"), 10) == Approx(3812.9927).margin(1e-2));
+    // KDPM2 with Karras sigmas (rounded timesteps), run by diffusers itself (tools/reference_kdiffusion.py).
+    CHECK(loop_b_sum(make("KDPM2DiscreteScheduler", R"(, "use_karras_sigmas": true)"), 10) ==
+          Approx(reference_kdiffusion::kdpm2_karras.sum).epsilon(std::is_same_v<T, float> ? 1e-4 : 1e-3));
+}
+
+TEMPLATE_TEST_CASE("exponential-integrator classes and PNDM reproduce diffusers' published test values through the facade",
+                   "[config][diffusers]", float, double) {
+    using T = TestType;
+    // diffusers_tests.md: DPMSolverMultistep (order 2, dpmsolver++, midpoint, lower_order_final False,
+    // sigma_min) M=0.3301, v_prediction M=0.2251; UniPC (order 2, bh2, sigma_min) M=0.2464.
+    const auto dpm = R"({"_class_name": "DPMSolverMultistepScheduler", "lower_order_final": false, "final_sigmas_type": "sigma_min")";
+    CHECK(static_cast<double>(loop_a(from_json<T>((std::string(dpm) + "}").c_str()), 10).abs().mean()) == Approx(0.3301).margin(1e-3));
+    CHECK(static_cast<double>(loop_a(from_json<T>((std::string(dpm) + R"(, "prediction_type": "v_prediction"})").c_str()), 10).abs().mean()) ==
+          Approx(0.2251).margin(1e-3));
+    const auto unipc = from_json<T>(R"({"_class_name": "UniPCMultistepScheduler", "final_sigmas_type": "sigma_min"})");
+    CHECK(static_cast<double>(loop_a(unipc, 10).abs().mean()) == Approx(0.2464).margin(1e-3));
+    // test_scheduler_pndm.py test_full_loop_no_noise: S=198.1318 M=0.2580.
+    const auto pndm = from_json<T>(R"({"_class_name": "PNDMScheduler"})");
+    CHECK(static_cast<double>(loop_a(pndm, 10).abs().sum()) == Approx(198.1318).margin(1e-2));
+}
+
+TEMPLATE_TEST_CASE("Euler-family classes agree element-wise with diffusers' recorded runs through the facade", "[config][diffusers]",
+                   float, double) {
+    using T = TestType;
+    namespace ref = reference_kdiffusion;
+    // Stable Diffusion's scheduler config (leading spacing, steps_offset 1) and Karras + v_prediction.
+    const std::string leading = R"("timestep_spacing": "leading", "steps_offset": 1)";
+    const std::string karras_v = R"("use_karras_sigmas": true, "prediction_type": "v_prediction")";
+    SECTION("EulerAncestralDiscreteScheduler, injected noise") {
+        check_trace(from_json<T>(with_sd(R"("_class_name": "EulerAncestralDiscreteScheduler")", leading).c_str()),
+                    ref::diffusers_euler_ancestral_sd, true);
+    }
+    SECTION("EulerAncestralDiscreteScheduler, v_prediction, zero terminal SNR, trailing, injected noise") {
+        check_trace(from_json<T>(with_sd(R"("_class_name": "EulerAncestralDiscreteScheduler")",
+                                         R"("rescale_betas_zero_snr": true, "timestep_spacing": "trailing", "prediction_type": "v_prediction")")
+                                     .c_str()),
+                    ref::diffusers_euler_ancestral_v_zero_snr, true);
+    }
+    SECTION("HeunDiscreteScheduler") {
+        check_trace(from_json<T>(with_sd(R"("_class_name": "HeunDiscreteScheduler")", leading).c_str()), ref::diffusers_heun_sd, false);
+        check_trace(from_json<T>(with_sd(R"("_class_name": "HeunDiscreteScheduler")", karras_v).c_str()), ref::diffusers_heun_karras_v, false);
+    }
+    SECTION("KDPM2DiscreteScheduler") {
+        check_trace(from_json<T>(with_sd(R"("_class_name": "KDPM2DiscreteScheduler")", leading).c_str()), ref::diffusers_kdpm2_sd, false);
+        check_trace(from_json<T>(with_sd(R"("_class_name": "KDPM2DiscreteScheduler")", karras_v).c_str()), ref::diffusers_kdpm2_karras_v,
+                    false);
+    }
+    SECTION("KDPM2AncestralDiscreteScheduler, injected noise") {
+        check_trace(from_json<T>(with_sd(R"("_class_name": "KDPM2AncestralDiscreteScheduler")", leading).c_str()),
+                    ref::diffusers_kdpm2_ancestral_sd, true);
+        check_trace(from_json<T>(with_sd(R"("_class_name": "KDPM2AncestralDiscreteScheduler")", karras_v).c_str()),
+                    ref::diffusers_kdpm2_ancestral_karras_v, true);
+    }
+    SECTION("LMSDiscreteScheduler") {
+        check_trace(from_json<T>(with_sd(R"("_class_name": "LMSDiscreteScheduler")", leading).c_str()), ref::diffusers_lms_sd, false);
+        check_trace(from_json<T>(with_sd(R"("_class_name": "LMSDiscreteScheduler")", karras_v).c_str()), ref::diffusers_lms_karras_v, false);
+    }
+    SECTION("DPMSolverSDEScheduler, replayed noise (noise_sampler_seed is read and has no effect)") {
+        check_trace(from_json<T>(with_sd(R"("_class_name": "DPMSolverSDEScheduler")", leading + R"(, "noise_sampler_seed": 7)").c_str()),
+                    ref::diffusers_dpmpp_sde_sd, true);
+        check_trace(from_json<T>(with_sd(R"("_class_name": "DPMSolverSDEScheduler")", karras_v).c_str()), ref::diffusers_dpmpp_sde_karras_v,
+                    true);
+    }
+}
+
+TEMPLATE_TEST_CASE("exponential-integrator classes agree element-wise with diffusers' recorded runs through the facade",
+                   "[config][diffusers]", float, double) {
+    using T = TestType;
+    namespace ref = reference_exponential;
+    const auto make = [](const std::string& body) { return from_json<T>(("{" + body + "}").c_str()); };
+    const std::string sdk = std::string(", ") + sd;
+    SECTION("DPMSolverMultistepScheduler") {
+        check_run(make(R"("_class_name": "DPMSolverMultistepScheduler")" + sdk), 10, ref::dpm_scaled_linear);
+        check_run(make(R"("_class_name": "DPMSolverMultistepScheduler", "use_karras_sigmas": true, "prediction_type": "v_prediction", "solver_type": "heun")" + sdk),
+                  10, ref::dpm_karras_v_heun);
+        check_run(make(R"("_class_name": "DPMSolverMultistepScheduler", "solver_order": 3, "algorithm_type": "dpmsolver", "prediction_type": "sample", "solver_type": "heun", "final_sigmas_type": "sigma_min", "lower_order_final": false)"),
+                  12, ref::dpm_noise_order3_sample);
+        check_run(make(R"("_class_name": "DPMSolverMultistepScheduler", "rescale_betas_zero_snr": true, "timestep_spacing": "trailing", "prediction_type": "v_prediction")" + sdk),
+                  10, ref::dpm_zero_snr_trailing_v);
+        check_run(make(R"("_class_name": "DPMSolverMultistepScheduler", "algorithm_type": "sde-dpmsolver", "final_sigmas_type": "sigma_min", "euler_at_final": true)"),
+                  10, ref::dpm_sde_noise);
+        check_run(make(R"("_class_name": "DPMSolverMultistepScheduler", "thresholding": true, "sample_max_value": 1.5, "dynamic_thresholding_ratio": 0.9, "prediction_type": "sample")"),
+                  10, ref::dpm_thresholding);
+        check_run(make(R"("_class_name": "DPMSolverMultistepScheduler", "use_flow_sigmas": true, "flow_shift": 3.0, "prediction_type": "flow_prediction")"),
+                  10, ref::dpm_flow);
+        check_run(make(R"("_class_name": "DPMSolverMultistepScheduler", "use_exponential_sigmas": true, "timestep_spacing": "leading", "steps_offset": 1)"),
+                  10, ref::dpm_exponential_leading);
+        check_run(make(R"("_class_name": "DPMSolverMultistepScheduler", "use_lu_lambdas": true, "solver_order": 3)"), 10, ref::dpm_lu_lambdas);
+    }
+    SECTION("DPMSolverSinglestepScheduler") {
+        check_run(make(R"("_class_name": "DPMSolverSinglestepScheduler")" + sdk), 10, ref::single_default);
+        check_run(make(R"("_class_name": "DPMSolverSinglestepScheduler", "solver_order": 3, "solver_type": "heun", "final_sigmas_type": "sigma_min")"),
+                  12, ref::single_order3_heun);
+        check_run(make(R"("_class_name": "DPMSolverSinglestepScheduler", "solver_order": 3, "algorithm_type": "dpmsolver", "final_sigmas_type": "sigma_min")"),
+                  12, ref::single_order3_noise);
+        check_run(make(R"("_class_name": "DPMSolverSinglestepScheduler", "algorithm_type": "sde-dpmsolver++")"), 10, ref::single_sde_pp);
+    }
+    SECTION("DEISMultistepScheduler") {
+        check_run(make(R"("_class_name": "DEISMultistepScheduler")"), 10, ref::deis_default);
+        check_run(make(R"("_class_name": "DEISMultistepScheduler", "solver_order": 3, "prediction_type": "v_prediction")" + sdk), 12,
+                  ref::deis_order3_v);
+    }
+    SECTION("UniPCMultistepScheduler") {
+        check_run(make(R"("_class_name": "UniPCMultistepScheduler")" + sdk), 10, ref::unipc_scaled_linear);
+        check_run(make(R"("_class_name": "UniPCMultistepScheduler", "solver_type": "bh1", "solver_order": 3, "prediction_type": "v_prediction", "final_sigmas_type": "sigma_min")"),
+                  12, ref::unipc_bh1_order3_v);
+        check_run(make(R"("_class_name": "UniPCMultistepScheduler", "use_karras_sigmas": true)"), 10, ref::unipc_karras);
+        check_run(make(R"("_class_name": "UniPCMultistepScheduler", "predict_x0": false, "solver_order": 3, "final_sigmas_type": "sigma_min")"),
+                  10, ref::unipc_noise);
+        check_run(make(R"("_class_name": "UniPCMultistepScheduler", "solver_order": 3, "disable_corrector": [0, 3], "final_sigmas_type": "sigma_min")"),
+                  10, ref::unipc_disable_corrector);
+        check_run(make(R"("_class_name": "UniPCMultistepScheduler", "use_flow_sigmas": true, "flow_shift": 3.0, "prediction_type": "flow_prediction")"),
+                  10, ref::unipc_flow);
+        check_run(make(R"("_class_name": "UniPCMultistepScheduler", "rescale_betas_zero_snr": true, "timestep_spacing": "trailing", "prediction_type": "v_prediction")" + sdk),
+                  10, ref::unipc_zero_snr_trailing_v);
+    }
+}
+
+TEMPLATE_TEST_CASE("k-diffusion names with typed options reproduce k-diffusion's sampling.py", "[config][kdiffusion]", float, double) {
+    using T = TestType;
+    namespace ref = reference_kdiffusion;
+    // k-diffusion on Stable Diffusion's DiscreteEpsDDPMDenoiser with get_sigmas_karras (the facade's
+    // scaled_linear schedule with use_karras_sigmas); the run's begin() hook churns step 0 of edm.
+    const auto make = [](const char* name, config::options o) {
+        o.set("beta_schedule", "scaled_linear");
+        o.set("beta_start", 0.00085);
+        o.set("beta_end", 0.012);
+        o.set("use_karras_sigmas", true);
+        return config::make_sampler<T>(name, o);
+    };
+    SECTION("dpmpp_2s_ancestral") { check_trace(make("dpmpp_2s_ancestral", {}), ref::kd_dpmpp_2s_ancestral, true); }
+    SECTION("dpmpp_2m_sde, midpoint and heun with eta 0.5") {
+        check_trace(make("dpmpp_2m_sde", {}), ref::kd_dpmpp_2m_sde_midpoint, true);
+        check_trace(make("dpmpp_2m_sde", {{"solver_type", "heun"}, {"eta", 0.5}}), ref::kd_dpmpp_2m_sde_heun_eta_half, true);
+    }
+    SECTION("dpmpp_3m_sde") { check_trace(make("dpmpp_3m_sde", {}), ref::kd_dpmpp_3m_sde, true); }
+    SECTION("edm: sample_heun with churn (S_churn 2, S_tmin 0.1, S_tmax 10, S_noise 1.003)") {
+        check_trace(make("edm", {{"s_churn", 2.0}, {"s_tmin", 0.1}, {"s_tmax", 10.0}, {"s_noise", 1.003}}), ref::kd_edm_churn, true);
+    }
+    SECTION("dpm_adaptive, order 2, rtol 0.02, atol 0.004 (the step count is ignored)") {
+        check_trace(make("dpm_adaptive", {{"order", 2}, {"rtol", 0.02}, {"atol", 0.004}}), ref::kd_dpm_adaptive_2, false);
+    }
+}
+
+TEST_CASE("the registry lists every sampler class and k-diffusion name", "[config]") {
+    std::vector<std::string> names;
+    for (const auto& [name, make] : config::registry<double>()) names.push_back(name);
+    for (const char* expected : {"DDIMScheduler", "DDIMInverseScheduler", "DDPMScheduler", "PNDMScheduler", "EulerDiscreteScheduler",
+                                 "EulerAncestralDiscreteScheduler", "HeunDiscreteScheduler", "KDPM2DiscreteScheduler",
+                                 "KDPM2AncestralDiscreteScheduler", "LMSDiscreteScheduler", "DPMSolverSDEScheduler",
+                                 "DPMSolverMultistepScheduler", "DPMSolverSinglestepScheduler", "DEISMultistepScheduler",
+                                 "UniPCMultistepScheduler", "dpmpp_2s_ancestral", "dpmpp_2m_sde", "dpmpp_3m_sde", "edm", "dpm_adaptive"}) {
+        INFO(expected);
+        CHECK(std::find(names.begin(), names.end(), expected) != names.end());
+        CHECK_NOTHROW(config::make_sampler<double>(expected).start(10, 4));
+    }
+}
+
+TEST_CASE("bad configs of the modern samplers are errors naming key, value and what is allowed", "[config][errors]") {
+    using T = float;
+    const auto make = [](const char* cls, config::options o) { return config::make_sampler<T>(cls, o); };
+    // unknown key (a typo): the error lists the keys the class reads
+    CHECK_THROWS_WITH(make("HeunDiscreteScheduler", {{"use_karas_sigmas", true}}),
+                      Contains("option 'use_karas_sigmas'") && Contains("use_karras_sigmas"));
+    CHECK_THROWS_WITH(make("dpmpp_2m_sde", {{"s_churn", 1.0}}), Contains("option 's_churn'") && Contains("eta"));
+    // wrong type
+    CHECK_THROWS_WITH(make("DPMSolverMultistepScheduler", {{"solver_order", "2"}}), Contains("solver_order = \"2\"") && Contains("an integer"));
+    CHECK_THROWS_WITH(make("UniPCMultistepScheduler", {{"lower_order_final", 1}}), Contains("lower_order_final = 1") && Contains("true or false"));
+    CHECK_THROWS_WITH(make("edm", {{"s_churn", "a lot"}}), Contains("s_churn = \"a lot\"") && Contains("a number"));
+    // out of range
+    CHECK_THROWS_WITH(make("DPMSolverMultistepScheduler", {{"solver_order", 4}}), Contains("solver_order = 4") && Contains("1, 2 or 3"));
+    CHECK_THROWS_WITH(make("DEISMultistepScheduler", {{"solver_order", 0}}), Contains("solver_order = 0"));
+    CHECK_THROWS_WITH(make("edm", {{"s_churn", -1.0}}), Contains("s_churn = -1") && Contains(">= 0"));
+    CHECK_THROWS_WITH(make("dpm_adaptive", {{"order", 4}}), Contains("order = 4") && Contains("DPM-Solver-23"));
+    CHECK_THROWS_WITH(make("dpmpp_3m_sde", {{"eta", -0.5}}), Contains("eta = -0.5"));
+    CHECK_THROWS_WITH(make("UniPCMultistepScheduler", {{"disable_corrector", std::vector<double>{0.5}}}),
+                      Contains("disable_corrector = 0.5") && Contains("integers"));
+    CHECK_THROWS_WITH(make("DPMSolverMultistepScheduler", {{"flow_shift", -1.0}, {"use_flow_sigmas", true}}), Contains("flow_shift = -1"));
+    // values diffusers rejects, or that this version cannot honour
+    CHECK_THROWS_WITH(make("DPMSolverMultistepScheduler", {{"algorithm_type", "unipc"}}),
+                      Contains("algorithm_type = \"unipc\"") && Contains("\"sde-dpmsolver++\"") && Contains("\"deis\" (read as \"dpmsolver++\")"));
+    CHECK_THROWS_WITH(make("DPMSolverSinglestepScheduler", {{"algorithm_type", "sde-dpmsolver"}}),
+                      Contains("algorithm_type = \"sde-dpmsolver\""));
+    CHECK_THROWS_WITH(make("DPMSolverMultistepScheduler", {{"algorithm_type", "dpmsolver"}}),
+                      Contains("final_sigmas_type = \"zero\"") && Contains("sigma_min"));
+    CHECK_THROWS_WITH(make("UniPCMultistepScheduler", {{"solver_type", "bh3"}}), Contains("solver_type = \"bh3\"") && Contains("\"bh1\""));
+    CHECK_THROWS_WITH(make("DEISMultistepScheduler", {{"solver_type", "euler"}}), Contains("solver_type = \"euler\"") && Contains("logrho"));
+    CHECK_THROWS_WITH(make("PNDMScheduler", {{"prediction_type", "sample"}}),
+                      Contains("prediction_type = \"sample\"") && Contains("\"v_prediction\""));
+    CHECK_THROWS_WITH(make("HeunDiscreteScheduler", {{"clip_sample", true}}), Contains("clip_sample = true") && Contains("false"));
+    CHECK_THROWS_WITH(make("LMSDiscreteScheduler", {{"use_karras_sigmas", true}, {"use_beta_sigmas", true}}),
+                      Contains("at most one"));
+    CHECK_THROWS_WITH(make("DEISMultistepScheduler", {{"use_beta_sigmas", true}}), Contains("use_beta_sigmas = true"));
+    CHECK_THROWS_WITH(make("UniPCMultistepScheduler", {{"shift_terminal", 0.1}}), Contains("shift_terminal = 0.1") && Contains("null"));
+    CHECK_THROWS_WITH(make("DPMSolverMultistepScheduler", {{"use_dynamic_shifting", true}}), Contains("use_dynamic_shifting = true"));
+    CHECK_THROWS_WITH(make("DPMSolverMultistepScheduler", {{"variance_type", "fixed_small"}}), Contains("variance_type = \"fixed_small\""));
+    // a stochastic class driven without noise says so
+    auto run = make("EulerAncestralDiscreteScheduler", {}).start(4, 8);
+    array<T> x = array<T>::Ones(8), out = array<T>::Zero(8);
+    CHECK_THROWS_WITH(run.step(out, x), Contains("noise") && Contains("stochastic"));
+}
