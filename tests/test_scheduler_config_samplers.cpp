@@ -13,6 +13,8 @@
 #include "diffuse/sampler/sample.hpp"
 #include "exponential_test_support.hpp"
 #include "kdiffusion_test_support.hpp"
+#include "pndm_consistency_test_support.hpp"
+#include "reference_grids.hpp"
 
 using namespace diffuse;
 using Catch::Contains;
@@ -247,6 +249,46 @@ TEMPLATE_TEST_CASE("k-diffusion names with typed options reproduce k-diffusion's
     }
 }
 
+TEMPLATE_TEST_CASE("few-step and flow classes agree element-wise with diffusers' recorded runs through the facade", "[config][diffusers]",
+                   float, double) {
+    using T = TestType;
+    namespace ref = reference_pndm_consistency;
+    // tools/reference_pndm_consistency.py: the trace's start, the stand-in network, replayed noise.
+    const auto replay = [](const config::any_sampler<T>& s, const ref::trace& tr, bool noisy) {
+        f3test::require_trace<T>(f3test::replay<T>(s.start(static_cast<diffuse::index>(tr.timesteps.size()), 64), tr, noisy), tr, noisy);
+    };
+    SECTION("LCMScheduler (defaults are Stable Diffusion's betas), and v_prediction on zero-terminal-SNR betas") {
+        replay(from_json<T>(R"({"_class_name": "LCMScheduler"})"), ref::diffusers_lcm_sd, true);
+        replay(from_json<T>(R"({"_class_name": "LCMScheduler", "prediction_type": "v_prediction", "rescale_betas_zero_snr": true})"),
+               ref::diffusers_lcm_v_zero_snr, true);
+    }
+    SECTION("TCDScheduler, gamma 0.3, 0 and 0.7 with v_prediction") {
+        replay(from_json<T>(R"({"_class_name": "TCDScheduler"})"), ref::diffusers_tcd_sd, true);
+        replay(from_json<T>(R"({"_class_name": "TCDScheduler", "gamma": 0.0})"), ref::diffusers_tcd_sd_gamma0, false);
+        replay(from_json<T>(R"({"_class_name": "TCDScheduler", "gamma": 0.7, "prediction_type": "v_prediction"})"),
+               ref::diffusers_tcd_v_gamma07, true);
+    }
+    SECTION("CMStochasticIterativeScheduler, default config") {
+        const auto s = from_json<T>(R"({"_class_name": "CMStochasticIterativeScheduler"})");
+        f3test::require_trace<T>(f3test::replay<T>(s.start(3, 64), ref::diffusers_cm_default, true), ref::diffusers_cm_default, true);
+    }
+    SECTION("IPNDMScheduler with trained_betas = its sigma_t grid") {
+        config::options o{{"trained_betas", ref::ipndm_model_sigmas}};
+        const auto s = config::make_sampler<T>("IPNDMScheduler", o);
+        const auto steps = static_cast<diffuse::index>(ref::ipndm_model_sigmas.size()) - 1;
+        f3test::require_trace<T>(f3test::replay<T>(s.start(steps, 64), ref::diffusers_ipndm, false), ref::diffusers_ipndm, false);
+        CHECK_THROWS_WITH(s.start(steps + 1, 64), Contains("num_inference_steps") && Contains("trained_betas.size() - 1"));
+    }
+    SECTION("FlowMatchEulerDiscreteScheduler, shift 3, 6 steps (tools/reference_grids.py)") {
+        const auto s = from_json<T>(R"({"_class_name": "FlowMatchEulerDiscreteScheduler", "shift": 3.0, "base_shift": 0.5,
+            "max_shift": 1.15, "base_image_seq_len": 256, "max_image_seq_len": 4096, "use_dynamic_shifting": false})");
+        array<T> x = fixtures::sample0<T>();
+        diffuse::sample([](const_view<T> in, double t, view<T> out) { out = in.tanh() - T(0.5) * in * static_cast<T>(t / 1000); }, s, 6, x);
+        std::vector<float> expected(reference_grids::flow_match_euler_final.begin(), reference_grids::flow_match_euler_final.end());
+        kdtest::require_close<T>(x, expected, 1e-4);
+    }
+}
+
 TEST_CASE("the registry lists every sampler class and k-diffusion name", "[config]") {
     std::vector<std::string> names;
     for (const auto& [name, make] : config::registry<double>()) names.push_back(name);
@@ -254,7 +296,8 @@ TEST_CASE("the registry lists every sampler class and k-diffusion name", "[confi
                                  "EulerAncestralDiscreteScheduler", "HeunDiscreteScheduler", "KDPM2DiscreteScheduler",
                                  "KDPM2AncestralDiscreteScheduler", "LMSDiscreteScheduler", "DPMSolverSDEScheduler",
                                  "DPMSolverMultistepScheduler", "DPMSolverSinglestepScheduler", "DEISMultistepScheduler",
-                                 "UniPCMultistepScheduler", "dpmpp_2s_ancestral", "dpmpp_2m_sde", "dpmpp_3m_sde", "edm", "dpm_adaptive"}) {
+                                 "UniPCMultistepScheduler", "IPNDMScheduler", "LCMScheduler", "TCDScheduler",
+                                 "CMStochasticIterativeScheduler", "FlowMatchEulerDiscreteScheduler", "dpmpp_2s_ancestral", "dpmpp_2m_sde", "dpmpp_3m_sde", "edm", "dpm_adaptive"}) {
         INFO(expected);
         CHECK(std::find(names.begin(), names.end(), expected) != names.end());
         CHECK_NOTHROW(config::make_sampler<double>(expected).start(10, 4));
@@ -299,6 +342,15 @@ TEST_CASE("bad configs of the modern samplers are errors naming key, value and w
     CHECK_THROWS_WITH(make("UniPCMultistepScheduler", {{"shift_terminal", 0.1}}), Contains("shift_terminal = 0.1") && Contains("null"));
     CHECK_THROWS_WITH(make("DPMSolverMultistepScheduler", {{"use_dynamic_shifting", true}}), Contains("use_dynamic_shifting = true"));
     CHECK_THROWS_WITH(make("DPMSolverMultistepScheduler", {{"variance_type", "fixed_small"}}), Contains("variance_type = \"fixed_small\""));
+    CHECK_THROWS_WITH(make("LCMScheduler", {{"original_inference_steps", 2000}}), Contains("original_inference_steps = 2000"));
+    CHECK_THROWS_WITH(make("TCDScheduler", {{"gamma", 1.5}}), Contains("gamma = 1.5") && Contains("[0, 1]"));
+    CHECK_THROWS_WITH(make("TCDScheduler", {{"clip_sample", true}}), Contains("clip_sample = true"));
+    CHECK_THROWS_WITH(make("CMStochasticIterativeScheduler", {{"sigma_min", 0.0}}), Contains("sigma_min = 0") && Contains("> 0"));
+    CHECK_THROWS_WITH(make("FlowMatchEulerDiscreteScheduler", {{"use_dynamic_shifting", true}}),
+                      Contains("use_dynamic_shifting = true") && Contains("shift"));
+    CHECK_THROWS_WITH(make("FlowMatchEulerDiscreteScheduler", {{"stochastic_sampling", true}}), Contains("stochastic_sampling = true"));
+    CHECK_THROWS_WITH(make("FlowMatchEulerDiscreteScheduler", {{"shift", 0.0}}), Contains("shift = 0") && Contains("> 0"));
+    CHECK_THROWS_WITH(make("FlowMatchEulerDiscreteScheduler", {{"time_shift_type", "cubic"}}), Contains("time_shift_type = \"cubic\""));
     // a stochastic class driven without noise says so
     auto run = make("EulerAncestralDiscreteScheduler", {}).start(4, 8);
     array<T> x = array<T>::Ones(8), out = array<T>::Zero(8);

@@ -12,6 +12,7 @@
 
 #include "diffuse/config/any_sampler.hpp"
 #include "diffuse/config/options.hpp"
+#include "diffuse/config/registry_consistency.hpp"
 #include "diffuse/config/registry_detail.hpp"
 #include "diffuse/config/registry_discrete.hpp"
 #include "diffuse/config/registry_exponential.hpp"
@@ -41,6 +42,11 @@ std::map<std::string, factory<T>, std::less<>>& registry() {
         {"DPMSolverSinglestepScheduler", detail::make_dpm_solver_singlestep<T>},
         {"DEISMultistepScheduler", detail::make_deis<T>},
         {"UniPCMultistepScheduler", detail::make_unipc<T>},
+        {"IPNDMScheduler", detail::make_ipndm<T>},
+        {"LCMScheduler", detail::make_lcm<T>},
+        {"TCDScheduler", detail::make_tcd<T>},
+        {"CMStochasticIterativeScheduler", detail::make_consistency_model<T>},
+        {"FlowMatchEulerDiscreteScheduler", detail::make_flow_match_euler<T>},
         {"dpmpp_2s_ancestral", detail::make_dpmpp_2s_ancestral<T>},
         {"dpmpp_2m_sde", detail::make_dpmpp_2m_sde<T>},
         {"dpmpp_3m_sde", detail::make_dpmpp_3m_sde<T>},

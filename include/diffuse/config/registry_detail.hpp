@@ -43,13 +43,19 @@ namespace detail {
 
 // num_train_timesteps, beta_*, trained_betas and (for the classes that read it)
 // rescale_betas_zero_snr (Lin et al. 2024, Algorithm 1).
+// The class's default betas (LCM and TCD default to Stable Diffusion's scaled_linear ones).
+struct beta_defaults {
+    const char* schedule = "linear";
+    double start = 1e-4, end = 0.02;
+};
+
 template <Real T>
-schedule::discrete<T> discrete_schedule(const options& o, bool reads_zero_snr = true) {
+schedule::discrete<T> discrete_schedule(const options& o, bool reads_zero_snr = true, beta_defaults d = {}) {
     const auto train = o.get_int("num_train_timesteps", 1000);
     const auto trained = o.get_list("trained_betas");
     auto s = trained.empty()
-                 ? schedule::discrete<T>::named(schedule::parse_beta_schedule(o.get_string("beta_schedule", "linear")),
-                                                train, o.get_double("beta_start", 1e-4), o.get_double("beta_end", 0.02))
+                 ? schedule::discrete<T>::named(schedule::parse_beta_schedule(o.get_string("beta_schedule", d.schedule)),
+                                                train, o.get_double("beta_start", d.start), o.get_double("beta_end", d.end))
                  : schedule::discrete<T>::from_betas(std::vector<T>(trained.begin(), trained.end()));
     return reads_zero_snr && o.get_bool("rescale_betas_zero_snr", false) ? s.rescaled_zero_terminal_snr() : s;
 }

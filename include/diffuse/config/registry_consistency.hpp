@@ -1,0 +1,112 @@
+// diffuse/config/registry_consistency.hpp: factories of the few-step and special-grid classes:
+// LCMScheduler, TCDScheduler, CMStochasticIterativeScheduler, IPNDMScheduler and
+// FlowMatchEulerDiscreteScheduler.
+#pragma once
+
+#include <string>
+
+#include "diffuse/config/registry_detail.hpp"
+#include "diffuse/sampler/consistency_model.hpp"
+#include "diffuse/sampler/euler.hpp"
+#include "diffuse/sampler/ipndm.hpp"
+#include "diffuse/sampler/lcm.hpp"
+#include "diffuse/sampler/tcd.hpp"
+#include "diffuse/schedule/flow.hpp"
+
+namespace diffuse::config::detail {
+
+inline constexpr beta_defaults stable_diffusion_betas{"scaled_linear", 0.00085, 0.012};
+
+// LCM and TCD pick their timesteps from the distillation grid (lcm_timesteps). Keys diffusers
+// reads that do not change these steps: set_alpha_to_one (the last step returns x0 itself),
+// timestep_spacing and steps_offset (set_timesteps does not use them).
+inline auto distillation_grid_for(const options& o, index train) {
+    const auto original = o.get_int("original_inference_steps", 50);
+    static_cast<void>(o.get_bool("set_alpha_to_one", true));
+    static_cast<void>(schedule::parse_spacing(o.get_string("timestep_spacing", "leading")));
+    static_cast<void>(o.get_int("steps_offset", 0));
+    static_cast<void>(sampler::lcm_timesteps(train, 1, original));  // checks original_inference_steps now
+    return [train, original](index steps) { return sampler::lcm_timesteps(train, steps, original); };
+}
+
+template <Real T>
+any_sampler<T> make_lcm(const options& o) {
+    auto betas = discrete_schedule<T>(o, true, stable_diffusion_betas);
+    const auto grid_for = distillation_grid_for(o, betas.num_train_timesteps());
+    const sampler::lcm_options<T> opt{.prediction = prediction(o),
+                                      .timestep_scaling = static_cast<T>(o.get_double("timestep_scaling", 10.0)),
+                                      .x0 = x0_processing<T>(o, false)};
+    return any_sampler<T>::wrap("LCMScheduler", sampler::lcm<T>(std::move(betas), opt), grid_for);
+}
+
+// TCD's gamma is the `eta` argument of diffusers' TCDScheduler.step (pipelines pass 0.3); here it
+// is the option "gamma". TCD has no x0 clipping or thresholding: those keys must stay off.
+template <Real T>
+any_sampler<T> make_tcd(const options& o) {
+    auto betas = discrete_schedule<T>(o, true, stable_diffusion_betas);
+    const auto grid_for = distillation_grid_for(o, betas.num_train_timesteps());
+    static_cast<void>(o.get_double("timestep_scaling", 10.0));  // TCD's boundary conditions are not used by its step
+    require_value(o, "clip_sample", o.get_bool("clip_sample", false), false, "false (not implemented for TCD)");
+    require_value(o, "thresholding", o.get_bool("thresholding", false), false, "false (not implemented for TCD)");
+    static_cast<void>(o.get_double("clip_sample_range", 1.0));
+    static_cast<void>(o.get_double("dynamic_thresholding_ratio", 0.995));
+    static_cast<void>(o.get_double("sample_max_value", 1.0));
+    const sampler::tcd_options<T> opt{.prediction = prediction(o), .gamma = static_cast<T>(o.get_double("gamma", 0.3))};
+    return any_sampler<T>::wrap("TCDScheduler", sampler::tcd<T>(std::move(betas), opt), grid_for);
+}
+
+// CMStochasticIterativeScheduler: the Karras ramp of num_train_timesteps levels (Song et al. 2023).
+template <Real T>
+any_sampler<T> make_consistency_model(const options& o) {
+    const sampler::consistency_model_options<T> opt{.num_train_timesteps = o.get_int("num_train_timesteps", 40),
+                                                    .sigma_min = static_cast<T>(o.get_double("sigma_min", 0.002)),
+                                                    .sigma_max = static_cast<T>(o.get_double("sigma_max", 80.0)),
+                                                    .sigma_data = static_cast<T>(o.get_double("sigma_data", 0.5)),
+                                                    .s_noise = static_cast<T>(o.get_double("s_noise", 1.0)),
+                                                    .rho = static_cast<T>(o.get_double("rho", 7.0)),
+                                                    .clip_denoised = o.get_bool("clip_denoised", true)};
+    const sampler::consistency_model<T> cm(opt);
+    return any_sampler<T>::wrap("CMStochasticIterativeScheduler", cm, [cm](index steps) { return cm.grid(steps); });
+}
+
+// IPNDMScheduler: the network output is read as v in the network's own state (as diffusers does).
+// trained_betas, if given, is its sigma_t grid (n + 1 values for n steps); otherwise diffusers'
+// sin^2 schedule, started just below sigma_t = 1 (ipndm_model_sigmas says why).
+template <Real T>
+any_sampler<T> make_ipndm(const options& o) {
+    static_cast<void>(o.get_int("num_train_timesteps", 1000));  // the grid does not depend on it
+    const auto sigmas = o.get_list("trained_betas");
+    const sampler::ipndm<T> s({.prediction = predict::prediction::v_prediction, .space = sampler::state_space::model});
+    return any_sampler<T>::wrap("IPNDMScheduler", s, [sigmas](index steps) {
+        if (sigmas.empty()) return sampler::ipndm_grid<T>(sampler::ipndm_model_sigmas(steps));
+        require(static_cast<std::size_t>(steps) + 1 == sigmas.size(), "num_inference_steps", steps,
+                "trained_betas.size() - 1 = " + std::to_string(sigmas.size() - 1) + " (trained_betas is the sigma_t grid)");
+        return sampler::ipndm_grid<T>(sigmas);
+    });
+}
+
+// FlowMatchEulerDiscreteScheduler: Euler in the flow state on flow_match_grid. Dynamic shifting needs
+// set_timesteps(mu=...), which start(steps) cannot take: set shift instead.
+template <Real T>
+any_sampler<T> make_flow_match_euler(const options& o) {
+    schedule::flow_match_options grid{.num_train_timesteps = o.get_int("num_train_timesteps", 1000),
+                                      .shift = o.get_double("shift", 1.0)};
+    require_value(o, "use_dynamic_shifting", o.get_bool("use_dynamic_shifting", false), false,
+                  "false (dynamic shifting needs mu at set_timesteps; set shift instead)");
+    for (const char* key : {"base_shift", "max_shift"}) static_cast<void>(o.get_double(key, 0.0));
+    for (const char* key : {"base_image_seq_len", "max_image_seq_len"}) static_cast<void>(o.get_int(key, 0));
+    static_cast<void>(one_of(o, "time_shift_type", "exponential", {"exponential", "linear"}));
+    if (o.contains("shift_terminal")) grid.shift_terminal = o.get_double("shift_terminal", 0.0);
+    grid.sigmas = sigma_kind(o);
+    require_value(o, "invert_sigmas", o.get_bool("invert_sigmas", false), false, "false");
+    require_value(o, "stochastic_sampling", o.get_bool("stochastic_sampling", false), false, "false");
+    grid.validate();
+    const sampler::euler<T> euler({.prediction = predict::prediction::flow_velocity, .space = sampler::state_space::model});
+    return any_sampler<T>::wrap("FlowMatchEulerDiscreteScheduler", euler, [grid](index steps) {
+        auto g = grid;
+        g.steps = steps;
+        return schedule::flow_match_grid<T>(g);
+    });
+}
+
+}  // namespace diffuse::config::detail
