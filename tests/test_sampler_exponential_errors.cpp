@@ -97,27 +97,33 @@ TEST_CASE("bad buffers and missing noise are errors", "[exponential][errors]") {
     using namespace sampler;
     Eigen::ArrayXd x = Eigen::ArrayXd::Ones(8), out = Eigen::ArrayXd::Zero(8), short_out = Eigen::ArrayXd::Zero(7);
     SECTION("model output of the wrong size") {
-        auto run = unipc<double>().start(grid(), 8);
+        const unipc<double> sampler;  // a run refers to its sampler, which must outlive it
+        auto run = sampler.start(grid(), 8);
         check_error([&] { run.step(short_out, x); }, "model_output.size()", "7", "8 elements");
     }
     SECTION("x of the wrong size") {
-        auto run = deis<double>().start(grid(), 8);
+        const deis<double> sampler;
+        auto run = sampler.start(grid(), 8);
         Eigen::ArrayXd y = Eigen::ArrayXd::Ones(9);
         check_error([&] { run.step(out, y); }, "x.size()", "9", "8 elements");
     }
     SECTION("a stochastic step without noise") {
-        auto run = dpm_solver_multistep<double>({.algorithm = dpm_algorithm::sde_dpmsolver_pp}).start(grid(), 8);
+        const dpm_solver_multistep<double> multi({.algorithm = dpm_algorithm::sde_dpmsolver_pp});
+        auto run = multi.start(grid(), 8);
         check_error([&] { run.step(out, x); }, "noise", "none", "stochastic");
-        auto single = dpm_solver_singlestep<double>({.algorithm = dpm_algorithm::sde_dpmsolver_pp}).start(grid(), 8);
+        const dpm_solver_singlestep<double> one({.algorithm = dpm_algorithm::sde_dpmsolver_pp});
+        auto single = one.start(grid(), 8);
         check_error([&] { single.step(out, x); }, "noise", "none", "stochastic");
     }
     SECTION("caller noise of the wrong size") {
-        auto run = dpm_solver_multistep<double>({.algorithm = dpm_algorithm::sde_dpmsolver_pp}).start(grid(), 8);
+        const dpm_solver_multistep<double> sampler({.algorithm = dpm_algorithm::sde_dpmsolver_pp});
+        auto run = sampler.start(grid(), 8);
         const Eigen::ArrayXd noise = Eigen::ArrayXd::Zero(5);
         check_error([&] { run.step(out, x, noise); }, "noise.size()", "5", "8 elements");
     }
     SECTION("a step after the end") {
-        auto run = dpm_solver_multistep<double>().start(grid(1), 8);
+        const dpm_solver_multistep<double> sampler;
+        auto run = sampler.start(grid(1), 8);
         run.step(out, x);
         check_error([&] { run.step(out, x); }, "step_index", "1", "the run has finished");
     }
