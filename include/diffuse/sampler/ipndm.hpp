@@ -1,10 +1,9 @@
 // diffuse/sampler/ipndm.hpp: improved PNDM (Zhang & Chen 2023, "Fast Sampling of Diffusion Models
-// with Exponential Integrator", sec. 5 and App. D; k-diffusion sample_ipndm, diffusers
-// IPNDMScheduler). PNDM's linear multistep without its Runge-Kutta warm-up: the order ramps up
+// with Exponential Integrator", sec. 5 and App. D; diffusers' IPNDMScheduler). PNDM's linear multistep without its Runge-Kutta warm-up: the order ramps up
 // from one (DDIM) with the eps history instead,
 //   e = Adams-Bashforth combination of eps_i, eps_{i-1}, ... (weights 1; 3/2, -1/2; 23/12, ...; 55/24, ...),
 //   x_{i+1} = DDIM transfer of x_i with e from sigma_i to sigma_{i+1}:
-//     denoiser state x = x0 + sigma eps:  x' = x + (sigma' - sigma) e          (k-diffusion's form, d = eps)
+//     denoiser state x = x0 + sigma eps:  x' = x + (sigma' - sigma) e          (the Karras ODE form, d = eps)
 //     model state  x = alpha x0 + alpha sigma eps:  x' = alpha' (x/alpha + (sigma' - sigma) e)   (diffusers')
 // Both are the same method; it runs on any sigma grid. diffusers' own schedule is ipndm_grid().
 #pragma once
@@ -23,7 +22,7 @@ namespace diffuse::sampler {
 template <Real T>
 struct ipndm_options {
     predict::prediction prediction = predict::prediction::epsilon;
-    index order = 4;  // k-diffusion's max_order; diffusers uses 4
+    index order = 4;  // the highest Adams-Bashforth order used; diffusers uses 4
     state_space space = state_space::denoiser;
 
     void validate() const { require(order >= 1 && order <= 4, "order", order, "an integer in [1, 4]"); }
