@@ -8,25 +8,10 @@
 // - Eigen allocates with malloc, not operator new; its EIGEN_RUNTIME_NO_MALLOC hook asserts
 //   (eigen_assert) in every Eigen heap allocation while malloc is disallowed, and eigen_assert is
 //   routed here to a counter so that the test reports the count instead of aborting.
-#include <cstddef>
-#include <cstdlib>
-#include <new>
-
-namespace allocation_counting {
-inline bool active = false;
-inline long news = 0;
-inline long deletes = 0;
-inline long eigen_asserts = 0;  // Eigen heap allocations while disallowed (or any failed Eigen assertion)
-
-inline void on_eigen_assert() { ++eigen_asserts; }
-}  // namespace allocation_counting
-
-#define EIGEN_RUNTIME_NO_MALLOC
-#define eigen_assert(condition) ((condition) ? void(0) : allocation_counting::on_eigen_assert())
+// The counting machinery is tests/allocation_counting.hpp (shared with test_allocations_samplers.cpp).
+#include "allocation_counting.hpp"  // first: it defines Eigen's malloc hook
 
 #include <catch2/catch.hpp>
-
-#include <Eigen/Core>
 
 #include <optional>
 #include <vector>
@@ -36,62 +21,6 @@ inline void on_eigen_assert() { ++eigen_asserts; }
 #include "diffuse/sampler/ddim_inverse.hpp"
 #include "diffuse/sampler/ddpm.hpp"
 #include "diffuse/schedule/timesteps.hpp"
-
-// ---- the replaced global allocation functions -------------------------------------------------
-
-namespace {
-void* counted_allocation(std::size_t size, std::size_t alignment) {
-    if (allocation_counting::active) ++allocation_counting::news;
-    if (size == 0) size = 1;
-    void* p = nullptr;
-    if (alignment <= alignof(std::max_align_t)) {
-        p = std::malloc(size);
-    } else {
-        // aligned_alloc wants a size that is a multiple of the alignment.
-        p = std::aligned_alloc(alignment, (size + alignment - 1) / alignment * alignment);
-    }
-    return p;
-}
-void* counted_allocation_or_throw(std::size_t size, std::size_t alignment) {
-    if (void* p = counted_allocation(size, alignment)) return p;
-    throw std::bad_alloc();
-}
-void counted_free(void* p) noexcept {
-    if (p == nullptr) return;
-    if (allocation_counting::active) ++allocation_counting::deletes;
-    std::free(p);
-}
-constexpr std::size_t plain = alignof(std::max_align_t);
-}  // namespace
-
-void* operator new(std::size_t size) { return counted_allocation_or_throw(size, plain); }
-void* operator new[](std::size_t size) { return counted_allocation_or_throw(size, plain); }
-void* operator new(std::size_t size, std::align_val_t a) {
-    return counted_allocation_or_throw(size, static_cast<std::size_t>(a));
-}
-void* operator new[](std::size_t size, std::align_val_t a) {
-    return counted_allocation_or_throw(size, static_cast<std::size_t>(a));
-}
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept { return counted_allocation(size, plain); }
-void* operator new[](std::size_t size, const std::nothrow_t&) noexcept { return counted_allocation(size, plain); }
-void* operator new(std::size_t size, std::align_val_t a, const std::nothrow_t&) noexcept {
-    return counted_allocation(size, static_cast<std::size_t>(a));
-}
-void* operator new[](std::size_t size, std::align_val_t a, const std::nothrow_t&) noexcept {
-    return counted_allocation(size, static_cast<std::size_t>(a));
-}
-void operator delete(void* p) noexcept { counted_free(p); }
-void operator delete[](void* p) noexcept { counted_free(p); }
-void operator delete(void* p, std::size_t) noexcept { counted_free(p); }
-void operator delete[](void* p, std::size_t) noexcept { counted_free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { counted_free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { counted_free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { counted_free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { counted_free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { counted_free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { counted_free(p); }
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { counted_free(p); }
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { counted_free(p); }
 
 // ---- counting ---------------------------------------------------------------------------------
 
