@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Chebyshev coefficients of the scaled normal tail used by diffuse/nn/kernels.hpp.
+"""Chebyshev coefficients of the scaled normal tail used by diffuse/nn/normal_cdf.hpp.
 
     Phi(-t) = exp(-t^2/2) * G(u) / (t + K),   t >= 0,  u = (t - K) / (t + K) in [-1, 1), K = 1.5,
 

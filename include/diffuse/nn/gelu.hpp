@@ -3,7 +3,7 @@
 // x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2 (same paper, sec. 2; torch approximate="tanh").
 //
 // Exact GELU: Phi(x) = exp(-x^2/2) H(|x|) for x < 0 and 1 - exp(-x^2/2) H(x) for x >= 0
-// (nn/kernels.hpp), so the negative tail keeps full relative accuracy instead of losing it in
+// (nn/normal_cdf.hpp), so the negative tail keeps full relative accuracy instead of losing it in
 // 1 + erf. Tanh form: (1 + tanh(u)) / 2 = sigma(2u), evaluated as the gate x sigma(w) with
 // w = x (k1 + k3 x^2), k1 = sqrt(8/pi), k3 = 0.044715 k1, computed to twice the precision.
 #pragma once
@@ -12,6 +12,7 @@
 
 #include "diffuse/nn/elementwise.hpp"
 #include "diffuse/nn/kernels.hpp"
+#include "diffuse/nn/normal_cdf.hpp"
 
 // Packet types (__m512 ...) carry alignment attributes that GCC warns about when they are used
 // as template arguments; Eigen silences the same warning in its own headers.
