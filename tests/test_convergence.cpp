@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "convergence_harness.hpp"
+#include "diffuse/sampler/ddim.hpp"
 #include "diffuse/sampler/euler.hpp"
 #include "diffuse/sampler/sample.hpp"
 
@@ -43,4 +44,17 @@ TEST_CASE("Euler is first order in both state conventions and for every paramete
         CHECK(order_of(sampler::euler<double>({.prediction = p, .space = sampler::state_space::model}), steps, p) ==
               Approx(1.0).margin(0.3));
     }
+}
+
+TEST_CASE("DDIM (eta 0) is first order on discrete timesteps", "[convergence][ddim]") {
+    // Song et al. 2021, eq. 12 with eta = 0: the first-order exponential integrator (Lu et al. 2022a,
+    // DPM-Solver-1). On convergence::discrete_schedule() the timestep grid has the harness's
+    // log-uniform sigmas; no clipping, and the last step ends on alphabar_0 (sigma_min).
+    const sampler::ddim<double> ddim(convergence::discrete_schedule(), {.set_alpha_to_one = false, .x0 = {}});
+    const std::vector<double> steps{16, 32, 64, 128};
+    std::vector<double> errors;
+    for (const double n : steps) errors.push_back(convergence::rms(convergence::solve_discrete(ddim, static_cast<diffuse::index>(n)), reference()));
+    const double order = convergence::fitted_order(steps, errors);
+    INFO("errors " << errors[0] << " " << errors[1] << " " << errors[2] << " " << errors[3] << ", order " << order);
+    CHECK(order == Approx(1.0).margin(0.3));
 }

@@ -32,11 +32,6 @@ const Eigen::ArrayXd& reference() {
     return x;
 }
 
-// The harness's levels off the grid: VP alpha, model time = sigma (what vp_mixture_model reads).
-sampler::level_map<double> harness_levels() {
-    return [](double s) { return schedule::noise_level<double>{s, 1.0 / std::sqrt(1.0 + s * s), s}; };
-}
-
 template <class Sampler>
 double order_of(const Sampler& sampler, const std::vector<double>& steps, prediction p = prediction::epsilon) {
     std::vector<double> errors;
@@ -55,19 +50,19 @@ TEST_CASE("Heun and EDM without churn are second order for every parameterizatio
     for (const auto p : {prediction::epsilon, prediction::sample, prediction::v_prediction}) {
         INFO("prediction " << predict::name(p));
         CHECK(order_of(sampler::heun<double>({.prediction = p}), steps, p) == Approx(2.0).margin(0.3));
-        CHECK(order_of(sampler::edm<double>({.prediction = p, .levels = harness_levels()}), steps, p) == Approx(2.0).margin(0.3));
+        CHECK(order_of(sampler::edm<double>({.prediction = p, .levels = convergence::levels()}), steps, p) == Approx(2.0).margin(0.3));
     }
 }
 
 TEST_CASE("DPM2 is second order", "[convergence][dpm2]") {
-    CHECK(order_of(sampler::dpm2<double>({.levels = harness_levels()}), steps) == Approx(2.0).margin(0.3));
-    CHECK(order_of(sampler::dpm2<double>({.prediction = prediction::v_prediction, .levels = harness_levels()}), steps,
+    CHECK(order_of(sampler::dpm2<double>({.levels = convergence::levels()}), steps) == Approx(2.0).margin(0.3));
+    CHECK(order_of(sampler::dpm2<double>({.prediction = prediction::v_prediction, .levels = convergence::levels()}), steps,
                    prediction::v_prediction) == Approx(2.0).margin(0.3));
 }
 
 TEST_CASE("DPM++(2S), DPM++ SDE and DPM++(2M) with eta = 0 are second order, DPM++(3M) at least second", "[convergence][dpmpp]") {
-    CHECK(order_of(sampler::dpmpp_2s_ancestral<double>({.eta = 0.0, .levels = harness_levels()}), steps) == Approx(2.0).margin(0.3));
-    CHECK(order_of(sampler::dpmpp_sde<double>({.eta = 0.0, .levels = harness_levels()}), steps) == Approx(2.0).margin(0.3));
+    CHECK(order_of(sampler::dpmpp_2s_ancestral<double>({.eta = 0.0, .levels = convergence::levels()}), steps) == Approx(2.0).margin(0.3));
+    CHECK(order_of(sampler::dpmpp_sde<double>({.eta = 0.0, .levels = convergence::levels()}), steps) == Approx(2.0).margin(0.3));
     CHECK(order_of(sampler::dpmpp_2m_sde<double>({.eta = 0.0}), steps) == Approx(2.0).margin(0.3));
     CHECK(order_of(sampler::dpmpp_3m_sde<double>({.eta = 0.0}), steps) >= 2.0 - 0.3);
 }

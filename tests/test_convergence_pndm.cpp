@@ -2,10 +2,10 @@
 // (tests/convergence_harness.hpp): the fitted log-log slope of the final error against the number
 // of steps, compared with what theory says for each method on each grid.
 //
-// PNDM runs on discrete timesteps: a schedule with T = 3841 training timesteps whose sigmas are
-// log-uniform from sigma_min = 0.05 (t = 0) to sigma_max = 20 (t = 3840), so that the grids
-// 3840 - i * 3840/n (i < n; the last step goes to alphabar_0, i.e. sigma_min) integrate the same
-// ODE as the harness's reference solution.
+// PNDM runs on discrete timesteps: convergence::discrete_schedule(), 38401 training timesteps whose
+// sigmas are log-uniform from sigma_min = 0.05 (t = 0) to sigma_max = 20 (t = 38400), so that the
+// grids 38400 - i * 38400/n (i < n; the last step goes to alphabar_0, i.e. sigma_min) integrate the
+// same ODE as the harness's reference solution.
 #include <catch2/catch.hpp>
 
 #include <cstdio>
@@ -20,37 +20,13 @@ using predict::prediction;
 
 namespace {
 
-constexpr diffuse::index last_timestep = 38400;
-
-// sigma at timestep t: log-uniform (the harness's grid) or uniform in sigma.
-double sigma_at(double t, bool uniform) {
-    const double u = t / static_cast<double>(last_timestep);
-    if (uniform) return convergence::sigma_min + (convergence::sigma_max - convergence::sigma_min) * u;
-    const double lo = std::log(convergence::sigma_min), hi = std::log(convergence::sigma_max);
-    return std::exp(lo + (hi - lo) * u);
-}
-
-schedule::discrete<double> make_schedule(bool uniform) {
-    std::vector<double> betas;
-    double previous = 1.0;
-    for (diffuse::index t = 0; t <= last_timestep; ++t) {
-        const double s = sigma_at(static_cast<double>(t), uniform), ab = 1.0 / (1.0 + s * s);
-        betas.push_back(1.0 - ab / previous);
-        previous = ab;
-    }
-    return schedule::discrete<double>::from_betas(std::move(betas));
-}
-
-const schedule::discrete<double>& schedule_of(bool uniform) {
-    static const schedule::discrete<double> log_uniform = make_schedule(false), linear = make_schedule(true);
-    return uniform ? linear : log_uniform;
-}
+using convergence::last_timestep;
 
 // n steps uniform in sigma from sigma_max to sigma_min, model time = sigma.
 schedule::sigma_grid<double> uniform_sigma_grid(diffuse::index n) {
     std::vector<schedule::noise_level<double>> levels;
     for (diffuse::index i = 0; i <= n; ++i) {
-        const double s = sigma_at(static_cast<double>(last_timestep - i * (last_timestep / n)), true);
+        const double s = convergence::sigma_at(static_cast<double>(last_timestep - i * (last_timestep / n)), true);
         levels.push_back({s, 1.0 / std::sqrt(1.0 + s * s), s});
     }
     return schedule::sigma_grid<double>(std::move(levels), 1.0);
@@ -63,23 +39,7 @@ const Eigen::ArrayXd& reference() {
 
 // PNDM with n steps; returns the final error against the reference (in x_k = x / alpha units).
 double pndm_error(const sampler::pndm_options<double>& o, diffuse::index n, bool uniform = false) {
-    const auto& betas = schedule_of(uniform);
-    const auto mixture = models::gaussian_mixture<double>::ring();
-    std::vector<schedule::timestep> grid;
-    for (diffuse::index i = 0; i < n; ++i) grid.push_back(last_timestep - i * (last_timestep / n));
-    const auto model = [&](const_view<double> x, double t, view<double> out) {
-        const double ab = betas.alpha_bar(static_cast<schedule::timestep>(t));
-        const double a = std::sqrt(ab), s = std::sqrt(1 - ab);
-        switch (o.prediction) {
-            case prediction::sample: mixture.x0(x, a, s, out); return;
-            case prediction::v_prediction: mixture.v(x, a, s, out); return;
-            default: mixture.epsilon(x, a, s, out); return;
-        }
-    };
-    Eigen::ArrayXd x = convergence::start_points() * std::sqrt(betas.alpha_bar(last_timestep));
-    diffuse::sample(model, sampler::pndm<double>(betas, o), grid, x);
-    x /= std::sqrt(betas.alphas_cumprod()[0]);
-    return convergence::rms(x, reference());
+    return convergence::rms(convergence::solve_discrete(sampler::pndm<double>(convergence::discrete_schedule(uniform), o), n), reference());
 }
 
 template <class Error>
@@ -102,7 +62,7 @@ std::string listed(const std::vector<double>& v) {
 }  // namespace
 
 TEST_CASE("the log-uniform discrete schedule reproduces the harness's sigmas", "[convergence][pndm]") {
-    const auto& betas = schedule_of(false);
+    const auto& betas = convergence::discrete_schedule();
     const auto sigma = [&](schedule::timestep t) { const double ab = betas.alpha_bar(t); return std::sqrt((1 - ab) / ab); };
     CHECK(sigma(0) == Approx(convergence::sigma_min).epsilon(1e-10));
     CHECK(sigma(last_timestep) == Approx(convergence::sigma_max).epsilon(1e-10));
