@@ -1,7 +1,8 @@
 // Noise-level grids (schedule/spacings.hpp, continuous.hpp, flow.hpp, ays.hpp and the Euler-family
 // options of sigmas.hpp) against the grids diffusers' own schedulers build (snapshot 58eb52c0,
 // float32; tools/reference_grids.py -> tests/reference_grids.hpp), scipy.special.betaincinv,
-// k-diffusion's spacing formulas, and FlowMatchEulerDiscreteScheduler's steps.
+// k-diffusion's spacing formulas, and FlowMatchEulerDiscreteScheduler's steps; the exponential
+// integrators' beta, dynamically shifted and terminal-stretched grids against tools/reference_options.py.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -14,7 +15,9 @@
 #include "diffuse/schedule/flow.hpp"
 #include "diffuse/schedule/solver_sigmas.hpp"
 #include "diffusers_fixtures.hpp"
+#include "exponential_test_support.hpp"
 #include "reference_grids.hpp"
+#include "reference_options.hpp"
 
 using namespace diffuse;
 using schedule::discrete;
@@ -203,4 +206,43 @@ TEST_CASE("Align Your Steps: published tables and log-linear interpolation", "[g
     CHECK(twenty[1] == Approx(std::sqrt(svd[0] * svd[1])).epsilon(1e-13));
     CHECK(schedule::ays_sigmas(schedule::ays_model::stable_diffusion, 5).back() == 0.0);
     CHECK_THROWS_WITH(schedule::ays_sigmas(schedule::ays_model::stable_diffusion, 0), Catch::Contains("num_inference_steps"));
+}
+
+TEMPLATE_TEST_CASE("exponential-integrator grids with beta sigmas, mu and shift_terminal match diffusers 58eb52c0",
+                   "[grids][diffusers][options]", float, double) {
+    using T = TestType;
+    using schedule::solver_family;
+    using kind = schedule::solver_sigma_kind;
+    namespace ref = reference_options;  // tools/reference_options.py
+    const auto sd = sd_schedule<T>();
+    const auto linear = discrete<T>::linear();
+    const auto check = [](const discrete<T>& betas, solver_family family, const schedule::solver_sigma_options& o,
+                          const reference_exponential::run& expected) {
+        exponential_test::check_grid(schedule::solver_sigma_grid(betas, family, o), expected, o.use_flow_sigmas);
+    };
+    SECTION("use_beta_sigmas") {
+        check(sd, solver_family::dpm_multistep, {.steps = 10, .sigmas = kind::beta}, ref::dpm_beta);
+        check(linear, solver_family::dpm_multistep, {.steps = 12, .sigmas = kind::beta}, ref::dpm_beta_v_order3);
+        check(sd, solver_family::dpm_singlestep, {.steps = 10, .sigmas = kind::beta}, ref::single_beta);
+        check(linear, solver_family::deis, {.steps = 10, .sigmas = kind::beta, .last = schedule::final_sigma::sigma_min}, ref::deis_beta);
+        check(sd, solver_family::unipc, {.steps = 10, .sigmas = kind::beta}, ref::unipc_beta);
+    }
+    SECTION("dynamic shift: flow_shift = e^mu for DPM-Solver, time_shift(mu) for UniPC; shift_terminal") {
+        check(linear, solver_family::dpm_multistep, {.steps = 10, .use_flow_sigmas = true, .flow_shift = std::exp(1.1)}, ref::dpm_flow_mu);
+        check(linear, solver_family::dpm_singlestep, {.steps = 10, .use_flow_sigmas = true, .flow_shift = std::exp(0.7)}, ref::single_flow_mu);
+        check(linear, solver_family::unipc, {.steps = 10, .use_flow_sigmas = true, .mu = 0.9}, ref::unipc_flow_mu);
+        check(linear, solver_family::unipc,
+              {.steps = 10, .use_flow_sigmas = true, .mu = 2.0, .time_shift = schedule::time_shift_kind::linear}, ref::unipc_flow_mu_linear);
+        check(linear, solver_family::unipc, {.steps = 10, .use_flow_sigmas = true, .flow_shift = 3.0, .shift_terminal = 0.2},
+              ref::unipc_flow_terminal);
+    }
+    SECTION("mu and shift_terminal only where diffusers applies them") {
+        CHECK_THROWS_WITH(schedule::solver_sigma_grid(linear, solver_family::dpm_multistep, {.steps = 4, .use_flow_sigmas = true, .mu = 1.0}),
+                          Catch::Contains("mu = 1") && Catch::Contains("UniPCMultistepScheduler"));
+        CHECK_THROWS_WITH(schedule::solver_sigma_grid(linear, solver_family::unipc, {.steps = 4, .shift_terminal = 0.1}),
+                          Catch::Contains("shift_terminal = 0.1") && Catch::Contains("use_flow_sigmas"));
+        CHECK_THROWS_WITH(schedule::solver_sigma_grid(linear, solver_family::unipc,
+                                                      {.steps = 4, .use_flow_sigmas = true, .mu = -1.0, .time_shift = schedule::time_shift_kind::linear}),
+                          Catch::Contains("mu = -1") && Catch::Contains("linear"));
+    }
 }

@@ -2,11 +2,16 @@
 // keys of its scheduler_config.json, reproduces values the family tests assert against diffusers
 // 58eb52c0 (the published test-suite numbers of shared/reference/diffusers_tests.md and the
 // element-wise runs of tools/reference_kdiffusion.py / tools/reference_exponential.py); the
-// k-diffusion names reproduce k-diffusion's sampling.py traces; bad configs are errors.
+// k-diffusion names reproduce k-diffusion's sampling.py traces; the options of issue 3 (beta sigmas,
+// dynamic shift, shift_terminal, EDMEulerScheduler) reproduce tools/reference_options.py's diffusers
+// runs; bad configs are errors.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "diffuse/config/scheduler_config.hpp"
@@ -15,6 +20,7 @@
 #include "kdiffusion_test_support.hpp"
 #include "pndm_consistency_test_support.hpp"
 #include "reference_grids.hpp"
+#include "reference_options.hpp"
 
 using namespace diffuse;
 using Catch::Contains;
@@ -223,6 +229,94 @@ TEMPLATE_TEST_CASE("exponential-integrator classes agree element-wise with diffu
     }
 }
 
+TEMPLATE_TEST_CASE("use_beta_sigmas, mu and shift_terminal agree element-wise with diffusers 58eb52c0 through the facade",
+                   "[config][diffusers][options]", float, double) {
+    using T = TestType;
+    namespace ref = reference_options;  // tools/reference_options.py
+    const auto make = [](const std::string& body) { return from_json<T>(("{" + body + "}").c_str()); };
+    const std::string sdk = std::string(", ") + sd;
+    const std::string flow = R"(, "use_flow_sigmas": true, "prediction_type": "flow_prediction")";
+    SECTION("use_beta_sigmas: Beta(0.6, 0.6) sigmas on every exponential-integrator grid") {
+        check_run(make(R"("_class_name": "DPMSolverMultistepScheduler", "use_beta_sigmas": true)" + sdk), 10, ref::dpm_beta);
+        check_run(make(R"("_class_name": "DPMSolverMultistepScheduler", "use_beta_sigmas": true, "prediction_type": "v_prediction", "solver_order": 3)"),
+                  12, ref::dpm_beta_v_order3);
+        check_run(make(R"("_class_name": "DPMSolverSinglestepScheduler", "use_beta_sigmas": true)" + sdk), 10, ref::single_beta);
+        check_run(make(R"("_class_name": "DEISMultistepScheduler", "use_beta_sigmas": true, "lower_order_final": false)"), 10, ref::deis_beta);
+        check_run(make(R"("_class_name": "UniPCMultistepScheduler", "use_beta_sigmas": true, "prediction_type": "v_prediction")" + sdk),
+                  10, ref::unipc_beta);
+    }
+    SECTION("dynamic shifting: mu (diffusers' set_timesteps(mu=...)) as an option") {
+        check_run(make(R"("_class_name": "DPMSolverMultistepScheduler", "use_dynamic_shifting": true, "mu": 1.1)" + flow), 10, ref::dpm_flow_mu);
+        check_run(make(R"("_class_name": "DPMSolverSinglestepScheduler", "use_dynamic_shifting": true, "mu": 0.7)" + flow), 10, ref::single_flow_mu);
+        check_run(make(R"("_class_name": "UniPCMultistepScheduler", "use_dynamic_shifting": true, "mu": 0.9)" + flow), 10, ref::unipc_flow_mu);
+        check_run(make(R"("_class_name": "UniPCMultistepScheduler", "use_dynamic_shifting": true, "time_shift_type": "linear", "mu": 2.0)" + flow),
+                  10, ref::unipc_flow_mu_linear);
+    }
+    SECTION("UniPC shift_terminal on flow sigmas") {
+        check_run(make(R"("_class_name": "UniPCMultistepScheduler", "flow_shift": 3.0, "shift_terminal": 0.2)" + flow), 10, ref::unipc_flow_terminal);
+    }
+    SECTION("FlowMatchEulerDiscreteScheduler with use_dynamic_shifting and mu, exponential and linear") {
+        const auto model = [](const_view<T> in, double t, view<T> out) { out = in.tanh() - T(0.5) * in * static_cast<T>(t / 1000); };
+        for (const auto& [body, tr] : {std::pair{R"("use_dynamic_shifting": true, "mu": 0.8)", &ref::flow_match_mu},
+                                       std::pair{R"("use_dynamic_shifting": true, "time_shift_type": "linear", "mu": 1.3)", &ref::flow_match_mu_linear}}) {
+            INFO(body);
+            const auto s = make(std::string(R"("_class_name": "FlowMatchEulerDiscreteScheduler", )") + body);
+            array<T> x = fixtures::sample0<T>();
+            diffuse::sample(model, s, 6, x);
+            kdtest::require_close<T>(x, tr->sample, 1e-4);
+        }
+    }
+    SECTION("image_seq_len gives mu by the pipelines' calculate_shift (4096 tokens: max_shift)") {
+        const auto by_len = make(R"("_class_name": "FlowMatchEulerDiscreteScheduler", "use_dynamic_shifting": true, "image_seq_len": 4096, "max_shift": 0.8)");
+        const auto by_mu = make(R"("_class_name": "FlowMatchEulerDiscreteScheduler", "use_dynamic_shifting": true, "mu": 0.8)");
+        array<T> a = fixtures::sample0<T>(), b = a;
+        const auto model = [](const_view<T> in, double t, view<T> out) { out = in.tanh() - T(0.5) * in * static_cast<T>(t / 1000); };
+        diffuse::sample(model, by_len, 6, a);
+        diffuse::sample(model, by_mu, 6, b);
+        CHECK((a - b).abs().maxCoeff() <= 8 * std::numeric_limits<T>::epsilon());
+        kdtest::require_close<T>(a, ref::flow_match_mu.sample, 1e-4);
+    }
+}
+
+// diffusers' EDMEulerScheduler loop: x = sample0 init_noise_sigma, F = network(scale_model_input(x), t),
+// x = step(F, t, x) (tools/reference_options.py's stand-in network F = tanh(x) (0.5 + 0.1 c_noise)).
+template <class T>
+void check_edm_trace(const config::any_sampler<T>& s, const reference_options::trace& tr, double sigma_data = 0.5) {
+    const auto steps = static_cast<diffuse::index>(tr.timesteps.size());
+    // final_sigmas_type "sigma_min" repeats the last sigma in diffusers: a zero-length step the grid drops.
+    const bool repeated = tr.sigmas[tr.sigmas.size() - 1] == tr.sigmas[tr.sigmas.size() - 2];
+    auto run = s.start(steps, exponential_test::size);
+    CHECK(run.num_steps() == steps - (repeated ? 1 : 0));
+    CHECK(static_cast<double>(run.init_noise_sigma()) == Approx(tr.init_noise_sigma).epsilon(1e-6));
+    array<T> x = exponential_test::sample0<T>() * run.init_noise_sigma(), in(x.size()), out(x.size());
+    for (std::size_t i = 0; !run.done(); ++i) {
+        const double t = run.model_time();
+        CHECK(t == Approx(tr.timesteps[i]).epsilon(1e-6));
+        // scale_model_input: c_in = 1 / sqrt(sigma^2 + sigma_data^2)
+        CHECK(static_cast<double>(run.input_scale()) == Approx(1.0 / std::sqrt(tr.sigmas[i] * tr.sigmas[i] + sigma_data * sigma_data)).epsilon(1e-5));
+        in = x * run.input_scale();
+        out = in.tanh() * static_cast<T>(0.5 + 0.1 * t);
+        run.step(out, x);
+    }
+    exponential_test::check_sample(x, tr.sample, 1e-4);
+}
+
+TEMPLATE_TEST_CASE("EDMEulerScheduler agrees element-wise with diffusers 58eb52c0 through the facade", "[config][diffusers][edm]", float, double) {
+    using T = TestType;
+    namespace ref = reference_options;
+    SECTION("Karras sigmas, epsilon preconditioning (defaults)") {
+        check_edm_trace(from_json<T>(R"({"_class_name": "EDMEulerScheduler"})"), ref::edm_karras_epsilon);
+    }
+    SECTION("exponential sigmas, v_prediction preconditioning, sigma_data 0.8") {
+        check_edm_trace(from_json<T>(R"({"_class_name": "EDMEulerScheduler", "sigma_schedule": "exponential",
+            "prediction_type": "v_prediction", "sigma_data": 0.8})"), ref::edm_exponential_v, 0.8);
+    }
+    SECTION("rho 5, sigma_max 20, final_sigmas_type sigma_min") {
+        check_edm_trace(from_json<T>(R"({"_class_name": "EDMEulerScheduler", "rho": 5.0, "sigma_max": 20.0,
+            "final_sigmas_type": "sigma_min"})"), ref::edm_karras_sigma_min_end);
+    }
+}
+
 TEMPLATE_TEST_CASE("k-diffusion names with typed options reproduce k-diffusion's sampling.py", "[config][kdiffusion]", float, double) {
     using T = TestType;
     namespace ref = reference_kdiffusion;
@@ -297,7 +391,7 @@ TEST_CASE("the registry lists every sampler class and k-diffusion name", "[confi
                                  "KDPM2AncestralDiscreteScheduler", "LMSDiscreteScheduler", "DPMSolverSDEScheduler",
                                  "DPMSolverMultistepScheduler", "DPMSolverSinglestepScheduler", "DEISMultistepScheduler",
                                  "UniPCMultistepScheduler", "IPNDMScheduler", "LCMScheduler", "TCDScheduler",
-                                 "CMStochasticIterativeScheduler", "FlowMatchEulerDiscreteScheduler", "dpmpp_2s_ancestral", "dpmpp_2m_sde", "dpmpp_3m_sde", "edm", "dpm_adaptive"}) {
+                                 "CMStochasticIterativeScheduler", "FlowMatchEulerDiscreteScheduler", "EDMEulerScheduler", "dpmpp_2s_ancestral", "dpmpp_2m_sde", "dpmpp_3m_sde", "edm", "dpm_adaptive"}) {
         INFO(expected);
         CHECK(std::find(names.begin(), names.end(), expected) != names.end());
         CHECK_NOTHROW(config::make_sampler<double>(expected).start(10, 4));
@@ -338,16 +432,30 @@ TEST_CASE("bad configs of the modern samplers are errors naming key, value and w
     CHECK_THROWS_WITH(make("HeunDiscreteScheduler", {{"clip_sample", true}}), Contains("clip_sample = true") && Contains("false"));
     CHECK_THROWS_WITH(make("LMSDiscreteScheduler", {{"use_karras_sigmas", true}, {"use_beta_sigmas", true}}),
                       Contains("at most one"));
-    CHECK_THROWS_WITH(make("DEISMultistepScheduler", {{"use_beta_sigmas", true}}), Contains("use_beta_sigmas = true"));
-    CHECK_THROWS_WITH(make("UniPCMultistepScheduler", {{"shift_terminal", 0.1}}), Contains("shift_terminal = 0.1") && Contains("null"));
-    CHECK_THROWS_WITH(make("DPMSolverMultistepScheduler", {{"use_dynamic_shifting", true}}), Contains("use_dynamic_shifting = true"));
+    CHECK_THROWS_WITH(make("DEISMultistepScheduler", {{"use_beta_sigmas", true}, {"use_flow_sigmas", true}}), Contains("use_flow_sigmas = \"true\""));
+    CHECK_THROWS_WITH(make("UniPCMultistepScheduler", {{"shift_terminal", 0.1}}), Contains("shift_terminal = 0.1") && Contains("use_flow_sigmas"));
+    CHECK_THROWS_WITH(make("UniPCMultistepScheduler", {{"use_flow_sigmas", true}, {"shift_terminal", 1.0}}), Contains("shift_terminal = 1") && Contains("[0, 1)"));
+    // dynamic shifting: mu only with use_dynamic_shifting; UniPC needs it; the DPM-Solver classes only shift exponentially
+    CHECK_THROWS_WITH(make("DPMSolverMultistepScheduler", {{"mu", 0.5}}), Contains("mu = 0.5") && Contains("use_dynamic_shifting"));
+    CHECK_THROWS_WITH(make("DPMSolverMultistepScheduler", {{"use_dynamic_shifting", true}, {"time_shift_type", "linear"}}),
+                      Contains("time_shift_type = \"linear\"") && Contains("\"exponential\""));
+    CHECK_THROWS_WITH(make("UniPCMultistepScheduler", {{"use_dynamic_shifting", true}, {"use_flow_sigmas", true}}), Contains("mu = \"missing\""));
+    CHECK_THROWS_WITH(make("FlowMatchEulerDiscreteScheduler", {{"use_dynamic_shifting", true}, {"mu", 0.5}, {"image_seq_len", 1024}}),
+                      Contains("mu/image_seq_len") && Contains("at most one"));
+    CHECK_THROWS_WITH(make("FlowMatchEulerDiscreteScheduler", {{"use_dynamic_shifting", true}, {"image_seq_len", 0}}), Contains("image_seq_len = 0"));
+    CHECK_THROWS_WITH(make("DEISMultistepScheduler", {{"image_seq_len", 1024}}), Contains("image_seq_len = 1024") && Contains("use_dynamic_shifting"));
+    CHECK_THROWS_WITH(make("UniPCMultistepScheduler", {{"solver_p", "DPMSolverMultistepScheduler"}}), Contains("solver_p") && Contains("not supported"));
+    CHECK_THROWS_WITH(make("EDMEulerScheduler", {{"prediction_type", "sample"}}), Contains("prediction_type = \"sample\"") && Contains("\"v_prediction\""));
+    CHECK_THROWS_WITH(make("EDMEulerScheduler", {{"sigma_schedule", "linear"}}), Contains("sigma_schedule = \"linear\""));
+    CHECK_THROWS_WITH(make("EDMEulerScheduler", {{"sigma_data", -1.0}}), Contains("sigma_data = -1"));
+    CHECK_THROWS_WITH(make("EDMEulerScheduler", {{"mu", 1.0}}), Contains("option 'mu'"));
     CHECK_THROWS_WITH(make("DPMSolverMultistepScheduler", {{"variance_type", "fixed_small"}}), Contains("variance_type = \"fixed_small\""));
     CHECK_THROWS_WITH(make("LCMScheduler", {{"original_inference_steps", 2000}}), Contains("original_inference_steps = 2000"));
     CHECK_THROWS_WITH(make("TCDScheduler", {{"gamma", 1.5}}), Contains("gamma = 1.5") && Contains("[0, 1]"));
     CHECK_THROWS_WITH(make("TCDScheduler", {{"clip_sample", true}}), Contains("clip_sample = true"));
     CHECK_THROWS_WITH(make("CMStochasticIterativeScheduler", {{"sigma_min", 0.0}}), Contains("sigma_min = 0") && Contains("> 0"));
     CHECK_THROWS_WITH(make("FlowMatchEulerDiscreteScheduler", {{"use_dynamic_shifting", true}}),
-                      Contains("use_dynamic_shifting = true") && Contains("shift"));
+                      Contains("mu = nan") && Contains("required with use_dynamic_shifting"));
     CHECK_THROWS_WITH(make("FlowMatchEulerDiscreteScheduler", {{"stochastic_sampling", true}}), Contains("stochastic_sampling = true"));
     CHECK_THROWS_WITH(make("FlowMatchEulerDiscreteScheduler", {{"shift", 0.0}}), Contains("shift = 0") && Contains("> 0"));
     CHECK_THROWS_WITH(make("FlowMatchEulerDiscreteScheduler", {{"time_shift_type", "cubic"}}), Contains("time_shift_type = \"cubic\""));

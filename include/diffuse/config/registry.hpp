@@ -47,6 +47,7 @@ std::map<std::string, factory<T>, std::less<>>& registry() {
         {"TCDScheduler", detail::make_tcd<T>},
         {"CMStochasticIterativeScheduler", detail::make_consistency_model<T>},
         {"FlowMatchEulerDiscreteScheduler", detail::make_flow_match_euler<T>},
+        {"EDMEulerScheduler", detail::make_edm_euler<T>},
         {"dpmpp_2s_ancestral", detail::make_dpmpp_2s_ancestral<T>},
         {"dpmpp_2m_sde", detail::make_dpmpp_2m_sde<T>},
         {"dpmpp_3m_sde", detail::make_dpmpp_3m_sde<T>},

@@ -85,17 +85,16 @@ any_sampler<T> make_ipndm(const options& o) {
     });
 }
 
-// FlowMatchEulerDiscreteScheduler: Euler in the flow state on flow_match_grid. Dynamic shifting needs
-// set_timesteps(mu=...), which start(steps) cannot take: set shift instead.
+// FlowMatchEulerDiscreteScheduler: Euler in the flow state on flow_match_grid. Dynamic shifting takes
+// mu (or image_seq_len) as an option, since start(steps) has no room for set_timesteps(mu=...).
 template <Real T>
 any_sampler<T> make_flow_match_euler(const options& o) {
     schedule::flow_match_options grid{.num_train_timesteps = o.get_int("num_train_timesteps", 1000),
                                       .shift = o.get_double("shift", 1.0)};
-    require_value(o, "use_dynamic_shifting", o.get_bool("use_dynamic_shifting", false), false,
-                  "false (dynamic shifting needs mu at set_timesteps; set shift instead)");
-    for (const char* key : {"base_shift", "max_shift"}) static_cast<void>(o.get_double(key, 0.0));
-    for (const char* key : {"base_image_seq_len", "max_image_seq_len"}) static_cast<void>(o.get_int(key, 0));
-    static_cast<void>(one_of(o, "time_shift_type", "exponential", {"exponential", "linear"}));
+    const auto shift = dynamic_shifting(o, true);
+    grid.use_dynamic_shifting = shift.enabled;
+    grid.mu = shift.mu;
+    grid.time_shift = shift.kind;
     if (o.contains("shift_terminal")) grid.shift_terminal = o.get_double("shift_terminal", 0.0);
     grid.sigmas = sigma_kind(o);
     require_value(o, "invert_sigmas", o.get_bool("invert_sigmas", false), false, "false");

@@ -17,6 +17,7 @@
 #include "diffuse/predict/parameterization.hpp"
 #include "diffuse/predict/thresholding.hpp"
 #include "diffuse/schedule/discrete.hpp"
+#include "diffuse/schedule/flow.hpp"
 #include "diffuse/schedule/sigmas.hpp"
 #include "diffuse/schedule/solver_sigmas.hpp"
 #include "diffuse/schedule/timesteps.hpp"
@@ -139,6 +140,41 @@ std::function<schedule::sigma_grid<T>(index)> vp_grid_for(const options& o, sche
     };
 }
 
+// Dynamic shifting (use_dynamic_shifting, time_shift_type): diffusers takes mu as an argument of
+// set_timesteps(mu=...), which start(steps, size) has no room for, so here it is an option: "mu", or
+// "image_seq_len", from which mu follows by the SD3/Flux pipelines' calculate_shift with the keys
+// base_image_seq_len, max_image_seq_len, base_shift, max_shift. diffusers accepts mu only with
+// use_dynamic_shifting (and, except in FlowMatchEuler and UniPC, only the exponential shift).
+struct dynamic_shift {
+    bool enabled = false;
+    std::optional<double> mu{};
+    schedule::time_shift_kind kind = schedule::time_shift_kind::exponential;
+};
+
+inline dynamic_shift dynamic_shifting(const options& o, bool linear_allowed) {
+    dynamic_shift d;
+    d.enabled = o.get_bool("use_dynamic_shifting", false);
+    const auto kind = linear_allowed ? one_of(o, "time_shift_type", "exponential", {"exponential", "linear"})
+                                     : one_of(o, "time_shift_type", "exponential", {"exponential"});
+    if (kind == "linear") d.kind = schedule::time_shift_kind::linear;
+    const double base_shift = o.get_double("base_shift", 0.5), max_shift = o.get_double("max_shift", 1.15);
+    const auto base_len = o.get_int("base_image_seq_len", 256), max_len = o.get_int("max_image_seq_len", 4096);
+    require(!(o.contains("mu") && o.contains("image_seq_len")), "mu/image_seq_len", "both set", "at most one of them");
+    if (o.contains("mu")) d.mu = o.get_double("mu", 0.0);
+    if (o.contains("image_seq_len")) {
+        const auto len = o.get_int("image_seq_len", 0);
+        require(len > 0, "image_seq_len", len, "an integer > 0");
+        d.mu = schedule::dynamic_shift_mu(static_cast<double>(len), static_cast<double>(base_len), static_cast<double>(max_len),
+                                          base_shift, max_shift);
+    }
+    if (d.mu) {
+        const std::string source = o.contains("mu") ? "mu" : "image_seq_len";
+        require(d.enabled, source, formatted{o.entries().at(source).describe()}, "null unless use_dynamic_shifting is true");
+        require(std::isfinite(*d.mu), "mu", *d.mu, "a finite number");
+    }
+    return d;
+}
+
 // The grid of the exponential integrators' set_timesteps (solver_sigmas.hpp): use_*_sigmas,
 // use_flow_sigmas / flow_shift, final_sigmas_type, and the keys only some classes read.
 struct solver_keys {
@@ -162,8 +198,7 @@ std::function<schedule::sigma_grid<T>(index)> solver_grid_for(const options& o, 
     switch (sigma_kind(o)) {
         case schedule::sigma_spacing::karras: grid.sigmas = solver_sigma_kind::karras; break;
         case schedule::sigma_spacing::exponential: grid.sigmas = solver_sigma_kind::exponential; break;
-        case schedule::sigma_spacing::beta:
-            throw invalid("use_beta_sigmas", formatted{"true"}, "false (beta sigmas are not implemented for this class's grid)");
+        case schedule::sigma_spacing::beta: grid.sigmas = solver_sigma_kind::beta; break;
         case schedule::sigma_spacing::timesteps: break;
     }
     if (keys.lu_lambdas && o.get_bool("use_lu_lambdas", false)) {
@@ -180,8 +215,19 @@ std::function<schedule::sigma_grid<T>(index)> solver_grid_for(const options& o, 
         if (o.contains("sigma_min")) grid.sigma_min = o.get_double("sigma_min", 0.0);
         if (o.contains("sigma_max")) grid.sigma_max = o.get_double("sigma_max", 0.0);
     }
-    require_value(o, "use_dynamic_shifting", o.get_bool("use_dynamic_shifting", false), false,
-                  "false (dynamic shifting needs the image sequence length; set flow_shift instead)");
+    const auto shift = dynamic_shifting(o, family == schedule::solver_family::unipc);
+    if (family == schedule::solver_family::unipc) {
+        // UniPC time-shifts its flow sigmas by mu (diffusers raises without mu) and may stretch them.
+        require(!shift.enabled || shift.mu, "mu", "missing", "a number (or image_seq_len) with use_dynamic_shifting");
+        grid.mu = shift.mu;
+        grid.time_shift = shift.kind;
+        if (o.contains("shift_terminal")) {
+            grid.shift_terminal = o.get_double("shift_terminal", 0.0);
+            require(grid.use_flow_sigmas, "shift_terminal", *grid.shift_terminal, "null unless use_flow_sigmas is true (diffusers' rule)");
+        }
+    } else if (shift.mu) {
+        grid.flow_shift = std::exp(*shift.mu);  // diffusers' set_timesteps(mu): flow_shift = e^mu
+    }
     grid.steps = 1;  // the step count comes with start(); the rest is checked here, once
     grid.validate(family, betas.num_train_timesteps());
     return [betas = std::move(betas), grid, family](index steps) {

@@ -86,9 +86,8 @@ any_sampler<T> make_unipc(const options& o) {
         require(step >= 0 && step == std::trunc(step), "disable_corrector", step, "a list of step indices (integers >= 0)");
         disabled.push_back(static_cast<index>(step));
     }
-    require(!o.contains("solver_p"), "solver_p", "set", "null (an external predictor scheduler is not supported)");
-    require(!o.contains("shift_terminal"), "shift_terminal", formatted{o.contains("shift_terminal") ? o.entries().at("shift_terminal").describe() : ""},
-            "null (terminal flow shift is not implemented)");
+    // solver_p is a second scheduler object used as UniPC's predictor: not a value a config can hold.
+    require(!o.contains("solver_p"), "solver_p", "set", "null (an external predictor scheduler object is not supported)");
     const sampler::unipc_options<T> opt{
         .prediction = prediction(o),
         .solver_order = o.get_int("solver_order", 2),

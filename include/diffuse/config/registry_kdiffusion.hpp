@@ -16,6 +16,7 @@
 #include "diffuse/sampler/dpmpp_3m_sde.hpp"
 #include "diffuse/sampler/dpmpp_sde.hpp"
 #include "diffuse/sampler/edm.hpp"
+#include "diffuse/sampler/edm_preconditioning.hpp"
 #include "diffuse/sampler/euler.hpp"
 #include "diffuse/sampler/euler_ancestral.hpp"
 #include "diffuse/sampler/heun.hpp"
@@ -149,6 +150,31 @@ any_sampler<T> make_edm(const options& o) {
                                        .s_tmax = typed<T>(o, "s_tmax", std::numeric_limits<T>::infinity()),
                                        .s_noise = typed<T>(o, "s_noise", T(1)),
                                        .levels = levels};
+    });
+}
+
+// EDMEulerScheduler: Euler on D = c_skip x + c_out F (sampler/edm_preconditioning.hpp) over the EDM
+// grid (schedule::edm_sigma_grid: Karras or exponential sigmas, c_in inputs, c_noise times).
+// diffusers' step(s_churn, ...) arguments are not config keys; they stay at their defaults (no churn).
+template <Real T>
+any_sampler<T> make_edm_euler(const options& o) {
+    static_cast<void>(o.get_int("num_train_timesteps", 1000));  // diffusers' __init__ grid only
+    schedule::edm_grid_options grid{.sigma_min = o.get_double("sigma_min", 0.002),
+                                    .sigma_max = o.get_double("sigma_max", 80.0),
+                                    .sigma_data = o.get_double("sigma_data", 0.5),
+                                    .rho = o.get_double("rho", 7.0),
+                                    .spacing = one_of(o, "sigma_schedule", "karras", {"karras", "exponential"}) == "karras"
+                                                   ? schedule::edm_spacing::karras
+                                                   : schedule::edm_spacing::exponential,
+                                    .last = final_sigma(o)};
+    grid.validate();
+    const auto kind = sampler::parse_edm_output(one_of(o, "prediction_type", "epsilon", {"epsilon", "v_prediction"}));
+    const sampler::euler<T> euler({.prediction = predict::prediction::sample});
+    const sampler::edm_preconditioned<sampler::euler<T>> s(euler, static_cast<T>(grid.sigma_data), kind);
+    return any_sampler<T>::wrap("EDMEulerScheduler", s, [grid](index steps) {
+        auto g = grid;
+        g.steps = steps;
+        return schedule::edm_sigma_grid<T>(g);
     });
 }
 

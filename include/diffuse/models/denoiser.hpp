@@ -6,6 +6,7 @@
 //   - an EDM-preconditioned network F (Karras et al. 2022, eq. 7 and Table 1):
 //     D(x, sigma) = c_skip x + c_out F(c_in x, c_noise) with c_skip = sd^2 / (sigma^2 + sd^2),
 //     c_out = sigma sd / sqrt(sigma^2 + sd^2), c_in = 1 / sqrt(sigma^2 + sd^2), c_noise = ln(sigma) / 4.
+// (The same c_skip / c_out drive diffusers' EDMEulerScheduler through sampler/edm_preconditioning.hpp.)
 // The adapter owns one input and one output buffer, sized on the first call (no allocation after).
 #pragma once
 
@@ -14,6 +15,7 @@
 
 #include "diffuse/core/view.hpp"
 #include "diffuse/predict/parameterization.hpp"
+#include "diffuse/sampler/edm_preconditioning.hpp"
 #include "diffuse/sampler/level_map.hpp"
 #include "diffuse/sampler/sigma_run.hpp"
 
@@ -65,12 +67,12 @@ public:
             input_.resize(x.size());
             output_.resize(x.size());
         }
-        const T sd2 = sigma_data_ * sigma_data_, norm = std::sqrt(sigma * sigma + sd2);
-        const T c_skip = sd2 / (sigma * sigma + sd2), c_out = sigma * sigma_data_ / norm, c_in = T(1) / norm;
+        const T c_in = T(1) / std::sqrt(sigma * sigma + sigma_data_ * sigma_data_);
         input_ = c_in * x;
         network_(const_view<T>(input_.data(), input_.size()), 0.25 * std::log(static_cast<double>(sigma)),
                  view<T>(output_.data(), output_.size()));
-        out = c_skip * x + c_out * output_;
+        const auto c = sampler::edm_output_at(sigma, sigma_data_);  // c_skip, c_out
+        out = c.skip * x + c.out * output_;
     }
 
 private:

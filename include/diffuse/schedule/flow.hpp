@@ -30,6 +30,13 @@ inline double dynamic_time_shift(double s, double mu, time_shift_kind kind, doub
     return kind == time_shift_kind::exponential ? std::exp(mu) / (std::exp(mu) + tail) : mu / (mu + tail);
 }
 
+// shift_terminal (LTX-Video): stretches decreasing flow times so that the last one is `terminal`,
+// keeping 1 - s proportional.
+inline void stretch_to_terminal(std::vector<double>& flow_times, double terminal) {
+    const double scale = (1.0 - flow_times.back()) / (1.0 - terminal);
+    for (double& v : flow_times) v = 1.0 - (1.0 - v) / scale;
+}
+
 // The linear rule from sequence length to mu of the SD3/Flux pipelines (diffusers' calculate_shift).
 inline double dynamic_shift_mu(double image_seq_len, double base_seq_len = 256, double max_seq_len = 4096,
                                double base_shift = 0.5, double max_shift = 1.15) {
@@ -105,10 +112,7 @@ sigma_grid<T> flow_match_grid(const flow_match_options& o = {}) {
         for (const double t : detail::linspace(s_max * train, s_min * train, o.steps)) s.push_back(t / train);
     }
     for (double& v : s) v = o.use_dynamic_shifting ? dynamic_time_shift(v, *o.mu, o.time_shift) : flow_shift(v, o.shift);
-    if (o.shift_terminal) {  // stretch so that the last time is shift_terminal (LTX-Video)
-        const double scale = (1.0 - s.back()) / (1.0 - *o.shift_terminal);
-        for (double& v : s) v = 1.0 - (1.0 - v) / scale;
-    }
+    if (o.shift_terminal) stretch_to_terminal(s, *o.shift_terminal);
     const index n = static_cast<index>(s.size());
     if (o.sigmas == sigma_spacing::karras) s = karras_sigmas(n, s.back(), s.front());
     if (o.sigmas == sigma_spacing::exponential) s = exponential_sigmas(n, s.back(), s.front());

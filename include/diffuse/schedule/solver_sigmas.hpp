@@ -8,7 +8,8 @@
 //     truncated by the cast, Karras and Lu ones rounded first);
 //   - the final sigma is 0 or the training sigma at t = 0 ("sigma_min");
 //   - with use_flow_sigmas the levels are rectified-flow levels x = (1 - s) x0 + s eps, i.e.
-//     alpha = 1 - s and k-diffusion sigma s / (1 - s), and the model time is s * T.
+//     alpha = 1 - s and k-diffusion sigma s / (1 - s), and the model time is s * T; UniPC also
+//     applies the dynamic time shift (mu, set_timesteps(mu=...)) and shift_terminal there.
 // A zero-terminal-SNR schedule (last alphas_cumprod 0) gets alphas_cumprod[-1] = 2^-24 first, as
 // these schedulers do, so that the first sigma is finite.
 #pragma once
@@ -21,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "diffuse/schedule/flow.hpp"
 #include "diffuse/schedule/sigmas.hpp"
 #include "diffuse/schedule/spacings.hpp"
 
@@ -33,6 +35,7 @@ enum class solver_sigma_kind {
     timesteps,    // sigmas interpolated at the spaced timesteps (the default)
     karras,       // use_karras_sigmas: Karras et al. 2022, eq. 5, rho = 7
     exponential,  // use_exponential_sigmas: log-uniform between the extremes
+    beta,         // use_beta_sigmas: Beta(0.6, 0.6) quantiles between the extremes (Lee et al. 2024)
     lu_lambdas,   // use_lu_lambdas (DPM-Solver multistep only): uniform in lambda = -log sigma
 };
 
@@ -47,6 +50,12 @@ struct solver_sigma_options {
     // uniformly and shifted by flow_shift; UniPC also combines it with Karras sigmas.
     bool use_flow_sigmas = false;
     double flow_shift = 1.0;
+    // UniPC with use_flow_sigmas: the dynamic time shift of flow.hpp with this mu instead of
+    // flow_shift (use_dynamic_shifting), and the stretch that ends the flow times at shift_terminal.
+    // (The DPM-Solver classes and DEIS read mu as flow_shift = e^mu; the registry does that.)
+    std::optional<double> mu{};
+    time_shift_kind time_shift = time_shift_kind::exponential;
+    std::optional<double> shift_terminal{};
     // UniPC's sigma_min / sigma_max config keys: the Karras / exponential range (default: the
     // training sigmas' extremes). With use_flow_sigmas, UniPC maps Karras sigmas to flow sigmas
     // s = sigma / (1 + sigma).
@@ -68,6 +77,14 @@ struct solver_sigma_options {
         if (use_flow_sigmas && sigmas != solver_sigma_kind::timesteps) {
             require(family == solver_family::unipc && sigmas == solver_sigma_kind::karras, "use_flow_sigmas", "true",
                     "with timestep sigmas, or with Karras sigmas in UniPC (other combinations are not defined by diffusers)");
+        }
+        if (mu || shift_terminal) {
+            require(family == solver_family::unipc && use_flow_sigmas && sigmas == solver_sigma_kind::timesteps,
+                    mu ? "mu" : "shift_terminal", mu ? *mu : *shift_terminal,
+                    "only with UniPCMultistepScheduler and use_flow_sigmas (and no use_*_sigmas)");
+            if (mu) require(std::isfinite(*mu) && (time_shift == time_shift_kind::exponential || *mu > 0), "mu", *mu,
+                            "a finite number (> 0 with time_shift_type \"linear\")");
+            if (shift_terminal) require(*shift_terminal >= 0 && *shift_terminal < 1, "shift_terminal", *shift_terminal, "in [0, 1)");
         }
         if (sigma_min || sigma_max) {
             require(family == solver_family::unipc, "sigma_min/sigma_max", "set", "only with UniPCMultistepScheduler");
@@ -171,12 +188,16 @@ sigma_grid<T> solver_sigma_grid(const discrete<T>& schedule, solver_family famil
                 break;
             }
             {
-                const double shift = o.flow_shift, inv_train = 1.0 / static_cast<double>(train);
-                const auto shifted = [shift](double s) { return shift * s / (1.0 + (shift - 1.0) * s); };
+                const double inv_train = 1.0 / static_cast<double>(train);
+                const auto shifted = [&o](double s) {
+                    return o.mu ? dynamic_time_shift(s, *o.mu, o.time_shift) : schedule::flow_shift(s, o.flow_shift);
+                };
                 if (family == solver_family::unipc) {
-                    // linspace(1, 1/T, n + 1)[:-1], shifted, the first nudged below 1.
+                    // linspace(1, 1/T, n + 1)[:-1], shifted (statically or by mu), stretched to
+                    // shift_terminal, the first nudged below 1.
                     for (const double s : detail::linspace(1.0, inv_train, o.steps + 1)) sigmas.push_back(shifted(s));
                     sigmas.pop_back();
+                    if (o.shift_terminal) stretch_to_terminal(sigmas, *o.shift_terminal);
                     if (std::fabs(sigmas.front() - 1.0) < 1e-6) sigmas.front() -= 1e-6;
                 } else {
                     // flip(shift(1 - linspace(1, 1/T, n + 1)))[:-1]
@@ -200,6 +221,10 @@ sigma_grid<T> solver_sigma_grid(const discrete<T>& schedule, solver_family famil
             sigmas = exponential_sigmas(o.steps, train_min, train_max);
             times_from_sigmas(false);
             break;
+        case solver_sigma_kind::beta:
+            sigmas = beta_sigmas(o.steps, train_min, train_max);
+            times_from_sigmas(false);
+            break;
         case solver_sigma_kind::lu_lambdas: {
             // Lu et al. 2022, sec. 3.3: uniform in lambda between the extremes.
             const auto l = detail::linspace(-log_sigmas.back(), -log_sigmas.front(), o.steps);
@@ -216,7 +241,7 @@ sigma_grid<T> solver_sigma_grid(const discrete<T>& schedule, solver_family famil
     const bool deis_repeat = family == solver_family::deis && not_interpolated;
     const bool unipc_repeat = family == solver_family::unipc && not_interpolated && o.last == final_sigma::sigma_min;
     const double end_sigma = deis_repeat || unipc_repeat ? sigmas.back() : o.last == final_sigma::zero ? 0.0 : sig.front();
-    // A repeated last sigma (Karras/exponential/Lu sigmas that already end at sigma_min, and DEIS)
+    // A repeated last sigma (Karras/exponential/beta/Lu sigmas that already end at sigma_min, and DEIS)
     // is a zero-length step: for the multistep methods it leaves x unchanged (every weight has a
     // factor e^0 - 1 = 0 or a 1/r0 = h/h_0 = 0), so the grid ends at that sigma instead: one model
     // evaluation fewer, the same sample. For the singlestep method it is not a no-op (its last
