@@ -90,8 +90,11 @@ template <class P> P is_nan(const P& a) { return ei::pandnot(ei::ptrue(a), ei::p
 // so that clamping an argument never hides a NaN input.
 template <class P> P min_nan(const P& a, const P& b) { return ei::pmin<Eigen::PropagateNaN>(a, b); }
 template <class P> P max_nan(const P& a, const P& b) { return ei::pmax<Eigen::PropagateNaN>(a, b); }
+// Clamp to constant bounds, NaN kept. Eigen's plain pmin/pmax return their first operand when
+// either is NaN (std::min/std::max semantics, one instruction on x86), so with the bounds
+// second only x can be the NaN, and it passes through.
 template <class P> P clamp_nan(const P& x, scalar_of<P> lo, scalar_of<P> hi) {
-    return min_nan(max_nan(x, constant<P>(lo)), constant<P>(hi));
+    return ei::pmin(ei::pmax(x, constant<P>(lo)), constant<P>(hi));
 }
 
 // r, except NaN where x is NaN (derivatives of piecewise functions propagate NaN too).
@@ -102,6 +105,51 @@ template <class P> P abs(const P& x) { return ei::pabs(x); }
 template <class P> P sign_bit(const P& x) { return ei::pand(x, constant<P>(scalar_of<P>(-0.0))); }
 // magnitude (>= 0) with the sign of `sign`: keeps tanh(-0) = -0.
 template <class P> P with_sign_of(const P& magnitude, const P& sign) { return ei::por(magnitude, sign_bit(sign)); }
+
+// ---- scaling by a power of two --------------------------------------------------------
+
+namespace detail {
+#if defined(EIGEN_VECTORIZE_AVX512)
+// AVX-512's vscalef computes a * 2^floor(k) in one instruction over the whole range: overflow
+// gives inf, a denormal result is rounded once, NaN propagates.
+inline ei::Packet16f scalef(const ei::Packet16f& a, const ei::Packet16f& k) { return _mm512_scalef_ps(a, k); }
+inline ei::Packet8d scalef(const ei::Packet8d& a, const ei::Packet8d& k) { return _mm512_scalef_pd(a, k); }
+#if defined(__AVX512VL__)
+inline ei::Packet8f scalef(const ei::Packet8f& a, const ei::Packet8f& k) { return _mm256_scalef_ps(a, k); }
+inline ei::Packet4d scalef(const ei::Packet4d& a, const ei::Packet4d& k) { return _mm256_scalef_pd(a, k); }
+inline ei::Packet4f scalef(const ei::Packet4f& a, const ei::Packet4f& k) { return _mm_scalef_ps(a, k); }
+inline ei::Packet2d scalef(const ei::Packet2d& a, const ei::Packet2d& k) { return _mm_scalef_pd(a, k); }
+#endif
+#endif
+}  // namespace detail
+
+// a * 2^k for integral k held in a floating packet, over the whole range (overflow to inf, a
+// denormal result rounded once, NaN propagated). Eigen's pldexp gets there by splitting 2^k
+// into four factors, about a dozen instructions; this uses, in order of preference:
+//   - vscalef (AVX-512), one instruction;
+//   - for float packets with an integer counterpart (SSE, AVX2): when every lane's 2^k is a
+//     normal number (the common case in activations, checked with one compare-and-test),
+//     a single multiply by 2^k built in the exponent bits; otherwise pldexp;
+//   - pldexp.
+// All three give the same result wherever 2^k is normal (one exact or once-rounded product).
+template <class P>
+P ldexp(const P& a, const P& k) {
+    using T = scalar_of<P>;
+    if constexpr (requires { detail::scalef(a, k); }) {
+        return detail::scalef(a, k);
+    } else if constexpr (!std::is_same_v<P, T> && std::is_same_v<T, float> &&
+                         requires { typename ei::unpacket_traits<P>::integer_packet; }) {
+        using PI = typename ei::unpacket_traits<P>::integer_packet;
+        constexpr int mantissa_bits = std::numeric_limits<T>::digits - 1;
+        constexpr int bias = std::numeric_limits<T>::max_exponent - 1;
+        const P in_range = ei::pand(less_equal(constant<P>(T(1 - bias)), k), less_equal(k, constant<P>(T(bias))));
+        if (ei::predux_any(ei::pandnot(ei::ptrue(k), in_range))) return ei::pldexp(a, k);
+        const PI biased = ei::padd(ei::pcast<P, PI>(k), ei::pset1<PI>(bias));
+        return ei::pmul(a, ei::preinterpret<P>(ei::plogical_shift_left<mantissa_bits>(biased)));
+    } else {
+        return ei::pldexp(a, k);
+    }
+}
 
 // ---- exact arithmetic ------------------------------------------------------------------
 
@@ -126,10 +174,15 @@ struct double_word {
 // TwoProduct: a*b = hi + lo exactly (Dekker 1971; with FMA, Kahan).
 template <class P>
 double_word<P> two_product(const P& a, const P& b) {
-    const P hi = ei::pmul(a, b);
 #if defined(EIGEN_VECTORIZE_FMA) || !defined(EIGEN_VECTORIZE)
+    // hi as fma(a, b, -0) (the same rounded product, sign of zero included) rather than a
+    // multiply: the compiler may contract a plain multiply into a later add (-ffp-contract=fast,
+    // GCC's default), which would use the unrounded a*b there and break hi + lo = a*b in
+    // callers such as two_sum(c, hi), differently in differently inlined copies.
+    const P hi = fma(a, b, constant<P>(scalar_of<P>(-0.0)));
     return {hi, fma(a, b, ei::pnegate(hi))};
 #else
+    const P hi = ei::pmul(a, b);
     // Veltkamp split into halves whose products are exact.
     using T = scalar_of<P>;
     const P splitter = constant<P>(T((1ull << ((std::numeric_limits<T>::digits + 1) / 2)) + 1));
@@ -264,8 +317,8 @@ template <class P>
 struct scaled_exp {
     P half_mantissa;  // exp(r) / 2
     P exponent;       // k + 1
-    P value() const { return ei::pldexp(half_mantissa, exponent); }
-    P times(const P& m) const { return ei::pldexp(ei::pmul(m, half_mantissa), exponent); }
+    P value() const { return simd::ldexp(half_mantissa, exponent); }
+    P times(const P& m) const { return simd::ldexp(ei::pmul(m, half_mantissa), exponent); }
 };
 
 template <class P>
@@ -303,37 +356,39 @@ P expm1(const P& x) {
     const auto [k, r] = detail::reduce_ln2(xc);
     const P em1_r = fma(ei::pmul(r, r), polynomial(r, detail::expm1_tail<T>), r);
     const P one = constant<P>(T(1));
-    const P one_minus_scale = ei::psub(one, ei::pldexp(one, ei::pnegate(k)));
-    return ei::pldexp(ei::padd(em1_r, one_minus_scale), k);
+    const P one_minus_scale = ei::psub(one, simd::ldexp(one, ei::pnegate(k)));
+    return simd::ldexp(ei::padd(em1_r, one_minus_scale), k);
 }
 
-// log(1 + u) for u >= 0 (the range softplus needs), faithful: with w = 1 + u rounded and
-// c = (u - (w - 1)) / w the rounding error of w, log1p(u) = log(w) + c. log(w) = e ln2 + log(m)
-// with m in [sqrt(1/2), sqrt(2)), and log(1 + f) = f - f^2/2 + s (f^2/2 + R(s^2)), s = f/(2+f),
-// R the atanh series.
+namespace detail {
+// log(2^e (1 + f)) for a reduced argument f (exact, -1/4 <= f < 1/2):
+// log(1 + f) = f - f^2/2 + s (f^2/2 + R(s^2)), s = f/(2+f), R the atanh series (Muller,
+// "Elementary Functions", ch. 11); the small terms are added before the big ones.
 template <class P>
-P log1p_nonnegative(const P& u) {
+P log1p_reduced(const P& f, const P& e) {
     using T = scalar_of<P>;
-    const P one = constant<P>(T(1));
-    const P w = ei::padd(one, u);
-    const P c = ei::pdiv(ei::psub(u, ei::psub(w, one)), w);
-    P e;
-    P m = ei::pfrexp(w, e);  // w = m 2^e, m in [1/2, 1)
-    const P low = less(m, constant<P>(T(0.70710678118654752440L)));
-    m = select(low, ei::padd(m, m), m);
-    e = select(low, ei::psub(e, one), e);
-    const P f = ei::psub(m, one);
     const P s = ei::pdiv(f, ei::padd(constant<P>(T(2)), f));
     const P z = ei::pmul(s, s);
+    // Truncation below 2^-30 (float) / 2^-60 (double) relative for |s| <= 1/5.
     constexpr std::size_t terms = std::is_same_v<T, float> ? 5 : 11;
-    const P big_r = ei::pmul(z, polynomial(z, detail::atanh_series<T, terms>()));
+    const P big_r = ei::pmul(z, polynomial(z, atanh_series<T, terms>()));
     const P half_f2 = ei::pmul(constant<P>(T(0.5)), ei::pmul(f, f));
-    // log(m) - f, small; the e ln2 and c corrections are added before the big terms.
-    const P small = fma(s, ei::padd(half_f2, big_r), fma(e, constant<P>(detail::ln2_split<T>.lo), c));
+    const P small = fma(s, ei::padd(half_f2, big_r), ei::pmul(e, constant<P>(ln2_split<T>.lo)));
     const P log_m = ei::padd(f, ei::psub(small, half_f2));
-    const P result = fma(e, constant<P>(detail::ln2_split<T>.hi), log_m);
-    // u = +inf: w = inf; frexp(inf) is unspecified, the answer is inf.
-    return select(equal(u, constant<P>(std::numeric_limits<T>::infinity())), u, result);
+    return fma(e, constant<P>(ln2_split<T>.hi), log_m);
+}
+}  // namespace detail
+
+// log(1 + u) for u in [0, 1] (softplus's log1p(exp(-|z|))), without frexp and without the
+// rounding of 1 + u: below 1/2, f = u itself; from 1/2 on, 1 + u = 2 (1 + f) with
+// f = (u - 1)/2 in [-1/4, 0], exact (Sterbenz). NaN propagates.
+template <class P>
+P log1p_unit_interval(const P& u) {
+    using T = scalar_of<P>;
+    const P half = constant<P>(T(0.5));
+    const P upper = less_equal(half, u);
+    const P f = select(upper, ei::pmul(ei::psub(u, constant<P>(T(1))), half), u);
+    return detail::log1p_reduced(f, select(upper, constant<P>(T(1)), ei::pzero(u)));
 }
 
 }  // namespace diffuse::simd

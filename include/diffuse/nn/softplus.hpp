@@ -45,8 +45,10 @@ struct softplus {
         const auto [z, z_lo] = simd::two_product(b<P>(), x);
         const P below = simd::less(simd::abs(z), simd::constant<P>(T(4096)));
         const P lo = simd::select(below, simd::select(simd::less(z, Eigen::internal::pzero(z)), z_lo, Eigen::internal::pnegate(z_lo)), Eigen::internal::pzero(z));
-        const P log_term = simd::log1p_nonnegative(simd::exp(Eigen::internal::pnegate(simd::abs(z)), lo));
-        const P soft = Eigen::internal::pdiv(Eigen::internal::padd(simd::max_nan(z, Eigen::internal::pzero(z)), log_term), b<P>());
+        const P log_term = simd::log1p_unit_interval(simd::exp(Eigen::internal::pnegate(simd::abs(z)), lo));
+        const P sum = Eigen::internal::padd(simd::max_nan(z, Eigen::internal::pzero(z)), log_term);
+        // Division by beta = 1 is exact: skip it.
+        const P soft = beta == 1.0 ? sum : Eigen::internal::pdiv(sum, b<P>());
         return simd::select(simd::less(simd::constant<P>(static_cast<T>(threshold)), z), x, soft);
     }
     template <class P> P packet_derivative(const P& x) const {
