@@ -139,8 +139,10 @@ Eigen::ArrayXd solve(const Sampler& sampler, index steps, diffuse::predict::pred
     return x;
 }
 
-// The adaptive DPM-Solver over the same interval (it picks its own steps).
-inline Eigen::ArrayXd solve_adaptive(const diffuse::sampler::dpm_adaptive<double>& sampler, index* evaluations = nullptr) {
+// The adaptive DPM-Solver (sampler::dpm_adaptive<double>) over the same interval; it picks its own
+// steps. A template, so that only the translation units that use it instantiate it.
+template <class Adaptive>
+Eigen::ArrayXd solve_adaptive(const Adaptive& sampler, index* evaluations = nullptr) {
     const auto mixture = diffuse::models::gaussian_mixture<double>::ring();
     const diffuse::sampler::sigma_interval<double> interval{sigma_max, sigma_min, levels()};
     Eigen::ArrayXd x = start_points();
