@@ -3,12 +3,13 @@
 //
 // Grid per type: every binade sampled evenly through the bit patterns (denormals included),
 // dense linear grids over the central region and the exponential edges. The maxima printed
-// here are the table in docs/activations.md; tools/activations_float_sweep.cpp repeats the float
+// here are the table in docs/activations.md; bench/activations_float_sweep.cpp repeats the float
 // sweep over all 2^32 inputs.
 //
-// Error unit: ULP of the reference in the tested type (denormal spacing below the normal
-// range). Derivatives that cross zero (GELU, SiLU, Mish, ...) are measured in ULP of the
-// largest term of their formula (the condition of the problem); that scale is named per row.
+// Error unit (tests/ulp_error.hpp): ULP of the reference in the tested type (denormal spacing
+// below the normal range). Derivatives that cross zero (GELU, SiLU, Mish, ...) are measured in
+// ULP of the largest term of their formula (the condition of the problem); that scale is named
+// per row.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -20,26 +21,13 @@
 #include <vector>
 
 #include "diffuse/nn/activations.hpp"
+#include "ulp_error.hpp"
 
 namespace nn = diffuse::nn;
+using diffuse::testing::ulp_error;
 using ld = long double;
 
 namespace {
-
-template <class T>
-ld ulp_error(T got, ld ref, ld scale = 0) {
-    const T ref_t = static_cast<T>(ref);
-    if (std::isnan(ref)) return std::isnan(got) ? 0 : 1e30L;
-    if (std::isinf(ref_t)) return got == ref_t ? 0 : 1e30L;
-    if (!std::isfinite(got)) return 1e30L;
-    const ld magnitude = std::max(std::fabs(ref), scale);
-    int exponent = 0;
-    std::frexp(magnitude, &exponent);
-    constexpr int digits = std::numeric_limits<T>::digits;
-    constexpr int lowest = std::numeric_limits<T>::min_exponent - digits;
-    const ld ulp = std::ldexp(1.0L, std::max(exponent - digits, lowest));
-    return std::fabs(static_cast<ld>(got) - ref) / ulp;
-}
 
 template <class T>
 std::vector<T> grid() {
@@ -141,11 +129,13 @@ TEMPLATE_TEST_CASE("smooth activations are within 4 ULP of a long double referen
     using T = TestType;
     constexpr double smooth = 4.0;
     // Measured exceptions to the 4 ULP target (docs/activations.md, "open items"): the
-    // derivatives of the logistic gates x sigma(w(x)) and of Mish accumulate 4-6 ULP; exact
-    // GELU's Chebyshev tail loses up to 4.5 ULP near x = 0 and in the far left tail.
+    // derivatives of the logistic gates x sigma(w(x)) and of Mish accumulate 4-6 ULP.
     constexpr double gate_slope_bound = 6.0;
-    constexpr double gelu_value = 4.5;
     constexpr double tanh_slope = 4.5;
+    // Exact GELU is below the target: measured 2.92 / 3.26 ULP (f, float / double) and 2.65 /
+    // 2.74 (f'); the exhaustive float sweep (bench/activations_float_sweep.cpp) agrees.
+    constexpr double gelu_value = 3.5;
+    constexpr double gelu_slope = 3.0;
 
     check<T>(sweep<T>("sigmoid", nn::sigmoid{}, sig, dsig, no_scale), smooth, smooth);
     check<T>(sweep<T>("tanh", nn::tanh_act{}, [](ld x) { return std::tanh(x); },
@@ -185,7 +175,7 @@ TEMPLATE_TEST_CASE("smooth activations are within 4 ULP of a long double referen
     check<T>(sweep<T>("gelu", nn::gelu{}, [](ld x) { return x * big_phi(x); },
                       [](ld x) { return big_phi(x) + x * phi(x); },
                       [](ld x) { return std::max(big_phi(x), std::fabs(x * phi(x))); }),
-             gelu_value, smooth);
+             gelu_value, gelu_slope);
     {
         auto g = [](ld x) { return std::tanh(std::log1p(std::exp(x))); };
         check<T>(sweep<T>("mish", nn::mish{}, [=](ld x) { return x * g(x); },

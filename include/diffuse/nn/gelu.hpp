@@ -27,22 +27,63 @@ struct gelu {
 
     template <Real T> T operator()(T x) const { return nn::value(*this, x); }
     template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
+    // Each packet takes the series near 0, the tail form elsewhere, and both only when its
+    // lanes straddle the bound.
     template <class P> P packetOp(const P& x) const {
+        const P near_zero = kernels::central(x);
+        if (kernels::all(near_zero)) return central_value(x);
+        const P y = tail_value(x);
+        return kernels::any(near_zero) ? simd::select(near_zero, central_value(x), y) : y;
+    }
+    template <class P> P packet_derivative(const P& x) const {
+        const P near_zero = kernels::central(x);
+        if (kernels::all(near_zero)) return central_derivative(x);
+        const P dy = tail_derivative(x);
+        return kernels::any(near_zero) ? simd::select(near_zero, central_derivative(x), dy) : dy;
+    }
+
+private:
+    // |x| <= 1/2: x Phi(x) = x/2 + x^2 S(x^2) with x^2 = s + s_lo exact, one rounding at the end
+    // (x/2 is exact but for denormal x, where it is the correctly rounded result).
+    template <class P> static P central_value(const P& x) {
+        using T = simd::scalar_of<P>;
+        const auto [s, s_lo] = simd::two_product(x, x);
+        const P series = simd::polynomial(s, kernels::detail::normal_central<T>);
+        const P half_x = Eigen::internal::pmul(x, simd::constant<P>(T(0.5)));
+        const P y = simd::fma(s, series, simd::fma(s_lo, series, half_x));
+        // x Phi(x) has the sign of x; restoring it turns the +0 the sums give for x = -0 (and
+        // for the smallest negative denormals) into -0, as x Phi(x) rounds.
+        return Eigen::internal::por(y, simd::sign_bit(x));
+    }
+    // f' = Phi(x) + x phi(x) = 1/2 + x D(x^2).
+    template <class P> static P central_derivative(const P& x) {
+        using T = simd::scalar_of<P>;
+        const P series = simd::polynomial(Eigen::internal::pmul(x, x), kernels::detail::normal_central_with_density<T>);
+        return simd::fma(x, series, simd::constant<P>(T(0.5)));
+    }
+    template <class P> static P tail_value(const P& x) {
         using T = simd::scalar_of<P>;
         namespace ei = Eigen::internal;
         const auto tail = kernels::normal_tail(x);
         const P x_finite = simd::clamp_nan(x, std::numeric_limits<T>::lowest(), std::numeric_limits<T>::max());
-        // x < 0: x Phi(x) = (x H) exp(-x^2/2), scaled once; x >= 0: x (1 - exp(-x^2/2) H).
+        // x < 0: x Phi(x) = x (h + h_lo) g, x (h + h_lo) rounded once, then scaled by g once;
+        // x >= 0: x (1 - g h).
         const auto g = simd::exp_scaled(tail.a_hi, tail.a_lo);
+        const P lower = g.times(simd::fma(x_finite, tail.h, ei::pmul(x_finite, tail.h_lo)));
         const P upper = ei::pmul(x, simd::fma(ei::pnegate(g.value()), tail.h, simd::constant<P>(T(1))));
-        return simd::select(simd::less(x, ei::pzero(x)), g.times(ei::pmul(x_finite, tail.h)), upper);
+        return simd::select(simd::less(x, ei::pzero(x)), lower, upper);
     }
-    // f' = Phi(x) + x phi(x) = g (H - |x| / sqrt(2 pi)) for x < 0, 1 - g (H - x / sqrt(2 pi)) for x >= 0.
-    template <class P> P packet_derivative(const P& x) const {
+    // f' = Phi(x) + x phi(x) = g (h - |x| / sqrt(2 pi)) for x < 0, 1 - g (h - x / sqrt(2 pi))
+    // for x >= 0; the difference in the brackets is formed from h + h_lo and 1/sqrt(2 pi) to
+    // twice the precision, so its cancellation near x = -0.75 costs nothing.
+    template <class P> static P tail_derivative(const P& x) {
         using T = simd::scalar_of<P>;
         namespace ei = Eigen::internal;
+        constexpr simd::exact_constant<T> inv_sqrt_2pi{kernels::detail::inv_sqrt_2pi};
         const auto tail = kernels::normal_tail(x);
-        const P inner = simd::fma(ei::pnegate(tail.t), simd::constant<P>(static_cast<T>(kernels::detail::inv_sqrt_2pi)), tail.h);
+        const P minus_t = ei::pnegate(tail.t);
+        const P inner_lo = simd::fma(minus_t, simd::constant<P>(inv_sqrt_2pi.lo), tail.h_lo);
+        const P inner = ei::padd(simd::fma(minus_t, simd::constant<P>(inv_sqrt_2pi.hi), tail.h), inner_lo);
         const P g_inner = simd::exp_scaled(tail.a_hi, tail.a_lo).times(inner);
         return simd::select(simd::less(x, ei::pzero(x)), g_inner, ei::psub(simd::constant<P>(T(1)), g_inner));
     }
@@ -57,15 +98,14 @@ struct gelu_tanh {
     template <Real T> T operator()(T x) const { return nn::value(*this, x); }
     template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
     template <class P> P packetOp(const P& x) const {
-        const auto [w, w_lo] = gate(x);
+        const auto [w, w_lo] = odd_cubic(x, cubic_term<P>);
         return kernels::self_gated(x, w, w_lo);
     }
+    // x w'(x) = x (k1 + 3 k3 x^2), to twice the precision like w.
     template <class P> P packet_derivative(const P& x) const {
-        using T = simd::scalar_of<P>;
-        const auto [w, w_lo] = gate(x);
-        // w' = k1 + 3 k3 x^2
-        const P dw = simd::fma(simd::constant<P>(T(3) * linear<P>.hi * T(cubic)), Eigen::internal::pmul(x, x), simd::constant<P>(linear<P>.hi));
-        return kernels::self_gated_derivative(x, w, w_lo, dw);
+        const auto [w, w_lo] = odd_cubic(x, cubic_term<P>);
+        const auto [s, s_lo] = odd_cubic(x, cubic_slope_term<P>);
+        return kernels::self_gated_derivative(w, w_lo, s, s_lo);
     }
 
 private:
@@ -73,13 +113,14 @@ private:
     static constexpr simd::exact_constant<simd::scalar_of<P>> linear{k1};
     template <class P>
     static constexpr simd::exact_constant<simd::scalar_of<P>> cubic_term{k1 * cubic};
-
-    // w = x (k1 + k3 x^2) as hi + lo.
     template <class P>
-    static simd::double_word<P> gate(const P& x) {
+    static constexpr simd::exact_constant<simd::scalar_of<P>> cubic_slope_term{3 * k1 * cubic};
+
+    // x (k1 + k3 x^2) as hi + lo (w for k3 = k1 * 0.044715, x w' for three times that).
+    template <class P>
+    static simd::double_word<P> odd_cubic(const P& x, const simd::exact_constant<simd::scalar_of<P>>& k3) {
         namespace ei = Eigen::internal;
         constexpr auto k = linear<P>;
-        constexpr auto k3 = cubic_term<P>;
         const auto [s, s_lo] = simd::two_product(x, x);
         const auto [p, p_lo] = simd::two_product(simd::constant<P>(k3.hi), s);
         const auto [m, m_err] = simd::two_sum(simd::constant<P>(k.hi), p);

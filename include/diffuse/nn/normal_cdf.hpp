@@ -71,28 +71,71 @@ inline constexpr std::array<long double, 37> normal_tail_chebyshev = {
 template <Real T>
 inline constexpr std::size_t normal_tail_terms = std::is_same_v<T, float> ? 15 : 37;
 
+// The series as a polynomial in u (Horner: half the operations of Clenshaw's recurrence, and as
+// well conditioned here: sum |a_k u^k| <= 2.3 |G(u)| on [-1, 1]). The monomial coefficients are
+// formed from the Chebyshev ones in long double (T_{k+1} = 2u T_k - T_{k-1}), rounded once.
 template <Real T>
-constexpr std::array<T, normal_tail_terms<T>> normal_tail_coefficients() {
-    std::array<T, normal_tail_terms<T>> c{};
-    for (std::size_t i = 0; i < c.size(); ++i) c[i] = static_cast<T>(normal_tail_chebyshev[i]);
+constexpr std::array<T, normal_tail_terms<T>> normal_tail_monomials() {
+    constexpr std::size_t n = normal_tail_terms<T>;
+    std::array<long double, n> sum{}, previous{}, current{}, next{};
+    previous[0] = 1;  // T_0
+    current[1] = 1;   // T_1
+    sum[0] = normal_tail_chebyshev[0];
+    sum[1] = normal_tail_chebyshev[1];
+    for (std::size_t k = 2; k < n; ++k) {
+        for (std::size_t i = 0; i < n; ++i) next[i] = (i > 0 ? 2 * current[i - 1] : 0.0L) - previous[i];
+        for (std::size_t i = 0; i < n; ++i) sum[i] += normal_tail_chebyshev[k] * next[i];
+        previous = current;
+        current = next;
+    }
+    std::array<T, n> c{};
+    for (std::size_t i = 0; i < n; ++i) c[i] = static_cast<T>(sum[i]);
     return c;
 }
 
 template <Real T>
-inline constexpr auto normal_tail = normal_tail_coefficients<T>();
+inline constexpr auto normal_tail = normal_tail_monomials<T>();
 
 // 1/sqrt(2 pi)
 inline constexpr long double inv_sqrt_2pi = 0.398942280401432677939946059934381868L;
+
+// Near 0 the Maclaurin series (Abramowitz & Stegun 26.2.10) is cheaper than the tail form and
+// exact to the last bit, since Phi(x) - 1/2 is then a small correction to 1/2:
+//   Phi(x) = 1/2 + x S(x^2),            S(s) = sum_n (-1)^n s^n / (2^n n! (2n+1)) / sqrt(2 pi),
+//   Phi(x) + x phi(x) = 1/2 + x D(x^2), D(s) = sum_n (-1)^n (2n+2) s^n / ((2n+1) 2^n n!) / sqrt(2 pi).
+// For |x| <= 1/2 (s <= 1/4) the first omitted term is below 2^-30 (float, 6 terms) and 2^-62
+// (double, 11 terms) of the sum; x S stays below 0.2 so 1/2 + x S never cancels.
+inline constexpr long double normal_central_bound = 0.5L;
+template <Real T>
+inline constexpr std::size_t normal_central_terms = std::is_same_v<T, float> ? 6 : 11;
+
+template <Real T>
+constexpr std::array<T, normal_central_terms<T>> normal_central_series(bool with_density) {
+    std::array<T, normal_central_terms<T>> c{};
+    long double term = inv_sqrt_2pi;  // (-1)^n / (2^n n!) / sqrt(2 pi)
+    for (std::size_t n = 0; n < c.size(); ++n) {
+        const auto odd = static_cast<long double>(2 * n + 1);
+        c[n] = static_cast<T>(with_density ? term * (odd + 1) / odd : term / odd);
+        term *= -1.0L / (2.0L * static_cast<long double>(n + 1));
+    }
+    return c;
+}
+template <Real T>
+inline constexpr auto normal_central = normal_central_series<T>(false);
+template <Real T>
+inline constexpr auto normal_central_with_density = normal_central_series<T>(true);
 }  // namespace detail
 
 // Phi(-|x|) = g * h with g = exp(-x^2/2) kept apart (as the exponent -x^2/2 = a_hi + a_lo), so
-// callers can fold a factor into the exponential's final scaling.
+// callers can fold a factor into the exponential's final scaling, and h = G(u) / (t + K) carried
+// as h + h_lo, so that its only error is the series' own.
 template <class P>
 struct normal_tail_parts {
     P a_hi;  // -x^2/2, high part
     P a_lo;  // low part
     P t;     // |x| (clamped to where the tail is 0)
-    P h;     // Phi(-t) exp(t^2/2) = G(u) / (t + K)
+    P h;     // Phi(-t) exp(t^2/2) = G(u) / (t + K), high part
+    P h_lo;  // low part
 };
 
 template <class P>
@@ -103,11 +146,34 @@ normal_tail_parts<P> normal_tail(const P& x) {
     const P t = simd::min_nan(simd::abs(x), constant<P>(T(1 << 20)));
     const auto [sq_hi, sq_lo] = simd::two_product(t, t);
     const P half = constant<P>(T(-0.5));
-    // u by its own division (one rounding rather than two).
-    const P t_plus_k = ei::padd(t, constant<P>(k));
-    const P inverse = ei::pdiv(constant<P>(T(1)), t_plus_k);
-    const P u = ei::pdiv(ei::psub(t, constant<P>(k)), t_plus_k);
-    return {ei::pmul(half, sq_hi), ei::pmul(half, sq_lo), t, ei::pmul(simd::chebyshev(u, detail::normal_tail<T>), inverse)};
+    // One division r = 1/(t + K), with t + K = s + s_lo exact: 1/(t + K) = r (1 + e) to second
+    // order, e = 1 - (s + s_lo) r (the fma makes 1 - s r exact).
+    const auto [s, s_lo] = simd::two_sum(t, constant<P>(k));
+    const P r = ei::pdiv(constant<P>(T(1)), s);
+    const P e = simd::fma(ei::pnegate(s_lo), r, simd::fma(ei::pnegate(s), r, constant<P>(T(1))));
+    // u = (t - K)/(t + K) = 1 - 2K/(t + K); an error of 2^-p in u moves G by less than half of
+    // its own rounding, so the rounded r does here.
+    const P u = simd::fma(constant<P>(T(-2) * k), r, constant<P>(T(1)));
+    const P g = simd::polynomial(u, detail::normal_tail<T>);
+    const P h = ei::pmul(g, r);
+    const P h_lo = simd::fma(h, e, simd::fma(g, r, ei::pnegate(h)));
+    return {ei::pmul(half, sq_hi), ei::pmul(half, sq_lo), t, h, h_lo};
+}
+
+// Lanes where |x| <= detail::normal_central_bound, the domain of the series S and D.
+template <class P>
+P central(const P& x) {
+    return simd::less_equal(simd::abs(x), constant<P>(static_cast<scalar_of<P>>(detail::normal_central_bound)));
+}
+
+// Whether any / every lane of a mask is set (a branch to skip work no lane needs).
+template <class P>
+bool any(const P& mask) {
+    return ei::predux_any(mask);
+}
+template <class P>
+bool all(const P& mask) {
+    return !ei::predux_any(ei::pandnot(ei::ptrue(mask), mask));
 }
 
 }  // namespace diffuse::nn::kernels
