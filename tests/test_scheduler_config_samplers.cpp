@@ -229,7 +229,7 @@ TEMPLATE_TEST_CASE("exponential-integrator classes agree element-wise with diffu
     }
 }
 
-TEMPLATE_TEST_CASE("use_beta_sigmas, mu and shift_terminal agree element-wise with diffusers 58eb52c0 through the facade",
+TEMPLATE_TEST_CASE("use_beta_sigmas, mu, shift_terminal, stochastic_sampling and invert_sigmas agree element-wise with diffusers 58eb52c0 through the facade",
                    "[config][diffusers][options]", float, double) {
     using T = TestType;
     namespace ref = reference_options;  // tools/reference_options.py
@@ -265,6 +265,32 @@ TEMPLATE_TEST_CASE("use_beta_sigmas, mu and shift_terminal agree element-wise wi
             diffuse::sample(model, s, 6, x);
             kdtest::require_close<T>(x, tr->sample, 1e-4);
         }
+    }
+    SECTION("FlowMatchEulerDiscreteScheduler with stochastic_sampling, replayed noise") {
+        const auto s = make(R"("_class_name": "FlowMatchEulerDiscreteScheduler", "shift": 3.0, "stochastic_sampling": true)");
+        array<T> x = fixtures::sample0<T>();
+        exponential_test::injected_noise<T> noise;  // tools/reference_options.py's FlowNoise
+        diffuse::sample([](const_view<T> in, double t, view<T> out) { out = in.tanh() - T(0.5) * in * static_cast<T>(t / 1000); }, s, 6, x,
+                        noise);
+        CHECK(noise.draws == 6);  // one draw per step, the last included, as diffusers
+        kdtest::require_close<T>(x, ref::flow_match_stochastic.sample, 1e-3);
+        array<T> y = fixtures::sample0<T>(), out = array<T>::Zero(y.size());
+        CHECK_THROWS_WITH(s.start(6, y.size()).step(out, y), Contains("noise") && Contains("stochastic"));
+    }
+    SECTION("FlowMatchEulerDiscreteScheduler with invert_sigmas: the network is told (1 - s) T and returns -v") {
+        const auto s = make(R"("_class_name": "FlowMatchEulerDiscreteScheduler", "shift": 3.0, "invert_sigmas": true)");
+        const auto& tr = ref::flow_match_invert;
+        array<T> x = fixtures::sample0<T>();
+        std::vector<double> times;
+        diffuse::sample(
+            [&](const_view<T> in, double t, view<T> out) {
+                times.push_back(t);
+                out = in.tanh() - T(0.5) * in * static_cast<T>(t / 1000);
+            },
+            s, 6, x);
+        REQUIRE(times.size() == tr.timesteps.size());
+        for (std::size_t i = 0; i < times.size(); ++i) CHECK(times[i] == Approx(tr.timesteps[i]).epsilon(1e-6).margin(1e-4));
+        kdtest::require_close<T>(x, tr.sample, 1e-4);
     }
     SECTION("image_seq_len gives mu by the pipelines' calculate_shift (4096 tokens: max_shift)") {
         const auto by_len = make(R"("_class_name": "FlowMatchEulerDiscreteScheduler", "use_dynamic_shifting": true, "image_seq_len": 4096, "max_shift": 0.8)");
@@ -449,6 +475,8 @@ TEST_CASE("bad configs of the modern samplers are errors naming key, value and w
     CHECK_THROWS_WITH(make("EDMEulerScheduler", {{"sigma_schedule", "linear"}}), Contains("sigma_schedule = \"linear\""));
     CHECK_THROWS_WITH(make("EDMEulerScheduler", {{"sigma_data", -1.0}}), Contains("sigma_data = -1"));
     CHECK_THROWS_WITH(make("EDMEulerScheduler", {{"mu", 1.0}}), Contains("option 'mu'"));
+    CHECK_THROWS_WITH(make("FlowMatchEulerDiscreteScheduler", {{"invert_sigmas", true}, {"stochastic_sampling", true}}),
+                      Contains("stochastic_sampling = \"true\"") && Contains("invert_sigmas"));
     CHECK_THROWS_WITH(make("DPMSolverMultistepScheduler", {{"variance_type", "fixed_small"}}), Contains("variance_type = \"fixed_small\""));
     CHECK_THROWS_WITH(make("LCMScheduler", {{"original_inference_steps", 2000}}), Contains("original_inference_steps = 2000"));
     CHECK_THROWS_WITH(make("TCDScheduler", {{"gamma", 1.5}}), Contains("gamma = 1.5") && Contains("[0, 1]"));
@@ -456,7 +484,6 @@ TEST_CASE("bad configs of the modern samplers are errors naming key, value and w
     CHECK_THROWS_WITH(make("CMStochasticIterativeScheduler", {{"sigma_min", 0.0}}), Contains("sigma_min = 0") && Contains("> 0"));
     CHECK_THROWS_WITH(make("FlowMatchEulerDiscreteScheduler", {{"use_dynamic_shifting", true}}),
                       Contains("mu = nan") && Contains("required with use_dynamic_shifting"));
-    CHECK_THROWS_WITH(make("FlowMatchEulerDiscreteScheduler", {{"stochastic_sampling", true}}), Contains("stochastic_sampling = true"));
     CHECK_THROWS_WITH(make("FlowMatchEulerDiscreteScheduler", {{"shift", 0.0}}), Contains("shift = 0") && Contains("> 0"));
     CHECK_THROWS_WITH(make("FlowMatchEulerDiscreteScheduler", {{"time_shift_type", "cubic"}}), Contains("time_shift_type = \"cubic\""));
     // a stochastic class driven without noise says so

@@ -9,8 +9,10 @@ Runs diffusers' own schedulers (snapshot 58eb52c0, offline: tools/diffusers_offl
   - EDMEulerScheduler: diffusers' loop B (x = sample0 * init_noise_sigma; out = model(
     scale_model_input(x, t), t); x = step(out, t, x)) with the stand-in network
     F(x, c_noise) = tanh(x) (0.5 + 0.1 c_noise) on the 192 values of sample0;
-  - FlowMatchEulerDiscreteScheduler with use_dynamic_shifting and mu: loop A on the 768-value
-    sample0 with the flow-velocity stand-in of tools/reference_grids.py, v(x, t) = tanh(x) - 0.5 x t / 1000.
+  - FlowMatchEulerDiscreteScheduler with use_dynamic_shifting and mu, stochastic_sampling, invert_sigmas:
+    loop A on the 768-value sample0 with the flow-velocity stand-in of tools/reference_grids.py,
+    v(x, t) = tanh(x) - 0.5 x t / 1000; the k-th noise draw is reference_exponential's injected
+    noise formula over all 768 values.
 
   DIFFUSERS_SRC=/tmp/diffusers/src tools/diffusers_offline/python tools/reference_options.py > tests/reference_options.hpp
 """
@@ -22,6 +24,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import reference_exponential as rx  # noqa: E402  (its loop, model and noise)
 
+from diffusers.schedulers import scheduling_flow_match_euler_discrete  # noqa: E402
 from diffusers import (DEISMultistepScheduler, DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler,  # noqa: E402
                        EDMEulerScheduler, FlowMatchEulerDiscreteScheduler, UniPCMultistepScheduler)
 
@@ -88,10 +91,27 @@ def run_edm(steps, config):
 FLOW_MATCH = [
     ("flow_match_mu", 6, dict(use_dynamic_shifting=True), dict(mu=0.8)),
     ("flow_match_mu_linear", 6, dict(use_dynamic_shifting=True, time_shift_type="linear"), dict(mu=1.3)),
+    ("flow_match_stochastic", 6, dict(shift=3.0, stochastic_sampling=True), {}),
+    ("flow_match_invert", 6, dict(shift=3.0, invert_sigmas=True), {}),
 ]
 
 
+class FlowNoise:
+    def __init__(self):
+        self.draws = 0
+
+    def __call__(self, shape, generator=None, device=None, dtype=None, **kwargs):
+        n = 1
+        for d in shape:
+            n *= d
+        i = torch.arange(n, dtype=torch.int64)
+        z = (((i * 37 + self.draws * 101) % 257 - 128).to(torch.float32) / 64.0).reshape(shape)
+        self.draws += 1
+        return z.to(dtype or torch.float32)
+
+
 def run_flow_match(steps, config, kwargs):
+    scheduling_flow_match_euler_discrete.randn_tensor = FlowNoise()
     s = FlowMatchEulerDiscreteScheduler(**config)
     s.set_timesteps(steps, **kwargs)
     x = (torch.arange(768, dtype=torch.float32).reshape(3, 8, 8, 4) / 768).permute(3, 0, 1, 2).contiguous()

@@ -11,6 +11,7 @@
 #include "diffuse/sampler/ipndm.hpp"
 #include "diffuse/sampler/lcm.hpp"
 #include "diffuse/sampler/tcd.hpp"
+#include "diffuse/sampler/x0_from_output.hpp"
 #include "diffuse/schedule/flow.hpp"
 
 namespace diffuse::config::detail {
@@ -97,15 +98,27 @@ any_sampler<T> make_flow_match_euler(const options& o) {
     grid.time_shift = shift.kind;
     if (o.contains("shift_terminal")) grid.shift_terminal = o.get_double("shift_terminal", 0.0);
     grid.sigmas = sigma_kind(o);
-    require_value(o, "invert_sigmas", o.get_bool("invert_sigmas", false), false, "false");
-    require_value(o, "stochastic_sampling", o.get_bool("stochastic_sampling", false), false, "false");
+    // stochastic_sampling: x0 re-noised to the next level with the caller's noise (euler's renoise).
+    const bool stochastic = o.get_bool("stochastic_sampling", false);
+    grid.invert_sigmas = o.get_bool("invert_sigmas", false);
+    // diffusers' stochastic step reads x0 = x - (1 - s) F on inverted sigmas, which is not the
+    // inverted network's x0; the combination is left out.
+    require(!(stochastic && grid.invert_sigmas), "stochastic_sampling", "true",
+            "false with invert_sigmas (the combination is not implemented)");
     grid.validate();
-    const sampler::euler<T> euler({.prediction = predict::prediction::flow_velocity, .space = sampler::state_space::model});
-    return any_sampler<T>::wrap("FlowMatchEulerDiscreteScheduler", euler, [grid](index steps) {
+    const auto grid_for = [grid](index steps) {
         auto g = grid;
         g.steps = steps;
         return schedule::flow_match_grid<T>(g);
-    });
+    };
+    const auto space = sampler::state_space::model;
+    if (grid.invert_sigmas) {  // the network returns -v and is told (1 - s) T
+        const sampler::x0_from_output<sampler::euler<T>, sampler::inverted_flow_weights<T>> inverted(
+            sampler::euler<T>({.prediction = predict::prediction::sample, .space = space}), {});
+        return any_sampler<T>::wrap("FlowMatchEulerDiscreteScheduler", inverted, grid_for);
+    }
+    const sampler::euler<T> euler({.prediction = predict::prediction::flow_velocity, .space = space, .renoise = stochastic});
+    return any_sampler<T>::wrap("FlowMatchEulerDiscreteScheduler", euler, grid_for);
 }
 
 }  // namespace diffuse::config::detail

@@ -170,7 +170,7 @@ any_sampler<T> make_edm_euler(const options& o) {
     grid.validate();
     const auto kind = sampler::parse_edm_output(one_of(o, "prediction_type", "epsilon", {"epsilon", "v_prediction"}));
     const sampler::euler<T> euler({.prediction = predict::prediction::sample});
-    const sampler::edm_preconditioned<sampler::euler<T>> s(euler, static_cast<T>(grid.sigma_data), kind);
+    const sampler::edm_preconditioned<sampler::euler<T>> s(euler, sampler::edm_weights<T>(static_cast<T>(grid.sigma_data), kind));
     return any_sampler<T>::wrap("EDMEulerScheduler", s, [grid](index steps) {
         auto g = grid;
         g.steps = steps;

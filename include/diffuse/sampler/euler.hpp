@@ -5,6 +5,10 @@
 // sigma_hat = sigma (1 + gamma), and x raised to sigma_hat by x += S_noise z sqrt(sigma_hat^2 - sigma^2).
 // As in diffusers' EulerDiscreteScheduler the churn is applied after the model evaluation at
 // sigma, and x0 is then read at sigma_hat (the edm sampler, edm.hpp, churns before evaluating).
+// `renoise` replaces the ODE step by x0 noised afresh to the next level, x' = x0 + sigma' z (in the
+// model state alpha' (x0 + sigma' z)): diffusers' FlowMatchEulerDiscreteScheduler stochastic_sampling,
+// x' = (1 - s') x0 + s' z, i.e. an ancestral step with sigma_down = 0. Like diffusers it draws z on
+// every step, the last (sigma' = 0) included, so a shared generator stays in step with diffusers'.
 #pragma once
 
 #include <cmath>
@@ -25,9 +29,11 @@ struct euler_options {
     T s_tmax = std::numeric_limits<T>::infinity();
     T s_noise = T(1);
     state_space space = state_space::denoiser;
+    bool renoise = false;
 
     void validate() const {
         require(s_churn >= T(0) && std::isfinite(s_churn), "s_churn", s_churn, "a finite number >= 0");
+        require(!renoise || s_churn == T(0), "s_churn", s_churn, "0 with renoise (stochastic_sampling)");
         require(s_tmin >= T(0) && s_tmin <= s_tmax, "s_tmin", s_tmin, "in [0, s_tmax]");
         require(s_noise >= T(0) && std::isfinite(s_noise), "s_noise", s_noise, "a finite number >= 0");
     }
@@ -47,7 +53,7 @@ public:
         run(const euler& sampler, sigma_grid<T> grid, layout shape)
             : detail::sigma_run_state<T>(std::move(grid), shape, sampler.options_.space, sampler.options_.prediction),
               sampler_(&sampler) {
-            if (sampler.options_.s_churn > T(0)) noise_.resize(shape.size);
+            if (sampler.options_.s_churn > T(0) || sampler.options_.renoise) noise_.resize(shape.size);
         }
 
         [[nodiscard]] double model_time() const { return this->current_level().model_time; }
@@ -67,6 +73,16 @@ public:
             const auto& o = sampler_->options_;
             noise_level<T> level = this->current_level();
             const T sigma = level.sigma, next = this->next_level().sigma;
+            if (o.renoise) {
+                const const_view<T> z = detail::acquire_noise<T>(detail::to_noise_argument<T>(noise_in),
+                                                                 view<T>(noise_.data(), noise_.size()), true, name);
+                require_size("noise.size()", z.size(), x.size());
+                const T scale = this->space_ == state_space::denoiser ? T(1) : this->next_level().alpha;
+                const detail::linear_update<T> u{.from = this->decompose(level), .to_x0 = scale, .to_noise = scale * next};
+                detail::apply(u, {}, output, x, z, this->shape_.batch, view<T>(nullptr, 0), view<T>(nullptr, 0));
+                this->advance();
+                return;
+            }
             const bool churn = o.s_churn > T(0) && o.s_tmin <= sigma && sigma <= o.s_tmax;
             const T gamma = churn ? std::min(o.s_churn / static_cast<T>(this->num_steps()), std::numbers::sqrt2_v<T> - T(1)) : T(0);
             const T sigma_hat = sigma * (gamma + T(1));

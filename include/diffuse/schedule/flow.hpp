@@ -56,15 +56,17 @@ noise_level<T> flow_level(double s, double model_time) {
 }
 
 // A grid of flow levels from decreasing flow times (the end point included, usually 0), each told
-// s * num_train_timesteps.
+// s * num_train_timesteps, or (1 - s) * num_train_timesteps with `inverted_times` (FlowMatchEuler's
+// invert_sigmas, for Mochi-style networks trained on 1 - s).
 template <Real T>
-sigma_grid<T> flow_grid(std::span<const double> flow_times, index num_train_timesteps) {
+sigma_grid<T> flow_grid(std::span<const double> flow_times, index num_train_timesteps, bool inverted_times = false) {
     detail::require_decreasing_sigmas(flow_times);
     require(flow_times.front() <= 1.0, "flow_times[0]", flow_times.front(), "<= 1");
     std::vector<noise_level<T>> levels;
     for (std::size_t i = 0; i < flow_times.size(); ++i) {
         const T s = static_cast<T>(flow_times[i]);
-        const double time = i + 1 < flow_times.size() ? static_cast<double>(s * static_cast<T>(num_train_timesteps)) : 0.0;
+        const T told = inverted_times ? static_cast<T>(1) - s : s;
+        const double time = i + 1 < flow_times.size() ? static_cast<double>(told * static_cast<T>(num_train_timesteps)) : 0.0;
         levels.push_back(flow_level<T>(static_cast<double>(s), time));
     }
     return sigma_grid<T>(std::move(levels), T(1));
@@ -81,6 +83,7 @@ struct flow_match_options {
     sigma_spacing sigmas = sigma_spacing::timesteps;  // use_karras/exponential/beta_sigmas
     std::vector<double> custom_sigmas{};     // set_timesteps(sigmas=...): n flow times, before shifting
     std::vector<double> custom_timesteps{};  // set_timesteps(timesteps=...)
+    bool invert_sigmas = false;              // the network is told (1 - s) T (Mochi); see flow_grid
 
     void validate() const {
         detail::require_train_timesteps(num_train_timesteps);
@@ -119,7 +122,7 @@ sigma_grid<T> flow_match_grid(const flow_match_options& o = {}) {
     if (o.sigmas == sigma_spacing::beta) s = beta_sigmas(n, s.back(), s.front());
     for (double& v : s) v = static_cast<double>(static_cast<float>(v));  // torch float32
     s.push_back(0.0);
-    return flow_grid<T>(s, o.num_train_timesteps);
+    return flow_grid<T>(s, o.num_train_timesteps, o.invert_sigmas);
 }
 
 }  // namespace diffuse::schedule
