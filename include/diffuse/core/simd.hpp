@@ -109,6 +109,9 @@ template <class P> P with_sign_of(const P& magnitude, const P& sign) { return ei
 // ---- scaling by a power of two --------------------------------------------------------
 
 namespace detail {
+// Only the packet types below have a one-instruction scaling.
+template <class P>
+P scalef(const P& a, const P& k) = delete;
 #if defined(EIGEN_VECTORIZE_AVX512)
 // AVX-512's vscalef computes a * 2^floor(k) in one instruction over the whole range: overflow
 // gives inf, a denormal result is rounded once, NaN propagates.

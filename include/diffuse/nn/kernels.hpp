@@ -41,6 +41,14 @@ logistic_parts<P> logistic(const P& w_hi, const P& w_lo) {
     return {non_negative, exp_w, e, ei::padd(constant<P>(T(1)), e)};
 }
 
+// (1 + e)^2 for e in [0, 1], rounded once: 1 + e = d + d_lo exactly (Fast2Sum), then one fma.
+// Used by every derivative written over the denominator (1 + e)^2.
+template <class P>
+P one_plus_squared(const P& e, const P& d) {
+    const P d_lo = ei::psub(e, ei::psub(d, constant<P>(scalar_of<P>(1))));
+    return simd::fma(d, d, ei::pmul(ei::padd(d, d), d_lo));
+}
+
 // sigma(w), sigma(-w).
 template <class P>
 P sigma_of(const logistic_parts<P>& s) {
@@ -62,18 +70,31 @@ P self_gated(const P& x, const P& w_hi, const P& w_lo) {
     return ei::pdiv(simd::select(s.non_negative, x, s.exp_w.times(x_finite)), s.d);
 }
 
-// d/dx [x sigma(w(x))] = sigma(w) + x w'(x) sigma(w) sigma(-w), written over the common
-// denominator d^2; for w < 0 the factor e is applied last (rounded once if denormal). x w' is
-// kept finite so that at x = -inf the product with e = 0 is 0.
+// d/dx [x sigma(w(x))] = sigma(w) + s sigma(w) sigma(-w), s = x w'(x) given as s_hi + s_lo,
+// written over the common denominator d^2 with d = 1 + e carried exactly as d + d_lo:
+//   w >= 0: (d + s e) / d^2,   w < 0: e (d + s) / d^2.
+// The numerators are formed to twice the precision and rounded once (for w < 0 together with
+// the exponential's mantissa, its power of two applied last, so a denormal result is rounded
+// once), d^2 is one fma: the result carries the exponential's error and three roundings
+// (numerator, d^2, division) instead of the six of the plain formula. s is kept finite (its
+// low part dropped where it was not) so that at x = -inf the product with e = 0 is 0.
 template <class P>
-P self_gated_derivative(const P& x, const P& w_hi, const P& w_lo, const P& dw_dx) {
+P self_gated_derivative(const P& w_hi, const P& w_lo, const P& s_hi_raw, const P& s_lo_raw) {
     using T = scalar_of<P>;
     const auto s = logistic(w_hi, w_lo);
-    const P slope = simd::clamp_nan(ei::pmul(x, dw_dx), std::numeric_limits<T>::lowest(), std::numeric_limits<T>::max());
-    // w >= 0: (d + slope e) / d^2;  w < 0: e (d + slope) / d^2.
-    const P numerator = simd::fma(slope, simd::select(s.non_negative, s.e, constant<P>(T(1))), s.d);
-    const P factor = ei::pdiv(numerator, ei::pmul(s.d, s.d));
-    return simd::select(s.non_negative, factor, s.exp_w.times(factor));
+    const P s_hi = simd::clamp_nan(s_hi_raw, std::numeric_limits<T>::lowest(), std::numeric_limits<T>::max());
+    const P s_lo = simd::select(simd::equal(s_hi, s_hi_raw), s_lo_raw, ei::pzero(s_hi));
+    // d = 1 + e exactly (Fast2Sum: 1 >= e), d^2 rounded once.
+    const P d_lo = ei::psub(s.e, ei::psub(s.d, constant<P>(T(1))));
+    const P d_squared = one_plus_squared(s.e, s.d);
+    // w >= 0: d + s e
+    const P upper = ei::padd(s.d, simd::fma(s_hi, s.e, simd::fma(s_lo, s.e, d_lo)));
+    // w < 0: (e/2^k) (d + s), with d + s = t + t_lo exactly (TwoSum)
+    const auto [t, t_lo] = simd::two_sum(s_hi, s.d);
+    const P mantissa = s.exp_w.half_mantissa;
+    const P lower = simd::fma(mantissa, t, ei::pmul(mantissa, ei::padd(t_lo, ei::padd(s_lo, d_lo))));
+    const P quotient = ei::pdiv(simd::select(s.non_negative, upper, lower), d_squared);
+    return simd::select(s.non_negative, quotient, simd::ldexp(quotient, s.exp_w.exponent));
 }
 
 // tanh: with E = expm1(2|x|), tanh|x| = E / (E + 2) (accurate for small |x|) or
@@ -91,14 +112,17 @@ P tanh(const P& x) {
     return simd::with_sign_of(magnitude, x);
 }
 
-// 1 - tanh(x)^2 = 4 e / (1 + e)^2 with e = exp(-2|x|): no cancellation as tanh -> 1.
+// 1 - tanh(x)^2 = 4 e / (1 + e)^2 with e = exp(-2|x|): no cancellation as tanh -> 1. The
+// exponential's mantissa (times 4, exact) is divided by (1 + e)^2 rounded once, its power of
+// two applied last: the exponential's error and two roundings.
 template <class P>
 P tanh_derivative(const P& x) {
     using T = scalar_of<P>;
     const P t = simd::abs(x);
     const auto e = simd::exp_scaled(ei::pnegate(ei::padd(t, t)), ei::pzero(t));
-    const P d = ei::padd(constant<P>(T(1)), e.value());
-    return e.times(ei::pdiv(constant<P>(T(4)), ei::pmul(d, d)));
+    const P value = e.value();
+    const P d_squared = one_plus_squared(value, ei::padd(constant<P>(T(1)), value));
+    return simd::ldexp(ei::pdiv(ei::pmul(constant<P>(T(4)), e.half_mantissa), d_squared), e.exponent);
 }
 
 }  // namespace diffuse::nn::kernels

@@ -26,10 +26,11 @@ struct sigmoid {
     template <class P> P packetOp(const P& x) const {
         return kernels::sigma_of(kernels::logistic(x, Eigen::internal::pzero(x)));
     }
-    // sigma(x) sigma(-x) = e / d^2, one division.
+    // sigma(x) sigma(-x) = e / d^2: the exponential's mantissa over d^2 (rounded once), its
+    // power of two applied last.
     template <class P> P packet_derivative(const P& x) const {
         const auto s = kernels::logistic(x, Eigen::internal::pzero(x));
-        return Eigen::internal::pdiv(s.e, Eigen::internal::pmul(s.d, s.d));
+        return simd::ldexp(Eigen::internal::pdiv(s.exp_w.half_mantissa, kernels::one_plus_squared(s.e, s.d)), s.exp_w.exponent);
     }
 };
 
@@ -42,7 +43,7 @@ struct silu {
     template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
     template <class P> P packetOp(const P& x) const { return kernels::self_gated(x, x, Eigen::internal::pzero(x)); }
     template <class P> P packet_derivative(const P& x) const {
-        return kernels::self_gated_derivative(x, x, Eigen::internal::pzero(x), simd::constant<P>(simd::scalar_of<P>(1)));
+        return kernels::self_gated_derivative(x, Eigen::internal::pzero(x), x, Eigen::internal::pzero(x));
     }
 };
 
@@ -69,8 +70,9 @@ struct swish {
         return kernels::self_gated(x, hi, lo);
     }
     template <class P> P packet_derivative(const P& x) const {
+        // x w' = beta x = w, exactly as hi + lo.
         const auto [hi, lo] = gate(x);
-        return kernels::self_gated_derivative(x, hi, lo, simd::constant<P>(static_cast<simd::scalar_of<P>>(beta)));
+        return kernels::self_gated_derivative(hi, lo, hi, lo);
     }
 
 private:
@@ -92,8 +94,9 @@ struct quick_gelu {
         return kernels::self_gated(x, hi, lo);
     }
     template <class P> P packet_derivative(const P& x) const {
+        // x w' = 1.702 x = w.
         const auto [hi, lo] = simd::times(scale<P>, x);
-        return kernels::self_gated_derivative(x, hi, lo, simd::constant<P>(scale<P>.hi));
+        return kernels::self_gated_derivative(hi, lo, hi, lo);
     }
 
 private:

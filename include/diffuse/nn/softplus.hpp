@@ -105,23 +105,36 @@ struct mish {
         const P negative = m.exp_x.times(ei::pmul(x_finite, ei::pdiv(ei::padd(m.e, two), m.denominator)));
         return simd::select(m.positive, positive, negative);
     }
-    // f' = g + x (1 - g)(1 + g) sigma(x), g = tanh(softplus(x)); for x <= 0 both g and sigma
-    // carry the factor e, applied last.
+    // f' = g + x (1 - g^2) sigma(x), g = tanh(softplus(x)), as one ratio of polynomials in
+    // e = exp(-|x|) (with 1 + g = 2 (1 + e)^2 / denominator the factors (1 + e) cancel):
+    //   x > 0:  (1 + e (4 + e (6 + 4x + e (4 + 4x)))) / (1 + 2e + 2e^2)^2,
+    //   x <= 0: e (4 (1 + x) + e (6 + 4x + e (4 + e))) / (2 + 2e + e^2)^2,
+    // the squares expanded and evaluated by Horner's rule, 1 + x exact (TwoSum) and, for x <= 0,
+    // the numerator rounded once together with the exponential's mantissa, its power of two
+    // applied last. x is clamped to |x| <= 2^100 (beyond, e = 0 and the result is 1 or -0) so
+    // that 4x stays finite.
     template <class P> P packet_derivative(const P& x) const {
         using T = simd::scalar_of<P>;
         namespace ei = Eigen::internal;
-        const auto m = detail::mish_split(x);
-        const P one = simd::constant<P>(T(1));
-        const P two = simd::constant<P>(T(2));
-        const P g_over_e = ei::pdiv(simd::select(m.positive, simd::fma(two, m.e, one), ei::padd(m.e, two)), m.denominator);
-        const P one_minus_g = ei::pdiv(simd::select(m.positive, ei::pmul(two, ei::pmul(m.e, m.e)), two), m.denominator);
-        const P sigma_over_e = ei::pdiv(one, ei::padd(one, m.e));
-        const P x_finite = simd::clamp_nan(x, std::numeric_limits<T>::lowest(), std::numeric_limits<T>::max());
-        const P slope = ei::pmul(ei::pmul(x_finite, sigma_over_e), ei::pmul(one_minus_g, ei::psub(two, one_minus_g)));
-        // x > 0: g + slope (sigma = 1/(1+e), g = g_over_e); x <= 0: e (g/e + slope), sigma = e/(1+e).
-        const P positive = ei::padd(g_over_e, slope);
-        const P negative = m.exp_x.times(ei::padd(g_over_e, slope));
-        return simd::select(m.positive, positive, negative);
+        auto c = [](T value) { return simd::constant<P>(value); };
+        const auto exp_x = simd::exp_scaled(ei::pnegate(simd::abs(x)), ei::pzero(x));
+        const P e = exp_x.value();
+        const P xb = simd::clamp_nan(x, -T(0x1p100), T(0x1p100));
+        const P four = c(T(4));
+        const P four_x_plus_4 = simd::fma(four, xb, four);
+        const P four_x_plus_6 = simd::fma(four, xb, c(T(6)));
+        // x > 0
+        const P upper_numerator = simd::fma(e, simd::fma(e, simd::fma(e, four_x_plus_4, four_x_plus_6), four), c(T(1)));
+        const P upper_denominator = simd::fma(e, simd::fma(e, simd::fma(e, simd::fma(e, four, c(T(8))), c(T(8))), four), c(T(1)));
+        const P upper = ei::pdiv(upper_numerator, upper_denominator);
+        // x <= 0
+        const auto [one_plus_x, one_plus_x_lo] = simd::two_sum(c(T(1)), xb);
+        const P rest = simd::fma(e, simd::fma(e, ei::padd(e, four), four_x_plus_6), ei::pmul(four, one_plus_x_lo));
+        const P mantissa = exp_x.half_mantissa;
+        const P lower_numerator = simd::fma(ei::pmul(four, mantissa), one_plus_x, ei::pmul(mantissa, rest));
+        const P lower_denominator = simd::fma(e, simd::fma(e, simd::fma(e, ei::padd(e, four), c(T(8))), c(T(8))), four);
+        const P lower = simd::ldexp(ei::pdiv(lower_numerator, lower_denominator), exp_x.exponent);
+        return simd::select(simd::less(ei::pzero(x), x), upper, lower);
     }
 };
 
