@@ -120,6 +120,37 @@ TEMPLATE_TEST_CASE("step-size policies give their documented gains", "[sa][step]
     CHECK(sa::power_interval<T>(T(0.2), T(0.101))(1) == Approx(0.2));
 }
 
+TEMPLATE_TEST_CASE("warm-up + cosine gains match torch's CosineAnnealingLR and diffusers' warm-up", "[sa][step]", float,
+                   double) {
+    using T = TestType;
+    STATIC_REQUIRE(sa::step_size<sa::warmup_cosine_step<T>>);
+    STATIC_REQUIRE_FALSE(sa::robbins_monro_step<sa::warmup_cosine_step<T>>);
+    // torch 1.13: SGD(lr=0.01) with CosineAnnealingLR(T_max=10, eta_min=0.001), the lr of steps 1..11.
+    const double torch_lr[] = {0.01,
+                               0.009779754323328192,
+                               0.009140576474687263,
+                               0.008145033635316129,
+                               0.006890576474687263,
+                               0.0055,
+                               0.004109423525312737,
+                               0.0028549663646838712,
+                               0.001859423525312737,
+                               0.001220245676671809,
+                               0.001};
+    const sa::warmup_cosine_step<T> annealing(T(0.01), 0, 10, T(0.001));
+    for (diffuse::index k = 1; k <= 11; ++k) CHECK(annealing(k) == Approx(torch_lr[k - 1]).epsilon(1e-6));
+    CHECK(annealing(12) == T(0.001));  // stays at the floor (torch rises again)
+    // diffusers get_cosine_schedule_with_warmup(warmup 4, training 20), num_cycles 0.5:
+    // lambda(s) = s / 4 for s < 4, then (1 + cos(pi (s - 4) / 16)) / 2; gain of step k = lambda(k - 1).
+    const sa::warmup_cosine_step<T> warm(T(2), 4, 20);
+    CHECK(warm(1) == T(0));
+    CHECK(warm(3) == T(1));
+    CHECK(warm(5) == T(2));
+    CHECK(warm(13) == Approx(1.0).margin(1e-6));
+    CHECK(warm(21) == Approx(0.0).margin(1e-6));
+    CHECK(warm(22) == T(0));
+}
+
 TEMPLATE_TEST_CASE("invalid gains are rejected with a message naming the parameter", "[sa][step][errors]", float,
                    double) {
     using T = TestType;
@@ -129,6 +160,12 @@ TEMPLATE_TEST_CASE("invalid gains are rejected with a message naming the paramet
     CHECK_THROWS_AS(sa::spall_step<T>(T(1), T(-1), T(0.602)), diffuse::error);
     CHECK_THROWS_AS(sa::power_interval<T>(T(1), T(0)), diffuse::error);
     CHECK_THROWS_AS(sa::clamped_harmonic_step<T>(T(1), T(0)), diffuse::error);
+    CHECK_THROWS_WITH(sa::warmup_cosine_step<T>(T(1), 10, 10),
+                      Catch::Contains("warmup_cosine_step warmup") && Catch::Contains("10") && Catch::Contains("[0, 9]"));
+    CHECK_THROWS_WITH(sa::warmup_cosine_step<T>(T(1), 0, 10, T(2)),
+                      Catch::Contains("warmup_cosine_step floor") && Catch::Contains("[0, peak]"));
+    CHECK_THROWS_AS(sa::warmup_cosine_step<T>(T(0), 0, 10), diffuse::error);
+    CHECK_THROWS_AS(sa::warmup_cosine_step<T>(T(1), 0, 0), diffuse::error);
     // Kiefer-Wolfowitz needs sum (a_k / c_k)^2 < inf: alpha = 0.602 with gamma = 0.2 breaks it.
     CHECK_THROWS_WITH((sa::kiefer_wolfowitz<T, sa::spall_step<T>, sa::power_interval<T>>(
                           sa::spall_step<T>(T(1), T(0), T(0.602)), sa::power_interval<T>(T(1), T(0.2)), 2)),

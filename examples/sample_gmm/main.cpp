@@ -14,21 +14,15 @@
 #include <diffuse/sampler/ddpm.hpp>
 #include <diffuse/sampler/sample.hpp>
 
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#include <stb/stb_image_write.h>
+#include "../common/cli.hpp"
+#include "../common/png.hpp"
+#include "../common/progress.hpp"
 
-#include <algorithm>
-#include <charconv>
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <map>
 #include <string>
-#include <vector>
-
-#include <unistd.h>
 
 namespace {
 
@@ -58,16 +52,6 @@ struct arguments {
     bool quiet = false;
 };
 
-template <class N>
-N parse_number(const std::string& flag, const std::string& text) {
-    N value{};
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc() || end != text.data() + text.size()) {
-        throw diffuse::invalid(flag, text, "a number");
-    }
-    return value;
-}
-
 arguments parse(int argc, char** argv) {
     arguments a;
     for (int i = 1; i < argc; ++i) {
@@ -80,18 +64,17 @@ arguments parse(int argc, char** argv) {
             std::cout << usage;
             std::exit(0);
         }
-        if (i + 1 >= argc) throw diffuse::invalid(flag, "(missing)", "a value after the flag");
-        const std::string value = argv[++i];
+        const std::string value = examples::flag_value(argc, argv, i);
         if (flag == "--sampler") a.sampler = value;
         else if (flag == "--dataset") a.dataset = value;
         else if (flag == "--prediction") a.prediction = value;
         else if (flag == "--schedule") a.schedule = value;
         else if (flag == "--spacing") a.spacing = value;
         else if (flag == "--out") a.out = value;
-        else if (flag == "--steps") a.steps = parse_number<diffuse::index>(flag, value);
-        else if (flag == "--count") a.count = parse_number<diffuse::index>(flag, value);
-        else if (flag == "--eta") a.eta = parse_number<double>(flag, value);
-        else if (flag == "--seed") a.seed = parse_number<unsigned long long>(flag, value);
+        else if (flag == "--steps") a.steps = examples::parse_number<diffuse::index>(flag, value);
+        else if (flag == "--count") a.count = examples::parse_number<diffuse::index>(flag, value);
+        else if (flag == "--eta") a.eta = examples::parse_number<double>(flag, value);
+        else if (flag == "--seed") a.seed = examples::parse_number<unsigned long long>(flag, value);
         else throw diffuse::invalid("option", flag, "--sampler, --steps, --eta, --seed, --count, --dataset, --prediction, --schedule, --spacing, --out, --quiet, --help");
     }
     diffuse::require(a.sampler == "ddim" || a.sampler == "ddpm", "--sampler", a.sampler, "ddim, ddpm");
@@ -99,23 +82,6 @@ arguments parse(int argc, char** argv) {
     diffuse::require(a.count >= 1 && a.count <= 1'000'000, "--count", a.count, "an integer in [1, 1000000]");
     diffuse::require(std::isfinite(a.eta) && a.eta >= 0.0, "--eta", a.eta, "a finite number >= 0");
     return a;
-}
-
-// A bar redrawn in place on a terminal; on a pipe or a log file, one line per quarter.
-void progress_bar(diffuse::index done, diffuse::index total) {
-    static const bool terminal = isatty(fileno(stderr)) != 0;
-    if (!terminal) {
-        if (done == total || (4 * done) / total != (4 * (done - 1)) / total) {
-            std::fprintf(stderr, "%lld/%lld steps\n", static_cast<long long>(done), static_cast<long long>(total));
-        }
-        return;
-    }
-    constexpr int width = 40;
-    const int filled = static_cast<int>(width * done / total);
-    std::fprintf(stderr, "\r[%s%s] %lld/%lld steps", std::string(static_cast<std::size_t>(filled), '#').c_str(),
-                 std::string(static_cast<std::size_t>(width - filled), '.').c_str(), static_cast<long long>(done),
-                 static_cast<long long>(total));
-    if (done == total) std::fprintf(stderr, "\n");
 }
 
 void write_csv(const std::filesystem::path& path, const array& points) {
@@ -138,29 +104,14 @@ void write_png(const std::filesystem::path& path, const diffuse::models::gaussia
         }
     target.log_density(diffuse::cflat(pixels), diffuse::flat(log_p));
     const T peak = log_p.maxCoeff();
-    std::vector<unsigned char> rgb(3 * size * size);
-    for (int i = 0; i < size * size; ++i) {
-        const T shade = std::exp(log_p[i] - peak);  // 0..1
-        rgb[3 * i] = static_cast<unsigned char>(255 - 200 * shade);
-        rgb[3 * i + 1] = static_cast<unsigned char>(255 - 140 * shade);
-        rgb[3 * i + 2] = 255;
-    }
-    for (diffuse::index p = 0; p + 1 < points.size(); p += 2) {
-        const int col = static_cast<int>((points[p] + half_width) / (2 * half_width) * size);
-        const int row = static_cast<int>((half_width - points[p + 1]) / (2 * half_width) * size);
-        for (int dr = 0; dr < 2; ++dr)
-            for (int dc = 0; dc < 2; ++dc) {
-                const int r = row + dr, c = col + dc;
-                if (r < 0 || r >= size || c < 0 || c >= size) continue;
-                unsigned char* px = &rgb[static_cast<std::size_t>(3 * (r * size + c))];
-                px[0] = 170;
-                px[1] = 20;
-                px[2] = 30;
-            }
-    }
-    if (!stbi_write_png(path.string().c_str(), size, size, 3, rgb.data(), 3 * size)) {
-        throw diffuse::invalid("--out", path.string(), "a writable directory");
-    }
+    examples::canvas image(size, size);
+    for (int row = 0; row < size; ++row)
+        for (int col = 0; col < size; ++col) {
+            const T shade = std::exp(log_p[row * size + col] - peak);  // 0..1
+            image.set(col, row, {static_cast<unsigned char>(255 - 200 * shade), static_cast<unsigned char>(255 - 140 * shade), 255});
+        }
+    image.dots(points, half_width, {170, 20, 30});
+    image.write(path);
 }
 
 }  // namespace
@@ -189,7 +140,9 @@ int main(int argc, char** argv) {
         random::generator noise(args.seed);
         noise.normal(x);
         sample_options<T> options;
-        if (!args.quiet) options.progress = progress_bar;
+        if (!args.quiet) {
+            options.progress = [](diffuse::index done, diffuse::index total) { examples::show_progress("sampling", done, total, "steps"); };
+        }
         const predict::x0_processing<T> no_clipping{};  // the data is not confined to [-1, 1]
         if (args.sampler == "ddim") {
             const sampler::ddim<T> ddim(noise_schedule, {.prediction = prediction, .eta = static_cast<T>(args.eta), .x0 = no_clipping});

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cmath>
 #include <concepts>
+#include <numbers>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -110,6 +111,44 @@ public:
 
 private:
     T c_, upper_;
+};
+
+// Linear warm-up, then cosine decay to a floor: the learning-rate schedule of diffusion
+// training scripts. With s = k - 1 the number of steps already taken (PyTorch's scheduler
+// counter), peak a and floor f:
+//     a_k = a s / W                                           for s < W (warm-up),
+//     a_k = f + (a - f) (1 + cos(pi (s - W) / (N - W))) / 2     for W <= s <= N,
+//     a_k = f                                                 for s > N.
+// This is diffusers' get_cosine_schedule_with_warmup (num_cycles = 0.5) times a when f = 0,
+// and torch.optim.lr_scheduler.CosineAnnealingLR(T_max = N, eta_min = f) when W = 0 (cosine
+// annealing: Loshchilov & Hutter 2017, eq. 5, without restarts; warm-up: Goyal et al. 2017).
+// Past N both of those rise again; here the gain stays at the floor. The first gain of a
+// warm-up is 0, as in diffusers. Not a Robbins-Monro gain: sum a_k is finite (f = 0) or
+// sum a_k^2 is not (f > 0).
+template <Real T>
+class warmup_cosine_step {
+public:
+    static constexpr bool robbins_monro = false;
+    warmup_cosine_step(T peak, index warmup, index total, T floor = T(0))
+        : peak_(peak), floor_(floor), warmup_(warmup), total_(total) {
+        require_positive("warmup_cosine_step peak", peak);
+        require(floor >= T(0) && floor <= peak, "warmup_cosine_step floor", floor, "[0, peak]");
+        require(total >= 1, "warmup_cosine_step total", total, "an integer >= 1");
+        require(warmup >= 0 && warmup < total, "warmup_cosine_step warmup", warmup,
+                "an integer in [0, total - 1] = [0, " + std::to_string(total - 1) + "]");
+    }
+    T operator()(index k) const {
+        const index s = k - 1;
+        if (s < warmup_) return peak_ * static_cast<T>(s) / static_cast<T>(warmup_);
+        if (s >= total_) return floor_;
+        const double progress = static_cast<double>(s - warmup_) / static_cast<double>(total_ - warmup_);
+        const double cosine = 0.5 * (1.0 + std::cos(std::numbers::pi * progress));
+        return floor_ + (peak_ - floor_) * static_cast<T>(cosine);
+    }
+
+private:
+    T peak_, floor_;
+    index warmup_, total_;
 };
 
 // A user-defined gain: any callable k -> a_k, with the caller's statement about the
