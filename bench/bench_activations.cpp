@@ -5,6 +5,8 @@
 //
 // Every kernel reads x and writes y (one read and one write per element, as torch's out=), so
 // the memory-bound limit is 2 streams: elements/s <= triad bandwidth / (2 * sizeof(float)).
+// At 16M the counter vs_triad is the kernel's bytes/s over the triad's, measured in
+// alternation (bench_common.hpp): 1 means as fast as memory allows, below 1 compute bound.
 #include <benchmark/benchmark.h>
 
 #include <Eigen/Core>
@@ -17,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_common.hpp"
 #include "diffuse/nn/activations.hpp"
 
 namespace nn = diffuse::nn;
@@ -35,13 +38,20 @@ void run(benchmark::State& state, Kernel kernel) {
     const std::int64_t n = state.range(0);
     const buffer x = inputs(n);
     buffer y = buffer::Zero(n);
-    for (auto _ : state) {
+    auto pass = [&] {
         kernel(x, y);
         benchmark::DoNotOptimize(y.data());
         benchmark::ClobberMemory();
+        return diffuse::bench::stream_bytes<float>(n, 2);
+    };
+    if (n == memory_bound) {
+        diffuse::bench::run_memory_benchmark<float>(state, pass);
+        return;
     }
+    std::int64_t bytes = 0;
+    for (auto _ : state) bytes += pass();
     state.SetItemsProcessed(state.iterations() * n);
-    state.SetBytesProcessed(state.iterations() * n * 2 * static_cast<std::int64_t>(sizeof(float)));
+    state.SetBytesProcessed(bytes);
 }
 
 using eigen_expression = void (*)(const buffer&, buffer&);
@@ -63,19 +73,6 @@ void register_activation(const std::string& name, Act act, Scalar scalar_std, ei
                 run(s, eigen_builtin);
             })->Arg(n);
     }
-}
-
-// STREAM triad a = b + s c (McCalpin 1995): 3 streams; reported as bytes/s.
-void triad(benchmark::State& state) {
-    const std::int64_t n = state.range(0);
-    buffer a = buffer::Zero(n), b = inputs(n), c = inputs(n);
-    for (auto _ : state) {
-        a = b + 1.5f * c;
-        benchmark::DoNotOptimize(a.data());
-        benchmark::ClobberMemory();
-    }
-    state.SetItemsProcessed(state.iterations() * n);
-    state.SetBytesProcessed(state.iterations() * n * 3 * static_cast<std::int64_t>(sizeof(float)));
 }
 
 float sigmoid_std(float x) { return 1.0f / (1.0f + std::exp(-x)); }
@@ -114,7 +111,7 @@ const bool registered = [] {
     register_activation("hardswish", nn::hardswish{}, nullptr, [](const buffer& x, buffer& y) { y = x * (x + 3.0f).max(0.0f).min(6.0f) / 6.0f; });
     register_activation("relu_squared", nn::relu_squared{}, nullptr, [](const buffer& x, buffer& y) { y = x.max(0.0f).square(); });
     register_activation("heaviside", nn::heaviside{}, nullptr, nullptr);
-    benchmark::RegisterBenchmark("triad", triad)->Arg(memory_bound);
+    benchmark::RegisterBenchmark("triad", diffuse::bench::bm_triad<float>)->Arg(memory_bound);
     return true;
 }();
 

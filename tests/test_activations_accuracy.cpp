@@ -128,19 +128,22 @@ T rounded(double parameter) {
 TEMPLATE_TEST_CASE("smooth activations are within 4 ULP of a long double reference", "[nn][accuracy]", float, double) {
     using T = TestType;
     constexpr double smooth = 4.0;
-    // Measured exceptions to the 4 ULP target (docs/activations.md, "open items"): the
-    // derivatives of the logistic gates x sigma(w(x)) and of Mish accumulate 4-6 ULP.
-    constexpr double gate_slope_bound = 6.0;
-    constexpr double tanh_slope = 4.5;
+    // Tighter than the target where measured (docs/activations.md), so a regression fails:
+    // sigmoid' and tanh' 2.21 / 2.17 ULP (float / double), the gates x sigma(w(x)) at most
+    // 2.67, Mish' 2.93 / 2.85, softplus 1.48 / 1.47.
+    constexpr double logistic_slope = 2.5;
+    constexpr double gate_slope_bound = 3.0;
+    constexpr double mish_slope = 3.25;
+    constexpr double softplus_value = 2.0;
     // Exact GELU is below the target: measured 2.92 / 3.26 ULP (f, float / double) and 2.65 /
     // 2.74 (f'); the exhaustive float sweep (bench/activations_float_sweep.cpp) agrees.
     constexpr double gelu_value = 3.5;
     constexpr double gelu_slope = 3.0;
 
-    check<T>(sweep<T>("sigmoid", nn::sigmoid{}, sig, dsig, no_scale), smooth, smooth);
+    check<T>(sweep<T>("sigmoid", nn::sigmoid{}, sig, dsig, no_scale), smooth, logistic_slope);
     check<T>(sweep<T>("tanh", nn::tanh_act{}, [](ld x) { return std::tanh(x); },
                       [](ld x) { const ld e = std::exp(-2 * std::fabs(x)); return 4 * e / ((1 + e) * (1 + e)); }, no_scale),
-             smooth, tanh_slope);
+             smooth, logistic_slope);
     // x sigma(w): f' = sigma(w) + x w' sigma(w) sigma(-w) crosses zero; scale = largest term.
     auto gate_scale = [](auto w, auto dw) {
         return [=](ld x) { return std::max(sig(w(x)), std::fabs(x * dw(x) * dsig(w(x)))); };
@@ -181,17 +184,17 @@ TEMPLATE_TEST_CASE("smooth activations are within 4 ULP of a long double referen
         check<T>(sweep<T>("mish", nn::mish{}, [=](ld x) { return x * g(x); },
                           [=](ld x) { return g(x) + x * (1 - g(x) * g(x)) * sig(x); },
                           [=](ld x) { return std::max(g(x), std::fabs(x * (1 - g(x) * g(x)) * sig(x))); }),
-                 smooth, gate_slope_bound);
+                 smooth, mish_slope);
     }
     check<T>(sweep<T>("softplus", nn::softplus{}, [](ld x) { return x > 20 ? x : std::log1p(std::exp(x)); },
                       [](ld x) { return x > 20 ? ld(1) : sig(x); }, no_scale),
-             smooth, smooth);
+             softplus_value, smooth);
     {
         const ld beta = rounded<T>(2.0);
         check<T>(sweep<T>("softplus(b=2)", nn::softplus{.beta = 2.0, .threshold = 20.0},
                           [=](ld x) { return beta * x > 20 ? x : std::log1p(std::exp(beta * x)) / beta; },
                           [=](ld x) { return beta * x > 20 ? ld(1) : sig(beta * x); }, no_scale),
-                 smooth, smooth);
+                 softplus_value, smooth);
     }
     check<T>(sweep<T>("elu", nn::elu{}, [](ld x) { return x > 0 ? x : std::expm1(x); },
                       [](ld x) { return x > 0 ? ld(1) : std::exp(x); }, no_scale),
