@@ -61,17 +61,17 @@ private:
         const P series = simd::polynomial(Eigen::internal::pmul(x, x), kernels::detail::normal_central_with_density<T>);
         return simd::fma(x, series, simd::constant<P>(T(0.5)));
     }
+    // x < 0: x Phi(x) = -t (h + h_lo) g, the product -t (h + h_lo) rounded once and scaled by g
+    // once. x >= 0: x Phi(x) = x + x q with q = -g h, rounded once. One scaling by g serves
+    // both; t = |x| is clamped to 2^20 (where q = 0), so x = -inf gives -0 and +inf gives inf.
     template <class P> static P tail_value(const P& x) {
-        using T = simd::scalar_of<P>;
         namespace ei = Eigen::internal;
         const auto tail = kernels::normal_tail(x);
-        const P x_finite = simd::clamp_nan(x, std::numeric_limits<T>::lowest(), std::numeric_limits<T>::max());
-        // x < 0: x Phi(x) = x (h + h_lo) g, x (h + h_lo) rounded once, then scaled by g once;
-        // x >= 0: x (1 - g h).
-        const auto g = simd::exp_scaled(tail.a_hi, tail.a_lo);
-        const P lower = g.times(simd::fma(x_finite, tail.h, ei::pmul(x_finite, tail.h_lo)));
-        const P upper = ei::pmul(x, simd::fma(ei::pnegate(g.value()), tail.h, simd::constant<P>(T(1))));
-        return simd::select(simd::less(x, ei::pzero(x)), lower, upper);
+        const P negative = simd::less(x, ei::pzero(x));
+        const P minus_t = ei::pnegate(tail.t);
+        const P lower = simd::fma(minus_t, tail.h, ei::pmul(minus_t, tail.h_lo));
+        const P q = simd::exp_scaled(tail.a_hi, tail.a_lo).times(simd::select(negative, lower, ei::pnegate(tail.h)));
+        return simd::select(negative, q, simd::fma(tail.t, q, x));
     }
     // f' = Phi(x) + x phi(x) = g (h - |x| / sqrt(2 pi)) for x < 0, 1 - g (h - x / sqrt(2 pi))
     // for x >= 0; the difference in the brackets is formed from h + h_lo and 1/sqrt(2 pi) to

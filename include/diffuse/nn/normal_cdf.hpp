@@ -144,8 +144,8 @@ normal_tail_parts<P> normal_tail(const P& x) {
     constexpr T k = static_cast<T>(detail::normal_tail_k);
     // Beyond |x| = 2^20 the tail is 0 in every format; clamping keeps u finite for |x| = inf.
     const P t = simd::min_nan(simd::abs(x), constant<P>(T(1 << 20)));
-    const auto [sq_hi, sq_lo] = simd::two_product(t, t);
-    const P half = constant<P>(T(-0.5));
+    // -t^2/2 exactly (t/2 is exact: t >= 1/2 wherever the tail form is used).
+    const auto [a_hi, a_lo] = simd::two_product(ei::pmul(t, constant<P>(T(-0.5))), t);
     // One division r = 1/(t + K), with t + K = s + s_lo exact: 1/(t + K) = r (1 + e) to second
     // order, e = 1 - (s + s_lo) r (the fma makes 1 - s r exact).
     const auto [s, s_lo] = simd::two_sum(t, constant<P>(k));
@@ -157,7 +157,7 @@ normal_tail_parts<P> normal_tail(const P& x) {
     const P g = simd::polynomial(u, detail::normal_tail<T>);
     const P h = ei::pmul(g, r);
     const P h_lo = simd::fma(h, e, simd::fma(g, r, ei::pnegate(h)));
-    return {ei::pmul(half, sq_hi), ei::pmul(half, sq_lo), t, h, h_lo};
+    return {a_hi, a_lo, t, h, h_lo};
 }
 
 // Lanes where |x| <= detail::normal_central_bound, the domain of the series S and D.
