@@ -304,34 +304,38 @@ TEMPLATE_TEST_CASE("use_beta_sigmas, mu, shift_terminal, stochastic_sampling and
     }
 }
 
-// diffusers' EDMEulerScheduler loop: x = sample0 init_noise_sigma, F = network(scale_model_input(x), t),
-// x = step(F, t, x) (tools/reference_options.py's stand-in network F = tanh(x) (0.5 + 0.1 c_noise)).
+// diffusers' loop for the EDM classes: x = sample0 init_noise_sigma, F = network(scale_model_input(x), t),
+// x = step(F, t, x) (tools/reference_options.py's stand-in network F = tanh(x) (0.5 + 0.1 c_noise),
+// injected noise for the SDE). EDMEuler runs in diffusers' x (input scale c_in); EDMDPMSolverMultistep
+// runs in the network's state c_in x (input scale 1), which ends at x0 all the same.
 template <class T>
-void check_edm_trace(const config::any_sampler<T>& s, const reference_options::trace& tr, double sigma_data = 0.5) {
+void check_edm_trace(const config::any_sampler<T>& s, const reference_options::trace& tr, double sigma_data, bool network_state = false) {
     const auto steps = static_cast<diffuse::index>(tr.timesteps.size());
     // final_sigmas_type "sigma_min" repeats the last sigma in diffusers: a zero-length step the grid drops.
     const bool repeated = tr.sigmas[tr.sigmas.size() - 1] == tr.sigmas[tr.sigmas.size() - 2];
     auto run = s.start(steps, exponential_test::size);
     CHECK(run.num_steps() == steps - (repeated ? 1 : 0));
-    CHECK(static_cast<double>(run.init_noise_sigma()) == Approx(tr.init_noise_sigma).epsilon(1e-6));
+    const auto c_in = [&](std::size_t i) { return 1.0 / std::sqrt(tr.sigmas[i] * tr.sigmas[i] + sigma_data * sigma_data); };
+    // x_T: diffusers' init_noise_sigma, times c_in(sigma_max) in the network's state
+    CHECK(static_cast<double>(run.init_noise_sigma()) == Approx(tr.init_noise_sigma * (network_state ? c_in(0) : 1.0)).epsilon(1e-5));
     array<T> x = exponential_test::sample0<T>() * run.init_noise_sigma(), in(x.size()), out(x.size());
+    exponential_test::injected_noise<T> noise;
     for (std::size_t i = 0; !run.done(); ++i) {
         const double t = run.model_time();
-        CHECK(t == Approx(tr.timesteps[i]).epsilon(1e-6));
-        // scale_model_input: c_in = 1 / sqrt(sigma^2 + sigma_data^2)
-        CHECK(static_cast<double>(run.input_scale()) == Approx(1.0 / std::sqrt(tr.sigmas[i] * tr.sigmas[i] + sigma_data * sigma_data)).epsilon(1e-5));
+        CHECK(t == Approx(tr.timesteps[i]).epsilon(1e-5));
+        CHECK(static_cast<double>(run.input_scale()) == Approx(network_state ? 1.0 : c_in(i)).epsilon(1e-5));  // scale_model_input
         in = x * run.input_scale();
         out = in.tanh() * static_cast<T>(0.5 + 0.1 * t);
-        run.step(out, x);
+        run.step(out, x, noise);
     }
-    exponential_test::check_sample(x, tr.sample, 1e-4);
+    exponential_test::check_sample(x, tr.sample, noise.draws > 0 ? 1e-3 : 1e-4);
 }
 
 TEMPLATE_TEST_CASE("EDMEulerScheduler agrees element-wise with diffusers 58eb52c0 through the facade", "[config][diffusers][edm]", float, double) {
     using T = TestType;
     namespace ref = reference_options;
     SECTION("Karras sigmas, epsilon preconditioning (defaults)") {
-        check_edm_trace(from_json<T>(R"({"_class_name": "EDMEulerScheduler"})"), ref::edm_karras_epsilon);
+        check_edm_trace(from_json<T>(R"({"_class_name": "EDMEulerScheduler"})"), ref::edm_karras_epsilon, 0.5);
     }
     SECTION("exponential sigmas, v_prediction preconditioning, sigma_data 0.8") {
         check_edm_trace(from_json<T>(R"({"_class_name": "EDMEulerScheduler", "sigma_schedule": "exponential",
@@ -339,7 +343,24 @@ TEMPLATE_TEST_CASE("EDMEulerScheduler agrees element-wise with diffusers 58eb52c
     }
     SECTION("rho 5, sigma_max 20, final_sigmas_type sigma_min") {
         check_edm_trace(from_json<T>(R"({"_class_name": "EDMEulerScheduler", "rho": 5.0, "sigma_max": 20.0,
-            "final_sigmas_type": "sigma_min"})"), ref::edm_karras_sigma_min_end);
+            "final_sigmas_type": "sigma_min"})"), ref::edm_karras_sigma_min_end, 0.5);
+    }
+}
+
+TEMPLATE_TEST_CASE("EDMDPMSolverMultistepScheduler agrees element-wise with diffusers 58eb52c0 through the facade", "[config][diffusers][edm]",
+                   float, double) {
+    using T = TestType;
+    namespace ref = reference_options;
+    SECTION("defaults: DPM-Solver++(2M), Karras sigmas, epsilon preconditioning") {
+        check_edm_trace(from_json<T>(R"({"_class_name": "EDMDPMSolverMultistepScheduler"})"), ref::edm_dpm_default, 0.5, true);
+    }
+    SECTION("order 3, v_prediction, exponential sigmas, sigma_data 0.8") {
+        check_edm_trace(from_json<T>(R"({"_class_name": "EDMDPMSolverMultistepScheduler", "solver_order": 3, "prediction_type": "v_prediction",
+            "sigma_schedule": "exponential", "sigma_data": 0.8})"), ref::edm_dpm_order3_v_exponential, 0.8, true);
+    }
+    SECTION("sde-dpmsolver++, heun, replayed noise") {
+        check_edm_trace(from_json<T>(R"({"_class_name": "EDMDPMSolverMultistepScheduler", "algorithm_type": "sde-dpmsolver++",
+            "solver_type": "heun"})"), ref::edm_dpm_sde_heun, 0.5, true);
     }
 }
 
@@ -417,7 +438,7 @@ TEST_CASE("the registry lists every sampler class and k-diffusion name", "[confi
                                  "KDPM2AncestralDiscreteScheduler", "LMSDiscreteScheduler", "DPMSolverSDEScheduler",
                                  "DPMSolverMultistepScheduler", "DPMSolverSinglestepScheduler", "DEISMultistepScheduler",
                                  "UniPCMultistepScheduler", "IPNDMScheduler", "LCMScheduler", "TCDScheduler",
-                                 "CMStochasticIterativeScheduler", "FlowMatchEulerDiscreteScheduler", "EDMEulerScheduler", "dpmpp_2s_ancestral", "dpmpp_2m_sde", "dpmpp_3m_sde", "edm", "dpm_adaptive"}) {
+                                 "CMStochasticIterativeScheduler", "FlowMatchEulerDiscreteScheduler", "EDMEulerScheduler", "EDMDPMSolverMultistepScheduler", "dpmpp_2s_ancestral", "dpmpp_2m_sde", "dpmpp_3m_sde", "edm", "dpm_adaptive"}) {
         INFO(expected);
         CHECK(std::find(names.begin(), names.end(), expected) != names.end());
         CHECK_NOTHROW(config::make_sampler<double>(expected).start(10, 4));
@@ -475,6 +496,9 @@ TEST_CASE("bad configs of the modern samplers are errors naming key, value and w
     CHECK_THROWS_WITH(make("EDMEulerScheduler", {{"sigma_schedule", "linear"}}), Contains("sigma_schedule = \"linear\""));
     CHECK_THROWS_WITH(make("EDMEulerScheduler", {{"sigma_data", -1.0}}), Contains("sigma_data = -1"));
     CHECK_THROWS_WITH(make("EDMEulerScheduler", {{"mu", 1.0}}), Contains("option 'mu'"));
+    CHECK_THROWS_WITH(make("EDMDPMSolverMultistepScheduler", {{"final_sigmas_type", "sigma_min"}}),
+                      Contains("final_sigmas_type = \"sigma_min\"") && Contains("not implemented"));
+    CHECK_THROWS_WITH(make("EDMDPMSolverMultistepScheduler", {{"algorithm_type", "dpmsolver"}}), Contains("algorithm_type = \"dpmsolver\""));
     CHECK_THROWS_WITH(make("FlowMatchEulerDiscreteScheduler", {{"invert_sigmas", true}, {"stochastic_sampling", true}}),
                       Contains("stochastic_sampling = \"true\"") && Contains("invert_sigmas"));
     CHECK_THROWS_WITH(make("DPMSolverMultistepScheduler", {{"variance_type", "fixed_small"}}), Contains("variance_type = \"fixed_small\""));

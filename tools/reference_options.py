@@ -6,7 +6,7 @@ Runs diffusers' own schedulers (snapshot 58eb52c0, offline: tools/diffusers_offl
     dynamic shift (set_timesteps(mu=...)) and shift_terminal of their flow sigmas: the runs of
     tools/reference_exponential.py (its loop A, model tanh(x) (0.5 + t / 2000), injected noise),
     written as reference_exponential::run;
-  - EDMEulerScheduler: diffusers' loop B (x = sample0 * init_noise_sigma; out = model(
+  - EDMEulerScheduler and EDMDPMSolverMultistepScheduler (injected noise for sde-dpmsolver++): diffusers' loop B (x = sample0 * init_noise_sigma; out = model(
     scale_model_input(x, t), t); x = step(out, t, x)) with the stand-in network
     F(x, c_noise) = tanh(x) (0.5 + 0.1 c_noise) on the 192 values of sample0;
   - FlowMatchEulerDiscreteScheduler with use_dynamic_shifting and mu, stochastic_sampling, invert_sigmas:
@@ -24,9 +24,9 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import reference_exponential as rx  # noqa: E402  (its loop, model and noise)
 
-from diffusers.schedulers import scheduling_flow_match_euler_discrete  # noqa: E402
+from diffusers.schedulers import scheduling_edm_dpmsolver_multistep, scheduling_flow_match_euler_discrete  # noqa: E402
 from diffusers import (DEISMultistepScheduler, DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler,  # noqa: E402
-                       EDMEulerScheduler, FlowMatchEulerDiscreteScheduler, UniPCMultistepScheduler)
+                       EDMDPMSolverMultistepScheduler, EDMEulerScheduler, FlowMatchEulerDiscreteScheduler, UniPCMultistepScheduler)
 
 torch.set_grad_enabled(False)
 
@@ -69,9 +69,13 @@ def describe(config, kwargs):
 
 
 EDM = [
-    ("edm_karras_epsilon", 10, dict()),
-    ("edm_exponential_v", 10, dict(sigma_schedule="exponential", prediction_type="v_prediction", sigma_data=0.8)),
-    ("edm_karras_sigma_min_end", 10, dict(rho=5.0, sigma_max=20.0, final_sigmas_type="sigma_min")),
+    ("edm_karras_epsilon", EDMEulerScheduler, 10, dict()),
+    ("edm_exponential_v", EDMEulerScheduler, 10, dict(sigma_schedule="exponential", prediction_type="v_prediction", sigma_data=0.8)),
+    ("edm_karras_sigma_min_end", EDMEulerScheduler, 10, dict(rho=5.0, sigma_max=20.0, final_sigmas_type="sigma_min")),
+    ("edm_dpm_default", EDMDPMSolverMultistepScheduler, 10, dict()),
+    ("edm_dpm_order3_v_exponential", EDMDPMSolverMultistepScheduler, 12,
+     dict(solver_order=3, prediction_type="v_prediction", sigma_schedule="exponential", sigma_data=0.8)),
+    ("edm_dpm_sde_heun", EDMDPMSolverMultistepScheduler, 10, dict(algorithm_type="sde-dpmsolver++", solver_type="heun")),
 ]
 
 
@@ -79,8 +83,10 @@ def edm_network(x, c_noise):
     return torch.tanh(x) * (0.5 + 0.1 * float(c_noise))
 
 
-def run_edm(steps, config):
-    s = EDMEulerScheduler(**config)
+def run_edm(cls, steps, config):
+    recorder = rx.NoiseRecorder()
+    scheduling_edm_dpmsolver_multistep.randn_tensor = recorder
+    s = cls(**config)
     s.set_timesteps(steps)
     x = rx.sample0() * s.init_noise_sigma
     for t in s.timesteps:
@@ -149,9 +155,9 @@ def main():
     print("    std::vector<float> sample;      // the final sample")
     print("};")
     print()
-    for name, steps, config in EDM:
-        s, x = run_edm(steps, config)
-        print("// EDMEulerScheduler, %d steps, %s" % (steps, describe(config, {})))
+    for name, cls, steps, config in EDM:
+        s, x = run_edm(cls, steps, config)
+        print("// %s, %d steps, %s" % (cls.__name__, steps, describe(config, {})))
         print("inline const trace %s{{%s}, {%s}, %r, {%s}};" % (
             name, rx.fmt(s.sigmas.numpy()), rx.fmt(s.timesteps.numpy(), 17), float(getattr(s, "init_noise_sigma", 1.0)),
             rx.fmt(x.flatten().numpy())))

@@ -48,6 +48,7 @@ std::map<std::string, factory<T>, std::less<>>& registry() {
         {"CMStochasticIterativeScheduler", detail::make_consistency_model<T>},
         {"FlowMatchEulerDiscreteScheduler", detail::make_flow_match_euler<T>},
         {"EDMEulerScheduler", detail::make_edm_euler<T>},
+        {"EDMDPMSolverMultistepScheduler", detail::make_edm_dpm_solver_multistep<T>},
         {"dpmpp_2s_ancestral", detail::make_dpmpp_2s_ancestral<T>},
         {"dpmpp_2m_sde", detail::make_dpmpp_2m_sde<T>},
         {"dpmpp_3m_sde", detail::make_dpmpp_3m_sde<T>},

@@ -16,6 +16,7 @@
 #include "diffuse/config/options.hpp"
 #include "diffuse/predict/parameterization.hpp"
 #include "diffuse/predict/thresholding.hpp"
+#include "diffuse/schedule/continuous.hpp"
 #include "diffuse/schedule/discrete.hpp"
 #include "diffuse/schedule/flow.hpp"
 #include "diffuse/schedule/sigmas.hpp"
@@ -235,6 +236,23 @@ std::function<schedule::sigma_grid<T>(index)> solver_grid_for(const options& o, 
         g.steps = steps;
         return schedule::solver_sigma_grid(betas, family, g);
     };
+}
+
+// The keys of diffusers' EDM classes (EDMEuler, EDMDPMSolverMultistep): sigma_min, sigma_max,
+// sigma_data, rho, sigma_schedule (karras, exponential), final_sigmas_type, num_train_timesteps
+// (only their __init__ grid uses it).
+inline schedule::edm_grid_options edm_grid(const options& o) {
+    static_cast<void>(o.get_int("num_train_timesteps", 1000));
+    schedule::edm_grid_options grid{.sigma_min = o.get_double("sigma_min", 0.002),
+                                    .sigma_max = o.get_double("sigma_max", 80.0),
+                                    .sigma_data = o.get_double("sigma_data", 0.5),
+                                    .rho = o.get_double("rho", 7.0),
+                                    .spacing = one_of(o, "sigma_schedule", "karras", {"karras", "exponential"}) == "karras"
+                                                   ? schedule::edm_spacing::karras
+                                                   : schedule::edm_spacing::exponential,
+                                    .last = final_sigma(o)};
+    grid.validate();
+    return grid;
 }
 
 // The grid DDIM, DDIM inversion, DDPM and PNDM build in set_timesteps (timestep_spacing, steps_offset).

@@ -8,6 +8,7 @@
 #include "diffuse/sampler/deis.hpp"
 #include "diffuse/sampler/dpm_solver_multistep.hpp"
 #include "diffuse/sampler/dpm_solver_singlestep.hpp"
+#include "diffuse/sampler/edm_preconditioning.hpp"
 #include "diffuse/sampler/unipc.hpp"
 
 namespace diffuse::config::detail {
@@ -98,6 +99,37 @@ any_sampler<T> make_unipc(const options& o) {
         .thresholding = thresholding<T>(o)};
     auto grid_for = solver_grid_for<T>(o, std::move(betas), schedule::solver_family::unipc, {.sigma_range = true});
     return any_sampler<T>::wrap("UniPCMultistepScheduler", sampler::unipc<T>(opt), grid_for);
+}
+
+// EDMDPMSolverMultistepScheduler: DPM-Solver++ on the EDM grid for an EDM-preconditioned network.
+// diffusers integrates x = x0 + sigma eps (alpha_t = 1); dpm_solver_multistep integrates the network's
+// state c_in x, the same ODE (its exponential integrator only sees lambda = -log sigma). The last
+// level (sigma 0) gets alpha 1, so that the final first-order step, x = D, returns x0 itself; the
+// EDM weights divide c_skip by c_in (edm_weights' scaled_state). final_sigmas_type "sigma_min" would
+// end the state at c_in(sigma_min) x and is refused.
+template <Real T>
+any_sampler<T> make_edm_dpm_solver_multistep(const options& o) {
+    const schedule::edm_grid_options grid = edm_grid(o);
+    require(grid.last == schedule::final_sigma::zero, "final_sigmas_type", "sigma_min",
+            "\"zero\" (the network-state run would end at c_in(sigma_min) x; not implemented)");
+    const auto kind = sampler::parse_edm_output(one_of(o, "prediction_type", "epsilon", {"epsilon", "v_prediction"}));
+    const sampler::dpm_solver_multistep_options<T> opt{.prediction = predict::prediction::sample,
+                                                       .algorithm = dpm_algorithm(o, {"dpmsolver++", "sde-dpmsolver++"}),
+                                                       .solver_order = o.get_int("solver_order", 2),
+                                                       .solver_type = dpm_solver_type(o),
+                                                       .lower_order_final = o.get_bool("lower_order_final", true),
+                                                       .euler_at_final = o.get_bool("euler_at_final", false),
+                                                       .thresholding = thresholding<T>(o)};
+    const sampler::edm_preconditioned<sampler::dpm_solver_multistep<T>> s(
+        sampler::dpm_solver_multistep<T>(opt), sampler::edm_weights<T>(static_cast<T>(grid.sigma_data), kind, true));
+    return any_sampler<T>::wrap("EDMDPMSolverMultistepScheduler", s, [grid](index steps) {
+        auto g = grid;
+        g.steps = steps;
+        const auto edm = schedule::edm_sigma_grid<T>(g);
+        std::vector<schedule::noise_level<T>> levels(edm.levels().begin(), edm.levels().end());
+        levels.back().alpha = T(1);  // sigma 0: the state is x0 itself
+        return schedule::sigma_grid<T>(std::move(levels), edm.initial_noise_std());
+    });
 }
 
 }  // namespace diffuse::config::detail

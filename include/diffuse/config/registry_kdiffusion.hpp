@@ -158,16 +158,7 @@ any_sampler<T> make_edm(const options& o) {
 // diffusers' step(s_churn, ...) arguments are not config keys; they stay at their defaults (no churn).
 template <Real T>
 any_sampler<T> make_edm_euler(const options& o) {
-    static_cast<void>(o.get_int("num_train_timesteps", 1000));  // diffusers' __init__ grid only
-    schedule::edm_grid_options grid{.sigma_min = o.get_double("sigma_min", 0.002),
-                                    .sigma_max = o.get_double("sigma_max", 80.0),
-                                    .sigma_data = o.get_double("sigma_data", 0.5),
-                                    .rho = o.get_double("rho", 7.0),
-                                    .spacing = one_of(o, "sigma_schedule", "karras", {"karras", "exponential"}) == "karras"
-                                                   ? schedule::edm_spacing::karras
-                                                   : schedule::edm_spacing::exponential,
-                                    .last = final_sigma(o)};
-    grid.validate();
+    const schedule::edm_grid_options grid = edm_grid(o);
     const auto kind = sampler::parse_edm_output(one_of(o, "prediction_type", "epsilon", {"epsilon", "v_prediction"}));
     const sampler::euler<T> euler({.prediction = predict::prediction::sample});
     const sampler::edm_preconditioned<sampler::euler<T>> s(euler, sampler::edm_weights<T>(static_cast<T>(grid.sigma_data), kind));

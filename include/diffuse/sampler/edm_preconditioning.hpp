@@ -34,19 +34,25 @@ output_weights<T> edm_output_at(T sigma, T sigma_data, edm_output kind = edm_out
     return {sd2 / variance, kind == edm_output::epsilon ? out : -out};
 }
 
+// `scaled_state`: the wrapped sampler's state is the network's input c_in x = alpha x (samplers that
+// run in the model state, e.g. dpm_solver_multistep), so D = (c_skip / alpha) x_state + c_out F.
 template <Real T>
 class edm_weights {
 public:
-    explicit edm_weights(T sigma_data = T(0.5), edm_output kind = edm_output::epsilon) : sigma_data_(sigma_data), kind_(kind) {
+    explicit edm_weights(T sigma_data = T(0.5), edm_output kind = edm_output::epsilon, bool scaled_state = false)
+        : sigma_data_(sigma_data), kind_(kind), scaled_state_(scaled_state) {
         require(std::isfinite(sigma_data) && sigma_data > T(0), "sigma_data", sigma_data, "a finite number > 0");
     }
     [[nodiscard]] output_weights<T> operator()(const schedule::noise_level<T>& level) const {
-        return edm_output_at(level.sigma, sigma_data_, kind_);
+        output_weights<T> w = edm_output_at(level.sigma, sigma_data_, kind_);
+        if (scaled_state_) w.skip /= level.alpha;
+        return w;
     }
 
 private:
     T sigma_data_;
     edm_output kind_;
+    bool scaled_state_;
 };
 
 template <class Inner>
