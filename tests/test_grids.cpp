@@ -230,6 +230,8 @@ TEMPLATE_TEST_CASE("exponential-integrator grids with beta sigmas, mu and shift_
     SECTION("dynamic shift: flow_shift = e^mu for DPM-Solver, time_shift(mu) for UniPC; shift_terminal") {
         check(linear, solver_family::dpm_multistep, {.steps = 10, .use_flow_sigmas = true, .flow_shift = std::exp(1.1)}, ref::dpm_flow_mu);
         check(linear, solver_family::dpm_singlestep, {.steps = 10, .use_flow_sigmas = true, .flow_shift = std::exp(0.7)}, ref::single_flow_mu);
+        check(linear, solver_family::deis,
+              {.steps = 10, .last = schedule::final_sigma::sigma_min, .use_flow_sigmas = true, .flow_shift = std::exp(1.3)}, ref::deis_flow_mu);
         check(linear, solver_family::unipc, {.steps = 10, .use_flow_sigmas = true, .mu = 0.9}, ref::unipc_flow_mu);
         check(linear, solver_family::unipc,
               {.steps = 10, .use_flow_sigmas = true, .mu = 2.0, .time_shift = schedule::time_shift_kind::linear}, ref::unipc_flow_mu_linear);
@@ -244,5 +246,26 @@ TEMPLATE_TEST_CASE("exponential-integrator grids with beta sigmas, mu and shift_
         CHECK_THROWS_WITH(schedule::solver_sigma_grid(linear, solver_family::unipc,
                                                       {.steps = 4, .use_flow_sigmas = true, .mu = -1.0, .time_shift = schedule::time_shift_kind::linear}),
                           Catch::Contains("mu = -1") && Catch::Contains("linear"));
+    }
+}
+
+// euler's renoise (FlowMatchEuler's stochastic_sampling, x' = x0 + sigma' z) is one update in two
+// states: in the network's state it must be alpha' times the denoiser-state update.
+TEMPLATE_TEST_CASE("euler renoise: the model-state step is alpha' times the denoiser-state step", "[grids][euler]", float, double) {
+    using T = TestType;
+    const auto grid = schedule::vp_sigma_grid(sd_schedule<T>(), schedule::vp_sigma_options<T>{.steps = 5});
+    const sampler::euler<T> in_denoiser({.prediction = predict::prediction::v_prediction, .renoise = true});
+    const sampler::euler<T> in_model({.prediction = predict::prediction::v_prediction, .space = sampler::state_space::model, .renoise = true});
+    auto a = in_denoiser.start(grid, 64);
+    auto b = in_model.start(grid, 64);
+    Eigen::Array<T, Eigen::Dynamic, 1> x = fixtures::sample0<T>().head(64) * a.init_noise_sigma(), y = x * grid[0].alpha, out(64), z(64);
+    for (diffuse::index k = 0; !a.done(); ++k) {
+        const T alpha = grid[k].alpha;
+        out = (alpha * x).sin();  // the same network output at the same network input
+        z = fixtures::sample0<T>(true).head(64) - T(0.5);
+        a.step(out, x, z);
+        b.step(out, y, z);
+        const T next_alpha = grid[k + 1].alpha;
+        CHECK(((next_alpha * x - y).abs() / (y.abs() + T(1e-3))).maxCoeff() <= (std::is_same_v<T, float> ? 1e-5 : 1e-10));
     }
 }

@@ -248,6 +248,8 @@ TEMPLATE_TEST_CASE("use_beta_sigmas, mu, shift_terminal, stochastic_sampling and
     SECTION("dynamic shifting: mu (diffusers' set_timesteps(mu=...)) as an option") {
         check_run(make(R"("_class_name": "DPMSolverMultistepScheduler", "use_dynamic_shifting": true, "mu": 1.1)" + flow), 10, ref::dpm_flow_mu);
         check_run(make(R"("_class_name": "DPMSolverSinglestepScheduler", "use_dynamic_shifting": true, "mu": 0.7)" + flow), 10, ref::single_flow_mu);
+        check_run(make(R"("_class_name": "DEISMultistepScheduler", "use_dynamic_shifting": true, "mu": 1.3, "lower_order_final": false)" + flow),
+                  10, ref::deis_flow_mu);
         check_run(make(R"("_class_name": "UniPCMultistepScheduler", "use_dynamic_shifting": true, "mu": 0.9)" + flow), 10, ref::unipc_flow_mu);
         check_run(make(R"("_class_name": "UniPCMultistepScheduler", "use_dynamic_shifting": true, "time_shift_type": "linear", "mu": 2.0)" + flow),
                   10, ref::unipc_flow_mu_linear);

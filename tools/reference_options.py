@@ -44,6 +44,7 @@ EXPONENTIAL = [
     ("unipc_beta", UniPCMultistepScheduler, 10, dict(SD, use_beta_sigmas=True, prediction_type="v_prediction"), {}),
     ("dpm_flow_mu", DPMSolverMultistepScheduler, 10, dict(FLOW), dict(mu=1.1)),
     ("single_flow_mu", DPMSolverSinglestepScheduler, 10, dict(FLOW), dict(mu=0.7)),
+    ("deis_flow_mu", DEISMultistepScheduler, 10, dict(FLOW, lower_order_final=False), dict(mu=1.3)),
     ("unipc_flow_mu", UniPCMultistepScheduler, 10, dict(FLOW), dict(mu=0.9)),
     ("unipc_flow_mu_linear", UniPCMultistepScheduler, 10, dict(FLOW, time_shift_type="linear"), dict(mu=2.0)),
     ("unipc_flow_terminal", UniPCMultistepScheduler, 10,
