@@ -41,12 +41,17 @@ logistic_parts<P> logistic(const P& w_hi, const P& w_lo) {
     return {non_negative, exp_w, e, ei::padd(constant<P>(T(1)), e)};
 }
 
-// (1 + e)^2 for e in [0, 1], rounded once: 1 + e = d + d_lo exactly (Fast2Sum), then one fma.
-// Used by every derivative written over the denominator (1 + e)^2.
+// The rounding error of d = 1 + e for e in [0, 1]: 1 + e = d + d_lo exactly (Fast2Sum).
+template <class P>
+P one_plus_error(const P& e, const P& d) {
+    return ei::psub(e, ei::psub(d, constant<P>(scalar_of<P>(1))));
+}
+
+// (1 + e)^2 rounded once (one fma on d + d_lo), for every derivative written over the
+// denominator (1 + e)^2.
 template <class P>
 P one_plus_squared(const P& e, const P& d) {
-    const P d_lo = ei::psub(e, ei::psub(d, constant<P>(scalar_of<P>(1))));
-    return simd::fma(d, d, ei::pmul(ei::padd(d, d), d_lo));
+    return simd::fma(d, d, ei::pmul(ei::padd(d, d), one_plus_error(e, d)));
 }
 
 // sigma(w), sigma(-w).
@@ -84,8 +89,7 @@ P self_gated_derivative(const P& w_hi, const P& w_lo, const P& s_hi_raw, const P
     const auto s = logistic(w_hi, w_lo);
     const P s_hi = simd::clamp_nan(s_hi_raw, std::numeric_limits<T>::lowest(), std::numeric_limits<T>::max());
     const P s_lo = simd::select(simd::equal(s_hi, s_hi_raw), s_lo_raw, ei::pzero(s_hi));
-    // d = 1 + e exactly (Fast2Sum: 1 >= e), d^2 rounded once.
-    const P d_lo = ei::psub(s.e, ei::psub(s.d, constant<P>(T(1))));
+    const P d_lo = one_plus_error(s.e, s.d);
     const P d_squared = one_plus_squared(s.e, s.d);
     // w >= 0: d + s e
     const P upper = ei::padd(s.d, simd::fma(s_hi, s.e, simd::fma(s_lo, s.e, d_lo)));
