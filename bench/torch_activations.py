@@ -22,6 +22,7 @@ ACTIVATIONS = {
     "gelu_tanh": lambda x, out: F.gelu(x, approximate="tanh"),
     "silu": lambda x, out: F.silu(x),
     "quick_gelu": lambda x, out: torch.mul(x, torch.sigmoid(1.702 * x), out=out),
+    "swish": lambda x, out: torch.mul(x, torch.sigmoid(1.5 * x), out=out),  # beta as in bench_activations
     "mish": lambda x, out: F.mish(x),
     "softplus": lambda x, out: F.softplus(x),
     "elu": lambda x, out: F.elu(x),
