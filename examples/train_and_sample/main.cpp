@@ -1,12 +1,13 @@
 // train_and_sample: trains a small time-conditioned MLP on a 2-D data set drawn on the fly,
-// with Adam and an EMA of the weights, then samples the EMA model with any sampler the runtime
-// registry knows (diffusers class names) and reports the energy distance to the data beside the
-// distance between two independent sets of true samples. Writes the loss curve and the samples
-// as PNG.
+// with Adam (linear warm-up, cosine decay) and an EMA of the weights, then samples the EMA model
+// with any sampler the runtime registry knows (diffusers class names) and reports the energy
+// distance to the data beside the distance between independent true sets of the same size.
+// Writes the loss curve and the samples as PNG, and the weights.
 //
 //   train_and_sample [--dataset ring|moons|checkerboard] [--objective epsilon|v_prediction|sample|flow]
-//                    [--sampler NAME] [--steps N] [--iterations N] [--count N] [--seed S]
-//                    [--out DIR] [--quick] [--quiet]
+//                    [--sampler NAME] [--steps N] [--iterations N] [--batch N] [--lr A] [--ema D]
+//                    [--width N] [--sigma-data S] [--count N] [--sets N] [--max-ratio R]
+//                    [--seed S] [--out DIR] [--quick] [--quiet]
 #include <diffuse/config/registry.hpp>
 #include <diffuse/core/random.hpp>
 #include <diffuse/models/gaussian_mixture.hpp>
@@ -16,23 +17,26 @@
 #include <diffuse/nn/time_embedding.hpp>
 #include <diffuse/sa/adam.hpp>
 #include <diffuse/sa/averaging.hpp>
+#include <diffuse/sa/step_size.hpp>
+#include <diffuse/sa/welford.hpp>
 #include <diffuse/schedule/discrete.hpp>
 
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#include <stb/stb_image_write.h>
+#include "../common/cli.hpp"
+#include "../common/png.hpp"
+#include "../common/progress.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <iostream>
 #include <numbers>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
-
-#include <unistd.h>
 
 namespace {
 
@@ -45,32 +49,38 @@ constexpr const char* usage = R"(usage: train_and_sample [options]
   --objective epsilon|v_prediction|sample|flow   training target (default epsilon; flow = rectified flow)
   --sampler NAME     a diffusers scheduler class (default DDIMScheduler; FlowMatchEulerDiscreteScheduler
                      for --objective flow), e.g. DPMSolverMultistepScheduler, EulerDiscreteScheduler
-  --steps N          inference steps (default 50)
-  --iterations N     training steps of batch 256 (default 4000)
-  --count N          samples to draw and compare (default 2000)
+  --steps N          inference steps, 1..1000 (default 50)
+  --iterations N     training steps, 1..1000000 (default 12000)
+  --batch N          training batch size, 1..4096 (default 256)
+  --lr A             peak learning rate of Adam, in (0, 1] (default 2e-3): linear warm-up over the
+                     first 5% of the steps, then cosine decay to 0
+  --ema D            decay of the EMA of the weights that is sampled, in [0, 1) (default 0.999)
+  --width N          width of the 3 hidden layers, 8..1024 (default 128)
+  --sigma-data S     standard deviation per coordinate the data is scaled to for training, in
+                     (0, 10] (default 0.5, the EDM convention)
+  --count N          points per compared set, 2..100000 (default 2000)
+  --sets N           independent generated sets (and pairs of true sets) whose energy distances
+                     are averaged, 2..64 (default 8)
+  --max-ratio R      fail (exit 1) unless mean energy distance / expected reference <= R (default: no check)
   --seed S           random seed (default 0)
   --out DIR          output directory for loss.png, samples.png, model.bin (default out)
-  --quick            a short run (300 iterations, 500 samples) to check the pipeline end to end
+  --quick            a short run (600 steps, 4 sets of 1000 points) to check the pipeline
   --quiet            no progress bar
 )";
 
 struct arguments {
     std::string dataset = "ring", objective = "epsilon", sampler, out = "out";
-    diffuse::index steps = 50, iterations = 4000, count = 2000;
+    diffuse::index steps = 50, iterations = 12000, batch = 256, width = 128, count = 2000, sets = 8;
+    double lr = 2e-3, ema = 0.999, sigma_data = 0.5;
+    std::optional<double> max_ratio;
     unsigned long long seed = 0;
     bool quick = false, quiet = false;
 };
 
-template <class N>
-N parse_number(const std::string& flag, const std::string& text) {
-    N value{};
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc() || end != text.data() + text.size()) throw diffuse::invalid(flag, text, "a number");
-    return value;
-}
-
 arguments parse(int argc, char** argv) {
+    using examples::parse_number;
     arguments a;
+    bool iterations_set = false, count_set = false, sets_set = false;
     for (int i = 1; i < argc; ++i) {
         const std::string flag = argv[i];
         if (flag == "--quick") {
@@ -85,30 +95,53 @@ arguments parse(int argc, char** argv) {
             std::cout << usage;
             std::exit(0);
         }
-        if (i + 1 >= argc) throw diffuse::invalid(flag, "(missing)", "a value after the flag");
-        const std::string value = argv[++i];
+        const std::string value = examples::flag_value(argc, argv, i);
         if (flag == "--dataset") a.dataset = value;
         else if (flag == "--objective") a.objective = value;
         else if (flag == "--sampler") a.sampler = value;
         else if (flag == "--out") a.out = value;
         else if (flag == "--steps") a.steps = parse_number<diffuse::index>(flag, value);
-        else if (flag == "--iterations") a.iterations = parse_number<diffuse::index>(flag, value);
-        else if (flag == "--count") a.count = parse_number<diffuse::index>(flag, value);
+        else if (flag == "--iterations") {
+            a.iterations = parse_number<diffuse::index>(flag, value);
+            iterations_set = true;
+        }
+        else if (flag == "--batch") a.batch = parse_number<diffuse::index>(flag, value);
+        else if (flag == "--width") a.width = parse_number<diffuse::index>(flag, value);
+        else if (flag == "--count") {
+            a.count = parse_number<diffuse::index>(flag, value);
+            count_set = true;
+        }
+        else if (flag == "--sets") {
+            a.sets = parse_number<diffuse::index>(flag, value);
+            sets_set = true;
+        }
+        else if (flag == "--lr") a.lr = parse_number<double>(flag, value);
+        else if (flag == "--ema") a.ema = parse_number<double>(flag, value);
+        else if (flag == "--sigma-data") a.sigma_data = parse_number<double>(flag, value);
+        else if (flag == "--max-ratio") a.max_ratio = parse_number<double>(flag, value);
         else if (flag == "--seed") a.seed = parse_number<unsigned long long>(flag, value);
-        else throw diffuse::invalid("option", flag, "--dataset, --objective, --sampler, --steps, --iterations, --count, --seed, --out, --quick, --quiet, --help");
+        else throw diffuse::invalid("option", flag, "--dataset, --objective, --sampler, --steps, --iterations, --batch, --lr, --ema, --width, --sigma-data, --count, --sets, --max-ratio, --seed, --out, --quick, --quiet, --help");
     }
-    if (a.quick) {
-        a.iterations = 300;
-        a.count = 500;
+    if (a.quick) {  // explicit values win over the quick defaults
+        if (!iterations_set) a.iterations = 600;
+        if (!count_set) a.count = 1000;
+        if (!sets_set) a.sets = 4;
     }
     diffuse::require(a.dataset == "ring" || a.dataset == "moons" || a.dataset == "checkerboard", "--dataset", a.dataset,
                      "ring, moons, checkerboard");
     diffuse::require(a.objective == "epsilon" || a.objective == "v_prediction" || a.objective == "sample" ||
                          a.objective == "flow",
                      "--objective", a.objective, "epsilon, v_prediction, sample, flow");
-    diffuse::require(a.iterations >= 1, "--iterations", a.iterations, ">= 1");
+    diffuse::require(a.iterations >= 1 && a.iterations <= 1'000'000, "--iterations", a.iterations, "1 .. 1000000");
+    diffuse::require(a.batch >= 1 && a.batch <= 4096, "--batch", a.batch, "1 .. 4096");
+    diffuse::require(a.width >= 8 && a.width <= 1024, "--width", a.width, "8 .. 1024");
     diffuse::require(a.count >= 2 && a.count <= 100000, "--count", a.count, "2 .. 100000");
+    diffuse::require(a.sets >= 2 && a.sets <= 64, "--sets", a.sets, "2 .. 64");
     diffuse::require(a.steps >= 1 && a.steps <= 1000, "--steps", a.steps, "1 .. 1000");
+    diffuse::require(a.lr > 0.0 && a.lr <= 1.0, "--lr", a.lr, "(0, 1]");
+    diffuse::require(a.ema >= 0.0 && a.ema < 1.0, "--ema", a.ema, "[0, 1)");
+    diffuse::require(a.sigma_data > 0.0 && a.sigma_data <= 10.0, "--sigma-data", a.sigma_data, "(0, 10]");
+    if (a.max_ratio) diffuse::require(*a.max_ratio > 0.0 && std::isfinite(*a.max_ratio), "--max-ratio", *a.max_ratio, "a finite number > 0");
     if (a.sampler.empty()) a.sampler = a.objective == "flow" ? "FlowMatchEulerDiscreteScheduler" : "DDIMScheduler";
     return a;
 }
@@ -117,9 +150,13 @@ arguments parse(int argc, char** argv) {
 // (two noisy half circles, as sklearn.datasets.make_moons with noise 0.1).
 class dataset {
 public:
-    explicit dataset(const std::string& name) : name_(name), mixture_(name == "checkerboard"
-                                                                          ? diffuse::models::gaussian_mixture<T>::checkerboard()
-                                                                          : diffuse::models::gaussian_mixture<T>::ring()) {}
+    explicit dataset(const std::string& name)
+        : name_(name),
+          mixture_(name == "checkerboard" ? diffuse::models::gaussian_mixture<T>::checkerboard()
+                                          : diffuse::models::gaussian_mixture<T>::ring()) {}
+
+    // The exact density is known for the two mixtures (not for the moons).
+    const diffuse::models::gaussian_mixture<T>* mixture() const { return name_ == "moons" ? nullptr : &mixture_; }
 
     // n points, point-major (x0, y0, x1, y1, ...).
     void sample(diffuse::view<T> out, diffuse::random::generator& rng) const {
@@ -146,79 +183,159 @@ private:
     diffuse::models::gaussian_mixture<T> mixture_;
 };
 
-// A bar redrawn in place on a terminal; on a pipe or a log, one line per quarter.
-void progress(const char* what, diffuse::index done, diffuse::index total, double loss) {
-    static const bool terminal = isatty(fileno(stderr)) != 0;
-    if (!terminal) {
-        if (done == total || (4 * done) / total != (4 * (done - 1)) / total) {
-            std::fprintf(stderr, "%s %lld/%lld  loss %.4f\n", what, static_cast<long long>(done),
-                         static_cast<long long>(total), loss);
+// Where a training example sits on the noising path: x_t = alpha x0 + sigma eps at model time `time`.
+// DDPM: the integer timestep 0..999 of a 1000-step linear-beta schedule, uniform. Rectified flow:
+// x_s = (1 - s) x0 + s eps, s uniform in [0, 1], model time 1000 s (diffusers' FlowMatch convention).
+class noise_levels {
+public:
+    explicit noise_levels(bool flow)
+        : flow_(flow),
+          alphas_cumprod_(linear_betas().alphas_cumprod().begin(), linear_betas().alphas_cumprod().end()) {}
+
+    // u in [0, 1) -> (alpha, sigma, time) of example j.
+    void set(diffuse::index j, T u, diffuse::view<T> alpha, diffuse::view<T> sigma, diffuse::view<T> time) const {
+        if (flow_) {
+            sigma[j] = u;
+            alpha[j] = T(1) - u;
+            time[j] = T(1000) * u;
+            return;
         }
-        return;
+        const auto t = static_cast<std::size_t>(std::min<diffuse::index>(static_cast<diffuse::index>(u * T(1000)), 999));
+        alpha[j] = std::sqrt(alphas_cumprod_[t]);
+        sigma[j] = std::sqrt(T(1) - alphas_cumprod_[t]);
+        time[j] = static_cast<T>(t);
     }
-    constexpr int width = 40;
-    const int filled = static_cast<int>(width * done / total);
-    std::fprintf(stderr, "\r%s [%s%s] %lld/%lld  loss %.4f", what, std::string(static_cast<std::size_t>(filled), '#').c_str(),
-                 std::string(static_cast<std::size_t>(width - filled), '.').c_str(), static_cast<long long>(done),
-                 static_cast<long long>(total), loss);
-    if (done == total) std::fprintf(stderr, "\n");
+
+    // (alpha, sigma) at a sampler's model time (DDPM timesteps may be fractional: alphas_cumprod
+    // is interpolated linearly between neighbouring integers).
+    std::pair<T, T> at_time(double time) const {
+        if (flow_) {
+            const T s = static_cast<T>(std::clamp(time / 1000.0, 0.0, 1.0));
+            return {T(1) - s, s};
+        }
+        const double t = std::clamp(time, 0.0, 999.0);
+        const auto lower = static_cast<std::size_t>(t);
+        const auto upper = std::min<std::size_t>(lower + 1, 999);
+        const double w = t - static_cast<double>(lower);
+        const double alpha_bar = (1 - w) * alphas_cumprod_[lower] + w * alphas_cumprod_[upper];
+        return {static_cast<T>(std::sqrt(alpha_bar)), static_cast<T>(std::sqrt(1 - alpha_bar))};
+    }
+
+private:
+    static const diffuse::schedule::discrete<T>& linear_betas() {
+        static const auto schedule = diffuse::schedule::discrete<T>::named(diffuse::schedule::beta_schedule::linear, 1000, 1e-4, 0.02);
+        return schedule;
+    }
+
+    bool flow_;
+    std::vector<T> alphas_cumprod_;
+};
+
+// x_t and the regression target of the chosen objective (see diffuse/nn/losses.hpp).
+template <class X0, class Noise>
+void make_pair(const std::string& objective, const X0& x0, const Noise& noise, const array& alpha, const array& sigma,
+               matrix& x_t, matrix& target) {
+    using namespace diffuse;
+    if (objective == "flow") nn::denoising_pair<nn::target::velocity, T>(x0, noise, cflat(alpha), cflat(sigma), x_t, target);
+    else if (objective == "epsilon") nn::denoising_pair<nn::target::epsilon, T>(x0, noise, cflat(alpha), cflat(sigma), x_t, target);
+    else if (objective == "v_prediction") nn::denoising_pair<nn::target::v, T>(x0, noise, cflat(alpha), cflat(sigma), x_t, target);
+    else nn::denoising_pair<nn::target::sample, T>(x0, noise, cflat(alpha), cflat(sigma), x_t, target);
 }
 
-void write_png(const std::filesystem::path& path, int width, int height, const std::vector<unsigned char>& rgb) {
-    if (!stbi_write_png(path.string().c_str(), width, height, 3, rgb.data(), 3 * width)) {
-        throw diffuse::invalid("--out", path.string(), "a writable directory");
-    }
+// EDM's input scaling c_in (Karras et al. 2022, Table 1, in the variance-preserving form): the
+// network sees x_t / sqrt(alpha^2 sigma_data^2 + sigma^2), which has unit variance at every noise
+// level, so the first layer never has to resolve the data's scale.
+T input_scale(T alpha, T sigma, T sigma_data) { return T(1) / std::sqrt(alpha * alpha * sigma_data * sigma_data + sigma * sigma); }
+
+void scale_inputs(matrix& x_t, const array& alpha, const array& sigma, T sigma_data) {
+    for (diffuse::index j = 0; j < x_t.cols(); ++j) x_t.col(j) *= input_scale(alpha[j], sigma[j], sigma_data);
 }
 
-// The loss per step (light) and its moving average (dark), log scale, on a white canvas.
+// The held-out loss of the network and, for the two mixtures, the Bayes loss: the loss of the
+// exact posterior mean E[target | x_t], which no network can beat. Since every target is linear
+// in (x0, eps), E[target | x_t] is the target of (E[x0 | x_t], E[eps | x_t]), both in closed form
+// for a Gaussian mixture. 64 noise levels (stratified u), 512 points each, the same for both.
+struct evaluation {
+    double network;
+    std::optional<double> optimum;
+};
+
+template <class Model>
+evaluation evaluate(Model& model, const dataset& data, const std::string& objective, const noise_levels& levels, T scale,
+                    T sigma_data, diffuse::random::generator& rng) {
+    using namespace diffuse;
+    constexpr diffuse::index level_count = 64, per_level = 512;
+    auto workspace = model.net().make_workspace(per_level);
+    array points(2 * per_level), alpha(per_level), sigma(per_level), times(per_level), y(2 * per_level), x0_mean(2 * per_level),
+        eps_mean(2 * per_level);
+    matrix noise(2, per_level), x_t(2, per_level), network_input(2, per_level), target(2, per_level), best(2, per_level), unused(2, per_level),
+        input(model.net().input_size(), per_level), prediction(2, per_level), gradient(2, per_level);
+    const auto* mixture = data.mixture();
+    double network = 0, optimum = 0;
+    for (diffuse::index level = 0; level < level_count; ++level) {
+        const T u = (static_cast<T>(level) + T(0.5)) / static_cast<T>(level_count);
+        for (diffuse::index j = 0; j < per_level; ++j) levels.set(j, u, flat(alpha), flat(sigma), flat(times));
+        data.sample(flat(points), rng);
+        points *= scale;
+        rng.normal(flat(noise));
+        const Eigen::Map<const matrix> x0(points.data(), 2, per_level);
+        make_pair(objective, x0, noise, alpha, sigma, x_t, target);
+        network_input = x_t;
+        scale_inputs(network_input, alpha, sigma, sigma_data);
+        model.assemble_input(network_input, cflat(times), input);
+        model.net().forward(input, prediction, workspace);
+        network += nn::mse_loss(prediction, target, gradient) / level_count;
+        if (mixture == nullptr) continue;
+        // x_t = alpha (scale y) + sigma eps with y from the unscaled mixture: E[x0 | x_t] = scale E[y | x_t]
+        // at alpha' = alpha scale.
+        const auto x = cflat(x_t);
+        mixture->x0(x, alpha[0] * scale, sigma[0], flat(x0_mean));
+        mixture->epsilon(x, alpha[0] * scale, sigma[0], flat(eps_mean));
+        x0_mean *= scale;
+        make_pair(objective, Eigen::Map<const matrix>(x0_mean.data(), 2, per_level),
+                  Eigen::Map<const matrix>(eps_mean.data(), 2, per_level), alpha, sigma, unused, best);
+        optimum += nn::mse_loss(best, target, gradient) / level_count;
+    }
+    if (mixture == nullptr) return {network, std::nullopt};
+    return {network, optimum};
+}
+
+// The mean distance |x_i - x_j| over the pairs i < j of 2-D points: an estimate of E|X - X'|.
+double mean_pairwise_distance(const array& points) {
+    const diffuse::index n = points.size() / 2;
+    double sum = 0;
+    for (diffuse::index i = 0; i < n; ++i) {
+        for (diffuse::index j = i + 1; j < n; ++j) {
+            sum += std::hypot(static_cast<double>(points[2 * i] - points[2 * j]),
+                              static_cast<double>(points[2 * i + 1] - points[2 * j + 1]));
+        }
+    }
+    return sum / (0.5 * static_cast<double>(n) * static_cast<double>(n - 1));
+}
+
+// The loss per step (light) and its moving average (dark), log scale.
 void write_loss_curve(const std::filesystem::path& path, const std::vector<double>& losses) {
     constexpr int width = 640, height = 360, margin = 20;
-    std::vector<unsigned char> rgb(3 * width * height, 255);
+    examples::canvas image(width, height);
     std::vector<double> smooth(losses.size());
     double average = losses.front();
     for (std::size_t i = 0; i < losses.size(); ++i) smooth[i] = average = 0.98 * average + 0.02 * losses[i];
     const auto [lo_it, hi_it] = std::minmax_element(losses.begin(), losses.end());
     const double lo = std::log10(std::max(*lo_it, 1e-12)), hi = std::log10(std::max(*hi_it, 1e-12));
-    auto plot = [&](const std::vector<double>& series, unsigned char r, unsigned char g, unsigned char b) {
+    auto plot = [&](const std::vector<double>& series, examples::rgb colour) {
         for (std::size_t i = 0; i < series.size(); ++i) {
             const int col = margin + static_cast<int>((width - 2 * margin - 1) * static_cast<double>(i) /
                                                       static_cast<double>(std::max<std::size_t>(series.size() - 1, 1)));
             const double level = (std::log10(std::max(series[i], 1e-12)) - lo) / std::max(hi - lo, 1e-12);
-            const int row = margin + static_cast<int>((height - 2 * margin - 1) * (1.0 - level));
-            unsigned char* px = &rgb[static_cast<std::size_t>(3 * (row * width + col))];
-            px[0] = r;
-            px[1] = g;
-            px[2] = b;
+            image.set(col, margin + static_cast<int>((height - 2 * margin - 1) * (1.0 - level)), colour);
         }
     };
-    plot(losses, 170, 190, 230);
-    plot(smooth, 20, 40, 140);
-    write_png(path, width, height, rgb);
+    plot(losses, {170, 190, 230});
+    plot(smooth, {20, 40, 140});
+    image.write(path);
 }
 
-// Generated points (dark red) over the true samples (grey).
-void write_samples(const std::filesystem::path& path, const array& truth, const array& generated, T half_width) {
-    constexpr int size = 512;
-    std::vector<unsigned char> rgb(3 * size * size, 255);
-    auto dots = [&](const array& points, unsigned char r, unsigned char g, unsigned char b) {
-        for (diffuse::index p = 0; p + 1 < points.size(); p += 2) {
-            const int col = static_cast<int>((points[p] + half_width) / (2 * half_width) * size);
-            const int row = static_cast<int>((half_width - points[p + 1]) / (2 * half_width) * size);
-            for (int dr = 0; dr < 2; ++dr)
-                for (int dc = 0; dc < 2; ++dc) {
-                    const int y = row + dr, x = col + dc;
-                    if (y < 0 || y >= size || x < 0 || x >= size) continue;
-                    unsigned char* px = &rgb[static_cast<std::size_t>(3 * (y * size + x))];
-                    px[0] = r;
-                    px[1] = g;
-                    px[2] = b;
-                }
-        }
-    };
-    dots(truth, 190, 190, 190);
-    dots(generated, 170, 20, 30);
-    write_png(path, size, size, rgb);
-}
+double cpu_seconds() { return static_cast<double>(std::clock()) / CLOCKS_PER_SEC; }
 
 }  // namespace
 
@@ -232,30 +349,36 @@ int main(int argc, char** argv) {
     }
     try {
         using namespace diffuse;
-        const auto started = std::chrono::steady_clock::now();
+        const double cpu_start = cpu_seconds();
         const dataset data(args.dataset);
         const bool flow = args.objective == "flow";
+        const noise_levels levels(flow);
         random::generator rng(args.seed);
 
-        // Train on data scaled to unit variance per coordinate; samples are scaled back.
-        array probe(2 * 4096);
-        data.sample(flat(probe), rng);
-        const T scale = T(1) / std::sqrt(probe.square().mean() - probe.mean() * probe.mean());
+        // Train on data scaled to standard deviation sigma_data per coordinate; samples are scaled
+        // back. With sigma_data = 0.5 (Karras et al. 2022, sec. 5 and app. B.6) the v target
+        // alpha eps - sigma x0 is correlated with x_t = alpha x0 + sigma eps under a variance-preserving
+        // schedule (covariance alpha sigma (1 - sigma_data^2)); at sigma_data = 1 it is not, and only
+        // the nonlinear part of E[v | x_t] is left to learn (Salimans & Ho 2022 train on data in [-1, 1]).
+        array probe(2 * 65536);
+        random::generator probe_rng(12345);  // the scale does not depend on the seed
+        data.sample(flat(probe), probe_rng);
+        const double spread = std::sqrt(probe.cast<double>().square().mean() - std::pow(probe.cast<double>().mean(), 2));
+        const auto sigma_data = static_cast<T>(args.sigma_data);
+        const T scale = static_cast<T>(args.sigma_data / spread);
 
-        // Model time: the integer timestep 0..999 of a 1000-step linear-beta schedule (DDPM), or
-        // 1000 s for rectified flow with x_s = (1 - s) x0 + s eps (diffusers' FlowMatch convention).
-        const auto noise_schedule = schedule::discrete<T>::named(schedule::beta_schedule::linear, 1000, 1e-4, 0.02);
-        const auto alphas_cumprod = noise_schedule.alphas_cumprod();
-        nn::time_conditioned_mlp<T> model(2, {128, 128, 128}, {32});
+        const std::vector<diffuse::index> hidden(3, args.width);
+        nn::time_conditioned_mlp<T> model(2, hidden, {32});
         model.net().initialize(rng);
 
-        constexpr diffuse::index batch = 256;
-        const diffuse::index inputs = model.net().input_size();
+        const diffuse::index batch = args.batch;
         auto workspace = model.net().make_workspace(batch);
         array points(2 * batch), times(batch), alpha(batch), sigma(batch), u(batch), gradient(model.net().parameter_count());
-        matrix noise(2, batch), x_t(2, batch), target(2, batch), input(inputs, batch), prediction(2, batch), d_prediction(2, batch);
-        sa::adam<T> adam(sa::constant_step<T>(T(2e-3)), model.net().parameter_count());
-        sa::ema<T> average(model.net().parameters(), T(0.995), sa::ema_warmup::diffusers);
+        matrix noise(2, batch), x_t(2, batch), target(2, batch), input(model.net().input_size(), batch), prediction(2, batch),
+            d_prediction(2, batch);
+        const sa::warmup_cosine_step<T> learning_rate(static_cast<T>(args.lr), args.iterations / 20, args.iterations);
+        sa::adam<T, sa::weight_decay::l2, sa::warmup_cosine_step<T>> adam(learning_rate, model.net().parameter_count());
+        sa::ema<T> average(model.net().parameters(), static_cast<T>(args.ema), sa::ema_warmup::diffusers);
 
         std::vector<double> losses;
         losses.reserve(static_cast<std::size_t>(args.iterations));
@@ -265,24 +388,9 @@ int main(int argc, char** argv) {
             points *= scale;
             rng.normal(flat(noise));
             rng.uniform(u);
-            for (diffuse::index j = 0; j < batch; ++j) {
-                if (flow) {
-                    sigma[j] = u[j];
-                    alpha[j] = T(1) - u[j];
-                    times[j] = T(1000) * u[j];
-                } else {
-                    const auto t = std::min<diffuse::index>(static_cast<diffuse::index>(u[j] * T(1000)), 999);
-                    alpha[j] = std::sqrt(alphas_cumprod[static_cast<std::size_t>(t)]);
-                    sigma[j] = std::sqrt(T(1) - alphas_cumprod[static_cast<std::size_t>(t)]);
-                    times[j] = static_cast<T>(t);
-                }
-            }
-            const Eigen::Map<const matrix> x0(points.data(), 2, batch);
-            if (flow) nn::denoising_pair<nn::target::velocity, T>(x0, noise, cflat(alpha), cflat(sigma), x_t, target);
-            else if (args.objective == "epsilon") nn::denoising_pair<nn::target::epsilon, T>(x0, noise, cflat(alpha), cflat(sigma), x_t, target);
-            else if (args.objective == "v_prediction") nn::denoising_pair<nn::target::v, T>(x0, noise, cflat(alpha), cflat(sigma), x_t, target);
-            else nn::denoising_pair<nn::target::sample, T>(x0, noise, cflat(alpha), cflat(sigma), x_t, target);
-
+            for (diffuse::index j = 0; j < batch; ++j) levels.set(j, u[j], flat(alpha), flat(sigma), flat(times));
+            make_pair(args.objective, Eigen::Map<const matrix>(points.data(), 2, batch), noise, alpha, sigma, x_t, target);
+            scale_inputs(x_t, alpha, sigma, sigma_data);
             model.assemble_input(x_t, cflat(times), input);
             model.net().forward(input, prediction, workspace);
             const double loss = nn::mse_loss(prediction, target, d_prediction);
@@ -291,16 +399,24 @@ int main(int argc, char** argv) {
             average.update(model.net().parameters());
             losses.push_back(loss);
             smoothed = k == 1 ? loss : 0.98 * smoothed + 0.02 * loss;
-            if (!args.quiet && (k % 50 == 0 || k == args.iterations)) progress("training", k, args.iterations, smoothed);
+            if (!args.quiet && (k % 50 == 0 || k == args.iterations)) {
+                char detail[32];
+                std::snprintf(detail, sizeof detail, "loss %.4f", smoothed);
+                examples::show_progress("training", k, args.iterations, "steps", detail);
+            }
         }
-        const double training_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        const double training_cpu = cpu_seconds() - cpu_start;
 
-        // Sample with the EMA weights.
+        // Evaluate and sample with the EMA weights.
         model.net().parameters() = average.shadow();
+        random::generator evaluation_rng(args.seed + 99);
+        const evaluation held_out = evaluate(model, data, args.objective, levels, scale, sigma_data, evaluation_rng);
+
         config::options sampler_options{{"clip_sample", false}};
         if (!flow) sampler_options.set("prediction_type", args.objective);
         const auto sampler = config::make_sampler<T>(args.sampler, sampler_options);
-        array x(2 * args.count);
+        const diffuse::index set_size = 2 * args.count;  // values per set
+        array x(set_size * args.sets);
         auto run = sampler.start(args.steps, x.size());
         array out(run.model_output_size()), scaled(x.size());
         random::generator sampling_noise(args.seed + 7);
@@ -308,39 +424,68 @@ int main(int argc, char** argv) {
         x *= run.init_noise_sigma();
         run.begin(x, sampling_noise);
         while (!run.done()) {
-            scaled = run.input_scale() * x;
+            const auto [alpha_t, sigma_t] = levels.at_time(run.model_time());
+            scaled = (run.input_scale() * input_scale(alpha_t, sigma_t, sigma_data)) * x;
             model(cflat(scaled), run.model_time(), flat(out));
             run.step(out, x, sampling_noise);
         }
         x /= scale;
 
-        array truth(x.size()), truth2(x.size());
+        // The energy distance of n generated points to n true points is a V-statistic
+        // (diffuse/models/metrics.hpp): for two true sets its population value is 0 but its
+        // expectation is 2 E|X - X'| / n, and one draw is noisy (sd about 60% of that, so even exact
+        // samples often land beyond 2x). Hence the generated distance is averaged over `sets`
+        // independent generated and true sets, and compared with that expectation, E|X - X'| from
+        // the n (n - 1) / 2 pairs of a true set. The measured mean and sd over as many pairs of true
+        // sets are printed beside it as a check.
+        array truth(set_size), first(set_size), second(set_size);
         random::generator data_rng(args.seed + 1'000'003);
-        data.sample(flat(truth), data_rng);
-        data.sample(flat(truth2), data_rng);
-        const double generated = models::energy_distance<T>(cflat(x), cflat(truth), 2);
-        const double reference = models::energy_distance<T>(cflat(truth2), cflat(truth), 2);
-        array gaussian(x.size());
+        sa::running_moments<double> generated(1), reference(1);
+        for (diffuse::index set = 0; set < args.sets; ++set) {
+            data.sample(flat(truth), data_rng);
+            const const_view<T> points(x.data() + set * set_size, set_size);
+            generated.push(Eigen::Matrix<double, 1, 1>(models::energy_distance<T>(points, cflat(truth), 2)));
+            data.sample(flat(first), data_rng);
+            data.sample(flat(second), data_rng);
+            reference.push(Eigen::Matrix<double, 1, 1>(models::energy_distance<T>(cflat(first), cflat(second), 2)));
+        }
+        const double expected_reference = 2 * mean_pairwise_distance(truth) / static_cast<double>(args.count);
+        array gaussian(set_size);
         data_rng.normal(gaussian);
         const double untrained = models::energy_distance<T>(cflat(gaussian), cflat(truth), 2);
+        const double ratio = generated.mean()[0] / expected_reference;
+        const double total_cpu = cpu_seconds() - cpu_start;
 
         const std::filesystem::path dir(args.out);
         std::filesystem::create_directories(dir);
         write_loss_curve(dir / "loss.png", losses);
-        write_samples(dir / "samples.png", truth, x, args.dataset == "ring" ? T(6.5) : T(2.5));
+        examples::canvas image(512, 512);
+        image.dots(truth, args.dataset == "ring" ? 6.5 : 2.5, {190, 190, 190});
+        image.dots(x.head(set_size), args.dataset == "ring" ? 6.5 : 2.5, {170, 20, 30});
+        image.write(dir / "samples.png");
         nn::save(model.net(), (dir / "model.bin").string());
 
         std::cout << args.dataset << ", objective " << args.objective << ": " << args.iterations
-                  << " training steps of batch " << batch << " in " << training_seconds << " s (final loss "
+                  << " training steps of batch " << batch << " in " << training_cpu << " s of CPU (final loss "
                   << smoothed << ")\n"
-                  << "sampler " << args.sampler << ", " << args.steps << " steps, " << args.count << " samples\n"
-                  << "energy distance to the data: " << generated << "; two independent true sets: " << reference
-                  << " (ratio " << generated / reference << "); N(0, I) noise: " << untrained << "\n"
+                  << "held-out loss of the EMA weights: " << held_out.network;
+        if (held_out.optimum) std::cout << " (Bayes optimum " << *held_out.optimum << ")";
+        std::cout << "\nsampler " << args.sampler << ", " << args.steps << " steps, " << args.sets << " sets of "
+                  << args.count << " points\n"
+                  << "energy distance to the data: " << generated.mean()[0] << " (sd " << std::sqrt(generated.variance()[0])
+                  << "); two independent true sets: " << expected_reference << " expected (measured "
+                  << reference.mean()[0] << ", sd " << std::sqrt(reference.variance()[0]) << "); ratio " << ratio
+                  << "; N(0, I) noise: " << untrained << "\n"
+                  << "CPU time in total: " << total_cpu << " s\n"
                   << "wrote " << (dir / "loss.png").string() << ", " << (dir / "samples.png").string() << ", "
                   << (dir / "model.bin").string() << "\n";
         // The pipeline check: the samples are far closer to the data than the starting noise.
-        if (!(generated < 0.25 * untrained)) {
+        if (!(generated.mean()[0] < 0.25 * untrained)) {
             std::cerr << "train_and_sample: the samples are not closer to the data than noise\n";
+            return 1;
+        }
+        if (args.max_ratio && !(ratio <= *args.max_ratio)) {
+            std::cerr << "train_and_sample: ratio " << ratio << " exceeds --max-ratio " << *args.max_ratio << "\n";
             return 1;
         }
     } catch (const diffuse::error& e) {

@@ -1,8 +1,26 @@
-# Runs a shortened examples/train_and_sample (300 training steps) end to end: training, sampling
-# through the runtime registry, the energy distance, and the PNG and weight files. The program
-# fails unless its samples are much closer to the data than Gaussian noise.
+# Runs a shortened examples/train_and_sample (--quick: 600 training steps, 1000 samples) end to
+# end: training, sampling through the runtime registry, the energy distance, and the PNG and
+# weight files. The program fails (exit 1) unless its samples are much closer to the data than
+# Gaussian noise and within --max-ratio of the expected distance between two true sets.
 if(TARGET train_and_sample)
   add_test(NAME train_and_sample_quick
-    COMMAND train_and_sample --quick --quiet --out ${CMAKE_CURRENT_BINARY_DIR}/train_and_sample_quick)
+    COMMAND train_and_sample --quick --quiet --max-ratio 20 --out ${CMAKE_CURRENT_BINARY_DIR}/train_and_sample_quick)
   set_tests_properties(train_and_sample_quick PROPERTIES TIMEOUT 120)
+  # Bad values name the flag, the value and what is allowed, then print the usage.
+  add_test(NAME train_and_sample_bad_lr COMMAND train_and_sample --lr 0)
+  set_tests_properties(train_and_sample_bad_lr PROPERTIES
+    PASS_REGULAR_EXPRESSION "--lr = 0 is invalid; allowed: \\(0, 1\\].*usage: train_and_sample")
+  add_test(NAME train_and_sample_bad_ema COMMAND train_and_sample --ema 1)
+  set_tests_properties(train_and_sample_bad_ema PROPERTIES
+    PASS_REGULAR_EXPRESSION "--ema = 1 is invalid; allowed: \\[0, 1\\)")
+  add_test(NAME train_and_sample_bad_width COMMAND train_and_sample --width 12abc)
+  set_tests_properties(train_and_sample_bad_width PROPERTIES
+    PASS_REGULAR_EXPRESSION "--width = \"12abc\" is invalid; allowed: a number")
+endif()
+# The ratio check is live: a quick run cannot reach a ratio of 0.2, so the program must say so.
+if(TARGET train_and_sample)
+  add_test(NAME train_and_sample_ratio_check
+    COMMAND train_and_sample --quick --quiet --max-ratio 0.2 --out ${CMAKE_CURRENT_BINARY_DIR}/train_and_sample_ratio_check)
+  set_tests_properties(train_and_sample_ratio_check PROPERTIES TIMEOUT 120
+    PASS_REGULAR_EXPRESSION "exceeds --max-ratio 0.2")
 endif()
