@@ -135,9 +135,10 @@ TEMPLATE_TEST_CASE("smooth activations are within 4 ULP of a long double referen
     constexpr double gate_slope_bound = 3.0;
     constexpr double mish_slope = 3.25;
     constexpr double softplus_value = 2.0;
-    // Exact GELU is below the target: measured 2.92 / 3.26 ULP (f, float / double) and 2.65 /
-    // 2.74 (f'); the exhaustive float sweep (bench/activations_float_sweep.cpp) agrees.
-    constexpr double gelu_value = 3.5;
+    // Exact GELU is below the target: measured here 2.92 / 3.26 ULP (f, float / double) and
+    // 2.65 / 2.74 (f'); the exhaustive float sweep (bench/activations_float_sweep.cpp) finds
+    // 3.52 (f, x = -3.24942) and 2.93 (f'), so the bounds leave room for those.
+    constexpr double gelu_value = 3.6;
     constexpr double gelu_slope = 3.0;
 
     check<T>(sweep<T>("sigmoid", nn::sigmoid{}, sig, dsig, no_scale), smooth, logistic_slope);
