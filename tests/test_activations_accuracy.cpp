@@ -132,10 +132,11 @@ TEMPLATE_TEST_CASE("smooth activations are within 4 ULP of a long double referen
     constexpr double smooth = 4.0;
     // Tighter than the target where measured (docs/activations.md), so a regression fails:
     // sigmoid' and tanh' 2.21 / 2.17 ULP (float / double), the gates x sigma(w(x)) at most
-    // 2.67, Mish' 2.93 / 2.85, softplus 1.48 / 1.47.
+    // 2.67, Mish' 2.93 / 2.85 (the subsampled float sweep finds 3.27 off this grid), softplus
+    // 1.48 / 1.47.
     constexpr double logistic_slope = 2.5;
     constexpr double gate_slope_bound = 3.0;
-    constexpr double mish_slope = 3.25;
+    constexpr double mish_slope = 3.5;
     constexpr double softplus_value = 2.0;
     // Exact GELU is below the target: measured here 3.52 / 3.26 ULP (f, float / double; the
     // float maximum is the worst input of the exhaustive sweep, bench/activations_float_sweep,
