@@ -79,4 +79,14 @@ any_sampler<T> make_sampler(std::string_view class_name, const options& o = {}) 
     return sampler;
 }
 
+// Compile time: registry<T>() instantiates every sampler of the table for T, the heaviest
+// template work in the library (tens of seconds per translation unit at -O2). A program with
+// several translation units that use the facade can compile it once: define
+// DIFFUSE_EXTERN_REGISTRY in all of them and include diffuse/config/registry_instances.hpp in
+// exactly one .cpp (docs/config.md, "Compile time").
+#if defined(DIFFUSE_EXTERN_REGISTRY)
+extern template std::map<std::string, factory<float>, std::less<>>& registry<float>();
+extern template std::map<std::string, factory<double>, std::less<>>& registry<double>();
+#endif
+
 }  // namespace diffuse::config
