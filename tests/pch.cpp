@@ -1,1 +1,0 @@
-// Compiles the tests' precompiled header (tests/CMakeLists.txt); defines nothing.
