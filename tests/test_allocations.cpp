@@ -31,30 +31,8 @@ using diffuse::index;  // not ::index from <strings.h>
 template <class T>
 using array = Eigen::Array<T, Eigen::Dynamic, 1>;
 
-struct allocations {
-    long news = 0;
-    long deletes = 0;
-    long eigen = 0;
-
-    allocations& operator+=(const allocations& other) {
-        news += other.news;
-        deletes += other.deletes;
-        eigen += other.eigen;
-        return *this;
-    }
-};
-
-// The allocations `f` makes: counting is on only while f runs (no Catch assertion in between).
-template <class F>
-allocations count_allocations(F&& f) {
-    allocation_counting::news = allocation_counting::deletes = allocation_counting::eigen_asserts = 0;
-    Eigen::internal::set_is_malloc_allowed(false);
-    allocation_counting::active = true;
-    f();
-    allocation_counting::active = false;
-    Eigen::internal::set_is_malloc_allowed(true);
-    return {allocation_counting::news, allocation_counting::deletes, allocation_counting::eigen_asserts};
-}
+using allocation_counting::allocations;
+using allocation_counting::count;
 
 // Keeps an allocation observable so the compiler cannot elide it.
 void* volatile escape_sink = nullptr;
@@ -92,7 +70,7 @@ allocations count_steps(Run& run, index output_size, Step step) {
     index steps = 0;
     while (!run.done()) {
         model<T>(x, out);
-        total += count_allocations([&] { step(run, out, x); });
+        total += count([&] { step(run, out, x); });
         ++steps;
     }
     // The steps did run and did move x (a counter cannot be fooled by a step that did nothing).
@@ -113,13 +91,13 @@ const auto deterministic_step = [](auto& run, const auto& out, auto& x) { run.st
 
 TEST_CASE("the counters see operator new, operator delete and Eigen's heap allocations", "[allocations]") {
     // Positive controls: without them a zero count would prove nothing.
-    const allocations vector_made = count_allocations([] {
+    const allocations vector_made = count([] {
         std::vector<double> v(100, 1.0);
         escape(v.data());
     });
     CHECK(vector_made.news == 1);
     CHECK(vector_made.deletes == 1);
-    const allocations eigen_made = count_allocations([] {
+    const allocations eigen_made = count([] {
         array<double> a = array<double>::Constant(100, 1.0);
         escape(a.data());
     });
@@ -133,7 +111,7 @@ TEMPLATE_TEST_CASE("starting a run allocates, its steps do not", "[allocations][
     SECTION("DDIM, eta = 0, clip_sample (diffusers' defaults)") {
         const sampler::ddim<T> s(linear_schedule<T>());
         std::optional<typename sampler::ddim<T>::run> run;
-        const allocations started = count_allocations([&] { run.emplace(s.start(grid, size, batch)); });
+        const allocations started = count([&] { run.emplace(s.start(grid, size, batch)); });
         CHECK(started.news >= 1);  // the run's own copy of the grid
         require_none(count_steps<T>(*run, size, deterministic_step));
     }
