@@ -13,7 +13,7 @@
 // over the whole range, denormal results and overflow edges included.
 //
 // Method (textbook; Muller, "Elementary Functions", 3rd ed., ch. 11): Cody-Waite argument
-// reduction x = k ln2 + r with |r| <= ln2/2, a Taylor polynomial on the reduced argument with
+// reduction x = k ln2 + r with |r| <= ln2/2, a near-minimax polynomial on the reduced argument with
 // enough terms that truncation is below 0.1 ULP, and an exact scaling by 2^k. Error-free
 // transforms (Dekker/Knuth TwoProduct, TwoSum) carry arguments that must be exact.
 #pragma once
@@ -67,7 +67,7 @@ template <Real T>
 using scalar_packet = typename detail::narrowest<packet<T>>::type;
 
 template <class P>
-P constant(scalar_of<P> value) {
+DIFFUSE_ALWAYS_INLINE P constant(scalar_of<P> value) {
     return ei::pset1<P>(value);
 }
 
@@ -80,31 +80,31 @@ T on_scalar(T x, const Kernel& kernel) {
 
 // ---- comparisons, selection, bit tricks ------------------------------------------------
 
-template <class P> P select(const P& mask, const P& if_true, const P& if_false) { return ei::pselect(mask, if_true, if_false); }
-template <class P> P less(const P& a, const P& b) { return ei::pcmp_lt(a, b); }
-template <class P> P less_equal(const P& a, const P& b) { return ei::pcmp_le(a, b); }
-template <class P> P equal(const P& a, const P& b) { return ei::pcmp_eq(a, b); }
-template <class P> P is_nan(const P& a) { return ei::pandnot(ei::ptrue(a), ei::pcmp_eq(a, a)); }
+template <class P> DIFFUSE_ALWAYS_INLINE P select(const P& mask, const P& if_true, const P& if_false) { return ei::pselect(mask, if_true, if_false); }
+template <class P> DIFFUSE_ALWAYS_INLINE P less(const P& a, const P& b) { return ei::pcmp_lt(a, b); }
+template <class P> DIFFUSE_ALWAYS_INLINE P less_equal(const P& a, const P& b) { return ei::pcmp_le(a, b); }
+template <class P> DIFFUSE_ALWAYS_INLINE P equal(const P& a, const P& b) { return ei::pcmp_eq(a, b); }
+template <class P> DIFFUSE_ALWAYS_INLINE P is_nan(const P& a) { return ei::pandnot(ei::ptrue(a), ei::pcmp_eq(a, a)); }
 
 // min/max that return NaN when either operand is NaN (the IEEE-754 2019 minimum/maximum),
 // so that clamping an argument never hides a NaN input.
-template <class P> P min_nan(const P& a, const P& b) { return ei::pmin<Eigen::PropagateNaN>(a, b); }
-template <class P> P max_nan(const P& a, const P& b) { return ei::pmax<Eigen::PropagateNaN>(a, b); }
+template <class P> DIFFUSE_ALWAYS_INLINE P min_nan(const P& a, const P& b) { return ei::pmin<Eigen::PropagateNaN>(a, b); }
+template <class P> DIFFUSE_ALWAYS_INLINE P max_nan(const P& a, const P& b) { return ei::pmax<Eigen::PropagateNaN>(a, b); }
 // Clamp to constant bounds, NaN kept. Eigen's plain pmin/pmax return their first operand when
 // either is NaN (std::min/std::max semantics, one instruction on x86), so with the bounds
 // second only x can be the NaN, and it passes through.
-template <class P> P clamp_nan(const P& x, scalar_of<P> lo, scalar_of<P> hi) {
+template <class P> DIFFUSE_ALWAYS_INLINE P clamp_nan(const P& x, scalar_of<P> lo, scalar_of<P> hi) {
     return ei::pmin(ei::pmax(x, constant<P>(lo)), constant<P>(hi));
 }
 
 // r, except NaN where x is NaN (derivatives of piecewise functions propagate NaN too).
-template <class P> P keep_nan(const P& x, const P& r) { return select(is_nan(x), x, r); }
+template <class P> DIFFUSE_ALWAYS_INLINE P keep_nan(const P& x, const P& r) { return select(is_nan(x), x, r); }
 
 // |x| and the sign bit of x (as a packet holding only that bit: -0.0 or +0.0).
-template <class P> P abs(const P& x) { return ei::pabs(x); }
-template <class P> P sign_bit(const P& x) { return ei::pand(x, constant<P>(scalar_of<P>(-0.0))); }
+template <class P> DIFFUSE_ALWAYS_INLINE P abs(const P& x) { return ei::pabs(x); }
+template <class P> DIFFUSE_ALWAYS_INLINE P sign_bit(const P& x) { return ei::pand(x, constant<P>(scalar_of<P>(-0.0))); }
 // magnitude (>= 0) with the sign of `sign`: keeps tanh(-0) = -0.
-template <class P> P with_sign_of(const P& magnitude, const P& sign) { return ei::por(magnitude, sign_bit(sign)); }
+template <class P> DIFFUSE_ALWAYS_INLINE P with_sign_of(const P& magnitude, const P& sign) { return ei::por(magnitude, sign_bit(sign)); }
 
 // ---- scaling by a power of two --------------------------------------------------------
 
@@ -136,7 +136,7 @@ inline ei::Packet2d scalef(const ei::Packet2d& a, const ei::Packet2d& k) { retur
 //   - pldexp.
 // All three give the same result wherever 2^k is normal (one exact or once-rounded product).
 template <class P>
-P ldexp(const P& a, const P& k) {
+DIFFUSE_ALWAYS_INLINE P ldexp(const P& a, const P& k) {
     using T = scalar_of<P>;
     if constexpr (requires { detail::scalef(a, k); }) {
         return detail::scalef(a, k);
@@ -159,7 +159,7 @@ P ldexp(const P& a, const P& k) {
 // Fused multiply-add a*b + c rounded once. Exact-product algorithms below rely on it, so on a
 // target without hardware FMA the vector path uses Dekker's splitting instead (two_product).
 template <class P>
-P fma(const P& a, const P& b, const P& c) {
+DIFFUSE_ALWAYS_INLINE P fma(const P& a, const P& b, const P& c) {
     if constexpr (std::is_same_v<P, scalar_of<P>>) {
         return std::fma(a, b, c);
     } else {
@@ -176,7 +176,7 @@ struct double_word {
 
 // TwoProduct: a*b = hi + lo exactly (Dekker 1971; with FMA, Kahan).
 template <class P>
-double_word<P> two_product(const P& a, const P& b) {
+DIFFUSE_ALWAYS_INLINE double_word<P> two_product(const P& a, const P& b) {
 #if defined(EIGEN_VECTORIZE_FMA) || !defined(EIGEN_VECTORIZE)
     // hi as fma(a, b, -0) (the same rounded product, sign of zero included) rather than a
     // multiply: the compiler may contract a plain multiply into a later add (-ffp-contract=fast,
@@ -205,7 +205,7 @@ double_word<P> two_product(const P& a, const P& b) {
 
 // TwoSum: a + b = hi + lo exactly (Knuth), for any magnitudes.
 template <class P>
-double_word<P> two_sum(const P& a, const P& b) {
+DIFFUSE_ALWAYS_INLINE double_word<P> two_sum(const P& a, const P& b) {
     const P hi = ei::padd(a, b);
     const P b_part = ei::psub(hi, a);
     const P a_part = ei::psub(hi, b_part);
@@ -223,7 +223,7 @@ struct exact_constant {
 
 // c * x as hi + lo, to about twice the working precision (c given as hi + lo).
 template <class P>
-double_word<P> times(const exact_constant<scalar_of<P>>& c, const P& x) {
+DIFFUSE_ALWAYS_INLINE double_word<P> times(const exact_constant<scalar_of<P>>& c, const P& x) {
     const auto [hi, lo] = two_product(constant<P>(c.hi), x);
     return {hi, fma(constant<P>(c.lo), x, lo)};
 }
@@ -232,7 +232,7 @@ double_word<P> times(const exact_constant<scalar_of<P>>& c, const P& x) {
 
 // Horner evaluation of c[0] + c[1] x + ... + c[N-1] x^(N-1).
 template <class P, std::size_t N>
-P polynomial(const P& x, const std::array<scalar_of<P>, N>& c) {
+DIFFUSE_ALWAYS_INLINE P polynomial(const P& x, const std::array<scalar_of<P>, N>& c) {
     P sum = constant<P>(c[N - 1]);
     for (std::size_t i = N - 1; i-- > 0;) sum = fma(sum, x, constant<P>(c[i]));
     return sum;
@@ -240,7 +240,7 @@ P polynomial(const P& x, const std::array<scalar_of<P>, N>& c) {
 
 // Clenshaw's recurrence for c[0] + sum_{k>=1} c[k] T_k(u) (Chebyshev polynomials, first kind).
 template <class P, std::size_t N>
-P chebyshev(const P& u, const std::array<scalar_of<P>, N>& c) {
+DIFFUSE_ALWAYS_INLINE P chebyshev(const P& u, const std::array<scalar_of<P>, N>& c) {
     const P two_u = ei::padd(u, u);
     P b1 = ei::pzero(u);
     P b2 = ei::pzero(u);
@@ -254,20 +254,6 @@ P chebyshev(const P& u, const std::array<scalar_of<P>, N>& c) {
 
 namespace detail {
 
-// Taylor coefficients 1/n! for n = first .. first+N-1, rounded once from long double.
-template <Real T, std::size_t N>
-constexpr std::array<T, N> inverse_factorials(int first) {
-    std::array<T, N> c{};
-    long double f = 1.0L;
-    for (int n = 2; n < first; ++n) f *= n;
-    for (std::size_t i = 0; i < N; ++i) {
-        const int n = first + static_cast<int>(i);
-        if (n >= 2) f *= n;
-        c[i] = static_cast<T>(1.0L / f);
-    }
-    return c;
-}
-
 // Taylor coefficients 2/(2n+3), n = 0..N-1, of (2 atanh(s) - 2s) / s^3 in powers of s^2.
 template <Real T, std::size_t N>
 constexpr std::array<T, N> atanh_series() {
@@ -279,20 +265,38 @@ constexpr std::array<T, N> atanh_series() {
 inline constexpr long double ln2 = 0.693147180559945309417232121458176568L;
 inline constexpr long double log2e = 1.44269504088896340735992468100189214L;
 
-// Truncation below 2^-30 (float) / 2^-60 (double) relative for |r| <= ln2/2.
-template <Real T>
-inline constexpr std::size_t exp_terms = std::is_same_v<T, float> ? 8 : 14;
+// (exp(r) - 1 - r) / r^2 on |r| <= ln2/2 as a polynomial in r: the Chebyshev interpolant of
+// degree 5 (float) / 10 (double), fitted by tools/fit_exp_polynomial.py; 1 + r + r^2 g(r) is
+// then within 2^-30.5 / 2^-61.3 of exp(r) (relative) with the coefficients rounded to T. The
+// Taylor series needs two / three more terms for as much.
+inline constexpr std::array<long double, 6> expm1_tail_float = {
+    0.5000000013462217499656L,  0.1666666671900771339208L,   0.04166646497612752884565L,
+    0.008333298480356208850375L, 0.001393364352248794247964L, 0.0001989927622238488660964L};
+inline constexpr std::array<long double, 11> expm1_tail_double = {
+    0.4999999999999999999832L,    0.1666666666666667098684L,     0.04166666666666667676467L,
+    0.008333333333326140322965L,  0.001388888888887908126047L,   0.0001984126987480217347212L,
+    0.00002480158733642268478423L, 0.000002755725542387984164961L, 2.755726330017861774456e-7L,
+    2.510520706464423844193e-8L,  2.09181298866095210072e-9L};
 
-// exp(r) - 1 - r over r^2, for |r| <= ln2/2: coefficients 1/2!, 1/3!, ...
+template <Real T, std::size_t N>
+constexpr std::array<T, N> rounded_to(const std::array<long double, N>& c) {
+    std::array<T, N> r{};
+    for (std::size_t i = 0; i < N; ++i) r[i] = static_cast<T>(c[i]);
+    return r;
+}
+
 template <Real T>
-inline constexpr auto expm1_tail = inverse_factorials<T, exp_terms<T>>(2);
+inline constexpr auto expm1_tail = [] {
+    if constexpr (std::is_same_v<T, float>) return rounded_to<T>(expm1_tail_float);
+    else return rounded_to<T>(expm1_tail_double);
+}();
 
 template <Real T>
 inline constexpr exact_constant<T> ln2_split{ln2};
 
 // The reduction x = k ln2 + r; returns k (integral, as a float) and r.
 template <class P>
-double_word<P> reduce_ln2(const P& x) {
+DIFFUSE_ALWAYS_INLINE double_word<P> reduce_ln2(const P& x) {
     using T = scalar_of<P>;
     const P k = ei::print(ei::pmul(x, constant<P>(T(log2e))));
     // x - k ln2 with ln2 to twice the precision; the fma forms k*ln2_hi exactly, so r carries
@@ -320,12 +324,12 @@ template <class P>
 struct scaled_exp {
     P half_mantissa;  // exp(r) / 2
     P exponent;       // k + 1
-    P value() const { return simd::ldexp(half_mantissa, exponent); }
-    P times(const P& m) const { return simd::ldexp(ei::pmul(m, half_mantissa), exponent); }
+    DIFFUSE_ALWAYS_INLINE P value() const { return simd::ldexp(half_mantissa, exponent); }
+    DIFFUSE_ALWAYS_INLINE P times(const P& m) const { return simd::ldexp(ei::pmul(m, half_mantissa), exponent); }
 };
 
 template <class P>
-scaled_exp<P> exp_scaled(const P& x, const P& x_lo) {
+DIFFUSE_ALWAYS_INLINE scaled_exp<P> exp_scaled(const P& x, const P& x_lo) {
     using T = scalar_of<P>;
     const P xc = clamp_nan(x, detail::exp_lowest<T>, detail::exp_highest<T>);
     const auto [k, r] = detail::reduce_ln2(xc);
@@ -340,18 +344,18 @@ scaled_exp<P> exp_scaled(const P& x, const P& x_lo) {
 
 // exp(x + x_lo), faithful over the whole range (denormal results included).
 template <class P>
-P exp(const P& x, const P& x_lo) {
+DIFFUSE_ALWAYS_INLINE P exp(const P& x, const P& x_lo) {
     return exp_scaled(x, x_lo).value();
 }
 template <class P>
-P exp(const P& x) {
+DIFFUSE_ALWAYS_INLINE P exp(const P& x) {
     return exp(x, ei::pzero(x));
 }
 
 // exp(x) - 1 without cancellation near 0: with x = k ln2 + r, expm1(x) = 2^k (expm1(r) + 1 - 2^-k),
 // where 1 - 2^-k is exact for the k that matter and the sum is rounded once.
 template <class P>
-P expm1(const P& x) {
+DIFFUSE_ALWAYS_INLINE P expm1(const P& x) {
     using T = scalar_of<P>;
     // Below -(digits + 3) ln2 the result rounds to -1.
     constexpr T lowest = static_cast<T>(-(std::numeric_limits<T>::digits + 3) * detail::ln2);
@@ -368,7 +372,7 @@ namespace detail {
 // log(1 + f) = f - f^2/2 + s (f^2/2 + R(s^2)), s = f/(2+f), R the atanh series (Muller,
 // "Elementary Functions", ch. 11); the small terms are added before the big ones.
 template <class P>
-P log1p_reduced(const P& f, const P& e) {
+DIFFUSE_ALWAYS_INLINE P log1p_reduced(const P& f, const P& e) {
     using T = scalar_of<P>;
     const P s = ei::pdiv(f, ei::padd(constant<P>(T(2)), f));
     const P z = ei::pmul(s, s);
@@ -386,7 +390,7 @@ P log1p_reduced(const P& f, const P& e) {
 // rounding of 1 + u: below 1/2, f = u itself; from 1/2 on, 1 + u = 2 (1 + f) with
 // f = (u - 1)/2 in [-1/4, 0], exact (Sterbenz). NaN propagates.
 template <class P>
-P log1p_unit_interval(const P& u) {
+DIFFUSE_ALWAYS_INLINE P log1p_unit_interval(const P& u) {
     using T = scalar_of<P>;
     const P half = constant<P>(T(0.5));
     const P upper = less_equal(half, u);

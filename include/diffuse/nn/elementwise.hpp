@@ -73,7 +73,7 @@ struct derivative_of {
     template <Real T>
     T operator()(T x) const { return nn::derivative(act, x); }
     template <class P>
-    P packetOp(const P& x) const { return act.packet_derivative(x); }
+    DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const { return act.packet_derivative(x); }
     void validate() const { detail::validate(act); }
 };
 template <class A>
@@ -81,7 +81,7 @@ derivative_of(A) -> derivative_of<A>;
 
 // In place over any contiguous real data (anything diffuse::flat accepts).
 template <elementwise_activation A, class Data>
-void apply(const A& act, Data&& data) {
+DIFFUSE_NOINLINE void apply(const A& act, Data&& data) {
     detail::validate(act);
     auto x = flat(data);
     x = x.unaryExpr(act);
@@ -89,13 +89,13 @@ void apply(const A& act, Data&& data) {
 
 // out = f(in), out = f'(in).
 template <elementwise_activation A, Real T>
-void apply(const A& act, const_view<T> in, view<T> out) {
+DIFFUSE_NOINLINE void apply(const A& act, const_view<T> in, view<T> out) {
     detail::validate(act);
     require_size("out.size()", out.size(), in.size());
     out = in.unaryExpr(act);
 }
 template <elementwise_activation A, Real T>
-void apply_derivative(const A& act, const_view<T> in, view<T> out) {
+DIFFUSE_NOINLINE void apply_derivative(const A& act, const_view<T> in, view<T> out) {
     detail::validate(act);
     require_size("out.size()", out.size(), in.size());
     out = in.unaryExpr(derivative_of<A>{act});
@@ -104,7 +104,7 @@ void apply_derivative(const A& act, const_view<T> in, view<T> out) {
 // Backpropagation through y = f(x): grad_x = grad_y * f'(x), one fused pass. grad_x may alias
 // grad_y.
 template <elementwise_activation A, Real T>
-void backward(const A& act, const_view<T> x, const_view<T> grad_y, view<T> grad_x) {
+DIFFUSE_NOINLINE void backward(const A& act, const_view<T> x, const_view<T> grad_y, view<T> grad_x) {
     detail::validate(act);
     require_size("grad_y.size()", grad_y.size(), x.size());
     require_size("grad_x.size()", grad_x.size(), x.size());

@@ -16,14 +16,14 @@ namespace diffuse::nn {
 namespace detail {
 // x > 0 ? positive_scale * x : negative_scale * expm1(x / alpha)  (alpha = 1: no division)
 template <class P>
-P exponential_linear(const P& x, const P& positive_scale, const P& negative_scale, const P& y) {
+DIFFUSE_ALWAYS_INLINE P exponential_linear(const P& x, const P& positive_scale, const P& negative_scale, const P& y) {
     const P negative = Eigen::internal::pmul(negative_scale, simd::expm1(y));
     return simd::select(simd::less(Eigen::internal::pzero(x), x), Eigen::internal::pmul(positive_scale, x), negative);
 }
 // its derivative: positive_scale, or negative_slope * exp(y + y_lo) with y = x / alpha carried
 // to twice the precision (exp multiplies the relative error of y by |y|).
 template <class P>
-P exponential_linear_derivative(const P& x, const P& positive_scale, const P& negative_slope, const P& y, const P& y_lo) {
+DIFFUSE_ALWAYS_INLINE P exponential_linear_derivative(const P& x, const P& positive_scale, const P& negative_slope, const P& y, const P& y_lo) {
     const P negative = simd::exp_scaled(y, y_lo).times(negative_slope);
     return simd::keep_nan(x, simd::select(simd::less(Eigen::internal::pzero(x), x), positive_scale, negative));
 }
@@ -43,16 +43,16 @@ struct elu {
         validate();
         return x > T(0) ? T(0) : simd::on_scalar(x, [](const auto& p) { return simd::expm1(p); });
     }
-    template <class P> P packetOp(const P& x) const {
+    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         return detail::exponential_linear(x, one<P>(), a<P>(), x);
     }
-    template <class P> P packet_derivative(const P& x) const {
+    template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         return detail::exponential_linear_derivative(x, one<P>(), a<P>(), x, Eigen::internal::pzero(x));
     }
 
 private:
-    template <class P> static P one() { return simd::constant<P>(simd::scalar_of<P>(1)); }
-    template <class P> P a() const { return simd::constant<P>(static_cast<simd::scalar_of<P>>(alpha)); }
+    template <class P> DIFFUSE_ALWAYS_INLINE static P one() { return simd::constant<P>(simd::scalar_of<P>(1)); }
+    template <class P> DIFFUSE_ALWAYS_INLINE P a() const { return simd::constant<P>(static_cast<simd::scalar_of<P>>(alpha)); }
 };
 
 // scale * (x for x > 0, alpha (exp(x) - 1) otherwise), the self-normalizing constants.
@@ -64,16 +64,16 @@ struct selu {
 
     template <Real T> T operator()(T x) const { return nn::value(*this, x); }
     template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
-    template <class P> P packetOp(const P& x) const {
+    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         return detail::exponential_linear(x, constant<P>(scale), constant<P>(scale * alpha), x);
     }
-    template <class P> P packet_derivative(const P& x) const {
+    template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         return detail::exponential_linear_derivative(x, constant<P>(scale), constant<P>(scale * alpha), x, Eigen::internal::pzero(x));
     }
 
 private:
     // scale * alpha is rounded once to the working type.
-    template <class P> static P constant(long double c) { return simd::constant<P>(static_cast<simd::scalar_of<P>>(c)); }
+    template <class P> DIFFUSE_ALWAYS_INLINE static P constant(long double c) { return simd::constant<P>(static_cast<simd::scalar_of<P>>(c)); }
 };
 
 // max(0, x) + min(0, alpha (exp(x / alpha) - 1)) (torch.nn.CELU, alpha = 1; alpha > 0).
@@ -92,10 +92,10 @@ struct celu {
         const T y = x / static_cast<T>(alpha);
         return simd::on_scalar(y, [](const auto& p) { return Eigen::internal::psub(simd::expm1(p), Eigen::internal::pmul(p, simd::exp(p))); });
     }
-    template <class P> P packetOp(const P& x) const {
+    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         return detail::exponential_linear(x, one<P>(), a<P>(), scaled(x));
     }
-    template <class P> P packet_derivative(const P& x) const {
+    template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         if (alpha == 1.0) return detail::exponential_linear_derivative(x, one<P>(), one<P>(), x, Eigen::internal::pzero(x));
         // y_lo = (x - alpha y) / alpha, the remainder of the division computed exactly by fma.
         const P y = Eigen::internal::pdiv(x, a<P>());
@@ -104,9 +104,9 @@ struct celu {
     }
 
 private:
-    template <class P> static P one() { return simd::constant<P>(simd::scalar_of<P>(1)); }
-    template <class P> P a() const { return simd::constant<P>(static_cast<simd::scalar_of<P>>(alpha)); }
-    template <class P> P scaled(const P& x) const {
+    template <class P> DIFFUSE_ALWAYS_INLINE static P one() { return simd::constant<P>(simd::scalar_of<P>(1)); }
+    template <class P> DIFFUSE_ALWAYS_INLINE P a() const { return simd::constant<P>(static_cast<simd::scalar_of<P>>(alpha)); }
+    template <class P> DIFFUSE_ALWAYS_INLINE P scaled(const P& x) const {
         return alpha == 1.0 ? x : Eigen::internal::pdiv(x, a<P>());
     }
 };

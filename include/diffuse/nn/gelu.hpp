@@ -29,13 +29,13 @@ struct gelu {
     template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
     // Each packet takes the series near 0, the tail form elsewhere, and both only when its
     // lanes straddle the bound.
-    template <class P> P packetOp(const P& x) const {
+    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         const P near_zero = kernels::central(x);
         if (kernels::all(near_zero)) return central_value(x);
         const P y = tail_value(x);
         return kernels::any(near_zero) ? simd::select(near_zero, central_value(x), y) : y;
     }
-    template <class P> P packet_derivative(const P& x) const {
+    template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         const P near_zero = kernels::central(x);
         if (kernels::all(near_zero)) return central_derivative(x);
         const P dy = tail_derivative(x);
@@ -45,7 +45,7 @@ struct gelu {
 private:
     // |x| <= 1/2: x Phi(x) = x/2 + x^2 S(x^2) with x^2 = s + s_lo exact, one rounding at the end
     // (x/2 is exact but for denormal x, where it is the correctly rounded result).
-    template <class P> static P central_value(const P& x) {
+    template <class P> DIFFUSE_ALWAYS_INLINE static P central_value(const P& x) {
         using T = simd::scalar_of<P>;
         const auto [s, s_lo] = simd::two_product(x, x);
         const P series = simd::polynomial(s, kernels::detail::normal_central<T>);
@@ -56,7 +56,7 @@ private:
         return Eigen::internal::por(y, simd::sign_bit(x));
     }
     // f' = Phi(x) + x phi(x) = 1/2 + x D(x^2).
-    template <class P> static P central_derivative(const P& x) {
+    template <class P> DIFFUSE_ALWAYS_INLINE static P central_derivative(const P& x) {
         using T = simd::scalar_of<P>;
         const P series = simd::polynomial(Eigen::internal::pmul(x, x), kernels::detail::normal_central_with_density<T>);
         return simd::fma(x, series, simd::constant<P>(T(0.5)));
@@ -64,7 +64,7 @@ private:
     // x < 0: x Phi(x) = -t (h + h_lo) g, the product -t (h + h_lo) rounded once and scaled by g
     // once. x >= 0: x Phi(x) = x + x q with q = -g h, rounded once. One scaling by g serves
     // both; t = |x| is clamped to 2^20 (where q = 0), so x = -inf gives -0 and +inf gives inf.
-    template <class P> static P tail_value(const P& x) {
+    template <class P> DIFFUSE_ALWAYS_INLINE static P tail_value(const P& x) {
         namespace ei = Eigen::internal;
         const auto tail = kernels::normal_tail(x);
         const P negative = simd::less(x, ei::pzero(x));
@@ -76,7 +76,7 @@ private:
     // f' = Phi(x) + x phi(x) = g (h - |x| / sqrt(2 pi)) for x < 0, 1 - g (h - x / sqrt(2 pi))
     // for x >= 0; the difference in the brackets is formed from h + h_lo and 1/sqrt(2 pi) to
     // twice the precision, so its cancellation near x = -0.75 costs nothing.
-    template <class P> static P tail_derivative(const P& x) {
+    template <class P> DIFFUSE_ALWAYS_INLINE static P tail_derivative(const P& x) {
         using T = simd::scalar_of<P>;
         namespace ei = Eigen::internal;
         constexpr simd::exact_constant<T> inv_sqrt_2pi{kernels::detail::inv_sqrt_2pi};
@@ -97,12 +97,12 @@ struct gelu_tanh {
 
     template <Real T> T operator()(T x) const { return nn::value(*this, x); }
     template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
-    template <class P> P packetOp(const P& x) const {
+    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         const auto [w, w_lo] = odd_cubic(x, cubic_term<P>);
         return kernels::self_gated(x, w, w_lo);
     }
     // x w'(x) = x (k1 + 3 k3 x^2), to twice the precision like w.
-    template <class P> P packet_derivative(const P& x) const {
+    template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         const auto [w, w_lo] = odd_cubic(x, cubic_term<P>);
         const auto [s, s_lo] = odd_cubic(x, cubic_slope_term<P>);
         return kernels::self_gated_derivative(w, w_lo, s, s_lo);
@@ -118,7 +118,7 @@ private:
 
     // x (k1 + k3 x^2) as hi + lo (w for k3 = k1 * 0.044715, x w' for three times that).
     template <class P>
-    static simd::double_word<P> odd_cubic(const P& x, const simd::exact_constant<simd::scalar_of<P>>& k3) {
+    DIFFUSE_ALWAYS_INLINE static simd::double_word<P> odd_cubic(const P& x, const simd::exact_constant<simd::scalar_of<P>>& k3) {
         namespace ei = Eigen::internal;
         constexpr auto k = linear<P>;
         const auto [s, s_lo] = simd::two_product(x, x);

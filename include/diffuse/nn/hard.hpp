@@ -17,12 +17,12 @@ namespace diffuse::nn {
 namespace detail {
 // relu6(x + 3), the shared ramp of hard sigmoid and hard swish.
 template <class P>
-P ramp6(const P& x) {
+DIFFUSE_ALWAYS_INLINE P ramp6(const P& x) {
     return simd::clamp_nan(Eigen::internal::padd(x, simd::constant<P>(simd::scalar_of<P>(3))), 0, 6);
 }
 // 1 where lo < x < hi (NaN: 0).
 template <class P>
-P inside_open(const P& x, simd::scalar_of<P> lo, simd::scalar_of<P> hi) {
+DIFFUSE_ALWAYS_INLINE P inside_open(const P& x, simd::scalar_of<P> lo, simd::scalar_of<P> hi) {
     return Eigen::internal::pand(simd::less(simd::constant<P>(lo), x), simd::less(x, simd::constant<P>(hi)));
 }
 }  // namespace detail
@@ -34,10 +34,10 @@ struct hard_sigmoid {
 
     template <Real T> T operator()(T x) const { return nn::value(*this, x); }
     template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
-    template <class P> P packetOp(const P& x) const {
+    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         return Eigen::internal::pdiv(detail::ramp6(x), simd::constant<P>(simd::scalar_of<P>(6)));
     }
-    template <class P> P packet_derivative(const P& x) const {
+    template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         using T = simd::scalar_of<P>;
         return simd::keep_nan(x, simd::select(detail::inside_open(x, T(-3), T(3)), simd::constant<P>(T(1) / T(6)), Eigen::internal::pzero(x)));
     }
@@ -57,11 +57,11 @@ struct hard_tanh {
     }
     template <Real T> T operator()(T x) const { return nn::value(*this, x); }
     template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
-    template <class P> P packetOp(const P& x) const {
+    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         using T = simd::scalar_of<P>;
         return simd::clamp_nan(x, static_cast<T>(min_val), static_cast<T>(max_val));
     }
-    template <class P> P packet_derivative(const P& x) const {
+    template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         using T = simd::scalar_of<P>;
         const P inside = detail::inside_open(x, static_cast<T>(min_val), static_cast<T>(max_val));
         return simd::keep_nan(x, simd::select(inside, simd::constant<P>(T(1)), Eigen::internal::pzero(x)));
@@ -76,13 +76,13 @@ struct hardswish {
 
     template <Real T> T operator()(T x) const { return nn::value(*this, x); }
     template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
-    template <class P> P packetOp(const P& x) const {
+    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         using T = simd::scalar_of<P>;
         const P ramp = Eigen::internal::pdiv(Eigen::internal::pmul(x, detail::ramp6(x)), simd::constant<P>(T(6)));
         const P low = simd::select(simd::less_equal(x, simd::constant<P>(T(-3))), Eigen::internal::pzero(x), ramp);
         return simd::select(simd::less_equal(simd::constant<P>(T(3)), x), x, low);
     }
-    template <class P> P packet_derivative(const P& x) const {
+    template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         using T = simd::scalar_of<P>;
         const P middle = simd::fma(x, simd::constant<P>(T(1) / T(3)), simd::constant<P>(T(0.5)));
         const P upper = simd::select(simd::less_equal(x, simd::constant<P>(T(3))), middle, simd::constant<P>(T(1)));

@@ -32,7 +32,7 @@ struct logistic_parts {
 };
 
 template <class P>
-logistic_parts<P> logistic(const P& w_hi, const P& w_lo) {
+DIFFUSE_ALWAYS_INLINE logistic_parts<P> logistic(const P& w_hi, const P& w_lo) {
     using T = scalar_of<P>;
     const P non_negative = simd::less_equal(ei::pzero(w_hi), w_hi);
     const P minus_abs = ei::pnegate(simd::abs(w_hi));
@@ -43,24 +43,24 @@ logistic_parts<P> logistic(const P& w_hi, const P& w_lo) {
 
 // The rounding error of d = 1 + e for e in [0, 1]: 1 + e = d + d_lo exactly (Fast2Sum).
 template <class P>
-P one_plus_error(const P& e, const P& d) {
+DIFFUSE_ALWAYS_INLINE P one_plus_error(const P& e, const P& d) {
     return ei::psub(e, ei::psub(d, constant<P>(scalar_of<P>(1))));
 }
 
 // (1 + e)^2 rounded once (one fma on d + d_lo), for every derivative written over the
 // denominator (1 + e)^2.
 template <class P>
-P one_plus_squared(const P& e, const P& d) {
+DIFFUSE_ALWAYS_INLINE P one_plus_squared(const P& e, const P& d) {
     return simd::fma(d, d, ei::pmul(ei::padd(d, d), one_plus_error(e, d)));
 }
 
 // sigma(w), sigma(-w).
 template <class P>
-P sigma_of(const logistic_parts<P>& s) {
+DIFFUSE_ALWAYS_INLINE P sigma_of(const logistic_parts<P>& s) {
     return ei::pdiv(simd::select(s.non_negative, constant<P>(scalar_of<P>(1)), s.e), s.d);
 }
 template <class P>
-P sigma_of_minus(const logistic_parts<P>& s) {
+DIFFUSE_ALWAYS_INLINE P sigma_of_minus(const logistic_parts<P>& s) {
     return ei::pdiv(simd::select(s.non_negative, s.e, constant<P>(scalar_of<P>(1))), s.d);
 }
 
@@ -68,7 +68,7 @@ P sigma_of_minus(const logistic_parts<P>& s) {
 // x*e is formed inside the exponential's final scaling, so a result in the denormal range is
 // rounded once; x is clamped to the finite range there so x = -inf gives -0, not NaN.
 template <class P>
-P self_gated(const P& x, const P& w_hi, const P& w_lo) {
+DIFFUSE_ALWAYS_INLINE P self_gated(const P& x, const P& w_hi, const P& w_lo) {
     using T = scalar_of<P>;
     const P x_finite = simd::clamp_nan(x, std::numeric_limits<T>::lowest(), std::numeric_limits<T>::max());
     const auto s = logistic(w_hi, w_lo);
@@ -84,7 +84,7 @@ P self_gated(const P& x, const P& w_hi, const P& w_lo) {
 // (numerator, d^2, division) instead of the six of the plain formula. s is kept finite (its
 // low part dropped where it was not) so that at x = -inf the product with e = 0 is 0.
 template <class P>
-P self_gated_derivative(const P& w_hi, const P& w_lo, const P& s_hi_raw, const P& s_lo_raw) {
+DIFFUSE_ALWAYS_INLINE P self_gated_derivative(const P& w_hi, const P& w_lo, const P& s_hi_raw, const P& s_lo_raw) {
     using T = scalar_of<P>;
     const auto s = logistic(w_hi, w_lo);
     const P s_hi = simd::clamp_nan(s_hi_raw, std::numeric_limits<T>::lowest(), std::numeric_limits<T>::max());
@@ -105,7 +105,7 @@ P self_gated_derivative(const P& w_hi, const P& w_lo, const P& s_hi_raw, const P
 // 1 - 2 / (E + 2) (no inf/inf for large |x|); the switch at E = 3 keeps either form's error
 // amplification below 1.5.
 template <class P>
-P tanh(const P& x) {
+DIFFUSE_ALWAYS_INLINE P tanh(const P& x) {
     using T = scalar_of<P>;
     const P t = simd::abs(x);
     const P big_e = simd::expm1(ei::padd(t, t));
@@ -120,7 +120,7 @@ P tanh(const P& x) {
 // exponential's mantissa (times 4, exact) is divided by (1 + e)^2 rounded once, its power of
 // two applied last: the exponential's error and two roundings.
 template <class P>
-P tanh_derivative(const P& x) {
+DIFFUSE_ALWAYS_INLINE P tanh_derivative(const P& x) {
     using T = scalar_of<P>;
     const P t = simd::abs(x);
     const auto e = simd::exp_scaled(ei::pnegate(ei::padd(t, t)), ei::pzero(t));

@@ -23,12 +23,12 @@ struct sigmoid {
 
     template <Real T> T operator()(T x) const { return nn::value(*this, x); }
     template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
-    template <class P> P packetOp(const P& x) const {
+    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         return kernels::sigma_of(kernels::logistic(x, Eigen::internal::pzero(x)));
     }
     // sigma(x) sigma(-x) = e / d^2: the exponential's mantissa over d^2 (rounded once), its
     // power of two applied last.
-    template <class P> P packet_derivative(const P& x) const {
+    template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         const auto s = kernels::logistic(x, Eigen::internal::pzero(x));
         return simd::ldexp(Eigen::internal::pdiv(s.exp_w.half_mantissa, kernels::one_plus_squared(s.e, s.d)), s.exp_w.exponent);
     }
@@ -41,8 +41,8 @@ struct silu {
 
     template <Real T> T operator()(T x) const { return nn::value(*this, x); }
     template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
-    template <class P> P packetOp(const P& x) const { return kernels::self_gated(x, x, Eigen::internal::pzero(x)); }
-    template <class P> P packet_derivative(const P& x) const {
+    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const { return kernels::self_gated(x, x, Eigen::internal::pzero(x)); }
+    template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         return kernels::self_gated_derivative(x, Eigen::internal::pzero(x), x, Eigen::internal::pzero(x));
     }
 };
@@ -65,18 +65,18 @@ struct swish {
             return s.exp_w.times(Eigen::internal::pdiv(Eigen::internal::pmul(p, p), Eigen::internal::pmul(s.d, s.d)));
         });
     }
-    template <class P> P packetOp(const P& x) const {
+    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         const auto [hi, lo] = gate(x);
         return kernels::self_gated(x, hi, lo);
     }
-    template <class P> P packet_derivative(const P& x) const {
+    template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         // x w' = beta x = w, exactly as hi + lo.
         const auto [hi, lo] = gate(x);
         return kernels::self_gated_derivative(hi, lo, hi, lo);
     }
 
 private:
-    template <class P> simd::double_word<P> gate(const P& x) const {
+    template <class P> DIFFUSE_ALWAYS_INLINE simd::double_word<P> gate(const P& x) const {
         return simd::two_product(simd::constant<P>(static_cast<simd::scalar_of<P>>(beta)), x);
     }
 };
@@ -89,11 +89,11 @@ struct quick_gelu {
 
     template <Real T> T operator()(T x) const { return nn::value(*this, x); }
     template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
-    template <class P> P packetOp(const P& x) const {
+    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         const auto [hi, lo] = simd::times(scale<P>, x);
         return kernels::self_gated(x, hi, lo);
     }
-    template <class P> P packet_derivative(const P& x) const {
+    template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         // x w' = 1.702 x = w.
         const auto [hi, lo] = simd::times(scale<P>, x);
         return kernels::self_gated_derivative(hi, lo, hi, lo);

@@ -139,7 +139,7 @@ struct normal_tail_parts {
 };
 
 template <class P>
-normal_tail_parts<P> normal_tail(const P& x) {
+DIFFUSE_ALWAYS_INLINE normal_tail_parts<P> normal_tail(const P& x) {
     using T = scalar_of<P>;
     constexpr T k = static_cast<T>(detail::normal_tail_k);
     // Beyond |x| = 2^20 the tail is 0 in every format; clamping keeps u finite for |x| = inf.
@@ -162,17 +162,17 @@ normal_tail_parts<P> normal_tail(const P& x) {
 
 // Lanes where |x| <= detail::normal_central_bound, the domain of the series S and D.
 template <class P>
-P central(const P& x) {
+DIFFUSE_ALWAYS_INLINE P central(const P& x) {
     return simd::less_equal(simd::abs(x), constant<P>(static_cast<scalar_of<P>>(detail::normal_central_bound)));
 }
 
 // Whether any / every lane of a mask is set (a branch to skip work no lane needs).
 template <class P>
-bool any(const P& mask) {
+DIFFUSE_ALWAYS_INLINE bool any(const P& mask) {
     return ei::predux_any(mask);
 }
 template <class P>
-bool all(const P& mask) {
+DIFFUSE_ALWAYS_INLINE bool all(const P& mask) {
     return !ei::predux_any(ei::pandnot(ei::ptrue(mask), mask));
 }
 

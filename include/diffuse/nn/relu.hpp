@@ -16,11 +16,11 @@ namespace diffuse::nn {
 namespace detail {
 // f(x) = x for x > 0, slope * x otherwise; f'(x) = 1 or slope; df/dslope = 0 or x.
 template <class P>
-P leaky(const P& x, const P& slope) {
+DIFFUSE_ALWAYS_INLINE P leaky(const P& x, const P& slope) {
     return simd::select(simd::less(Eigen::internal::pzero(x), x), x, Eigen::internal::pmul(slope, x));
 }
 template <class P>
-P leaky_derivative(const P& x, const P& slope) {
+DIFFUSE_ALWAYS_INLINE P leaky_derivative(const P& x, const P& slope) {
     return simd::keep_nan(x, simd::select(simd::less(Eigen::internal::pzero(x), x), simd::constant<P>(simd::scalar_of<P>(1)), slope));
 }
 template <Real T>
@@ -36,8 +36,8 @@ struct relu {
 
     template <Real T> T operator()(T x) const { return nn::value(*this, x); }
     template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
-    template <class P> P packetOp(const P& x) const { return simd::max_nan(x, Eigen::internal::pzero(x)); }
-    template <class P> P packet_derivative(const P& x) const {
+    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const { return simd::max_nan(x, Eigen::internal::pzero(x)); }
+    template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         return detail::leaky_derivative(x, Eigen::internal::pzero(x));
     }
 };
@@ -49,8 +49,8 @@ struct relu6 {
 
     template <Real T> T operator()(T x) const { return nn::value(*this, x); }
     template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
-    template <class P> P packetOp(const P& x) const { return simd::clamp_nan(x, 0, 6); }
-    template <class P> P packet_derivative(const P& x) const {
+    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const { return simd::clamp_nan(x, 0, 6); }
+    template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         using T = simd::scalar_of<P>;
         const P inside = Eigen::internal::pand(simd::less(Eigen::internal::pzero(x), x), simd::less(x, simd::constant<P>(T(6))));
         return simd::keep_nan(x, simd::select(inside, simd::constant<P>(T(1)), Eigen::internal::pzero(x)));
@@ -68,11 +68,11 @@ struct leaky_relu {
     template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
     // df/d(negative_slope)
     template <Real T> T derivative_negative_slope(T x) const { return detail::leaky_slope_derivative(x); }
-    template <class P> P packetOp(const P& x) const { return detail::leaky(x, slope<P>()); }
-    template <class P> P packet_derivative(const P& x) const { return detail::leaky_derivative(x, slope<P>()); }
+    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const { return detail::leaky(x, slope<P>()); }
+    template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const { return detail::leaky_derivative(x, slope<P>()); }
 
 private:
-    template <class P> P slope() const { return simd::constant<P>(static_cast<simd::scalar_of<P>>(negative_slope)); }
+    template <class P> DIFFUSE_ALWAYS_INLINE P slope() const { return simd::constant<P>(static_cast<simd::scalar_of<P>>(negative_slope)); }
 };
 
 // PReLU with one learned weight (torch.nn.PReLU(num_parameters=1), init 0.25); a per-channel
@@ -87,11 +87,11 @@ struct prelu {
     template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
     // df/d(weight)
     template <Real T> T derivative_weight(T x) const { return detail::leaky_slope_derivative(x); }
-    template <class P> P packetOp(const P& x) const { return detail::leaky(x, slope<P>()); }
-    template <class P> P packet_derivative(const P& x) const { return detail::leaky_derivative(x, slope<P>()); }
+    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const { return detail::leaky(x, slope<P>()); }
+    template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const { return detail::leaky_derivative(x, slope<P>()); }
 
 private:
-    template <class P> P slope() const { return simd::constant<P>(static_cast<simd::scalar_of<P>>(weight)); }
+    template <class P> DIFFUSE_ALWAYS_INLINE P slope() const { return simd::constant<P>(static_cast<simd::scalar_of<P>>(weight)); }
 };
 
 // max(0, x)^2; f'(x) = 2 max(0, x).
@@ -101,11 +101,11 @@ struct relu_squared {
 
     template <Real T> T operator()(T x) const { return nn::value(*this, x); }
     template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
-    template <class P> P packetOp(const P& x) const {
+    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         const P r = simd::max_nan(x, Eigen::internal::pzero(x));
         return Eigen::internal::pmul(r, r);
     }
-    template <class P> P packet_derivative(const P& x) const {
+    template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         const P r = simd::max_nan(x, Eigen::internal::pzero(x));
         return Eigen::internal::padd(r, r);
     }

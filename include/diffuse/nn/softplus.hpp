@@ -40,7 +40,7 @@ struct softplus {
         const T f = (*this)(x);
         return (x * derivative(x) - f) / b;
     }
-    template <class P> P packetOp(const P& x) const {
+    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         using T = simd::scalar_of<P>;
         const auto [z, z_lo] = simd::two_product(b<P>(), x);
         const P below = simd::less(simd::abs(z), simd::constant<P>(T(4096)));
@@ -51,7 +51,7 @@ struct softplus {
         const P soft = beta == 1.0 ? sum : Eigen::internal::pdiv(sum, b<P>());
         return simd::select(simd::less(simd::constant<P>(static_cast<T>(threshold)), z), x, soft);
     }
-    template <class P> P packet_derivative(const P& x) const {
+    template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         using T = simd::scalar_of<P>;
         const auto [z, z_lo] = simd::two_product(b<P>(), x);
         const P sigma = kernels::sigma_of(kernels::logistic(z, z_lo));
@@ -59,7 +59,7 @@ struct softplus {
     }
 
 private:
-    template <class P> P b() const { return simd::constant<P>(static_cast<simd::scalar_of<P>>(beta)); }
+    template <class P> DIFFUSE_ALWAYS_INLINE P b() const { return simd::constant<P>(static_cast<simd::scalar_of<P>>(beta)); }
 };
 
 namespace detail {
@@ -74,7 +74,7 @@ struct mish_parts {
     P denominator;
 };
 template <class P>
-mish_parts<P> mish_split(const P& x) {
+DIFFUSE_ALWAYS_INLINE mish_parts<P> mish_split(const P& x) {
     using T = simd::scalar_of<P>;
     namespace ei = Eigen::internal;
     const auto exp_x = simd::exp_scaled(ei::pnegate(simd::abs(x)), ei::pzero(x));
@@ -94,7 +94,7 @@ struct mish {
 
     template <Real T> T operator()(T x) const { return nn::value(*this, x); }
     template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
-    template <class P> P packetOp(const P& x) const {
+    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         using T = simd::scalar_of<P>;
         namespace ei = Eigen::internal;
         const auto m = detail::mish_split(x);
@@ -113,7 +113,7 @@ struct mish {
     // the numerator rounded once together with the exponential's mantissa, its power of two
     // applied last. x is clamped to |x| <= 2^100 (beyond, e = 0 and the result is 1 or -0) so
     // that 4x stays finite.
-    template <class P> P packet_derivative(const P& x) const {
+    template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         using T = simd::scalar_of<P>;
         namespace ei = Eigen::internal;
         auto c = [](T value) { return simd::constant<P>(value); };

@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Polynomial for exp on the reduced interval, used by diffuse/core/simd.hpp.
+
+After the reduction x = k ln2 + r, |r| <= ln2/2, the kernels evaluate
+    exp(r) = 1 + r + r^2 g(r),   g(r) = (exp(r) - 1 - r) / r^2,
+so that expm1(r) = r + r^2 g(r) comes from the same polynomial without cancellation. g is
+approximated by its Chebyshev interpolant of the given degree on [-ln2/2, ln2/2] (near-minimax;
+nodes and sums in 60-digit arithmetic, mpmath), converted to monomials in r for Horner's rule.
+The script prints the coefficients and the maximum relative error of 1 + r + r^2 g(r) against
+exp(r) over 4001 points, with the coefficients rounded to the target type (float: degree 5,
+2^-30.5; double: degree 10, 2^-61.3; the Taylor series needs degrees 7 and 13 for as much).
+
+Run: python3 tools/fit_exp_polynomial.py   (needs python3-mpmath)
+"""
+import struct
+
+import mpmath as mp
+
+mp.mp.dps = 60
+HALF_LN2 = mp.log(2) / 2
+NODES = 200
+
+
+def g(r):
+    return mp.mpf(1) / 2 if r == 0 else (mp.expm1(r) - r) / (r * r)
+
+
+def chebyshev_interpolant(degree):
+    """Monomial coefficients (in r) of the degree-`degree` Chebyshev interpolant of g."""
+    theta = [mp.pi * (k + mp.mpf(1) / 2) / NODES for k in range(NODES)]
+    values = [g(HALF_LN2 * mp.cos(t)) for t in theta]
+    cheb = [(2 if j else 1) * mp.fsum(values[k] * mp.cos(j * theta[k]) for k in range(NODES)) / NODES
+            for j in range(degree + 1)]
+    # T_j(u) in monomials of u, by T_{j+1} = 2u T_j - T_{j-1}.
+    t_polys = [[mp.mpf(1)], [mp.mpf(0), mp.mpf(1)]]
+    while len(t_polys) <= degree:
+        nxt = [mp.mpf(0)] * (len(t_polys) + 1)
+        for i, a in enumerate(t_polys[-1]):
+            nxt[i + 1] += 2 * a
+        for i, a in enumerate(t_polys[-2]):
+            nxt[i] -= a
+        t_polys.append(nxt)
+    in_u = [mp.mpf(0)] * (degree + 1)
+    for j in range(degree + 1):
+        for i, a in enumerate(t_polys[j]):
+            in_u[i] += cheb[j] * a
+    return [c / HALF_LN2 ** i for i, c in enumerate(in_u)]  # u = r / (ln2/2)
+
+
+def rounded(value, type_name):
+    if type_name == "float":
+        return mp.mpf(struct.unpack("f", struct.pack("f", float(value)))[0])
+    return mp.mpf(float(value))
+
+
+def max_relative_error(coefficients):
+    worst = mp.mpf(0)
+    for i in range(4001):
+        r = -HALF_LN2 + 2 * HALF_LN2 * i / 4000
+        tail = mp.mpf(0)
+        for c in reversed(coefficients):
+            tail = tail * r + c
+        worst = max(worst, abs((1 + r + r * r * tail) / mp.exp(r) - 1))
+    return worst
+
+
+for type_name, degree in (("float", 5), ("double", 10)):
+    exact = chebyshev_interpolant(degree)
+    error = max_relative_error([rounded(c, type_name) for c in exact])
+    print(f"{type_name}: degree {degree}, max relative error 2^{float(mp.log(error, 2)):.1f}")
+    print("    " + ",\n    ".join(mp.nstr(c, 22) + "L" for c in exact))
