@@ -238,20 +238,6 @@ DIFFUSE_ALWAYS_INLINE P polynomial(const P& x, const std::array<scalar_of<P>, N>
     return sum;
 }
 
-// Clenshaw's recurrence for c[0] + sum_{k>=1} c[k] T_k(u) (Chebyshev polynomials, first kind).
-template <class P, std::size_t N>
-DIFFUSE_ALWAYS_INLINE P chebyshev(const P& u, const std::array<scalar_of<P>, N>& c) {
-    const P two_u = ei::padd(u, u);
-    P b1 = ei::pzero(u);
-    P b2 = ei::pzero(u);
-    for (std::size_t k = N - 1; k >= 1; --k) {
-        const P b0 = fma(two_u, b1, ei::psub(constant<P>(c[k]), b2));
-        b2 = b1;
-        b1 = b0;
-    }
-    return fma(u, b1, ei::psub(constant<P>(c[0]), b2));
-}
-
 namespace detail {
 
 // Taylor coefficients 2/(2n+3), n = 0..N-1, of (2 atanh(s) - 2s) / s^3 in powers of s^2.
@@ -289,6 +275,16 @@ template <Real T>
 inline constexpr auto expm1_tail = [] {
     if constexpr (std::is_same_v<T, float>) return rounded_to<T>(expm1_tail_float);
     else return rounded_to<T>(expm1_tail_double);
+}();
+
+// exp(r) / 2 = 1/2 + r/2 + r^2 g(r)/2 by Horner's rule on the halved coefficients (exact):
+// one fused multiply-add fewer than forming expm1(r) first, and the same two last roundings.
+template <Real T>
+inline constexpr auto half_exp = [] {
+    std::array<T, expm1_tail<T>.size() + 2> c{};
+    c[0] = c[1] = T(0.5);
+    for (std::size_t i = 0; i < expm1_tail<T>.size(); ++i) c[i + 2] = expm1_tail<T>[i] / 2;
+    return c;
 }();
 
 template <Real T>
@@ -335,11 +331,7 @@ DIFFUSE_ALWAYS_INLINE scaled_exp<P> exp_scaled(const P& x, const P& x_lo) {
     const auto [k, r] = detail::reduce_ln2(xc);
     // Where x was clamped, its correction is meaningless (it may even be NaN, from inf - inf).
     const P rr = ei::padd(r, select(equal(xc, x), x_lo, ei::pzero(x)));
-    // exp(rr) / 2 = (1 + rr + rr^2 * tail(rr)) / 2
-    const P tail = polynomial(rr, detail::expm1_tail<T>);
-    const P e_minus_1 = fma(ei::pmul(rr, rr), tail, rr);
-    const P half = constant<P>(T(0.5));
-    return {fma(half, e_minus_1, half), ei::padd(k, constant<P>(T(1)))};
+    return {polynomial(rr, detail::half_exp<T>), ei::padd(k, constant<P>(T(1)))};
 }
 
 // exp(x + x_lo), faithful over the whole range (denormal results included).

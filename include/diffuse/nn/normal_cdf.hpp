@@ -22,79 +22,38 @@ using simd::scalar_of;
 
 // The lower tail is written Phi(-t) = exp(-t^2/2) G(u) / (t + K), t >= 0, u = (t - K)/(t + K)
 // in [-1, 1), K = 1.5, where G(u) = Phi(-t) exp(t^2/2) (t + K) is smooth and tends to
-// 1/sqrt(2 pi) (Schonfelder, Math. Comp. 32 (1978) 1232). G is a Chebyshev series fitted in
-// 50-digit arithmetic by tools/fit_normal_tail.py; float keeps the 15 terms above 2^-28 of c0,
-// double the 37 above 2^-58. exp(-t^2/2) takes t^2 exactly (TwoProduct), so the tail keeps
+// 1/sqrt(2 pi) (Schonfelder, Math. Comp. 32 (1978) 1232). G is a Chebyshev interpolant
+// computed in 40-digit arithmetic by tools/fit_normal_tail.py: 11 terms (float), 30 (double).
+// exp(-t^2/2) takes t^2 exactly (TwoProduct), so the tail keeps
 // full relative accuracy down to the underflow.
 
 namespace detail {
 inline constexpr long double normal_tail_k = 1.5L;
-inline constexpr std::array<long double, 37> normal_tail_chebyshev = {
-    5.942775678640460466431e-1L,
-    -1.804769526675928379202e-1L,
-    -2.133500709881505322402e-2L,
-    4.960530350753478828741e-3L,
-    1.628577936306485738792e-3L,
-    1.133280294419944221593e-5L,
-    -1.01125330714274493329e-4L,
-    -2.606960260350386674494e-5L,
-    4.790389591030947990045e-7L,
-    2.28768636057628535884e-6L,
-    7.061238373371559994148e-7L,
-    3.504739396553444695801e-8L,
-    -5.51245407271521925243e-8L,
-    -2.4625084437873899116e-8L,
-    -4.080404983147659709048e-9L,
-    9.647205398495056662715e-10L,
-    8.64854539192132469091e-10L,
-    2.69925954897516307632e-10L,
-    2.041356975186932712958e-11L,
-    -2.300783521600521788426e-11L,
-    -1.340434880888222297397e-11L,
-    -3.589334823076125708613e-12L,
-    -5.052868330773729852965e-14L,
-    4.439799085924442159945e-13L,
-    2.336351500475709419013e-13L,
-    6.121865138732610959062e-14L,
-    1.215981390086806145423e-16L,
-    -8.49611536737244977224e-15L,
-    -4.62692589077637988682e-15L,
-    -1.320224223057709446928e-15L,
-    -5.955817613113116004097e-17L,
-    1.616459545328238955349e-16L,
-    1.00986333339296425593e-16L,
-    3.365294799887927358869e-17L,
-    4.098798904606065470032e-18L,
-    -2.80791442627552033802e-18L,
-    -2.307869374056605949224e-18L};
+// G as a polynomial in u, fitted on the u interval that t in [1/2, 14.6] (float) / [1/2, 38.6]
+// (double) spans: below 1/2 the series serves, above, x Phi(-x) underflows. Horner on the
+// monomial form is well conditioned there (sum |a_k u^k| <= 2.2 |G(u)|).
+inline constexpr std::array<long double, 11> normal_tail_float = {
+    6.173420001748104403079e-1L, -1.950995053792020505873e-1L, -5.749531178400522183842e-2L,
+    1.789738401605956120502e-2L, 1.763514678302466625876e-2L, 3.981664478455838277373e-3L,
+    -2.387107958568632946338e-3L, -2.702331020596290422171e-3L, -1.207597017647013600369e-3L,
+    3.108343777163737981575e-4L, 6.74421067696790027925e-4L};
+inline constexpr std::array<long double, 30> normal_tail_double = {
+    6.173420009321840714017e-1L, -1.950995184858816914371e-1L, -5.749545239976624240476e-2L,
+    1.78980191925969213445e-2L, 1.763908117989178075894e-2L, 3.972087740313580923793e-3L,
+    -2.425232620135265796102e-3L, -2.635522541693824129313e-3L, -1.052214582325923056741e-3L,
+    8.224696673560514079561e-5L, 4.211476261840593180137e-4L, 3.15040699629502287117e-4L,
+    1.141736007713975485081e-4L, -1.799096295119856812504e-5L, -6.076912146254357265679e-5L,
+    -5.173133594560589424873e-5L, -2.406423481397074891671e-5L, 6.48862498377720987337e-6L,
+    4.383815602170271448116e-6L, -2.033330093225683398648e-5L, 3.755882870245929320162e-5L,
+    5.470695005676621282562e-5L, -1.068774969870599727564e-4L, -1.655400370707452342256e-5L,
+    1.645487082889003742506e-4L, -1.045644791871031096129e-4L, -7.33300261963481539579e-5L,
+    1.22218795512356856454e-4L, -5.6170833527350265961e-5L, 8.903164946684131156454e-6L};
 
 template <Real T>
-inline constexpr std::size_t normal_tail_terms = std::is_same_v<T, float> ? 15 : 37;
-
-// The series as a polynomial in u (Horner: half the operations of Clenshaw's recurrence, and as
-// well conditioned here: sum |a_k u^k| <= 2.3 |G(u)| on [-1, 1]). The monomial coefficients are
-// formed from the Chebyshev ones in long double (T_{k+1} = 2u T_k - T_{k-1}), rounded once.
-template <Real T>
-constexpr std::array<T, normal_tail_terms<T>> normal_tail_monomials() {
-    constexpr std::size_t n = normal_tail_terms<T>;
-    std::array<long double, n> sum{}, previous{}, current{}, next{};
-    previous[0] = 1;  // T_0
-    current[1] = 1;   // T_1
-    sum[0] = normal_tail_chebyshev[0];
-    sum[1] = normal_tail_chebyshev[1];
-    for (std::size_t k = 2; k < n; ++k) {
-        for (std::size_t i = 0; i < n; ++i) next[i] = (i > 0 ? 2 * current[i - 1] : 0.0L) - previous[i];
-        for (std::size_t i = 0; i < n; ++i) sum[i] += normal_tail_chebyshev[k] * next[i];
-        previous = current;
-        current = next;
-    }
-    std::array<T, n> c{};
-    for (std::size_t i = 0; i < n; ++i) c[i] = static_cast<T>(sum[i]);
-    return c;
-}
-
-template <Real T>
-inline constexpr auto normal_tail = normal_tail_monomials<T>();
+inline constexpr auto normal_tail = [] {
+    if constexpr (std::is_same_v<T, float>) return simd::detail::rounded_to<T>(normal_tail_float);
+    else return simd::detail::rounded_to<T>(normal_tail_double);
+}();
 
 // 1/sqrt(2 pi)
 inline constexpr long double inv_sqrt_2pi = 0.398942280401432677939946059934381868L;
