@@ -57,8 +57,9 @@ std::vector<T> grid() {
     for (T x : {T(0), T(-0.0), std::numeric_limits<T>::denorm_min(), -std::numeric_limits<T>::denorm_min(),
                 std::numeric_limits<T>::min(), -std::numeric_limits<T>::min(), std::numeric_limits<T>::max(),
                 std::numeric_limits<T>::lowest(), T(1), T(-1), T(-3), T(3), T(6), T(20), T(-20),
-                // exact GELU's worst float input (3.52 ULP) in the exhaustive sweep
-                T(-0x1.9fece6p+1)})
+                // exact GELU's worst float inputs in the exhaustive sweep: the current kernel's
+                // (3.45 ULP) and an earlier one's (3.52 ULP then)
+                T(-0x1.9f51b6p+1), T(-0x1.9fece6p+1)})
         xs.push_back(x);
     return xs;
 }
@@ -133,16 +134,23 @@ TEMPLATE_TEST_CASE("smooth activations are within 4 ULP of a long double referen
     // Tighter than the target where measured (docs/activations.md), so a regression fails:
     // sigmoid' and tanh' 2.21 / 2.17 ULP (float / double), the gates x sigma(w(x)) at most
     // 2.67, Mish' 2.93 / 2.85 (the subsampled float sweep finds 3.27 off this grid), softplus
-    // 1.48 / 1.47.
-    constexpr double logistic_slope = 2.5;
-    constexpr double gate_slope_bound = 3.0;
-    constexpr double mish_slope = 3.5;
-    constexpr double softplus_value = 2.0;
-    // Exact GELU is below the target: measured here 3.52 / 3.26 ULP (f, float / double; the
-    // float maximum is the worst input of the exhaustive sweep, bench/activations_float_sweep,
-    // added to the grid) and 2.65 / 2.74 (f'; the sweep finds 2.93 in float).
-    constexpr double gelu_value = 3.6;
-    constexpr double gelu_slope = 3.0;
+    // 1.48 / 1.47. Exact GELU: 3.45 / 3.26 (f, float / double; the float maximum is the worst
+    // input of the exhaustive sweep, bench/activations_float_sweep, added to the grid) and
+    // 2.43 / 2.63 (f'; the sweep finds 2.91).
+    // Without hardware FMA (a plain SSE2 build, -march=x86-64) the error-free corrections are
+    // rounded themselves and the maxima rise to 3.82 ULP: there the issue's 4 ULP is the bound.
+#if defined(EIGEN_VECTORIZE) && !defined(EIGEN_VECTORIZE_FMA)
+    constexpr bool hardware_fma = false;
+#else
+    constexpr bool hardware_fma = true;
+#endif
+    auto measured = [&](double bound) { return hardware_fma ? bound : smooth; };
+    const double logistic_slope = measured(2.5);
+    const double gate_slope_bound = measured(3.0);
+    const double mish_slope = measured(3.5);
+    const double softplus_value = measured(2.0);
+    const double gelu_value = measured(3.6);
+    const double gelu_slope = measured(3.0);
 
     check<T>(sweep<T>("sigmoid", nn::sigmoid{}, sig, dsig, no_scale), smooth, logistic_slope);
     check<T>(sweep<T>("tanh", nn::tanh_act{}, [](ld x) { return std::tanh(x); },

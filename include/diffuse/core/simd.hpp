@@ -199,7 +199,22 @@ DIFFUSE_ALWAYS_INLINE double_word<P> two_product(const P& a, const P& b) {
     P err = ei::psub(ei::pmul(ah, bh), hi);
     err = ei::padd(err, ei::pmul(ah, bl));
     err = ei::padd(err, ei::pmul(al, bh));
-    return {hi, ei::padd(err, ei::pmul(al, bl))};
+    err = ei::padd(err, ei::pmul(al, bl));
+    // The split overflows for |v| above max / 2^(digits/2) and gives NaN: there the product is
+    // left rounded once (lo = 0) rather than poisoning the caller.
+    return {hi, select(is_nan(err), ei::pzero(err), err)};
+#endif
+}
+
+// c - a*b for a product that nearly cancels c (the remainder of a division c / b = a): exact,
+// with a hardware fma in one instruction, without one through TwoProduct (c - hi is then exact).
+template <class P>
+DIFFUSE_ALWAYS_INLINE P remainder_of(const P& c, const P& a, const P& b) {
+#if defined(EIGEN_VECTORIZE_FMA) || !defined(EIGEN_VECTORIZE)
+    return fma(ei::pnegate(a), b, c);
+#else
+    const auto [hi, lo] = two_product(a, b);
+    return ei::psub(ei::psub(c, hi), lo);
 #endif
 }
 
@@ -290,15 +305,33 @@ inline constexpr auto half_exp = [] {
 template <Real T>
 inline constexpr exact_constant<T> ln2_split{ln2};
 
+// ln2 = ln2_short_hi + ln2_short_lo with ln2_short_hi short enough that k*ln2_short_hi is exact
+// for every k of the clamped range (|k| <= 279 < 2^9 for float, 2100 < 2^12 for double).
+template <Real T>
+inline constexpr int ln2_short_bits = std::numeric_limits<T>::digits - (std::is_same_v<T, float> ? 9 : 12);
+template <Real T>
+inline constexpr T ln2_short_hi = static_cast<T>(static_cast<long double>(static_cast<long long>(ln2 * (1ll << ln2_short_bits<T>))) /
+                                                 static_cast<long double>(1ll << ln2_short_bits<T>));
+template <Real T>
+inline constexpr T ln2_short_lo = static_cast<T>(ln2 - static_cast<long double>(ln2_short_hi<T>));
+
 // The reduction x = k ln2 + r; returns k (integral, as a float) and r.
 template <class P>
 DIFFUSE_ALWAYS_INLINE double_word<P> reduce_ln2(const P& x) {
     using T = scalar_of<P>;
     const P k = ei::print(ei::pmul(x, constant<P>(T(log2e))));
+#if defined(EIGEN_VECTORIZE_FMA) || !defined(EIGEN_VECTORIZE)
     // x - k ln2 with ln2 to twice the precision; the fma forms k*ln2_hi exactly, so r carries
     // one rounding relative to its own (small) size.
     P r = fma(k, constant<P>(-ln2_split<T>.hi), x);
     r = fma(k, constant<P>(-ln2_split<T>.lo), r);
+#else
+    // Without hardware FMA (Eigen's pmadd is then a multiply and an add) the product k*ln2_hi
+    // must be exact by itself: Cody and Waite's split, ln2_hi short enough for every k the
+    // clamped arguments give; x - k*ln2_hi is then exact too (Sterbenz).
+    P r = ei::psub(x, ei::pmul(k, constant<P>(ln2_short_hi<T>)));
+    r = ei::psub(r, ei::pmul(k, constant<P>(ln2_short_lo<T>)));
+#endif
     return {k, r};
 }
 

@@ -97,9 +97,9 @@ struct celu {
     }
     template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         if (alpha == 1.0) return detail::exponential_linear_derivative(x, one<P>(), one<P>(), x, Eigen::internal::pzero(x));
-        // y_lo = (x - alpha y) / alpha, the remainder of the division computed exactly by fma.
+        // y_lo = (x - alpha y) / alpha, the remainder of the division computed exactly.
         const P y = Eigen::internal::pdiv(x, a<P>());
-        const P y_lo = Eigen::internal::pdiv(simd::fma(Eigen::internal::pnegate(y), a<P>(), x), a<P>());
+        const P y_lo = Eigen::internal::pdiv(simd::remainder_of(x, y, a<P>()), a<P>());
         return detail::exponential_linear_derivative(x, one<P>(), one<P>(), y, y_lo);
     }
 
