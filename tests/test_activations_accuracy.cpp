@@ -138,7 +138,7 @@ TEMPLATE_TEST_CASE("smooth activations are within 4 ULP of a long double referen
     // input of the exhaustive sweep, bench/activations_float_sweep, added to the grid) and
     // 2.43 / 2.63 (f'; the sweep finds 2.91).
     // Without hardware FMA (a plain SSE2 build, -march=x86-64) the error-free corrections are
-    // rounded themselves and the maxima rise to 3.82 ULP: there the issue's 4 ULP is the bound.
+    // rounded themselves and the maxima rise to 3.76 ULP: there the issue's 4 ULP is the bound.
 #if defined(EIGEN_VECTORIZE) && !defined(EIGEN_VECTORIZE_FMA)
     constexpr bool hardware_fma = false;
 #else
