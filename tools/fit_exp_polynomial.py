@@ -12,9 +12,9 @@ exp(r) over 4001 points, with the coefficients rounded to the target type (float
 
 Run: python3 tools/fit_exp_polynomial.py   (needs python3-mpmath)
 """
-import struct
-
 import mpmath as mp
+
+from chebyshev_fit import chebyshev_coefficients, chebyshev_to_monomials, rounded
 
 mp.mp.dps = 60
 HALF_LN2 = mp.log(2) / 2
@@ -27,30 +27,9 @@ def g(r):
 
 def chebyshev_interpolant(degree):
     """Monomial coefficients (in r) of the degree-`degree` Chebyshev interpolant of g."""
-    theta = [mp.pi * (k + mp.mpf(1) / 2) / NODES for k in range(NODES)]
-    values = [g(HALF_LN2 * mp.cos(t)) for t in theta]
-    cheb = [(2 if j else 1) * mp.fsum(values[k] * mp.cos(j * theta[k]) for k in range(NODES)) / NODES
-            for j in range(degree + 1)]
-    # T_j(u) in monomials of u, by T_{j+1} = 2u T_j - T_{j-1}.
-    t_polys = [[mp.mpf(1)], [mp.mpf(0), mp.mpf(1)]]
-    while len(t_polys) <= degree:
-        nxt = [mp.mpf(0)] * (len(t_polys) + 1)
-        for i, a in enumerate(t_polys[-1]):
-            nxt[i + 1] += 2 * a
-        for i, a in enumerate(t_polys[-2]):
-            nxt[i] -= a
-        t_polys.append(nxt)
-    in_u = [mp.mpf(0)] * (degree + 1)
-    for j in range(degree + 1):
-        for i, a in enumerate(t_polys[j]):
-            in_u[i] += cheb[j] * a
+    cheb = chebyshev_coefficients(lambda u: g(HALF_LN2 * u), degree + 1, NODES)
+    in_u = chebyshev_to_monomials(cheb)
     return [c / HALF_LN2 ** i for i, c in enumerate(in_u)]  # u = r / (ln2/2)
-
-
-def rounded(value, type_name):
-    if type_name == "float":
-        return mp.mpf(struct.unpack("f", struct.pack("f", float(value)))[0])
-    return mp.mpf(float(value))
 
 
 def max_relative_error(coefficients):

@@ -19,9 +19,9 @@ max sum|a_k u^k| / |G| of Horner's sum, and the coefficients.
 
 Run: python3 tools/fit_normal_tail.py   (needs python3-mpmath)
 """
-import struct
-
 import mpmath as mp
+
+from chebyshev_fit import chebyshev_coefficients, chebyshev_to_monomials, rounded
 
 mp.mp.dps = 40
 K = mp.mpf("1.5")
@@ -37,36 +37,13 @@ def u_of(t):
     return (t - K) / (t + K)
 
 
-def rounded(value, type_name):
-    if type_name == "float":
-        return mp.mpf(struct.unpack("f", struct.pack("f", float(value)))[0])
-    return mp.mpf(float(value))
-
-
 def fit(t_high, eps):
     u_low, u_high = u_of(T_LOW), u_of(t_high)
     mid, half = (u_low + u_high) / 2, (u_high - u_low) / 2
-    theta = [mp.pi * (k + mp.mpf(1) / 2) / NODES for k in range(NODES)]
-    values = []
-    for x in theta:
-        u = mid + half * mp.cos(x)
-        values.append(scaled_tail(K * (1 + u) / (1 - u)))
-    cheb = [(2 if j else 1) * mp.fsum(values[k] * mp.cos(j * theta[k]) for k in range(NODES)) / NODES
-            for j in range(NODES)]
+    cheb = chebyshev_coefficients(lambda v: scaled_tail(K * (1 + mid + half * v) / (1 - mid - half * v)), NODES, NODES)
     n = 1 + max(j for j, c in enumerate(cheb) if abs(c) > eps * abs(cheb[0]))
     # Chebyshev series in v = (u - mid) / half -> monomials in v -> monomials in u.
-    t_polys = [[mp.mpf(1)], [mp.mpf(0), mp.mpf(1)]]
-    while len(t_polys) < n:
-        nxt = [mp.mpf(0)] * (len(t_polys) + 1)
-        for i, a in enumerate(t_polys[-1]):
-            nxt[i + 1] += 2 * a
-        for i, a in enumerate(t_polys[-2]):
-            nxt[i] -= a
-        t_polys.append(nxt)
-    in_v = [mp.mpf(0)] * n
-    for j in range(n):
-        for i, a in enumerate(t_polys[j]):
-            in_v[i] += cheb[j] * a
+    in_v = chebyshev_to_monomials(cheb[:n])
     in_u = [mp.mpf(0)] * n
     for i, a in enumerate(in_v):
         for k in range(i + 1):
