@@ -286,11 +286,15 @@ constexpr std::array<T, N> rounded_to(const std::array<long double, N>& c) {
     return r;
 }
 
+// The coefficient table for T (float or double), rounded to T.
+template <Real T, std::size_t NF, std::size_t ND>
+constexpr auto table_for(const std::array<long double, NF>& for_float, const std::array<long double, ND>& for_double) {
+    if constexpr (std::is_same_v<T, float>) return rounded_to<T>(for_float);
+    else return rounded_to<T>(for_double);
+}
+
 template <Real T>
-inline constexpr auto expm1_tail = [] {
-    if constexpr (std::is_same_v<T, float>) return rounded_to<T>(expm1_tail_float);
-    else return rounded_to<T>(expm1_tail_double);
-}();
+inline constexpr auto expm1_tail = table_for<T>(expm1_tail_float, expm1_tail_double);
 
 // exp(r) / 2 = 1/2 + r/2 + r^2 g(r)/2 by Horner's rule on the halved coefficients (exact):
 // one fused multiply-add fewer than forming expm1(r) first, and the same two last roundings.

@@ -50,10 +50,7 @@ inline constexpr std::array<long double, 30> normal_tail_double = {
     1.22218795512356856454e-4L, -5.6170833527350265961e-5L, 8.903164946684131156454e-6L};
 
 template <Real T>
-inline constexpr auto normal_tail = [] {
-    if constexpr (std::is_same_v<T, float>) return simd::detail::rounded_to<T>(normal_tail_float);
-    else return simd::detail::rounded_to<T>(normal_tail_double);
-}();
+inline constexpr auto normal_tail = simd::detail::table_for<T>(normal_tail_float, normal_tail_double);
 
 // 1/sqrt(2 pi)
 inline constexpr long double inv_sqrt_2pi = 0.398942280401432677939946059934381868L;
