@@ -61,6 +61,10 @@ std::vector<T> grid() {
                 // (3.45 ULP) and an earlier one's (3.52 ULP then)
                 T(-0x1.9f51b6p+1), T(-0x1.9fece6p+1)})
         xs.push_back(x);
+    // Just below the largest x whose SELU is finite (scale * x still rounds to max()): the
+    // exhaustive float sweep found inf there when scale was rounded to float before multiplying.
+    const T selu_edge = static_cast<T>(std::numeric_limits<T>::max() / nn::selu::scale);
+    for (T x = selu_edge, i = 0; i < 8; ++i, x = std::nextafter(x, T(0))) xs.push_back(x);
     return xs;
 }
 
