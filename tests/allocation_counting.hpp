@@ -1,97 +1,115 @@
-// Counting heap allocations in a test binary (include this header FIRST, in one translation unit):
-// - the global operator new/delete are replaced and count while `allocation_counting::active` is set;
-// - Eigen allocates with malloc; its EIGEN_RUNTIME_NO_MALLOC hook asserts (eigen_assert) in every
-//   Eigen heap allocation while malloc is disallowed, and eigen_assert is routed to a counter.
-// The same approach as tests/test_allocations.cpp, shared here for the per-sampler proof.
+// Counting heap allocations in a test binary (include this header in ONE translation unit of it):
+// every allocation and every release made through the C allocator while counting is on.
+// libstdc++'s operator new and Eigen (std::malloc) both allocate there, so one pair of counters
+// sees std::vector, std::string, std::function and Eigen's dynamic arrays alike.
+// - Without AddressSanitizer the binary replaces glibc's allocation functions (glibc manual,
+//   "Replacing malloc": malloc, free, calloc, realloc and the aligned variants) with counting
+//   wrappers around glibc's own implementations (__libc_malloc, ...).
+// - Under AddressSanitizer, which owns the allocator, its allocation hooks count
+//   (__sanitizer_install_malloc_and_free_hooks, sanitizer_common's allocator interface).
+// Nothing here changes how Eigen or the library is compiled (an earlier version routed Eigen's
+// EIGEN_RUNTIME_NO_MALLOC assertion to a counter, which made every sampler these tests run a
+// different instantiation from the shared sampler table's), so the allocation tests link that
+// table like every other test (tests/CMakeLists.txt).
 #pragma once
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdlib>
-#include <new>
 
 namespace allocation_counting {
 inline bool active = false;
-inline long news = 0;
-inline long deletes = 0;
-inline long eigen_asserts = 0;  // Eigen heap allocations while disallowed (or any failed Eigen assertion)
+inline long allocation_count = 0;
+inline long release_count = 0;
 
-inline void on_eigen_assert() { ++eigen_asserts; }
+namespace detail {
+inline void on_allocation() noexcept {
+    if (active) ++allocation_count;
+}
+inline void on_release(const volatile void* p) noexcept {
+    if (active && p != nullptr) ++release_count;
+}
+}  // namespace detail
 }  // namespace allocation_counting
 
-#define EIGEN_RUNTIME_NO_MALLOC
-#define eigen_assert(condition) ((condition) ? void(0) : allocation_counting::on_eigen_assert())
+#if defined(__SANITIZE_ADDRESS__)
 
-#include <Eigen/Core>
-
-
-// ---- the replaced global allocation functions -------------------------------------------------
+extern "C" int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void*, std::size_t),
+                                                         void (*free_hook)(const volatile void*));
 
 namespace allocation_counting::detail {
-inline void* counted_allocation(std::size_t size, std::size_t alignment) {
-    if (allocation_counting::active) ++allocation_counting::news;
-    if (size == 0) size = 1;
-    void* p = nullptr;
-    if (alignment <= alignof(std::max_align_t)) {
-        p = std::malloc(size);
-    } else {
-        // aligned_alloc wants a size that is a multiple of the alignment.
-        p = std::aligned_alloc(alignment, (size + alignment - 1) / alignment * alignment);
-    }
-    return p;
-}
-inline void* counted_allocation_or_throw(std::size_t size, std::size_t alignment) {
-    if (void* p = counted_allocation(size, alignment)) return p;
-    throw std::bad_alloc();
-}
-inline void counted_free(void* p) noexcept {
-    if (p == nullptr) return;
-    if (allocation_counting::active) ++allocation_counting::deletes;
-    std::free(p);
-}
-inline constexpr std::size_t plain = alignof(std::max_align_t);
+inline void asan_allocation_hook(const volatile void*, std::size_t) { on_allocation(); }
+inline void asan_release_hook(const volatile void* p) { on_release(p); }
+[[maybe_unused]] static const int hooks_installed = __sanitizer_install_malloc_and_free_hooks(asan_allocation_hook, asan_release_hook);
 }  // namespace allocation_counting::detail
 
+#else
 
-void* operator new(std::size_t size) { return allocation_counting::detail::counted_allocation_or_throw(size, allocation_counting::detail::plain); }
-void* operator new[](std::size_t size) { return allocation_counting::detail::counted_allocation_or_throw(size, allocation_counting::detail::plain); }
-void* operator new(std::size_t size, std::align_val_t a) {
-    return allocation_counting::detail::counted_allocation_or_throw(size, static_cast<std::size_t>(a));
+extern "C" {
+void* __libc_malloc(std::size_t size);
+void* __libc_calloc(std::size_t count, std::size_t size);
+void* __libc_realloc(void* p, std::size_t size);
+void* __libc_memalign(std::size_t alignment, std::size_t size);
+void* __libc_valloc(std::size_t size);
+void* __libc_pvalloc(std::size_t size);
+void __libc_free(void* p);
+
+void* malloc(std::size_t size) noexcept {
+    allocation_counting::detail::on_allocation();
+    return __libc_malloc(size);
 }
-void* operator new[](std::size_t size, std::align_val_t a) {
-    return allocation_counting::detail::counted_allocation_or_throw(size, static_cast<std::size_t>(a));
+void* calloc(std::size_t count, std::size_t size) noexcept {
+    allocation_counting::detail::on_allocation();
+    return __libc_calloc(count, size);
 }
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept { return allocation_counting::detail::counted_allocation(size, allocation_counting::detail::plain); }
-void* operator new[](std::size_t size, const std::nothrow_t&) noexcept { return allocation_counting::detail::counted_allocation(size, allocation_counting::detail::plain); }
-void* operator new(std::size_t size, std::align_val_t a, const std::nothrow_t&) noexcept {
-    return allocation_counting::detail::counted_allocation(size, static_cast<std::size_t>(a));
+// A reallocation counts as an allocation (and as a release of the old block).
+void* realloc(void* p, std::size_t size) noexcept {
+    allocation_counting::detail::on_allocation();
+    allocation_counting::detail::on_release(p);
+    return __libc_realloc(p, size);
 }
-void* operator new[](std::size_t size, std::align_val_t a, const std::nothrow_t&) noexcept {
-    return allocation_counting::detail::counted_allocation(size, static_cast<std::size_t>(a));
+void free(void* p) noexcept {
+    allocation_counting::detail::on_release(p);
+    __libc_free(p);
 }
-void operator delete(void* p) noexcept { allocation_counting::detail::counted_free(p); }
-void operator delete[](void* p) noexcept { allocation_counting::detail::counted_free(p); }
-void operator delete(void* p, std::size_t) noexcept { allocation_counting::detail::counted_free(p); }
-void operator delete[](void* p, std::size_t) noexcept { allocation_counting::detail::counted_free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { allocation_counting::detail::counted_free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { allocation_counting::detail::counted_free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { allocation_counting::detail::counted_free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { allocation_counting::detail::counted_free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { allocation_counting::detail::counted_free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { allocation_counting::detail::counted_free(p); }
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { allocation_counting::detail::counted_free(p); }
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { allocation_counting::detail::counted_free(p); }
+void* aligned_alloc(std::size_t alignment, std::size_t size) noexcept {
+    allocation_counting::detail::on_allocation();
+    return __libc_memalign(alignment, size);
+}
+void* memalign(std::size_t alignment, std::size_t size) noexcept {
+    allocation_counting::detail::on_allocation();
+    return __libc_memalign(alignment, size);
+}
+int posix_memalign(void** out, std::size_t alignment, std::size_t size) noexcept {
+    // POSIX: a power of two multiple of sizeof(void*), else EINVAL.
+    if (alignment % sizeof(void*) != 0 || (alignment & (alignment - 1)) != 0) return EINVAL;
+    allocation_counting::detail::on_allocation();
+    void* p = __libc_memalign(alignment, size);
+    if (p == nullptr) return ENOMEM;
+    *out = p;
+    return 0;
+}
+void* valloc(std::size_t size) noexcept {
+    allocation_counting::detail::on_allocation();
+    return __libc_valloc(size);
+}
+void* pvalloc(std::size_t size) noexcept {
+    allocation_counting::detail::on_allocation();
+    return __libc_pvalloc(size);
+}
+}  // extern "C"
+
+#endif
 
 namespace allocation_counting {
 
 struct allocations {
-    long news = 0;
-    long deletes = 0;
-    long eigen = 0;
+    long made = 0;      // blocks allocated (or reallocated)
+    long released = 0;  // blocks freed
 
     allocations& operator+=(const allocations& other) {
-        news += other.news;
-        deletes += other.deletes;
-        eigen += other.eigen;
+        made += other.made;
+        released += other.released;
         return *this;
     }
 };
@@ -99,13 +117,11 @@ struct allocations {
 // The allocations `f` makes: counting is on only while f runs (no Catch assertion in between).
 template <class F>
 allocations count(F&& f) {
-    news = deletes = eigen_asserts = 0;
-    Eigen::internal::set_is_malloc_allowed(false);
+    allocation_count = release_count = 0;
     active = true;
     f();
     active = false;
-    Eigen::internal::set_is_malloc_allowed(true);
-    return {news, deletes, eigen_asserts};
+    return {allocation_count, release_count};
 }
 
 }  // namespace allocation_counting

@@ -4,46 +4,19 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdlib>
-#include <new>
 #include <numeric>
 #include <random>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "allocation_counting.hpp"
 #include "diffuse/core/random.hpp"
 #include "diffuse/sa/sa.hpp"
 
 namespace sa = diffuse::sa;
-
-// Counts heap allocations so a test can show a step does not allocate. The replacements
-// forward to malloc/free; GCC's -Wmismatched-new-delete cannot see that they are a pair.
-static std::atomic<long> allocations{0};
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-static void* counted_malloc(std::size_t size) {
-    ++allocations;
-    return std::malloc(size == 0 ? 1 : size);
-}
-// Every replaceable form, so no allocation bypasses the count and no pointer is freed by a
-// different allocator (which AddressSanitizer reports).
-void* operator new(std::size_t size) {
-    if (void* p = counted_malloc(size)) return p;
-    throw std::bad_alloc();
-}
-void* operator new[](std::size_t size) { return operator new(size); }
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept { return counted_malloc(size); }
-void* operator new[](std::size_t size, const std::nothrow_t&) noexcept { return counted_malloc(size); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
-#pragma GCC diagnostic pop
 
 namespace {
 
@@ -429,21 +402,26 @@ TEST_CASE("a step of every algorithm is allocation-free", "[sa][alloc]") {
     auto y = [](diffuse::const_view<double> x) { return x.square().sum(); };
     auto measure = [](diffuse::const_view<double> x, diffuse::view<double> out) { out = x - 1.0; };
 
-    const long before = allocations.load();
-    for (int k = 0; k < 100; ++k) {
-        sgd.step(w, g);
-        nesterov.step(w, g);
-        adamw.step(w, g);
-        rm.step(w, measure);
-        kw.step(w, y);
-        spsa.step(w, y, rng);
-        moments.push(w);
-        averaged.push(w);
-        shadow.update(w);
-        CHECK(shuffled.next(rng).size() == 32 - (k % 32 == 31 ? 24 : 0));
-        CHECK(drawn.next(rng).size() == 32);
-    }
-    CHECK(allocations.load() == before);
+    int shuffled_full = 0, drawn_full = 0;
+    const allocation_counting::allocations steps = allocation_counting::count([&] {
+        for (int k = 0; k < 100; ++k) {
+            sgd.step(w, g);
+            nesterov.step(w, g);
+            adamw.step(w, g);
+            rm.step(w, measure);
+            kw.step(w, y);
+            spsa.step(w, y, rng);
+            moments.push(w);
+            averaged.push(w);
+            shadow.update(w);
+            shuffled_full += shuffled.next(rng).size() == 32 - (k % 32 == 31 ? 24 : 0);
+            drawn_full += drawn.next(rng).size() == 32;
+        }
+    });
+    CHECK(shuffled_full == 100);
+    CHECK(drawn_full == 100);
+    CHECK(steps.made == 0);
+    CHECK(steps.released == 0);
 }
 
 // ---- batch sampling --------------------------------------------------------------------
