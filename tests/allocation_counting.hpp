@@ -7,6 +7,12 @@
 //   wrappers around glibc's own implementations (__libc_malloc, ...).
 // - Under AddressSanitizer, which owns the allocator, its allocation hooks count
 //   (__sanitizer_install_malloc_and_free_hooks, sanitizer_common's allocator interface).
+// Optionally every fresh block (not calloc's, which is zeroed by contract) is filled with 0xFF
+// bytes, a NaN in float and double: code that reads memory it never wrote then computes NaN
+// (0 * NaN is NaN) instead of whatever the allocator happened to return. A first step that
+// multiplied an unwritten history buffer by a zero coefficient passed here and failed on CI.
+// Under AddressSanitizer the sanitizer builds do this for every test instead, with ASan's own
+// malloc_fill_byte option (scripts/test): its hook runs before calloc zeroes a block.
 // Nothing here changes how Eigen or the library is compiled (an earlier version routed Eigen's
 // EIGEN_RUNTIME_NO_MALLOC assertion to a counter, which made every sampler these tests run a
 // different instantiation from the shared sampler table's), so the allocation tests link that
@@ -16,15 +22,21 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdlib>
+#include <cstring>
 
 namespace allocation_counting {
 inline bool active = false;
 inline long allocation_count = 0;
 inline long release_count = 0;
+inline bool poison_fresh_blocks = false;
 
 namespace detail {
 inline void on_allocation() noexcept {
     if (active) ++allocation_count;
+}
+inline void* fresh(void* p, std::size_t size) noexcept {
+    if (poison_fresh_blocks && p != nullptr) std::memset(p, 0xFF, size);
+    return p;
 }
 inline void on_release(const volatile void* p) noexcept {
     if (active && p != nullptr) ++release_count;
@@ -56,7 +68,7 @@ void __libc_free(void* p);
 
 void* malloc(std::size_t size) noexcept {
     allocation_counting::detail::on_allocation();
-    return __libc_malloc(size);
+    return allocation_counting::detail::fresh(__libc_malloc(size), size);
 }
 void* calloc(std::size_t count, std::size_t size) noexcept {
     allocation_counting::detail::on_allocation();
@@ -74,11 +86,11 @@ void free(void* p) noexcept {
 }
 void* aligned_alloc(std::size_t alignment, std::size_t size) noexcept {
     allocation_counting::detail::on_allocation();
-    return __libc_memalign(alignment, size);
+    return allocation_counting::detail::fresh(__libc_memalign(alignment, size), size);
 }
 void* memalign(std::size_t alignment, std::size_t size) noexcept {
     allocation_counting::detail::on_allocation();
-    return __libc_memalign(alignment, size);
+    return allocation_counting::detail::fresh(__libc_memalign(alignment, size), size);
 }
 int posix_memalign(void** out, std::size_t alignment, std::size_t size) noexcept {
     // POSIX: a power of two multiple of sizeof(void*), else EINVAL.
@@ -86,12 +98,12 @@ int posix_memalign(void** out, std::size_t alignment, std::size_t size) noexcept
     allocation_counting::detail::on_allocation();
     void* p = __libc_memalign(alignment, size);
     if (p == nullptr) return ENOMEM;
-    *out = p;
+    *out = allocation_counting::detail::fresh(p, size);
     return 0;
 }
 void* valloc(std::size_t size) noexcept {
     allocation_counting::detail::on_allocation();
-    return __libc_valloc(size);
+    return allocation_counting::detail::fresh(__libc_valloc(size), size);
 }
 void* pvalloc(std::size_t size) noexcept {
     allocation_counting::detail::on_allocation();

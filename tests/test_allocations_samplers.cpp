@@ -1,7 +1,9 @@
 // No heap allocation inside any sampler's step once its run has started (docs/DESIGN.md,
 // section 3), for every sampler the runtime facade registers (config/registry.hpp), in float and
 // double, with a noise source (stochastic samplers draw from it, deterministic ones ignore it),
-// and through the type-erased run (its virtual call must not allocate either).
+// and through the type-erased run (its virtual call must not allocate either). Every fresh heap
+// block reads as NaN here (allocation_counting.hpp), so the finite-sample check also catches a
+// sampler that reads a buffer before writing it.
 #include <catch2/catch.hpp>
 
 #include <string>
@@ -51,6 +53,7 @@ std::vector<configuration> configurations() {
 // (the stand-in model out = 0.5 x + 0.1 runs outside the counted region).
 template <Real T>
 allocations count_run(const configuration& c, diffuse::index& evaluations, bool& finite) {
+    allocation_counting::poison_fresh_blocks = true;  // a run must not read memory it never wrote
     const auto sampler = config::make_sampler<T>(c.name, c.options);
     auto run = sampler.start(8, size);
     array<T> x(size), out(run.model_output_size());

@@ -43,7 +43,8 @@ public:
         run(const dpmpp_2m_sde& sampler, sigma_grid<T> grid, layout shape)
             : base(std::move(grid), shape, sampler.options_.prediction, name), options_(sampler.options_) {
             current_.resize(shape.size);
-            previous_.resize(shape.size);
+            // Zeroed: the first step weighs it by c = 0, and 0 * (unwritten memory) may be NaN.
+            previous_.setZero(shape.size);
             if (options_.eta > T(0) && options_.s_noise > T(0)) this->reserve_noise();
         }
 

@@ -40,7 +40,11 @@ public:
     public:
         run(const dpmpp_3m_sde& sampler, sigma_grid<T> grid, layout shape)
             : base(std::move(grid), shape, sampler.options_.prediction, name), options_(sampler.options_) {
-            for (auto* b : {&current_, &previous_, &before_previous_}) b->resize(shape.size);
+            current_.resize(shape.size);
+            // Zeroed: the first two steps weigh the missing history by 0, and 0 * (unwritten
+            // memory) may be NaN.
+            previous_.setZero(shape.size);
+            before_previous_.setZero(shape.size);
             if (options_.eta > T(0) && options_.s_noise > T(0)) this->reserve_noise();
         }
 
