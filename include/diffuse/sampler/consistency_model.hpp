@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "diffuse/sampler/detail/consistency.hpp"
+#include "diffuse/sampler/detail/sampler_shell.hpp"
 #include "diffuse/sampler/detail/update.hpp"
 #include "diffuse/sampler/sigma_run.hpp"
 
@@ -43,22 +44,21 @@ struct consistency_model_options {
 };
 
 template <Real T>
-class consistency_model {
+class consistency_model : public detail::sampler_shell<consistency_model<T>, consistency_model_options<T>, sigma_grid<T>> {
 public:
     using scalar = T;
     static constexpr std::string_view name = "CMStochasticIterative";
 
-    explicit consistency_model(consistency_model_options<T> options = {}) : options_(options) { options_.validate(); }
-    [[nodiscard]] const consistency_model_options<T>& options() const { return options_; }
+    using consistency_model::sampler_shell::sampler_shell;
 
     // diffusers' set_timesteps(timesteps=...): entries of the training ramp, strictly decreasing as
     // diffusers requires; ramp entry k has sigma = Karras(k / (N - 1)), so entry 0 is sigma_max and the
     // level order is the reverse of the list. The grid ends at sigma_min.
     [[nodiscard]] sigma_grid<T> grid(std::span<const timestep> timesteps) const {
-        const index n = options_.num_train_timesteps;
+        const index n = this->options_.num_train_timesteps;
         require(!timesteps.empty(), "timesteps.size()", 0, "at least one timestep");
-        const auto ramp = schedule::karras_sigmas(n, static_cast<double>(options_.sigma_min),
-                                                  static_cast<double>(options_.sigma_max), static_cast<double>(options_.rho));
+        const auto ramp = schedule::karras_sigmas(n, static_cast<double>(this->options_.sigma_min),
+                                                  static_cast<double>(this->options_.sigma_max), static_cast<double>(this->options_.rho));
         std::vector<noise_level<T>> levels;
         for (std::size_t i = timesteps.size(); i-- > 0;) {
             const timestep k = timesteps[i];
@@ -73,12 +73,12 @@ public:
             const double sigma = ramp[static_cast<std::size_t>(k)];
             levels.push_back({static_cast<T>(sigma), T(1), 1000.0 * 0.25 * std::log(sigma + 1e-44)});
         }
-        levels.push_back({options_.sigma_min, T(1), 0.0});
-        return sigma_grid<T>(std::move(levels), options_.sigma_max);
+        levels.push_back({this->options_.sigma_min, T(1), 0.0});
+        return sigma_grid<T>(std::move(levels), this->options_.sigma_max);
     }
     // diffusers' set_timesteps(num_inference_steps): ramp entries (0, 1, ..., n - 1) * (N // n).
     [[nodiscard]] sigma_grid<T> grid(index steps) const {
-        const index n = options_.num_train_timesteps;
+        const index n = this->options_.num_train_timesteps;
         require(steps >= 1 && steps <= n - 1, "num_inference_steps", steps,
                 "an integer in [1, num_train_timesteps - 1 = " + std::to_string(n - 1) + "]");
         std::vector<timestep> entries(static_cast<std::size_t>(steps));
@@ -134,14 +134,6 @@ public:
         const consistency_model* sampler_;
         buffer<T> noise_;
     };
-
-    [[nodiscard]] run start(sigma_grid<T> grid, layout shape) const { return run(*this, std::move(grid), shape); }
-    [[nodiscard]] run start(const sigma_grid<T>& grid, index size, index batch = 1) const {
-        return run(*this, grid, layout{size, batch});
-    }
-
-private:
-    consistency_model_options<T> options_;
 };
 
 }  // namespace diffuse::sampler

@@ -14,6 +14,7 @@
 
 #include "diffuse/predict/parameterization.hpp"
 #include "diffuse/predict/thresholding.hpp"
+#include "diffuse/sampler/detail/sampler_shell.hpp"
 #include "diffuse/sampler/detail/update.hpp"
 #include "diffuse/sampler/run.hpp"
 #include "diffuse/schedule/discrete.hpp"
@@ -36,21 +37,19 @@ struct ddim_options {
 };
 
 template <Real T>
-class ddim {
+class ddim : public detail::sampler_shell<ddim<T>, ddim_options<T>, std::vector<timestep>, std::span<const timestep>> {
 public:
     using scalar = T;
     static constexpr std::string_view name = "DDIM";
 
+    // start() takes a strictly decreasing grid of training timesteps.
     explicit ddim(schedule::discrete<T> noise_schedule, ddim_options<T> options = {})
-        : schedule_(std::move(noise_schedule)), options_(options) {
-        options_.validate();
-    }
+        : ddim::sampler_shell(options), schedule_(std::move(noise_schedule)) {}
 
     [[nodiscard]] const schedule::discrete<T>& noise_schedule() const { return schedule_; }
-    [[nodiscard]] const ddim_options<T>& options() const { return options_; }
 
     // ab after the last step.
-    [[nodiscard]] T final_alpha_bar() const { return options_.set_alpha_to_one ? T(1) : schedule_.alphas_cumprod()[0]; }
+    [[nodiscard]] T final_alpha_bar() const { return this->options_.set_alpha_to_one ? T(1) : schedule_.alphas_cumprod()[0]; }
 
     // DDIM's sigma_t^2 / eta^2 between t and prev (eq. 16); prev < 0 means past the grid.
     [[nodiscard]] T variance(timestep t, timestep prev) const {
@@ -116,15 +115,9 @@ public:
         buffer<T> noise_, x0_, quantile_;
     };
 
-    // Starts a run over a strictly decreasing grid of training timesteps.
-    [[nodiscard]] run start(std::vector<timestep> grid, layout shape) const { return run(*this, std::move(grid), shape); }
-    [[nodiscard]] run start(std::span<const timestep> grid, index size, index batch = 1) const {
-        return run(*this, std::vector<timestep>(grid.begin(), grid.end()), layout{size, batch});
-    }
 
 private:
     schedule::discrete<T> schedule_;
-    ddim_options<T> options_;
 };
 
 }  // namespace diffuse::sampler

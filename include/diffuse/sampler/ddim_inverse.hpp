@@ -16,6 +16,7 @@
 #include "diffuse/predict/parameterization.hpp"
 #include "diffuse/predict/thresholding.hpp"
 #include "diffuse/sampler/ddim.hpp"
+#include "diffuse/sampler/detail/sampler_shell.hpp"
 #include "diffuse/sampler/detail/update.hpp"
 #include "diffuse/sampler/run.hpp"
 #include "diffuse/schedule/discrete.hpp"
@@ -23,20 +24,19 @@
 namespace diffuse::sampler {
 
 template <Real T>
-class ddim_inverse {
+class ddim_inverse : public detail::sampler_shell<ddim_inverse<T>, ddim_options<T>, std::vector<timestep>, std::span<const timestep>> {
 public:
     using scalar = T;
     static constexpr std::string_view name = "DDIM inversion";
 
     // Uses prediction, set_alpha_to_one and x0 processing from the options; eta must be 0.
     explicit ddim_inverse(schedule::discrete<T> noise_schedule, ddim_options<T> options = {})
-        : schedule_(std::move(noise_schedule)), options_(options) {
-        options_.validate();
-        require(options_.eta == T(0), "eta", options_.eta, "0 (inversion is deterministic)");
+        : ddim_inverse::sampler_shell(options), schedule_(std::move(noise_schedule)) {
+        require(this->options_.eta == T(0), "eta", this->options_.eta, "0 (inversion is deterministic)");
     }
 
     [[nodiscard]] const schedule::discrete<T>& noise_schedule() const { return schedule_; }
-    [[nodiscard]] T initial_alpha_bar() const { return options_.set_alpha_to_one ? T(1) : schedule_.alphas_cumprod()[0]; }
+    [[nodiscard]] T initial_alpha_bar() const { return this->options_.set_alpha_to_one ? T(1) : schedule_.alphas_cumprod()[0]; }
 
     // Reverses a decreasing sampling grid into the increasing inversion grid.
     static std::vector<timestep> reversed(std::span<const timestep> grid) { return {grid.rbegin(), grid.rend()}; }
@@ -83,14 +83,8 @@ public:
         buffer<T> x0_, quantile_;
     };
 
-    [[nodiscard]] run start(std::vector<timestep> grid, layout shape) const { return run(*this, std::move(grid), shape); }
-    [[nodiscard]] run start(std::span<const timestep> grid, index size, index batch = 1) const {
-        return run(*this, std::vector<timestep>(grid.begin(), grid.end()), layout{size, batch});
-    }
-
 private:
     schedule::discrete<T> schedule_;
-    ddim_options<T> options_;
 };
 
 }  // namespace diffuse::sampler

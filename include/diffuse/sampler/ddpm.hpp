@@ -19,6 +19,7 @@
 
 #include "diffuse/predict/parameterization.hpp"
 #include "diffuse/predict/thresholding.hpp"
+#include "diffuse/sampler/detail/sampler_shell.hpp"
 #include "diffuse/sampler/detail/update.hpp"
 #include "diffuse/sampler/run.hpp"
 #include "diffuse/schedule/discrete.hpp"
@@ -59,18 +60,15 @@ struct ddpm_options {
 };
 
 template <Real T>
-class ddpm {
+class ddpm : public detail::sampler_shell<ddpm<T>, ddpm_options<T>, std::vector<timestep>, std::span<const timestep>> {
 public:
     using scalar = T;
     static constexpr std::string_view name = "DDPM";
 
     explicit ddpm(schedule::discrete<T> noise_schedule, ddpm_options<T> options = {})
-        : schedule_(std::move(noise_schedule)), options_(options) {
-        options_.validate();
-    }
+        : ddpm::sampler_shell(options), schedule_(std::move(noise_schedule)) {}
 
     [[nodiscard]] const schedule::discrete<T>& noise_schedule() const { return schedule_; }
-    [[nodiscard]] const ddpm_options<T>& options() const { return options_; }
 
     struct transition {
         T ab, ab_prev, beta;  // beta = 1 - ab / ab_prev
@@ -88,7 +86,7 @@ public:
     // Standard deviation of the fixed variance types between t and prev (prev < 0: past the grid).
     [[nodiscard]] T fixed_std(timestep t, timestep prev) const {
         const transition tr = between(t, prev);
-        switch (options_.variance) {
+        switch (this->options_.variance) {
             case variance_type::fixed_small: return std::sqrt(tr.posterior_variance());
             case variance_type::fixed_small_log: return std::exp(T(0.5) * std::log(tr.posterior_variance()));
             case variance_type::fixed_large: return std::sqrt(tr.beta);
@@ -105,7 +103,7 @@ public:
     // that function returns for the others; used by the parity tests.
     [[nodiscard]] T variance(timestep t, timestep prev) const {
         const transition tr = between(t, prev);
-        switch (options_.variance) {
+        switch (this->options_.variance) {
             case variance_type::fixed_small: return tr.posterior_variance();
             case variance_type::fixed_large: return tr.beta;
             default: return fixed_std(t, prev) * fixed_std(t, prev);
@@ -198,14 +196,8 @@ public:
         buffer<T> noise_, x0_, quantile_, prediction_;
     };
 
-    [[nodiscard]] run start(std::vector<timestep> grid, layout shape) const { return run(*this, std::move(grid), shape); }
-    [[nodiscard]] run start(std::span<const timestep> grid, index size, index batch = 1) const {
-        return run(*this, std::vector<timestep>(grid.begin(), grid.end()), layout{size, batch});
-    }
-
 private:
     schedule::discrete<T> schedule_;
-    ddpm_options<T> options_;
 };
 
 }  // namespace diffuse::sampler

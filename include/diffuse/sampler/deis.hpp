@@ -17,6 +17,7 @@
 #include <string_view>
 
 #include "diffuse/sampler/detail/exponential_integrator.hpp"
+#include "diffuse/sampler/detail/sampler_shell.hpp"
 
 namespace diffuse::sampler {
 
@@ -35,13 +36,12 @@ struct deis_options {
 };
 
 template <Real T>
-class deis {
+class deis : public detail::sampler_shell<deis<T>, deis_options<T>, sigma_grid<T>> {
 public:
     using scalar = T;
     static constexpr std::string_view name = "DEISMultistep";
 
-    explicit deis(deis_options<T> options = {}) : options_(options) { options_.validate(); }
-    [[nodiscard]] const deis_options<T>& options() const { return options_; }
+    using deis::sampler_shell::sampler_shell;
 
     class run : public detail::exponential_run<T> {
     public:
@@ -77,14 +77,6 @@ public:
     private:
         const deis* sampler_;
     };
-
-    [[nodiscard]] run start(sigma_grid<T> grid, layout shape) const { return run(*this, std::move(grid), shape); }
-    [[nodiscard]] run start(const sigma_grid<T>& grid, index size, index batch = 1) const {
-        return run(*this, grid, layout{size, batch});
-    }
-
-private:
-    deis_options<T> options_;
 };
 
 }  // namespace diffuse::sampler

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "diffuse/sampler/detail/kdiffusion.hpp"
+#include "diffuse/sampler/detail/sampler_shell.hpp"
 
 namespace diffuse::sampler {
 
@@ -92,24 +93,18 @@ sigma_grid<T> with_rounded_model_times(const sigma_grid<T>& grid) {
 }
 
 template <Real T>
-class dpm2 {
+class dpm2 : public detail::sampler_shell<dpm2<T>, dpm2_options<T>, sigma_grid<T>> {
 public:
     using scalar = T;
     using run = detail::dpm2_run<T>;
     static constexpr std::string_view name = "DPM2";
 
-    explicit dpm2(dpm2_options<T> options = {}) : options_(std::move(options)) { options_.validate(); }
-    [[nodiscard]] const dpm2_options<T>& options() const { return options_; }
+    using dpm2::sampler_shell::sampler_shell;
 
     [[nodiscard]] run start(sigma_grid<T> grid, layout shape) const {
-        return run({options_.prediction, T(0), T(1), options_.levels}, std::move(grid), shape, name);
+        return run({this->options_.prediction, T(0), T(1), this->options_.levels}, std::move(grid), shape, name);
     }
-    [[nodiscard]] run start(const sigma_grid<T>& grid, index size, index batch = 1) const {
-        return start(sigma_grid<T>(grid), layout{size, batch});
-    }
-
-private:
-    dpm2_options<T> options_;
+    using dpm2::sampler_shell::start;
 };
 
 }  // namespace diffuse::sampler

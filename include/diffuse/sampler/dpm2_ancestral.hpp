@@ -7,6 +7,7 @@
 
 #include <string_view>
 
+#include "diffuse/sampler/detail/sampler_shell.hpp"
 #include "diffuse/sampler/dpm2.hpp"
 
 namespace diffuse::sampler {
@@ -23,24 +24,18 @@ struct dpm2_ancestral_options {
 };
 
 template <Real T>
-class dpm2_ancestral {
+class dpm2_ancestral : public detail::sampler_shell<dpm2_ancestral<T>, dpm2_ancestral_options<T>, sigma_grid<T>> {
 public:
     using scalar = T;
     using run = detail::dpm2_run<T>;
     static constexpr std::string_view name = "DPM2Ancestral";
 
-    explicit dpm2_ancestral(dpm2_ancestral_options<T> options = {}) : options_(std::move(options)) { options_.validate(); }
-    [[nodiscard]] const dpm2_ancestral_options<T>& options() const { return options_; }
+    using dpm2_ancestral::sampler_shell::sampler_shell;
 
     [[nodiscard]] run start(sigma_grid<T> grid, layout shape) const {
-        return run({options_.prediction, options_.eta, options_.s_noise, options_.levels}, std::move(grid), shape, name);
+        return run({this->options_.prediction, this->options_.eta, this->options_.s_noise, this->options_.levels}, std::move(grid), shape, name);
     }
-    [[nodiscard]] run start(const sigma_grid<T>& grid, index size, index batch = 1) const {
-        return start(sigma_grid<T>(grid), layout{size, batch});
-    }
-
-private:
-    dpm2_ancestral_options<T> options_;
+    using dpm2_ancestral::sampler_shell::start;
 };
 
 }  // namespace diffuse::sampler

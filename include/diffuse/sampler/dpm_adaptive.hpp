@@ -24,6 +24,7 @@
 #include <string_view>
 
 #include "diffuse/sampler/detail/kdiffusion.hpp"
+#include "diffuse/sampler/detail/sampler_shell.hpp"
 
 namespace diffuse::sampler {
 
@@ -104,13 +105,12 @@ struct sigma_interval {
 };
 
 template <Real T>
-class dpm_adaptive {
+class dpm_adaptive : public detail::sampler_shell<dpm_adaptive<T>, dpm_adaptive_options<T>, sigma_interval<T>> {
 public:
     using scalar = T;
     static constexpr std::string_view name = "DPMAdaptive";
 
-    explicit dpm_adaptive(dpm_adaptive_options<T> options = {}) : options_(options) { options_.validate(); }
-    [[nodiscard]] const dpm_adaptive_options<T>& options() const { return options_; }
+    using dpm_adaptive::sampler_shell::sampler_shell;
 
     class run {
     public:
@@ -245,14 +245,6 @@ public:
         buffer<T> start_, previous_low_, noise_;
         buffer<T> eps_[3];
     };
-
-    [[nodiscard]] run start(sigma_interval<T> interval, layout shape) const { return run(*this, std::move(interval), shape); }
-    [[nodiscard]] run start(const sigma_interval<T>& interval, index size, index batch = 1) const {
-        return run(*this, interval, layout{size, batch});
-    }
-
-private:
-    dpm_adaptive_options<T> options_;
 };
 
 }  // namespace diffuse::sampler

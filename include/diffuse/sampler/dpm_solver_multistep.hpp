@@ -21,6 +21,7 @@
 #include <string_view>
 
 #include "diffuse/sampler/detail/exponential_integrator.hpp"
+#include "diffuse/sampler/detail/sampler_shell.hpp"
 #include "diffuse/sampler/run.hpp"
 
 namespace diffuse::sampler {
@@ -47,13 +48,12 @@ struct dpm_solver_multistep_options {
 };
 
 template <Real T>
-class dpm_solver_multistep {
+class dpm_solver_multistep : public detail::sampler_shell<dpm_solver_multistep<T>, dpm_solver_multistep_options<T>, sigma_grid<T>> {
 public:
     using scalar = T;
     static constexpr std::string_view name = "DPMSolverMultistep";
 
-    explicit dpm_solver_multistep(dpm_solver_multistep_options<T> options = {}) : options_(options) { options_.validate(); }
-    [[nodiscard]] const dpm_solver_multistep_options<T>& options() const { return options_; }
+    using dpm_solver_multistep::sampler_shell::sampler_shell;
 
     class run : public detail::exponential_run<T> {
     public:
@@ -107,14 +107,6 @@ public:
         const dpm_solver_multistep* sampler_;
         buffer<T> noise_;
     };
-
-    [[nodiscard]] run start(sigma_grid<T> grid, layout shape) const { return run(*this, std::move(grid), shape); }
-    [[nodiscard]] run start(const sigma_grid<T>& grid, index size, index batch = 1) const {
-        return run(*this, grid, layout{size, batch});
-    }
-
-private:
-    dpm_solver_multistep_options<T> options_;
 };
 
 }  // namespace diffuse::sampler

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "diffuse/sampler/detail/exponential_integrator.hpp"
+#include "diffuse/sampler/detail/sampler_shell.hpp"
 #include "diffuse/sampler/run.hpp"
 
 namespace diffuse::sampler {
@@ -74,13 +75,12 @@ inline std::vector<index> singlestep_orders(index steps, index order, bool lower
 }
 
 template <Real T>
-class dpm_solver_singlestep {
+class dpm_solver_singlestep : public detail::sampler_shell<dpm_solver_singlestep<T>, dpm_solver_singlestep_options<T>, sigma_grid<T>> {
 public:
     using scalar = T;
     static constexpr std::string_view name = "DPMSolverSinglestep";
 
-    explicit dpm_solver_singlestep(dpm_solver_singlestep_options<T> options = {}) : options_(options) { options_.validate(); }
-    [[nodiscard]] const dpm_solver_singlestep_options<T>& options() const { return options_; }
+    using dpm_solver_singlestep::sampler_shell::sampler_shell;
 
     class run : public detail::exponential_run<T> {
     public:
@@ -144,14 +144,6 @@ public:
         buffer<T> start_;
         buffer<T> noise_;
     };
-
-    [[nodiscard]] run start(sigma_grid<T> grid, layout shape) const { return run(*this, std::move(grid), shape); }
-    [[nodiscard]] run start(const sigma_grid<T>& grid, index size, index batch = 1) const {
-        return run(*this, grid, layout{size, batch});
-    }
-
-private:
-    dpm_solver_singlestep_options<T> options_;
 };
 
 }  // namespace diffuse::sampler

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "diffuse/sampler/detail/kdiffusion.hpp"
+#include "diffuse/sampler/detail/sampler_shell.hpp"
 
 namespace diffuse::sampler {
 
@@ -27,13 +28,12 @@ struct dpmpp_2m_sde_options {
 };
 
 template <Real T>
-class dpmpp_2m_sde {
+class dpmpp_2m_sde : public detail::sampler_shell<dpmpp_2m_sde<T>, dpmpp_2m_sde_options<T>, sigma_grid<T>> {
 public:
     using scalar = T;
     static constexpr std::string_view name = "DPM++2MSDE";
 
-    explicit dpmpp_2m_sde(dpmpp_2m_sde_options<T> options = {}) : options_(options) { options_.validate(); }
-    [[nodiscard]] const dpmpp_2m_sde_options<T>& options() const { return options_; }
+    using dpmpp_2m_sde::sampler_shell::sampler_shell;
 
     class run : public detail::kdiffusion_run<T, run> {
         using base = detail::kdiffusion_run<T, run>;
@@ -81,14 +81,6 @@ public:
         buffer<T> current_, previous_;
         T h_previous_ = T(0);
     };
-
-    [[nodiscard]] run start(sigma_grid<T> grid, layout shape) const { return run(*this, std::move(grid), shape); }
-    [[nodiscard]] run start(const sigma_grid<T>& grid, index size, index batch = 1) const {
-        return run(*this, grid, layout{size, batch});
-    }
-
-private:
-    dpmpp_2m_sde_options<T> options_;
 };
 
 }  // namespace diffuse::sampler

@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "diffuse/sampler/detail/kdiffusion.hpp"
+#include "diffuse/sampler/detail/sampler_shell.hpp"
 
 namespace diffuse::sampler {
 
@@ -105,27 +106,19 @@ struct dpmpp_2s_ancestral_options {
 };
 
 template <Real T>
-class dpmpp_2s_ancestral {
+class dpmpp_2s_ancestral : public detail::sampler_shell<dpmpp_2s_ancestral<T>, dpmpp_2s_ancestral_options<T>, sigma_grid<T>> {
 public:
     using scalar = T;
     using run = detail::dpmpp_two_stage_run<T>;
     static constexpr std::string_view name = "DPM++2SAncestral";
 
-    explicit dpmpp_2s_ancestral(dpmpp_2s_ancestral_options<T> options = {}) : options_(std::move(options)) {
-        options_.validate();
-    }
-    [[nodiscard]] const dpmpp_2s_ancestral_options<T>& options() const { return options_; }
+    using dpmpp_2s_ancestral::sampler_shell::sampler_shell;
 
     [[nodiscard]] run start(sigma_grid<T> grid, layout shape) const {
-        return run({options_.prediction, options_.eta, options_.s_noise, T(0.5), false, options_.levels}, std::move(grid),
+        return run({this->options_.prediction, this->options_.eta, this->options_.s_noise, T(0.5), false, this->options_.levels}, std::move(grid),
                    shape, name);
     }
-    [[nodiscard]] run start(const sigma_grid<T>& grid, index size, index batch = 1) const {
-        return start(sigma_grid<T>(grid), layout{size, batch});
-    }
-
-private:
-    dpmpp_2s_ancestral_options<T> options_;
+    using dpmpp_2s_ancestral::sampler_shell::start;
 };
 
 }  // namespace diffuse::sampler

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "diffuse/sampler/detail/kdiffusion.hpp"
+#include "diffuse/sampler/detail/sampler_shell.hpp"
 
 namespace diffuse::sampler {
 
@@ -25,13 +26,12 @@ struct dpmpp_3m_sde_options {
 };
 
 template <Real T>
-class dpmpp_3m_sde {
+class dpmpp_3m_sde : public detail::sampler_shell<dpmpp_3m_sde<T>, dpmpp_3m_sde_options<T>, sigma_grid<T>> {
 public:
     using scalar = T;
     static constexpr std::string_view name = "DPM++3MSDE";
 
-    explicit dpmpp_3m_sde(dpmpp_3m_sde_options<T> options = {}) : options_(options) { options_.validate(); }
-    [[nodiscard]] const dpmpp_3m_sde_options<T>& options() const { return options_; }
+    using dpmpp_3m_sde::sampler_shell::sampler_shell;
 
     class run : public detail::kdiffusion_run<T, run> {
         using base = detail::kdiffusion_run<T, run>;
@@ -93,14 +93,6 @@ public:
         buffer<T> current_, previous_, before_previous_;
         T h_[2] = {T(0), T(0)};
     };
-
-    [[nodiscard]] run start(sigma_grid<T> grid, layout shape) const { return run(*this, std::move(grid), shape); }
-    [[nodiscard]] run start(const sigma_grid<T>& grid, index size, index batch = 1) const {
-        return run(*this, grid, layout{size, batch});
-    }
-
-private:
-    dpmpp_3m_sde_options<T> options_;
 };
 
 }  // namespace diffuse::sampler

@@ -11,6 +11,7 @@
 
 #include <string_view>
 
+#include "diffuse/sampler/detail/sampler_shell.hpp"
 #include "diffuse/sampler/dpmpp_2s_ancestral.hpp"
 
 namespace diffuse::sampler {
@@ -31,25 +32,19 @@ struct dpmpp_sde_options {
 };
 
 template <Real T>
-class dpmpp_sde {
+class dpmpp_sde : public detail::sampler_shell<dpmpp_sde<T>, dpmpp_sde_options<T>, sigma_grid<T>> {
 public:
     using scalar = T;
     using run = detail::dpmpp_two_stage_run<T>;
     static constexpr std::string_view name = "DPM++SDE";
 
-    explicit dpmpp_sde(dpmpp_sde_options<T> options = {}) : options_(std::move(options)) { options_.validate(); }
-    [[nodiscard]] const dpmpp_sde_options<T>& options() const { return options_; }
+    using dpmpp_sde::sampler_shell::sampler_shell;
 
     [[nodiscard]] run start(sigma_grid<T> grid, layout shape) const {
-        return run({options_.prediction, options_.eta, options_.s_noise, options_.r, true, options_.levels}, std::move(grid),
+        return run({this->options_.prediction, this->options_.eta, this->options_.s_noise, this->options_.r, true, this->options_.levels}, std::move(grid),
                    shape, name);
     }
-    [[nodiscard]] run start(const sigma_grid<T>& grid, index size, index batch = 1) const {
-        return start(sigma_grid<T>(grid), layout{size, batch});
-    }
-
-private:
-    dpmpp_sde_options<T> options_;
+    using dpmpp_sde::sampler_shell::start;
 };
 
 }  // namespace diffuse::sampler

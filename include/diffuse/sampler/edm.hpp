@@ -16,6 +16,7 @@
 #include <limits>
 #include <string_view>
 
+#include "diffuse/sampler/detail/sampler_shell.hpp"
 #include "diffuse/sampler/heun.hpp"
 
 namespace diffuse::sampler {
@@ -38,13 +39,12 @@ struct edm_options {
 };
 
 template <Real T>
-class edm {
+class edm : public detail::sampler_shell<edm<T>, edm_options<T>, sigma_grid<T>> {
 public:
     using scalar = T;
     static constexpr std::string_view name = "EDM";
 
-    explicit edm(edm_options<T> options = {}) : options_(std::move(options)) { options_.validate(); }
-    [[nodiscard]] const edm_options<T>& options() const { return options_; }
+    using edm::sampler_shell::sampler_shell;
 
     class run : public detail::heun_stages<T, run> {
         using base = detail::heun_stages<T, run>;
@@ -105,14 +105,6 @@ public:
         level_map<T> levels_;
         bool begun_ = false;
     };
-
-    [[nodiscard]] run start(sigma_grid<T> grid, layout shape) const { return run(*this, std::move(grid), shape); }
-    [[nodiscard]] run start(const sigma_grid<T>& grid, index size, index batch = 1) const {
-        return run(*this, grid, layout{size, batch});
-    }
-
-private:
-    edm_options<T> options_;
 };
 
 }  // namespace diffuse::sampler

@@ -16,6 +16,7 @@
 #include <numbers>
 #include <string_view>
 
+#include "diffuse/sampler/detail/sampler_shell.hpp"
 #include "diffuse/sampler/detail/update.hpp"
 #include "diffuse/sampler/sigma_run.hpp"
 
@@ -40,13 +41,12 @@ struct euler_options {
 };
 
 template <Real T>
-class euler {
+class euler : public detail::sampler_shell<euler<T>, euler_options<T>, sigma_grid<T>> {
 public:
     using scalar = T;
     static constexpr std::string_view name = "Euler";
 
-    explicit euler(euler_options<T> options = {}) : options_(options) { options_.validate(); }
-    [[nodiscard]] const euler_options<T>& options() const { return options_; }
+    using euler::sampler_shell::sampler_shell;
 
     class run : public detail::sigma_run_state<T> {
     public:
@@ -115,14 +115,6 @@ public:
         const euler* sampler_;
         buffer<T> noise_;
     };
-
-    [[nodiscard]] run start(sigma_grid<T> grid, layout shape) const { return run(*this, std::move(grid), shape); }
-    [[nodiscard]] run start(const sigma_grid<T>& grid, index size, index batch = 1) const {
-        return run(*this, grid, layout{size, batch});
-    }
-
-private:
-    euler_options<T> options_;
 };
 
 }  // namespace diffuse::sampler

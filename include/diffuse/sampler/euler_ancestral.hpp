@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "diffuse/sampler/detail/kdiffusion.hpp"
+#include "diffuse/sampler/detail/sampler_shell.hpp"
 
 namespace diffuse::sampler {
 
@@ -22,13 +23,12 @@ struct euler_ancestral_options {
 };
 
 template <Real T>
-class euler_ancestral {
+class euler_ancestral : public detail::sampler_shell<euler_ancestral<T>, euler_ancestral_options<T>, sigma_grid<T>> {
 public:
     using scalar = T;
     static constexpr std::string_view name = "EulerAncestral";
 
-    explicit euler_ancestral(euler_ancestral_options<T> options = {}) : options_(options) { options_.validate(); }
-    [[nodiscard]] const euler_ancestral_options<T>& options() const { return options_; }
+    using euler_ancestral::sampler_shell::sampler_shell;
 
     class run : public detail::kdiffusion_run<T, run> {
         using base = detail::kdiffusion_run<T, run>;
@@ -50,14 +50,6 @@ public:
 
         euler_ancestral_options<T> options_;
     };
-
-    [[nodiscard]] run start(sigma_grid<T> grid, layout shape) const { return run(*this, std::move(grid), shape); }
-    [[nodiscard]] run start(const sigma_grid<T>& grid, index size, index batch = 1) const {
-        return run(*this, grid, layout{size, batch});
-    }
-
-private:
-    euler_ancestral_options<T> options_;
 };
 
 }  // namespace diffuse::sampler

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "diffuse/sampler/detail/kdiffusion.hpp"
+#include "diffuse/sampler/detail/sampler_shell.hpp"
 
 namespace diffuse::sampler {
 
@@ -66,13 +67,12 @@ struct heun_options {
 };
 
 template <Real T>
-class heun {
+class heun : public detail::sampler_shell<heun<T>, heun_options<T>, sigma_grid<T>> {
 public:
     using scalar = T;
     static constexpr std::string_view name = "Heun";
 
-    explicit heun(heun_options<T> options = {}) : options_(options) { options_.validate(); }
-    [[nodiscard]] const heun_options<T>& options() const { return options_; }
+    using heun::sampler_shell::sampler_shell;
 
     class run : public detail::heun_stages<T, run> {
         using base = detail::heun_stages<T, run>;
@@ -88,14 +88,6 @@ public:
             if (this->heun_update(output, x)) this->finish_step();
         }
     };
-
-    [[nodiscard]] run start(sigma_grid<T> grid, layout shape) const { return run(*this, std::move(grid), shape); }
-    [[nodiscard]] run start(const sigma_grid<T>& grid, index size, index batch = 1) const {
-        return run(*this, grid, layout{size, batch});
-    }
-
-private:
-    heun_options<T> options_;
 };
 
 }  // namespace diffuse::sampler

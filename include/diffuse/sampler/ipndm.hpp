@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "diffuse/sampler/detail/pseudo_numerical.hpp"
+#include "diffuse/sampler/detail/sampler_shell.hpp"
 #include "diffuse/sampler/sigma_run.hpp"
 
 namespace diffuse::sampler {
@@ -29,13 +30,12 @@ struct ipndm_options {
 };
 
 template <Real T>
-class ipndm {
+class ipndm : public detail::sampler_shell<ipndm<T>, ipndm_options<T>, sigma_grid<T>> {
 public:
     using scalar = T;
     static constexpr std::string_view name = "iPNDM";
 
-    explicit ipndm(ipndm_options<T> options = {}) : options_(options) { options_.validate(); }
-    [[nodiscard]] const ipndm_options<T>& options() const { return options_; }
+    using ipndm::sampler_shell::sampler_shell;
 
     class run : public detail::sigma_run_state<T> {
     public:
@@ -66,13 +66,6 @@ public:
         detail::eps_history<T> history_;
     };
 
-    [[nodiscard]] run start(sigma_grid<T> grid, layout shape) const { return run(*this, std::move(grid), shape); }
-    [[nodiscard]] run start(const sigma_grid<T>& grid, index size, index batch = 1) const {
-        return run(*this, grid, layout{size, batch});
-    }
-
-private:
-    ipndm_options<T> options_;
 };
 
 // diffusers' IPNDMScheduler grid from the network's noise levels sigma_t (its `trained_betas`):

@@ -16,6 +16,7 @@
 #include "diffuse/predict/parameterization.hpp"
 #include "diffuse/predict/thresholding.hpp"
 #include "diffuse/sampler/detail/consistency.hpp"
+#include "diffuse/sampler/detail/sampler_shell.hpp"
 #include "diffuse/sampler/detail/update.hpp"
 #include "diffuse/sampler/run.hpp"
 #include "diffuse/schedule/discrete.hpp"
@@ -59,18 +60,16 @@ struct lcm_options {
 };
 
 template <Real T>
-class lcm {
+class lcm : public detail::sampler_shell<lcm<T>, lcm_options<T>, std::vector<timestep>, std::span<const timestep>> {
 public:
     using scalar = T;
     static constexpr std::string_view name = "LCM";
 
+    // start() takes a strictly decreasing grid of training timesteps (lcm_timesteps, or custom).
     explicit lcm(schedule::discrete<T> noise_schedule, lcm_options<T> options = {})
-        : schedule_(std::move(noise_schedule)), options_(options) {
-        options_.validate();
-    }
+        : lcm::sampler_shell(options), schedule_(std::move(noise_schedule)) {}
 
     [[nodiscard]] const schedule::discrete<T>& noise_schedule() const { return schedule_; }
-    [[nodiscard]] const lcm_options<T>& options() const { return options_; }
 
     class run : public detail::discrete_run_state<T> {
     public:
@@ -124,15 +123,9 @@ public:
         buffer<T> noise_, x0_, quantile_;
     };
 
-    // Starts a run over a strictly decreasing grid of training timesteps (lcm_timesteps, or custom).
-    [[nodiscard]] run start(std::vector<timestep> grid, layout shape) const { return run(*this, std::move(grid), shape); }
-    [[nodiscard]] run start(std::span<const timestep> grid, index size, index batch = 1) const {
-        return run(*this, std::vector<timestep>(grid.begin(), grid.end()), layout{size, batch});
-    }
 
 private:
     schedule::discrete<T> schedule_;
-    lcm_options<T> options_;
 };
 
 }  // namespace diffuse::sampler

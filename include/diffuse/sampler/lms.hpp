@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "diffuse/sampler/detail/kdiffusion.hpp"
+#include "diffuse/sampler/detail/sampler_shell.hpp"
 
 namespace diffuse::sampler {
 
@@ -50,13 +51,12 @@ struct lms_options {
 };
 
 template <Real T>
-class lms {
+class lms : public detail::sampler_shell<lms<T>, lms_options<T>, sigma_grid<T>> {
 public:
     using scalar = T;
     static constexpr std::string_view name = "LMS";
 
-    explicit lms(lms_options<T> options = {}) : options_(options) { options_.validate(); }
-    [[nodiscard]] const lms_options<T>& options() const { return options_; }
+    using lms::sampler_shell::sampler_shell;
 
     class run : public detail::kdiffusion_run<T, run> {
         using base = detail::kdiffusion_run<T, run>;
@@ -104,14 +104,6 @@ public:
         index order_;
         std::array<buffer<T>, 4> history_;
     };
-
-    [[nodiscard]] run start(sigma_grid<T> grid, layout shape) const { return run(*this, std::move(grid), shape); }
-    [[nodiscard]] run start(const sigma_grid<T>& grid, index size, index batch = 1) const {
-        return run(*this, grid, layout{size, batch});
-    }
-
-private:
-    lms_options<T> options_;
 };
 
 }  // namespace diffuse::sampler

@@ -25,6 +25,7 @@
 
 #include "diffuse/predict/parameterization.hpp"
 #include "diffuse/sampler/detail/pseudo_numerical.hpp"
+#include "diffuse/sampler/detail/sampler_shell.hpp"
 #include "diffuse/sampler/run.hpp"
 #include "diffuse/schedule/discrete.hpp"
 
@@ -41,23 +42,21 @@ struct pndm_options {
 };
 
 template <Real T>
-class pndm {
+class pndm : public detail::sampler_shell<pndm<T>, pndm_options<T>, std::vector<timestep>, std::span<const timestep>> {
 public:
     using scalar = T;
     static constexpr std::string_view name = "PNDM";
     static constexpr index warmup_steps = 3;  // Runge-Kutta steps before the 4-value multistep
 
+    // start() takes a strictly decreasing grid of training timesteps (schedule::spaced_timesteps).
     explicit pndm(schedule::discrete<T> noise_schedule, pndm_options<T> options = {})
-        : schedule_(std::move(noise_schedule)), options_(options) {
-        options_.validate();
-    }
+        : pndm::sampler_shell(options), schedule_(std::move(noise_schedule)) {}
 
     [[nodiscard]] const schedule::discrete<T>& noise_schedule() const { return schedule_; }
-    [[nodiscard]] const pndm_options<T>& options() const { return options_; }
     // alphabar at timestep t; t < 0 is past the grid.
     [[nodiscard]] T alpha_bar(timestep t) const {
         if (t >= 0) return schedule_.alpha_bar(t);
-        return options_.set_alpha_to_one ? T(1) : schedule_.alphas_cumprod()[0];
+        return this->options_.set_alpha_to_one ? T(1) : schedule_.alphas_cumprod()[0];
     }
 
     class run : public detail::discrete_run_state<T> {
@@ -171,15 +170,9 @@ public:
         index stage_ = 0;
     };
 
-    // Starts a run over a strictly decreasing grid of training timesteps (schedule::spaced_timesteps).
-    [[nodiscard]] run start(std::vector<timestep> grid, layout shape) const { return run(*this, std::move(grid), shape); }
-    [[nodiscard]] run start(std::span<const timestep> grid, index size, index batch = 1) const {
-        return run(*this, std::vector<timestep>(grid.begin(), grid.end()), layout{size, batch});
-    }
 
 private:
     schedule::discrete<T> schedule_;
-    pndm_options<T> options_;
 };
 
 }  // namespace diffuse::sampler

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "diffuse/predict/parameterization.hpp"
+#include "diffuse/sampler/detail/sampler_shell.hpp"
 #include "diffuse/sampler/detail/update.hpp"
 #include "diffuse/sampler/lcm.hpp"
 #include "diffuse/sampler/run.hpp"
@@ -32,22 +33,20 @@ struct tcd_options {
 };
 
 template <Real T>
-class tcd {
+class tcd : public detail::sampler_shell<tcd<T>, tcd_options<T>, std::vector<timestep>, std::span<const timestep>> {
 public:
     using scalar = T;
     static constexpr std::string_view name = "TCD";
 
+    // start() takes a strictly decreasing grid of training timesteps (lcm_timesteps, or custom).
     explicit tcd(schedule::discrete<T> noise_schedule, tcd_options<T> options = {})
-        : schedule_(std::move(noise_schedule)), options_(options) {
-        options_.validate();
-    }
+        : tcd::sampler_shell(options), schedule_(std::move(noise_schedule)) {}
 
     [[nodiscard]] const schedule::discrete<T>& noise_schedule() const { return schedule_; }
-    [[nodiscard]] const tcd_options<T>& options() const { return options_; }
 
     // s = floor((1 - gamma) t'), evaluated in float32 as torch does (a float times an int64 tensor).
     [[nodiscard]] timestep jump_target(timestep next) const {
-        const float product = static_cast<float>(1.0 - static_cast<double>(options_.gamma)) * static_cast<float>(next);
+        const float product = static_cast<float>(1.0 - static_cast<double>(this->options_.gamma)) * static_cast<float>(next);
         return static_cast<timestep>(std::floor(product));
     }
 
@@ -97,15 +96,9 @@ public:
         buffer<T> noise_;
     };
 
-    // Starts a run over a strictly decreasing grid of training timesteps (lcm_timesteps, or custom).
-    [[nodiscard]] run start(std::vector<timestep> grid, layout shape) const { return run(*this, std::move(grid), shape); }
-    [[nodiscard]] run start(std::span<const timestep> grid, index size, index batch = 1) const {
-        return run(*this, std::vector<timestep>(grid.begin(), grid.end()), layout{size, batch});
-    }
 
 private:
     schedule::discrete<T> schedule_;
-    tcd_options<T> options_;
 };
 
 }  // namespace diffuse::sampler

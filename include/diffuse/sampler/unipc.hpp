@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "diffuse/sampler/detail/exponential_integrator.hpp"
+#include "diffuse/sampler/detail/sampler_shell.hpp"
 
 namespace diffuse::sampler {
 
@@ -58,13 +59,12 @@ struct unipc_options {
 };
 
 template <Real T>
-class unipc {
+class unipc : public detail::sampler_shell<unipc<T>, unipc_options<T>, sigma_grid<T>> {
 public:
     using scalar = T;
     static constexpr std::string_view name = "UniPCMultistep";
 
-    explicit unipc(unipc_options<T> options = {}) : options_(std::move(options)) { options_.validate(); }
-    [[nodiscard]] const unipc_options<T>& options() const { return options_; }
+    using unipc::sampler_shell::sampler_shell;
 
     class run : public detail::exponential_run<T> {
     public:
@@ -163,14 +163,6 @@ public:
         buffer<T> last_sample_;
         index previous_order_ = 1;
     };
-
-    [[nodiscard]] run start(sigma_grid<T> grid, layout shape) const { return run(*this, std::move(grid), shape); }
-    [[nodiscard]] run start(const sigma_grid<T>& grid, index size, index batch = 1) const {
-        return run(*this, grid, layout{size, batch});
-    }
-
-private:
-    unipc_options<T> options_;
 };
 
 }  // namespace diffuse::sampler
