@@ -55,10 +55,11 @@ public:
     // diffusers requires; ramp entry k has sigma = Karras(k / (N - 1)), so entry 0 is sigma_max and the
     // level order is the reverse of the list. The grid ends at sigma_min.
     [[nodiscard]] sigma_grid<T> grid(std::span<const timestep> timesteps) const {
-        const index n = this->options_.num_train_timesteps;
+        const auto& o = this->options();
+        const index n = o.num_train_timesteps;
         require(!timesteps.empty(), "timesteps.size()", 0, "at least one timestep");
-        const auto ramp = schedule::karras_sigmas(n, static_cast<double>(this->options_.sigma_min),
-                                                  static_cast<double>(this->options_.sigma_max), static_cast<double>(this->options_.rho));
+        const auto ramp = schedule::karras_sigmas(n, static_cast<double>(o.sigma_min), static_cast<double>(o.sigma_max),
+                                                  static_cast<double>(o.rho));
         std::vector<noise_level<T>> levels;
         for (std::size_t i = timesteps.size(); i-- > 0;) {
             const timestep k = timesteps[i];
@@ -73,12 +74,12 @@ public:
             const double sigma = ramp[static_cast<std::size_t>(k)];
             levels.push_back({static_cast<T>(sigma), T(1), 1000.0 * 0.25 * std::log(sigma + 1e-44)});
         }
-        levels.push_back({this->options_.sigma_min, T(1), 0.0});
-        return sigma_grid<T>(std::move(levels), this->options_.sigma_max);
+        levels.push_back({o.sigma_min, T(1), 0.0});
+        return sigma_grid<T>(std::move(levels), o.sigma_max);
     }
     // diffusers' set_timesteps(num_inference_steps): ramp entries (0, 1, ..., n - 1) * (N // n).
     [[nodiscard]] sigma_grid<T> grid(index steps) const {
-        const index n = this->options_.num_train_timesteps;
+        const index n = this->options().num_train_timesteps;
         require(steps >= 1 && steps <= n - 1, "num_inference_steps", steps,
                 "an integer in [1, num_train_timesteps - 1 = " + std::to_string(n - 1) + "]");
         std::vector<timestep> entries(static_cast<std::size_t>(steps));
@@ -98,7 +99,7 @@ public:
         [[nodiscard]] double model_time() const { return this->current_level().model_time; }
         // EDM's c_in = 1 / sqrt(sigma^2 + sigma_data^2).
         [[nodiscard]] T input_scale() const {
-            const T sigma = this->current_level().sigma, sd = sampler_->options_.sigma_data;
+            const T sigma = this->current_level().sigma, sd = sampler_->options().sigma_data;
             return T(1) / std::sqrt(sigma * sigma + sd * sd);
         }
 
@@ -113,7 +114,7 @@ public:
             const const_view<T> output = flat(model_output);
             const view<T> x = flat(x_in);
             this->check_buffers(output.size(), x.size());
-            const auto& o = sampler_->options_;
+            const auto& o = sampler_->options();
             const auto c = detail::consistency_scalings(this->current_level().sigma, o.sigma_min, o.sigma_data);
             const T next = std::clamp(this->next_level().sigma, o.sigma_min, o.sigma_max);
             detail::linear_update<T> u{.from = {{c.skip, c.out}, {T(0), T(0)}}};

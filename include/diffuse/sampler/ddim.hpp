@@ -49,7 +49,7 @@ public:
     [[nodiscard]] const schedule::discrete<T>& noise_schedule() const { return schedule_; }
 
     // ab after the last step.
-    [[nodiscard]] T final_alpha_bar() const { return this->options_.set_alpha_to_one ? T(1) : schedule_.alphas_cumprod()[0]; }
+    [[nodiscard]] T final_alpha_bar() const { return this->options().set_alpha_to_one ? T(1) : schedule_.alphas_cumprod()[0]; }
 
     // DDIM's sigma_t^2 / eta^2 between t and prev (eq. 16); prev < 0 means past the grid.
     [[nodiscard]] T variance(timestep t, timestep prev) const {
@@ -62,7 +62,7 @@ public:
     public:
         run(const ddim& sampler, std::vector<timestep> grid, layout shape)
             : detail::discrete_run_state<T>(std::move(grid), shape), sampler_(&sampler) {
-            const auto& opt = sampler.options_;
+            const auto& opt = sampler.options();
             schedule::require_valid_grid(this->grid_, sampler.schedule_.num_train_timesteps());
             if (predict::needs_positive_alpha(opt.prediction)) {
                 require(sampler.schedule_.alpha_bar(this->grid_.front()) > T(0), "prediction_type",
@@ -94,19 +94,19 @@ public:
             const T ab_prev = prev >= 0 ? s.schedule_.alpha_bar(prev) : s.final_alpha_bar();
             const T beta = T(1) - ab;
             const T alpha = std::sqrt(ab), sigma = std::sqrt(beta);
-            const T std_dev = s.options_.eta * std::sqrt(s.variance(t, prev));
+            const T std_dev = s.options().eta * std::sqrt(s.variance(t, prev));
 
-            detail::linear_update<T> u{.from = predict::decompose(s.options_.prediction, alpha, sigma)};
+            detail::linear_update<T> u{.from = predict::decompose(s.options().prediction, alpha, sigma)};
             u.to_x0 = std::sqrt(ab_prev);
             u.to_eps = std::sqrt(T(1) - ab_prev - std_dev * std_dev);
             u.to_noise = std_dev;
-            if (s.options_.use_clipped_model_output) u.use_processed_x0_for_eps(alpha, sigma);
+            if (s.options().use_clipped_model_output) u.use_processed_x0_for_eps(alpha, sigma);
 
             const const_view<T> noise =
                 detail::acquire_noise<T>(detail::to_noise_argument<T>(noise_in), view<T>(noise_.data(), noise_.size()),
                                          std_dev > T(0), name);
             if (std_dev > T(0)) require_size("noise.size()", noise.size(), x.size());
-            detail::apply(u, s.options_.x0, output, x, noise, this->shape_.batch, view<T>(x0_.data(), x0_.size()),
+            detail::apply(u, s.options().x0, output, x, noise, this->shape_.batch, view<T>(x0_.data(), x0_.size()),
                           view<T>(quantile_.data(), quantile_.size()));
             this->advance();
         }

@@ -32,11 +32,11 @@ public:
     // Uses prediction, set_alpha_to_one and x0 processing from the options; eta must be 0.
     explicit ddim_inverse(schedule::discrete<T> noise_schedule, ddim_options<T> options = {})
         : ddim_inverse::sampler_shell(options), schedule_(std::move(noise_schedule)) {
-        require(this->options_.eta == T(0), "eta", this->options_.eta, "0 (inversion is deterministic)");
+        require(this->options().eta == T(0), "eta", this->options().eta, "0 (inversion is deterministic)");
     }
 
     [[nodiscard]] const schedule::discrete<T>& noise_schedule() const { return schedule_; }
-    [[nodiscard]] T initial_alpha_bar() const { return this->options_.set_alpha_to_one ? T(1) : schedule_.alphas_cumprod()[0]; }
+    [[nodiscard]] T initial_alpha_bar() const { return this->options().set_alpha_to_one ? T(1) : schedule_.alphas_cumprod()[0]; }
 
     // Reverses a decreasing sampling grid into the increasing inversion grid.
     static std::vector<timestep> reversed(std::span<const timestep> grid) { return {grid.rbegin(), grid.rend()}; }
@@ -54,7 +54,7 @@ public:
                                   "strictly greater than the entry before it (inversion runs from data to noise)");
                 }
             }
-            if (sampler.options_.x0.needs_two_passes()) {
+            if (sampler.options().x0.needs_two_passes()) {
                 x0_.resize(shape.size);
                 quantile_.resize(shape.sample_size());
             }
@@ -70,10 +70,10 @@ public:
             const T ab_from = from >= 0 ? s.schedule_.alpha_bar(from) : s.initial_alpha_bar();
             const T ab_to = s.schedule_.alpha_bar(to);
             detail::linear_update<T> u{
-                .from = predict::decompose(s.options_.prediction, std::sqrt(ab_from), std::sqrt(T(1) - ab_from))};
+                .from = predict::decompose(s.options().prediction, std::sqrt(ab_from), std::sqrt(T(1) - ab_from))};
             u.to_x0 = std::sqrt(ab_to);
             u.to_eps = std::sqrt(T(1) - ab_to);
-            detail::apply(u, s.options_.x0, output, x, const_view<T>(nullptr, 0), this->shape_.batch,
+            detail::apply(u, s.options().x0, output, x, const_view<T>(nullptr, 0), this->shape_.batch,
                           view<T>(x0_.data(), x0_.size()), view<T>(quantile_.data(), quantile_.size()));
             this->advance();
         }

@@ -86,7 +86,7 @@ public:
     // Standard deviation of the fixed variance types between t and prev (prev < 0: past the grid).
     [[nodiscard]] T fixed_std(timestep t, timestep prev) const {
         const transition tr = between(t, prev);
-        switch (this->options_.variance) {
+        switch (this->options().variance) {
             case variance_type::fixed_small: return std::sqrt(tr.posterior_variance());
             case variance_type::fixed_small_log: return std::exp(T(0.5) * std::log(tr.posterior_variance()));
             case variance_type::fixed_large: return std::sqrt(tr.beta);
@@ -103,7 +103,7 @@ public:
     // that function returns for the others; used by the parity tests.
     [[nodiscard]] T variance(timestep t, timestep prev) const {
         const transition tr = between(t, prev);
-        switch (this->options_.variance) {
+        switch (this->options().variance) {
             case variance_type::fixed_small: return tr.posterior_variance();
             case variance_type::fixed_large: return tr.beta;
             default: return fixed_std(t, prev) * fixed_std(t, prev);
@@ -115,7 +115,7 @@ public:
         run(const ddpm& sampler, std::vector<timestep> grid, layout shape)
             : detail::discrete_run_state<T>(std::move(grid), shape), sampler_(&sampler) {
             schedule::require_valid_grid(this->grid_, sampler.schedule_.num_train_timesteps());
-            const auto& opt = sampler.options_;
+            const auto& opt = sampler.options();
             if (predict::needs_positive_alpha(opt.prediction)) {
                 require(sampler.schedule_.alpha_bar(this->grid_.front()) > T(0), "prediction_type",
                         predict::name(opt.prediction),
@@ -131,7 +131,7 @@ public:
 
         // Size of the model output this run expects (twice the sample for learned variances).
         [[nodiscard]] index model_output_size() const {
-            return is_learned(sampler_->options_.variance) ? 2 * this->shape_.size : this->shape_.size;
+            return is_learned(sampler_->options().variance) ? 2 * this->shape_.size : this->shape_.size;
         }
 
         template <class Output, class X>
@@ -149,10 +149,10 @@ public:
             const auto& s = *sampler_;
             const timestep t = this->current_timestep(), prev = this->next_timestep();
             const transition tr = s.between(t, prev);
-            const bool learned = is_learned(s.options_.variance);
+            const bool learned = is_learned(s.options().variance);
             const bool stochastic = t > 0;
 
-            detail::linear_update<T> u{.from = predict::decompose(s.options_.prediction, std::sqrt(tr.ab),
+            detail::linear_update<T> u{.from = predict::decompose(s.options().prediction, std::sqrt(tr.ab),
                                                                   std::sqrt(T(1) - tr.ab))};
             u.to_x0 = std::sqrt(tr.ab_prev) * tr.beta / (T(1) - tr.ab);
             u.to_x = std::sqrt(T(1) - tr.beta) * (T(1) - tr.ab_prev) / (T(1) - tr.ab);
@@ -162,7 +162,7 @@ public:
                                                                  view<T>(noise_.data(), noise_.size()), stochastic, name);
             if (stochastic) require_size("noise.size()", noise.size(), x.size());
             const const_view<T> prediction = learned ? split_prediction(output) : output;
-            detail::apply(u, s.options_.x0, prediction, x, noise, this->shape_.batch,
+            detail::apply(u, s.options().x0, prediction, x, noise, this->shape_.batch,
                           view<T>(x0_.data(), x0_.size()), view<T>(quantile_.data(), quantile_.size()));
             if (learned && stochastic) add_learned_noise(output, x, noise, tr);
             this->advance();
@@ -182,7 +182,7 @@ public:
                 const auto values = output.segment(2 * b * d + d, d);
                 auto xb = x.segment(b * d, d);
                 const auto zb = noise.segment(b * d, d);
-                if (sampler_->options_.variance == variance_type::learned) {
+                if (sampler_->options().variance == variance_type::learned) {
                     // diffusers treats the output as the variance itself.
                     xb += values.sqrt() * zb;
                 } else {

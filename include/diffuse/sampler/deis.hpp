@@ -46,14 +46,14 @@ public:
     class run : public detail::exponential_run<T> {
     public:
         run(const deis& sampler, sigma_grid<T> grid, layout shape)
-            : detail::exponential_run<T>(std::move(grid), shape, sampler.options_.prediction, detail::integrand::noise,
-                                         sampler.options_.solver_order,
-                                         {.clip_range = {}, .thresholding = sampler.options_.thresholding}, false),
+            : detail::exponential_run<T>(std::move(grid), shape, sampler.options().prediction, detail::integrand::noise,
+                                         sampler.options().solver_order,
+                                         {.clip_range = {}, .thresholding = sampler.options().thresholding}, false),
               sampler_(&sampler) {}
 
         [[nodiscard]] index order_at(index i) const {
             const index n = this->num_steps();
-            return detail::multistep_order(i, n, sampler_->options_.solver_order, sampler_->options_.lower_order_final,
+            return detail::multistep_order(i, n, sampler_->options().solver_order, sampler_->options().lower_order_final,
                                            this->grid_[n].sigma == T(0));
         }
 

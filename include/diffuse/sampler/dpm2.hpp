@@ -102,7 +102,8 @@ public:
     using dpm2::sampler_shell::sampler_shell;
 
     [[nodiscard]] run start(sigma_grid<T> grid, layout shape) const {
-        return run({this->options_.prediction, T(0), T(1), this->options_.levels}, std::move(grid), shape, name);
+        const auto& o = this->options();
+        return run({o.prediction, T(0), T(1), o.levels}, std::move(grid), shape, name);
     }
     using dpm2::sampler_shell::start;
 };

@@ -33,7 +33,8 @@ public:
     using dpm2_ancestral::sampler_shell::sampler_shell;
 
     [[nodiscard]] run start(sigma_grid<T> grid, layout shape) const {
-        return run({this->options_.prediction, this->options_.eta, this->options_.s_noise, this->options_.levels}, std::move(grid), shape, name);
+        const auto& o = this->options();
+        return run({o.prediction, o.eta, o.s_noise, o.levels}, std::move(grid), shape, name);
     }
     using dpm2_ancestral::sampler_shell::start;
 };

@@ -115,7 +115,7 @@ public:
     class run {
     public:
         run(const dpm_adaptive& sampler, sigma_interval<T> interval, layout shape)
-            : o_(sampler.options_), interval_((interval.validate(), std::move(interval))), shape_(shape),
+            : o_(sampler.options()), interval_((interval.validate(), std::move(interval))), shape_(shape),
               pid_(static_cast<double>(o_.h_init), static_cast<double>(o_.pcoeff), static_cast<double>(o_.icoeff),
                    static_cast<double>(o_.dcoeff), o_.eta > T(0) ? 1.5 : static_cast<double>(o_.order),
                    static_cast<double>(o_.accept_safety)),

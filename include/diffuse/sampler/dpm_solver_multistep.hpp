@@ -58,10 +58,10 @@ public:
     class run : public detail::exponential_run<T> {
     public:
         run(const dpm_solver_multistep& sampler, sigma_grid<T> grid, layout shape)
-            : detail::exponential_run<T>(std::move(grid), shape, sampler.options_.prediction,
-                                         detail::integrand_of(sampler.options_.algorithm), sampler.options_.solver_order,
-                                         {.clip_range = {}, .thresholding = sampler.options_.thresholding},
-                                         sampler.options_.learned_variance),
+            : detail::exponential_run<T>(std::move(grid), shape, sampler.options().prediction,
+                                         detail::integrand_of(sampler.options().algorithm), sampler.options().solver_order,
+                                         {.clip_range = {}, .thresholding = sampler.options().thresholding},
+                                         sampler.options().learned_variance),
               sampler_(&sampler) {
             if (detail::is_sde(this->kind())) noise_.resize(shape.size);
         }
@@ -69,7 +69,7 @@ public:
         // The order of the step from grid level i (diffusers' step(): warm-up, lower_order_final,
         // euler_at_final, and first order into sigma 0).
         [[nodiscard]] index order_at(index i) const {
-            const auto& o = sampler_->options_;
+            const auto& o = sampler_->options();
             const index n = this->num_steps();
             return detail::multistep_order(i, n, o.solver_order, o.lower_order_final,
                                            o.euler_at_final || this->grid_[n].sigma == T(0));
@@ -91,7 +91,7 @@ public:
             if (z.size() != 0) require_size("noise.size()", z.size(), x.size());
             static constexpr std::array<index, 3> ages{0, 1, 2};
             const index order = order_at(this->step_index());
-            const auto& o = sampler_->options_;
+            const auto& o = sampler_->options();
             // Lu et al. 2022b Alg. 2 (midpoint) / Lu et al. 2022a eq. 3.7 (heun); order 3: diffusers' D2 weight.
             this->exponential_update(x, cflat(x), level, this->next_level(), std::span<const index>(ages.data(), static_cast<std::size_t>(order)), z,
                                      [&](detail::exponential_step& s, const detail::vp_point&, const detail::vp_point& t) {

@@ -85,14 +85,14 @@ public:
     class run : public detail::exponential_run<T> {
     public:
         run(const dpm_solver_singlestep& sampler, sigma_grid<T> grid, layout shape)
-            : detail::exponential_run<T>(std::move(grid), shape, sampler.options_.prediction,
-                                         detail::integrand_of(sampler.options_.algorithm), sampler.options_.solver_order,
-                                         {.clip_range = {}, .thresholding = sampler.options_.thresholding},
-                                         sampler.options_.learned_variance),
+            : detail::exponential_run<T>(std::move(grid), shape, sampler.options().prediction,
+                                         detail::integrand_of(sampler.options().algorithm), sampler.options().solver_order,
+                                         {.clip_range = {}, .thresholding = sampler.options().thresholding},
+                                         sampler.options().learned_variance),
               sampler_(&sampler),
-              orders_(singlestep_orders(this->num_steps(), sampler.options_.solver_order, sampler.options_.lower_order_final,
+              orders_(singlestep_orders(this->num_steps(), sampler.options().solver_order, sampler.options().lower_order_final,
                                         this->grid_[this->num_steps()].sigma == T(0))) {
-            if (sampler.options_.solver_order > 1) start_.resize(shape.size);
+            if (sampler.options().solver_order > 1) start_.resize(shape.size);
             if (detail::is_sde(this->kind())) noise_.resize(shape.size);
         }
 
@@ -107,7 +107,7 @@ public:
     private:
         // The listed order, lowered while there are fewer outputs (diffusers: a run entered mid-grid).
         [[nodiscard]] index current_order() const {
-            const index available = std::min(this->history_size() + 1, sampler_->options_.solver_order);
+            const index available = std::min(this->history_size() + 1, sampler_->options().solver_order);
             return std::min(orders_[static_cast<std::size_t>(this->step_index())], available);
         }
 
@@ -121,7 +121,7 @@ public:
             if (z.size() != 0) require_size("noise.size()", z.size(), x.size());
             if (order == 1 && start_.size() > 0) start_ = x;  // the group's starting sample
             const const_view<T> base = order == 1 ? cflat(x) : const_view<T>(start_.data(), start_.size());
-            const auto& o = sampler_->options_;
+            const auto& o = sampler_->options();
             const bool midpoint = o.solver_type == dpm_solver_type::midpoint;
             // Ages of the stages used: all of them, except midpoint-3 which skips the middle one.
             static constexpr std::array<index, 3> all{0, 1, 2};

@@ -41,7 +41,7 @@ public:
 
     public:
         run(const dpmpp_2m_sde& sampler, sigma_grid<T> grid, layout shape)
-            : base(std::move(grid), shape, sampler.options_.prediction, name), options_(sampler.options_) {
+            : base(std::move(grid), shape, sampler.options().prediction, name), options_(sampler.options()) {
             current_.resize(shape.size);
             // Zeroed: the first step weighs it by c = 0, and 0 * (unwritten memory) may be NaN.
             previous_.setZero(shape.size);

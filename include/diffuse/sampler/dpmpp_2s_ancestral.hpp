@@ -115,8 +115,8 @@ public:
     using dpmpp_2s_ancestral::sampler_shell::sampler_shell;
 
     [[nodiscard]] run start(sigma_grid<T> grid, layout shape) const {
-        return run({this->options_.prediction, this->options_.eta, this->options_.s_noise, T(0.5), false, this->options_.levels}, std::move(grid),
-                   shape, name);
+        const auto& o = this->options();
+        return run({o.prediction, o.eta, o.s_noise, T(0.5), false, o.levels}, std::move(grid), shape, name);
     }
     using dpmpp_2s_ancestral::sampler_shell::start;
 };

@@ -39,7 +39,7 @@ public:
 
     public:
         run(const dpmpp_3m_sde& sampler, sigma_grid<T> grid, layout shape)
-            : base(std::move(grid), shape, sampler.options_.prediction, name), options_(sampler.options_) {
+            : base(std::move(grid), shape, sampler.options().prediction, name), options_(sampler.options()) {
             current_.resize(shape.size);
             // Zeroed: the first two steps weigh the missing history by 0, and 0 * (unwritten
             // memory) may be NaN.

@@ -41,8 +41,8 @@ public:
     using dpmpp_sde::sampler_shell::sampler_shell;
 
     [[nodiscard]] run start(sigma_grid<T> grid, layout shape) const {
-        return run({this->options_.prediction, this->options_.eta, this->options_.s_noise, this->options_.r, true, this->options_.levels}, std::move(grid),
-                   shape, name);
+        const auto& o = this->options();
+        return run({o.prediction, o.eta, o.s_noise, o.r, true, o.levels}, std::move(grid), shape, name);
     }
     using dpmpp_sde::sampler_shell::start;
 };

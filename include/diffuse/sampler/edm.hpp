@@ -52,7 +52,7 @@ public:
 
     public:
         run(const edm& sampler, sigma_grid<T> grid, layout shape)
-            : base(std::move(grid), shape, sampler.options_.prediction, name), options_(sampler.options_) {
+            : base(std::move(grid), shape, sampler.options().prediction, name), options_(sampler.options()) {
             if (options_.s_churn > T(0)) {
                 levels_ = options_.levels ? options_.levels : grid_levels(this->grid_);
                 this->reserve_noise();

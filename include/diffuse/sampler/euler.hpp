@@ -51,9 +51,9 @@ public:
     class run : public detail::sigma_run_state<T> {
     public:
         run(const euler& sampler, sigma_grid<T> grid, layout shape)
-            : detail::sigma_run_state<T>(std::move(grid), shape, sampler.options_.space, sampler.options_.prediction),
+            : detail::sigma_run_state<T>(std::move(grid), shape, sampler.options().space, sampler.options().prediction),
               sampler_(&sampler) {
-            if (sampler.options_.s_churn > T(0) || sampler.options_.renoise) noise_.resize(shape.size);
+            if (sampler.options().s_churn > T(0) || sampler.options().renoise) noise_.resize(shape.size);
         }
 
         [[nodiscard]] double model_time() const { return this->current_level().model_time; }
@@ -70,7 +70,7 @@ public:
             const_view<T> output = flat(model_output);
             view<T> x = flat(x_in);
             this->check_buffers(output.size(), x.size());
-            const auto& o = sampler_->options_;
+            const auto& o = sampler_->options();
             noise_level<T> level = this->current_level();
             const T sigma = level.sigma, next = this->next_level().sigma;
             if (o.renoise) {

@@ -36,7 +36,7 @@ public:
 
     public:
         run(const euler_ancestral& sampler, sigma_grid<T> grid, layout shape)
-            : base(std::move(grid), shape, sampler.options_.prediction, name), options_(sampler.options_) {
+            : base(std::move(grid), shape, sampler.options().prediction, name), options_(sampler.options()) {
             if (options_.eta > T(0)) this->reserve_noise();
         }
 

@@ -80,7 +80,7 @@ public:
 
     public:
         run(const heun& sampler, sigma_grid<T> grid, layout shape)
-            : base(std::move(grid), shape, sampler.options_.prediction, name) {}
+            : base(std::move(grid), shape, sampler.options().prediction, name) {}
 
     private:
         template <class Noise>

@@ -40,8 +40,8 @@ public:
     class run : public detail::sigma_run_state<T> {
     public:
         run(const ipndm& sampler, sigma_grid<T> grid, layout shape)
-            : detail::sigma_run_state<T>(std::move(grid), shape, sampler.options_.space, sampler.options_.prediction),
-              history_(sampler.options_.order, shape.size) {}
+            : detail::sigma_run_state<T>(std::move(grid), shape, sampler.options().space, sampler.options().prediction),
+              history_(sampler.options().order, shape.size) {}
 
         [[nodiscard]] double model_time() const { return this->current_level().model_time; }
         [[nodiscard]] T input_scale() const { return this->input_scale_at(this->current_level()); }

@@ -75,7 +75,7 @@ public:
     public:
         run(const lcm& sampler, std::vector<timestep> grid, layout shape)
             : detail::discrete_run_state<T>(std::move(grid), shape), sampler_(&sampler) {
-            const auto& opt = sampler.options_;
+            const auto& opt = sampler.options();
             schedule::require_valid_grid(this->grid_, sampler.schedule_.num_train_timesteps());
             if (predict::needs_positive_alpha(opt.prediction)) {
                 require(sampler.schedule_.alpha_bar(this->grid_.front()) > T(0), "prediction_type", predict::name(opt.prediction),
@@ -102,19 +102,19 @@ public:
             const auto& s = *sampler_;
             const timestep t = this->current_timestep(), next = this->next_timestep();
             const T ab = s.schedule_.alpha_bar(t);
-            const auto c = detail::lcm_scalings<T>(static_cast<double>(t), s.options_.timestep_scaling);
+            const auto c = detail::lcm_scalings<T>(static_cast<double>(t), s.options().timestep_scaling);
             // x' = on_d (c_skip x + c_out x0) + sqrt(1 - ab') z; the last step returns d.
             const bool last = next < 0;
             const T ab_next = last ? T(1) : s.schedule_.alpha_bar(next);
             const T on_d = std::sqrt(ab_next);
-            detail::linear_update<T> u{.from = predict::decompose(s.options_.prediction, std::sqrt(ab), std::sqrt(T(1) - ab))};
+            detail::linear_update<T> u{.from = predict::decompose(s.options().prediction, std::sqrt(ab), std::sqrt(T(1) - ab))};
             u.to_x0 = on_d * c.out;
             u.to_x = on_d * c.skip;
             u.to_noise = last ? T(0) : std::sqrt(T(1) - ab_next);
             const const_view<T> noise = detail::acquire_noise<T>(detail::to_noise_argument<T>(noise_in),
                                                                  view<T>(noise_.data(), noise_.size()), !last, name);
             if (!last) require_size("noise.size()", noise.size(), x.size());
-            detail::apply(u, s.options_.x0, output, x, noise, this->shape_.batch, view<T>(x0_.data(), x0_.size()),
+            detail::apply(u, s.options().x0, output, x, noise, this->shape_.batch, view<T>(x0_.data(), x0_.size()),
                           view<T>(quantile_.data(), quantile_.size()));
             this->advance();
         }

@@ -64,7 +64,7 @@ public:
 
     public:
         run(const lms& sampler, sigma_grid<T> grid, layout shape)
-            : base(std::move(grid), shape, sampler.options_.prediction, name), order_(sampler.options_.order) {
+            : base(std::move(grid), shape, sampler.options().prediction, name), order_(sampler.options().order) {
             for (index j = 0; j < order_; ++j) history_[static_cast<std::size_t>(j)].resize(shape.size);
         }
 

@@ -56,7 +56,7 @@ public:
     // alphabar at timestep t; t < 0 is past the grid.
     [[nodiscard]] T alpha_bar(timestep t) const {
         if (t >= 0) return schedule_.alpha_bar(t);
-        return this->options_.set_alpha_to_one ? T(1) : schedule_.alphas_cumprod()[0];
+        return this->options().set_alpha_to_one ? T(1) : schedule_.alphas_cumprod()[0];
     }
 
     class run : public detail::discrete_run_state<T> {
@@ -65,14 +65,14 @@ public:
             : detail::discrete_run_state<T>(std::move(grid), shape), sampler_(&sampler), history_(4, shape.size),
               start_(shape.size) {
             schedule::require_valid_grid(this->grid_, sampler.schedule_.num_train_timesteps());
-            if (!sampler.options_.skip_prk_steps) {
+            if (!sampler.options().skip_prk_steps) {
                 require(this->grid_.size() > static_cast<std::size_t>(warmup_steps), "timesteps.size()", this->grid_.size(),
                         ">= 4 when skip_prk_steps is false (three Runge-Kutta warm-up steps, then multistep ones)");
                 sum_.resize(shape.size);
             }
-            if (predict::needs_positive_alpha(sampler.options_.prediction)) {
+            if (predict::needs_positive_alpha(sampler.options().prediction)) {
                 require(sampler.schedule_.alpha_bar(this->grid_.front()) > T(0), "prediction_type",
-                        predict::name(sampler.options_.prediction),
+                        predict::name(sampler.options().prediction),
                         "v_prediction or sample when the grid starts at a zero-SNR timestep (alphabar = 0)");
             }
         }
@@ -95,10 +95,10 @@ public:
         void step(const Output& model_output, X&& x, Noise&&) { step_with(cflat(model_output), flat(x)); }
 
     private:
-        [[nodiscard]] bool runge_kutta() const { return !sampler_->options_.skip_prk_steps && this->index_ < warmup_steps; }
+        [[nodiscard]] bool runge_kutta() const { return !sampler_->options().skip_prk_steps && this->index_ < warmup_steps; }
         [[nodiscard]] predict::linear_form<T> eps_at(timestep t) const {
             const T ab = sampler_->alpha_bar(t);
-            return predict::decompose(sampler_->options_.prediction, std::sqrt(ab), std::sqrt(T(1) - ab)).eps;
+            return predict::decompose(sampler_->options().prediction, std::sqrt(ab), std::sqrt(T(1) - ab)).eps;
         }
         [[nodiscard]] detail::eps_transfer<T> transfer_to(timestep to) const {
             return detail::ddim_transfer(sampler_->alpha_bar(this->current_timestep()), sampler_->alpha_bar(to));
@@ -112,7 +112,7 @@ public:
                 runge_kutta_stage(out, x, eps, t, next);
             } else if (stage_ == 0) {
                 history_.push(x, out, eps);
-                if (sampler_->options_.skip_prk_steps && this->index_ == 0 && next >= 0) {
+                if (sampler_->options().skip_prk_steps && this->index_ == 0 && next >= 0) {
                     // Pseudo improved Euler: predict x at t' with e_t, evaluate there next.
                     start_ = x;
                     const auto tr = transfer_to(next);

@@ -46,7 +46,7 @@ public:
 
     // s = floor((1 - gamma) t'), evaluated in float32 as torch does (a float times an int64 tensor).
     [[nodiscard]] timestep jump_target(timestep next) const {
-        const float product = static_cast<float>(1.0 - static_cast<double>(this->options_.gamma)) * static_cast<float>(next);
+        const float product = static_cast<float>(1.0 - static_cast<double>(this->options().gamma)) * static_cast<float>(next);
         return static_cast<timestep>(std::floor(product));
     }
 
@@ -55,12 +55,12 @@ public:
         run(const tcd& sampler, std::vector<timestep> grid, layout shape)
             : detail::discrete_run_state<T>(std::move(grid), shape), sampler_(&sampler) {
             schedule::require_valid_grid(this->grid_, sampler.schedule_.num_train_timesteps());
-            if (predict::needs_positive_alpha(sampler.options_.prediction)) {
+            if (predict::needs_positive_alpha(sampler.options().prediction)) {
                 require(sampler.schedule_.alpha_bar(this->grid_.front()) > T(0), "prediction_type",
-                        predict::name(sampler.options_.prediction),
+                        predict::name(sampler.options().prediction),
                         "v_prediction or sample when the grid starts at a zero-SNR timestep (alphabar = 0)");
             }
-            if (sampler.options_.gamma > T(0) && this->grid_.size() > 1) noise_.resize(shape.size);
+            if (sampler.options().gamma > T(0) && this->grid_.size() > 1) noise_.resize(shape.size);
         }
 
         template <class Output, class X>
@@ -79,9 +79,9 @@ public:
             const timestep t = this->current_timestep(), next = last ? 0 : this->next_timestep();
             const timestep jump = s.jump_target(next);
             const T ab = s.schedule_.alpha_bar(t), ab_next = s.schedule_.alpha_bar(next), ab_s = s.schedule_.alpha_bar(jump);
-            const bool noisy = s.options_.gamma > T(0) && !last;
+            const bool noisy = s.options().gamma > T(0) && !last;
             const T keep = noisy ? std::sqrt(ab_next / ab_s) : T(1);
-            detail::linear_update<T> u{.from = predict::decompose(s.options_.prediction, std::sqrt(ab), std::sqrt(T(1) - ab))};
+            detail::linear_update<T> u{.from = predict::decompose(s.options().prediction, std::sqrt(ab), std::sqrt(T(1) - ab))};
             u.to_x0 = keep * std::sqrt(ab_s);
             u.to_eps = keep * std::sqrt(T(1) - ab_s);
             u.to_noise = noisy ? std::sqrt(T(1) - ab_next / ab_s) : T(0);

@@ -69,15 +69,15 @@ public:
     class run : public detail::exponential_run<T> {
     public:
         run(const unipc& sampler, sigma_grid<T> grid, layout shape)
-            : detail::exponential_run<T>(std::move(grid), shape, sampler.options_.prediction,
-                                         sampler.options_.predict_x0 ? detail::integrand::data : detail::integrand::noise,
-                                         sampler.options_.solver_order + 1,
-                                         {.clip_range = {}, .thresholding = sampler.options_.thresholding}, false),
+            : detail::exponential_run<T>(std::move(grid), shape, sampler.options().prediction,
+                                         sampler.options().predict_x0 ? detail::integrand::data : detail::integrand::noise,
+                                         sampler.options().solver_order + 1,
+                                         {.clip_range = {}, .thresholding = sampler.options().thresholding}, false),
               sampler_(&sampler), last_sample_(shape.size) {}
 
         // The predictor's order after evaluation i.
         [[nodiscard]] index order_at(index i) const {
-            const auto& o = sampler_->options_;
+            const auto& o = sampler_->options();
             const index n = this->num_steps();
             if (i == n - 1 && this->grid_[n].sigma == T(0)) return 1;
             const index order = o.lower_order_final ? std::min(o.solver_order, n - i) : o.solver_order;
@@ -92,7 +92,7 @@ public:
         void step(const Output& model_output, X&& x_in) {
             const view<T> x = flat(x_in);
             const index i = this->step_index();
-            const auto& skip = sampler_->options_.disable_corrector;
+            const auto& skip = sampler_->options().disable_corrector;
             this->record(cflat(model_output), cflat(x), this->current_level());
             // UniC (Algorithm 2): the newest output is the extra node at r = 1.
             if (i > 0 && std::find(skip.begin(), skip.end(), i - 1) == skip.end()) {
@@ -114,7 +114,7 @@ public:
             const bool data = detail::is_data(this->kind());
             const double h = detail::step_length(s, t), hh = data ? -h : h;
             const double scale = data ? t.alpha : t.sigma();  // alpha_t (data) or sigma_t (noise)
-            const double b_h = sampler_->options_.variant == unipc_variant::bh1 ? hh : std::expm1(hh);
+            const double b_h = sampler_->options().variant == unipc_variant::bh1 ? hh : std::expm1(hh);
             // The first-order part is the exponential integrator's (finite into sigma 0).
             const detail::exponential_step first = detail::exponential_weights(this->kind(), s, t);
             // Nodes: r_k of the earlier outputs, then r = 1 for the corrector's new output.

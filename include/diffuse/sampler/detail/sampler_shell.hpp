@@ -38,11 +38,10 @@ public:
         return derived().start(owned_grid(grid), layout{size, batch});
     }
 
-protected:
-    Options options_;
-
 private:
     const Derived& derived() const { return static_cast<const Derived&>(*this); }
+
+    Options options_;
 };
 
 }  // namespace diffuse::sampler::detail
