@@ -14,15 +14,19 @@
 //
 // Method (textbook; Muller, "Elementary Functions", 3rd ed., ch. 11): Cody-Waite argument
 // reduction x = k ln2 + r with |r| <= ln2/2, a near-minimax polynomial on the reduced argument with
-// enough terms that truncation is below 0.1 ULP, and an exact scaling by 2^k. Error-free
-// transforms (Dekker/Knuth TwoProduct, TwoSum) carry arguments that must be exact.
+// enough terms that truncation is below 0.1 ULP, and an exact scaling by 2^k; float's exp
+// reduces by ln2/16 instead and looks 2^(j/16) up in a 16-entry table (Tang's method), which
+// shortens the polynomial to degree 4. Error-free transforms (Dekker/Knuth TwoProduct, TwoSum)
+// carry arguments that must be exact.
 #pragma once
 
 #include <Eigen/Core>
 
 #include <array>
+#include <bit>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <limits>
 #include <type_traits>
 
@@ -309,34 +313,43 @@ inline constexpr auto half_exp = [] {
 template <Real T>
 inline constexpr exact_constant<T> ln2_split{ln2};
 
-// ln2 = ln2_short_hi + ln2_short_lo with ln2_short_hi short enough that k*ln2_short_hi is exact
-// for every k of the clamped range (|k| <= 279 < 2^9 for float, 2100 < 2^12 for double).
-template <Real T>
-inline constexpr int ln2_short_bits = std::numeric_limits<T>::digits - (std::is_same_v<T, float> ? 9 : 12);
-template <Real T>
-inline constexpr T ln2_short_hi = static_cast<T>(static_cast<long double>(static_cast<long long>(ln2 * (1ll << ln2_short_bits<T>))) /
-                                                 static_cast<long double>(1ll << ln2_short_bits<T>));
-template <Real T>
-inline constexpr T ln2_short_lo = static_cast<T>(ln2 - static_cast<long double>(ln2_short_hi<T>));
+// ln2 = ln2_short_hi + ln2_short_lo with ln2_short_hi short enough that k*ln2_short_hi/Steps is
+// exact for every k of the clamped range (|k| <= 279 Steps: 2^9 Steps for float, 2^12 Steps for
+// double, since the clamp is at about 279 ln2 / 2100 ln2).
+template <Real T, int Steps>
+inline constexpr int ln2_short_bits = std::numeric_limits<T>::digits - (std::is_same_v<T, float> ? 9 : 12) - std::bit_width(unsigned(Steps)) + 1;
+template <Real T, int Steps>
+inline constexpr T ln2_short_hi = static_cast<T>(static_cast<long double>(static_cast<long long>(ln2 * (1ll << ln2_short_bits<T, Steps>))) /
+                                                 static_cast<long double>(1ll << ln2_short_bits<T, Steps>));
+template <Real T, int Steps>
+inline constexpr T ln2_short_lo = static_cast<T>(ln2 - static_cast<long double>(ln2_short_hi<T, Steps>));
+
+// r = x - k ln2/Steps for an integral k (held as a float) of the clamped range; Steps a power of
+// two, so that ln2/Steps is ln2's split scaled exactly.
+template <int Steps, class P>
+DIFFUSE_ALWAYS_INLINE P remainder_of_ln2_steps(const P& x, const P& k) {
+    using T = scalar_of<P>;
+    constexpr T step = T(1) / T(Steps);
+#if defined(EIGEN_VECTORIZE_FMA) || !defined(EIGEN_VECTORIZE)
+    // x - k ln2 with ln2 to twice the precision; the fma forms k*ln2_hi exactly, so r carries
+    // one rounding relative to its own (small) size.
+    P r = fma(k, constant<P>(-ln2_split<T>.hi * step), x);
+    return fma(k, constant<P>(-ln2_split<T>.lo * step), r);
+#else
+    // Without hardware FMA (Eigen's pmadd is then a multiply and an add) the product k*ln2_hi
+    // must be exact by itself: Cody and Waite's split, ln2_hi short enough for every k the
+    // clamped arguments give; x - k*ln2_hi is then exact too (Sterbenz).
+    P r = ei::psub(x, ei::pmul(k, constant<P>(ln2_short_hi<T, Steps> * step)));
+    return ei::psub(r, ei::pmul(k, constant<P>(ln2_short_lo<T, Steps> * step)));
+#endif
+}
 
 // The reduction x = k ln2 + r; returns k (integral, as a float) and r.
 template <class P>
 DIFFUSE_ALWAYS_INLINE double_word<P> reduce_ln2(const P& x) {
     using T = scalar_of<P>;
     const P k = ei::print(ei::pmul(x, constant<P>(T(log2e))));
-#if defined(EIGEN_VECTORIZE_FMA) || !defined(EIGEN_VECTORIZE)
-    // x - k ln2 with ln2 to twice the precision; the fma forms k*ln2_hi exactly, so r carries
-    // one rounding relative to its own (small) size.
-    P r = fma(k, constant<P>(-ln2_split<T>.hi), x);
-    r = fma(k, constant<P>(-ln2_split<T>.lo), r);
-#else
-    // Without hardware FMA (Eigen's pmadd is then a multiply and an add) the product k*ln2_hi
-    // must be exact by itself: Cody and Waite's split, ln2_hi short enough for every k the
-    // clamped arguments give; x - k*ln2_hi is then exact too (Sterbenz).
-    P r = ei::psub(x, ei::pmul(k, constant<P>(ln2_short_hi<T>)));
-    r = ei::psub(r, ei::pmul(k, constant<P>(ln2_short_lo<T>)));
-#endif
-    return {k, r};
+    return {k, remainder_of_ln2_steps<1>(x, k)};
 }
 
 // Arguments beyond which exp overflows, and beyond which even max() * exp(x) underflows.
@@ -351,24 +364,128 @@ inline constexpr T exp_highest = static_cast<T>((std::numeric_limits<T>::max_exp
 // exp(x + x_lo) (x_lo a correction with |x_lo| <= ulp(x)) held as 2^k * mantissa before the
 // final scaling, so that a product m * exp(x) is formed on the mantissa and rounded once when
 // it lands in the denormal range (times), and does not overflow early for large m (the
-// mantissa is kept halved, in [0.35, 0.71]). NaN propagates; overflow gives inf, underflow +0
-// (the lower clamp is low enough that |m| * exp(x) underflows for every finite m).
+// mantissa is kept halved, below 1: in [0.35, 0.71] for double, [0.48, 0.99] for float).
+// NaN propagates; overflow gives inf, underflow +0 (the lower clamp is low enough that
+// |m| * exp(x) underflows for every finite m). Only simd::ldexp reads `exponent`: on
+// AVX-512 it may be fractional (vscalef floors it), elsewhere it is an integer.
 template <class P>
 struct scaled_exp {
-    P half_mantissa;  // exp(r) / 2
-    P exponent;       // k + 1
+    P half_mantissa;  // exp(r) / 2 (double), 2^(j/16) exp(r) / 2 (float)
+    P exponent;       // power of two: k + 1 (double), floor(k/16) + 1 (float)
     DIFFUSE_ALWAYS_INLINE P value() const { return simd::ldexp(half_mantissa, exponent); }
     DIFFUSE_ALWAYS_INLINE P times(const P& m) const { return simd::ldexp(ei::pmul(m, half_mantissa), exponent); }
 };
+
+namespace detail {
+// ---- the table-driven float exponential (P. T. P. Tang, ACM TOMS 15(2), 1989; 16 entries here) ----
+
+// sqrt(a) for a in [1, 2] by Newton's iteration, in long double, at compile time.
+constexpr long double sqrt_newton(long double a) {
+    long double y = 1;
+    for (int i = 0; i < 8; ++i) y = (y + a / y) / 2;
+    return y;
+}
+
+// 2^(j/16)/2 for j = 0..15 rounded to float, and the rounding's relative error
+// (2^(j/16)/2 = half_power[j] (1 + correction[j])), from long double products of the chain
+// 2^(1/2), 2^(1/4), 2^(1/8), 2^(1/16) (within 2^-60; tests/test_activations_accuracy.cpp
+// checks them against exp2l).
+struct exp2_sixteenths_table {
+    alignas(64) std::array<float, 16> half_power{};
+    alignas(64) std::array<float, 16> correction{};
+};
+inline constexpr exp2_sixteenths_table exp2_sixteenths = [] {
+    exp2_sixteenths_table t;
+    std::array<long double, 4> root{};  // 2^(1/16), 2^(1/8), 2^(1/4), 2^(1/2)
+    root[3] = sqrt_newton(2.0L);
+    for (int i = 3; i-- > 0;) root[static_cast<std::size_t>(i)] = sqrt_newton(root[static_cast<std::size_t>(i) + 1]);
+    for (std::size_t j = 0; j < 16; ++j) {
+        long double power = 1;
+        for (std::size_t bit = 0; bit < 4; ++bit)
+            if (j & (std::size_t{1} << bit)) power *= root[bit];
+        const float rounded = static_cast<float>(power);
+        t.half_power[j] = rounded / 2;
+        t.correction[j] = static_cast<float>((power - static_cast<long double>(rounded)) / static_cast<long double>(rounded));
+    }
+    return t;
+}();
+
+// table[j] in every lane, j the low four bits of the lane's bit pattern: one permute on
+// AVX-512 (16 floats in one register), a two-source permute with AVX-512VL or two permutes and
+// a blend on AVX2 for 8 lanes, a lane-by-lane lookup otherwise (the same entries, so the
+// same bits).
+template <class P>
+DIFFUSE_ALWAYS_INLINE P lookup16(const float* table, const P& index_bits) {
+    constexpr int n = ei::unpacket_traits<P>::size;
+    float bits[n];
+    float entries[n];
+    ei::pstoreu(bits, index_bits);
+    for (int i = 0; i < n; ++i) entries[i] = table[std::bit_cast<std::uint32_t>(bits[i]) & 15u];
+    return ei::ploadu<P>(entries);
+}
+DIFFUSE_ALWAYS_INLINE float lookup16(const float* table, float index_bits) { return table[std::bit_cast<std::uint32_t>(index_bits) & 15u]; }
+#if defined(EIGEN_VECTORIZE_AVX512)
+DIFFUSE_ALWAYS_INLINE ei::Packet16f lookup16(const float* table, const ei::Packet16f& index_bits) {
+    return _mm512_permutexvar_ps(_mm512_castps_si512(index_bits), _mm512_loadu_ps(table));
+}
+#endif
+#if defined(EIGEN_VECTORIZE_AVX512) && defined(__AVX512VL__)
+DIFFUSE_ALWAYS_INLINE ei::Packet8f lookup16(const float* table, const ei::Packet8f& index_bits) {
+    return _mm256_permutex2var_ps(_mm256_loadu_ps(table), _mm256_castps_si256(index_bits), _mm256_loadu_ps(table + 8));
+}
+#elif defined(EIGEN_VECTORIZE_AVX2)
+DIFFUSE_ALWAYS_INLINE ei::Packet8f lookup16(const float* table, const ei::Packet8f& index_bits) {
+    const __m256i index = _mm256_castps_si256(index_bits);
+    const __m256 low = _mm256_permutevar8x32_ps(_mm256_loadu_ps(table), index);
+    const __m256 high = _mm256_permutevar8x32_ps(_mm256_loadu_ps(table + 8), index);
+    return _mm256_blendv_ps(low, high, _mm256_castsi256_ps(_mm256_slli_epi32(index, 28)));  // bit 3 picks
+}
+#endif
+
+// k as the power of two ldexp applies: vscalef floors its exponent itself, the other paths
+// need an integer.
+template <class P>
+DIFFUSE_ALWAYS_INLINE P floor_for_ldexp(const P& k) {
+    if constexpr (requires { scalef(k, k); }) return k;
+    else return ei::pfloor(k);
+}
+
+// exp(x + x_lo) for float, x within the clamp: x = (16m + j) ln2/16 + r with |r| <= ln2/32,
+// exp(x) = 2^m 2^(j/16) exp(r). The 16-entry table replaces the degree-7 polynomial the
+// reduction by ln2 alone needs by a degree-4 one (truncation r^5/120 < 2^-34.5), and the
+// entry's rounding error is folded into the polynomial's last fma, so the result carries the
+// same few roundings (0.76 ULP at most over every float, docs/activations.md).
+template <class P>
+DIFFUSE_ALWAYS_INLINE scaled_exp<P> exp_by_table(const P& x, const P& x_lo) {
+    // Adding 1.5 * 2^23 rounds 16x/ln2 to the integer k = 16m + j and leaves k's low four bits,
+    // j, in the sum's low mantissa bits (|k| <= 4464, far below 2^22).
+    const P shifter = constant<P>(0x1.8p23f);
+    const P shifted = fma(x, constant<P>(static_cast<float>(16 * log2e)), shifter);
+    const P k = ei::psub(shifted, shifter);
+    const P r = ei::padd(remainder_of_ln2_steps<16>(x, k), x_lo);
+    const P entry = lookup16(exp2_sixteenths.half_power.data(), shifted);
+    const P entry_error = lookup16(exp2_sixteenths.correction.data(), shifted);
+    // exp(r) - 1 = r q(r), q Taylor's 1 + r/2 + r^2/6 + r^3/24. entry (1 + entry_error)(1 + r q)
+    // is entry + entry (r q + entry_error) up to entry_error r q, below 2^-30.
+    const P q = polynomial(r, std::array<float, 4>{1.0f, 0.5f, 1.0f / 6, 1.0f / 24});
+    const P half_mantissa = fma(entry, fma(q, r, entry_error), entry);
+    // 2^(j/16)/2 exp(r) 2^(m + 1), m = floor(k/16) (k/16 + 1 is exact).
+    return {half_mantissa, floor_for_ldexp(fma(k, constant<P>(1.0f / 16), constant<P>(1.0f)))};
+}
+}  // namespace detail
 
 template <class P>
 DIFFUSE_ALWAYS_INLINE scaled_exp<P> exp_scaled(const P& x, const P& x_lo) {
     using T = scalar_of<P>;
     const P xc = clamp_nan(x, detail::exp_lowest<T>, detail::exp_highest<T>);
-    const auto [k, r] = detail::reduce_ln2(xc);
     // Where x was clamped, its correction is meaningless (it may even be NaN, from inf - inf).
-    const P rr = ei::padd(r, select(equal(xc, x), x_lo, ei::pzero(x)));
-    return {polynomial(rr, detail::half_exp<T>), ei::padd(k, constant<P>(T(1)))};
+    const P correction = select(equal(xc, x), x_lo, ei::pzero(x));
+    if constexpr (std::is_same_v<T, float>) {
+        return detail::exp_by_table(xc, correction);
+    } else {
+        const auto [k, r] = detail::reduce_ln2(xc);
+        return {polynomial(ei::padd(r, correction), detail::half_exp<T>), ei::padd(k, constant<P>(T(1)))};
+    }
 }
 
 // exp(x + x_lo), faithful over the whole range (denormal results included).
