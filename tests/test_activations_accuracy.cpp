@@ -345,3 +345,54 @@ TEST_CASE("the float exponential's table holds 2^(j/16) to twice float precision
         CHECK(std::fabs(stored / exact - 1) < 0x1p-47L);              // entry and correction within 2^-47
     }
 }
+
+// The exact GELU's scaled tail H(t) = Phi(-t) exp(t^2/2), carried as h + h_lo: from the table of
+// 32 polynomials on AVX-512 float builds (nn/detail/normal_tail_table.hpp, 2^-27.2 as fitted by
+// tools/fit_normal_tail_table.py, and q's roundings), from the series in u elsewhere (for
+// t >= 1/2, carrying G's rounding). Every interval's edges and a dense grid, at the widest packet
+// and on plain float (lane by lane there, so the same table entries).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+TEST_CASE("the exact GELU's scaled normal tail is accurate to twice float precision where tabulated", "[nn][accuracy][gelu]") {
+    namespace kernels = diffuse::nn::kernels;
+    namespace ei = Eigen::internal;
+    using P = diffuse::simd::packet<float>;
+    constexpr bool tabulated = kernels::detail::tabulated_tail<float>;
+    const float low = tabulated ? 0.0f : 0.5f;
+    std::vector<float> ts;
+    for (int i = 0; i <= 200000; ++i) ts.push_back(low + (14.6f - low) * static_cast<float>(i) / 200000);
+    for (float edge = 0.0625f; edge < 16; edge *= 1.0f + 1.0f / 1024) ts.push_back(edge);
+    for (int e = -4; e < 4; ++e)
+        for (int q = 0; q < 4; ++q) {
+            const float start = std::ldexp(1.0f + static_cast<float>(q) / 4, e);
+            if (start >= low) ts.insert(ts.end(), {start, std::nextafter(start, 0.0f)});
+        }
+    constexpr std::size_t n = ei::unpacket_traits<P>::size;
+    while (ts.size() % n) ts.push_back(ts.back());
+    double worst_packet = 0, worst_scalar = 0, at = 0;
+    for (std::size_t i = 0; i < ts.size(); i += n) {
+        float x[n];
+        for (std::size_t j = 0; j < n; ++j) x[j] = -ts[i + j];
+        const auto parts = kernels::normal_tail(ei::ploadu<P>(x));
+        float h[n], h_lo[n];
+        ei::pstoreu(h, parts.h);
+        ei::pstoreu(h_lo, parts.h_lo);
+        for (std::size_t j = 0; j < n; ++j) {
+            const ld t = ts[i + j];
+            const ld exact = std::erfc(t / std::sqrt(2.0L)) / 2 * std::exp(t * t / 2);
+            const double packet_error = static_cast<double>(std::fabs((static_cast<ld>(h[j]) + h_lo[j]) / exact - 1));
+            const auto scalar = kernels::normal_tail(x[j]);
+            const double scalar_error = static_cast<double>(std::fabs((static_cast<ld>(scalar.h) + scalar.h_lo) / exact - 1));
+            if (packet_error > worst_packet) at = static_cast<double>(t);
+            worst_packet = std::max(worst_packet, packet_error);
+            worst_scalar = std::max(worst_scalar, scalar_error);
+        }
+    }
+    std::printf("normal tail    float  %s: max relative error 2^%.1f (t=%.6g), plain float 2^%.1f\n", tabulated ? "table" : "series",
+                std::log2(worst_packet), at, std::log2(worst_scalar));
+    INFO("max relative error " << worst_packet << " at t = " << at);
+    const double bound = tabulated ? 0x1.6ap-26 : 0x1p-22;  // 2^-25.5 : 2^-22
+    CHECK(worst_packet <= bound);
+    CHECK(worst_scalar <= bound);
+}
+#pragma GCC diagnostic pop

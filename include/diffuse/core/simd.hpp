@@ -442,6 +442,26 @@ DIFFUSE_ALWAYS_INLINE ei::Packet8f lookup16(const float* table, const ei::Packet
 }
 #endif
 
+// table[(bits >> Shift) & 31] in every lane, bits the lane's bit pattern: one two-source
+// permute on AVX-512 (32 floats in two registers), a lane-by-lane lookup otherwise.
+template <int Shift, class P>
+DIFFUSE_ALWAYS_INLINE P lookup32(const float* table, const P& x) {
+    constexpr int n = ei::unpacket_traits<P>::size;
+    float lanes[n];
+    float entries[n];
+    ei::pstoreu(lanes, x);
+    for (int i = 0; i < n; ++i) entries[i] = table[(std::bit_cast<std::uint32_t>(lanes[i]) >> Shift) & 31u];
+    return ei::ploadu<P>(entries);
+}
+template <int Shift>
+DIFFUSE_ALWAYS_INLINE float lookup32(const float* table, float x) { return table[(std::bit_cast<std::uint32_t>(x) >> Shift) & 31u]; }
+#if defined(EIGEN_VECTORIZE_AVX512)
+template <int Shift>
+DIFFUSE_ALWAYS_INLINE ei::Packet16f lookup32(const float* table, const ei::Packet16f& x) {
+    return _mm512_permutex2var_ps(_mm512_loadu_ps(table), _mm512_srli_epi32(_mm512_castps_si512(x), Shift), _mm512_loadu_ps(table + 16));
+}
+#endif
+
 // k as the power of two ldexp applies: vscalef floors its exponent itself, the other paths
 // need an integer.
 template <class P>

@@ -4,10 +4,12 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <type_traits>
 
 #include "diffuse/core/simd.hpp"
+#include "diffuse/nn/detail/normal_tail_table.hpp"
 
 // Packet types (__m512 ...) carry alignment attributes that GCC warns about when they are used
 // as template arguments; Eigen silences the same warning in its own headers.
@@ -24,6 +26,8 @@ using simd::scalar_of;
 // in [-1, 1), K = 1.5, where G(u) = Phi(-t) exp(t^2/2) (t + K) is smooth and tends to
 // 1/sqrt(2 pi) (Schonfelder, Math. Comp. 32 (1978) 1232). G is a Chebyshev interpolant
 // computed in 40-digit arithmetic by tools/fit_normal_tail.py: 11 terms (float), 30 (double).
+// With AVX-512, float instead looks H(t) = G(u) / (t + K) up in a table of 32 short polynomials
+// (nn/detail/normal_tail_table.hpp): no division, 7 multiply-adds instead of 16, and valid down to t = 0.
 // exp(-t^2/2) takes t^2 exactly (TwoProduct), so the tail keeps
 // full relative accuracy down to the underflow.
 
@@ -83,25 +87,23 @@ inline constexpr auto normal_central_with_density = normal_central_series<T>(tru
 }  // namespace detail
 
 // Phi(-|x|) = g * h with g = exp(-x^2/2) kept apart (as the exponent -x^2/2 = a_hi + a_lo), so
-// callers can fold a factor into the exponential's final scaling, and h = G(u) / (t + K) carried
-// as h + h_lo, so that its only error is the series' own.
+// callers can fold a factor into the exponential's final scaling, and h = H(t) = Phi(-t) exp(t^2/2)
+// carried as h + h_lo, so that its only error is the approximation's own.
 template <class P>
 struct normal_tail_parts {
     P a_hi;  // -x^2/2, high part
     P a_lo;  // low part
     P t;     // |x| (clamped to where the tail is 0)
-    P h;     // Phi(-t) exp(t^2/2) = G(u) / (t + K), high part
+    P h;     // H(t), high part
     P h_lo;  // low part
 };
 
+namespace detail {
+// H(t) = G(u) / (t + K) for t >= 1/2 (the fit above), to twice the precision.
 template <class P>
-DIFFUSE_ALWAYS_INLINE normal_tail_parts<P> normal_tail(const P& x) {
+DIFFUSE_ALWAYS_INLINE simd::double_word<P> scaled_tail_by_series(const P& t) {
     using T = scalar_of<P>;
-    constexpr T k = static_cast<T>(detail::normal_tail_k);
-    // Beyond |x| = 2^20 the tail is 0 in every format; clamping keeps u finite for |x| = inf.
-    const P t = simd::min_nan(simd::abs(x), constant<P>(T(1 << 20)));
-    // -t^2/2 exactly (t/2 is exact: t >= 1/2 wherever the tail form is used).
-    const auto [a_hi, a_lo] = simd::two_product(ei::pmul(t, constant<P>(T(-0.5))), t);
+    constexpr T k = static_cast<T>(normal_tail_k);
     // One division r = 1/(t + K), with t + K = s + s_lo exact: 1/(t + K) = r (1 + e) to second
     // order, e = 1 - (s + s_lo) r (the fma makes 1 - s r exact).
     const auto [s, s_lo] = simd::two_sum(t, constant<P>(k));
@@ -110,10 +112,59 @@ DIFFUSE_ALWAYS_INLINE normal_tail_parts<P> normal_tail(const P& x) {
     // u = (t - K)/(t + K) = 1 - 2K/(t + K); an error of 2^-p in u moves G by less than half of
     // its own rounding, so the rounded r does here.
     const P u = simd::fma(constant<P>(T(-2) * k), r, constant<P>(T(1)));
-    const P g = simd::polynomial(u, detail::normal_tail<T>);
+    const P g = simd::polynomial(u, normal_tail<T>);
     const P h = ei::pmul(g, r);
-    const P h_lo = simd::fma(h, e, simd::fma(g, r, ei::pnegate(h)));
-    return {a_hi, a_lo, t, h, h_lo};
+    return {h, simd::fma(h, e, simd::fma(g, r, ei::pnegate(h)))};
+}
+
+// H(t) for float t >= 0 from the 32 polynomials of nn/detail/normal_tail_table.hpp (quarter octaves of
+// [1/16, 16), the first reaching down to 0): t's exponent and two leading mantissa bits pick the
+// interval, and with them cleared and the next bit set, its midpoint m. z = t - m is exact from
+// t = 1/16 on (Sterbenz); below, t is looked up as 1/16 and z rounded by at most 2^-28, which
+// moves H by less than 2^-29 of itself. H = c0 + z q(z) to twice the precision: z q is at most
+// 12% of c0, so c0 - h is exact and q's roundings count for a tenth as much as a rounded H
+// would. Beyond t = 16 (where g underflows anyway) the last interval's polynomial serves; a NaN
+// t gives NaN.
+template <class P>
+DIFFUSE_ALWAYS_INLINE simd::double_word<P> scaled_tail_by_table(const P& t) {
+    constexpr int interval_shift = 21;  // 23 mantissa bits - 2 leading ones
+    // t below 16, and the t looked up in [1/16, 16) (Eigen's pmin/pmax return their first
+    // operand when it is NaN).
+    const P below_16 = ei::pmin(t, constant<P>(std::bit_cast<float>(0x417fffffu)));
+    const P tt = ei::pmax(below_16, constant<P>(0.0625f));
+    const P interval_start = ei::pand(tt, constant<P>(std::bit_cast<float>(~0u << interval_shift)));
+    const P z = ei::psub(below_16, ei::por(interval_start, constant<P>(std::bit_cast<float>(1u << (interval_shift - 1)))));
+    const auto& row = normal_tail_by_bits.row;
+    auto coefficient = [&](std::size_t k) { return simd::detail::lookup32<interval_shift>(row[k].data(), tt); };
+    P q = coefficient(row.size() - 1);
+    for (std::size_t k = row.size() - 1; k-- > 2;) q = simd::fma(q, z, coefficient(k));
+    const P c0 = coefficient(0);
+    const P h = simd::fma(z, q, c0);
+    return {h, ei::padd(simd::fma(z, q, ei::psub(c0, h)), coefficient(1))};
+}
+
+// The table needs a 32-entry lookup in one instruction: float on AVX-512 only. Every packet
+// width of such a build uses it (narrower ones lane by lane), so all give the same bits, and it
+// serves every t >= 0, so the exact GELU needs no series near 0 and no branch there.
+template <class T>
+#if defined(EIGEN_VECTORIZE_AVX512)
+inline constexpr bool tabulated_tail = std::is_same_v<T, float>;
+#else
+inline constexpr bool tabulated_tail = false;
+#endif
+}  // namespace detail
+
+template <class P>
+DIFFUSE_ALWAYS_INLINE normal_tail_parts<P> normal_tail(const P& x) {
+    using T = scalar_of<P>;
+    // Beyond |x| = 2^20 the tail is 0 in every format; clamping keeps t finite for |x| = inf.
+    const P t = simd::min_nan(simd::abs(x), constant<P>(T(1 << 20)));
+    // -t^2/2 exactly (t/2 is exact unless t is denormal, where t^2/2 vanishes next to 1 anyway).
+    const auto [a_hi, a_lo] = simd::two_product(ei::pmul(t, constant<P>(T(-0.5))), t);
+    simd::double_word<P> h;
+    if constexpr (detail::tabulated_tail<T>) h = detail::scaled_tail_by_table(t);
+    else h = detail::scaled_tail_by_series(t);
+    return {a_hi, a_lo, t, h.hi, h.lo};
 }
 
 // Lanes where |x| <= detail::normal_central_bound, the domain of the series S and D.
