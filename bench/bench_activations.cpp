@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstddef>
+#include <random>
 #include <type_traits>
 #include <string>
 #include <vector>
@@ -33,10 +34,21 @@ constexpr std::int64_t memory_bound = std::int64_t{1} << 24;
 // Inputs spread over the interesting range of every activation.
 buffer inputs(std::int64_t n) { return buffer::LinSpaced(n, -6.0f, 6.0f); }
 
+// Standard normal inputs in random order, as a layer's pre-activations come: a kernel that
+// branches on |x| (exact GELU without AVX-512: series near 0, tail beyond 1/2) then sees
+// packets whose lanes take both paths.
+buffer normal_inputs(std::int64_t n) {
+    std::mt19937 generator(20261126);
+    std::normal_distribution<float> normal;
+    buffer x(n);
+    for (float& v : x) v = normal(generator);
+    return x;
+}
+
 template <class Kernel>
-void run(benchmark::State& state, Kernel kernel) {
+void run(benchmark::State& state, Kernel kernel, buffer (*make_inputs)(std::int64_t) = inputs) {
     const std::int64_t n = state.range(0);
-    const buffer x = inputs(n);
+    const buffer x = make_inputs(n);
     buffer y = buffer::Zero(n);
     auto pass = [&] {
         kernel(x, y);
@@ -112,6 +124,10 @@ const bool registered = [] {
     register_activation("hardswish", nn::hardswish{}, nullptr, [](const buffer& x, buffer& y) { y = x * (x + 3.0f).max(0.0f).min(6.0f) / 6.0f; });
     register_activation("relu_squared", nn::relu_squared{}, nullptr, [](const buffer& x, buffer& y) { y = x.max(0.0f).square(); });
     register_activation("heaviside", nn::heaviside{}, nullptr, nullptr);
+    benchmark::RegisterBenchmark("gelu/diffuse_normal_inputs", [](benchmark::State& s) {
+        run(s, [](const buffer& x, buffer& y) { nn::apply(nn::gelu{}, diffuse::const_view<float>(x.data(), x.size()), diffuse::flat(y)); },
+            normal_inputs);
+    })->Arg(in_cache);
     benchmark::RegisterBenchmark("triad", diffuse::bench::bm_triad<float>)->Arg(memory_bound);
     return true;
 }();

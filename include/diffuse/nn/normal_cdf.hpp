@@ -158,7 +158,8 @@ template <class P>
 DIFFUSE_ALWAYS_INLINE normal_tail_parts<P> normal_tail(const P& x) {
     using T = scalar_of<P>;
     // Beyond |x| = 2^20 the tail is 0 in every format; clamping keeps t finite for |x| = inf.
-    const P t = simd::min_nan(simd::abs(x), constant<P>(T(1 << 20)));
+    // Eigen's pmin returns its first operand when it is NaN (one instruction on x86).
+    const P t = ei::pmin(simd::abs(x), constant<P>(T(1 << 20)));
     // -t^2/2 exactly (t/2 is exact unless t is denormal, where t^2/2 vanishes next to 1 anyway).
     const auto [a_hi, a_lo] = simd::two_product(ei::pmul(t, constant<P>(T(-0.5))), t);
     simd::double_word<P> h;

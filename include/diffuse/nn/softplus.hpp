@@ -43,10 +43,12 @@ struct softplus {
     template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         using T = simd::scalar_of<P>;
         const auto [z, z_lo] = simd::two_product(b<P>(), x);
-        const P below = simd::less(simd::abs(z), simd::constant<P>(T(4096)));
-        const P lo = simd::select(below, simd::select(simd::less(z, Eigen::internal::pzero(z)), z_lo, Eigen::internal::pnegate(z_lo)), Eigen::internal::pzero(z));
+        // -|z| = -|z_hi| - sign(z) z_lo: z_lo with its sign flipped where z >= 0 (bit operations,
+        // not a compare and a select; where |z| is so large that exp clamps, it drops the correction).
+        const P lo = Eigen::internal::pxor(z_lo, Eigen::internal::pxor(simd::sign_bit(z), simd::constant<P>(T(-0.0))));
         const P log_term = simd::log1p_unit_interval(simd::exp(Eigen::internal::pnegate(simd::abs(z)), lo));
-        const P sum = Eigen::internal::padd(simd::max_nan(z, Eigen::internal::pzero(z)), log_term);
+        // max(z, 0), z when it is NaN (pmax returns its first operand then).
+        const P sum = Eigen::internal::padd(Eigen::internal::pmax(z, Eigen::internal::pzero(z)), log_term);
         // Division by beta = 1 is exact: skip it.
         const P soft = beta == 1.0 ? sum : Eigen::internal::pdiv(sum, b<P>());
         return simd::select(simd::less(simd::constant<P>(static_cast<T>(threshold)), z), x, soft);
