@@ -470,19 +470,26 @@ DIFFUSE_ALWAYS_INLINE P floor_for_ldexp(const P& k) {
     else return ei::pfloor(k);
 }
 
+// r + x_lo for a correction that may be absent (an empty pack).
+template <class P, class... Correction>
+DIFFUSE_ALWAYS_INLINE P plus_correction(const P& r, const Correction&... x_lo) {
+    if constexpr (sizeof...(x_lo) == 0) return r;
+    else return ei::padd(r, x_lo...);
+}
+
 // exp(x + x_lo) for float, x within the clamp: x = (16m + j) ln2/16 + r with |r| <= ln2/32,
 // exp(x) = 2^m 2^(j/16) exp(r). The 16-entry table replaces the degree-7 polynomial the
 // reduction by ln2 alone needs by a degree-4 one (truncation r^5/120 < 2^-34.5), and the
 // entry's rounding error is folded into the polynomial's last fma, so the result carries the
 // same few roundings (0.76 ULP at most over every float, docs/activations.md).
-template <class P>
-DIFFUSE_ALWAYS_INLINE scaled_exp<P> exp_by_table(const P& x, const P& x_lo) {
+template <class P, class... Correction>
+DIFFUSE_ALWAYS_INLINE scaled_exp<P> exp_by_table(const P& x, const Correction&... x_lo) {
     // Adding 1.5 * 2^23 rounds 16x/ln2 to the integer k = 16m + j and leaves k's low four bits,
     // j, in the sum's low mantissa bits (|k| <= 4464, far below 2^22).
     const P shifter = constant<P>(0x1.8p23f);
     const P shifted = fma(x, constant<P>(static_cast<float>(16 * log2e)), shifter);
     const P k = ei::psub(shifted, shifter);
-    const P r = ei::padd(remainder_of_ln2_steps<16>(x, k), x_lo);
+    const P r = plus_correction(remainder_of_ln2_steps<16>(x, k), x_lo...);
     const P entry = lookup16(exp2_sixteenths.half_power.data(), shifted);
     const P entry_error = lookup16(exp2_sixteenths.correction.data(), shifted);
     // exp(r) - 1 = r q(r), q Taylor's 1 + r/2 + r^2/6 + r^3/24. entry (1 + entry_error)(1 + r q)
@@ -492,6 +499,20 @@ DIFFUSE_ALWAYS_INLINE scaled_exp<P> exp_by_table(const P& x, const P& x_lo) {
     // 2^(j/16)/2 exp(r) 2^(m + 1), m = floor(k/16) (k/16 + 1 is exact).
     return {half_mantissa, floor_for_ldexp(fma(k, constant<P>(1.0f / 16), constant<P>(1.0f)))};
 }
+
+// exp(xc + x_lo) for xc within the clamp, with or without the correction x_lo (the argument
+// pack holds none or one): a caller whose argument is exact saves the correction's select and
+// add rather than adding a zero.
+template <class P, class... Correction>
+DIFFUSE_ALWAYS_INLINE scaled_exp<P> exp_of_clamped(const P& xc, const Correction&... x_lo) {
+    using T = scalar_of<P>;
+    if constexpr (std::is_same_v<T, float>) {
+        return exp_by_table(xc, x_lo...);
+    } else {
+        const auto [k, r] = reduce_ln2(xc);
+        return {polynomial(plus_correction(r, x_lo...), half_exp<T>), ei::padd(k, constant<P>(T(1)))};
+    }
+}
 }  // namespace detail
 
 template <class P>
@@ -499,13 +520,12 @@ DIFFUSE_ALWAYS_INLINE scaled_exp<P> exp_scaled(const P& x, const P& x_lo) {
     using T = scalar_of<P>;
     const P xc = clamp_nan(x, detail::exp_lowest<T>, detail::exp_highest<T>);
     // Where x was clamped, its correction is meaningless (it may even be NaN, from inf - inf).
-    const P correction = select(equal(xc, x), x_lo, ei::pzero(x));
-    if constexpr (std::is_same_v<T, float>) {
-        return detail::exp_by_table(xc, correction);
-    } else {
-        const auto [k, r] = detail::reduce_ln2(xc);
-        return {polynomial(ei::padd(r, correction), detail::half_exp<T>), ei::padd(k, constant<P>(T(1)))};
-    }
+    return detail::exp_of_clamped(xc, select(equal(xc, x), x_lo, ei::pzero(x)));
+}
+template <class P>
+DIFFUSE_ALWAYS_INLINE scaled_exp<P> exp_scaled(const P& x) {
+    using T = scalar_of<P>;
+    return detail::exp_of_clamped(clamp_nan(x, detail::exp_lowest<T>, detail::exp_highest<T>));
 }
 
 // exp(x + x_lo), faithful over the whole range (denormal results included).
@@ -515,7 +535,7 @@ DIFFUSE_ALWAYS_INLINE P exp(const P& x, const P& x_lo) {
 }
 template <class P>
 DIFFUSE_ALWAYS_INLINE P exp(const P& x) {
-    return exp(x, ei::pzero(x));
+    return exp_scaled(x).value();
 }
 
 // exp(x) - 1 without cancellation near 0: with x = k ln2 + r, expm1(x) = 2^k (expm1(r) + 1 - 2^-k),

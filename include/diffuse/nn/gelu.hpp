@@ -101,13 +101,13 @@ struct gelu_tanh {
     template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
     template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         const auto [w, w_lo] = odd_cubic(x, cubic_term<P>);
-        return kernels::self_gated(x, w, w_lo);
+        return kernels::self_gated(x, kernels::logistic(w, w_lo));
     }
     // x w'(x) = x (k1 + 3 k3 x^2), to twice the precision like w.
     template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         const auto [w, w_lo] = odd_cubic(x, cubic_term<P>);
         const auto [s, s_lo] = odd_cubic(x, cubic_slope_term<P>);
-        return kernels::self_gated_derivative(w, w_lo, s, s_lo);
+        return kernels::self_gated_derivative(kernels::logistic(w, w_lo), s, s_lo);
     }
 
 private:

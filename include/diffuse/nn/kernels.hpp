@@ -32,13 +32,20 @@ struct logistic_parts {
 };
 
 template <class P>
+DIFFUSE_ALWAYS_INLINE logistic_parts<P> logistic_from(const P& non_negative, const simd::scaled_exp<P>& exp_w) {
+    const P e = exp_w.value();
+    return {non_negative, exp_w, e, ei::padd(constant<P>(scalar_of<P>(1)), e)};
+}
+template <class P>
 DIFFUSE_ALWAYS_INLINE logistic_parts<P> logistic(const P& w_hi, const P& w_lo) {
-    using T = scalar_of<P>;
     const P non_negative = simd::less_equal(ei::pzero(w_hi), w_hi);
     const P minus_abs = ei::pnegate(simd::abs(w_hi));
-    const auto exp_w = simd::exp_scaled(minus_abs, simd::select(non_negative, ei::pnegate(w_lo), w_lo));
-    const P e = exp_w.value();
-    return {non_negative, exp_w, e, ei::padd(constant<P>(T(1)), e)};
+    return logistic_from(non_negative, simd::exp_scaled(minus_abs, simd::select(non_negative, ei::pnegate(w_lo), w_lo)));
+}
+// The same for an exact w (sigmoid, SiLU): no correction to carry into the exponential.
+template <class P>
+DIFFUSE_ALWAYS_INLINE logistic_parts<P> logistic(const P& w) {
+    return logistic_from(simd::less_equal(ei::pzero(w), w), simd::exp_scaled(ei::pnegate(simd::abs(w))));
 }
 
 // The rounding error of d = 1 + e for e in [0, 1]: 1 + e = d + d_lo exactly (Fast2Sum).
@@ -64,14 +71,13 @@ DIFFUSE_ALWAYS_INLINE P sigma_of_minus(const logistic_parts<P>& s) {
     return ei::pdiv(simd::select(s.non_negative, s.e, constant<P>(scalar_of<P>(1))), s.d);
 }
 
-// x * sigma(w) for a gate w = w(x) (SiLU, Swish, QuickGELU, GELU-tanh). For w < 0 the product
+// x * sigma(w) for a gate w = w(x) (SiLU, Swish, QuickGELU, GELU-tanh), s = logistic(w). For w < 0 the product
 // x*e is formed inside the exponential's final scaling, so a result in the denormal range is
 // rounded once; x is clamped to the finite range there so x = -inf gives -0, not NaN.
 template <class P>
-DIFFUSE_ALWAYS_INLINE P self_gated(const P& x, const P& w_hi, const P& w_lo) {
+DIFFUSE_ALWAYS_INLINE P self_gated(const P& x, const logistic_parts<P>& s) {
     using T = scalar_of<P>;
     const P x_finite = simd::clamp_nan(x, std::numeric_limits<T>::lowest(), std::numeric_limits<T>::max());
-    const auto s = logistic(w_hi, w_lo);
     return ei::pdiv(simd::select(s.non_negative, x, s.exp_w.times(x_finite)), s.d);
 }
 
@@ -84,9 +90,8 @@ DIFFUSE_ALWAYS_INLINE P self_gated(const P& x, const P& w_hi, const P& w_lo) {
 // (numerator, d^2, division) instead of the six of the plain formula. s is kept finite (its
 // low part dropped where it was not) so that at x = -inf the product with e = 0 is 0.
 template <class P>
-DIFFUSE_ALWAYS_INLINE P self_gated_derivative(const P& w_hi, const P& w_lo, const P& s_hi_raw, const P& s_lo_raw) {
+DIFFUSE_ALWAYS_INLINE P self_gated_derivative(const logistic_parts<P>& s, const P& s_hi_raw, const P& s_lo_raw) {
     using T = scalar_of<P>;
-    const auto s = logistic(w_hi, w_lo);
     const P s_hi = simd::clamp_nan(s_hi_raw, std::numeric_limits<T>::lowest(), std::numeric_limits<T>::max());
     const P s_lo = simd::select(simd::equal(s_hi, s_hi_raw), s_lo_raw, ei::pzero(s_hi));
     const P d_lo = one_plus_error(s.e, s.d);
@@ -122,7 +127,7 @@ template <class P>
 DIFFUSE_ALWAYS_INLINE P tanh_derivative(const P& x) {
     using T = scalar_of<P>;
     const P t = simd::abs(x);
-    const auto e = simd::exp_scaled(ei::pnegate(ei::padd(t, t)), ei::pzero(t));
+    const auto e = simd::exp_scaled(ei::pnegate(ei::padd(t, t)));
     const P value = e.value();
     const P d_squared = one_plus_squared(value, ei::padd(constant<P>(T(1)), value));
     return simd::ldexp(ei::pdiv(ei::pmul(constant<P>(T(4)), e.half_mantissa), d_squared), e.exponent);

@@ -24,12 +24,12 @@ struct sigmoid {
     template <Real T> T operator()(T x) const { return nn::value(*this, x); }
     template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
     template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
-        return kernels::sigma_of(kernels::logistic(x, Eigen::internal::pzero(x)));
+        return kernels::sigma_of(kernels::logistic(x));
     }
     // sigma(x) sigma(-x) = e / d^2: the exponential's mantissa over d^2 (rounded once), its
     // power of two applied last.
     template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
-        const auto s = kernels::logistic(x, Eigen::internal::pzero(x));
+        const auto s = kernels::logistic(x);
         return simd::ldexp(Eigen::internal::pdiv(s.exp_w.half_mantissa, kernels::one_plus_squared(s.e, s.d)), s.exp_w.exponent);
     }
 };
@@ -41,9 +41,9 @@ struct silu {
 
     template <Real T> T operator()(T x) const { return nn::value(*this, x); }
     template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
-    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const { return kernels::self_gated(x, x, Eigen::internal::pzero(x)); }
+    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const { return kernels::self_gated(x, kernels::logistic(x)); }
     template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
-        return kernels::self_gated_derivative(x, Eigen::internal::pzero(x), x, Eigen::internal::pzero(x));
+        return kernels::self_gated_derivative(kernels::logistic(x), x, Eigen::internal::pzero(x));
     }
 };
 
@@ -67,12 +67,12 @@ struct swish {
     }
     template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         const auto [hi, lo] = gate(x);
-        return kernels::self_gated(x, hi, lo);
+        return kernels::self_gated(x, kernels::logistic(hi, lo));
     }
     template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         // x w' = beta x = w, exactly as hi + lo.
         const auto [hi, lo] = gate(x);
-        return kernels::self_gated_derivative(hi, lo, hi, lo);
+        return kernels::self_gated_derivative(kernels::logistic(hi, lo), hi, lo);
     }
 
 private:
@@ -91,12 +91,12 @@ struct quick_gelu {
     template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
     template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         const auto [hi, lo] = simd::times(scale<P>, x);
-        return kernels::self_gated(x, hi, lo);
+        return kernels::self_gated(x, kernels::logistic(hi, lo));
     }
     template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         // x w' = 1.702 x = w.
         const auto [hi, lo] = simd::times(scale<P>, x);
-        return kernels::self_gated_derivative(hi, lo, hi, lo);
+        return kernels::self_gated_derivative(kernels::logistic(hi, lo), hi, lo);
     }
 
 private:

@@ -79,7 +79,7 @@ template <class P>
 DIFFUSE_ALWAYS_INLINE mish_parts<P> mish_split(const P& x) {
     using T = simd::scalar_of<P>;
     namespace ei = Eigen::internal;
-    const auto exp_x = simd::exp_scaled(ei::pnegate(simd::abs(x)), ei::pzero(x));
+    const auto exp_x = simd::exp_scaled(ei::pnegate(simd::abs(x)));
     const P e = exp_x.value();
     const P positive = simd::less(ei::pzero(x), x);
     const P two = simd::constant<P>(T(2));
@@ -126,7 +126,7 @@ struct mish {
         using T = simd::scalar_of<P>;
         namespace ei = Eigen::internal;
         auto c = [](T value) { return simd::constant<P>(value); };
-        const auto exp_x = simd::exp_scaled(ei::pnegate(simd::abs(x)), ei::pzero(x));
+        const auto exp_x = simd::exp_scaled(ei::pnegate(simd::abs(x)));
         const P e = exp_x.value();
         const P xb = simd::clamp_nan(x, -T(0x1p100), T(0x1p100));
         const P four = c(T(4));
