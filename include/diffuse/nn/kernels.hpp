@@ -71,18 +71,20 @@ DIFFUSE_ALWAYS_INLINE P sigma_of_minus(const logistic_parts<P>& s) {
     return ei::pdiv(simd::select(s.non_negative, s.e, constant<P>(scalar_of<P>(1))), s.d);
 }
 
-// x * sigma(w) for a gate w = w(x) (SiLU, Swish, QuickGELU, GELU-tanh), s = logistic(w). For w < 0 the product
-// x*e is formed inside the exponential's final scaling, so a result in the denormal range is
-// rounded once; x is clamped to the finite range there so x = -inf gives -0, not NaN.
+// x * sigma(w) for a gate w = w(x) (SiLU, Swish, QuickGELU, GELU-tanh), given gate =
+// logistic(w). For w < 0 the product x*e is formed inside the exponential's final scaling, so a
+// result in the denormal range is rounded once; x is clamped to the finite range there so
+// x = -inf gives -0, not NaN.
 template <class P>
-DIFFUSE_ALWAYS_INLINE P self_gated(const P& x, const logistic_parts<P>& s) {
+DIFFUSE_ALWAYS_INLINE P self_gated(const P& x, const logistic_parts<P>& gate) {
     using T = scalar_of<P>;
     const P x_finite = simd::clamp_nan(x, std::numeric_limits<T>::lowest(), std::numeric_limits<T>::max());
-    return ei::pdiv(simd::select(s.non_negative, x, s.exp_w.times(x_finite)), s.d);
+    return ei::pdiv(simd::select(gate.non_negative, x, gate.exp_w.times(x_finite)), gate.d);
 }
 
-// d/dx [x sigma(w(x))] = sigma(w) + s sigma(w) sigma(-w), s = x w'(x) given as s_hi + s_lo,
-// written over the common denominator d^2 with d = 1 + e carried exactly as d + d_lo:
+// d/dx [x sigma(w(x))] = sigma(w) + s sigma(w) sigma(-w), given gate = logistic(w) and
+// s = x w'(x) as s_hi + s_lo, written over the common denominator d^2 with d = 1 + e carried
+// exactly as d + d_lo:
 //   w >= 0: (d + s e) / d^2,   w < 0: e (d + s) / d^2.
 // The numerators are formed to twice the precision and rounded once (for w < 0 together with
 // the exponential's mantissa, its power of two applied last, so a denormal result is rounded
@@ -90,20 +92,20 @@ DIFFUSE_ALWAYS_INLINE P self_gated(const P& x, const logistic_parts<P>& s) {
 // (numerator, d^2, division) instead of the six of the plain formula. s is kept finite (its
 // low part dropped where it was not) so that at x = -inf the product with e = 0 is 0.
 template <class P>
-DIFFUSE_ALWAYS_INLINE P self_gated_derivative(const logistic_parts<P>& s, const P& s_hi_raw, const P& s_lo_raw) {
+DIFFUSE_ALWAYS_INLINE P self_gated_derivative(const logistic_parts<P>& gate, const P& s_hi_raw, const P& s_lo_raw) {
     using T = scalar_of<P>;
     const P s_hi = simd::clamp_nan(s_hi_raw, std::numeric_limits<T>::lowest(), std::numeric_limits<T>::max());
     const P s_lo = simd::select(simd::equal(s_hi, s_hi_raw), s_lo_raw, ei::pzero(s_hi));
-    const P d_lo = one_plus_error(s.e, s.d);
-    const P d_squared = one_plus_squared(s.e, s.d);
+    const P d_lo = one_plus_error(gate.e, gate.d);
+    const P d_squared = one_plus_squared(gate.e, gate.d);
     // w >= 0: d + s e
-    const P upper = ei::padd(s.d, simd::fma(s_hi, s.e, simd::fma(s_lo, s.e, d_lo)));
+    const P upper = ei::padd(gate.d, simd::fma(s_hi, gate.e, simd::fma(s_lo, gate.e, d_lo)));
     // w < 0: (e/2^k) (d + s), with d + s = t + t_lo exactly (TwoSum)
-    const auto [t, t_lo] = simd::two_sum(s_hi, s.d);
-    const P mantissa = s.exp_w.half_mantissa;
+    const auto [t, t_lo] = simd::two_sum(s_hi, gate.d);
+    const P mantissa = gate.exp_w.half_mantissa;
     const P lower = simd::fma(mantissa, t, ei::pmul(mantissa, ei::padd(t_lo, ei::padd(s_lo, d_lo))));
-    const P quotient = ei::pdiv(simd::select(s.non_negative, upper, lower), d_squared);
-    return simd::select(s.non_negative, quotient, simd::ldexp(quotient, s.exp_w.exponent));
+    const P quotient = ei::pdiv(simd::select(gate.non_negative, upper, lower), d_squared);
+    return simd::select(gate.non_negative, quotient, simd::ldexp(quotient, gate.exp_w.exponent));
 }
 
 // tanh: with E = expm1(2|x|), tanh|x| = E / (E + 2) (accurate for small |x|) or

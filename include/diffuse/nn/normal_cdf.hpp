@@ -26,10 +26,10 @@ using simd::scalar_of;
 // in [-1, 1), K = 1.5, where G(u) = Phi(-t) exp(t^2/2) (t + K) is smooth and tends to
 // 1/sqrt(2 pi) (Schonfelder, Math. Comp. 32 (1978) 1232). G is a Chebyshev interpolant
 // computed in 40-digit arithmetic by tools/fit_normal_tail.py: 11 terms (float), 30 (double).
-// With AVX-512, float instead looks H(t) = G(u) / (t + K) up in a table of 32 short polynomials
-// (nn/detail/normal_tail_table.hpp): no division, 7 multiply-adds instead of 16, and valid down to t = 0.
-// exp(-t^2/2) takes t^2 exactly (TwoProduct), so the tail keeps
-// full relative accuracy down to the underflow.
+// With AVX-512, float instead looks H(t) = G(u) / (t + K) up in a table of 32 short
+// polynomials (nn/detail/normal_tail_table.hpp): no division, 7 multiply-adds instead of 16,
+// and valid down to t = 0. exp(-t^2/2) takes t^2 exactly (TwoProduct), so the tail keeps full
+// relative accuracy down to the underflow.
 
 namespace detail {
 inline constexpr long double normal_tail_k = 1.5L;
@@ -117,11 +117,11 @@ DIFFUSE_ALWAYS_INLINE simd::double_word<P> scaled_tail_by_series(const P& t) {
     return {h, simd::fma(h, e, simd::fma(g, r, ei::pnegate(h)))};
 }
 
-// H(t) for float t >= 0 from the 32 polynomials of nn/detail/normal_tail_table.hpp (quarter octaves of
-// [1/16, 16), the first reaching down to 0): t's exponent and two leading mantissa bits pick the
-// interval, and with them cleared and the next bit set, its midpoint m. z = t - m is exact from
-// t = 1/16 on (Sterbenz); below, t is looked up as 1/16 and z rounded by at most 2^-28, which
-// moves H by less than 2^-29 of itself. H = c0 + z q(z) to twice the precision: z q is at most
+// H(t) for float t >= 0 from the 32 polynomials of nn/detail/normal_tail_table.hpp (quarter
+// octaves of [1/16, 16), the first reaching down to 0): t's exponent and two leading mantissa
+// bits pick the interval, and with them cleared and the next bit set, its midpoint m. z = t - m
+// is exact from t = 1/16 on (Sterbenz); below, t is looked up as 1/16 and z rounded by at most
+// 2^-28, which moves H by less than 2^-28 of itself (|H'| < 0.8 H there). H = c0 + z q(z) to twice the precision: z q is at most
 // 12% of c0, so c0 - h is exact and q's roundings count for a tenth as much as a rounded H
 // would. Beyond t = 16 (where g underflows anyway) the last interval's polynomial serves; a NaN
 // t gives NaN.
