@@ -410,20 +410,31 @@ inline constexpr exp2_sixteenths_table exp2_sixteenths = [] {
     return t;
 }();
 
+// table[(bits >> Shift) & (Entries - 1)] in every lane, bits the lane's bit pattern, one lane
+// at a time: the lookups below for packets without a permute that wide, and for plain float.
+template <int Shift, std::uint32_t Entries, class P>
+DIFFUSE_ALWAYS_INLINE P lookup_by_lanes(const float* table, const P& x) {
+    auto entry = [&](float lane) { return table[(std::bit_cast<std::uint32_t>(lane) >> Shift) & (Entries - 1)]; };
+    if constexpr (std::is_same_v<P, float>) {
+        return entry(x);
+    } else {
+        constexpr int n = ei::unpacket_traits<P>::size;
+        float lanes[n];
+        float entries[n];
+        ei::pstoreu(lanes, x);
+        for (int i = 0; i < n; ++i) entries[i] = entry(lanes[i]);
+        return ei::ploadu<P>(entries);
+    }
+}
+
 // table[j] in every lane, j the low four bits of the lane's bit pattern: one permute on
 // AVX-512 (16 floats in one register), a two-source permute with AVX-512VL or two permutes and
 // a blend on AVX2 for 8 lanes, a lane-by-lane lookup otherwise (the same entries, so the
 // same bits).
 template <class P>
 DIFFUSE_ALWAYS_INLINE P lookup16(const float* table, const P& index_bits) {
-    constexpr int n = ei::unpacket_traits<P>::size;
-    float bits[n];
-    float entries[n];
-    ei::pstoreu(bits, index_bits);
-    for (int i = 0; i < n; ++i) entries[i] = table[std::bit_cast<std::uint32_t>(bits[i]) & 15u];
-    return ei::ploadu<P>(entries);
+    return lookup_by_lanes<0, 16>(table, index_bits);
 }
-DIFFUSE_ALWAYS_INLINE float lookup16(const float* table, float index_bits) { return table[std::bit_cast<std::uint32_t>(index_bits) & 15u]; }
 #if defined(EIGEN_VECTORIZE_AVX512)
 DIFFUSE_ALWAYS_INLINE ei::Packet16f lookup16(const float* table, const ei::Packet16f& index_bits) {
     return _mm512_permutexvar_ps(_mm512_castps_si512(index_bits), _mm512_loadu_ps(table));
@@ -446,15 +457,8 @@ DIFFUSE_ALWAYS_INLINE ei::Packet8f lookup16(const float* table, const ei::Packet
 // permute on AVX-512 (32 floats in two registers), a lane-by-lane lookup otherwise.
 template <int Shift, class P>
 DIFFUSE_ALWAYS_INLINE P lookup32(const float* table, const P& x) {
-    constexpr int n = ei::unpacket_traits<P>::size;
-    float lanes[n];
-    float entries[n];
-    ei::pstoreu(lanes, x);
-    for (int i = 0; i < n; ++i) entries[i] = table[(std::bit_cast<std::uint32_t>(lanes[i]) >> Shift) & 31u];
-    return ei::ploadu<P>(entries);
+    return lookup_by_lanes<Shift, 32>(table, x);
 }
-template <int Shift>
-DIFFUSE_ALWAYS_INLINE float lookup32(const float* table, float x) { return table[(std::bit_cast<std::uint32_t>(x) >> Shift) & 31u]; }
 #if defined(EIGEN_VECTORIZE_AVX512)
 template <int Shift>
 DIFFUSE_ALWAYS_INLINE ei::Packet16f lookup32(const float* table, const ei::Packet16f& x) {
