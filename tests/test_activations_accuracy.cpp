@@ -161,14 +161,15 @@ TEMPLATE_TEST_CASE("smooth activations are within 4 ULP of a long double referen
     const double gate_slope_bound = measured(3.0);
     const double mish_slope = measured(3.5);
     const double softplus_value = measured(2.0);
-    constexpr bool tabulated_gelu = diffuse::nn::kernels::detail::tabulated_tail<T>;
+    const double tanh_value = measured(diffuse::nn::kernels::detail::quarter_octaves_tabulated<T> ? 1.0 : 2.5);
+    constexpr bool tabulated_gelu = diffuse::nn::kernels::detail::quarter_octaves_tabulated<T>;
     const double gelu_value = measured(tabulated_gelu ? 2.5 : 3.6);
     const double gelu_slope = measured(tabulated_gelu ? 2.5 : 3.0);
 
     check<T>(sweep<T>("sigmoid", nn::sigmoid{}, sig, dsig, no_scale), smooth, logistic_slope);
     check<T>(sweep<T>("tanh", nn::tanh_act{}, [](ld x) { return std::tanh(x); },
                       [](ld x) { const ld e = std::exp(-2 * std::fabs(x)); return 4 * e / ((1 + e) * (1 + e)); }, no_scale),
-             smooth, logistic_slope);
+             tanh_value, logistic_slope);
     // x sigma(w): f' = sigma(w) + x w' sigma(w) sigma(-w) crosses zero; scale = largest term.
     auto gate_scale = [](auto w, auto dw) {
         return [=](ld x) { return std::max(sig(w(x)), std::fabs(x * dw(x) * dsig(w(x)))); };
@@ -351,7 +352,7 @@ TEST_CASE("the float exponential's table holds 2^(j/16) to twice float precision
 
 // The exact GELU's scaled tail H(t) = Phi(-t) exp(t^2/2), carried as h + h_lo: from the table of
 // 32 polynomials on AVX-512 float builds (nn/detail/normal_tail_table.hpp, 2^-27.2 as fitted by
-// tools/fit_normal_tail_table.py, and q's roundings), from the series in u elsewhere (for
+// tools/fit_quarter_octaves.py, and q's roundings), from the series in u elsewhere (for
 // t >= 1/2, carrying G's rounding). Every interval's edges and a dense grid, at the widest packet
 // and on plain float (lane by lane there, so the same table entries).
 #pragma GCC diagnostic push
@@ -360,7 +361,7 @@ TEST_CASE("the exact GELU's scaled normal tail is accurate to twice float precis
     namespace kernels = diffuse::nn::kernels;
     namespace ei = Eigen::internal;
     using P = diffuse::simd::packet<float>;
-    constexpr bool tabulated = kernels::detail::tabulated_tail<float>;
+    constexpr bool tabulated = kernels::detail::quarter_octaves_tabulated<float>;
     const float low = tabulated ? 0.0f : 0.5f;
     std::vector<float> ts;
     for (int i = 0; i <= 200000; ++i) ts.push_back(low + (14.6f - low) * static_cast<float>(i) / 200000);
@@ -398,4 +399,59 @@ TEST_CASE("the exact GELU's scaled normal tail is accurate to twice float precis
     CHECK(worst_packet <= bound);
     CHECK(worst_scalar <= bound);
 }
+
+// Every quarter-octave table (nn/detail/quarter_octaves.hpp) against its function in long
+// double, F = hi + lo as evaluate() forms it: a dense grid over [0, top], every interval's edges
+// and a geometric grid through all 32 intervals, at the widest float packet and on plain float.
+// The tables are data, so this runs on every build (lane by lane without AVX-512). Bounds: the
+// fits' errors as printed by tools/fit_quarter_octaves.py (normal tail 2^-27.2, tanh ratio
+// 2^-27.9, softplus tail 2^-28.3) plus q's roundings; measured 2^-26.3, 2^-26.8, 2^-28.1.
+template <int E, std::size_t Rows, class F>
+double quarter_octave_error(const char* name, const diffuse::nn::kernels::detail::quarter_octave_table<E, Rows>& table, F exact) {
+    namespace kernels = diffuse::nn::kernels;
+    namespace ei = Eigen::internal;
+    using P = diffuse::simd::packet<float>;
+    const float top = kernels::detail::table_top(table);
+    std::vector<float> ts;
+    for (int i = 0; i <= 100000; ++i) ts.push_back(top * static_cast<float>(i) / 100000);
+    for (float t = std::ldexp(1.0f, E - 12); t < top; t *= 1.0f + 1.0f / 1024) ts.push_back(t);
+    for (int e = E; e < E + 8; ++e)
+        for (int q = 0; q < 4; ++q) {
+            const float start = std::ldexp(1.0f + static_cast<float>(q) / 4, e);
+            ts.insert(ts.end(), {start, std::nextafter(start, 0.0f)});
+        }
+    ts.insert(ts.end(), {top, std::numeric_limits<float>::denorm_min()});
+    constexpr std::size_t n = ei::unpacket_traits<P>::size;
+    while (ts.size() % n) ts.push_back(ts.back());
+    double worst = 0, at = 0;
+    auto record = [&](float t, float hi, float lo) {
+        const double error = static_cast<double>(std::fabs((static_cast<ld>(hi) + lo) / exact(static_cast<ld>(t)) - 1));
+        if (error > worst) at = static_cast<double>(t);
+        worst = std::max(worst, error);
+    };
+    for (std::size_t i = 0; i < ts.size(); i += n) {
+        const auto f = kernels::detail::evaluate(table, ei::ploadu<P>(&ts[i]));
+        float hi[n], lo[n];
+        ei::pstoreu(hi, f.hi);
+        ei::pstoreu(lo, f.lo);
+        for (std::size_t j = 0; j < n; ++j) record(ts[i + j], hi[j], lo[j]);
+    }
+    for (const float t : ts) {
+        const auto f = kernels::detail::evaluate(table, t);
+        record(t, f.hi, f.lo);
+    }
+    std::printf("quarter octaves %-13s: max relative error 2^%.1f (t=%.6g)\n", name, std::log2(worst), at);
+    INFO(name << ": max relative error " << worst << " at t = " << at);
+    return worst;
+}
+
+TEST_CASE("the quarter-octave tables are accurate to twice float precision", "[nn][accuracy]") {
+    namespace detail = diffuse::nn::kernels::detail;
+    CHECK(quarter_octave_error("normal_tail", detail::normal_tail_by_bits,
+                               [](ld t) { return std::erfc(t / std::sqrt(2.0L)) / 2 * std::exp(t * t / 2); }) <= 0x1.6ap-26);
+    CHECK(quarter_octave_error("tanh_ratio", detail::tanh_ratio_by_bits, [](ld t) { return t == 0 ? 1 : std::tanh(t) / t; }) <= 0x1p-26);
+    CHECK(quarter_octave_error("softplus_tail", detail::softplus_tail_by_bits,
+                               [](ld t) { return std::log1p(std::exp(-t)) * std::exp(t); }) <= 0x1p-26);
+}
+
 #pragma GCC diagnostic pop

@@ -374,6 +374,10 @@ struct scaled_exp {
     P exponent;       // power of two: k + 1 (double), floor(k/16) + 1 (float)
     DIFFUSE_ALWAYS_INLINE P value() const { return simd::ldexp(half_mantissa, exponent); }
     DIFFUSE_ALWAYS_INLINE P times(const P& m) const { return simd::ldexp(ei::pmul(m, half_mantissa), exponent); }
+    // exp * (m + m_lo), the product rounded once before the scaling.
+    DIFFUSE_ALWAYS_INLINE P times(const P& m, const P& m_lo) const {
+        return simd::ldexp(fma(m, half_mantissa, ei::pmul(m_lo, half_mantissa)), exponent);
+    }
 };
 
 namespace detail {

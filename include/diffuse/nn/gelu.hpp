@@ -30,14 +30,14 @@ struct gelu {
     // Where the tail is tabulated it serves every x. Otherwise each packet takes the series near
     // 0, the tail form elsewhere, and both only when its lanes straddle the bound.
     template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
-        if constexpr (kernels::detail::tabulated_tail<simd::scalar_of<P>>) return tail_value(x);
+        if constexpr (kernels::detail::quarter_octaves_tabulated<simd::scalar_of<P>>) return tail_value(x);
         const P near_zero = kernels::central(x);
         if (kernels::all(near_zero)) return central_value(x);
         const P y = tail_value(x);
         return kernels::any(near_zero) ? simd::select(near_zero, central_value(x), y) : y;
     }
     template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
-        if constexpr (kernels::detail::tabulated_tail<simd::scalar_of<P>>) return tail_derivative(x);
+        if constexpr (kernels::detail::quarter_octaves_tabulated<simd::scalar_of<P>>) return tail_derivative(x);
         const P near_zero = kernels::central(x);
         if (kernels::all(near_zero)) return central_derivative(x);
         const P dy = tail_derivative(x);

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "diffuse/core/simd.hpp"
+#include "diffuse/nn/detail/tanh_table.hpp"
 
 // Packet types (__m512 ...) carry alignment attributes that GCC warns about when they are used
 // as template arguments; Eigen silences the same warning in its own headers.
@@ -111,15 +112,25 @@ DIFFUSE_ALWAYS_INLINE P self_gated_derivative(const logistic_parts<P>& gate, con
 // tanh: with E = expm1(2|x|), tanh|x| = E / (E + 2) (accurate for small |x|) or
 // 1 - 2 / (E + 2) (no inf/inf for large |x|); the switch at E = 3 keeps either form's error
 // amplification below 1.5. The numerator is chosen before the one division.
+// Float on AVX-512 instead takes tanh|x| = t g(t) with the ratio g(t) = tanh(t)/t from the
+// quarter-octave table (nn/detail/tanh_table.hpp; g is even, 1 at 0, 1/t as tanh saturates):
+// no exponential and no division, and t g rounded once. Beyond t = 16 the clamped t gives
+// t g(t) within 2^-27 of 1, which rounds to 1 as tanh does.
 template <class P>
 DIFFUSE_ALWAYS_INLINE P tanh(const P& x) {
     using T = scalar_of<P>;
     const P t = simd::abs(x);
-    const P big_e = simd::expm1(ei::padd(t, t));
-    const P small = simd::less(big_e, constant<P>(T(3)));
-    const P quotient = ei::pdiv(simd::select(small, big_e, constant<P>(T(2))), ei::padd(big_e, constant<P>(T(2))));
-    const P magnitude = simd::select(small, quotient, ei::psub(constant<P>(T(1)), quotient));
-    return simd::with_sign_of(magnitude, x);
+    if constexpr (detail::quarter_octaves_tabulated<T>) {
+        const P tc = detail::clamp_to_table(detail::tanh_ratio_by_bits, t);
+        const auto g = detail::evaluate(detail::tanh_ratio_by_bits, tc);
+        return simd::with_sign_of(simd::fma(tc, g.hi, ei::pmul(tc, g.lo)), x);
+    } else {
+        const P big_e = simd::expm1(ei::padd(t, t));
+        const P small = simd::less(big_e, constant<P>(T(3)));
+        const P quotient = ei::pdiv(simd::select(small, big_e, constant<P>(T(2))), ei::padd(big_e, constant<P>(T(2))));
+        const P magnitude = simd::select(small, quotient, ei::psub(constant<P>(T(1)), quotient));
+        return simd::with_sign_of(magnitude, x);
+    }
 }
 
 // 1 - tanh(x)^2 = 4 e / (1 + e)^2 with e = exp(-2|x|): no cancellation as tanh -> 1. The

@@ -4,7 +4,6 @@
 #pragma once
 
 #include <array>
-#include <bit>
 #include <cstddef>
 #include <type_traits>
 
@@ -118,40 +117,14 @@ DIFFUSE_ALWAYS_INLINE simd::double_word<P> scaled_tail_by_series(const P& t) {
 }
 
 // H(t) for float t >= 0 from the 32 polynomials of nn/detail/normal_tail_table.hpp (quarter
-// octaves of [1/16, 16), the first reaching down to 0): t's exponent and two leading mantissa
-// bits pick the interval, and with them cleared and the next bit set, its midpoint m. z = t - m
-// is exact from t = 1/16 on (Sterbenz); below, t is looked up as 1/16 and z rounded by at most
-// 2^-28, which moves H by less than 2^-28 of itself (|H'| < 0.8 H there). H = c0 + z q(z) to twice the precision: z q is at most
-// 12% of c0, so c0 - h is exact and q's roundings count for a tenth as much as a rounded H
-// would. Beyond t = 16 (where g underflows anyway) the last interval's polynomial serves; a NaN
-// t gives NaN.
+// octaves of [1/16, 16), the first reaching down to 0; below 1/16, z's rounding moves H by less
+// than 2^-28 of itself, |H'| < 0.8 H there). Beyond t = 16, where g underflows anyway, the last
+// interval's polynomial serves. It serves every t >= 0, so the exact GELU needs no series near
+// 0 and no branch there.
 template <class P>
 DIFFUSE_ALWAYS_INLINE simd::double_word<P> scaled_tail_by_table(const P& t) {
-    constexpr int interval_shift = 21;  // 23 mantissa bits - 2 leading ones
-    // t below 16, and the t looked up in [1/16, 16) (Eigen's pmin/pmax return their first
-    // operand when it is NaN).
-    const P below_16 = ei::pmin(t, constant<P>(std::bit_cast<float>(0x417fffffu)));
-    const P tt = ei::pmax(below_16, constant<P>(0.0625f));
-    const P interval_start = ei::pand(tt, constant<P>(std::bit_cast<float>(~0u << interval_shift)));
-    const P z = ei::psub(below_16, ei::por(interval_start, constant<P>(std::bit_cast<float>(1u << (interval_shift - 1)))));
-    const auto& row = normal_tail_by_bits.row;
-    auto coefficient = [&](std::size_t k) { return simd::detail::lookup32<interval_shift>(row[k].data(), tt); };
-    P q = coefficient(row.size() - 1);
-    for (std::size_t k = row.size() - 1; k-- > 2;) q = simd::fma(q, z, coefficient(k));
-    const P c0 = coefficient(0);
-    const P h = simd::fma(z, q, c0);
-    return {h, ei::padd(simd::fma(z, q, ei::psub(c0, h)), coefficient(1))};
+    return evaluate(normal_tail_by_bits, clamp_to_table(normal_tail_by_bits, t));
 }
-
-// The table needs a 32-entry lookup in one instruction: float on AVX-512 only. Every packet
-// width of such a build uses it (narrower ones lane by lane), so all give the same bits, and it
-// serves every t >= 0, so the exact GELU needs no series near 0 and no branch there.
-template <class T>
-#if defined(EIGEN_VECTORIZE_AVX512)
-inline constexpr bool tabulated_tail = std::is_same_v<T, float>;
-#else
-inline constexpr bool tabulated_tail = false;
-#endif
 }  // namespace detail
 
 template <class P>
@@ -163,7 +136,7 @@ DIFFUSE_ALWAYS_INLINE normal_tail_parts<P> normal_tail(const P& x) {
     // -t^2/2 exactly (t/2 is exact unless t is denormal, where t^2/2 vanishes next to 1 anyway).
     const auto [a_hi, a_lo] = simd::two_product(ei::pmul(t, constant<P>(T(-0.5))), t);
     simd::double_word<P> h;
-    if constexpr (detail::tabulated_tail<T>) h = detail::scaled_tail_by_table(t);
+    if constexpr (detail::quarter_octaves_tabulated<T>) h = detail::scaled_tail_by_table(t);
     else h = detail::scaled_tail_by_series(t);
     return {a_hi, a_lo, t, h.hi, h.lo};
 }

@@ -11,6 +11,7 @@
 
 #include "diffuse/core/error.hpp"
 #include "diffuse/nn/elementwise.hpp"
+#include "diffuse/nn/detail/softplus_table.hpp"
 #include "diffuse/nn/kernels.hpp"
 
 // Packet types (__m512 ...) carry alignment attributes that GCC warns about when they are used
@@ -42,16 +43,13 @@ struct softplus {
     }
     template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         using T = simd::scalar_of<P>;
+        // beta = 1 (the default): z = x exactly, no correction to carry and no division.
+        if (beta == 1.0) return threshold_select(x, x, positive_part_plus_log_term(x));
         const auto [z, z_lo] = simd::two_product(b<P>(), x);
         // -|z| = -|z_hi| - sign(z) z_lo: z_lo with its sign flipped where z >= 0 (bit operations,
         // not a compare and a select; where |z| is so large that exp clamps, it drops the correction).
         const P lo = Eigen::internal::pxor(z_lo, Eigen::internal::pxor(simd::sign_bit(z), simd::constant<P>(T(-0.0))));
-        const P log_term = simd::log1p_unit_interval(simd::exp(Eigen::internal::pnegate(simd::abs(z)), lo));
-        // max(z, 0), z when it is NaN (pmax returns its first operand then).
-        const P sum = Eigen::internal::padd(Eigen::internal::pmax(z, Eigen::internal::pzero(z)), log_term);
-        // Division by beta = 1 is exact: skip it.
-        const P soft = beta == 1.0 ? sum : Eigen::internal::pdiv(sum, b<P>());
-        return simd::select(simd::less(simd::constant<P>(static_cast<T>(threshold)), z), x, soft);
+        return threshold_select(x, z, Eigen::internal::pdiv(positive_part_plus_log_term(z, lo), b<P>()));
     }
     template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         using T = simd::scalar_of<P>;
@@ -62,6 +60,30 @@ struct softplus {
 
 private:
     template <class P> DIFFUSE_ALWAYS_INLINE P b() const { return simd::constant<P>(static_cast<simd::scalar_of<P>>(beta)); }
+
+    // max(z, 0) + log1p(exp(-|z|)) for z (+ z_lo, the pack holding -sign(z) z_lo or nothing).
+    template <class P, class... Correction>
+    DIFFUSE_ALWAYS_INLINE static P positive_part_plus_log_term(const P& z, const Correction&... lo) {
+        namespace ei = Eigen::internal;
+        const P minus_abs = ei::pnegate(simd::abs(z));
+        P log_term;
+        if constexpr (kernels::detail::quarter_octaves_tabulated<simd::scalar_of<P>>) {
+            // log1p(exp(-t)) = exp(-t) S(t), S from the quarter-octave table
+            // (nn/detail/softplus_table.hpp), the product rounded once: no logarithm.
+            using kernels::detail::softplus_tail_by_bits;
+            const auto s = kernels::detail::evaluate(softplus_tail_by_bits, kernels::detail::clamp_to_table(softplus_tail_by_bits, simd::abs(z)));
+            log_term = simd::exp_scaled(minus_abs, lo...).times(s.hi, s.lo);
+        } else {
+            log_term = simd::log1p_unit_interval(simd::exp(minus_abs, lo...));
+        }
+        // max(z, 0), z when it is NaN (pmax returns its first operand then).
+        return ei::padd(ei::pmax(z, ei::pzero(z)), log_term);
+    }
+    // PyTorch's linear regime: x where beta x > threshold.
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P threshold_select(const P& x, const P& z, const P& soft) const {
+        return simd::select(simd::less(simd::constant<P>(static_cast<simd::scalar_of<P>>(threshold)), z), x, soft);
+    }
 };
 
 namespace detail {

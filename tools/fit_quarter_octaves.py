@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Per-interval polynomials for the quarter-octave tables of the float kernels on AVX-512
+(diffuse/nn/detail/quarter_octaves.hpp and the tables beside it).
+
+A function F on t in [0, 2^(E+8)) is split into 32 intervals, four per octave
+([2^e, 2^(e+1)) for e = E .. E+7, each cut into quarters), the first reaching down to 0, so that
+a float t's biased exponent and two leading mantissa bits are the interval's index. On each
+interval, with m its midpoint and z = t - m (exact in float: t and m share a binade), F is
+interpolated at Chebyshev nodes in 40-digit arithmetic (mpmath) by a polynomial
+c0 + c1 z + ... + c6 z^6. c0 is stored as a float pair c0_hi + c0_lo, the others as floats.
+
+The kernel evaluates q = c1 + ... + c6 z^5 by Horner's rule and F = c0 + z q to twice the
+precision (z q is a small share of c0, so q's roundings count for little). The script prints,
+per interval, the maximum relative error of the stored polynomial (exact arithmetic on the
+rounded coefficients) against F and the largest |z q / c0|, then the C++ table (per
+coefficient, the 32 intervals in order of t).
+
+The functions (each smooth and bounded away from 0 on [0, 2^(E+8)]):
+  normal_tail    H(t) = Phi(-t) exp(t^2/2),        E = -4   (exact GELU, nn/normal_cdf.hpp)
+  tanh_ratio     tanh(t) / t,                      E = -4   (tanh, nn/kernels.hpp)
+  softplus_tail  log(1 + exp(-t)) exp(t),          E = -3   (softplus, nn/softplus.hpp)
+
+Run: python3 tools/fit_quarter_octaves.py FUNCTION [degree]   (needs python3-mpmath; default 6)
+"""
+import sys
+
+import mpmath as mp
+
+from chebyshev_fit import chebyshev_coefficients, chebyshev_to_monomials, rounded
+
+mp.mp.dps = 40
+NODES = 60
+SAMPLES = 400
+
+
+def tanh_ratio(t):
+    return mp.tanh(t) / t if t != 0 else mp.mpf(1)
+
+
+FUNCTIONS = {
+    "normal_tail": (lambda t: mp.erfc(t / mp.sqrt(2)) / 2 * mp.exp(t * t / 2), -4),
+    "tanh_ratio": (tanh_ratio, -4),
+    "softplus_tail": (lambda t: mp.log1p(mp.exp(-t)) * mp.exp(t), -3),
+}
+
+if len(sys.argv) < 2 or sys.argv[1] not in FUNCTIONS:
+    sys.exit(f"usage: {sys.argv[0]} {{{'|'.join(FUNCTIONS)}}} [degree]")
+NAME = sys.argv[1]
+F, FIRST_EXPONENT = FUNCTIONS[NAME]
+DEGREE = int(sys.argv[2]) if len(sys.argv) > 2 else 6
+
+
+def intervals():
+    """(start, end, midpoint) of the 32 intervals in order of t; the first reaches down to 0."""
+    for exponent in range(FIRST_EXPONENT, FIRST_EXPONENT + 8):
+        for quarter in range(4):
+            width = mp.mpf(2) ** exponent / 4
+            start = mp.mpf(2) ** exponent + quarter * width
+            first = exponent == FIRST_EXPONENT and quarter == 0
+            yield (mp.mpf(0) if first else start), start + width, start + width / 2
+
+
+def fit(start, end, mid):
+    """Chebyshev interpolant of F on [start, end] as monomials in z = t - mid."""
+    centre, half = (start + end) / 2, (end - start) / 2
+    cheb = chebyshev_coefficients(lambda v: F(centre + half * v), DEGREE + 1, NODES)
+    in_v = chebyshev_to_monomials(cheb)
+    # v = (z + mid - centre) / half: expand each v^i in powers of z.
+    shift = mid - centre
+    in_z = [mp.mpf(0)] * len(in_v)
+    for i, a in enumerate(in_v):
+        for k in range(i + 1):
+            in_z[k] += a * mp.binomial(i, k) * shift ** (i - k) / half ** i
+    return in_z
+
+
+def c_literal(value):
+    text = f"{float(value):.9g}"
+    return text + ("f" if any(c in text for c in ".e") else ".0f")
+
+
+worst = mp.mpf(0)
+tables = [[] for _ in range(DEGREE + 2)]  # c0_hi, c0_lo, c1 .. c_DEGREE
+for start, end, mid in intervals():
+    coefficients = fit(start, end, mid)
+    c0_hi = rounded(coefficients[0], "float")
+    c0_lo = rounded(coefficients[0] - c0_hi, "float")
+    stored = [c0_hi + c0_lo] + [rounded(c, "float") for c in coefficients[1:]]
+    error = linear_share = mp.mpf(0)
+    for i in range(SAMPLES + 1):
+        t = start + (end - start) * mp.mpf(i) / SAMPLES
+        z = t - mid
+        tail = mp.mpf(0)
+        for a in reversed(stored[1:]):
+            tail = tail * z + a
+        error = max(error, abs((stored[0] + z * tail) / F(t) - 1))
+        linear_share = max(linear_share, abs(z * tail / stored[0]))
+    worst = max(worst, error)
+    print(f"t in [{float(start):g}, {float(end):g}): max relative error 2^{float(mp.log(error, 2)):.1f}, "
+          f"|z q / c0| <= {float(linear_share):.3f}")
+    for table, value in zip(tables, [c0_hi, c0_lo] + stored[1:]):
+        table.append(value)
+top = 2 ** (FIRST_EXPONENT + 8)
+print(f"{NAME}, degree {DEGREE}: max relative error 2^{float(mp.log(worst, 2)):.1f} over t in [0, {top:g})")
+names = ["c0_hi", "c0_lo"] + [f"c{k}" for k in range(1, DEGREE + 1)]
+print(f"inline constexpr std::array<std::array<float, 32>, {DEGREE + 2}> {NAME}_pieces = {{{{")
+for name, table in zip(names, tables):
+    rows = [", ".join(c_literal(v) for v in table[i:i + 5]) for i in range(0, len(table), 5)]
+    print(f"    // {name}\n    {{{{" + ",\n      ".join(rows) + "}},")
+print("}};")
