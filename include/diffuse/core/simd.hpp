@@ -90,6 +90,45 @@ template <class P> DIFFUSE_ALWAYS_INLINE P less_equal(const P& a, const P& b) { 
 template <class P> DIFFUSE_ALWAYS_INLINE P equal(const P& a, const P& b) { return ei::pcmp_eq(a, b); }
 template <class P> DIFFUSE_ALWAYS_INLINE P is_nan(const P& a) { return ei::pandnot(ei::ptrue(a), ei::pcmp_eq(a, a)); }
 
+// select(a < b, ...), select(a <= b, ...), select(a == b, ...) (false where either is NaN) in
+// one step. On AVX-512 the compare writes a mask register that the blend reads; Eigen's pcmp_*
+// return the mask as a vector and pselect turns it back into a mask register, two more
+// instructions on the dependency chain (docs/DESIGN.md: a compare-and-select costs more than
+// its instructions on AVX-512). Elsewhere the compare's vector is the blend's operand anyway.
+template <class P> DIFFUSE_ALWAYS_INLINE P select_less(const P& a, const P& b, const P& if_true, const P& if_false) {
+    return select(less(a, b), if_true, if_false);
+}
+template <class P> DIFFUSE_ALWAYS_INLINE P select_less_equal(const P& a, const P& b, const P& if_true, const P& if_false) {
+    return select(less_equal(a, b), if_true, if_false);
+}
+template <class P> DIFFUSE_ALWAYS_INLINE P select_equal(const P& a, const P& b, const P& if_true, const P& if_false) {
+    return select(equal(a, b), if_true, if_false);
+}
+#if defined(EIGEN_VECTORIZE_AVX512)
+namespace detail {
+template <int Predicate>
+DIFFUSE_ALWAYS_INLINE ei::Packet16f select_by(const ei::Packet16f& a, const ei::Packet16f& b, const ei::Packet16f& if_true, const ei::Packet16f& if_false) {
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, Predicate), if_false, if_true);
+}
+template <int Predicate>
+DIFFUSE_ALWAYS_INLINE ei::Packet8d select_by(const ei::Packet8d& a, const ei::Packet8d& b, const ei::Packet8d& if_true, const ei::Packet8d& if_false) {
+    return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(a, b, Predicate), if_false, if_true);
+}
+}  // namespace detail
+template <class P> requires std::is_same_v<P, ei::Packet16f> || std::is_same_v<P, ei::Packet8d>
+DIFFUSE_ALWAYS_INLINE P select_less(const P& a, const P& b, const P& if_true, const P& if_false) {
+    return detail::select_by<_CMP_LT_OQ>(a, b, if_true, if_false);
+}
+template <class P> requires std::is_same_v<P, ei::Packet16f> || std::is_same_v<P, ei::Packet8d>
+DIFFUSE_ALWAYS_INLINE P select_less_equal(const P& a, const P& b, const P& if_true, const P& if_false) {
+    return detail::select_by<_CMP_LE_OQ>(a, b, if_true, if_false);
+}
+template <class P> requires std::is_same_v<P, ei::Packet16f> || std::is_same_v<P, ei::Packet8d>
+DIFFUSE_ALWAYS_INLINE P select_equal(const P& a, const P& b, const P& if_true, const P& if_false) {
+    return detail::select_by<_CMP_EQ_OQ>(a, b, if_true, if_false);
+}
+#endif
+
 // min/max that return NaN when either operand is NaN (the IEEE-754 2019 minimum/maximum),
 // so that clamping an argument never hides a NaN input.
 template <class P> DIFFUSE_ALWAYS_INLINE P min_nan(const P& a, const P& b) { return ei::pmin<Eigen::PropagateNaN>(a, b); }
@@ -107,6 +146,8 @@ template <class P> DIFFUSE_ALWAYS_INLINE P keep_nan(const P& x, const P& r) { re
 // |x| and the sign bit of x (as a packet holding only that bit: -0.0 or +0.0).
 template <class P> DIFFUSE_ALWAYS_INLINE P abs(const P& x) { return ei::pabs(x); }
 template <class P> DIFFUSE_ALWAYS_INLINE P sign_bit(const P& x) { return ei::pand(x, constant<P>(scalar_of<P>(-0.0))); }
+// -|x| in one bit operation (the sign bit set), not an and and a subtraction.
+template <class P> DIFFUSE_ALWAYS_INLINE P minus_abs(const P& x) { return ei::por(x, constant<P>(scalar_of<P>(-0.0))); }
 // magnitude (>= 0) with the sign of `sign`: keeps tanh(-0) = -0.
 template <class P> DIFFUSE_ALWAYS_INLINE P with_sign_of(const P& magnitude, const P& sign) { return ei::por(magnitude, sign_bit(sign)); }
 
@@ -528,12 +569,22 @@ DIFFUSE_ALWAYS_INLINE scaled_exp<P> exp_scaled(const P& x, const P& x_lo) {
     using T = scalar_of<P>;
     const P xc = clamp_nan(x, detail::exp_lowest<T>, detail::exp_highest<T>);
     // Where x was clamped, its correction is meaningless (it may even be NaN, from inf - inf).
-    return detail::exp_of_clamped(xc, select(equal(xc, x), x_lo, ei::pzero(x)));
+    return detail::exp_of_clamped(xc, select_equal(xc, x, x_lo, ei::pzero(x)));
 }
 template <class P>
 DIFFUSE_ALWAYS_INLINE scaled_exp<P> exp_scaled(const P& x) {
     using T = scalar_of<P>;
     return detail::exp_of_clamped(clamp_nan(x, detail::exp_lowest<T>, detail::exp_highest<T>));
+}
+// The same for x <= 0 (or NaN), the -|w| of the logistic family: only the lower clamp.
+template <class P>
+DIFFUSE_ALWAYS_INLINE scaled_exp<P> exp_scaled_non_positive(const P& x, const P& x_lo) {
+    const P xc = ei::pmax(x, constant<P>(detail::exp_lowest<scalar_of<P>>));
+    return detail::exp_of_clamped(xc, select_equal(xc, x, x_lo, ei::pzero(x)));
+}
+template <class P>
+DIFFUSE_ALWAYS_INLINE scaled_exp<P> exp_scaled_non_positive(const P& x) {
+    return detail::exp_of_clamped(ei::pmax(x, constant<P>(detail::exp_lowest<scalar_of<P>>)));
 }
 
 // exp(x + x_lo), faithful over the whole range (denormal results included).

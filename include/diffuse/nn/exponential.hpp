@@ -19,14 +19,14 @@ namespace detail {
 template <class P>
 DIFFUSE_ALWAYS_INLINE P exponential_linear(const P& x, const P& positive, const P& negative_scale, const P& y) {
     const P negative = Eigen::internal::pmul(negative_scale, simd::expm1(y));
-    return simd::select(simd::less(Eigen::internal::pzero(x), x), positive, negative);
+    return simd::select_less(Eigen::internal::pzero(x), x, positive, negative);
 }
 // its derivative: positive_scale, or negative_slope * exp(y + y_lo) with y = x / alpha carried
 // to twice the precision (exp multiplies the relative error of y by |y|).
 template <class P>
 DIFFUSE_ALWAYS_INLINE P exponential_linear_derivative(const P& x, const P& positive_scale, const P& negative_slope, const P& y, const P& y_lo) {
     const P negative = simd::exp_scaled(y, y_lo).times(negative_slope);
-    return simd::keep_nan(x, simd::select(simd::less(Eigen::internal::pzero(x), x), positive_scale, negative));
+    return simd::keep_nan(x, simd::select_less(Eigen::internal::pzero(x), x, positive_scale, negative));
 }
 }  // namespace detail
 

@@ -69,11 +69,11 @@ private:
     template <class P> DIFFUSE_ALWAYS_INLINE static P tail_value(const P& x) {
         namespace ei = Eigen::internal;
         const auto tail = kernels::normal_tail(x);
-        const P negative = simd::less(x, ei::pzero(x));
+        const P zero = ei::pzero(x);
         const P minus_t = ei::pnegate(tail.t);
         const P lower = simd::fma(minus_t, tail.h, ei::pmul(minus_t, tail.h_lo));
-        const P q = simd::exp_scaled(tail.a_hi, tail.a_lo).times(simd::select(negative, lower, ei::pnegate(tail.h)));
-        return simd::select(negative, q, simd::fma(tail.t, q, x));
+        const P q = simd::exp_scaled_non_positive(tail.a_hi, tail.a_lo).times(simd::select_less(x, zero, lower, ei::pnegate(tail.h)));
+        return simd::select_less(x, zero, q, simd::fma(tail.t, q, x));
     }
     // f' = Phi(x) + x phi(x) = g (h - |x| / sqrt(2 pi)) for x < 0, 1 - g (h - x / sqrt(2 pi))
     // for x >= 0; the difference in the brackets is formed from h + h_lo and 1/sqrt(2 pi) to
@@ -86,8 +86,8 @@ private:
         const P minus_t = ei::pnegate(tail.t);
         const P inner_lo = simd::fma(minus_t, simd::constant<P>(inv_sqrt_2pi.lo), tail.h_lo);
         const P inner = ei::padd(simd::fma(minus_t, simd::constant<P>(inv_sqrt_2pi.hi), tail.h), inner_lo);
-        const P g_inner = simd::exp_scaled(tail.a_hi, tail.a_lo).times(inner);
-        return simd::select(simd::less(x, ei::pzero(x)), g_inner, ei::psub(simd::constant<P>(T(1)), g_inner));
+        const P g_inner = simd::exp_scaled_non_positive(tail.a_hi, tail.a_lo).times(inner);
+        return simd::select_less(x, ei::pzero(x), g_inner, ei::psub(simd::constant<P>(T(1)), g_inner));
     }
 };
 

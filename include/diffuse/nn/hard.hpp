@@ -79,14 +79,14 @@ struct hardswish {
     template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         using T = simd::scalar_of<P>;
         const P ramp = Eigen::internal::pdiv(Eigen::internal::pmul(x, detail::ramp6(x)), simd::constant<P>(T(6)));
-        const P low = simd::select(simd::less_equal(x, simd::constant<P>(T(-3))), Eigen::internal::pzero(x), ramp);
-        return simd::select(simd::less_equal(simd::constant<P>(T(3)), x), x, low);
+        const P low = simd::select_less_equal(x, simd::constant<P>(T(-3)), Eigen::internal::pzero(x), ramp);
+        return simd::select_less_equal(simd::constant<P>(T(3)), x, x, low);
     }
     template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         using T = simd::scalar_of<P>;
         const P middle = simd::fma(x, simd::constant<P>(T(1) / T(3)), simd::constant<P>(T(0.5)));
-        const P upper = simd::select(simd::less_equal(x, simd::constant<P>(T(3))), middle, simd::constant<P>(T(1)));
-        return simd::keep_nan(x, simd::select(simd::less(x, simd::constant<P>(T(-3))), Eigen::internal::pzero(x), upper));
+        const P upper = simd::select_less_equal(x, simd::constant<P>(T(3)), middle, simd::constant<P>(T(1)));
+        return simd::keep_nan(x, simd::select_less(x, simd::constant<P>(T(-3)), Eigen::internal::pzero(x), upper));
     }
 };
 

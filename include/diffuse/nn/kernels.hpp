@@ -26,27 +26,31 @@ using simd::scalar_of;
 // sigma(|w|) = 1/d and sigma(-|w|) = e/d.
 template <class P>
 struct logistic_parts {
-    P non_negative;             // mask: w >= 0
+    P w;                        // the argument (its high part), for the sign
     simd::scaled_exp<P> exp_w;  // exp(-|w|), for products rounded once
     P e;                        // exp(-|w|) in (0, 1]
     P d;                        // 1 + e
+
+    // if_non_negative where w >= 0, otherwise if_negative (also where w is NaN), the compare
+    // made where the select needs it (simd::select_less_equal).
+    DIFFUSE_ALWAYS_INLINE P by_sign(const P& if_non_negative, const P& if_negative) const {
+        return simd::select_less_equal(ei::pzero(w), w, if_non_negative, if_negative);
+    }
 };
 
 template <class P>
-DIFFUSE_ALWAYS_INLINE logistic_parts<P> logistic_from(const P& non_negative, const simd::scaled_exp<P>& exp_w) {
+DIFFUSE_ALWAYS_INLINE logistic_parts<P> logistic_from(const P& w, const simd::scaled_exp<P>& exp_w) {
     const P e = exp_w.value();
-    return {non_negative, exp_w, e, ei::padd(constant<P>(scalar_of<P>(1)), e)};
+    return {w, exp_w, e, ei::padd(constant<P>(scalar_of<P>(1)), e)};
 }
 template <class P>
 DIFFUSE_ALWAYS_INLINE logistic_parts<P> logistic(const P& w_hi, const P& w_lo) {
-    const P non_negative = simd::less_equal(ei::pzero(w_hi), w_hi);
-    const P minus_abs = ei::pnegate(simd::abs(w_hi));
-    return logistic_from(non_negative, simd::exp_scaled(minus_abs, simd::select(non_negative, ei::pnegate(w_lo), w_lo)));
+    return logistic_from(w_hi, simd::exp_scaled_non_positive(simd::minus_abs(w_hi), simd::select_less_equal(ei::pzero(w_hi), w_hi, ei::pnegate(w_lo), w_lo)));
 }
 // The same for an exact w (sigmoid, SiLU): no correction to carry into the exponential.
 template <class P>
 DIFFUSE_ALWAYS_INLINE logistic_parts<P> logistic(const P& w) {
-    return logistic_from(simd::less_equal(ei::pzero(w), w), simd::exp_scaled(ei::pnegate(simd::abs(w))));
+    return logistic_from(w, simd::exp_scaled_non_positive(simd::minus_abs(w)));
 }
 
 // The rounding error of d = 1 + e for e in [0, 1]: 1 + e = d + d_lo exactly (Fast2Sum).
@@ -65,11 +69,11 @@ DIFFUSE_ALWAYS_INLINE P one_plus_squared(const P& e, const P& d) {
 // sigma(w), sigma(-w).
 template <class P>
 DIFFUSE_ALWAYS_INLINE P sigma_of(const logistic_parts<P>& s) {
-    return ei::pdiv(simd::select(s.non_negative, constant<P>(scalar_of<P>(1)), s.e), s.d);
+    return ei::pdiv(s.by_sign(constant<P>(scalar_of<P>(1)), s.e), s.d);
 }
 template <class P>
 DIFFUSE_ALWAYS_INLINE P sigma_of_minus(const logistic_parts<P>& s) {
-    return ei::pdiv(simd::select(s.non_negative, s.e, constant<P>(scalar_of<P>(1))), s.d);
+    return ei::pdiv(s.by_sign(s.e, constant<P>(scalar_of<P>(1))), s.d);
 }
 
 // x * sigma(w) for a gate w = w(x) (SiLU, Swish, QuickGELU, GELU-tanh), given gate =
@@ -80,7 +84,7 @@ template <class P>
 DIFFUSE_ALWAYS_INLINE P self_gated(const P& x, const logistic_parts<P>& gate) {
     using T = scalar_of<P>;
     const P x_finite = simd::clamp_nan(x, std::numeric_limits<T>::lowest(), std::numeric_limits<T>::max());
-    return ei::pdiv(simd::select(gate.non_negative, x, gate.exp_w.times(x_finite)), gate.d);
+    return ei::pdiv(gate.by_sign(x, gate.exp_w.times(x_finite)), gate.d);
 }
 
 // d/dx [x sigma(w(x))] = sigma(w) + s sigma(w) sigma(-w), given gate = logistic(w) and
@@ -96,7 +100,7 @@ template <class P>
 DIFFUSE_ALWAYS_INLINE P self_gated_derivative(const logistic_parts<P>& gate, const P& s_hi_raw, const P& s_lo_raw) {
     using T = scalar_of<P>;
     const P s_hi = simd::clamp_nan(s_hi_raw, std::numeric_limits<T>::lowest(), std::numeric_limits<T>::max());
-    const P s_lo = simd::select(simd::equal(s_hi, s_hi_raw), s_lo_raw, ei::pzero(s_hi));
+    const P s_lo = simd::select_equal(s_hi, s_hi_raw, s_lo_raw, ei::pzero(s_hi));
     const P d_lo = one_plus_error(gate.e, gate.d);
     const P d_squared = one_plus_squared(gate.e, gate.d);
     // w >= 0: d + s e
@@ -105,8 +109,8 @@ DIFFUSE_ALWAYS_INLINE P self_gated_derivative(const logistic_parts<P>& gate, con
     const auto [t, t_lo] = simd::two_sum(s_hi, gate.d);
     const P mantissa = gate.exp_w.half_mantissa;
     const P lower = simd::fma(mantissa, t, ei::pmul(mantissa, ei::padd(t_lo, ei::padd(s_lo, d_lo))));
-    const P quotient = ei::pdiv(simd::select(gate.non_negative, upper, lower), d_squared);
-    return simd::select(gate.non_negative, quotient, simd::ldexp(quotient, gate.exp_w.exponent));
+    const P quotient = ei::pdiv(gate.by_sign(upper, lower), d_squared);
+    return gate.by_sign(quotient, simd::ldexp(quotient, gate.exp_w.exponent));
 }
 
 // tanh: with E = expm1(2|x|), tanh|x| = E / (E + 2) (accurate for small |x|) or
@@ -139,8 +143,7 @@ DIFFUSE_ALWAYS_INLINE P tanh(const P& x) {
 template <class P>
 DIFFUSE_ALWAYS_INLINE P tanh_derivative(const P& x) {
     using T = scalar_of<P>;
-    const P t = simd::abs(x);
-    const auto e = simd::exp_scaled(ei::pnegate(ei::padd(t, t)));
+    const auto e = simd::exp_scaled_non_positive(simd::minus_abs(ei::padd(x, x)));
     const P value = e.value();
     const P d_squared = one_plus_squared(value, ei::padd(constant<P>(T(1)), value));
     return simd::ldexp(ei::pdiv(ei::pmul(constant<P>(T(4)), e.half_mantissa), d_squared), e.exponent);

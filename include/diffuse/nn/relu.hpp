@@ -17,11 +17,11 @@ namespace detail {
 // f(x) = x for x > 0, slope * x otherwise; f'(x) = 1 or slope; df/dslope = 0 or x.
 template <class P>
 DIFFUSE_ALWAYS_INLINE P leaky(const P& x, const P& slope) {
-    return simd::select(simd::less(Eigen::internal::pzero(x), x), x, Eigen::internal::pmul(slope, x));
+    return simd::select_less(Eigen::internal::pzero(x), x, x, Eigen::internal::pmul(slope, x));
 }
 template <class P>
 DIFFUSE_ALWAYS_INLINE P leaky_derivative(const P& x, const P& slope) {
-    return simd::keep_nan(x, simd::select(simd::less(Eigen::internal::pzero(x), x), simd::constant<P>(simd::scalar_of<P>(1)), slope));
+    return simd::keep_nan(x, simd::select_less(Eigen::internal::pzero(x), x, simd::constant<P>(simd::scalar_of<P>(1)), slope));
 }
 template <Real T>
 T leaky_slope_derivative(T x) {

@@ -55,7 +55,7 @@ struct softplus {
         using T = simd::scalar_of<P>;
         const auto [z, z_lo] = simd::two_product(b<P>(), x);
         const P sigma = kernels::sigma_of(kernels::logistic(z, z_lo));
-        return simd::select(simd::less(simd::constant<P>(static_cast<T>(threshold)), z), simd::constant<P>(T(1)), sigma);
+        return simd::select_less(simd::constant<P>(static_cast<T>(threshold)), z, simd::constant<P>(T(1)), sigma);
     }
 
 private:
@@ -65,16 +65,16 @@ private:
     template <class P, class... Correction>
     DIFFUSE_ALWAYS_INLINE static P positive_part_plus_log_term(const P& z, const Correction&... lo) {
         namespace ei = Eigen::internal;
-        const P minus_abs = ei::pnegate(simd::abs(z));
+        const P minus_abs = simd::minus_abs(z);
         P log_term;
         if constexpr (kernels::detail::quarter_octaves_tabulated<simd::scalar_of<P>>) {
             // log1p(exp(-t)) = exp(-t) S(t), S from the quarter-octave table
             // (nn/detail/softplus_table.hpp), the product rounded once: no logarithm.
             using kernels::detail::softplus_tail_by_bits;
             const auto s = kernels::detail::evaluate(softplus_tail_by_bits, kernels::detail::clamp_to_table(softplus_tail_by_bits, simd::abs(z)));
-            log_term = simd::exp_scaled(minus_abs, lo...).times(s.hi, s.lo);
+            log_term = simd::exp_scaled_non_positive(minus_abs, lo...).times(s.hi, s.lo);
         } else {
-            log_term = simd::log1p_unit_interval(simd::exp(minus_abs, lo...));
+            log_term = simd::log1p_unit_interval(simd::exp_scaled_non_positive(minus_abs, lo...).value());
         }
         // max(z, 0), z when it is NaN (pmax returns its first operand then).
         return ei::padd(ei::pmax(z, ei::pzero(z)), log_term);
@@ -82,7 +82,7 @@ private:
     // PyTorch's linear regime: x where beta x > threshold.
     template <class P>
     DIFFUSE_ALWAYS_INLINE P threshold_select(const P& x, const P& z, const P& soft) const {
-        return simd::select(simd::less(simd::constant<P>(static_cast<simd::scalar_of<P>>(threshold)), z), x, soft);
+        return simd::select_less(simd::constant<P>(static_cast<simd::scalar_of<P>>(threshold)), z, x, soft);
     }
 };
 
@@ -92,7 +92,6 @@ namespace detail {
 // 1 - tanh(softplus(x)) = (2 e^2 or 2) / denominator.
 template <class P>
 struct mish_parts {
-    P positive;
     simd::scaled_exp<P> exp_x;  // e, for products rounded once
     P e;
     P denominator;
@@ -101,14 +100,13 @@ template <class P>
 DIFFUSE_ALWAYS_INLINE mish_parts<P> mish_split(const P& x) {
     using T = simd::scalar_of<P>;
     namespace ei = Eigen::internal;
-    const auto exp_x = simd::exp_scaled(ei::pnegate(simd::abs(x)));
+    const auto exp_x = simd::exp_scaled_non_positive(simd::minus_abs(x));
     const P e = exp_x.value();
-    const P positive = simd::less(ei::pzero(x), x);
     const P two = simd::constant<P>(T(2));
     const P one_plus_2e = simd::fma(two, e, simd::constant<P>(T(1)));
     const P e_plus_2 = ei::padd(e, two);
-    const P denominator = simd::select(positive, simd::fma(ei::pmul(two, e), e, one_plus_2e), simd::fma(e, e_plus_2, two));
-    return {positive, exp_x, e, denominator};
+    const P denominator = simd::select_less(ei::pzero(x), x, simd::fma(ei::pmul(two, e), e, one_plus_2e), simd::fma(e, e_plus_2, two));
+    return {exp_x, e, denominator};
 }
 }  // namespace detail
 
@@ -134,7 +132,7 @@ struct mish {
         const P positive = ei::pdiv(ei::pmul(x, simd::fma(two, m.e, one)), m.denominator);
         const P q = ei::psub(one, ei::pdiv(simd::fma(m.e, m.e, m.e), m.denominator));
         const P negative = m.exp_x.times(ei::pmul(x_finite, q));
-        return simd::select(m.positive, positive, negative);
+        return simd::select_less(ei::pzero(x), x, positive, negative);
     }
     // f' = g + x (1 - g^2) sigma(x), g = tanh(softplus(x)), as one ratio of polynomials in
     // e = exp(-|x|) (with 1 + g = 2 (1 + e)^2 / denominator the factors (1 + e) cancel):
@@ -148,7 +146,7 @@ struct mish {
         using T = simd::scalar_of<P>;
         namespace ei = Eigen::internal;
         auto c = [](T value) { return simd::constant<P>(value); };
-        const auto exp_x = simd::exp_scaled(ei::pnegate(simd::abs(x)));
+        const auto exp_x = simd::exp_scaled_non_positive(simd::minus_abs(x));
         const P e = exp_x.value();
         const P xb = simd::clamp_nan(x, -T(0x1p100), T(0x1p100));
         const P four = c(T(4));
@@ -165,7 +163,7 @@ struct mish {
         const P lower_numerator = simd::fma(ei::pmul(four, mantissa), one_plus_x, ei::pmul(mantissa, rest));
         const P lower_denominator = simd::fma(e, simd::fma(e, simd::fma(e, ei::padd(e, four), c(T(8))), c(T(8))), four);
         const P lower = simd::ldexp(ei::pdiv(lower_numerator, lower_denominator), exp_x.exponent);
-        return simd::select(simd::less(ei::pzero(x), x), upper, lower);
+        return simd::select_less(ei::pzero(x), x, upper, lower);
     }
 };
 

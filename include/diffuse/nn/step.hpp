@@ -25,8 +25,8 @@ struct heaviside {
     template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         using T = simd::scalar_of<P>;
         const P zero = Eigen::internal::pzero(x);
-        const P step = simd::select(simd::less(zero, x), simd::constant<P>(T(1)), zero);
-        return simd::keep_nan(x, simd::select(simd::equal(x, zero), simd::constant<P>(static_cast<T>(at_zero)), step));
+        const P step = simd::select_less(zero, x, simd::constant<P>(T(1)), zero);
+        return simd::keep_nan(x, simd::select_equal(x, zero, simd::constant<P>(static_cast<T>(at_zero)), step));
     }
     template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const { return simd::keep_nan(x, Eigen::internal::pzero(x)); }
 };
