@@ -117,6 +117,8 @@ TEMPLATE_TEST_CASE("limits at +-inf and NaN propagation, scalar and vector paths
     check_limits<T>("quick_gelu", nn::quick_gelu{}, {0, inf, 0, 1});
     check_limits<T>("silu", nn::silu{}, {0, inf, 0, 1});
     check_limits<T>("swish", nn::swish{.beta = 0.5}, {0, inf, 0, 1});
+    check_limits<T>("swish(beta<0)", nn::swish{.beta = -0.5}, {-inf, 0, 1, 0});
+    check_limits<T>("swish(beta=0)", nn::swish{.beta = 0.0}, {-inf, inf, 0.5, 0.5});
     check_limits<T>("mish", nn::mish{}, {0, inf, 0, 1});
     check_limits<T>("softplus", nn::softplus{}, {0, inf, 0, 1});
     check_limits<T>("softsign", nn::softsign{}, {-1, 1, 0, 0});

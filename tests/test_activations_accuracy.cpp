@@ -189,6 +189,14 @@ TEMPLATE_TEST_CASE("smooth activations are within 4 ULP of a long double referen
                  gate_slope_bound);
     }
     {
+        // beta < 0: the gate has the sign of -x.
+        const ld beta = rounded<T>(-0.8);
+        auto w = [=](ld x) { return beta * x; };
+        auto dw = [=](ld) { return beta; };
+        check<T>(sweep<T>("swish(-0.8)", nn::swish{.beta = -0.8}, gate_value(w), gate_slope(w, dw), gate_scale(w, dw)), smooth,
+                 gate_slope_bound);
+    }
+    {
         auto w = [](ld x) { return 1.702L * x; };
         auto dw = [](ld) { return 1.702L; };
         check<T>(sweep<T>("quick_gelu", nn::quick_gelu{}, gate_value(w), gate_slope(w, dw), gate_scale(w, dw)), smooth,

@@ -99,9 +99,10 @@ struct gelu_tanh {
 
     template <Real T> T operator()(T x) const { return nn::value(*this, x); }
     template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
+    // w is odd with the sign of x: -|w(x)| = w(-|x|).
     template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
-        const auto [w, w_lo] = odd_cubic(x, cubic_term<P>);
-        return kernels::self_gated(x, kernels::logistic(w, w_lo));
+        const auto [m, m_lo] = odd_cubic(simd::minus_abs(x), cubic_term<P>);
+        return kernels::self_gated(x, kernels::logistic_of_minus_abs(x, m, m_lo));
     }
     // x w'(x) = x (k1 + 3 k3 x^2), to twice the precision like w.
     template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {

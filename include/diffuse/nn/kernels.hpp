@@ -47,6 +47,12 @@ template <class P>
 DIFFUSE_ALWAYS_INLINE logistic_parts<P> logistic(const P& w_hi, const P& w_lo) {
     return logistic_from(w_hi, simd::exp_scaled_non_positive(simd::minus_abs(w_hi), simd::select_less_equal(ei::pzero(w_hi), w_hi, ei::pnegate(w_lo), w_lo)));
 }
+// The same given -|w| = m_hi + m_lo directly and a packet with w's sign (the gates compute
+// w(-|x|) = -|w(x)| and pass x, or -x): no select of the correction's sign.
+template <class P>
+DIFFUSE_ALWAYS_INLINE logistic_parts<P> logistic_of_minus_abs(const P& sign_of_w, const P& m_hi, const P& m_lo) {
+    return logistic_from(sign_of_w, simd::exp_scaled_non_positive(m_hi, m_lo));
+}
 // The same for an exact w (sigmoid, SiLU): no correction to carry into the exponential.
 template <class P>
 DIFFUSE_ALWAYS_INLINE logistic_parts<P> logistic(const P& w) {

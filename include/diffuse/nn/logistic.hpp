@@ -59,17 +59,24 @@ struct swish {
     // df/dbeta = x^2 sigma(beta x) sigma(-beta x)
     template <Real T> T derivative_beta(T x) const {
         validate();
+        if (beta == 0.0) return x * x / 4;  // sigma(0) = 1/2, also at x = +-inf
         return simd::on_scalar(x, [this](const auto& p) {
             const auto [hi, lo] = gate(p);
             const auto s = kernels::logistic(hi, lo);
             return s.exp_w.times(Eigen::internal::pdiv(Eigen::internal::pmul(p, p), Eigen::internal::pmul(s.d, s.d)));
         });
     }
+    // -|beta x| = |beta| (-|x|) to twice the precision; w has the sign of x, or of -x for beta < 0.
+    // beta = 0 is the line x/2 (the general path would meet 0 * inf at x = +-inf).
     template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
-        const auto [hi, lo] = gate(x);
-        return kernels::self_gated(x, kernels::logistic(hi, lo));
+        using T = simd::scalar_of<P>;
+        if (beta == 0.0) return Eigen::internal::pmul(x, simd::constant<P>(T(0.5)));
+        const P b = simd::constant<P>(static_cast<T>(beta));
+        const auto [m, m_lo] = simd::two_product(simd::abs(b), simd::minus_abs(x));
+        return kernels::self_gated(x, kernels::logistic_of_minus_abs(Eigen::internal::pxor(x, simd::sign_bit(b)), m, m_lo));
     }
     template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
+        if (beta == 0.0) return simd::keep_nan(x, simd::constant<P>(simd::scalar_of<P>(0.5)));
         // x w' = beta x = w, exactly as hi + lo.
         const auto [hi, lo] = gate(x);
         return kernels::self_gated_derivative(kernels::logistic(hi, lo), hi, lo);
@@ -90,8 +97,8 @@ struct quick_gelu {
     template <Real T> T operator()(T x) const { return nn::value(*this, x); }
     template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
     template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
-        const auto [hi, lo] = simd::times(scale<P>, x);
-        return kernels::self_gated(x, kernels::logistic(hi, lo));
+        const auto [m, m_lo] = simd::times(scale<P>, simd::minus_abs(x));  // -|w|
+        return kernels::self_gated(x, kernels::logistic_of_minus_abs(x, m, m_lo));
     }
     template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         // x w' = 1.702 x = w.
