@@ -26,7 +26,7 @@ using simd::scalar_of;
 // sigma(|w|) = 1/d and sigma(-|w|) = e/d.
 template <class P>
 struct logistic_parts {
-    P w;                        // the argument (its high part), for the sign
+    P w;                        // w (its high part), or any packet with its sign (x for the gates)
     simd::scaled_exp<P> exp_w;  // exp(-|w|), for products rounded once
     P e;                        // exp(-|w|) in (0, 1]
     P d;                        // 1 + e
