@@ -526,6 +526,19 @@ DIFFUSE_ALWAYS_INLINE P plus_correction(const P& r, const Correction&... x_lo) {
     else return ei::padd(r, x_lo...);
 }
 
+// exp from the reduction x = k ln2/16 + r of exp_by_table below (shifted = k + 1.5 * 2^23).
+template <class P>
+DIFFUSE_ALWAYS_INLINE scaled_exp<P> exp_from_sixteenths(const P& shifted, const P& k, const P& r) {
+    const P entry = lookup16(exp2_sixteenths.half_power.data(), shifted);
+    const P entry_error = lookup16(exp2_sixteenths.correction.data(), shifted);
+    // exp(r) - 1 = r q(r), q Taylor's 1 + r/2 + r^2/6 + r^3/24. entry (1 + entry_error)(1 + r q)
+    // is entry + entry (r q + entry_error) up to entry_error r q, below 2^-30.
+    const P q = polynomial(r, std::array<float, 4>{1.0f, 0.5f, 1.0f / 6, 1.0f / 24});
+    const P half_mantissa = fma(entry, fma(q, r, entry_error), entry);
+    // 2^(j/16)/2 exp(r) 2^(m + 1), m = floor(k/16) (k/16 + 1 is exact).
+    return {half_mantissa, floor_for_ldexp(fma(k, constant<P>(1.0f / 16), constant<P>(1.0f)))};
+}
+
 // exp(x + x_lo) for float, x within the clamp: x = (16m + j) ln2/16 + r with |r| <= ln2/32,
 // exp(x) = 2^m 2^(j/16) exp(r). The 16-entry table replaces the degree-7 polynomial the
 // reduction by ln2 alone needs by a degree-4 one (truncation r^5/120 < 2^-34.5), and the
@@ -538,15 +551,7 @@ DIFFUSE_ALWAYS_INLINE scaled_exp<P> exp_by_table(const P& x, const Correction&..
     const P shifter = constant<P>(0x1.8p23f);
     const P shifted = fma(x, constant<P>(static_cast<float>(16 * log2e)), shifter);
     const P k = ei::psub(shifted, shifter);
-    const P r = plus_correction(remainder_of_ln2_steps<16>(x, k), x_lo...);
-    const P entry = lookup16(exp2_sixteenths.half_power.data(), shifted);
-    const P entry_error = lookup16(exp2_sixteenths.correction.data(), shifted);
-    // exp(r) - 1 = r q(r), q Taylor's 1 + r/2 + r^2/6 + r^3/24. entry (1 + entry_error)(1 + r q)
-    // is entry + entry (r q + entry_error) up to entry_error r q, below 2^-30.
-    const P q = polynomial(r, std::array<float, 4>{1.0f, 0.5f, 1.0f / 6, 1.0f / 24});
-    const P half_mantissa = fma(entry, fma(q, r, entry_error), entry);
-    // 2^(j/16)/2 exp(r) 2^(m + 1), m = floor(k/16) (k/16 + 1 is exact).
-    return {half_mantissa, floor_for_ldexp(fma(k, constant<P>(1.0f / 16), constant<P>(1.0f)))};
+    return exp_from_sixteenths(shifted, k, plus_correction(remainder_of_ln2_steps<16>(x, k), x_lo...));
 }
 
 // exp(xc + x_lo) for xc within the clamp, with or without the correction x_lo (the argument
@@ -585,6 +590,38 @@ DIFFUSE_ALWAYS_INLINE scaled_exp<P> exp_scaled_non_positive(const P& x, const P&
 template <class P>
 DIFFUSE_ALWAYS_INLINE scaled_exp<P> exp_scaled_non_positive(const P& x) {
     return detail::exp_of_clamped(ei::pmax(x, constant<P>(detail::exp_lowest<scalar_of<P>>)));
+}
+
+// exp(m (b + b_lo)) for m <= 0 and b > 0 (b_lo optional), m b above -354 = -2^13 ln2/16 (so
+// that k < 2^13; callers clamp m where the result is 0 anyway, lowest_factor_for_exp below):
+// the exponential of a product known to twice the precision, without
+// forming it as a double word first. Float with hardware FMA folds the product into Tang's
+// reduction: k from m (16 b/ln2), then r = m b - k ln2/16 by one fma from the exact product
+// m*b and k times Cody and Waite's short ln2_hi/16 (exact), rounded once at r's own small
+// size; then the low parts (k ln2_lo/16 and m b_lo). The short split's rounded ln2_lo adds at
+// most 2^-28 to r where the result is a normal float. Elsewhere m b = w + w_lo (TwoProduct).
+template <class P, class... Low>
+DIFFUSE_ALWAYS_INLINE scaled_exp<P> exp_scaled_of_product(const P& m, const P& b, const Low&... b_lo) {
+#if defined(EIGEN_VECTORIZE_FMA)
+    if constexpr (std::is_same_v<scalar_of<P>, float>) {
+        const P shifter = constant<P>(0x1.8p23f);
+        const P shifted = fma(m, ei::pmul(b, constant<P>(static_cast<float>(16 * detail::log2e))), shifter);
+        const P k = ei::psub(shifted, shifter);
+        P r = fma(m, b, ei::pmul(k, constant<P>(-detail::ln2_short_hi<float, 16> / 16)));
+        r = fma(k, constant<P>(-detail::ln2_short_lo<float, 16> / 16), r);
+        if constexpr (sizeof...(b_lo) > 0) r = fma(m, b_lo..., r);
+        return detail::exp_from_sixteenths(shifted, k, r);
+    }
+#endif
+    const auto [w, w_lo] = two_product(m, b);
+    if constexpr (sizeof...(b_lo) > 0) return exp_scaled_non_positive(w, fma(m, b_lo..., w_lo));
+    else return exp_scaled_non_positive(w, w_lo);
+}
+// Where exp_scaled_of_product(m, b) may clamp m: below, m b is below detail::exp_lowest,
+// where every result (even times the largest float) is 0.
+template <Real T>
+T lowest_factor_for_exp(T b) {
+    return detail::exp_lowest<T> / b;
 }
 
 // exp(x + x_lo), faithful over the whole range (denormal results included).

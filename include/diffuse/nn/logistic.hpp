@@ -5,6 +5,8 @@
 // relative error grows like |w| times the error of w in the tails.
 #pragma once
 
+#include <cmath>
+
 #include "diffuse/core/error.hpp"
 #include "diffuse/nn/elementwise.hpp"
 #include "diffuse/nn/kernels.hpp"
@@ -66,14 +68,14 @@ struct swish {
             return s.exp_w.times(Eigen::internal::pdiv(Eigen::internal::pmul(p, p), Eigen::internal::pmul(s.d, s.d)));
         });
     }
-    // -|beta x| = |beta| (-|x|) to twice the precision; w has the sign of x, or of -x for beta < 0.
+    // exp(-|beta x|) = exp(|beta| (-|x|)); w has the sign of x, or of -x for beta < 0.
     // beta = 0 is the line x/2 (the general path would meet 0 * inf at x = +-inf).
     template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         using T = simd::scalar_of<P>;
         if (beta == 0.0) return Eigen::internal::pmul(x, simd::constant<P>(T(0.5)));
-        const P b = simd::constant<P>(static_cast<T>(beta));
-        const auto [m, m_lo] = simd::two_product(simd::abs(b), simd::minus_abs(x));
-        return kernels::self_gated(x, kernels::logistic_of_minus_abs(Eigen::internal::pxor(x, simd::sign_bit(b)), m, m_lo));
+        const T b = static_cast<T>(beta);
+        const P sign_of_w = Eigen::internal::pxor(x, simd::sign_bit(simd::constant<P>(b)));
+        return kernels::self_gated(x, kernels::logistic_of_linear(sign_of_w, x, std::abs(b)));
     }
     template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         if (beta == 0.0) return simd::keep_nan(x, simd::constant<P>(simd::scalar_of<P>(0.5)));
@@ -97,8 +99,7 @@ struct quick_gelu {
     template <Real T> T operator()(T x) const { return nn::value(*this, x); }
     template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
     template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
-        const auto [m, m_lo] = simd::times(scale<P>, simd::minus_abs(x));  // -|w|
-        return kernels::self_gated(x, kernels::logistic_of_minus_abs(x, m, m_lo));
+        return kernels::self_gated(x, kernels::logistic_of_linear(x, x, scale<P>.hi, scale<P>.lo));
     }
     template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         // x w' = 1.702 x = w.
