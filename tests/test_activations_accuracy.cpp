@@ -351,7 +351,8 @@ TEMPLATE_TEST_CASE("the exponential kernel is within 0.8 ULP (float) / 1 ULP (do
 // the linear gates Swish and QuickGELU): every m = -|x| of the grid above, clamped where the
 // callers clamp it, for b with and without a low part, against expl of the exact product, at
 // the widest packet. Measured: float 0.77 ULP (b = 5.5), double 0.98 (the product as a double
-// word, its low part added to the reduced argument); bounds 0.8 and 1.1 (1.25 without FMA).
+// word, its low part added to the reduced argument); bounds 0.8 and 1.1. Without hardware FMA
+// (SSE2 build): float 0.76, double 1.22, bound 1.3 there.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wignored-attributes"  // packet types as template arguments
 TEMPLATE_TEST_CASE("the exponential of a product is within 0.8 ULP (float) / 1.1 ULP (double)", "[nn][accuracy][exp]", float, double) {
@@ -382,7 +383,7 @@ TEMPLATE_TEST_CASE("the exponential of a product is within 0.8 ULP (float) / 1.1
         }
         std::printf("exp of product %-6s b=%-9g max %.3f ULP (m=%.6g)\n", sizeof(T) == 4 ? "float" : "double", static_cast<double>(b.hi), worst.max, worst.at);
         INFO("b = " << b.hi << ": max " << worst.max << " ULP at m = " << worst.at);
-        CHECK(worst.max <= (sizeof(T) == 4 ? 0.8 : hardware_fma ? 1.1 : 1.25));
+        CHECK(worst.max <= (sizeof(T) == 4 ? 0.8 : hardware_fma ? 1.1 : 1.3));
     }
 }
 #pragma GCC diagnostic pop
