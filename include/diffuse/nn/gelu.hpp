@@ -99,10 +99,14 @@ struct gelu_tanh {
 
     template <Real T> T operator()(T x) const { return nn::value(*this, x); }
     template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
-    // w is odd with the sign of x: -|w(x)| = w(-|x|).
+    // w is odd with the sign of x: -|w(x)| = m p(m) with m = -|x| and p(m) = k1 + k3 m^2 > 0,
+    // the product taken into the exponential's reduction (simd::exp_scaled_of_product). m is
+    // clamped where -|w| is below the exponential's range (the gate is 0 there).
     template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
-        const auto [m, m_lo] = odd_cubic(simd::minus_abs(x), cubic_term<P>);
-        return kernels::self_gated(x, kernels::logistic_of_minus_abs(x, m, m_lo));
+        using T = simd::scalar_of<P>;
+        const P m = Eigen::internal::pmax(simd::minus_abs(x), simd::constant<P>(-static_cast<T>(underflow_bound<T>)));
+        const auto [p, p_lo] = cubic_factor(m, cubic_term<P>);
+        return kernels::self_gated(x, kernels::logistic_from(x, simd::exp_scaled_of_product(m, p, p_lo)));
     }
     // x w'(x) = x (k1 + 3 k3 x^2), to twice the precision like w.
     template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
@@ -119,9 +123,19 @@ private:
     template <class P>
     static constexpr simd::exact_constant<simd::scalar_of<P>> cubic_slope_term{3 * k1 * cubic};
 
-    // x (k1 + k3 x^2) as hi + lo (w for k3 = k1 * 0.044715, x w' for three times that).
+    // t with k1 t + k3 t^3 = -detail::exp_lowest (Newton's iteration from above, in long double):
+    // beyond, the gate's exponential is 0 in T.
+    template <Real T>
+    static constexpr long double underflow_bound = [] {
+        const long double target = -static_cast<long double>(simd::detail::exp_lowest<T>);
+        long double t = target / k1;  // above the root (the cubic term only adds)
+        for (int i = 0; i < 60; ++i) t -= (k1 * t + k1 * cubic * t * t * t - target) / (k1 + 3 * k1 * cubic * t * t);
+        return t;
+    }();
+
+    // k1 + k3 x^2 as hi + lo.
     template <class P>
-    DIFFUSE_ALWAYS_INLINE static simd::double_word<P> odd_cubic(const P& x, const simd::exact_constant<simd::scalar_of<P>>& k3) {
+    DIFFUSE_ALWAYS_INLINE static simd::double_word<P> cubic_factor(const P& x, const simd::exact_constant<simd::scalar_of<P>>& k3) {
         namespace ei = Eigen::internal;
         constexpr auto k = linear<P>;
         const auto [s, s_lo] = simd::two_product(x, x);
@@ -131,6 +145,12 @@ private:
         m_lo = ei::padd(m_lo, simd::constant<P>(k.lo));
         m_lo = simd::fma(simd::constant<P>(k3.lo), s, m_lo);
         m_lo = simd::fma(simd::constant<P>(k3.hi), s_lo, m_lo);
+        return {m, m_lo};
+    }
+    // x (k1 + k3 x^2) as hi + lo (w for k3 = k1 * 0.044715, x w' for three times that).
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE static simd::double_word<P> odd_cubic(const P& x, const simd::exact_constant<simd::scalar_of<P>>& k3) {
+        const auto [m, m_lo] = cubic_factor(x, k3);
         const auto [w, w_err] = simd::two_product(x, m);
         return {w, simd::fma(x, m_lo, w_err)};
     }

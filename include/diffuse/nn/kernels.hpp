@@ -38,6 +38,7 @@ struct logistic_parts {
     }
 };
 
+// The parts from exp(-|w|) and w, or any packet with w's sign (the gates pass x).
 template <class P>
 DIFFUSE_ALWAYS_INLINE logistic_parts<P> logistic_from(const P& w, const simd::scaled_exp<P>& exp_w) {
     const P e = exp_w.value();
@@ -46,12 +47,6 @@ DIFFUSE_ALWAYS_INLINE logistic_parts<P> logistic_from(const P& w, const simd::sc
 template <class P>
 DIFFUSE_ALWAYS_INLINE logistic_parts<P> logistic(const P& w_hi, const P& w_lo) {
     return logistic_from(w_hi, simd::exp_scaled_non_positive(simd::minus_abs(w_hi), simd::select_less_equal(ei::pzero(w_hi), w_hi, ei::pnegate(w_lo), w_lo)));
-}
-// The same given -|w| = m_hi + m_lo directly and a packet with w's sign (the gates compute
-// w(-|x|) = -|w(x)| and pass x, or -x): no select of the correction's sign.
-template <class P>
-DIFFUSE_ALWAYS_INLINE logistic_parts<P> logistic_of_minus_abs(const P& sign_of_w, const P& m_hi, const P& m_lo) {
-    return logistic_from(sign_of_w, simd::exp_scaled_non_positive(m_hi, m_lo));
 }
 // The same for a linear gate w = (b + b_lo) x, b > 0 (b_lo optional), given a packet with w's
 // sign: exp(-|w|) = exp(-|x| (b + b_lo)) from the product directly
