@@ -76,14 +76,10 @@ DIFFUSE_ALWAYS_INLINE P one_plus_squared(const P& e, const P& d) {
     return simd::fma(d, d, ei::pmul(ei::padd(d, d), one_plus_error(e, d)));
 }
 
-// sigma(w), sigma(-w).
+// sigma(w).
 template <class P>
 DIFFUSE_ALWAYS_INLINE P sigma_of(const logistic_parts<P>& s) {
     return ei::pdiv(s.by_sign(constant<P>(scalar_of<P>(1)), s.e), s.d);
-}
-template <class P>
-DIFFUSE_ALWAYS_INLINE P sigma_of_minus(const logistic_parts<P>& s) {
-    return ei::pdiv(s.by_sign(s.e, constant<P>(scalar_of<P>(1))), s.d);
 }
 
 // x * sigma(w) for a gate w = w(x) (SiLU, Swish, QuickGELU, GELU-tanh), given gate =

@@ -39,7 +39,6 @@ inline constexpr bool quarter_octaves_tabulated = false;
 // bits), whose low five bits are (4 (127 + E) + i) mod 32.
 template <int E, std::size_t Rows>
 struct quarter_octave_table {
-    static constexpr int first_exponent = E;
     alignas(64) std::array<std::array<float, 32>, Rows> row{};
 };
 
