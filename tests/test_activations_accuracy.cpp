@@ -388,6 +388,42 @@ TEMPLATE_TEST_CASE("the exponential of a product is within 0.8 ULP (float) / 1.1
 }
 #pragma GCC diagnostic pop
 
+// log(1 + u) on [0, 1] (softplus's log term; float: a polynomial, see simd::log1p_unit_interval)
+// on 2^21 evenly spaced points, every power of two down to the smallest denormal and the ends,
+// at the widest packet and on plain T. Measured: float 1.225 ULP (u = 0.9822), double 0.76;
+// bounds 1.25 and 1.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"  // packet types as template arguments
+TEMPLATE_TEST_CASE("log1p on the unit interval is within 1.25 ULP (float) / 1 ULP (double)", "[nn][accuracy][log1p]", float, double) {
+    using T = TestType;
+    namespace ei = Eigen::internal;
+    namespace simd = diffuse::simd;
+    using P = simd::packet<T>;
+    constexpr std::size_t n = ei::unpacket_traits<P>::size;
+    std::vector<T> us;
+    constexpr int points = 1 << 21;
+    for (int i = 0; i <= points; ++i) us.push_back(static_cast<T>(i) / points);
+    for (T u = T(0.5); u > 0; u /= 2) us.push_back(u);
+    us.push_back(std::nextafter(T(1), T(0)));
+    while (us.size() % n) us.push_back(T(1));
+    exp_error worst;
+    auto record = [&](T u, T y) {
+        const double e = static_cast<double>(ulp_error<T>(y, std::log1p(static_cast<ld>(u))));
+        if (e > worst.max) worst = {e, static_cast<double>(u)};
+    };
+    for (std::size_t i = 0; i < us.size(); i += n) {
+        T y[n];
+        ei::pstoreu(y, simd::log1p_unit_interval(ei::ploadu<P>(&us[i])));
+        for (std::size_t j = 0; j < n; ++j) record(us[i + j], y[j]);
+    }
+    for (const T u : us) record(u, simd::log1p_unit_interval(u));
+    std::printf("log1p [0, 1]   %-6s max %.3f ULP (u=%.6g)\n", sizeof(T) == 4 ? "float" : "double", worst.max, worst.at);
+    INFO("max " << worst.max << " ULP at u = " << worst.at);
+    CHECK(worst.max <= (sizeof(T) == 4 ? 1.25 : 1.0));
+    CHECK(std::isnan(simd::log1p_unit_interval(std::numeric_limits<T>::quiet_NaN())));
+}
+#pragma GCC diagnostic pop
+
 TEST_CASE("the float exponential's table holds 2^(j/16) to twice float precision", "[nn][accuracy][exp]") {
     const auto& table = diffuse::simd::detail::exp2_sixteenths;
     for (std::size_t j = 0; j < 16; ++j) {
@@ -499,8 +535,6 @@ TEST_CASE("the quarter-octave tables are accurate to twice float precision", "[n
     CHECK(quarter_octave_error("normal_tail", detail::normal_tail_by_bits,
                                [](ld t) { return std::erfc(t / std::sqrt(2.0L)) / 2 * std::exp(t * t / 2); }) <= 0x1.6ap-26);
     CHECK(quarter_octave_error("tanh_ratio", detail::tanh_ratio_by_bits, [](ld t) { return t == 0 ? 1 : std::tanh(t) / t; }) <= 0x1p-26);
-    CHECK(quarter_octave_error("softplus_tail", detail::softplus_tail_by_bits,
-                               [](ld t) { return std::log1p(std::exp(-t)) * std::exp(t); }) <= 0x1p-26);
 }
 
 #pragma GCC diagnostic pop

@@ -18,7 +18,6 @@ coefficient, the 32 intervals in order of t).
 The functions (each smooth and bounded away from 0 on [0, 2^(E+8)]):
   normal_tail    H(t) = Phi(-t) exp(t^2/2),        E = -4   (exact GELU, nn/normal_cdf.hpp)
   tanh_ratio     tanh(t) / t,                      E = -4   (tanh, nn/kernels.hpp)
-  softplus_tail  log(1 + exp(-t)) exp(t),          E = -3   (softplus, nn/softplus.hpp)
 
 Run: python3 tools/fit_quarter_octaves.py FUNCTION [degree]   (needs python3-mpmath; default 6)
 """
@@ -40,7 +39,6 @@ def tanh_ratio(t):
 FUNCTIONS = {
     "normal_tail": (lambda t: mp.erfc(t / mp.sqrt(2)) / 2 * mp.exp(t * t / 2), -4),
     "tanh_ratio": (tanh_ratio, -4),
-    "softplus_tail": (lambda t: mp.log1p(mp.exp(-t)) * mp.exp(t), -3),
 }
 
 if len(sys.argv) < 2 or sys.argv[1] not in FUNCTIONS:

@@ -11,7 +11,6 @@
 
 #include "diffuse/core/error.hpp"
 #include "diffuse/nn/elementwise.hpp"
-#include "diffuse/nn/detail/softplus_table.hpp"
 #include "diffuse/nn/kernels.hpp"
 
 // Packet types (__m512 ...) carry alignment attributes that GCC warns about when they are used
@@ -66,16 +65,8 @@ private:
     DIFFUSE_ALWAYS_INLINE static P positive_part_plus_log_term(const P& z, const Correction&... lo) {
         namespace ei = Eigen::internal;
         const P minus_abs = simd::minus_abs(z);
-        P log_term;
-        if constexpr (kernels::detail::quarter_octaves_tabulated<simd::scalar_of<P>>) {
-            // log1p(exp(-t)) = exp(-t) S(t), S from the quarter-octave table
-            // (nn/detail/softplus_table.hpp), the product rounded once: no logarithm.
-            using kernels::detail::softplus_tail_by_bits;
-            const auto s = kernels::detail::evaluate(softplus_tail_by_bits, kernels::detail::clamp_to_table(softplus_tail_by_bits, simd::abs(z)));
-            log_term = simd::exp_scaled_non_positive(minus_abs, lo...).times(s.hi, s.lo);
-        } else {
-            log_term = simd::log1p_unit_interval(simd::exp_scaled_non_positive(minus_abs, lo...).value());
-        }
+        // log1p(exp(-t)): for float a polynomial in exp(-t), see simd::log1p_unit_interval.
+        const P log_term = simd::log1p_unit_interval(simd::exp_scaled_non_positive(minus_abs, lo...).value());
         // max(z, 0), z when it is NaN (pmax returns its first operand then).
         return ei::padd(ei::pmax(z, ei::pzero(z)), log_term);
     }
@@ -86,53 +77,34 @@ private:
     }
 };
 
-namespace detail {
-// The pieces of Mish in e = exp(-|x|): tanh(softplus(x)) = numerator / denominator with
-// numerator 1 + 2e (x > 0) or e (e + 2) (x <= 0), denominator 1 + 2e + 2e^2 or e (e + 2) + 2;
-// 1 - tanh(softplus(x)) = (2 e^2 or 2) / denominator.
-template <class P>
-struct mish_parts {
-    simd::scaled_exp<P> exp_x;  // e, for products rounded once
-    P e;
-    P denominator;
-};
-template <class P>
-DIFFUSE_ALWAYS_INLINE mish_parts<P> mish_split(const P& x) {
-    using T = simd::scalar_of<P>;
-    namespace ei = Eigen::internal;
-    const auto exp_x = simd::exp_scaled_non_positive(simd::minus_abs(x));
-    const P e = exp_x.value();
-    const P two = simd::constant<P>(T(2));
-    const P one_plus_2e = simd::fma(two, e, simd::constant<P>(T(1)));
-    const P e_plus_2 = ei::padd(e, two);
-    const P denominator = simd::select_less(ei::pzero(x), x, simd::fma(ei::pmul(two, e), e, one_plus_2e), simd::fma(e, e_plus_2, two));
-    return {exp_x, e, denominator};
-}
-}  // namespace detail
-
 struct mish {
     using activation_kind = elementwise_tag;
     static constexpr int cost = 30;
 
     template <Real T> T operator()(T x) const { return nn::value(*this, x); }
     template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
+    // With e = exp(-|x|), g = tanh(softplus(x)) is 1 - a/b on both sides, one division for both
+    // (the divider, not the arithmetic, bounds two of them on cores with one slow 512-bit divider):
+    //   x > 0:  g = (1 + 2e) / (1 + 2e + 2e^2)         = 1 - 2e^2 / (1 + 2e + 2e^2),
+    //   x <= 0: g = e q, q = (e + 2) / (e (e + 2) + 2) = 1 - e (e + 1) / (e (e + 2) + 2),
+    // a/b <= 2/5, so 1 - a/b keeps the quotient's rounding small; for x <= 0 the factor e is
+    // applied last, with its power of two (as x -> -inf, q is just below 1, where the roundings
+    // of the plain ratio (e + 2)/b counted double: 4.26 ULP at x = -5.128 in the exhaustive sweep).
+    // -inf is clamped to the lowest float (e = 0 there: -0, not -inf * 0).
     template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         using T = simd::scalar_of<P>;
         namespace ei = Eigen::internal;
-        const auto m = detail::mish_split(x);
+        const auto exp_x = simd::exp_scaled_non_positive(simd::minus_abs(x));
+        const P e = exp_x.value();
         const P two = simd::constant<P>(T(2));
-        const P x_finite = simd::clamp_nan(x, std::numeric_limits<T>::lowest(), std::numeric_limits<T>::max());
-        // x > 0: x (1 + 2e) / denominator; x <= 0: x e q, the factor e applied last, with
-        // q = (e + 2) / denominator written 1 - e (e + 1) / denominator: as x -> -inf, q is just
-        // below 1, where its ULP is half that of e + 2 and of the denominator, so the roundings of
-        // the plain ratio count double (4.26 ULP at x = -5.128 in the exhaustive sweep); in this
-        // form they shrink with e. (Choosing the form per lane costs two selects after the
-        // division on the critical path: 25% of the speed, for 3.18 against 3.66 ULP.)
-        const P one = simd::constant<P>(T(1));
-        const P positive = ei::pdiv(ei::pmul(x, simd::fma(two, m.e, one)), m.denominator);
-        const P q = ei::psub(one, ei::pdiv(simd::fma(m.e, m.e, m.e), m.denominator));
-        const P negative = m.exp_x.times(ei::pmul(x_finite, q));
-        return simd::select_less(ei::pzero(x), x, positive, negative);
+        const P zero = ei::pzero(x);  // x > 0 picks the first form (one compare for the three selects)
+        const P two_e = ei::pmul(two, e);
+        const P numerator = simd::select_less(zero, x, ei::pmul(two_e, e), simd::fma(e, e, e));
+        const P denominator = simd::select_less(zero, x, simd::fma(two_e, e, ei::padd(two_e, simd::constant<P>(T(1)))),
+                                                simd::fma(e, ei::padd(e, two), two));
+        const P y = ei::pmul(ei::pmax(x, simd::constant<P>(std::numeric_limits<T>::lowest())),
+                             ei::psub(simd::constant<P>(T(1)), ei::pdiv(numerator, denominator)));
+        return simd::select_less(zero, x, y, exp_x.times(y));
     }
     // f' = g + x (1 - g^2) sigma(x), g = tanh(softplus(x)), as one ratio of polynomials in
     // e = exp(-|x|) (with 1 + g = 2 (1 + e)^2 / denominator the factors (1 + e) cancel):
