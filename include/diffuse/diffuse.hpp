@@ -10,6 +10,7 @@
 #include "diffuse/core/error.hpp"
 #include "diffuse/core/random.hpp"
 #include "diffuse/core/simd.hpp"
+#include "diffuse/core/stream.hpp"
 #include "diffuse/core/view.hpp"
 #include "diffuse/models/denoiser.hpp"
 #include "diffuse/models/discrete_model.hpp"
