@@ -148,6 +148,9 @@ template <class P> DIFFUSE_ALWAYS_INLINE P abs(const P& x) { return ei::pabs(x);
 template <class P> DIFFUSE_ALWAYS_INLINE P sign_bit(const P& x) { return ei::pand(x, constant<P>(scalar_of<P>(-0.0))); }
 // -|x| in one bit operation (the sign bit set), not an and and a subtraction.
 template <class P> DIFFUSE_ALWAYS_INLINE P minus_abs(const P& x) { return ei::por(x, constant<P>(scalar_of<P>(-0.0))); }
+// max(x, 0), NaN where x is NaN: Eigen's pmax returns its first operand then, in one
+// instruction (max_nan, NaN from either side, is a compare and a select more).
+template <class P> DIFFUSE_ALWAYS_INLINE P positive_part(const P& x) { return ei::pmax(x, ei::pzero(x)); }
 // magnitude (>= 0) with the sign of `sign`: keeps tanh(-0) = -0.
 template <class P> DIFFUSE_ALWAYS_INLINE P with_sign_of(const P& magnitude, const P& sign) { return ei::por(magnitude, sign_bit(sign)); }
 

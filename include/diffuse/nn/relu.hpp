@@ -23,12 +23,6 @@ template <class P>
 DIFFUSE_ALWAYS_INLINE P leaky_derivative(const P& x, const P& slope) {
     return simd::keep_nan(x, simd::select_less(Eigen::internal::pzero(x), x, simd::constant<P>(simd::scalar_of<P>(1)), slope));
 }
-// max(x, 0), NaN where x is NaN: Eigen's pmax returns its first operand then, in one
-// instruction (simd::max_nan, NaN from either side, is a compare and a select more).
-template <class P>
-DIFFUSE_ALWAYS_INLINE P positive_part(const P& x) {
-    return Eigen::internal::pmax(x, Eigen::internal::pzero(x));
-}
 template <Real T>
 T leaky_slope_derivative(T x) {
     return x > T(0) ? T(0) : x;
@@ -42,7 +36,7 @@ struct relu {
 
     template <Real T> T operator()(T x) const { return nn::value(*this, x); }
     template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
-    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const { return detail::positive_part(x); }
+    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const { return simd::positive_part(x); }
     template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         return detail::leaky_derivative(x, Eigen::internal::pzero(x));
     }
@@ -108,11 +102,11 @@ struct relu_squared {
     template <Real T> T operator()(T x) const { return nn::value(*this, x); }
     template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
     template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
-        const P r = detail::positive_part(x);
+        const P r = simd::positive_part(x);
         return Eigen::internal::pmul(r, r);
     }
     template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
-        const P r = detail::positive_part(x);
+        const P r = simd::positive_part(x);
         return Eigen::internal::padd(r, r);
     }
 };

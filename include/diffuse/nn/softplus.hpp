@@ -67,8 +67,7 @@ private:
         const P minus_abs = simd::minus_abs(z);
         // log1p(exp(-t)): for float a polynomial in exp(-t), see simd::log1p_unit_interval.
         const P log_term = simd::log1p_unit_interval(simd::exp_scaled_non_positive(minus_abs, lo...).value());
-        // max(z, 0), z when it is NaN (pmax returns its first operand then).
-        return ei::padd(ei::pmax(z, ei::pzero(z)), log_term);
+        return ei::padd(simd::positive_part(z), log_term);
     }
     // PyTorch's linear regime: x where beta x > threshold.
     template <class P>
