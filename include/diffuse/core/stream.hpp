@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <type_traits>
 
 #include "diffuse/core/config.hpp"
 #include "diffuse/core/simd.hpp"
