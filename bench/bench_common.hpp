@@ -65,6 +65,27 @@ private:
     buffer<T> a_, b_, c_;
 };
 
+// STREAM's scale b = s * c on its own arrays: one read stream and one written, the shape of an
+// element-wise kernel y = f(x). Where the hardware reads a written line before writing it
+// (write-allocate), such a kernel moves 3 streams for the 2 counted and the triad 4 for 3, so
+// even a kernel at the memory's limit shows below 1 against the triad (about 0.89); against
+// the scale it shows 1.
+template <Real T>
+class scale {
+public:
+    explicit scale(std::int64_t n) : b_(buffer<T>::Zero(n)), c_(buffer<T>::Constant(n, T(2))) {}
+
+    std::int64_t operator()() {
+        b_ = T(3) * c_;
+        benchmark::DoNotOptimize(b_.data());
+        benchmark::ClobberMemory();
+        return stream_bytes<T>(b_.size(), 2);
+    }
+
+private:
+    buffer<T> b_, c_;
+};
+
 namespace detail {
 
 // bytes/s of `calls` calls of `kernel` (a callable returning the bytes it counted).
@@ -90,14 +111,14 @@ std::int64_t calls_lasting(Kernel& kernel, double seconds) {
 
 }  // namespace detail
 
-// A kernel's bytes/s divided by the triad's at the same n elements of T, measured in
-// alternation: 9 pairs of back-to-back batches (triad, then kernel, >= 2 ms each), the median
+// A kernel's bytes/s divided by a reference kernel's (the triad, the scale) at the same n
+// elements, measured in alternation: 9 pairs of back-to-back batches (triad, then kernel, >= 2 ms each), the median
 // of the 9 per-pair ratios. Each pair sees the same machine state (frequency, other processes'
 // cache and memory traffic), so the ratio holds on a loaded machine where two separately timed
 // benchmarks, minutes apart, do not.
-template <Real T, class Kernel>
-double paired_triad_ratio(std::int64_t n, Kernel& kernel) {
-    triad<T> reference(n);
+template <class Reference, class Kernel>
+double paired_ratio(std::int64_t n, Kernel& kernel) {
+    Reference reference(n);
     const std::int64_t reference_calls = detail::calls_lasting(reference, 0.002);
     const std::int64_t kernel_calls = detail::calls_lasting(kernel, 0.002);
     constexpr int pairs = 9;
@@ -108,6 +129,10 @@ double paired_triad_ratio(std::int64_t n, Kernel& kernel) {
     }
     std::nth_element(ratios.begin(), ratios.begin() + pairs / 2, ratios.end());
     return ratios[pairs / 2];
+}
+template <Real T, class Kernel>
+double paired_triad_ratio(std::int64_t n, Kernel& kernel) {
+    return paired_ratio<triad<T>>(n, kernel);
 }
 
 // The triad's bytes/s at n elements of T, measured once per (T, n) per process (median of 7
