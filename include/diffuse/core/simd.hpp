@@ -215,6 +215,16 @@ DIFFUSE_ALWAYS_INLINE P fma(const P& a, const P& b, const P& c) {
     }
 }
 
+// -x as a sign flip. Eigen's pnegate is 0 - x, which the compiler may not fold into a fused
+// multiply-subtract (0 - x and -x differ for x = +0); the vector extensions' unary minus it
+// folds: two_product's error term fma(a, b, -hi) becomes one vfmsub instead of a subtraction
+// and an fma.
+template <class P>
+DIFFUSE_ALWAYS_INLINE P negate(const P& x) {
+    if constexpr (requires { -x; }) return -x;
+    else return ei::pnegate(x);
+}
+
 // An unevaluated sum hi + lo with |lo| <= ulp(hi)/2 (a "double-word" number).
 template <class P>
 struct double_word {
@@ -231,7 +241,7 @@ DIFFUSE_ALWAYS_INLINE double_word<P> two_product(const P& a, const P& b) {
     // GCC's default), which would use the unrounded a*b there and break hi + lo = a*b in
     // callers such as two_sum(c, hi), differently in differently inlined copies.
     const P hi = fma(a, b, constant<P>(scalar_of<P>(-0.0)));
-    return {hi, fma(a, b, ei::pnegate(hi))};
+    return {hi, fma(a, b, negate(hi))};
 #else
     const P hi = ei::pmul(a, b);
     // Veltkamp split into halves whose products are exact.
