@@ -269,7 +269,7 @@ DIFFUSE_ALWAYS_INLINE double_word<P> two_product(const P& a, const P& b) {
 template <class P>
 DIFFUSE_ALWAYS_INLINE P remainder_of(const P& c, const P& a, const P& b) {
 #if defined(EIGEN_VECTORIZE_FMA) || !defined(EIGEN_VECTORIZE)
-    return fma(ei::pnegate(a), b, c);
+    return fma(negate(a), b, c);
 #else
     const auto [hi, lo] = two_product(a, b);
     return ei::psub(ei::psub(c, hi), lo);
