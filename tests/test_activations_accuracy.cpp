@@ -308,22 +308,30 @@ struct exp_error {
     double at = 0;
 };
 
-template <class P, class T>
-exp_error exp_error_at_width(const std::vector<T>& xs) {
+// The largest error in ULP of `kernel` (on packets P, or on plain T when P is T) against
+// `reference` (long double) over xs; the last packet overlaps the one before it, so every x,
+// the special values at the end included, is tested.
+template <class P, class T, class Kernel, class Reference>
+exp_error max_ulp_error(const std::vector<T>& xs, const Kernel& kernel, const Reference& reference) {
     namespace ei = Eigen::internal;
     constexpr std::size_t n = std::is_same_v<P, T> ? 1 : static_cast<std::size_t>(ei::unpacket_traits<P>::size);
     exp_error worst;
     for (std::size_t next = 0; next < xs.size(); next += n) {
-        const std::size_t i = std::min(next, xs.size() - n);  // the last packet overlaps, so the special values at the end are tested too
+        const std::size_t i = std::min(next, xs.size() - n);
         T y[n];
-        if constexpr (n == 1) y[0] = diffuse::simd::exp(xs[i]);
-        else ei::pstoreu(y, diffuse::simd::exp(ei::ploadu<P>(&xs[i])));
+        if constexpr (n == 1) y[0] = kernel(xs[i]);
+        else ei::pstoreu(y, kernel(ei::ploadu<P>(&xs[i])));
         for (std::size_t j = 0; j < n; ++j) {
-            const double e = static_cast<double>(ulp_error<T>(y[j], std::exp(static_cast<ld>(xs[i + j]))));
+            const double e = static_cast<double>(ulp_error<T>(y[j], reference(static_cast<ld>(xs[i + j]))));
             if (e > worst.max) worst = {e, static_cast<double>(xs[i + j])};
         }
     }
     return worst;
+}
+
+template <class P, class T>
+exp_error exp_error_at_width(const std::vector<T>& xs) {
+    return max_ulp_error<P>(xs, [](const auto& x) { return diffuse::simd::exp(x); }, [](ld x) { return std::exp(x); });
 }
 
 TEMPLATE_TEST_CASE("the exponential kernel is within 0.8 ULP (float) / 1 ULP (double) at every packet width", "[nn][accuracy][exp]", float, double) {
@@ -361,7 +369,6 @@ TEMPLATE_TEST_CASE("the exponential of a product is within 0.8 ULP (float) / 1.1
     namespace ei = Eigen::internal;
     namespace simd = diffuse::simd;
     using P = simd::packet<T>;
-    constexpr std::size_t n = ei::unpacket_traits<P>::size;
     const simd::exact_constant<T> quick{1.702L};
     struct factor {
         T hi, lo;
@@ -370,18 +377,13 @@ TEMPLATE_TEST_CASE("the exponential of a product is within 0.8 ULP (float) / 1.1
         std::vector<T> ms;
         for (const T x : grid<T>())
             if (!std::isnan(x)) ms.push_back(std::max(-std::fabs(x), simd::lowest_factor_for_exp(b.hi)));
-        while (ms.size() % n) ms.push_back(ms.back());
-        exp_error worst;
-        for (std::size_t i = 0; i < ms.size(); i += n) {
-            T y[n];
-            const P m = ei::ploadu<P>(&ms[i]);
-            if (b.lo != 0) ei::pstoreu(y, simd::exp_scaled_of_product(m, ei::pset1<P>(b.hi), ei::pset1<P>(b.lo)).value());
-            else ei::pstoreu(y, simd::exp_scaled_of_product(m, ei::pset1<P>(b.hi)).value());
-            for (std::size_t j = 0; j < n; ++j) {
-                const double e = static_cast<double>(ulp_error<T>(y[j], std::exp(static_cast<ld>(ms[i + j]) * (static_cast<ld>(b.hi) + b.lo))));
-                if (e > worst.max) worst = {e, static_cast<double>(ms[i + j])};
-            }
-        }
+        const exp_error worst = max_ulp_error<P>(
+            ms,
+            [&](const P& m) {
+                if (b.lo != 0) return simd::exp_scaled_of_product(m, ei::pset1<P>(b.hi), ei::pset1<P>(b.lo)).value();
+                return simd::exp_scaled_of_product(m, ei::pset1<P>(b.hi)).value();
+            },
+            [&](ld m) { return std::exp(m * (static_cast<ld>(b.hi) + b.lo)); });
         std::printf("exp of product %-6s b=%-9g max %.3f ULP (m=%.6g)\n", sizeof(T) == 4 ? "float" : "double", static_cast<double>(b.hi), worst.max, worst.at);
         INFO("b = " << b.hi << ": max " << worst.max << " ULP at m = " << worst.at);
         CHECK(worst.max <= (sizeof(T) == 4 ? 0.8 : hardware_fma ? 1.1 : 1.3));
@@ -397,27 +399,16 @@ TEMPLATE_TEST_CASE("the exponential of a product is within 0.8 ULP (float) / 1.1
 #pragma GCC diagnostic ignored "-Wignored-attributes"  // packet types as template arguments
 TEMPLATE_TEST_CASE("log1p on the unit interval is within 1.25 ULP (float) / 1 ULP (double)", "[nn][accuracy][log1p]", float, double) {
     using T = TestType;
-    namespace ei = Eigen::internal;
     namespace simd = diffuse::simd;
-    using P = simd::packet<T>;
-    constexpr std::size_t n = ei::unpacket_traits<P>::size;
     std::vector<T> us;
     constexpr int points = 1 << 21;
     for (int i = 0; i <= points; ++i) us.push_back(static_cast<T>(i) / points);
     for (T u = T(0.5); u > 0; u /= 2) us.push_back(u);
     us.push_back(std::nextafter(T(1), T(0)));
-    while (us.size() % n) us.push_back(T(1));
-    exp_error worst;
-    auto record = [&](T u, T y) {
-        const double e = static_cast<double>(ulp_error<T>(y, std::log1p(static_cast<ld>(u))));
-        if (e > worst.max) worst = {e, static_cast<double>(u)};
-    };
-    for (std::size_t i = 0; i < us.size(); i += n) {
-        T y[n];
-        ei::pstoreu(y, simd::log1p_unit_interval(ei::ploadu<P>(&us[i])));
-        for (std::size_t j = 0; j < n; ++j) record(us[i + j], y[j]);
-    }
-    for (const T u : us) record(u, simd::log1p_unit_interval(u));
+    auto kernel = [](const auto& u) { return simd::log1p_unit_interval(u); };
+    auto reference = [](ld u) { return std::log1p(u); };
+    exp_error worst = max_ulp_error<simd::packet<T>>(us, kernel, reference);
+    if (const exp_error scalar = max_ulp_error<T>(us, kernel, reference); scalar.max > worst.max) worst = scalar;
     std::printf("log1p [0, 1]   %-6s max %.3f ULP (u=%.6g)\n", sizeof(T) == 4 ? "float" : "double", worst.max, worst.at);
     INFO("max " << worst.max << " ULP at u = " << worst.at);
     CHECK(worst.max <= (sizeof(T) == 4 ? (hardware_fma ? 1.25 : 1.6) : 1.0));

@@ -4,7 +4,6 @@
 // activations' buffer forms, which run on it, agree bitwise with their expressions on buffers
 // long enough to take its prefetching loop.
 #include <catch2/catch.hpp>
-
 #include <cstddef>
 #include <vector>
 
@@ -28,7 +27,16 @@ std::vector<std::ptrdiff_t> lengths() {
     constexpr std::ptrdiff_t lanes = ei::unpacket_traits<simd::packet<T>>::size;
     constexpr std::ptrdiff_t ahead = simd::prefetch_distance_bytes / static_cast<std::ptrdiff_t>(sizeof(T));
     constexpr std::ptrdiff_t line = simd::cache_line_bytes / static_cast<std::ptrdiff_t>(sizeof(T));
-    return {0, 1, lanes - 1, lanes, lanes + 1, ahead - 1, ahead + line - 1, ahead + line, ahead + line + 1, 3 * ahead + 2 * line + 5};
+    return {0,
+            1,
+            lanes - 1,
+            lanes,
+            lanes + 1,
+            ahead - 1,
+            ahead + line - 1,
+            ahead + line,
+            ahead + line + 1,
+            3 * ahead + 2 * line + 5};
 }
 
 // Distinct values, so that a skipped or repeated element shows.
@@ -41,7 +49,8 @@ array<T> ramp(std::ptrdiff_t n, T scale) {
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("simd::transform visits every element once, with the expression's arithmetic", "[core][stream]", float, double) {
+TEMPLATE_TEST_CASE("simd::transform visits every element once, with the expression's arithmetic",
+                   "[core][stream]", float, double) {
     using T = TestType;
     for (const std::ptrdiff_t n : lengths<T>()) {
         INFO("n = " << n);
@@ -49,20 +58,29 @@ TEMPLATE_TEST_CASE("simd::transform visits every element once, with the expressi
         const array<T> y = ramp<T>(n, T(-0.003));
         // One input, out of place: 2x + 1 (2x is exact, so fused or not the sum rounds once).
         array<T> out = array<T>::Constant(n, T(-7));
-        simd::transform(n, out.data(), [](const auto& p) { return ei::padd(ei::padd(p, p), ei::pset1<std::remove_cvref_t<decltype(p)>>(T(1))); },
-                        x.data());
+        simd::transform(
+            n, out.data(),
+            [](const auto& p) {
+                return ei::padd(ei::padd(p, p), ei::pset1<std::remove_cvref_t<decltype(p)>>(T(1)));
+            },
+            x.data());
         for (std::ptrdiff_t i = 0; i < n; ++i) REQUIRE(out[i] == T(2) * x[i] + T(1));
         // Two inputs, out of place, and in place over the second.
         array<T> product(n);
-        simd::transform(n, product.data(), [](const auto& a, const auto& b) { return ei::pmul(a, b); }, x.data(), y.data());
+        simd::transform(
+            n, product.data(), [](const auto& a, const auto& b) { return ei::pmul(a, b); }, x.data(),
+            y.data());
         CHECK((product == x * y).all());
         array<T> in_place = y;
-        simd::transform(n, in_place.data(), [](const auto& a, const auto& b) { return ei::psub(a, b); }, x.data(), in_place.data());
+        simd::transform(
+            n, in_place.data(), [](const auto& a, const auto& b) { return ei::psub(a, b); }, x.data(),
+            in_place.data());
         CHECK((in_place == x - y).all());
     }
 }
 
-TEMPLATE_TEST_CASE("activations on long buffers agree bitwise with their expressions", "[nn][stream]", float, double) {
+TEMPLATE_TEST_CASE("activations on long buffers agree bitwise with their expressions", "[nn][stream]", float,
+                   double) {
     using T = TestType;
     const std::ptrdiff_t n = lengths<T>().back();
     const array<T> x = ramp<T>(n, T(0.013));
@@ -75,7 +93,8 @@ TEMPLATE_TEST_CASE("activations on long buffers agree bitwise with their express
         array<T> out(n), slope(n), grad_x(n);
         nn::apply(act, diffuse::const_view<T>(x.data(), n), diffuse::flat(out));
         nn::apply_derivative(act, diffuse::const_view<T>(x.data(), n), diffuse::flat(slope));
-        nn::backward(act, diffuse::const_view<T>(x.data(), n), diffuse::const_view<T>(grad_y.data(), n), diffuse::flat(grad_x));
+        nn::backward(act, diffuse::const_view<T>(x.data(), n), diffuse::const_view<T>(grad_y.data(), n),
+                     diffuse::flat(grad_x));
         array<T> in_place = x;
         nn::apply(act, in_place);
         CHECK((out == expression).all());

@@ -12,7 +12,6 @@
 #pragma once
 
 #include <Eigen/Core>
-
 #include <algorithm>
 #include <cstddef>
 #include <type_traits>
@@ -54,7 +53,8 @@ DIFFUSE_ALWAYS_INLINE void transform(std::ptrdiff_t n, T* out, const Kernel& ker
     static_assert((std::is_same_v<In, T> && ...), "inputs and output share the scalar type");
     using P = packet<T>;
     constexpr std::ptrdiff_t lanes = ei::unpacket_traits<P>::size;
-    constexpr std::ptrdiff_t per_line = std::max<std::ptrdiff_t>(1, cache_line_bytes / static_cast<std::ptrdiff_t>(sizeof(T) * lanes));
+    constexpr std::ptrdiff_t per_line =
+        std::max<std::ptrdiff_t>(1, cache_line_bytes / static_cast<std::ptrdiff_t>(sizeof(T) * lanes));
     constexpr std::ptrdiff_t step = lanes * per_line;
     constexpr std::ptrdiff_t ahead = prefetch_distance_bytes / static_cast<std::ptrdiff_t>(sizeof(T));
     auto one_packet = [&](std::ptrdiff_t i) { ei::pstoreu(out + i, kernel(ei::ploadu<P>(in + i)...)); };
