@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""Per-interval polynomials for the quarter-octave tables of the float kernels on AVX-512
+"""Per-interval polynomials for the 32-interval tables of the float kernels on AVX-512
 (diffuse/nn/detail/quarter_octaves.hpp and the tables beside it).
 
-A function F on t in [0, 2^(E+8)) is split into 32 intervals, four per octave
-([2^e, 2^(e+1)) for e = E .. E+7, each cut into quarters), the first reaching down to 0, so that
-a float t's biased exponent and two leading mantissa bits are the interval's index. On each
-interval, with m its midpoint and z = t - m (exact in float: t and m share a binade), F is
-interpolated at Chebyshev nodes in 40-digit arithmetic (mpmath) by a polynomial
-c0 + c1 z + ... + c6 z^6. c0 is stored as a float pair c0_hi + c0_lo, the others as floats.
+A function F on t >= 0 is split into 32 intervals, one of two ways:
+- quarter octaves of [0, 2^(E+8)): four per octave ([2^e, 2^(e+1)) for e = E .. E+7, each cut
+  into quarters), the first reaching down to 0, so that a float t's biased exponent and two
+  leading mantissa bits are the interval's index;
+- quarter steps of [0, 7.875): interval k is centred on k/4 (k = 0 .. 31) and is 1/4 wide (the
+  first [0, 1/8]), so that t rounded to a multiple of 1/4 (t + 2^21) carries k in its low bits.
+On each interval, with m its midpoint and z = t - m (exact in float), F is interpolated at
+Chebyshev nodes in 40-digit arithmetic (mpmath) by a polynomial c0 + c1 z + ... + c6 z^6. c0 is
+stored as a float pair c0_hi + c0_lo, the others as floats.
 
 The kernel evaluates q = c1 + ... + c6 z^5 by Horner's rule and F = c0 + z q to twice the
 precision (z q is a small share of c0, so q's roundings count for little). The script prints,
@@ -15,9 +18,12 @@ per interval, the maximum relative error of the stored polynomial (exact arithme
 rounded coefficients) against F and the largest |z q / c0|, then the C++ table (per
 coefficient, the 32 intervals in order of t).
 
-The functions (each smooth and bounded away from 0 on [0, 2^(E+8)]):
-  normal_tail    H(t) = Phi(-t) exp(t^2/2),        E = -4   (exact GELU, nn/normal_cdf.hpp)
-  tanh_ratio     tanh(t) / t,                      E = -4   (tanh, nn/kernels.hpp)
+The functions (each smooth and bounded away from 0 on its intervals):
+  normal_tail    H(t) = Phi(-t) exp(t^2/2),   quarter octaves, E = -4 (exact GELU, nn/normal_cdf.hpp)
+  tanh_ratio     tanh(t) / t,                 quarter octaves, E = -4 (tanh, nn/kernels.hpp)
+  normal_lower   Phi(-t),                     quarter steps           (exact GELU, nn/normal_cdf.hpp)
+The error reported is relative to F, except for normal_lower beyond t = 4.125: there the GELU
+uses it only for x = t > 0, as x (1 - Phi(-t)), and the error is reported relative to 1 - F.
 
 Run: python3 tools/fit_quarter_octaves.py FUNCTION [degree]   (needs python3-mpmath; default 6)
 """
@@ -36,25 +42,37 @@ def tanh_ratio(t):
     return mp.tanh(t) / t if t != 0 else mp.mpf(1)
 
 
+def normal_lower(t):
+    return mp.erfc(t / mp.sqrt(2)) / 2
+
+
+# name: (F, layout: the first exponent E of the quarter octaves or "steps", where the error is
+# relative to F rather than to 1 - F)
 FUNCTIONS = {
-    "normal_tail": (lambda t: mp.erfc(t / mp.sqrt(2)) / 2 * mp.exp(t * t / 2), -4),
-    "tanh_ratio": (tanh_ratio, -4),
+    "normal_tail": (lambda t: normal_lower(t) * mp.exp(t * t / 2), -4, mp.inf),
+    "tanh_ratio": (tanh_ratio, -4, mp.inf),
+    "normal_lower": (normal_lower, "steps", mp.mpf(4.125)),
 }
 
 if len(sys.argv) < 2 or sys.argv[1] not in FUNCTIONS:
     sys.exit(f"usage: {sys.argv[0]} {{{'|'.join(FUNCTIONS)}}} [degree]")
 NAME = sys.argv[1]
-F, FIRST_EXPONENT = FUNCTIONS[NAME]
+F, LAYOUT, RELATIVE_UP_TO = FUNCTIONS[NAME]
 DEGREE = int(sys.argv[2]) if len(sys.argv) > 2 else 6
 
 
 def intervals():
     """(start, end, midpoint) of the 32 intervals in order of t; the first reaches down to 0."""
-    for exponent in range(FIRST_EXPONENT, FIRST_EXPONENT + 8):
+    if LAYOUT == "steps":
+        for k in range(32):
+            mid = mp.mpf(k) / 4
+            yield max(mid - mp.mpf(1) / 8, mp.mpf(0)), mid + mp.mpf(1) / 8, mid
+        return
+    for exponent in range(LAYOUT, LAYOUT + 8):
         for quarter in range(4):
             width = mp.mpf(2) ** exponent / 4
             start = mp.mpf(2) ** exponent + quarter * width
-            first = exponent == FIRST_EXPONENT and quarter == 0
+            first = exponent == LAYOUT and quarter == 0
             yield (mp.mpf(0) if first else start), start + width, start + width / 2
 
 
@@ -91,15 +109,16 @@ for start, end, mid in intervals():
         tail = mp.mpf(0)
         for a in reversed(stored[1:]):
             tail = tail * z + a
-        error = max(error, abs((stored[0] + z * tail) / F(t) - 1))
+        value = F(t)
+        error = max(error, abs(stored[0] + z * tail - value) / (value if t <= RELATIVE_UP_TO else 1 - value))
         linear_share = max(linear_share, abs(z * tail / stored[0]))
     worst = max(worst, error)
     print(f"t in [{float(start):g}, {float(end):g}): max relative error 2^{float(mp.log(error, 2)):.1f}, "
           f"|z q / c0| <= {float(linear_share):.3f}")
     for table, value in zip(tables, [c0_hi, c0_lo] + stored[1:]):
         table.append(value)
-top = 2 ** (FIRST_EXPONENT + 8)
-print(f"{NAME}, degree {DEGREE}: max relative error 2^{float(mp.log(worst, 2)):.1f} over t in [0, {top:g})")
+top = end
+print(f"{NAME}, degree {DEGREE}: max relative error 2^{float(mp.log(worst, 2)):.1f} over t in [0, {float(top):g})")
 names = ["c0_hi", "c0_lo"] + [f"c{k}" for k in range(1, DEGREE + 1)]
 print(f"inline constexpr std::array<std::array<float, 32>, {DEGREE + 2}> {NAME}_pieces = {{{{")
 for name, table in zip(names, tables):

@@ -129,6 +129,18 @@ DIFFUSE_ALWAYS_INLINE P select_equal(const P& a, const P& b, const P& if_true, c
 }
 #endif
 
+// Whether lo <= x < hi in every lane (not where x is NaN): the test before a branch to a kernel
+// that serves only that range. On AVX-512 two compares into one mask register and a test.
+template <class P>
+DIFFUSE_ALWAYS_INLINE bool all_within(const P& x, const P& lo, const P& hi) {
+    return !ei::predux_any(ei::pandnot(ei::ptrue(x), ei::pand(less_equal(lo, x), less(x, hi))));
+}
+#if defined(EIGEN_VECTORIZE_AVX512)
+DIFFUSE_ALWAYS_INLINE bool all_within(const ei::Packet16f& x, const ei::Packet16f& lo, const ei::Packet16f& hi) {
+    return _mm512_mask_cmp_ps_mask(_mm512_cmp_ps_mask(lo, x, _CMP_LE_OQ), x, hi, _CMP_LT_OQ) == 0xFFFF;
+}
+#endif
+
 // min/max that return NaN when either operand is NaN (the IEEE-754 2019 minimum/maximum),
 // so that clamping an argument never hides a NaN input.
 template <class P> DIFFUSE_ALWAYS_INLINE P min_nan(const P& a, const P& b) { return ei::pmin<Eigen::PropagateNaN>(a, b); }

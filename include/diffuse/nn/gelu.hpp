@@ -27,10 +27,16 @@ struct gelu {
 
     template <Real T> T operator()(T x) const { return nn::value(*this, x); }
     template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
-    // Where the tail is tabulated it serves every x. Otherwise each packet takes the series near
-    // 0, the tail form elsewhere, and both only when its lanes straddle the bound.
+    // Where the tables serve (float, AVX-512), a packet whose lanes all lie in [-4.125, 7.875)
+    // takes Phi from the quarter-step table, any other the tabulated tail form. Otherwise each
+    // packet takes the series near 0, the tail form elsewhere, and both only when its lanes
+    // straddle the bound.
     template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
-        if constexpr (kernels::detail::quarter_octaves_tabulated<simd::scalar_of<P>>) return tail_value(x);
+        if constexpr (kernels::detail::quarter_octaves_tabulated<simd::scalar_of<P>>) {
+            const bool stepped = simd::all_within(x, simd::constant<P>(-kernels::normal_lower_steps_relative_top),
+                                                  simd::constant<P>(kernels::normal_lower_steps_top));
+            return stepped ? stepped_value(x) : tail_value(x);
+        }
         const P near_zero = kernels::central(x);
         if (kernels::all(near_zero)) return central_value(x);
         const P y = tail_value(x);
@@ -62,6 +68,16 @@ private:
         using T = simd::scalar_of<P>;
         const P series = simd::polynomial(Eigen::internal::pmul(x, x), kernels::detail::normal_central_with_density<T>);
         return simd::fma(x, series, simd::constant<P>(T(0.5)));
+    }
+    // Where every lane has x in [-4.125, 7.875): Phi(-t), t = |x|, from the quarter-step table,
+    // no exponential. x < 0: x Phi(x) = -t Phi(-t); x >= 0: x (1 - Phi(-t)) = x - t Phi(-t). Both
+    // are max(x, 0) - t rest - t lead, two roundings, the smaller term first. x = -0 gives -0:
+    // max(-0, 0) is -0 (Eigen's pmax keeps its first operand between zeros) and rest > 0 there.
+    template <class P> DIFFUSE_ALWAYS_INLINE static P stepped_value(const P& x) {
+        const P t = simd::abs(x);
+        const auto [lead, rest] = kernels::normal_lower_by_steps(t);
+        const P minus_t = simd::negate(t);
+        return simd::fma(minus_t, lead, simd::fma(minus_t, rest, simd::positive_part(x)));
     }
     // x < 0: x Phi(x) = -t (h + h_lo) g, the product -t (h + h_lo) rounded once and scaled by g
     // once. x >= 0: x Phi(x) = x + x q with q = -g h, rounded once. One scaling by g serves
