@@ -21,9 +21,12 @@ coefficient, the 32 intervals in order of t).
 The functions (each smooth and bounded away from 0 on its intervals):
   normal_tail    H(t) = Phi(-t) exp(t^2/2),   quarter octaves, E = -4 (exact GELU, nn/normal_cdf.hpp)
   tanh_ratio     tanh(t) / t,                 quarter octaves, E = -4 (tanh, nn/kernels.hpp)
-  normal_lower   Phi(-t),                     quarter steps           (exact GELU, nn/normal_cdf.hpp)
-The error reported is relative to F, except for normal_lower beyond t = 4.125: there the GELU
-uses it only for x = t > 0, as x (1 - Phi(-t)), and the error is reported relative to 1 - F.
+  normal_lower     Phi(-t),                   quarter steps  (exact GELU, nn/gelu.hpp)
+  gelu_tanh_lower  (1 - tanh(w(t))) / 2,      quarter steps  (tanh GELU, nn/gelu.hpp),
+                   w(t) = sqrt(2/pi) (t + 0.044715 t^3)
+The error reported is relative to F, except for the quarter-step functions beyond t = 4.125:
+there the GELUs use F only for x = t > 0, as x (1 - F(t)) (nn/detail/quarter_steps.hpp), and
+the error is reported relative to 1 - F.
 
 Run: python3 tools/fit_quarter_octaves.py FUNCTION [degree]   (needs python3-mpmath; default 6)
 """
@@ -46,12 +49,18 @@ def normal_lower(t):
     return mp.erfc(t / mp.sqrt(2)) / 2
 
 
+def gelu_tanh_lower(t):
+    """1 - g(t) = g(-t) for the tanh GELU's gate g(x) = (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2."""
+    return (1 - mp.tanh(mp.sqrt(2 / mp.pi) * (t + mp.mpf("0.044715") * t ** 3))) / 2
+
+
 # name: (F, layout: the first exponent E of the quarter octaves or "steps", where the error is
 # relative to F rather than to 1 - F)
 FUNCTIONS = {
     "normal_tail": (lambda t: normal_lower(t) * mp.exp(t * t / 2), -4, mp.inf),
     "tanh_ratio": (tanh_ratio, -4, mp.inf),
     "normal_lower": (normal_lower, "steps", mp.mpf(4.125)),
+    "gelu_tanh_lower": (gelu_tanh_lower, "steps", mp.mpf(4.125)),
 }
 
 if len(sys.argv) < 2 or sys.argv[1] not in FUNCTIONS:

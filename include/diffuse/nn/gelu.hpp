@@ -10,6 +10,8 @@
 
 #include <limits>
 
+#include "diffuse/nn/detail/gelu_tanh_table.hpp"
+#include "diffuse/nn/detail/normal_lower_table.hpp"
 #include "diffuse/nn/elementwise.hpp"
 #include "diffuse/nn/kernels.hpp"
 #include "diffuse/nn/normal_cdf.hpp"
@@ -33,9 +35,8 @@ struct gelu {
     // straddle the bound.
     template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         if constexpr (kernels::detail::quarter_octaves_tabulated<simd::scalar_of<P>>) {
-            const bool stepped = simd::all_within(x, simd::constant<P>(-kernels::normal_lower_steps_relative_top),
-                                                  simd::constant<P>(kernels::normal_lower_steps_top));
-            return stepped ? stepped_value(x) : tail_value(x);
+            if (kernels::detail::within_quarter_steps(x)) return kernels::detail::symmetric_gate_by_steps(kernels::detail::normal_lower_pieces, x);
+            return tail_value(x);
         }
         const P near_zero = kernels::central(x);
         if (kernels::all(near_zero)) return central_value(x);
@@ -68,16 +69,6 @@ private:
         using T = simd::scalar_of<P>;
         const P series = simd::polynomial(Eigen::internal::pmul(x, x), kernels::detail::normal_central_with_density<T>);
         return simd::fma(x, series, simd::constant<P>(T(0.5)));
-    }
-    // Where every lane has x in [-4.125, 7.875): Phi(-t), t = |x|, from the quarter-step table,
-    // no exponential. x < 0: x Phi(x) = -t Phi(-t); x >= 0: x (1 - Phi(-t)) = x - t Phi(-t). Both
-    // are max(x, 0) - t rest - t lead, two roundings, the smaller term first. x = -0 gives -0:
-    // max(-0, 0) is -0 (Eigen's pmax keeps its first operand between zeros) and rest > 0 there.
-    template <class P> DIFFUSE_ALWAYS_INLINE static P stepped_value(const P& x) {
-        const P t = simd::abs(x);
-        const auto [lead, rest] = kernels::normal_lower_by_steps(t);
-        const P minus_t = simd::negate(t);
-        return simd::fma(minus_t, lead, simd::fma(minus_t, rest, simd::positive_part(x)));
     }
     // x < 0: x Phi(x) = -t (h + h_lo) g, the product -t (h + h_lo) rounded once and scaled by g
     // once. x >= 0: x Phi(x) = x + x q with q = -g h, rounded once. One scaling by g serves
@@ -118,8 +109,13 @@ struct gelu_tanh {
     // w is odd with the sign of x: -|w(x)| = m p(m) with m = -|x| and p(m) = k1 + k3 m^2 > 0,
     // the product taken into the exponential's reduction (simd::exp_scaled_of_product). m is
     // clamped where -|w| is below the exponential's range (the gate is 0 there).
+    // Where the tables serve (float, AVX-512), a packet whose lanes all lie in [-4.125, 7.875)
+    // takes the gate from the quarter-step table instead.
     template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         using T = simd::scalar_of<P>;
+        if constexpr (kernels::detail::quarter_octaves_tabulated<T>) {
+            if (kernels::detail::within_quarter_steps(x)) return kernels::detail::symmetric_gate_by_steps(kernels::detail::gelu_tanh_lower_pieces, x);
+        }
         const P m = Eigen::internal::pmax(simd::minus_abs(x), simd::constant<P>(-static_cast<T>(underflow_bound<T>)));
         const auto [p, p_lo] = cubic_factor(m, cubic_term<P>);
         return kernels::self_gated(x, kernels::logistic_from(x, simd::exp_scaled_of_product(m, p, p_lo)));

@@ -8,7 +8,6 @@
 #include <type_traits>
 
 #include "diffuse/core/simd.hpp"
-#include "diffuse/nn/detail/normal_lower_table.hpp"
 #include "diffuse/nn/detail/normal_tail_table.hpp"
 
 // Packet types (__m512 ...) carry alignment attributes that GCC warns about when they are used
@@ -140,32 +139,6 @@ DIFFUSE_ALWAYS_INLINE normal_tail_parts<P> normal_tail(const P& x) {
     if constexpr (detail::quarter_octaves_tabulated<T>) h = detail::scaled_tail_by_table(t);
     else h = detail::scaled_tail_by_series(t);
     return {a_hi, a_lo, t, h.hi, h.lo};
-}
-
-// Phi(-t) directly, for float t in [0, 7.875) on AVX-512 (where lookup32 is one permute), from
-// the 32 polynomials of nn/detail/normal_lower_table.hpp: no exponential. Interval k = round(4t)
-// is centred on k/4; t + 2^21 rounds t to that centre and carries k in its low five bits, and
-// z = t - k/4 is exact (Sterbenz for k >= 1, z = t for k = 0). Relative error 2^-25 up to
-// t = 4.125, beyond which Phi(-t) < 2^-14.8 serves only as 1 - Phi(-t).
-inline constexpr float normal_lower_steps_top = 7.875f;
-inline constexpr float normal_lower_steps_relative_top = 4.125f;
-// Phi(-t) = lead + rest, left unsummed so that a caller multiplying by t rounds once: lead is
-// c0_hi, rest = c0_lo + z q(z) (|rest| < 0.7 lead).
-template <class P>
-struct normal_lower_parts {
-    P lead;
-    P rest;
-};
-template <class P>
-DIFFUSE_ALWAYS_INLINE normal_lower_parts<P> normal_lower_by_steps(const P& t) {
-    constexpr float centre_shift = 0x1p21f;  // its ulp is 1/4
-    const P rounded = ei::padd(t, constant<P>(centre_shift));
-    const P z = ei::psub(t, ei::psub(rounded, constant<P>(centre_shift)));
-    const auto& rows = detail::normal_lower_pieces;
-    auto coefficient = [&](std::size_t k) { return simd::detail::lookup32<0>(rows[k].data(), rounded); };
-    P q = coefficient(rows.size() - 1);
-    for (std::size_t k = rows.size() - 1; k-- > 2;) q = simd::fma(q, z, coefficient(k));
-    return {coefficient(0), simd::fma(z, q, coefficient(1))};
 }
 
 // Lanes where |x| <= detail::normal_central_bound, the domain of the series S and D.
