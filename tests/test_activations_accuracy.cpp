@@ -549,60 +549,65 @@ TEST_CASE("the quarter-octave tables are accurate to twice float precision", "[n
     CHECK(quarter_octave_error("tanh_ratio", detail::tanh_ratio_by_bits, [](ld t) { return t == 0 ? 1 : std::tanh(t) / t; }) <= 0x1p-26);
 }
 
-// The quarter-step tables (nn/detail/quarter_steps.hpp) that the float GELUs use on AVX-512
-// where a packet lies in [-4.125, 7.875): lead + rest against F(t) in long double, relative up to
-// t = 4.125 (x < 0 needs that), relative to 1 - F beyond (x > 0 uses only x (1 - F)). A dense
-// grid, every interval's edges and their neighbours, at the widest float packet and on plain
-// float; data, so every build checks them. The fits' error is 2^-25.0 for both
-// (tools/fit_quarter_octaves.py); q's roundings add more, since z q reaches 0.7 of F near t = 4:
-// measured 2^-23.7 (normal_lower, t = 3.865) and 2^-23.0 (gelu_tanh_lower, t = 4.115, where
-// z q is 0.85 of F), bounds 2^-23.5 and 2^-22.8.
-template <class F>
-double quarter_step_error(const char* name, const diffuse::nn::kernels::detail::quarter_step_rows& rows, F exact) {
+// The step tables (nn/detail/step_tables.hpp) that the float GELUs use on AVX-512 where a packet
+// lies in their range: lead + rest against F(t) in long double, relative up to relative_top (x < 0
+// needs that), relative to 1 - F beyond (x > 0 uses only x (1 - F)). A dense grid over [low, top),
+// every interval's edges and their neighbours, at the widest float packet and on plain float;
+// data, so every build checks them. The fits' error is 2^-25.0 (tools/fit_quarter_octaves.py);
+// q's roundings add more, since z q reaches 0.7 of F near t = 4: measured 2^-23.7 (normal_lower,
+// t = 3.865), 2^-23.0 (gelu_tanh_lower, t = 4.115, where z q is 0.85 of F) and 2^-23.5
+// (normal_lower_far, t = 7.437), bounds 2^-23.5, 2^-22.8 and 2^-23.2.
+template <int StepsPerUnit, class F>
+double step_error(const char* name, const diffuse::nn::kernels::detail::step_rows& rows, float low, float top, float relative_top,
+                  F exact) {
     namespace detail = diffuse::nn::kernels::detail;
     namespace ei = Eigen::internal;
     using P = diffuse::simd::packet<float>;
     std::vector<float> ts;
-    for (int i = 0; i < 200000; ++i) ts.push_back(detail::quarter_steps_top * static_cast<float>(i) / 200000);
-    for (int k = 0; k < 31; ++k) {  // the edges between intervals k and k + 1
-        const float edge = (static_cast<float>(k) + 0.5f) / 4;
-        ts.insert(ts.end(), {edge, std::nextafter(edge, 0.0f), std::nextafter(edge, 8.0f)});
+    for (int i = 0; i < 200000; ++i) ts.push_back(low + (top - low) * static_cast<float>(i) / 200000);
+    for (int k = 0; k < 64; ++k) {  // the edges between intervals k and k + 1
+        const float edge = (static_cast<float>(k) + 0.5f) / StepsPerUnit;
+        if (edge > low && edge < top) ts.insert(ts.end(), {edge, std::nextafter(edge, 0.0f), std::nextafter(edge, 8.0f)});
     }
-    ts.insert(ts.end(), {std::nextafter(detail::quarter_steps_top, 0.0f), std::numeric_limits<float>::denorm_min(),
-                         std::numeric_limits<float>::min(), 1e-30f});
+    ts.push_back(std::nextafter(top, 0.0f));
+    if (low == 0) ts.insert(ts.end(), {std::numeric_limits<float>::denorm_min(), std::numeric_limits<float>::min(), 1e-30f});
     constexpr std::size_t n = ei::unpacket_traits<P>::size;
     while (ts.size() % n) ts.push_back(ts.back());
     double worst = 0, at = 0;
     auto record = [&](float t, float lead, float rest) {
         const ld f = exact(static_cast<ld>(t));
-        const ld scale = t <= detail::quarter_steps_relative_top ? f : 1 - f;
+        const ld scale = t <= relative_top ? f : 1 - f;
         const double error = static_cast<double>(std::fabs(static_cast<ld>(lead) + rest - f) / scale);
         if (error > worst) at = static_cast<double>(t);
         worst = std::max(worst, error);
     };
     for (std::size_t i = 0; i < ts.size(); i += n) {
-        const auto f = detail::evaluate_by_steps(rows, ei::ploadu<P>(&ts[i]));
+        const auto f = detail::evaluate_by_steps<StepsPerUnit>(rows, ei::ploadu<P>(&ts[i]));
         float lead[n], rest[n];
         ei::pstoreu(lead, f.lead);
         ei::pstoreu(rest, f.rest);
         for (std::size_t j = 0; j < n; ++j) record(ts[i + j], lead[j], rest[j]);
     }
     for (const float t : ts) {
-        const auto f = detail::evaluate_by_steps(rows, t);
+        const auto f = detail::evaluate_by_steps<StepsPerUnit>(rows, t);
         record(t, f.lead, f.rest);
     }
-    std::printf("quarter steps %-15s: max relative error 2^%.1f (t=%.6g)\n", name, std::log2(worst), at);
+    std::printf("steps %-16s: max relative error 2^%.1f (t=%.6g)\n", name, std::log2(worst), at);
     INFO(name << ": max relative error " << worst << " at t = " << at);
     return worst;
 }
 
-TEST_CASE("the quarter-step tables are accurate to float precision", "[nn][accuracy][gelu]") {
+TEST_CASE("the step tables are accurate to float precision", "[nn][accuracy][gelu]") {
     namespace detail = diffuse::nn::kernels::detail;
-    CHECK(quarter_step_error("normal_lower", detail::normal_lower_pieces,
-                             [](ld t) { return std::erfc(t / std::sqrt(2.0L)) / 2; }) <= 0x1.6ap-24);
+    auto normal_lower = [](ld t) { return std::erfc(t / std::sqrt(2.0L)) / 2; };
+    const float top = detail::quarter_steps_top;
+    const float relative_top = detail::quarter_steps_relative_top;
+    CHECK(step_error<4>("normal_lower", detail::normal_lower_pieces, 0, top, relative_top, normal_lower) <= 0x1.6ap-24);
+    // The eighth steps serve x in [-7.5, -4) only: relative everywhere.
+    CHECK(step_error<8>("normal_lower_far", detail::normal_lower_far_pieces, 4, 7.5f, 7.5f, normal_lower) <= 0x1.cp-24);
     const ld k = std::sqrt(2 / pi);
-    CHECK(quarter_step_error("gelu_tanh_lower", detail::gelu_tanh_lower_pieces,
-                             [=](ld t) { return 1 / (1 + std::exp(2 * k * (t + 0.044715L * t * t * t))); }) <= 0x1.2p-23);
+    CHECK(step_error<4>("gelu_tanh_lower", detail::gelu_tanh_lower_pieces, 0, top, relative_top,
+                        [=](ld t) { return 1 / (1 + std::exp(2 * k * (t + 0.044715L * t * t * t))); }) <= 0x1.2p-23);
 }
 
 #pragma GCC diagnostic pop

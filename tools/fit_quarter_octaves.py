@@ -7,7 +7,8 @@ A function F on t >= 0 is split into 32 intervals, one of two ways:
   into quarters), the first reaching down to 0, so that a float t's biased exponent and two
   leading mantissa bits are the interval's index;
 - quarter steps of [0, 7.875): interval k is centred on k/4 (k = 0 .. 31) and is 1/4 wide (the
-  first [0, 1/8]), so that t rounded to a multiple of 1/4 (t + 2^21) carries k in its low bits.
+  first [0, 1/8]), so that t rounded to a multiple of 1/4 (t + 2^21) carries k in its low bits;
+  likewise eighth steps of [3.9375, 7.9375) (k = 32 .. 63 centred on k/8, t + 2^20).
 On each interval, with m its midpoint and z = t - m (exact in float), F is interpolated at
 Chebyshev nodes in 40-digit arithmetic (mpmath) by a polynomial c0 + c1 z + ... + c6 z^6. c0 is
 stored as a float pair c0_hi + c0_lo, the others as floats.
@@ -22,10 +23,11 @@ The functions (each smooth and bounded away from 0 on its intervals):
   normal_tail    H(t) = Phi(-t) exp(t^2/2),   quarter octaves, E = -4 (exact GELU, nn/normal_cdf.hpp)
   tanh_ratio     tanh(t) / t,                 quarter octaves, E = -4 (tanh, nn/kernels.hpp)
   normal_lower     Phi(-t),                   quarter steps  (exact GELU, nn/gelu.hpp)
+  normal_lower_far Phi(-t),                   eighth steps   (exact GELU, nn/gelu.hpp)
   gelu_tanh_lower  (1 - tanh(w(t))) / 2,      quarter steps  (tanh GELU, nn/gelu.hpp),
                    w(t) = sqrt(2/pi) (t + 0.044715 t^3)
 The error reported is relative to F, except for the quarter-step functions beyond t = 4.125:
-there the GELUs use F only for x = t > 0, as x (1 - F(t)) (nn/detail/quarter_steps.hpp), and
+there the GELUs use F only for x = t > 0, as x (1 - F(t)) (nn/detail/step_tables.hpp), and
 the error is reported relative to 1 - F.
 
 Run: python3 tools/fit_quarter_octaves.py FUNCTION [degree]   (needs python3-mpmath; default 6)
@@ -54,13 +56,14 @@ def gelu_tanh_lower(t):
     return (1 - mp.tanh(mp.sqrt(2 / mp.pi) * (t + mp.mpf("0.044715") * t ** 3))) / 2
 
 
-# name: (F, layout: the first exponent E of the quarter octaves or "steps", where the error is
-# relative to F rather than to 1 - F)
+# name: (F, layout: the first exponent E of the quarter octaves, or (steps per unit, first k) of
+# the steps, where the error is relative to F rather than to 1 - F)
 FUNCTIONS = {
     "normal_tail": (lambda t: normal_lower(t) * mp.exp(t * t / 2), -4, mp.inf),
     "tanh_ratio": (tanh_ratio, -4, mp.inf),
-    "normal_lower": (normal_lower, "steps", mp.mpf(4.125)),
-    "gelu_tanh_lower": (gelu_tanh_lower, "steps", mp.mpf(4.125)),
+    "normal_lower": (normal_lower, (4, 0), mp.mpf(4.125)),
+    "gelu_tanh_lower": (gelu_tanh_lower, (4, 0), mp.mpf(4.125)),
+    "normal_lower_far": (normal_lower, (8, 32), mp.inf),
 }
 
 if len(sys.argv) < 2 or sys.argv[1] not in FUNCTIONS:
@@ -72,10 +75,11 @@ DEGREE = int(sys.argv[2]) if len(sys.argv) > 2 else 6
 
 def intervals():
     """(start, end, midpoint) of the 32 intervals in order of t; the first reaches down to 0."""
-    if LAYOUT == "steps":
-        for k in range(32):
-            mid = mp.mpf(k) / 4
-            yield max(mid - mp.mpf(1) / 8, mp.mpf(0)), mid + mp.mpf(1) / 8, mid
+    if isinstance(LAYOUT, tuple):
+        per_unit, first = LAYOUT
+        for k in range(first, first + 32):
+            mid, half = mp.mpf(k) / per_unit, mp.mpf(1) / (2 * per_unit)
+            yield max(mid - half, mp.mpf(0)), mid + half, mid
         return
     for exponent in range(LAYOUT, LAYOUT + 8):
         for quarter in range(4):

@@ -11,6 +11,7 @@
 #include <limits>
 
 #include "diffuse/nn/detail/gelu_tanh_table.hpp"
+#include "diffuse/nn/detail/normal_lower_far_table.hpp"
 #include "diffuse/nn/detail/normal_lower_table.hpp"
 #include "diffuse/nn/elementwise.hpp"
 #include "diffuse/nn/kernels.hpp"
@@ -30,12 +31,16 @@ struct gelu {
     template <Real T> T operator()(T x) const { return nn::value(*this, x); }
     template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
     // Where the tables serve (float, AVX-512), a packet whose lanes all lie in [-4.125, 7.875)
-    // takes Phi from the quarter-step table, any other the tabulated tail form. Otherwise each
+    // takes Phi from the quarter-step table, one in [-7.5, -4) from the eighth-step table (Phi
+    // falls faster there), any other the tabulated tail form. Otherwise each
     // packet takes the series near 0, the tail form elsewhere, and both only when its lanes
     // straddle the bound.
     template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         if constexpr (kernels::detail::quarter_octaves_tabulated<simd::scalar_of<P>>) {
-            if (kernels::detail::within_quarter_steps(x)) return kernels::detail::symmetric_gate_by_steps(kernels::detail::normal_lower_pieces, x);
+            namespace detail = kernels::detail;
+            if (detail::within_quarter_steps(x)) return detail::symmetric_gate_by_steps<4>(detail::normal_lower_pieces, x);
+            if (simd::all_within(x, simd::constant<P>(-7.5f), simd::constant<P>(-4.0f)))
+                return detail::symmetric_gate_by_steps<8>(detail::normal_lower_far_pieces, x);
             return tail_value(x);
         }
         const P near_zero = kernels::central(x);
@@ -114,7 +119,7 @@ struct gelu_tanh {
     template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         using T = simd::scalar_of<P>;
         if constexpr (kernels::detail::quarter_octaves_tabulated<T>) {
-            if (kernels::detail::within_quarter_steps(x)) return kernels::detail::symmetric_gate_by_steps(kernels::detail::gelu_tanh_lower_pieces, x);
+            if (kernels::detail::within_quarter_steps(x)) return kernels::detail::symmetric_gate_by_steps<4>(kernels::detail::gelu_tanh_lower_pieces, x);
         }
         const P m = Eigen::internal::pmax(simd::minus_abs(x), simd::constant<P>(-static_cast<T>(underflow_bound<T>)));
         const auto [p, p_lo] = cubic_factor(m, cubic_term<P>);
