@@ -434,6 +434,30 @@ TEST_CASE("hard sigmoid's division by 6 is correctly rounded for every float it 
     CHECK(nn::detail::ramp_over_6(0.0f) == 0.0f);
     CHECK(nn::detail::ramp_over_6(6.0f) == 1.0f);
 }
+
+// Hard swish divides x relu6(x + 3) by 6 the same way: bitwise PyTorch's x * relu6(x + 3) / 6
+// wherever that product is at least 2^-119 in magnitude (the multiplication's correct rounding
+// depends on the mantissa only, which the test above covers), and a neighbour of it below (y z_lo
+// underflows there). Every 61st float of [-3, 3] (about 17 million), both signs.
+TEST_CASE("hard swish's division by 6 matches PyTorch's", "[nn][accuracy][hard]") {
+    const std::uint32_t last = std::bit_cast<std::uint32_t>(3.0f);
+    std::size_t different = 0, off_by_more = 0;
+    std::vector<float> xs;
+    for (std::uint32_t bits = 0; bits <= last; bits += 61) {
+        xs.push_back(std::bit_cast<float>(bits));
+        xs.push_back(-std::bit_cast<float>(bits));
+    }
+    const auto in = diffuse::flat(xs);
+    const diffuse::buffer<float> ys = in.unaryExpr(nn::hardswish{});
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+        const float product = xs[i] * std::min(std::max(xs[i] + 3.0f, 0.0f), 6.0f);
+        const float torch = product / 6.0f;
+        if (std::fabs(product) >= 0x1p-119f) different += ys[i] != torch;
+        else off_by_more += ys[i] != torch && ys[i] != std::nextafter(torch, 1.0f) && ys[i] != std::nextafter(torch, -1.0f);
+    }
+    CHECK(different == 0);
+    CHECK(off_by_more == 0);
+}
 #pragma GCC diagnostic pop
 
 TEST_CASE("the float exponential's table holds 2^(j/16) to twice float precision", "[nn][accuracy][exp]") {

@@ -20,7 +20,8 @@ template <class P>
 DIFFUSE_ALWAYS_INLINE P ramp6(const P& x) {
     return simd::clamp_nan(Eigen::internal::padd(x, simd::constant<P>(simd::scalar_of<P>(3))), 0, 6);
 }
-// y / 6, correctly rounded, for y = 0 or y >= 2^-23 (relu6(x + 3) is one or the other). float:
+// y / 6, correctly rounded, for y = 0 or |y| >= 2^-119 (relu6(x + 3) is 0 or at least 2^-23;
+// hard swish's x relu6(x + 3) reaches below, where the quotient is within one ULP). float:
 // y z_hi + y z_lo with 1/6 = z_hi + z_lo (Brisebarre, Muller & Raina, "Accelerating correctly
 // rounded floating-point division when the divisor is known in advance", IEEE TC 53(8), 2004):
 // a multiply and a fused multiply-add instead of a division (10 cycles per 16 lanes on the Intel
@@ -91,7 +92,7 @@ struct hard_tanh {
     }
 };
 
-// x relu6(x + 3) / 6 (= x for x >= 3, also where x * 6 would overflow; 0 for x <= -3, also
+// x relu6(x + 3) / 6 (= x for x >= 3, also where x * 6 would overflow; -0 for x <= -3, also
 // at -inf); f'(x) = 0 for x < -3, x/3 + 1/2 for -3 <= x <= 3, 1 above.
 struct hardswish {
     using activation_kind = elementwise_tag;
@@ -101,9 +102,11 @@ struct hardswish {
     template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
     template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         using T = simd::scalar_of<P>;
-        const P ramp = Eigen::internal::pdiv(Eigen::internal::pmul(x, detail::ramp6(x)), simd::constant<P>(T(6)));
-        const P low = simd::select_less_equal(x, simd::constant<P>(T(-3)), Eigen::internal::pzero(x), ramp);
-        return simd::select_less_equal(simd::constant<P>(T(3)), x, x, low);
+        // On [-3, 3] relu6(u + 3) = u + 3; u = -3 gives -0, as PyTorch's formula does for
+        // finite x <= -3 (and -0 rather than its NaN at -inf).
+        const P u = simd::clamp_nan(x, T(-3), T(3));
+        const P ramp = detail::ramp_over_6(Eigen::internal::pmul(u, Eigen::internal::padd(u, simd::constant<P>(T(3)))));
+        return simd::select_less_equal(simd::constant<P>(T(3)), x, x, ramp);
     }
     template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         using T = simd::scalar_of<P>;
