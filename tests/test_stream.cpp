@@ -1,6 +1,7 @@
 // Tests for diffuse/core/stream.hpp: simd::transform visits every element exactly once with the
-// same arithmetic as an Eigen expression, at every length (empty, shorter than a packet, around
-// the prefetch distance, long), in place and out of place, with one and two inputs; and the
+// same arithmetic as an Eigen expression, at every length (empty, shorter than a packet, short
+// enough to skip the prefetches, around the prefetch distance beyond that), in place and out of
+// place, with one and two inputs; and the
 // activations' buffer forms, which run on it, agree bitwise with their expressions on buffers
 // long enough to take its prefetching loop.
 #include <catch2/catch.hpp>
@@ -27,16 +28,13 @@ std::vector<std::ptrdiff_t> lengths() {
     constexpr std::ptrdiff_t lanes = ei::unpacket_traits<simd::packet<T>>::size;
     constexpr std::ptrdiff_t ahead = simd::prefetch_distance_bytes / static_cast<std::ptrdiff_t>(sizeof(T));
     constexpr std::ptrdiff_t line = simd::cache_line_bytes / static_cast<std::ptrdiff_t>(sizeof(T));
-    return {0,
-            1,
-            lanes - 1,
-            lanes,
-            lanes + 1,
-            ahead - 1,
-            ahead + line - 1,
-            ahead + line,
-            ahead + line + 1,
-            3 * ahead + 2 * line + 5};
+    // From this length on even one input and the output exceed prefetch_above_bytes, so the
+    // prefetching loop runs; below, only the plain one.
+    constexpr auto prefetched = static_cast<std::ptrdiff_t>(simd::prefetch_above_bytes / sizeof(T));
+    std::vector<std::ptrdiff_t> n{0, 1, lanes - 1, lanes, lanes + 1, ahead + line + 1};
+    for (const std::ptrdiff_t extra : {ahead - 1, ahead + line - 1, ahead + line, ahead + line + 1, 3 * ahead + 2 * line + 5})
+        n.push_back(prefetched + extra);
+    return n;
 }
 
 // Distinct values, so that a skipped or repeated element shows.
@@ -64,7 +62,7 @@ TEMPLATE_TEST_CASE("simd::transform visits every element once, with the expressi
                 return ei::padd(ei::padd(p, p), ei::pset1<std::remove_cvref_t<decltype(p)>>(T(1)));
             },
             x.data());
-        for (std::ptrdiff_t i = 0; i < n; ++i) REQUIRE(out[i] == T(2) * x[i] + T(1));
+        CHECK((out == T(2) * x + T(1)).all());
         // Two inputs, out of place, and in place over the second.
         array<T> product(n);
         simd::transform(
