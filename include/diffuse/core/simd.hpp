@@ -659,19 +659,39 @@ DIFFUSE_ALWAYS_INLINE P exp(const P& x) {
     return exp_scaled(x).value();
 }
 
+namespace detail {
+// Below -(digits + 3) ln2, expm1 rounds to -1.
+template <Real T>
+inline constexpr T expm1_lowest = static_cast<T>(-(std::numeric_limits<T>::digits + 3) * ln2);
+// expm1(r) = r + r^2 P(r) on the reduced interval |r| <= ln2/2.
+template <class P>
+DIFFUSE_ALWAYS_INLINE P expm1_reduced(const P& r) {
+    return fma(ei::pmul(r, r), polynomial(r, expm1_tail<scalar_of<P>>), r);
+}
+}  // namespace detail
+
 // exp(x) - 1 without cancellation near 0: with x = k ln2 + r, expm1(x) = 2^k (expm1(r) + 1 - 2^-k),
 // where 1 - 2^-k is exact for the k that matter and the sum is rounded once.
 template <class P>
 DIFFUSE_ALWAYS_INLINE P expm1(const P& x) {
     using T = scalar_of<P>;
-    // Below -(digits + 3) ln2 the result rounds to -1.
-    constexpr T lowest = static_cast<T>(-(std::numeric_limits<T>::digits + 3) * detail::ln2);
-    const P xc = clamp_nan(x, lowest, detail::exp_highest<T>);
+    const P xc = clamp_nan(x, detail::expm1_lowest<T>, detail::exp_highest<T>);
     const auto [k, r] = detail::reduce_ln2(xc);
-    const P em1_r = fma(ei::pmul(r, r), polynomial(r, detail::expm1_tail<T>), r);
     const P one = constant<P>(T(1));
     const P one_minus_scale = ei::psub(one, simd::ldexp(one, ei::pnegate(k)));
-    return simd::ldexp(ei::padd(em1_r, one_minus_scale), k);
+    return simd::ldexp(ei::padd(detail::expm1_reduced(r), one_minus_scale), k);
+}
+// expm1(x) for x <= 0 (the exponential linear units' negative branch; other x give unspecified
+// values, NaN propagates): there k <= 0, and expm1(x) = 2^k expm1(r) + (2^k - 1) is one fused
+// multiply-add, 2^k - 1 exact for k >= -digits and rounding to -1 below, where the result does
+// too. Four instructions fewer than expm1 above (no upper clamp, one scaling instead of two and
+// the fma for the sum), the same single rounding.
+template <class P>
+DIFFUSE_ALWAYS_INLINE P expm1_non_positive(const P& x) {
+    using T = scalar_of<P>;
+    const auto [k, r] = detail::reduce_ln2(ei::pmax(x, constant<P>(detail::expm1_lowest<T>)));
+    const P scale = simd::ldexp(constant<P>(T(1)), k);
+    return fma(scale, detail::expm1_reduced(r), ei::psub(scale, constant<P>(T(1))));
 }
 
 namespace detail {

@@ -14,11 +14,12 @@
 namespace diffuse::nn {
 
 namespace detail {
-// x > 0 ? positive : negative_scale * expm1(y), y = x / alpha (alpha = 1: no division); the
-// caller computes the positive branch (x itself, or SELU's scale * x).
+// x > 0 ? positive : negative_scale * expm1(y), y = x / alpha (alpha = 1: no division; y has
+// the sign of x, so the negative branch needs expm1 only for y <= 0); the caller computes the
+// positive branch (x itself, or SELU's scale * x).
 template <class P>
 DIFFUSE_ALWAYS_INLINE P exponential_linear(const P& x, const P& positive, const P& negative_scale, const P& y) {
-    const P negative = Eigen::internal::pmul(negative_scale, simd::expm1(y));
+    const P negative = Eigen::internal::pmul(negative_scale, simd::expm1_non_positive(y));
     return simd::select_less(Eigen::internal::pzero(x), x, positive, negative);
 }
 // its derivative: positive_scale, or negative_slope * exp(y + y_lo) with y = x / alpha carried
