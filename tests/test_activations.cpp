@@ -131,12 +131,17 @@ TEMPLATE_TEST_CASE("signed zeros, kinks and the overflow edges", "[nn][special]"
     CHECK(std::signbit(nn::tanh_act{}(T(-0.0))));
     CHECK(std::signbit(nn::gelu{}(T(-0.0))));
     {
-        // Whole packets of -0 and of the smallest negative denormal (whose GELU rounds to -0):
-        // on AVX-512 float the exact GELU takes them through its quarter-step table.
+        // Whole packets of -0 and of the smallest negative denormal d (GELU(d) = d/2 rounds to
+        // -0, Mish(d) = 0.6 d to d; the exponential path scales by a power of two last and
+        // rounds it to -0, within one denormal unit): on AVX-512 float they take the step tables.
+        const T d = std::numeric_limits<T>::denorm_min();
         array<T> zeros = array<T>::Constant(64, T(-0.0));
-        zeros.tail(32).setConstant(-std::numeric_limits<T>::denorm_min());
+        zeros.tail(32).setConstant(-d);
         const array<T> gelu_zeros = zeros.unaryExpr(nn::gelu{});
         for (const T y : gelu_zeros) CHECK((y == T(0) && std::signbit(y)));
+        const array<T> mish_zeros = zeros.unaryExpr(nn::mish{});
+        for (Eigen::Index i = 0; i < 32; ++i) CHECK((mish_zeros[i] == T(0) && std::signbit(mish_zeros[i])));
+        for (Eigen::Index i = 32; i < 64; ++i) CHECK(((mish_zeros[i] == -d || mish_zeros[i] == T(0)) && std::signbit(mish_zeros[i])));
     }
     CHECK(nn::heaviside{}(T(0)) == T(0));
     CHECK(nn::heaviside{.at_zero = 0.5}(T(0)) == T(0.5));

@@ -608,21 +608,27 @@ TEST_CASE("the quarter-octave tables are accurate to twice float precision", "[n
 // data, so every build checks them. The fits' error is 2^-25.0 (tools/fit_quarter_octaves.py);
 // q's roundings add more, since z q reaches 0.7 of F near t = 4: measured 2^-23.7 (normal_lower,
 // t = 3.865), 2^-23.0 (gelu_tanh_lower, t = 4.115, where z q is 0.85 of F) and 2^-23.5
-// (normal_lower_far, t = 7.437), bounds 2^-23.5, 2^-22.8 and 2^-23.2. Without hardware FMA (the
+// (normal_lower_far, t = 7.437), bounds 2^-23.5, 2^-22.8 and 2^-23.2; Mish's gate, whose fit is
+// 2^-26.2 and whose z q stays below 0.3 of g, 2^-24.5 (x = -6.244), bound 2^-24. Without hardware FMA (the
 // tables serve only AVX-512 builds, but they are checked everywhere) Horner's steps round twice:
 // 2^-22.7 at most, bound 2^-22.4.
-template <int StepsPerUnit, class F>
+template <int StepsPerUnit, int Offset = 0, class F>
 double step_error(const char* name, const diffuse::nn::kernels::detail::step_rows& rows, float low, float top, float relative_top,
                   F exact) {
     namespace detail = diffuse::nn::kernels::detail;
     std::vector<float> ts;
     for (int i = 0; i < 200000; ++i) ts.push_back(low + (top - low) * static_cast<float>(i) / 200000);
-    for (int k = 0; k < 64; ++k) {  // the edges between intervals k and k + 1
+    for (int k = -64; k < 64; ++k) {  // the edges between intervals k and k + 1
         const float edge = (static_cast<float>(k) + 0.5f) / StepsPerUnit;
         if (edge > low && edge < top) ts.insert(ts.end(), {edge, std::nextafter(edge, 0.0f), std::nextafter(edge, 8.0f)});
     }
     ts.push_back(std::nextafter(top, 0.0f));
-    if (low == 0) ts.insert(ts.end(), {std::numeric_limits<float>::denorm_min(), std::numeric_limits<float>::min(), 1e-30f});
+    if (low <= 0) {
+        for (const float tiny : {std::numeric_limits<float>::denorm_min(), std::numeric_limits<float>::min(), 1e-30f}) {
+            ts.push_back(tiny);
+            if (low < 0) ts.push_back(-tiny);
+        }
+    }
     double worst = 0, at = 0;
     auto record = [&](float t, float lead, float rest) {
         const ld f = exact(static_cast<ld>(t));
@@ -631,7 +637,7 @@ double step_error(const char* name, const diffuse::nn::kernels::detail::step_row
         if (error > worst) at = static_cast<double>(t);
         worst = std::max(worst, error);
     };
-    for_each_table_result(ts, [&](const auto& t) { return detail::evaluate_by_steps<StepsPerUnit>(rows, t); }, record);
+    for_each_table_result(ts, [&](const auto& t) { return detail::evaluate_by_steps<StepsPerUnit, Offset>(rows, t); }, record);
     std::printf("steps %-16s: max relative error 2^%.1f (t=%.6g)\n", name, std::log2(worst), at);
     INFO(name << ": max relative error " << worst << " at t = " << at);
     return worst;
@@ -649,6 +655,9 @@ TEST_CASE("the step tables are accurate to float precision", "[nn][accuracy][gel
     const ld k = std::sqrt(2 / pi);
     CHECK(step_error<4>("gelu_tanh_lower", detail::gelu_tanh_lower_pieces, 0, top, relative_top,
                         [=](ld t) { return 1 / (1 + std::exp(2 * k * (t + 0.044715L * t * t * t))); }) <= bound(0x1.2p-23));
+    // Mish's gate on half steps of a signed argument, relative everywhere.
+    CHECK(step_error<2, 8>("mish_gate", detail::mish_gate_pieces, -8, 7.75f, 7.75f,
+                           [](ld x) { return std::tanh(std::log1p(std::exp(x))); }) <= bound(0x1p-24));
 }
 
 #pragma GCC diagnostic pop

@@ -8,7 +8,8 @@ A function F on t >= 0 is split into 32 intervals, one of two ways:
   leading mantissa bits are the interval's index;
 - quarter steps of [0, 7.875): interval k is centred on k/4 (k = 0 .. 31) and is 1/4 wide (the
   first [0, 1/8]), so that t rounded to a multiple of 1/4 (t + 2^21) carries k in its low bits;
-  likewise eighth steps of [3.9375, 7.9375) (k = 32 .. 63 centred on k/8, t + 2^20).
+  likewise eighth steps of [3.9375, 7.9375) (k = 32 .. 63 centred on k/8, t + 2^20), and half
+  steps of [-8.25, 7.75) for a signed argument (k = -16 .. 15 centred on k/2, x + 2^22 + 8).
 On each interval, with m its midpoint and z = t - m (exact in float), F is interpolated at
 Chebyshev nodes in 40-digit arithmetic (mpmath) by a polynomial c0 + c1 z + ... + c6 z^6. c0 is
 stored as a float pair c0_hi + c0_lo, the others as floats.
@@ -24,6 +25,7 @@ The functions (each smooth and bounded away from 0 on its intervals):
   tanh_ratio     tanh(t) / t,                 quarter octaves, E = -4 (tanh, nn/kernels.hpp)
   normal_lower     Phi(-t),                   quarter steps  (exact GELU, nn/gelu.hpp)
   normal_lower_far Phi(-t),                   eighth steps   (exact GELU, nn/gelu.hpp)
+  mish_gate        tanh(softplus(x)),          half steps     (Mish, nn/softplus.hpp)
   gelu_tanh_lower  (1 - tanh(w(t))) / 2,      quarter steps  (tanh GELU, nn/gelu.hpp),
                    w(t) = sqrt(2/pi) (t + 0.044715 t^3)
 The error reported is relative to F, except for the quarter-step functions beyond t = 4.125:
@@ -56,6 +58,11 @@ def gelu_tanh_lower(t):
     return (1 - mp.tanh(mp.sqrt(2 / mp.pi) * (t + mp.mpf("0.044715") * t ** 3))) / 2
 
 
+def mish_gate(x):
+    """g(x) = tanh(softplus(x)), Mish = x g(x); signed argument."""
+    return mp.tanh(mp.log1p(mp.exp(x)))
+
+
 # name: (F, layout: the first exponent E of the quarter octaves, or (steps per unit, first k) of
 # the steps, where the error is relative to F rather than to 1 - F)
 FUNCTIONS = {
@@ -64,6 +71,7 @@ FUNCTIONS = {
     "normal_lower": (normal_lower, (4, 0), mp.mpf(4.125)),
     "gelu_tanh_lower": (gelu_tanh_lower, (4, 0), mp.mpf(4.125)),
     "normal_lower_far": (normal_lower, (8, 32), mp.inf),
+    "mish_gate": (mish_gate, (2, -16), mp.inf),
 }
 
 if len(sys.argv) < 2 or sys.argv[1] not in FUNCTIONS:
@@ -79,7 +87,7 @@ def intervals():
         per_unit, first = LAYOUT
         for k in range(first, first + 32):
             mid, half = mp.mpf(k) / per_unit, mp.mpf(1) / (2 * per_unit)
-            yield max(mid - half, mp.mpf(0)), mid + half, mid
+            yield (max(mid - half, mp.mpf(0)) if first >= 0 else mid - half), mid + half, mid
         return
     for exponent in range(LAYOUT, LAYOUT + 8):
         for quarter in range(4):
@@ -130,8 +138,8 @@ for start, end, mid in intervals():
           f"|z q / c0| <= {float(linear_share):.3f}")
     for table, value in zip(tables, [c0_hi, c0_lo] + stored[1:]):
         table.append(value)
-top = end
-print(f"{NAME}, degree {DEGREE}: max relative error 2^{float(mp.log(worst, 2)):.1f} over t in [0, {float(top):g})")
+first_start = next(intervals())[0]
+print(f"{NAME}, degree {DEGREE}: max relative error 2^{float(mp.log(worst, 2)):.1f} over t in [{float(first_start):g}, {float(end):g})")
 names = ["c0_hi", "c0_lo"] + [f"c{k}" for k in range(1, DEGREE + 1)]
 print(f"inline constexpr std::array<std::array<float, 32>, {DEGREE + 2}> {NAME}_pieces = {{{{")
 for name, table in zip(names, tables):

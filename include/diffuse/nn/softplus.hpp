@@ -10,6 +10,8 @@
 #include <cmath>
 
 #include "diffuse/core/error.hpp"
+#include "diffuse/nn/detail/mish_table.hpp"
+#include "diffuse/nn/detail/quarter_octaves.hpp"
 #include "diffuse/nn/elementwise.hpp"
 #include "diffuse/nn/kernels.hpp"
 
@@ -90,9 +92,18 @@ struct mish {
     // applied last, with its power of two (as x -> -inf, q is just below 1, where the roundings
     // of the plain ratio (e + 2)/b counted double: 4.26 ULP at x = -5.128 in the exhaustive sweep).
     // -inf is clamped to the lowest float (e = 0 there: -0, not -inf * 0).
+    // Where the tables serve (float, AVX-512), a packet whose lanes all lie in [-8, 7.75) takes g
+    // from the half-step table instead (no exponential, no division): x (lead + rest), the small
+    // product first, and the sign of x for x = -0.
     template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         using T = simd::scalar_of<P>;
         namespace ei = Eigen::internal;
+        if constexpr (kernels::detail::quarter_octaves_tabulated<T>) {
+            if (simd::all_within(x, simd::constant<P>(-8.0f), simd::constant<P>(7.75f))) {
+                const auto [lead, rest] = kernels::detail::evaluate_by_steps<2, 8>(kernels::detail::mish_gate_pieces, x);
+                return ei::por(simd::fma(x, lead, ei::pmul(x, rest)), simd::sign_bit(x));
+            }
+        }
         const auto exp_x = simd::exp_scaled_non_positive(simd::minus_abs(x));
         const P e = exp_x.value();
         const P two = simd::constant<P>(T(2));
