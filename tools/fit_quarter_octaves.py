@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Per-interval polynomials for the 32-interval tables of the float kernels on AVX-512
-(diffuse/nn/detail/quarter_octaves.hpp and the tables beside it).
+(diffuse/nn/detail/quarter_octaves.hpp, diffuse/nn/detail/step_tables.hpp and the tables beside
+them).
 
-A function F on t >= 0 is split into 32 intervals, one of two ways:
+A function F is split into 32 intervals, one of two ways:
 - quarter octaves of [0, 2^(E+8)): four per octave ([2^e, 2^(e+1)) for e = E .. E+7, each cut
   into quarters), the first reaching down to 0, so that a float t's biased exponent and two
   leading mantissa bits are the interval's index;
@@ -14,8 +15,10 @@ On each interval, with m its midpoint and z = t - m (exact in float), F is inter
 Chebyshev nodes in 40-digit arithmetic (mpmath) by a polynomial c0 + c1 z + ... + c6 z^6. c0 is
 stored as a float pair c0_hi + c0_lo, the others as floats.
 
-The kernel evaluates q = c1 + ... + c6 z^5 by Horner's rule and F = c0 + z q to twice the
-precision (z q is a small share of c0, so q's roundings count for little). The script prints,
+The kernels evaluate q = c1 + ... + c6 z^5 by Horner's rule; the quarter-octave tables form
+F = c0 + z q to twice the precision (z q is a small share of c0 there, so q's roundings count
+for little), the step tables return c0_hi and c0_lo + z q unsummed for the caller's product
+(z q reaches 0.85 of c0 near t = 4, so q's roundings do count; see the tests). The script prints,
 per interval, the maximum relative error of the stored polynomial (exact arithmetic on the
 rounded coefficients) against F and the largest |z q / c0|, then the C++ table (per
 coefficient, the 32 intervals in order of t).
