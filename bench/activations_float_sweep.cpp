@@ -50,15 +50,23 @@ evaluate vector_path(A act) {
 }
 
 // Reference formulas, as in tests/test_activations_accuracy.cpp.
-double sig(double w) { return w >= 0 ? 1 / (1 + std::exp(-w)) : std::exp(w) / (1 + std::exp(w)); }
+double sig(double w) {
+    return w >= 0 ? 1 / (1 + std::exp(-w)) : std::exp(w) / (1 + std::exp(w));
+}
 double dsig(double w) {
     const double e = std::exp(-std::fabs(w));
     return e / ((1 + e) * (1 + e));
 }
 const double pi = 3.14159265358979323846;
-double phi(double x) { return std::exp(-x * x / 2) / std::sqrt(2 * pi); }
-double big_phi(double x) { return std::erfc(-x / std::sqrt(2.0)) / 2; }
-double mish_gate(double x) { return std::tanh(std::log1p(std::exp(x))); }
+double phi(double x) {
+    return std::exp(-x * x / 2) / std::sqrt(2 * pi);
+}
+double big_phi(double x) {
+    return std::erfc(-x / std::sqrt(2.0)) / 2;
+}
+double mish_gate(double x) {
+    return std::tanh(std::log1p(std::exp(x)));
+}
 const reference no_scale = [](double) { return 0.0; };
 
 // x sigma(w(x)): f' = sigma(w) + x w' sigma(w) sigma(-w) crosses zero; scale = largest term.
@@ -78,21 +86,36 @@ std::vector<function_under_test> functions() {
     return {
         {"sigmoid", vector_path(nn::sigmoid{}), sig, dsig, no_scale},
         {"tanh", vector_path(nn::tanh_act{}), [](double x) { return std::tanh(x); },
-         [](double x) { const double e = std::exp(-2 * std::fabs(x)); return 4 * e / ((1 + e) * (1 + e)); }, no_scale},
-        self_gated("silu", nn::silu{}, [](double x) { return x; }, [](double) { return 1.0; }),
-        self_gated("swish(1.7)", nn::swish{.beta = 1.7}, [=](double x) { return beta * x; }, [=](double) { return beta; }),
-        self_gated("quick_gelu", nn::quick_gelu{}, [](double x) { return 1.702 * x; }, [](double) { return 1.702; }),
-        self_gated("gelu_tanh", nn::gelu_tanh{}, [=](double x) { return k * (x + 0.044715 * x * x * x); },
-                   [=](double x) { return k * (1 + 3 * 0.044715 * x * x); }),
+         [](double x) {
+             const double e = std::exp(-2 * std::fabs(x));
+             return 4 * e / ((1 + e) * (1 + e));
+         },
+         no_scale},
+        self_gated(
+            "silu", nn::silu{}, [](double x) { return x; }, [](double) { return 1.0; }),
+        self_gated(
+            "swish(1.7)", nn::swish{.beta = 1.7}, [=](double x) { return beta * x; }, [=](double) { return beta; }),
+        self_gated(
+            "quick_gelu", nn::quick_gelu{}, [](double x) { return 1.702 * x; }, [](double) { return 1.702; }),
+        self_gated(
+            "gelu_tanh", nn::gelu_tanh{}, [=](double x) { return k * (x + 0.044715 * x * x * x); },
+            [=](double x) { return k * (1 + 3 * 0.044715 * x * x); }),
         {"gelu", vector_path(nn::gelu{}), [](double x) { return x * big_phi(x); },
          [](double x) { return big_phi(x) + x * phi(x); },
          [](double x) { return std::max(big_phi(x), std::fabs(x * phi(x))); }},
         {"mish", vector_path(nn::mish{}), [](double x) { return x * mish_gate(x); },
-         [](double x) { const double g = mish_gate(x); return g + x * (1 - g * g) * sig(x); },
-         [](double x) { const double g = mish_gate(x); return std::max(g, std::fabs(x * (1 - g * g) * sig(x))); }},
+         [](double x) {
+             const double g = mish_gate(x);
+             return g + x * (1 - g * g) * sig(x);
+         },
+         [](double x) {
+             const double g = mish_gate(x);
+             return std::max(g, std::fabs(x * (1 - g * g) * sig(x)));
+         }},
         {"softplus", vector_path(nn::softplus{}), [](double x) { return x > 20 ? x : std::log1p(std::exp(x)); },
          [](double x) { return x > 20 ? 1.0 : sig(x); }, no_scale},
-        {"elu(0.3)", vector_path(nn::elu{.alpha = 0.3}), [=](double x) { return x > 0 ? x : elu_alpha * std::expm1(x); },
+        {"elu(0.3)", vector_path(nn::elu{.alpha = 0.3}),
+         [=](double x) { return x > 0 ? x : elu_alpha * std::expm1(x); },
          [=](double x) { return x > 0 ? 1.0 : elu_alpha * std::exp(x); }, no_scale},
         {"selu", vector_path(nn::selu{}),
          [=](double x) { return x > 0 ? selu_scale * x : selu_scale * selu_alpha * std::expm1(x); },
@@ -180,8 +203,7 @@ int main(int argc, char** argv) {
         const auto start = std::chrono::steady_clock::now();
         std::vector<maximum> parts(threads);
         std::vector<std::thread> pool;
-        for (unsigned t = 0; t < threads; ++t)
-            pool.emplace_back([&, t] { parts[t] = sweep(fn, t, threads, stride); });
+        for (unsigned t = 0; t < threads; ++t) pool.emplace_back([&, t] { parts[t] = sweep(fn, t, threads, stride); });
         maximum total;
         for (unsigned t = 0; t < threads; ++t) {
             pool[t].join();

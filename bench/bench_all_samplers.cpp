@@ -68,7 +68,8 @@ void sampler_step(benchmark::State& state, const std::string& name) {
 const bool registered = [] {
     benchmark::RegisterBenchmark("triad<float>", diffuse::bench::bm_triad<float>)->Arg(std::int64_t{1} << 20);
     for (const auto& [name, make] : diffuse::config::registry<float>()) {
-        benchmark::RegisterBenchmark(("step<float>/" + name).c_str(), sampler_step<float>, name)->Arg(std::int64_t{1} << 20);
+        benchmark::RegisterBenchmark(("step<float>/" + name).c_str(), sampler_step<float>, name)
+            ->Arg(std::int64_t{1} << 20);
     }
     return true;
 }();

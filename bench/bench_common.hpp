@@ -31,7 +31,9 @@ inline constexpr std::int64_t double_size = std::int64_t{1} << 20;
 inline void apply_float_sizes(benchmark::internal::Benchmark* b) {
     for (const auto n : float_sizes) b->Arg(n);
 }
-inline void apply_double_size(benchmark::internal::Benchmark* b) { b->Arg(double_size); }
+inline void apply_double_size(benchmark::internal::Benchmark* b) {
+    b->Arg(double_size);
+}
 
 // Bytes moved when `streams` arrays of n elements of T are each read or written once.
 template <Real T>

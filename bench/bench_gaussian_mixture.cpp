@@ -79,7 +79,8 @@ BENCHMARK(energy_distance)->ArgName("points")->Arg(4000)->Unit(benchmark::kMilli
 void sliced_wasserstein2(benchmark::State& state) {
     const mixture g = make_mixture(false);
     const diffuse::buffer<float> a = sample_points(g, state.range(0), 6), b = sample_points(g, state.range(0), 7);
-    for (auto _ : state) benchmark::DoNotOptimize(diffuse::models::sliced_wasserstein2<float>(flat(a), flat(b), 2, 128, 0));
+    for (auto _ : state)
+        benchmark::DoNotOptimize(diffuse::models::sliced_wasserstein2<float>(flat(a), flat(b), 2, 128, 0));
     state.SetItemsProcessed(state.iterations() * state.range(0));
 }
 BENCHMARK(sliced_wasserstein2)->ArgName("points")->Arg(4000)->Unit(benchmark::kMillisecond);

@@ -49,10 +49,14 @@ int main(int argc, char** argv) {
     using diffuse::bench::apply_double_size;
     using diffuse::bench::apply_float_sizes;
     namespace rnd = diffuse::random;
-    benchmark::RegisterBenchmark("fill_normal<float>", bm_fill<float, rnd::fill_normal<float>>)->Apply(apply_float_sizes);
-    benchmark::RegisterBenchmark("fill_normal<double>", bm_fill<double, rnd::fill_normal<double>>)->Apply(apply_double_size);
-    benchmark::RegisterBenchmark("fill_uniform<float>", bm_fill<float, rnd::fill_uniform<float>>)->Apply(apply_float_sizes);
-    benchmark::RegisterBenchmark("fill_uniform<double>", bm_fill<double, rnd::fill_uniform<double>>)->Apply(apply_double_size);
+    benchmark::RegisterBenchmark("fill_normal<float>", bm_fill<float, rnd::fill_normal<float>>)
+        ->Apply(apply_float_sizes);
+    benchmark::RegisterBenchmark("fill_normal<double>", bm_fill<double, rnd::fill_normal<double>>)
+        ->Apply(apply_double_size);
+    benchmark::RegisterBenchmark("fill_uniform<float>", bm_fill<float, rnd::fill_uniform<float>>)
+        ->Apply(apply_float_sizes);
+    benchmark::RegisterBenchmark("fill_uniform<double>", bm_fill<double, rnd::fill_uniform<double>>)
+        ->Apply(apply_double_size);
     benchmark::RegisterBenchmark("philox4x32_10 blocks", bm_philox_blocks)->Arg(std::int64_t{1} << 18);
     benchmark::RegisterBenchmark("triad<float>", diffuse::bench::bm_triad<float>)->Apply(apply_float_sizes);
     benchmark::RegisterBenchmark("triad<double>", diffuse::bench::bm_triad<double>)->Apply(apply_double_size);

@@ -57,7 +57,8 @@ curve on_grid(std::string name, std::string family, int order, Sampler sampler) 
 // A sampler on discrete timesteps of convergence::discrete_schedule() (the same sigmas).
 template <class Sampler>
 curve on_timesteps(std::string name, std::string family, int order, Sampler sampler) {
-    return {std::move(name), std::move(family), order, [sampler](index n, index* e) { return convergence::solve_discrete(sampler, n, e); }};
+    return {std::move(name), std::move(family), order,
+            [sampler](index n, index* e) { return convergence::solve_discrete(sampler, n, e); }};
 }
 
 std::vector<curve> curves() {
@@ -75,7 +76,8 @@ std::vector<curve> curves() {
         on_grid("DPM++(2M) eta 0", kd, 2, s::dpmpp_2m_sde<double>({.eta = 0.0})),
         on_grid("DPM++(3M) eta 0", kd, 3, s::dpmpp_3m_sde<double>({.eta = 0.0})),
     };
-    for (index k = 1; k <= 4; ++k) out.push_back(on_grid("LMS-" + std::to_string(k), kd, static_cast<int>(k), s::lms<double>({.order = k})));
+    for (index k = 1; k <= 4; ++k)
+        out.push_back(on_grid("LMS-" + std::to_string(k), kd, static_cast<int>(k), s::lms<double>({.order = k})));
 
     // DDIM (eta 0, no clipping, ending on alphabar_0 = sigma_min).
     out.push_back(on_timesteps("DDIM", dpm, 1, s::ddim<double>(betas, {.set_alpha_to_one = false, .x0 = {}})));
@@ -92,14 +94,17 @@ std::vector<curve> curves() {
     out.push_back(on_grid("DPM-Solver++-3M exact weights", dpm, 3,
                           multistep({.solver_order = 3, .third_order = s::third_order_weights::taylor})));
 
-    for (index k = 1; k <= 3; ++k) out.push_back(on_grid("DEIS-" + std::to_string(k), uni, static_cast<int>(k), s::deis<double>({.solver_order = k})));
+    for (index k = 1; k <= 3; ++k)
+        out.push_back(
+            on_grid("DEIS-" + std::to_string(k), uni, static_cast<int>(k), s::deis<double>({.solver_order = k})));
     // UniPC-p: predictor UniP-p and corrector UniC-p, order p + 1 (Zhao et al. 2023, Theorem 3.1);
     // lower_order_final off, else the last, uncorrected step is first order.
     for (const auto variant : {s::unipc_variant::bh1, s::unipc_variant::bh2}) {
         for (index k = 1; k <= 3; ++k) {
-            out.push_back(on_grid(std::string("UniPC-") + std::to_string(k) + (variant == s::unipc_variant::bh1 ? " bh1" : " bh2"), uni,
-                                  static_cast<int>(k) + 1,
-                                  s::unipc<double>({.solver_order = k, .variant = variant, .lower_order_final = false})));
+            out.push_back(on_grid(
+                std::string("UniPC-") + std::to_string(k) + (variant == s::unipc_variant::bh1 ? " bh1" : " bh2"), uni,
+                static_cast<int>(k) + 1,
+                s::unipc<double>({.solver_order = k, .variant = variant, .lower_order_final = false})));
         }
     }
 
@@ -126,7 +131,8 @@ int main(int argc, char** argv) {
             diffuse::index evaluations = 0;
             try {
                 const double error = convergence::rms(c.solve(n, &evaluations), reference);
-                std::fprintf(csv, "%s,%s,%d,%td,,%td,%.6e\n", c.name.c_str(), c.family.c_str(), c.order, n, evaluations, error);
+                std::fprintf(csv, "%s,%s,%d,%td,,%td,%.6e\n", c.name.c_str(), c.family.c_str(), c.order, n, evaluations,
+                             error);
             } catch (const diffuse::error& e) {
                 std::fprintf(stderr, "%s at %td steps: %s\n", c.name.c_str(), n, e.what());
             }
@@ -137,11 +143,12 @@ int main(int argc, char** argv) {
     // k-diffusion's defaults (rtol 0.05, atol 0.0078) scaled down together.
     for (const diffuse::index order : {2, 3}) {
         for (double scale = 1.0; scale > 1e-7; scale /= std::sqrt(10.0)) {
-            const diffuse::sampler::dpm_adaptive<double> adaptive({.order = order, .rtol = 0.05 * scale, .atol = 0.0078 * scale});
+            const diffuse::sampler::dpm_adaptive<double> adaptive(
+                {.order = order, .rtol = 0.05 * scale, .atol = 0.0078 * scale});
             diffuse::index evaluations = 0;
             const double error = convergence::rms(convergence::solve_adaptive(adaptive, &evaluations), reference);
-            std::fprintf(csv, "DPM-Solver-%s adaptive,PNDM and adaptive,%td,,%.3e,%td,%.6e\n", order == 2 ? "12" : "23", order, 0.05 * scale,
-                         evaluations, error);
+            std::fprintf(csv, "DPM-Solver-%s adaptive,PNDM and adaptive,%td,,%.3e,%td,%.6e\n", order == 2 ? "12" : "23",
+                         order, 0.05 * scale, evaluations, error);
         }
     }
     if (csv != stdout) std::fclose(csv);

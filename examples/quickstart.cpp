@@ -1,13 +1,14 @@
 // The README's usage example: DDIM with 50 steps on a model that knows its data is the point mu.
 #include <diffuse/sampler/ddim.hpp>
 #include <diffuse/sampler/sample.hpp>
+
 #include <cmath>
 #include <iostream>
 
 int main() {
     using namespace diffuse;
-    const auto betas = schedule::discrete<float>::scaled_linear();  // Stable Diffusion's schedule
-    const sampler::ddim<float> ddim(betas, {.eta = 0.0f, .x0 = {}});   // no clipping
+    const auto betas = schedule::discrete<float>::scaled_linear();    // Stable Diffusion's schedule
+    const sampler::ddim<float> ddim(betas, {.eta = 0.0f, .x0 = {}});  // no clipping
     const auto grid = schedule::spaced_timesteps(1000, 50, schedule::spacing::trailing);
 
     // Your network goes here: fill `eps` with the predicted noise for input x at timestep t.

@@ -50,9 +50,14 @@ extern "C" int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(con
                                                          void (*free_hook)(const volatile void*));
 
 namespace allocation_counting::detail {
-inline void asan_allocation_hook(const volatile void*, std::size_t) { on_allocation(); }
-inline void asan_release_hook(const volatile void* p) { on_release(p); }
-[[maybe_unused]] static const int hooks_installed = __sanitizer_install_malloc_and_free_hooks(asan_allocation_hook, asan_release_hook);
+inline void asan_allocation_hook(const volatile void*, std::size_t) {
+    on_allocation();
+}
+inline void asan_release_hook(const volatile void* p) {
+    on_release(p);
+}
+[[maybe_unused]] static const int hooks_installed =
+    __sanitizer_install_malloc_and_free_hooks(asan_allocation_hook, asan_release_hook);
 }  // namespace allocation_counting::detail
 
 #else

@@ -40,10 +40,18 @@ struct vp_mixture_model {
     void operator()(diffuse::const_view<T> x, double sigma, diffuse::view<T> out) const {
         const T s = static_cast<T>(sigma), alpha = T(1) / std::sqrt(T(1) + s * s);
         switch (prediction) {
-            case diffuse::predict::prediction::epsilon: mixture->epsilon(x, alpha, alpha * s, out); return;
-            case diffuse::predict::prediction::sample: mixture->x0(x, alpha, alpha * s, out); return;
-            case diffuse::predict::prediction::v_prediction: mixture->v(x, alpha, alpha * s, out); return;
-            default: throw diffuse::invalid("prediction", diffuse::predict::name(prediction), "epsilon, sample, v_prediction");
+            case diffuse::predict::prediction::epsilon:
+                mixture->epsilon(x, alpha, alpha * s, out);
+                return;
+            case diffuse::predict::prediction::sample:
+                mixture->x0(x, alpha, alpha * s, out);
+                return;
+            case diffuse::predict::prediction::v_prediction:
+                mixture->v(x, alpha, alpha * s, out);
+                return;
+            default:
+                throw diffuse::invalid("prediction", diffuse::predict::name(prediction),
+                                       "epsilon, sample, v_prediction");
         }
     }
 };
@@ -74,7 +82,8 @@ template <class T>
 diffuse::schedule::sigma_grid<T> log_grid(index n) {
     std::vector<diffuse::schedule::noise_level<T>> levels;
     for (index i = 0; i <= n; ++i) {
-        const double u = std::log(sigma_max) + (std::log(sigma_min) - std::log(sigma_max)) * static_cast<double>(i) / static_cast<double>(n);
+        const double u = std::log(sigma_max) +
+                         (std::log(sigma_min) - std::log(sigma_max)) * static_cast<double>(i) / static_cast<double>(n);
         const double s = std::exp(u);
         levels.push_back({static_cast<T>(s), static_cast<T>(1.0 / std::sqrt(1.0 + s * s)), s});
     }
@@ -119,13 +128,16 @@ inline double fitted_order(const std::vector<double>& steps, const std::vector<d
 }
 
 // Root-mean-square distance between two point sets.
-inline double rms(const Eigen::ArrayXd& a, const Eigen::ArrayXd& b) { return std::sqrt((a - b).square().mean()); }
+inline double rms(const Eigen::ArrayXd& a, const Eigen::ArrayXd& b) {
+    return std::sqrt((a - b).square().mean());
+}
 
 // Runs a sampler (double) with the loop API from the common start; returns the final state in
 // the k-diffusion convention (x_k = x / alpha for model-state samplers). `evaluations`, when
 // given, receives the number of model calls.
 template <class Sampler>
-Eigen::ArrayXd solve(const Sampler& sampler, index steps, diffuse::predict::prediction prediction, index* evaluations = nullptr) {
+Eigen::ArrayXd solve(const Sampler& sampler, index steps, diffuse::predict::prediction prediction,
+                     index* evaluations = nullptr) {
     const auto mixture = diffuse::models::gaussian_mixture<double>::ring();
     const auto grid = log_grid<double>(steps);
     auto run = sampler.start(grid, 2 * points);
@@ -147,7 +159,8 @@ Eigen::ArrayXd solve_adaptive(const Adaptive& sampler, index* evaluations = null
     const diffuse::sampler::sigma_interval<double> interval{sigma_max, sigma_min, levels()};
     Eigen::ArrayXd x = start_points();
     if (evaluations) *evaluations = 0;
-    diffuse::sample(counted{vp_mixture_model<double>{&mixture, sampler.options().prediction}, evaluations}, sampler, interval, x);
+    diffuse::sample(counted{vp_mixture_model<double>{&mixture, sampler.options().prediction}, evaluations}, sampler,
+                    interval, x);
     return x;
 }
 
@@ -193,9 +206,15 @@ Eigen::ArrayXd solve_discrete(const Sampler& sampler, index n, index* evaluation
         const double ab = betas.alpha_bar(static_cast<diffuse::schedule::timestep>(t));
         const double a = std::sqrt(ab), s = std::sqrt(1 - ab);
         switch (prediction) {
-            case diffuse::predict::prediction::sample: mixture.x0(x, a, s, out); return;
-            case diffuse::predict::prediction::v_prediction: mixture.v(x, a, s, out); return;
-            default: mixture.epsilon(x, a, s, out); return;
+            case diffuse::predict::prediction::sample:
+                mixture.x0(x, a, s, out);
+                return;
+            case diffuse::predict::prediction::v_prediction:
+                mixture.v(x, a, s, out);
+                return;
+            default:
+                mixture.epsilon(x, a, s, out);
+                return;
         }
     };
     Eigen::ArrayXd x = start_points() * std::sqrt(betas.alpha_bar(last_timestep));

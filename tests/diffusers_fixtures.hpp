@@ -26,7 +26,9 @@ Eigen::Array<T, Eigen::Dynamic, 1> sample0(bool reversed = false) {
     return x;
 }
 template <class T>
-Eigen::Array<T, Eigen::Dynamic, 1> noise0() { return sample0<T>(true); }
+Eigen::Array<T, Eigen::Dynamic, 1> noise0() {
+    return sample0<T>(true);
+}
 
 // The dummy model: out = sample * t / (t + 1), evaluated in T as torch does with a float tensor.
 template <class T, class In, class Out>

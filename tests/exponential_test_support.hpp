@@ -23,7 +23,9 @@ using array = Eigen::Array<T, Eigen::Dynamic, 1>;
 inline constexpr index size = 192;  // the first sample of diffusers' dummy_sample_deter
 
 template <class T>
-array<T> sample0() { return fixtures::sample0<T>().head(size); }
+array<T> sample0() {
+    return fixtures::sample0<T>().head(size);
+}
 
 // tools/reference_exponential.py's stand-in network: tanh(x) (0.5 + t / 2000).
 template <class T>
@@ -53,9 +55,11 @@ array<T> loop_a(const Sampler& sampler, const diffuse::schedule::sigma_grid<T>& 
 
 // The grid against the scheduler's sigmas and timesteps (diffusers stores sigmas in float32).
 template <class T>
-void check_grid(const diffuse::schedule::sigma_grid<T>& grid, const reference_exponential::run& ref, bool flow = false) {
+void check_grid(const diffuse::schedule::sigma_grid<T>& grid, const reference_exponential::run& ref,
+                bool flow = false) {
     // A repeated last sigma (a zero-length step in diffusers) ends the grid one level early.
-    const bool repeated = ref.sigmas.size() >= 2 && ref.sigmas[ref.sigmas.size() - 1] == ref.sigmas[ref.sigmas.size() - 2];
+    const bool repeated =
+        ref.sigmas.size() >= 2 && ref.sigmas[ref.sigmas.size() - 1] == ref.sigmas[ref.sigmas.size() - 2];
     REQUIRE(static_cast<std::size_t>(grid.steps() + 1 + (repeated ? 1 : 0)) == ref.sigmas.size());
     for (index i = 0; i <= grid.steps(); ++i) {
         INFO("level " << i);
@@ -64,7 +68,9 @@ void check_grid(const diffuse::schedule::sigma_grid<T>& grid, const reference_ex
         const double diffusers_sigma = flow ? s * a : s;
         // Double grids start from double training sigmas: sqrt((1 - ab) / ab) at ab = 1 - 1e-4 is
         // 8e-5 away from diffusers' float32 value, so double grids are compared to 2e-4.
-        CHECK(diffusers_sigma == Approx(ref.sigmas[static_cast<std::size_t>(i)]).epsilon(std::is_same_v<T, float> ? 2e-6 : 2e-4).margin(1e-12));
+        CHECK(diffusers_sigma == Approx(ref.sigmas[static_cast<std::size_t>(i)])
+                                     .epsilon(std::is_same_v<T, float> ? 2e-6 : 2e-4)
+                                     .margin(1e-12));
         if (i < grid.steps()) CHECK(grid[i].model_time == ref.timesteps[static_cast<std::size_t>(i)]);
     }
 }
@@ -109,7 +115,8 @@ template <class T, template <class> class Sampler, class Case>
 void check_parity(const std::vector<Case>& cases, diffuse::schedule::solver_family family) {
     for (const auto& c : cases) {
         INFO(c.name);
-        auto betas = c.scaled_linear ? diffuse::schedule::discrete<T>::scaled_linear() : diffuse::schedule::discrete<T>::linear();
+        auto betas = c.scaled_linear ? diffuse::schedule::discrete<T>::scaled_linear()
+                                     : diffuse::schedule::discrete<T>::linear();
         if (c.zero_snr) betas = betas.rescaled_zero_terminal_snr();
         const auto grid = diffuse::schedule::solver_sigma_grid(betas, family, c.grid);
         check_grid(grid, *c.expected, c.grid.use_flow_sigmas);

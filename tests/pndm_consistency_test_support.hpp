@@ -58,8 +58,12 @@ inline std::vector<schedule::timestep> grid_of(const ref::trace& tr) {
 
 // diffusers' config blocks used by the traces.
 template <class T>
-schedule::discrete<T> stable_diffusion() { return schedule::discrete<T>::scaled_linear(1000, 0.00085, 0.012); }
+schedule::discrete<T> stable_diffusion() {
+    return schedule::discrete<T>::scaled_linear(1000, 0.00085, 0.012);
+}
 template <class T>
-schedule::discrete<T> linear() { return schedule::discrete<T>::linear(1000, 1e-4, 0.02); }
+schedule::discrete<T> linear() {
+    return schedule::discrete<T>::linear(1000, 1e-4, 0.02);
+}
 
 }  // namespace f3test

@@ -141,11 +141,12 @@ TEMPLATE_TEST_CASE("signed zeros, kinks and the overflow edges", "[nn][special]"
         for (const T y : gelu_zeros) CHECK((y == T(0) && std::signbit(y)));
         const array<T> mish_zeros = zeros.unaryExpr(nn::mish{});
         for (Eigen::Index i = 0; i < 32; ++i) CHECK((mish_zeros[i] == T(0) && std::signbit(mish_zeros[i])));
-        for (Eigen::Index i = 32; i < 64; ++i) CHECK(((mish_zeros[i] == -d || mish_zeros[i] == T(0)) && std::signbit(mish_zeros[i])));
+        for (Eigen::Index i = 32; i < 64; ++i)
+            CHECK(((mish_zeros[i] == -d || mish_zeros[i] == T(0)) && std::signbit(mish_zeros[i])));
     }
     CHECK(nn::heaviside{}(T(0)) == T(0));
     CHECK(nn::heaviside{.at_zero = 0.5}(T(0)) == T(0.5));
-    CHECK(nn::relu{}.derivative(T(0)) == T(0));  // PyTorch: threshold_backward gives 0 at 0
+    CHECK(nn::relu{}.derivative(T(0)) == T(0));                // PyTorch: threshold_backward gives 0 at 0
     CHECK(nn::hardswish{}.derivative(T(-3)) == Approx(-0.5));  // PyTorch: x <= 3 branch at -3
     CHECK(nn::hardswish{}.derivative(T(3)) == Approx(1.5));
     CHECK(nn::softplus{}(T(20.5)) == T(20.5));  // linear above the threshold, like PyTorch
@@ -189,7 +190,9 @@ TEMPLATE_TEST_CASE("scalar, expression and in-place paths agree", "[nn][paths]",
             CHECK(act(x[i]) == close<T>(expression[i]).epsilon(std::is_same_v<T, float> ? 1e-6 : 1e-15));
             // Absolute margin: near a zero of f' (GELU, SiLU, Mish at x ~ -1) the ULP scale is
             // that of the largest term, about 1 (see test_activations_accuracy).
-            CHECK(act.derivative(x[i]) == close<T>(slope[i]).epsilon(std::is_same_v<T, float> ? 1e-6 : 1e-15).margin(std::is_same_v<T, float> ? 1e-6 : 1e-15));
+            CHECK(act.derivative(x[i]) == close<T>(slope[i])
+                                              .epsilon(std::is_same_v<T, float> ? 1e-6 : 1e-15)
+                                              .margin(std::is_same_v<T, float> ? 1e-6 : 1e-15));
         }
         // Fuses with the surrounding expression.
         const array<T> fused = (x * T(2) + T(1)).unaryExpr(act) * T(3);
@@ -199,9 +202,10 @@ TEMPLATE_TEST_CASE("scalar, expression and in-place paths agree", "[nn][paths]",
         // backward: grad_x = grad_y * f'(x)
         const array<T> grad_y = array<T>::LinSpaced(x.size(), 1, 2);
         array<T> grad_x(x.size());
-        nn::backward(act, diffuse::const_view<T>(x.data(), x.size()), diffuse::const_view<T>(grad_y.data(), grad_y.size()),
-                     flat(grad_x));
-        CHECK(((grad_x - grad_y * slope_expression).abs() <= T(4) * std::numeric_limits<T>::epsilon() * grad_x.abs()).all());
+        nn::backward(act, diffuse::const_view<T>(x.data(), x.size()),
+                     diffuse::const_view<T>(grad_y.data(), grad_y.size()), flat(grad_x));
+        CHECK(((grad_x - grad_y * slope_expression).abs() <= T(4) * std::numeric_limits<T>::epsilon() * grad_x.abs())
+                  .all());
     };
     check_paths("relu", nn::relu{});
     check_paths("leaky_relu", nn::leaky_relu{.negative_slope = 0.2});
@@ -235,13 +239,14 @@ TEMPLATE_TEST_CASE("gated units: the second half gates the first, row by row", "
             for (diffuse::index j = 0; j < half; ++j) {
                 const T a = in[r * 2 * half + j];
                 const T b = in[r * 2 * half + half + j];
-                CHECK(out[r * half + j] == close<T>(a * act(b)).epsilon(std::is_same_v<T, float> ? 1e-6 : 1e-15).margin(1e-30));
+                CHECK(out[r * half + j] ==
+                      close<T>(a * act(b)).epsilon(std::is_same_v<T, float> ? 1e-6 : 1e-15).margin(1e-30));
             }
         // Backward against the product rule.
         const array<T> grad_out = array<T>::LinSpaced(rows * half, -1, 1);
         array<T> grad_in(in.size());
-        unit.backward(diffuse::const_view<T>(in.data(), in.size()), diffuse::const_view<T>(grad_out.data(), grad_out.size()),
-                      flat(grad_in), rows);
+        unit.backward(diffuse::const_view<T>(in.data(), in.size()),
+                      diffuse::const_view<T>(grad_out.data(), grad_out.size()), flat(grad_in), rows);
         for (diffuse::index r = 0; r < rows; ++r)
             for (diffuse::index j = 0; j < half; ++j) {
                 const T a = in[r * 2 * half + j];
@@ -273,8 +278,10 @@ TEST_CASE("parameter derivatives match central differences", "[nn][parameters]")
         auto diff = [&](auto make) { return (make(+h)(x) - make(-h)(x)) / (2 * h); };
         CHECK(nn::leaky_relu{.negative_slope = 0.1}.derivative_negative_slope(x) ==
               Approx(diff([](double d) { return nn::leaky_relu{.negative_slope = 0.1 + d}; })).margin(1e-8));
-        CHECK(nn::prelu{}.derivative_weight(x) == Approx(diff([](double d) { return nn::prelu{.weight = 0.25 + d}; })).margin(1e-8));
-        CHECK(nn::elu{.alpha = 0.7}.derivative_alpha(x) == Approx(diff([](double d) { return nn::elu{.alpha = 0.7 + d}; })).margin(1e-8));
+        CHECK(nn::prelu{}.derivative_weight(x) ==
+              Approx(diff([](double d) { return nn::prelu{.weight = 0.25 + d}; })).margin(1e-8));
+        CHECK(nn::elu{.alpha = 0.7}.derivative_alpha(x) ==
+              Approx(diff([](double d) { return nn::elu{.alpha = 0.7 + d}; })).margin(1e-8));
         CHECK(nn::celu{.alpha = 1.3}.derivative_alpha(x) ==
               Approx(diff([](double d) { return nn::celu{.alpha = 1.3 + d}; })).epsilon(1e-6).margin(1e-8));
         CHECK(nn::swish{.beta = 1.4}.derivative_beta(x) ==
@@ -286,8 +293,9 @@ TEST_CASE("parameter derivatives match central differences", "[nn][parameters]")
 
 TEST_CASE("invalid parameters throw diffuse::error naming the parameter, the value and the range", "[nn][errors]") {
     const double nan = std::numeric_limits<double>::quiet_NaN();
-    CHECK_THROWS_WITH(nn::leaky_relu{.negative_slope = nan}(1.0f),
-                      Catch::Contains("leaky_relu.negative_slope") && Catch::Contains("nan") && Catch::Contains("finite"));
+    CHECK_THROWS_WITH(nn::leaky_relu{.negative_slope = nan}(1.0f), Catch::Contains("leaky_relu.negative_slope") &&
+                                                                       Catch::Contains("nan") &&
+                                                                       Catch::Contains("finite"));
     CHECK_THROWS_WITH(nn::celu{.alpha = 0.0}(1.0), Catch::Contains("celu.alpha = 0") && Catch::Contains("> 0"));
     CHECK_THROWS_WITH(nn::softplus{.beta = -1.0}.derivative(1.0), Catch::Contains("softplus.beta = -1"));
     const nn::hard_tanh reversed{.min_val = 1.0, .max_val = -1.0};
@@ -298,6 +306,7 @@ TEST_CASE("invalid parameters throw diffuse::error naming the parameter, the val
     std::vector<double> data(8, 1.0);
     CHECK_THROWS_AS(nn::apply(nn::prelu{.weight = nan}, data), diffuse::error);
     std::vector<double> out(7);
-    CHECK_THROWS_WITH(nn::apply(nn::relu{}, diffuse::const_view<double>(data.data(), 8), flat(out)), Catch::Contains("out.size() = 7"));
+    CHECK_THROWS_WITH(nn::apply(nn::relu{}, diffuse::const_view<double>(data.data(), 8), flat(out)),
+                      Catch::Contains("out.size() = 7"));
     CHECK_THROWS_AS(nn::geglu{}.forward(diffuse::const_view<double>(data.data(), 8), flat(out)), diffuse::error);
 }

@@ -72,14 +72,20 @@ std::vector<T> grid() {
 }
 
 // Reference formulas in long double.
-ld sig(ld w) { return w >= 0 ? 1 / (1 + std::exp(-w)) : std::exp(w) / (1 + std::exp(w)); }
+ld sig(ld w) {
+    return w >= 0 ? 1 / (1 + std::exp(-w)) : std::exp(w) / (1 + std::exp(w));
+}
 ld dsig(ld w) {
     const ld e = std::exp(-std::fabs(w));
     return e / ((1 + e) * (1 + e));
 }
 const ld pi = 3.141592653589793238462643383279502884L;
-ld phi(ld x) { return std::exp(-x * x / 2) / std::sqrt(2 * pi); }
-ld big_phi(ld x) { return std::erfc(-x / std::sqrt(2.0L)) / 2; }
+ld phi(ld x) {
+    return std::exp(-x * x / 2) / std::sqrt(2 * pi);
+}
+ld big_phi(ld x) {
+    return std::erfc(-x / std::sqrt(2.0L)) / 2;
+}
 
 struct row {
     std::string name;
@@ -113,8 +119,8 @@ row sweep(const char* name, const A& act, F f, D df, S slope_scale) {
             if (ss > r.slope_max) r = {r.name, r.value_max, ss, r.value_at, static_cast<double>(x)};
         }
     }
-    std::printf("%-14s %-6s f: %6.2f ULP (x=%-12.6g) f': %6.2f ULP (x=%.6g)\n", name, sizeof(T) == 4 ? "float" : "double",
-                r.value_max, r.value_at, r.slope_max, r.slope_at);
+    std::printf("%-14s %-6s f: %6.2f ULP (x=%-12.6g) f': %6.2f ULP (x=%.6g)\n", name,
+                sizeof(T) == 4 ? "float" : "double", r.value_max, r.value_at, r.slope_max, r.slope_at);
     return r;
 }
 
@@ -169,8 +175,13 @@ TEMPLATE_TEST_CASE("smooth activations are within 4 ULP of a long double referen
     const double gelu_slope = measured(tabulated_gelu ? 2.5 : 3.0);
 
     check<T>(sweep<T>("sigmoid", nn::sigmoid{}, sig, dsig, no_scale), smooth, logistic_slope);
-    check<T>(sweep<T>("tanh", nn::tanh_act{}, [](ld x) { return std::tanh(x); },
-                      [](ld x) { const ld e = std::exp(-2 * std::fabs(x)); return 4 * e / ((1 + e) * (1 + e)); }, no_scale),
+    check<T>(sweep<T>(
+                 "tanh", nn::tanh_act{}, [](ld x) { return std::tanh(x); },
+                 [](ld x) {
+                     const ld e = std::exp(-2 * std::fabs(x));
+                     return 4 * e / ((1 + e) * (1 + e));
+                 },
+                 no_scale),
              tanh_value, logistic_slope);
     // x sigma(w): f' = sigma(w) + x w' sigma(w) sigma(-w) crosses zero; scale = largest term.
     auto gate_scale = [](auto w, auto dw) {
@@ -181,22 +192,23 @@ TEMPLATE_TEST_CASE("smooth activations are within 4 ULP of a long double referen
     {
         auto w = [](ld x) { return x; };
         auto dw = [](ld) { return ld(1); };
-        check<T>(sweep<T>("silu", nn::silu{}, gate_value(w), gate_slope(w, dw), gate_scale(w, dw)), smooth, gate_slope_bound);
+        check<T>(sweep<T>("silu", nn::silu{}, gate_value(w), gate_slope(w, dw), gate_scale(w, dw)), smooth,
+                 gate_slope_bound);
     }
     {
         const ld beta = rounded<T>(1.7);
         auto w = [=](ld x) { return beta * x; };
         auto dw = [=](ld) { return beta; };
-        check<T>(sweep<T>("swish(1.7)", nn::swish{.beta = 1.7}, gate_value(w), gate_slope(w, dw), gate_scale(w, dw)), smooth,
-                 gate_slope_bound);
+        check<T>(sweep<T>("swish(1.7)", nn::swish{.beta = 1.7}, gate_value(w), gate_slope(w, dw), gate_scale(w, dw)),
+                 smooth, gate_slope_bound);
     }
     {
         // beta < 0: the gate has the sign of -x.
         const ld beta = rounded<T>(-0.8);
         auto w = [=](ld x) { return beta * x; };
         auto dw = [=](ld) { return beta; };
-        check<T>(sweep<T>("swish(-0.8)", nn::swish{.beta = -0.8}, gate_value(w), gate_slope(w, dw), gate_scale(w, dw)), smooth,
-                 gate_slope_bound);
+        check<T>(sweep<T>("swish(-0.8)", nn::swish{.beta = -0.8}, gate_value(w), gate_slope(w, dw), gate_scale(w, dw)),
+                 smooth, gate_slope_bound);
     }
     {
         auto w = [](ld x) { return 1.702L * x; };
@@ -211,87 +223,108 @@ TEMPLATE_TEST_CASE("smooth activations are within 4 ULP of a long double referen
         check<T>(sweep<T>("gelu_tanh", nn::gelu_tanh{}, gate_value(w), gate_slope(w, dw), gate_scale(w, dw)), smooth,
                  gate_slope_bound);
     }
-    check<T>(sweep<T>("gelu", nn::gelu{}, [](ld x) { return x * big_phi(x); },
-                      [](ld x) { return big_phi(x) + x * phi(x); },
-                      [](ld x) { return std::max(big_phi(x), std::fabs(x * phi(x))); }),
+    check<T>(sweep<T>(
+                 "gelu", nn::gelu{}, [](ld x) { return x * big_phi(x); }, [](ld x) { return big_phi(x) + x * phi(x); },
+                 [](ld x) { return std::max(big_phi(x), std::fabs(x * phi(x))); }),
              gelu_value, gelu_slope);
     {
         auto g = [](ld x) { return std::tanh(std::log1p(std::exp(x))); };
-        check<T>(sweep<T>("mish", nn::mish{}, [=](ld x) { return x * g(x); },
-                          [=](ld x) { return g(x) + x * (1 - g(x) * g(x)) * sig(x); },
-                          [=](ld x) { return std::max(g(x), std::fabs(x * (1 - g(x) * g(x)) * sig(x))); }),
+        check<T>(sweep<T>(
+                     "mish", nn::mish{}, [=](ld x) { return x * g(x); },
+                     [=](ld x) { return g(x) + x * (1 - g(x) * g(x)) * sig(x); },
+                     [=](ld x) { return std::max(g(x), std::fabs(x * (1 - g(x) * g(x)) * sig(x))); }),
                  smooth, mish_slope);
     }
-    check<T>(sweep<T>("softplus", nn::softplus{}, [](ld x) { return x > 20 ? x : std::log1p(std::exp(x)); },
-                      [](ld x) { return x > 20 ? ld(1) : sig(x); }, no_scale),
+    check<T>(sweep<T>(
+                 "softplus", nn::softplus{}, [](ld x) { return x > 20 ? x : std::log1p(std::exp(x)); },
+                 [](ld x) { return x > 20 ? ld(1) : sig(x); }, no_scale),
              softplus_value, smooth);
     {
         const ld beta = rounded<T>(2.0);
-        check<T>(sweep<T>("softplus(b=2)", nn::softplus{.beta = 2.0, .threshold = 20.0},
-                          [=](ld x) { return beta * x > 20 ? x : std::log1p(std::exp(beta * x)) / beta; },
-                          [=](ld x) { return beta * x > 20 ? ld(1) : sig(beta * x); }, no_scale),
+        check<T>(sweep<T>(
+                     "softplus(b=2)", nn::softplus{.beta = 2.0, .threshold = 20.0},
+                     [=](ld x) { return beta * x > 20 ? x : std::log1p(std::exp(beta * x)) / beta; },
+                     [=](ld x) { return beta * x > 20 ? ld(1) : sig(beta * x); }, no_scale),
                  softplus_value, smooth);
     }
-    check<T>(sweep<T>("elu", nn::elu{}, [](ld x) { return x > 0 ? x : std::expm1(x); },
-                      [](ld x) { return x > 0 ? ld(1) : std::exp(x); }, no_scale),
+    check<T>(sweep<T>(
+                 "elu", nn::elu{}, [](ld x) { return x > 0 ? x : std::expm1(x); },
+                 [](ld x) { return x > 0 ? ld(1) : std::exp(x); }, no_scale),
              smooth, smooth);
     {
         const ld alpha = rounded<T>(0.3);
-        check<T>(sweep<T>("elu(0.3)", nn::elu{.alpha = 0.3}, [=](ld x) { return x > 0 ? x : alpha * std::expm1(x); },
-                          [=](ld x) { return x > 0 ? ld(1) : alpha * std::exp(x); }, no_scale),
+        check<T>(sweep<T>(
+                     "elu(0.3)", nn::elu{.alpha = 0.3}, [=](ld x) { return x > 0 ? x : alpha * std::expm1(x); },
+                     [=](ld x) { return x > 0 ? ld(1) : alpha * std::exp(x); }, no_scale),
                  smooth, smooth);
     }
     {
         const ld a = nn::selu::alpha, s = nn::selu::scale;
-        check<T>(sweep<T>("selu", nn::selu{}, [=](ld x) { return x > 0 ? s * x : s * a * std::expm1(x); },
-                          [=](ld x) { return x > 0 ? s : s * a * std::exp(x); }, no_scale),
+        check<T>(sweep<T>(
+                     "selu", nn::selu{}, [=](ld x) { return x > 0 ? s * x : s * a * std::expm1(x); },
+                     [=](ld x) { return x > 0 ? s : s * a * std::exp(x); }, no_scale),
                  smooth, smooth);
     }
     {
         const ld alpha = rounded<T>(2.5);
-        check<T>(sweep<T>("celu(2.5)", nn::celu{.alpha = 2.5}, [=](ld x) { return x > 0 ? x : alpha * std::expm1(x / alpha); },
-                          [=](ld x) { return x > 0 ? ld(1) : std::exp(x / alpha); }, no_scale),
-                 smooth, smooth);
+        check<T>(
+            sweep<T>(
+                "celu(2.5)", nn::celu{.alpha = 2.5}, [=](ld x) { return x > 0 ? x : alpha * std::expm1(x / alpha); },
+                [=](ld x) { return x > 0 ? ld(1) : std::exp(x / alpha); }, no_scale),
+            smooth, smooth);
     }
-    check<T>(sweep<T>("softsign", nn::softsign{}, [](ld x) { return x / (1 + std::fabs(x)); },
-                      [](ld x) { return 1 / ((1 + std::fabs(x)) * (1 + std::fabs(x))); }, no_scale),
+    check<T>(sweep<T>(
+                 "softsign", nn::softsign{}, [](ld x) { return x / (1 + std::fabs(x)); },
+                 [](ld x) { return 1 / ((1 + std::fabs(x)) * (1 + std::fabs(x))); }, no_scale),
              smooth, smooth);
 }
 
-TEMPLATE_TEST_CASE("piecewise activations are exact up to the rounding of their arithmetic", "[nn][accuracy]", float, double) {
+TEMPLATE_TEST_CASE("piecewise activations are exact up to the rounding of their arithmetic", "[nn][accuracy]", float,
+                   double) {
     using T = TestType;
     auto clamp = [](ld v, ld lo, ld hi) { return std::min(std::max(v, lo), hi); };
-    check<T>(sweep<T>("relu", nn::relu{}, [](ld x) { return std::max(x, ld(0)); }, [](ld x) { return x > 0 ? ld(1) : ld(0); },
-                      no_scale),
+    check<T>(sweep<T>(
+                 "relu", nn::relu{}, [](ld x) { return std::max(x, ld(0)); },
+                 [](ld x) { return x > 0 ? ld(1) : ld(0); }, no_scale),
              0, 0);
-    check<T>(sweep<T>("relu6", nn::relu6{}, [=](ld x) { return clamp(x, 0, 6); },
-                      [](ld x) { return x > 0 && x < 6 ? ld(1) : ld(0); }, no_scale),
+    check<T>(sweep<T>(
+                 "relu6", nn::relu6{}, [=](ld x) { return clamp(x, 0, 6); },
+                 [](ld x) { return x > 0 && x < 6 ? ld(1) : ld(0); }, no_scale),
              0, 0);
     {
         const ld s = rounded<T>(0.01);
-        check<T>(sweep<T>("leaky_relu", nn::leaky_relu{}, [=](ld x) { return x > 0 ? x : s * x; },
-                          [=](ld x) { return x > 0 ? ld(1) : s; }, no_scale),
+        check<T>(sweep<T>(
+                     "leaky_relu", nn::leaky_relu{}, [=](ld x) { return x > 0 ? x : s * x; },
+                     [=](ld x) { return x > 0 ? ld(1) : s; }, no_scale),
                  0.5, 0);
     }
-    check<T>(sweep<T>("prelu", nn::prelu{}, [](ld x) { return x > 0 ? x : 0.25L * x; },
-                      [](ld x) { return x > 0 ? ld(1) : 0.25L; }, no_scale),
+    check<T>(sweep<T>(
+                 "prelu", nn::prelu{}, [](ld x) { return x > 0 ? x : 0.25L * x; },
+                 [](ld x) { return x > 0 ? ld(1) : 0.25L; }, no_scale),
              0.5, 0);
-    check<T>(sweep<T>("relu_squared", nn::relu_squared{}, [](ld x) { return x > 0 ? x * x : ld(0); },
-                      [](ld x) { return x > 0 ? 2 * x : ld(0); }, no_scale),
+    check<T>(sweep<T>(
+                 "relu_squared", nn::relu_squared{}, [](ld x) { return x > 0 ? x * x : ld(0); },
+                 [](ld x) { return x > 0 ? 2 * x : ld(0); }, no_scale),
              0.5, 0);
-    check<T>(sweep<T>("heaviside", nn::heaviside{}, [](ld x) { return x > 0 ? ld(1) : ld(0); }, [](ld) { return ld(0); },
-                      no_scale),
+    check<T>(sweep<T>(
+                 "heaviside", nn::heaviside{}, [](ld x) { return x > 0 ? ld(1) : ld(0); }, [](ld) { return ld(0); },
+                 no_scale),
              0, 0);
-    check<T>(sweep<T>("hard_sigmoid", nn::hard_sigmoid{}, [=](ld x) { return clamp((x + 3) / 6, 0, 1); },
-                      [](ld x) { return x > -3 && x < 3 ? 1 / 6.0L : ld(0); }, no_scale),
+    check<T>(sweep<T>(
+                 "hard_sigmoid", nn::hard_sigmoid{}, [=](ld x) { return clamp((x + 3) / 6, 0, 1); },
+                 [](ld x) { return x > -3 && x < 3 ? 1 / 6.0L : ld(0); }, no_scale),
              1, 0.5);
-    check<T>(sweep<T>("hard_tanh", nn::hard_tanh{}, [=](ld x) { return clamp(x, -1, 1); },
-                      [](ld x) { return x > -1 && x < 1 ? ld(1) : ld(0); }, no_scale),
+    check<T>(sweep<T>(
+                 "hard_tanh", nn::hard_tanh{}, [=](ld x) { return clamp(x, -1, 1); },
+                 [](ld x) { return x > -1 && x < 1 ? ld(1) : ld(0); }, no_scale),
              0, 0);
-    check<T>(sweep<T>("hardswish", nn::hardswish{}, [=](ld x) { return x * clamp(x + 3, 0, 6) / 6; },
-                      [](ld x) { return x < -3 ? ld(0) : x <= 3 ? x / 3 + 0.5L : ld(1); },
-                      [](ld x) { return std::fabs(x / 3); }),
-             2, 1);
+    check<T>(
+        sweep<T>(
+            "hardswish", nn::hardswish{}, [=](ld x) { return x * clamp(x + 3, 0, 6) / 6; },
+            [](ld x) { return x < -3   ? ld(0)
+                              : x <= 3 ? x / 3 + 0.5L
+                                       : ld(1); }, [](ld x) { return std::fabs(x / 3); }),
+        2, 1);
 }
 
 // The exponential every exp-based activation is built on (core/simd.hpp), on its own: float's
@@ -341,24 +374,27 @@ void check_max_error(const std::string& what, const exp_error& worst, double bou
 
 template <class P, class T>
 exp_error exp_error_at_width(const std::vector<T>& xs) {
-    return max_ulp_error<P>(xs, [](const auto& x) { return diffuse::simd::exp(x); }, [](ld x) { return std::exp(x); });
+    return max_ulp_error<P>(
+        xs, [](const auto& x) { return diffuse::simd::exp(x); }, [](ld x) { return std::exp(x); });
 }
 
-TEMPLATE_TEST_CASE("the exponential kernel is within 0.8 ULP (float) / 1 ULP (double) at every packet width", "[nn][accuracy][exp]", float, double) {
+TEMPLATE_TEST_CASE("the exponential kernel is within 0.8 ULP (float) / 1 ULP (double) at every packet width",
+                   "[nn][accuracy][exp]", float, double) {
     using T = TestType;
     namespace ei = Eigen::internal;
     namespace simd = diffuse::simd;
     std::vector<T> xs = grid<T>();
     const T overflow_edge = std::log(std::numeric_limits<T>::max());
-    for (T x : {std::numeric_limits<T>::infinity(), -std::numeric_limits<T>::infinity(), std::numeric_limits<T>::quiet_NaN(),
-                overflow_edge, std::nextafter(overflow_edge, T(1000)), std::log(std::numeric_limits<T>::min()),
-                std::log(std::numeric_limits<T>::denorm_min())})
+    for (T x : {std::numeric_limits<T>::infinity(), -std::numeric_limits<T>::infinity(),
+                std::numeric_limits<T>::quiet_NaN(), overflow_edge, std::nextafter(overflow_edge, T(1000)),
+                std::log(std::numeric_limits<T>::min()), std::log(std::numeric_limits<T>::denorm_min())})
         xs.push_back(x);
     using widest = simd::packet<T>;
     using half = typename ei::unpacket_traits<widest>::half;
     const exp_error widths[] = {exp_error_at_width<widest>(xs), exp_error_at_width<half>(xs),
                                 exp_error_at_width<simd::scalar_packet<T>>(xs), exp_error_at_width<T>(xs)};
-    for (const exp_error& e : widths) check_max_error<T>("simd::exp", e, sizeof(T) == 4 ? 0.8 : hardware_fma ? 1.0 : 1.25);
+    for (const exp_error& e : widths)
+        check_max_error<T>("simd::exp", e, sizeof(T) == 4 ? 0.8 : hardware_fma ? 1.0 : 1.25);
 }
 
 // exp(m (b + b_lo)) with the product folded into the reduction (simd::exp_scaled_of_product,
@@ -367,7 +403,8 @@ TEMPLATE_TEST_CASE("the exponential kernel is within 0.8 ULP (float) / 1 ULP (do
 // the widest packet. Measured: float 0.77 ULP (b = 5.5), double 0.98 (the product as a double
 // word, its low part added to the reduced argument); bounds 0.8 and 1.1. Without hardware FMA
 // (SSE2 build): float 0.76, double 1.22, bound 1.3 there.
-TEMPLATE_TEST_CASE("the exponential of a product is within 0.8 ULP (float) / 1.1 ULP (double)", "[nn][accuracy][exp]", float, double) {
+TEMPLATE_TEST_CASE("the exponential of a product is within 0.8 ULP (float) / 1.1 ULP (double)", "[nn][accuracy][exp]",
+                   float, double) {
     using T = TestType;
     namespace ei = Eigen::internal;
     namespace simd = diffuse::simd;
@@ -376,7 +413,8 @@ TEMPLATE_TEST_CASE("the exponential of a product is within 0.8 ULP (float) / 1.1
     struct factor {
         T hi, lo;
     };
-    for (const factor b : {factor{quick.hi, quick.lo}, factor{T(0.37), T(0)}, factor{T(5.5), T(0)}, factor{T(1e-3), T(0)}}) {
+    for (const factor b :
+         {factor{quick.hi, quick.lo}, factor{T(0.37), T(0)}, factor{T(5.5), T(0)}, factor{T(1e-3), T(0)}}) {
         std::vector<T> ms;
         for (const T x : grid<T>())
             if (!std::isnan(x)) ms.push_back(std::max(-std::fabs(x), simd::lowest_factor_for_exp(b.hi)));
@@ -387,7 +425,10 @@ TEMPLATE_TEST_CASE("the exponential of a product is within 0.8 ULP (float) / 1.1
                 return simd::exp_scaled_of_product(m, ei::pset1<P>(b.hi)).value();
             },
             [&](ld m) { return std::exp(m * (static_cast<ld>(b.hi) + b.lo)); });
-        check_max_error<T>("exp of product, b = " + std::to_string(b.hi), worst, sizeof(T) == 4 ? 0.8 : hardware_fma ? 1.1 : 1.3);
+        check_max_error<T>("exp of product, b = " + std::to_string(b.hi), worst,
+                           sizeof(T) == 4 ? 0.8
+                           : hardware_fma ? 1.1
+                                          : 1.3);
     }
 }
 
@@ -399,7 +440,8 @@ TEMPLATE_TEST_CASE("the exponential of a product is within 0.8 ULP (float) / 1.1
 // of [-20, 0] (through -1 and the rounding to -1 near -(digits + 3) ln2), the powers of two down
 // to the denormals, at the widest packet and on plain T. Measured 0.84 ULP (float) and 1.08
 // (double; the general expm1 measures the same there).
-TEMPLATE_TEST_CASE("expm1 on x <= 0 is within 1 ULP (float) / 1.1 ULP (double)", "[nn][accuracy][expm1]", float, double) {
+TEMPLATE_TEST_CASE("expm1 on x <= 0 is within 1 ULP (float) / 1.1 ULP (double)", "[nn][accuracy][expm1]", float,
+                   double) {
     using T = TestType;
     namespace simd = diffuse::simd;
     std::vector<T> xs;
@@ -415,7 +457,8 @@ TEMPLATE_TEST_CASE("expm1 on x <= 0 is within 1 ULP (float) / 1.1 ULP (double)",
     CHECK(std::isnan(simd::expm1_non_positive(std::numeric_limits<T>::quiet_NaN())));
 }
 
-TEMPLATE_TEST_CASE("log1p on the unit interval is within 1.25 ULP (float) / 1 ULP (double)", "[nn][accuracy][log1p]", float, double) {
+TEMPLATE_TEST_CASE("log1p on the unit interval is within 1.25 ULP (float) / 1 ULP (double)", "[nn][accuracy][log1p]",
+                   float, double) {
     using T = TestType;
     namespace simd = diffuse::simd;
     std::vector<T> us;
@@ -473,7 +516,9 @@ TEST_CASE("hard swish's division by 6 matches PyTorch's", "[nn][accuracy][hard]"
         const float product = xs[i] * std::min(std::max(xs[i] + 3.0f, 0.0f), 6.0f);
         const float torch = product / 6.0f;
         if (std::fabs(product) >= 0x1p-119f) different += ys[i] != torch;
-        else off_by_more += ys[i] != torch && ys[i] != std::nextafter(torch, 1.0f) && ys[i] != std::nextafter(torch, -1.0f);
+        else
+            off_by_more +=
+                ys[i] != torch && ys[i] != std::nextafter(torch, 1.0f) && ys[i] != std::nextafter(torch, -1.0f);
     }
     CHECK(different == 0);
     CHECK(off_by_more == 0);
@@ -498,7 +543,8 @@ TEST_CASE("the float exponential's table holds 2^(j/16) to twice float precision
 // and on plain float (lane by lane there, so the same table entries).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wignored-attributes"
-TEST_CASE("the exact GELU's scaled normal tail is accurate to twice float precision where tabulated", "[nn][accuracy][gelu]") {
+TEST_CASE("the exact GELU's scaled normal tail is accurate to twice float precision where tabulated",
+          "[nn][accuracy][gelu]") {
     namespace kernels = diffuse::nn::kernels;
     namespace ei = Eigen::internal;
     using P = diffuse::simd::packet<float>;
@@ -527,14 +573,15 @@ TEST_CASE("the exact GELU's scaled normal tail is accurate to twice float precis
             const ld exact = std::erfc(t / std::sqrt(2.0L)) / 2 * std::exp(t * t / 2);
             const double packet_error = static_cast<double>(std::fabs((static_cast<ld>(h[j]) + h_lo[j]) / exact - 1));
             const auto scalar = kernels::normal_tail(x[j]);
-            const double scalar_error = static_cast<double>(std::fabs((static_cast<ld>(scalar.h) + scalar.h_lo) / exact - 1));
+            const double scalar_error =
+                static_cast<double>(std::fabs((static_cast<ld>(scalar.h) + scalar.h_lo) / exact - 1));
             if (packet_error > worst_packet) at = static_cast<double>(t);
             worst_packet = std::max(worst_packet, packet_error);
             worst_scalar = std::max(worst_scalar, scalar_error);
         }
     }
-    std::printf("normal tail    float  %s: max relative error 2^%.1f (t=%.6g), plain float 2^%.1f\n", tabulated ? "table" : "series",
-                std::log2(worst_packet), at, std::log2(worst_scalar));
+    std::printf("normal tail    float  %s: max relative error 2^%.1f (t=%.6g), plain float 2^%.1f\n",
+                tabulated ? "table" : "series", std::log2(worst_packet), at, std::log2(worst_scalar));
     INFO("max relative error " << worst_packet << " at t = " << at);
     const double bound = tabulated ? 0x1.6ap-26 : 0x1p-22;  // 2^-25.5 : 2^-22
     CHECK(worst_packet <= bound);
@@ -570,7 +617,8 @@ void for_each_table_result(std::vector<float> ts, Evaluate evaluate, Record reco
 // fits' errors as printed by tools/fit_quarter_octaves.py (normal tail 2^-27.2, tanh ratio
 // 2^-27.9, softplus tail 2^-28.3) plus q's roundings; measured 2^-26.3, 2^-26.8, 2^-28.1.
 template <int E, std::size_t Rows, class F>
-double quarter_octave_error(const char* name, const diffuse::nn::kernels::detail::quarter_octave_table<E, Rows>& table, F exact) {
+double quarter_octave_error(const char* name, const diffuse::nn::kernels::detail::quarter_octave_table<E, Rows>& table,
+                            F exact) {
     namespace kernels = diffuse::nn::kernels;
     const float top = kernels::detail::table_top(table);
     std::vector<float> ts;
@@ -588,7 +636,8 @@ double quarter_octave_error(const char* name, const diffuse::nn::kernels::detail
         if (error > worst) at = static_cast<double>(t);
         worst = std::max(worst, error);
     };
-    for_each_table_result(ts, [&](const auto& t) { return kernels::detail::evaluate(table, t); }, record);
+    for_each_table_result(
+        ts, [&](const auto& t) { return kernels::detail::evaluate(table, t); }, record);
     std::printf("quarter octaves %-13s: max relative error 2^%.1f (t=%.6g)\n", name, std::log2(worst), at);
     INFO(name << ": max relative error " << worst << " at t = " << at);
     return worst;
@@ -596,9 +645,11 @@ double quarter_octave_error(const char* name, const diffuse::nn::kernels::detail
 
 TEST_CASE("the quarter-octave tables are accurate to twice float precision", "[nn][accuracy]") {
     namespace detail = diffuse::nn::kernels::detail;
-    CHECK(quarter_octave_error("normal_tail", detail::normal_tail_by_bits,
-                               [](ld t) { return std::erfc(t / std::sqrt(2.0L)) / 2 * std::exp(t * t / 2); }) <= 0x1.6ap-26);
-    CHECK(quarter_octave_error("tanh_ratio", detail::tanh_ratio_by_bits, [](ld t) { return t == 0 ? 1 : std::tanh(t) / t; }) <= 0x1p-26);
+    CHECK(quarter_octave_error("normal_tail", detail::normal_tail_by_bits, [](ld t) {
+              return std::erfc(t / std::sqrt(2.0L)) / 2 * std::exp(t * t / 2);
+          }) <= 0x1.6ap-26);
+    CHECK(quarter_octave_error("tanh_ratio", detail::tanh_ratio_by_bits,
+                               [](ld t) { return t == 0 ? 1 : std::tanh(t) / t; }) <= 0x1p-26);
 }
 
 // The step tables (nn/detail/step_tables.hpp) that the float GELUs use on AVX-512 where a packet
@@ -613,14 +664,15 @@ TEST_CASE("the quarter-octave tables are accurate to twice float precision", "[n
 // tables serve only AVX-512 builds, but they are checked everywhere) Horner's steps round twice:
 // 2^-22.7 at most, bound 2^-22.4.
 template <int StepsPerUnit, int Offset = 0, class F>
-double step_error(const char* name, const diffuse::nn::kernels::detail::step_rows& rows, float low, float top, float relative_top,
-                  F exact) {
+double step_error(const char* name, const diffuse::nn::kernels::detail::step_rows& rows, float low, float top,
+                  float relative_top, F exact) {
     namespace detail = diffuse::nn::kernels::detail;
     std::vector<float> ts;
     for (int i = 0; i < 200000; ++i) ts.push_back(low + (top - low) * static_cast<float>(i) / 200000);
     for (int k = -64; k < 64; ++k) {  // the edges between intervals k and k + 1
         const float edge = (static_cast<float>(k) + 0.5f) / StepsPerUnit;
-        if (edge > low && edge < top) ts.insert(ts.end(), {edge, std::nextafter(edge, 0.0f), std::nextafter(edge, 8.0f)});
+        if (edge > low && edge < top)
+            ts.insert(ts.end(), {edge, std::nextafter(edge, 0.0f), std::nextafter(edge, 8.0f)});
     }
     ts.push_back(std::nextafter(top, 0.0f));
     if (low <= 0) {
@@ -637,7 +689,8 @@ double step_error(const char* name, const diffuse::nn::kernels::detail::step_row
         if (error > worst) at = static_cast<double>(t);
         worst = std::max(worst, error);
     };
-    for_each_table_result(ts, [&](const auto& t) { return detail::evaluate_by_steps<StepsPerUnit, Offset>(rows, t); }, record);
+    for_each_table_result(
+        ts, [&](const auto& t) { return detail::evaluate_by_steps<StepsPerUnit, Offset>(rows, t); }, record);
     std::printf("steps %-16s: max relative error 2^%.1f (t=%.6g)\n", name, std::log2(worst), at);
     INFO(name << ": max relative error " << worst << " at t = " << at);
     return worst;
@@ -649,12 +702,15 @@ TEST_CASE("the step tables are accurate to float precision", "[nn][accuracy][gel
     const float top = detail::quarter_steps_top;
     const float relative_top = detail::quarter_steps_relative_top;
     auto bound = [](double with_fma) { return hardware_fma ? with_fma : 0x1.8p-23; };
-    CHECK(step_error<4>("normal_lower", detail::normal_lower_pieces, 0, top, relative_top, normal_lower) <= bound(0x1.6ap-24));
+    CHECK(step_error<4>("normal_lower", detail::normal_lower_pieces, 0, top, relative_top, normal_lower) <=
+          bound(0x1.6ap-24));
     // The eighth steps serve x in [-7.5, -4) only: relative everywhere.
-    CHECK(step_error<8>("normal_lower_far", detail::normal_lower_far_pieces, 4, 7.5f, 7.5f, normal_lower) <= bound(0x1.cp-24));
+    CHECK(step_error<8>("normal_lower_far", detail::normal_lower_far_pieces, 4, 7.5f, 7.5f, normal_lower) <=
+          bound(0x1.cp-24));
     const ld k = std::sqrt(2 / pi);
-    CHECK(step_error<4>("gelu_tanh_lower", detail::gelu_tanh_lower_pieces, 0, top, relative_top,
-                        [=](ld t) { return 1 / (1 + std::exp(2 * k * (t + 0.044715L * t * t * t))); }) <= bound(0x1.2p-23));
+    CHECK(step_error<4>("gelu_tanh_lower", detail::gelu_tanh_lower_pieces, 0, top, relative_top, [=](ld t) {
+              return 1 / (1 + std::exp(2 * k * (t + 0.044715L * t * t * t)));
+          }) <= bound(0x1.2p-23));
     // Mish's gate on half steps of a signed argument, relative everywhere.
     CHECK(step_error<2, 8>("mish_gate", detail::mish_gate_pieces, -8, 7.75f, 7.75f,
                            [](ld x) { return std::tanh(std::log1p(std::exp(x))); }) <= bound(0x1p-24));

@@ -30,7 +30,9 @@ using allocation_counting::count;
 
 // Keeps an allocation observable so the compiler cannot elide it.
 void* volatile escape_sink = nullptr;
-void escape(void* p) { escape_sink = p; }
+void escape(void* p) {
+    escape_sink = p;
+}
 
 constexpr index sample_size = 64;
 constexpr index batch = 2;
@@ -116,9 +118,9 @@ TEMPLATE_TEST_CASE("starting a run allocates, its steps do not", "[allocations][
         require_none(count_steps<T>(*run, size, deterministic_step));
     }
     SECTION("DDIM, eta = 0, no clipping, v_prediction with use_clipped_model_output") {
-        const sampler::ddim<T> s(linear_schedule<T>(), {.prediction = predict::prediction::v_prediction,
-                                                        .use_clipped_model_output = true,
-                                                        .x0 = {}});
+        const sampler::ddim<T> s(
+            linear_schedule<T>(),
+            {.prediction = predict::prediction::v_prediction, .use_clipped_model_output = true, .x0 = {}});
         auto run = s.start(grid, size, batch);
         require_none(count_steps<T>(run, size, deterministic_step));
     }
@@ -141,8 +143,8 @@ TEMPLATE_TEST_CASE("starting a run allocates, its steps do not", "[allocations][
         require_none(count_steps<T>(run, size, deterministic_step));
     }
     SECTION("DDIM inversion with dynamic thresholding") {
-        const sampler::ddim_inverse<T> s(linear_schedule<T>(),
-                                         {.x0 = {.clip_range = {}, .thresholding = predict::dynamic_thresholding<T>{}}});
+        const sampler::ddim_inverse<T> s(
+            linear_schedule<T>(), {.x0 = {.clip_range = {}, .thresholding = predict::dynamic_thresholding<T>{}}});
         auto run = s.start(sampler::ddim_inverse<T>::reversed(grid), sampler::layout{size, batch});
         require_none(count_steps<T>(run, size, deterministic_step));
     }
@@ -165,8 +167,7 @@ TEMPLATE_TEST_CASE("starting a run allocates, its steps do not", "[allocations][
         auto run = s.start(grid, size, batch);
         REQUIRE(run.model_output_size() == 2 * size);
         random::generator noise(7);
-        require_none(
-            count_steps<T>(run, 2 * size, [&](auto& r, const auto& out, auto& x) { r.step(out, x, noise); }));
+        require_none(count_steps<T>(run, 2 * size, [&](auto& r, const auto& out, auto& x) { r.step(out, x, noise); }));
         CHECK(noise.next_stream() > 0);
     }
     SECTION("DDPM, dynamic thresholding") {

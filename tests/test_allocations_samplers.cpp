@@ -35,7 +35,8 @@ std::vector<configuration> configurations() {
     all.push_back({"EulerDiscreteScheduler", {{"use_karras_sigmas", true}, {"prediction_type", "v_prediction"}}});
     all.push_back({"DDIMScheduler", {{"thresholding", true}, {"clip_sample", false}}});
     all.push_back({"DPMSolverMultistepScheduler", {{"solver_order", 3}, {"algorithm_type", "sde-dpmsolver++"}}});
-    all.push_back({"DPMSolverMultistepScheduler", {{"algorithm_type", "dpmsolver"}, {"final_sigmas_type", "sigma_min"}}});
+    all.push_back(
+        {"DPMSolverMultistepScheduler", {{"algorithm_type", "dpmsolver"}, {"final_sigmas_type", "sigma_min"}}});
     all.push_back({"DPMSolverSinglestepScheduler", {{"solver_order", 3}, {"solver_type", "heun"}}});
     all.push_back({"DEISMultistepScheduler", {{"solver_order", 3}}});
     all.push_back({"UniPCMultistepScheduler", {{"solver_order", 3}, {"solver_type", "bh1"}, {"predict_x0", false}}});

@@ -21,7 +21,9 @@ template <class Sampler>
 double order_of(const Sampler& sampler, const std::vector<double>& steps, predict::prediction prediction,
                 std::vector<double>* errors_out = nullptr) {
     std::vector<double> errors;
-    for (double n : steps) errors.push_back(convergence::rms(convergence::solve(sampler, static_cast<diffuse::index>(n), prediction), reference()));
+    for (double n : steps)
+        errors.push_back(
+            convergence::rms(convergence::solve(sampler, static_cast<diffuse::index>(n), prediction), reference()));
     if (errors_out) *errors_out = errors;
     return convergence::fitted_order(steps, errors);
 }
@@ -35,7 +37,8 @@ TEST_CASE("the RK4 reference solution has converged", "[convergence]") {
 
 TEST_CASE("Euler is first order in both state conventions and for every parameterization", "[convergence][euler]") {
     const std::vector<double> steps{16, 32, 64, 128};
-    for (const auto p : {predict::prediction::epsilon, predict::prediction::sample, predict::prediction::v_prediction}) {
+    for (const auto p :
+         {predict::prediction::epsilon, predict::prediction::sample, predict::prediction::v_prediction}) {
         INFO("prediction " << predict::name(p));
         std::vector<double> errors;
         const double order = order_of(sampler::euler<double>({.prediction = p}), steps, p, &errors);
@@ -53,7 +56,9 @@ TEST_CASE("DDIM (eta 0) is first order on discrete timesteps", "[convergence][dd
     const sampler::ddim<double> ddim(convergence::discrete_schedule(), {.set_alpha_to_one = false, .x0 = {}});
     const std::vector<double> steps{16, 32, 64, 128};
     std::vector<double> errors;
-    for (const double n : steps) errors.push_back(convergence::rms(convergence::solve_discrete(ddim, static_cast<diffuse::index>(n)), reference()));
+    for (const double n : steps)
+        errors.push_back(
+            convergence::rms(convergence::solve_discrete(ddim, static_cast<diffuse::index>(n)), reference()));
     const double order = convergence::fitted_order(steps, errors);
     INFO("errors " << errors[0] << " " << errors[1] << " " << errors[2] << " " << errors[3] << ", order " << order);
     CHECK(order == Approx(1.0).margin(0.3));

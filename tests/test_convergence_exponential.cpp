@@ -68,29 +68,36 @@ const std::vector<diffuse::index>& every_step() {
 // against diffusers in the parity tests).
 TEST_CASE("first-order exponential integrators (DDIM's update) converge at order 1", "[convergence][exponential]") {
     CHECK(order_of(multistep({.solver_order = 1}), wide) == Approx(1.0).margin(0.3));
-    CHECK(order_of(singlestep({.algorithm = dpm_algorithm::dpmsolver, .solver_order = 1}), wide) == Approx(1.0).margin(0.3));
+    CHECK(order_of(singlestep({.algorithm = dpm_algorithm::dpmsolver, .solver_order = 1}), wide) ==
+          Approx(1.0).margin(0.3));
 }
 
 TEST_CASE("second-order exponential integrators converge at order 2", "[convergence][exponential]") {
     CHECK(order_of(multistep(), wide) == Approx(2.0).margin(0.3));  // DPM-Solver++(2M), diffusers' default
     CHECK(order_of(multistep({.algorithm = dpm_algorithm::dpmsolver, .solver_type = dpm_solver_type::heun}), wide) ==
           Approx(2.0).margin(0.3));
-    CHECK(order_of(multistep({.prediction = prediction::v_prediction}), wide, prediction::v_prediction) == Approx(2.0).margin(0.3));
+    CHECK(order_of(multistep({.prediction = prediction::v_prediction}), wide, prediction::v_prediction) ==
+          Approx(2.0).margin(0.3));
     CHECK(order_of(singlestep({.algorithm = dpm_algorithm::dpmsolver}), wide) == Approx(2.0).margin(0.3));
     CHECK(order_of(singlestep({.solver_type = dpm_solver_type::heun}), wide) == Approx(2.0).margin(0.3));
     CHECK(order_of(sampler::deis<double>({.solver_order = 2}), wide) == Approx(2.0).margin(0.3));
-    CHECK(order_of(unipc({.solver_order = 2, .variant = sampler::unipc_variant::bh1, .disable_corrector = every_step()}), wide) ==
+    CHECK(
+        order_of(unipc({.solver_order = 2, .variant = sampler::unipc_variant::bh1, .disable_corrector = every_step()}),
+                 wide) == Approx(2.0).margin(0.3));
+    CHECK(order_of(unipc({.solver_order = 2, .predict_x0 = false, .disable_corrector = every_step()}), wide) ==
           Approx(2.0).margin(0.3));
-    CHECK(order_of(unipc({.solver_order = 2, .predict_x0 = false, .disable_corrector = every_step()}), wide) == Approx(2.0).margin(0.3));
 }
 
 TEST_CASE("third-order exponential integrators converge at order 3", "[convergence][exponential]") {
     // Singlestep DPM-Solver-3 (Lu et al. 2022a, Algorithm 2 / eq. 3.7).
-    CHECK(order_of(singlestep({.algorithm = dpm_algorithm::dpmsolver, .solver_order = 3}), third) == Approx(3.0).margin(0.3));
-    CHECK(order_of(singlestep({.solver_order = 3, .solver_type = dpm_solver_type::heun}), third) == Approx(3.0).margin(0.3));
+    CHECK(order_of(singlestep({.algorithm = dpm_algorithm::dpmsolver, .solver_order = 3}), third) ==
+          Approx(3.0).margin(0.3));
+    CHECK(order_of(singlestep({.solver_order = 3, .solver_type = dpm_solver_type::heun}), third) ==
+          Approx(3.0).margin(0.3));
     // Multistep third order with the exact weights: DPM-Solver++(3M) `taylor`, DEIS-3 (noise
     // integrand) and UniP-3, at step counts where the warm-up step does not yet dominate.
-    CHECK(order_of(multistep({.solver_order = 3, .third_order = third_order_weights::taylor}), early) == Approx(3.0).margin(0.3));
+    CHECK(order_of(multistep({.solver_order = 3, .third_order = third_order_weights::taylor}), early) ==
+          Approx(3.0).margin(0.3));
     CHECK(order_of(sampler::deis<double>({.solver_order = 3}), early) == Approx(3.0).margin(0.3));
     CHECK(order_of(unipc({.solver_order = 3, .lower_order_final = false, .disable_corrector = every_step()}), early) ==
           Approx(3.0).margin(0.3));
@@ -101,8 +108,8 @@ TEST_CASE("UniPC's corrector raises UniP-p to order p + 1", "[convergence][expon
     // UniPC-3 fourth). lower_order_final would end on an uncorrected first-order step (the last
     // prediction has no model evaluation after it), which caps UniPC-3 at 2 as n grows; it is off.
     CHECK(order_of(unipc({.solver_order = 1, .lower_order_final = false}), wide) == Approx(2.0).margin(0.3));
-    CHECK(order_of(unipc({.solver_order = 2, .variant = sampler::unipc_variant::bh1, .lower_order_final = false}), wide) ==
-          Approx(3.0).margin(0.3));
+    CHECK(order_of(unipc({.solver_order = 2, .variant = sampler::unipc_variant::bh1, .lower_order_final = false}),
+                   wide) == Approx(3.0).margin(0.3));
     CHECK(order_of(unipc({.solver_order = 3, .lower_order_final = false}), {96, 192, 384}) == Approx(4.0).margin(0.3));
 }
 
@@ -110,7 +117,8 @@ TEST_CASE("diffusers' third-order multistep weight makes DPM-Solver-3M second or
     // diffusers (like Lu's dpm_solver_pytorch and k-diffusion's 3M) weighs D2 = (D1_0 - D1_1)/(r0 + r1)
     // by h phi_3 where the exact integral of the interpolating quadratic needs 2 h phi_3: a local error
     // O(h^3) (docs/samplers_exponential.md).
-    CHECK(order_of(multistep({.algorithm = dpm_algorithm::dpmsolver, .solver_order = 3}), {96, 192, 384}) == Approx(2.0).margin(0.3));
+    CHECK(order_of(multistep({.algorithm = dpm_algorithm::dpmsolver, .solver_order = 3}), {96, 192, 384}) ==
+          Approx(2.0).margin(0.3));
 }
 
 TEST_CASE("a first-order warm-up step caps the multistep third-order methods at order 2 as n grows",
@@ -118,7 +126,8 @@ TEST_CASE("a first-order warm-up step caps the multistep third-order methods at 
     // The first multistep step has no history and is first order (local error O(h^2)); nothing
     // corrects it, so the global error is O(h^3) + c h^2 with a small c (the data prediction hardly
     // changes at sigma 20). The slope between 384 and 768 steps shows the h^2 term taking over.
-    const double late = order_of(multistep({.solver_order = 3, .third_order = third_order_weights::taylor}), {384, 768});
+    const double late =
+        order_of(multistep({.solver_order = 3, .third_order = third_order_weights::taylor}), {384, 768});
     CHECK(late < 2.7);
     CHECK(late > 2.0);
 }

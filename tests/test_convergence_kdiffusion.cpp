@@ -35,10 +35,11 @@ const Eigen::ArrayXd& reference() {
 template <class Sampler>
 double order_of(const Sampler& sampler, const std::vector<double>& steps, prediction p = prediction::epsilon) {
     std::vector<double> errors;
-    for (const double n : steps) errors.push_back(convergence::rms(convergence::solve(sampler, static_cast<diffuse::index>(n), p), reference()));
+    for (const double n : steps)
+        errors.push_back(convergence::rms(convergence::solve(sampler, static_cast<diffuse::index>(n), p), reference()));
     const double order = convergence::fitted_order(steps, errors);
-    UNSCOPED_INFO("errors at " << steps.front() << ".." << steps.back() << " steps: " << errors.front() << " .. " << errors.back()
-                               << ", fitted order " << order);
+    UNSCOPED_INFO("errors at " << steps.front() << ".." << steps.back() << " steps: " << errors.front() << " .. "
+                               << errors.back() << ", fitted order " << order);
     return order;
 }
 
@@ -50,19 +51,23 @@ TEST_CASE("Heun and EDM without churn are second order for every parameterizatio
     for (const auto p : {prediction::epsilon, prediction::sample, prediction::v_prediction}) {
         INFO("prediction " << predict::name(p));
         CHECK(order_of(sampler::heun<double>({.prediction = p}), steps, p) == Approx(2.0).margin(0.3));
-        CHECK(order_of(sampler::edm<double>({.prediction = p, .levels = convergence::levels()}), steps, p) == Approx(2.0).margin(0.3));
+        CHECK(order_of(sampler::edm<double>({.prediction = p, .levels = convergence::levels()}), steps, p) ==
+              Approx(2.0).margin(0.3));
     }
 }
 
 TEST_CASE("DPM2 is second order", "[convergence][dpm2]") {
     CHECK(order_of(sampler::dpm2<double>({.levels = convergence::levels()}), steps) == Approx(2.0).margin(0.3));
-    CHECK(order_of(sampler::dpm2<double>({.prediction = prediction::v_prediction, .levels = convergence::levels()}), steps,
-                   prediction::v_prediction) == Approx(2.0).margin(0.3));
+    CHECK(order_of(sampler::dpm2<double>({.prediction = prediction::v_prediction, .levels = convergence::levels()}),
+                   steps, prediction::v_prediction) == Approx(2.0).margin(0.3));
 }
 
-TEST_CASE("DPM++(2S), DPM++ SDE and DPM++(2M) with eta = 0 are second order, DPM++(3M) at least second", "[convergence][dpmpp]") {
-    CHECK(order_of(sampler::dpmpp_2s_ancestral<double>({.eta = 0.0, .levels = convergence::levels()}), steps) == Approx(2.0).margin(0.3));
-    CHECK(order_of(sampler::dpmpp_sde<double>({.eta = 0.0, .levels = convergence::levels()}), steps) == Approx(2.0).margin(0.3));
+TEST_CASE("DPM++(2S), DPM++ SDE and DPM++(2M) with eta = 0 are second order, DPM++(3M) at least second",
+          "[convergence][dpmpp]") {
+    CHECK(order_of(sampler::dpmpp_2s_ancestral<double>({.eta = 0.0, .levels = convergence::levels()}), steps) ==
+          Approx(2.0).margin(0.3));
+    CHECK(order_of(sampler::dpmpp_sde<double>({.eta = 0.0, .levels = convergence::levels()}), steps) ==
+          Approx(2.0).margin(0.3));
     CHECK(order_of(sampler::dpmpp_2m_sde<double>({.eta = 0.0}), steps) == Approx(2.0).margin(0.3));
     CHECK(order_of(sampler::dpmpp_3m_sde<double>({.eta = 0.0}), steps) >= 2.0 - 0.3);
 }
@@ -70,7 +75,8 @@ TEST_CASE("DPM++(2S), DPM++ SDE and DPM++(2M) with eta = 0 are second order, DPM
 TEST_CASE("LMS of order 1 and 2 converges at that order; orders 3 and 4 at least at order 2", "[convergence][lms]") {
     CHECK(order_of(sampler::lms<double>({.order = 1}), steps) == Approx(1.0).margin(0.3));
     CHECK(order_of(sampler::lms<double>({.order = 2}), steps) == Approx(2.0).margin(0.3));
-    const double third = order_of(sampler::lms<double>({.order = 3}), steps), fourth = order_of(sampler::lms<double>({.order = 4}), steps);
+    const double third = order_of(sampler::lms<double>({.order = 3}), steps),
+                 fourth = order_of(sampler::lms<double>({.order = 4}), steps);
     CHECK(third >= 2.0 - 0.3);
     CHECK(fourth >= 2.0 - 0.3);
     // more steps in the formula: no worse (errors fall faster with order 4 than 3 on this range)

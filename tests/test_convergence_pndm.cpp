@@ -39,7 +39,8 @@ const Eigen::ArrayXd& reference() {
 
 // PNDM with n steps; returns the final error against the reference (in x_k = x / alpha units).
 double pndm_error(const sampler::pndm_options<double>& o, diffuse::index n, bool uniform = false) {
-    return convergence::rms(convergence::solve_discrete(sampler::pndm<double>(convergence::discrete_schedule(uniform), o), n), reference());
+    return convergence::rms(
+        convergence::solve_discrete(sampler::pndm<double>(convergence::discrete_schedule(uniform), o), n), reference());
 }
 
 template <class Error>
@@ -63,7 +64,10 @@ std::string listed(const std::vector<double>& v) {
 
 TEST_CASE("the log-uniform discrete schedule reproduces the harness's sigmas", "[convergence][pndm]") {
     const auto& betas = convergence::discrete_schedule();
-    const auto sigma = [&](schedule::timestep t) { const double ab = betas.alpha_bar(t); return std::sqrt((1 - ab) / ab); };
+    const auto sigma = [&](schedule::timestep t) {
+        const double ab = betas.alpha_bar(t);
+        return std::sqrt((1 - ab) / ab);
+    };
     CHECK(sigma(0) == Approx(convergence::sigma_min).epsilon(1e-10));
     CHECK(sigma(last_timestep) == Approx(convergence::sigma_max).epsilon(1e-10));
 }
@@ -74,15 +78,18 @@ TEST_CASE("the log-uniform discrete schedule reproduces the harness's sigmas", "
 // on a grid that is not uniform in sigma (here log-uniform, like practical schedules) the equal-step
 // weights still satisfy the first moment condition but not the second: the local error is O(h^3)
 // and the method is second order. Both are measured and asserted.
-TEST_CASE("PNDM is fourth order on steps uniform in sigma and second order on a log-uniform grid", "[convergence][pndm]") {
+TEST_CASE("PNDM is fourth order on steps uniform in sigma and second order on a log-uniform grid",
+          "[convergence][pndm]") {
     std::vector<double> errors;
     const std::vector<double> uniform_steps{150, 300, 600, 1200}, log_steps{40, 80, 160, 320};
-    double order = order_of(uniform_steps, [&](diffuse::index n) { return pndm_error({}, n, true); }, errors);
+    double order = order_of(
+        uniform_steps, [&](diffuse::index n) { return pndm_error({}, n, true); }, errors);
     INFO("uniform in sigma: errors " << listed(errors) << "order " << order);  // measured 4.04
     CHECK(order == Approx(4.0).margin(0.3));
     for (const bool skip : {false, true}) {
         INFO("skip_prk_steps " << skip);
-        order = order_of(log_steps, [&](diffuse::index n) { return pndm_error({.skip_prk_steps = skip}, n, false); }, errors);
+        order = order_of(
+            log_steps, [&](diffuse::index n) { return pndm_error({.skip_prk_steps = skip}, n, false); }, errors);
         INFO("log-uniform: errors " << listed(errors) << "order " << order);  // measured 1.93 (PRK), 1.92
         CHECK(order == Approx(2.0).margin(0.3));
     }
@@ -91,10 +98,12 @@ TEST_CASE("PNDM is fourth order on steps uniform in sigma and second order on a 
 TEST_CASE("PNDM converges alike for every parameterization", "[convergence][pndm]") {
     const std::vector<double> steps{40, 80, 160, 320};
     std::vector<double> errors, eps_errors;
-    const double eps_order = order_of(steps, [&](diffuse::index n) { return pndm_error({}, n); }, eps_errors);
+    const double eps_order = order_of(
+        steps, [&](diffuse::index n) { return pndm_error({}, n); }, eps_errors);
     for (const auto p : {prediction::sample, prediction::v_prediction}) {
         INFO("prediction " << predict::name(p));
-        const double order = order_of(steps, [&](diffuse::index n) { return pndm_error({.prediction = p}, n); }, errors);
+        const double order = order_of(
+            steps, [&](diffuse::index n) { return pndm_error({.prediction = p}, n); }, errors);
         CHECK(order == Approx(eps_order).margin(1e-6));
         for (std::size_t i = 0; i < steps.size(); ++i) CHECK(errors[i] == Approx(eps_errors[i]).epsilon(1e-6));
     }
@@ -102,25 +111,35 @@ TEST_CASE("PNDM converges alike for every parameterization", "[convergence][pndm
 
 // iPNDM (Zhang & Chen 2023) is the same multistep without the Runge-Kutta start; its order-k
 // variants are Adams-Bashforth of order k in sigma.
-TEST_CASE("iPNDM of order k is k-th order on steps uniform in sigma, second order on a log-uniform grid", "[convergence][ipndm]") {
+TEST_CASE("iPNDM of order k is k-th order on steps uniform in sigma, second order on a log-uniform grid",
+          "[convergence][ipndm]") {
     const auto mixture = models::gaussian_mixture<double>::ring();
     std::vector<double> errors;
     const std::vector<double> log_steps{40, 80, 160, 320};
     // Steps uniform in sigma, per order far enough into the asymptotic range (the third-order
     // error approaches its slope from above: 3.28 over 300..2400, 3.17 over 600..2400).
-    const std::vector<std::vector<double>> uniform_steps{{50, 100, 200, 400}, {100, 200, 400, 800}, {600, 1200, 2400}, {150, 300, 600, 1200}};
+    const std::vector<std::vector<double>> uniform_steps{
+        {50, 100, 200, 400}, {100, 200, 400, 800}, {600, 1200, 2400}, {150, 300, 600, 1200}};
     for (diffuse::index k : {1, 2, 3, 4}) {
         INFO("order " << k);
         const sampler::ipndm<double> s({.order = k});
-        double fitted = order_of(uniform_steps[static_cast<std::size_t>(k - 1)], [&](diffuse::index n) {
-            Eigen::ArrayXd x = convergence::start_points();
-            diffuse::sample(convergence::vp_mixture_model<double>{&mixture, prediction::epsilon}, s, uniform_sigma_grid(n), x);
-            return convergence::rms(x, reference());
-        }, errors);
+        double fitted = order_of(
+            uniform_steps[static_cast<std::size_t>(k - 1)],
+            [&](diffuse::index n) {
+                Eigen::ArrayXd x = convergence::start_points();
+                diffuse::sample(convergence::vp_mixture_model<double>{&mixture, prediction::epsilon}, s,
+                                uniform_sigma_grid(n), x);
+                return convergence::rms(x, reference());
+            },
+            errors);
         INFO("uniform in sigma: errors " << listed(errors) << "fitted " << fitted);
         CHECK(fitted == Approx(static_cast<double>(k)).margin(0.3));
-        fitted = order_of(log_steps, [&](diffuse::index n) { return convergence::rms(convergence::solve(s, n, prediction::epsilon), reference()); },
-                          errors);
+        fitted = order_of(
+            log_steps,
+            [&](diffuse::index n) {
+                return convergence::rms(convergence::solve(s, n, prediction::epsilon), reference());
+            },
+            errors);
         INFO("log-uniform: errors " << listed(errors) << "fitted " << fitted);  // measured 1.00, 1.90, 2.22, 1.88
         CHECK(fitted == Approx(k == 1 ? 1.0 : 2.0).margin(0.3));
     }

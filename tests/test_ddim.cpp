@@ -45,7 +45,8 @@ TEST_CASE("timestep spacings match diffusers' set_timesteps", "[schedule][grid]"
     // diffusers_tests.md: T=1000, n=10 leading/trailing/linspace, and DDIM steps_offset=1, n=5.
     using V = std::vector<schedule::timestep>;
     CHECK(schedule::spaced_timesteps(1000, 10, spacing::leading) == V{900, 800, 700, 600, 500, 400, 300, 200, 100, 0});
-    CHECK(schedule::spaced_timesteps(1000, 10, spacing::trailing) == V{999, 899, 799, 699, 599, 499, 399, 299, 199, 99});
+    CHECK(schedule::spaced_timesteps(1000, 10, spacing::trailing) ==
+          V{999, 899, 799, 699, 599, 499, 399, 299, 199, 99});
     CHECK(schedule::spaced_timesteps(1000, 10, spacing::linspace) == V{999, 888, 777, 666, 555, 444, 333, 222, 111, 0});
     CHECK(schedule::spaced_timesteps(1000, 5, spacing::leading, 1) == V{801, 601, 401, 201, 1});
     // A non-dividing step count (diffusers issue 11347): trailing keeps 1000/3 spacing.
@@ -54,18 +55,19 @@ TEST_CASE("timestep spacings match diffusers' set_timesteps", "[schedule][grid]"
 }
 
 TEST_CASE("grid and spacing errors name the parameter and the allowed range", "[schedule][grid][errors]") {
-    CHECK_THROWS_WITH(schedule::spaced_timesteps(1000, 0), Catch::Contains("num_inference_steps = 0") &&
-                                                               Catch::Contains("[1, num_train_timesteps = 1000]"));
+    CHECK_THROWS_WITH(schedule::spaced_timesteps(1000, 0),
+                      Catch::Contains("num_inference_steps = 0") && Catch::Contains("[1, num_train_timesteps = 1000]"));
     CHECK_THROWS_WITH(schedule::spaced_timesteps(1000, 1001), Catch::Contains("num_inference_steps = 1001"));
-    CHECK_THROWS_WITH(schedule::spaced_timesteps(1000, 10, spacing::leading, 100), Catch::Contains("steps_offset = 100"));
+    CHECK_THROWS_WITH(schedule::spaced_timesteps(1000, 10, spacing::leading, 100),
+                      Catch::Contains("steps_offset = 100"));
     CHECK_THROWS_WITH(schedule::parse_spacing("middle"), Catch::Contains("timestep_spacing = \"middle\"") &&
                                                              Catch::Contains("leading, trailing, linspace"));
     const std::vector<schedule::timestep> up{1, 5};
-    CHECK_THROWS_WITH(schedule::require_valid_grid(up, 1000), Catch::Contains("timesteps[1] = 5") &&
-                                                                  Catch::Contains("strictly less"));
+    CHECK_THROWS_WITH(schedule::require_valid_grid(up, 1000),
+                      Catch::Contains("timesteps[1] = 5") && Catch::Contains("strictly less"));
     const std::vector<schedule::timestep> out_of_range{1000, 5};
-    CHECK_THROWS_WITH(schedule::require_valid_grid(out_of_range, 1000), Catch::Contains("timesteps[0] = 1000") &&
-                                                                            Catch::Contains("[0, 999]"));
+    CHECK_THROWS_WITH(schedule::require_valid_grid(out_of_range, 1000),
+                      Catch::Contains("timesteps[0] = 1000") && Catch::Contains("[0, 999]"));
     CHECK(schedule::strength_timesteps(schedule::spaced_timesteps(1000, 10), 0.2) ==
           std::vector<schedule::timestep>{100, 0});
     CHECK_THROWS_WITH(schedule::strength_timesteps(up, 1.5), Catch::Contains("strength = 1.5"));
@@ -176,7 +178,8 @@ TEMPLATE_TEST_CASE("DDIM rejects bad input with errors that name it", "[ddim][er
     const auto grid = schedule::spaced_timesteps(1000, 10);
     Eigen::Array<T, Eigen::Dynamic, 1> x = Eigen::Array<T, Eigen::Dynamic, 1>::Zero(8), out = x, short_out(7);
     auto run = s.start(grid, 8);
-    CHECK_THROWS_WITH(run.step(short_out, x), Catch::Contains("model_output.size() = 7") && Catch::Contains("8 elements"));
+    CHECK_THROWS_WITH(run.step(short_out, x),
+                      Catch::Contains("model_output.size() = 7") && Catch::Contains("8 elements"));
     CHECK_THROWS_WITH(run.step(out, x), Catch::Contains("noise") && Catch::Contains("stochastic"));
     Eigen::Array<T, Eigen::Dynamic, 1> short_noise(3);
     CHECK_THROWS_WITH(run.step(out, x, short_noise), Catch::Contains("noise.size() = 3"));

@@ -41,13 +41,15 @@ TEMPLATE_TEST_CASE("DDPM on custom timesteps steps to the next grid entry", "[dd
     CHECK(previous == std::vector<schedule::timestep>{87, 50, 1, 0, -1});
 }
 
-TEMPLATE_TEST_CASE("a DDPM step is the posterior q(x_t' | x_t, x0) of Ho et al. 2020 eq. 6-7", "[ddpm]", float, double) {
+TEMPLATE_TEST_CASE("a DDPM step is the posterior q(x_t' | x_t, x0) of Ho et al. 2020 eq. 6-7", "[ddpm]", float,
+                   double) {
     using T = TestType;
     const auto sched = schedule::discrete<T>::linear();
     const std::vector<schedule::timestep> grid{600, 300};  // a strided grid: the effective beta spans 300 steps
     for (const auto kind : {variance_type::fixed_small, variance_type::fixed_large, variance_type::fixed_small_log,
                             variance_type::fixed_large_log}) {
-        for (const auto pred : {predict::prediction::epsilon, predict::prediction::sample, predict::prediction::v_prediction}) {
+        for (const auto pred :
+             {predict::prediction::epsilon, predict::prediction::sample, predict::prediction::v_prediction}) {
             const ddpm<T> s(sched, {.prediction = pred, .variance = kind, .x0 = {}});
             auto run = s.start(grid, 5);
             array<T> x(5), out(5), noise(5);
@@ -61,16 +63,24 @@ TEMPLATE_TEST_CASE("a DDPM step is the posterior q(x_t' | x_t, x0) of Ho et al. 
             const double ab = sched.alpha_bar(600), ab_prev = sched.alpha_bar(300);
             const double beta = 1 - ab / ab_prev, a = std::sqrt(ab), s_ = std::sqrt(1 - ab);
             const double tilde = (1 - ab_prev) / (1 - ab) * beta;
-            const double variance = (kind == variance_type::fixed_small || kind == variance_type::fixed_small_log) ? tilde : beta;
+            const double variance =
+                (kind == variance_type::fixed_small || kind == variance_type::fixed_small_log) ? tilde : beta;
             for (int i = 0; i < 5; ++i) {
                 const double xi = x_before[i], oi = out[i];
                 double x0 = 0;
                 switch (pred) {
-                    case predict::prediction::epsilon: x0 = (xi - s_ * oi) / a; break;
-                    case predict::prediction::sample: x0 = oi; break;
-                    default: x0 = a * xi - s_ * oi; break;
+                    case predict::prediction::epsilon:
+                        x0 = (xi - s_ * oi) / a;
+                        break;
+                    case predict::prediction::sample:
+                        x0 = oi;
+                        break;
+                    default:
+                        x0 = a * xi - s_ * oi;
+                        break;
                 }
-                const double mean = std::sqrt(ab_prev) * beta / (1 - ab) * x0 + std::sqrt(1 - beta) * (1 - ab_prev) / (1 - ab) * xi;
+                const double mean =
+                    std::sqrt(ab_prev) * beta / (1 - ab) * x0 + std::sqrt(1 - beta) * (1 - ab_prev) / (1 - ab) * xi;
                 const double expected = mean + std::sqrt(variance) * noise[i];
                 CHECK(static_cast<double>(x[i]) == Approx(expected).epsilon(std::is_same_v<T, float> ? 1e-5 : 1e-12));
             }
@@ -82,7 +92,8 @@ TEMPLATE_TEST_CASE("learned_range interpolates log-variance between beta_tilde a
                    "[ddpm]", float, double) {
     using T = TestType;
     const auto sched = schedule::discrete<T>::linear();
-    const ddpm<T> s(sched, {.prediction = predict::prediction::sample, .variance = variance_type::learned_range, .x0 = {}});
+    const ddpm<T> s(sched,
+                    {.prediction = predict::prediction::sample, .variance = variance_type::learned_range, .x0 = {}});
     const std::vector<schedule::timestep> grid{500, 499};
     // batch of 2 samples of 2 values; output per sample: [prediction(2), variance value(2)]
     auto run = s.start(grid, 4, 2);
@@ -99,11 +110,12 @@ TEMPLATE_TEST_CASE("learned_range interpolates log-variance between beta_tilde a
     CHECK(static_cast<double>(x[3]) == Approx(std::sqrt(tilde)).epsilon(eps));
     array<T> wrong(4);
     auto run2 = s.start(grid, 4, 2);
-    CHECK_THROWS_WITH(run2.step(wrong, x, noise), Catch::Contains("model_output.size() = 4") && Catch::Contains("8 elements"));
+    CHECK_THROWS_WITH(run2.step(wrong, x, noise),
+                      Catch::Contains("model_output.size() = 4") && Catch::Contains("8 elements"));
 }
 
-TEMPLATE_TEST_CASE("dynamic thresholding clamps x0 per sample at the |x0| quantile (Saharia et al. 2022)", "[ddpm][threshold]",
-                   float, double) {
+TEMPLATE_TEST_CASE("dynamic thresholding clamps x0 per sample at the |x0| quantile (Saharia et al. 2022)",
+                   "[ddpm][threshold]", float, double) {
     using T = TestType;
     // 101 values 0, 0.05, ..., 5: the 0.9 quantile of |x| is 4.5 exactly (linear interpolation).
     array<T> values(101), scratch(101);
@@ -118,13 +130,16 @@ TEMPLATE_TEST_CASE("dynamic thresholding clamps x0 per sample at the |x0| quanti
     CHECK(static_cast<double>(x0[100]) == Approx(1.0));        // clamp at s = min(4.5, 3) = 3, then / 3
     CHECK(static_cast<double>(x0[20]) == Approx(1.0 / 3.0));   // 1.0 / 3
     CHECK(static_cast<double>(x0[101 + 100]) == Approx(0.5));  // untouched: s = 1
-    CHECK_THROWS_WITH((predict::x0_processing<T>{.clip_range = {}, .thresholding = predict::dynamic_thresholding<T>{T(1.5), T(1)}}.validate()),
-                      Catch::Contains("dynamic_thresholding_ratio = 1.5"));
+    CHECK_THROWS_WITH(
+        (predict::x0_processing<T>{.clip_range = {}, .thresholding = predict::dynamic_thresholding<T>{T(1.5), T(1)}}
+             .validate()),
+        Catch::Contains("dynamic_thresholding_ratio = 1.5"));
 }
 
-TEMPLATE_TEST_CASE("runs are independent: concurrent runs on one sampler equal sequential runs, and a batch equals its "
-                   "samples drawn alone",
-                   "[ddpm][threads][random]", float, double) {
+TEMPLATE_TEST_CASE(
+    "runs are independent: concurrent runs on one sampler equal sequential runs, and a batch equals its "
+    "samples drawn alone",
+    "[ddpm][threads][random]", float, double) {
     using T = TestType;
     const ddpm<T> s(schedule::discrete<T>::linear());
     const auto grid = schedule::spaced_timesteps(1000, 50);
@@ -152,8 +167,8 @@ TEMPLATE_TEST_CASE("runs are independent: concurrent runs on one sampler equal s
 
 TEMPLATE_TEST_CASE("DDPM errors name the parameter", "[ddpm][errors]", float, double) {
     using T = TestType;
-    CHECK_THROWS_WITH(sampler::parse_variance_type("fixed"), Catch::Contains("variance_type = \"fixed\"") &&
-                                                                 Catch::Contains("learned_range"));
+    CHECK_THROWS_WITH(sampler::parse_variance_type("fixed"),
+                      Catch::Contains("variance_type = \"fixed\"") && Catch::Contains("learned_range"));
     const ddpm<T> s(schedule::discrete<T>::linear());
     const std::vector<schedule::timestep> grid{10, 5};
     auto run = s.start(grid, 3);

@@ -66,12 +66,14 @@ TEMPLATE_TEST_CASE("diffusers' input-scaling convention and k-diffusion's D(x, s
     // A flow-velocity network on a shifted flow grid in the k-diffusion form (alpha = 1 - s,
     // sigma = s / (1 - s)). It starts below s = 1: at s -> 1 sigma -> inf and both k-diffusion-form
     // updates cancel catastrophically (flow runs from pure noise use state_space::model).
-    const auto flow = schedule::flow_match_grid<T>({.shift = 3.0, .custom_sigmas = {0.95, 0.8, 0.6, 0.4, 0.25, 0.1, 0.02}});
+    const auto flow =
+        schedule::flow_match_grid<T>({.shift = 3.0, .custom_sigmas = {0.95, 0.8, 0.6, 0.4, 0.25, 0.1, 0.02}});
     const sampler::euler<T> euler({.prediction = prediction::flow_velocity});
     array<T> x_diffusers = fixtures::noise0<T>() * euler.start(flow, 768).init_noise_sigma();
     array<T> x_kdiffusion = x_diffusers;
     diffuse::sample(network<T>, euler, flow, x_diffusers);
-    models::level_denoiser<T, decltype(&network<T>)> denoise(&network<T>, prediction::flow_velocity, sampler::grid_levels(flow));
+    models::level_denoiser<T, decltype(&network<T>)> denoise(&network<T>, prediction::flow_velocity,
+                                                             sampler::grid_levels(flow));
     x_kdiffusion = kdiffusion_euler(denoise, flow, x_kdiffusion);
     CHECK(max_relative(x_diffusers, x_kdiffusion) < tol);
 }
@@ -129,6 +131,8 @@ TEMPLATE_TEST_CASE("EDM preconditioning (Karras et al. 2022, eq. 7, Table 1)", "
     shifted(const_view<T>(x.data(), x.size()), T(2), view<T>(d.data(), d.size()));
     const T c_skip = T(0.25) / T(4.25), c_out = T(2) * sigma_data / std::sqrt(T(4.25));
     CHECK(((d - (c_skip * x + c_out)).abs().maxCoeff()) < 1e-6);
-    CHECK_THROWS_WITH((models::edm_denoiser<T, decltype(one)>(one, T(0))), Catch::Contains("sigma_data") && Catch::Contains("> 0"));
-    CHECK_THROWS_WITH(shifted(const_view<T>(x.data(), x.size()), T(0), view<T>(d.data(), d.size())), Catch::Contains("sigma"));
+    CHECK_THROWS_WITH((models::edm_denoiser<T, decltype(one)>(one, T(0))),
+                      Catch::Contains("sigma_data") && Catch::Contains("> 0"));
+    CHECK_THROWS_WITH(shifted(const_view<T>(x.data(), x.size()), T(0), view<T>(d.data(), d.size())),
+                      Catch::Contains("sigma"));
 }

@@ -38,24 +38,27 @@ TEMPLATE_TEST_CASE("the VP sigma grid matches diffusers' Euler sigmas", "[sigmas
     // values of diffusers_tests.md to their printed precision, and the exact float32 sigmas printed
     // by diffusers' EulerDiscreteScheduler itself (snapshot 58eb52c0, torch 1.13).
     const auto grid = schedule::vp_sigma_grid(schedule::discrete<T>::linear(1100, 1e-4, 0.02), {.steps = 10});
-    const std::vector<double> about{261.0556, 81.4057, 29.1121, 11.9126, 5.5358, 2.8649,
+    const std::vector<double> about{261.0556, 81.4057, 29.1121, 11.9126,   5.5358, 2.8649,
                                     1.5868,   0.8741,  0.4002,  0.0100005, 0.0};
-    const std::vector<double> printed{261.055573, 81.4056778, 29.1121178, 11.9125652, 5.53581953, 2.86487532,
+    const std::vector<double> printed{261.055573, 81.4056778,  29.1121178,  11.9125652,   5.53581953, 2.86487532,
                                       1.58681774, 0.874082506, 0.400163233, 0.0100013297, 0.0};
     REQUIRE(grid.steps() == 10);
     for (diffuse::index i = 0; i <= 10; ++i) {
         const auto k = static_cast<std::size_t>(i);
         CHECK(static_cast<double>(grid[i].sigma) == Approx(about[k]).epsilon(1e-4));
         // float32 as diffusers computes it: equal to an ulp or two (torch.linspace's betas differ by an ulp).
-        if constexpr (std::is_same_v<T, float>) CHECK(static_cast<double>(grid[i].sigma) == Approx(printed[k]).epsilon(3e-7));
+        if constexpr (std::is_same_v<T, float>)
+            CHECK(static_cast<double>(grid[i].sigma) == Approx(printed[k]).epsilon(3e-7));
     }
     // init_noise_sigma is sigma_max for linspace/trailing spacing (diffusers printed tensor(261.0556)),
     // sqrt(sigma_max^2 + 1) for leading.
-    CHECK(static_cast<double>(sampler::euler<T>().start(grid, 1).init_noise_sigma()) == Approx(261.055573).epsilon(1e-6));
+    CHECK(static_cast<double>(sampler::euler<T>().start(grid, 1).init_noise_sigma()) ==
+          Approx(261.055573).epsilon(1e-6));
     const auto leading = schedule::vp_sigma_grid(schedule::discrete<T>::linear(1100, 1e-4, 0.02),
                                                  {.steps = 10, .timestep_spacing = schedule::spacing::leading});
     const double s0 = static_cast<double>(leading[0].sigma);
-    CHECK(static_cast<double>(sampler::euler<T>().start(leading, 1).init_noise_sigma()) == Approx(std::sqrt(s0 * s0 + 1)).epsilon(1e-6));
+    CHECK(static_cast<double>(sampler::euler<T>().start(leading, 1).init_noise_sigma()) ==
+          Approx(std::sqrt(s0 * s0 + 1)).epsilon(1e-6));
     CHECK(grid[0].model_time == 1099.0);
     CHECK(grid[9].model_time == 0.0);
     CHECK(static_cast<double>(grid[0].alpha) == Approx(1.0 / std::sqrt(261.0556 * 261.0556 + 1)).epsilon(1e-5));
@@ -71,7 +74,8 @@ TEMPLATE_TEST_CASE("Euler full loops reproduce diffusers' test values", "[euler]
         CHECK(sum / 768 == Approx(0.0131).margin(1e-3));
     }
     SECTION("test_full_loop_with_karras_sigmas: S=124.52299499511719, M=0.16213932633399963") {
-        const double sum = loop_b_sum<T>(s, schedule::vp_sigma_grid(betas, {.steps = 10, .sigmas = schedule::sigma_spacing::karras}));
+        const double sum =
+            loop_b_sum<T>(s, schedule::vp_sigma_grid(betas, {.steps = 10, .sigmas = schedule::sigma_spacing::karras}));
         CHECK(sum == Approx(124.52299499511719).margin(1e-2));
         CHECK(sum / 768 == Approx(0.16213932633399963).margin(1e-3));
     }

@@ -19,8 +19,8 @@
 namespace {
 
 using diffuse::flat;
-using Eigen::Index;  // not `index`: that name clashes with POSIX ::index
 using diffuse::models::gaussian_mixture;
+using Eigen::Index;  // not `index`: that name clashes with POSIX ::index
 template <class T>
 using buf = diffuse::buffer<T>;
 
@@ -59,7 +59,8 @@ buf<T> probe_points(const gaussian_mixture<T>& g) {
     const Index d = g.dim();
     std::vector<double> p;
     for (Index k = 0; k < g.components(); ++k) {
-        for (Index c = 0; c < d; ++c) p.push_back(static_cast<double>(g.mean(k)[c]) + 0.3 - 0.25 * static_cast<double>(c));
+        for (Index c = 0; c < d; ++c)
+            p.push_back(static_cast<double>(g.mean(k)[c]) + 0.3 - 0.25 * static_cast<double>(c));
     }
     for (Index c = 0; c < d; ++c) p.push_back(0.5 * static_cast<double>(g.mean(0)[c] + g.mean(g.components() - 1)[c]));
     for (Index c = 0; c < d; ++c) p.push_back(0.0);
@@ -178,7 +179,9 @@ TEMPLATE_TEST_CASE("score equals finite differences of log_density_t", "[models]
         for (const auto [alpha, sigma] : noise_levels) {
             buf<T> score(x.size());
             g.score(flat(x), T(alpha), T(sigma), flat(score));
-            auto log_p = [&](const buf<T>& at, buf<T>& out) { g.log_density_t(flat(at), T(alpha), T(sigma), flat(out)); };
+            auto log_p = [&](const buf<T>& at, buf<T>& out) {
+                g.log_density_t(flat(at), T(alpha), T(sigma), flat(out));
+            };
             const buf<T> fd = gradient_fd<T>(log_p, x, g.dim(), fd_step<T>());
             INFO("dim " << g.dim() << " components " << g.components() << " alpha " << alpha << " sigma " << sigma);
             CHECK(score.allFinite());
@@ -227,12 +230,14 @@ TEMPLATE_TEST_CASE("epsilon, x0 and v satisfy Tweedie's identities exactly", "[m
                     for (Index j = i * d; j < (i + 1) * d; ++j) {
                         const double e = eps[j], m = x0[j], xj = x[j];
                         // x = alpha x0 + sigma eps (Tweedie: x0 = (x + sigma^2 score) / alpha).
-                        CHECK(std::abs(alpha * m + sigma * e - xj) <= rounding * (alpha * scale.mean_norm + 2 * z + x_norm));
+                        CHECK(std::abs(alpha * m + sigma * e - xj) <=
+                              rounding * (alpha * scale.mean_norm + 2 * z + x_norm));
                         // eps = -sigma score.
                         CHECK(std::abs(e + sigma * static_cast<double>(score[j])) <= rounding * sigma * z / c_min);
                         // v = alpha eps - sigma x0.
                         CHECK(std::abs(static_cast<double>(v[j]) - (alpha * e - sigma * m)) <=
-                              rounding * sigma * (scale.mean_norm + z * (alpha * (1 + scale.lambda_max) / c_min + 1 / alpha)));
+                              rounding * sigma *
+                                  (scale.mean_norm + z * (alpha * (1 + scale.lambda_max) / c_min + 1 / alpha)));
                     }
                 }
             }
@@ -259,7 +264,8 @@ TEMPLATE_TEST_CASE("a single Gaussian has the textbook posterior mean and score"
             const double m = mu[i % 2], xi = x[i];
             CHECK(score[i] == Approx((alpha * m - xi) / c).epsilon(1e-6).margin(1e-6));
             CHECK(x0[i] == Approx(m + alpha * 0.49 * (xi - alpha * m) / c).epsilon(1e-6));
-            if (alpha == 1) CHECK(x0[i] == Approx((0.49 * xi + sigma * sigma * m) / (0.49 + sigma * sigma)).epsilon(1e-6));
+            if (alpha == 1)
+                CHECK(x0[i] == Approx((0.49 * xi + sigma * sigma * m) / (0.49 + sigma * sigma)).epsilon(1e-6));
         }
     }
     // sigma = 0 gives back the data: the clean point is its own posterior mean.
@@ -284,7 +290,8 @@ TEMPLATE_TEST_CASE("full covariances: rotated Gaussian matches the direct formul
         g.score(flat(x), T(alpha), T(sigma), flat(score));
         g.x0(flat(x), T(alpha), T(sigma), flat(x0));
         for (Index i = 0; i < 2; ++i) {
-            const Eigen::Vector3d xi = Eigen::Map<const Eigen::Matrix<T, 3, 1>>(x.data() + 3 * i).template cast<double>();
+            const Eigen::Vector3d xi =
+                Eigen::Map<const Eigen::Matrix<T, 3, 1>>(x.data() + 3 * i).template cast<double>();
             const Eigen::Vector3d r = xi - alpha * mean;
             const double expected_log_p =
                 -0.5 * (3 * std::log(2 * std::numbers::pi) + std::log(c.determinant()) + r.dot(c.inverse() * r));
@@ -305,7 +312,8 @@ TEMPLATE_TEST_CASE("full covariances: rotated Gaussian matches the direct formul
         means.segment(2 * k, 2) = ring.mean(k).array();
         covs.segment(4 * k, 4) = values<T>({0.16, 0, 0, 0.16});
     }
-    const auto as_full = gaussian_mixture<T>::full(2, flat(std::as_const(weights)), flat(std::as_const(means)), flat(std::as_const(covs)));
+    const auto as_full = gaussian_mixture<T>::full(2, flat(std::as_const(weights)), flat(std::as_const(means)),
+                                                   flat(std::as_const(covs)));
     CHECK(!as_full.is_isotropic());
     const buf<T> p = probe_points(ring);
     buf<T> a(p.size()), b(p.size());
@@ -326,7 +334,8 @@ TEMPLATE_TEST_CASE("flow velocity is (E[x1|x_t] - x)/(1 - t) and satisfies the c
             g.velocity(flat(x), tt, flat(v));
             g.x0(flat(x), tt, st, flat(x1));
             g.score(flat(x), tt, st, flat(score));
-            const buf<T> from_posterior = ((x1.template cast<double>() - x.template cast<double>()) / (1 - t)).template cast<T>();
+            const buf<T> from_posterior =
+                ((x1.template cast<double>() - x.template cast<double>()) / (1 - t)).template cast<T>();
             INFO("dim " << g.dim() << " t " << t);
             CHECK(worst_relative_error(v, from_posterior, g.dim()) < 1e3 * std::numeric_limits<T>::epsilon());
 
@@ -346,22 +355,26 @@ TEMPLATE_TEST_CASE("flow velocity is (E[x1|x_t] - x)/(1 - t) and satisfies the c
                                           score.segment(i * g.dim(), g.dim()).template cast<double>())
                                              .sum();
                 const double residual = dt + div[i] + transport;
-                CHECK(std::abs(residual) <= fd_tolerance<T>() * (std::abs(dt) + std::abs(div[i]) + std::abs(transport) + 1));
+                CHECK(std::abs(residual) <=
+                      fd_tolerance<T>() * (std::abs(dt) + std::abs(div[i]) + std::abs(transport) + 1));
             }
         }
         // At t = 0 the source is N(0, I) whatever x, so r_k = w_k and v = E[x1] - x.
         buf<T> v0(x.size()), expected(x.size());
         g.velocity(flat(x), T(0), flat(v0));
         Eigen::VectorXd data_mean = Eigen::VectorXd::Zero(g.dim());
-        for (Index k = 0; k < g.components(); ++k) data_mean += static_cast<double>(g.weight(k)) * g.mean(k).template cast<double>();
+        for (Index k = 0; k < g.components(); ++k)
+            data_mean += static_cast<double>(g.weight(k)) * g.mean(k).template cast<double>();
         for (Index i = 0; i < n; ++i) {
-            for (Index c = 0; c < g.dim(); ++c) expected[i * g.dim() + c] = static_cast<T>(data_mean[c] - x[i * g.dim() + c]);
+            for (Index c = 0; c < g.dim(); ++c)
+                expected[i * g.dim() + c] = static_cast<T>(data_mean[c] - x[i * g.dim() + c]);
         }
         CHECK(worst_relative_error(v0, expected, g.dim()) < 64 * std::numeric_limits<T>::epsilon());
     }
 }
 
-TEMPLATE_TEST_CASE("score divergence equals finite differences of the score", "[models][gmm][divergence]", float, double) {
+TEMPLATE_TEST_CASE("score divergence equals finite differences of the score", "[models][gmm][divergence]", float,
+                   double) {
     using T = TestType;
     for (const auto& g : test_mixtures<T>()) {
         const buf<T> x = probe_points(g);
@@ -370,7 +383,9 @@ TEMPLATE_TEST_CASE("score divergence equals finite differences of the score", "[
             for (const std::optional<int> label : {std::optional<int>{}, std::optional<int>{1}}) {
                 buf<T> div(n);
                 g.score_divergence(flat(x), T(alpha), T(sigma), flat(div), label);
-                auto score = [&](const buf<T>& at, buf<T>& out) { g.score(flat(at), T(alpha), T(sigma), flat(out), label); };
+                auto score = [&](const buf<T>& at, buf<T>& out) {
+                    g.score(flat(at), T(alpha), T(sigma), flat(out), label);
+                };
                 const buf<T> fd = divergence_fd<T>(score, x, g.dim(), fd_step<T>());
                 INFO("dim " << g.dim() << " alpha " << alpha << " sigma " << sigma << " label " << label.value_or(-1));
                 CHECK(worst_relative_error(div, fd, 1) < fd_tolerance<T>());
@@ -404,7 +419,9 @@ TEMPLATE_TEST_CASE("class posterior: normalised, its gradient is score_y - score
                 // Relative to the score's size: the difference cancels where p(y | x) ~ 1.
                 CHECK(worst_relative_error(grad, bayes, g.dim()) <
                       1e3 * std::numeric_limits<T>::epsilon() * std::max<double>(1, score.abs().maxCoeff()));
-                auto log_posterior = [&](const buf<T>& at, buf<T>& out) { g.class_log_posterior(flat(at), a, s, y, flat(out)); };
+                auto log_posterior = [&](const buf<T>& at, buf<T>& out) {
+                    g.class_log_posterior(flat(at), a, s, y, flat(out));
+                };
                 const buf<T> fd = gradient_fd<T>(log_posterior, x, g.dim(), fd_step<T>());
                 CHECK(worst_relative_error(grad, fd, g.dim()) < fd_tolerance<T>());
             }
@@ -445,7 +462,8 @@ TEMPLATE_TEST_CASE("sampling reproduces the mixture's mean, covariance and class
         g.sample(flat(out), noise, labels);
         REQUIRE(out.allFinite());
         const Eigen::MatrixXd samples =
-            Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>>(out.data(), d, n).template cast<double>();
+            Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>>(out.data(), d, n)
+                .template cast<double>();
 
         // Exact moments: mean = sum w_k mu_k, covariance = sum w_k (Sigma_k + mu_k mu_k^T) - mean mean^T.
         Eigen::VectorXd mean = Eigen::VectorXd::Zero(d);
@@ -558,8 +576,10 @@ TEMPLATE_TEST_CASE("point masses: the empirical mixture denoises to the nearest 
     g.x0(flat(x), T(1), T(0.1), flat(x0));
     const buf<T> nearest = values<T>({3, 0, 0, 3});
     CHECK(worst_relative_error(x0, nearest, 2) < 1e-6);
-    CHECK_THROWS_WITH(g.x0(flat(x), T(1), T(0), flat(x0)), Catch::Contains("sigma = 0") && Catch::Contains("zero variance"));
-    CHECK_THROWS_WITH(g.velocity(flat(x), T(1), flat(x0)), Catch::Contains("t = 1") && Catch::Contains("zero-variance"));
+    CHECK_THROWS_WITH(g.x0(flat(x), T(1), T(0), flat(x0)),
+                      Catch::Contains("sigma = 0") && Catch::Contains("zero variance"));
+    CHECK_THROWS_WITH(g.velocity(flat(x), T(1), flat(x0)),
+                      Catch::Contains("t = 1") && Catch::Contains("zero-variance"));
     buf<T> log_p(2);
     CHECK_THROWS_AS(g.log_density(flat(x), flat(log_p)), diffuse::error);
 }
@@ -578,7 +598,8 @@ TEMPLATE_TEST_CASE("float and double instances agree, and concurrent const calls
     buf<double> expected(x.size());
     g.score(points, T(0.9), T(0.45), flat(score));
     reference.score(flat(xd), 0.9, 0.45, flat(expected));
-    CHECK(worst_relative_error(buf<double>(score.template cast<double>()), expected, 2) < 4 * std::numeric_limits<T>::epsilon());
+    CHECK(worst_relative_error(buf<double>(score.template cast<double>()), expected, 2) <
+          4 * std::numeric_limits<T>::epsilon());
 
     buf<T> first(x.size()), second(x.size());
     std::thread worker([&] { g.score(points, T(0.9), T(0.45), flat(first)); });
@@ -597,24 +618,29 @@ TEMPLATE_TEST_CASE("invalid inputs throw diffuse::error naming the parameter", "
     };
     CHECK_THROWS_WITH(iso(0, w, mu, s), Catch::Contains("dim = 0"));
     CHECK_THROWS_WITH(iso(2, buf<T>(0), buf<T>(0), buf<T>(0)), Catch::Contains("weights.size() = 0"));
-    CHECK_THROWS_WITH(iso(2, w, values<T>({0, 0, 1}), s), Catch::Contains("means.size() = 3") && Catch::Contains("4 elements"));
+    CHECK_THROWS_WITH(iso(2, w, values<T>({0, 0, 1}), s),
+                      Catch::Contains("means.size() = 3") && Catch::Contains("4 elements"));
     CHECK_THROWS_WITH(iso(2, w, mu, values<T>({1})), Catch::Contains("stddevs.size() = 1"));
     CHECK_THROWS_WITH(iso(2, values<T>({1, -1}), mu, s), Catch::Contains("weights[1] = -1") && Catch::Contains(">= 0"));
     CHECK_THROWS_WITH(iso(2, values<T>({std::nan(""), 1}), mu, s), Catch::Contains("weights[0] = nan"));
     CHECK_THROWS_WITH(iso(2, values<T>({INFINITY, 1}), mu, s), Catch::Contains("weights[0] = inf"));
     CHECK_THROWS_WITH(iso(2, values<T>({0, 0}), mu, s), Catch::Contains("sum(weights) = 0"));
     CHECK_THROWS_WITH(iso(2, w, mu, values<T>({1, -0.5})), Catch::Contains("stddevs[1] = -0.5"));
-    CHECK_THROWS_WITH(iso(2, w, values<T>({0, 0, NAN, 1}), s), Catch::Contains("means[2 .. 3]") && Catch::Contains("finite"));
+    CHECK_THROWS_WITH(iso(2, w, values<T>({0, 0, NAN, 1}), s),
+                      Catch::Contains("means[2 .. 3]") && Catch::Contains("finite"));
     CHECK_THROWS_WITH(iso(2, w, mu, s, {1}), Catch::Contains("labels.size() = 1"));
 
     auto full = [&](const buf<T>& cov) { return G::full(2, flat(w), flat(mu), flat(cov)); };
-    CHECK_THROWS_WITH(full(values<T>({1, 0, 0, 1})), Catch::Contains("covariances.size() = 4") && Catch::Contains("8 elements"));
+    CHECK_THROWS_WITH(full(values<T>({1, 0, 0, 1})),
+                      Catch::Contains("covariances.size() = 4") && Catch::Contains("8 elements"));
     CHECK_THROWS_WITH(full(values<T>({1, 0, 0, 1, 1, 0.5, 0.2, 1})),
                       Catch::Contains("covariances[1] = \"[[1, 0.2") && Catch::Contains("symmetric"));
     CHECK_THROWS_WITH(full(values<T>({1, 0, 0, 1, 1, 2, 2, 1})),
                       Catch::Contains("covariances[1]") && Catch::Contains("positive definite"));
-    CHECK_THROWS_WITH(full(values<T>({1, 0, 0, -1, 1, 0, 0, 1})), Catch::Contains("covariances[0]") && Catch::Contains("positive definite"));
-    CHECK_THROWS_WITH(full(values<T>({1, 0, 0, 1, NAN, 0, 0, 1})), Catch::Contains("covariances[1]") && Catch::Contains("finite"));
+    CHECK_THROWS_WITH(full(values<T>({1, 0, 0, -1, 1, 0, 0, 1})),
+                      Catch::Contains("covariances[0]") && Catch::Contains("positive definite"));
+    CHECK_THROWS_WITH(full(values<T>({1, 0, 0, 1, NAN, 0, 0, 1})),
+                      Catch::Contains("covariances[1]") && Catch::Contains("finite"));
     CHECK_NOTHROW(full(values<T>({1, 0, 0, 1, 2, 0.5, 0.5, 1})));
 
     CHECK_THROWS_WITH(G::ring(0), Catch::Contains("components = 0"));
@@ -634,9 +660,11 @@ TEMPLATE_TEST_CASE("invalid inputs throw diffuse::error naming the parameter", "
     CHECK_THROWS_WITH(g.v(flat(x), T(NAN), T(0.5), flat(out)), Catch::Contains("alpha = nan"));
     CHECK_THROWS_WITH(g.score(flat(x), T(1), T(-0.1), flat(out)), Catch::Contains("sigma = -0.1"));
     CHECK_THROWS_WITH(g.log_density_t(flat(x), T(1), T(INFINITY), flat(scalar)), Catch::Contains("sigma = inf"));
-    CHECK_THROWS_WITH(g.score(flat(x), T(1), T(0.5), flat(out), 4), Catch::Contains("label = 4") && Catch::Contains("3, 5"));
+    CHECK_THROWS_WITH(g.score(flat(x), T(1), T(0.5), flat(out), 4),
+                      Catch::Contains("label = 4") && Catch::Contains("3, 5"));
     CHECK_THROWS_WITH(g.class_log_posterior(flat(x), T(1), T(0.5), 0, flat(scalar)), Catch::Contains("label = 0"));
-    CHECK_THROWS_WITH(g.class_log_posterior_gradient(flat(x), T(1), T(0.5), 7, flat(out)), Catch::Contains("label = 7"));
+    CHECK_THROWS_WITH(g.class_log_posterior_gradient(flat(x), T(1), T(0.5), 7, flat(out)),
+                      Catch::Contains("label = 7"));
     CHECK_THROWS_WITH(g.score_divergence(flat(x), T(1), T(0.5), flat(out)), Catch::Contains("out.size() = 4"));
     CHECK_THROWS_WITH(g.velocity(flat(x), T(1.5), flat(out)), Catch::Contains("t = 1.5") && Catch::Contains("[0, 1]"));
     CHECK_THROWS_WITH(g.velocity(flat(x), T(-0.1), flat(out)), Catch::Contains("t = -0.1"));

@@ -27,15 +27,17 @@ namespace {
 // float32 reference sigmas/timesteps: 1e-6 relative for float, 1e-5 for double (diffusers' float32
 // rounding of intermediate values).
 template <class T>
-void require_grid(const schedule::sigma_grid<T>& grid, const std::vector<double>& sigmas, const std::vector<double>& times,
-                  double init_noise_sigma, sampler::state_space space = sampler::state_space::denoiser) {
+void require_grid(const schedule::sigma_grid<T>& grid, const std::vector<double>& sigmas,
+                  const std::vector<double>& times, double init_noise_sigma,
+                  sampler::state_space space = sampler::state_space::denoiser) {
     const double tol = std::is_same_v<T, float> ? 2e-6 : 2e-5;
     REQUIRE(grid.steps() == static_cast<diffuse::index>(times.size()));
     for (diffuse::index i = 0; i <= grid.steps(); ++i) {
         const double want = sigmas[static_cast<std::size_t>(i)];
         INFO("level " << i);
         CHECK(static_cast<double>(grid[i].sigma) == Approx(want).epsilon(tol).margin(1e-12));
-        if (i < grid.steps()) CHECK(grid[i].model_time == Approx(times[static_cast<std::size_t>(i)]).epsilon(tol).margin(1e-5));
+        if (i < grid.steps())
+            CHECK(grid[i].model_time == Approx(times[static_cast<std::size_t>(i)]).epsilon(tol).margin(1e-5));
     }
     const sampler::euler<T> euler({.space = space});
     const auto run = euler.start(grid, 4);
@@ -59,9 +61,12 @@ TEST_CASE("inverse regularized incomplete beta matches scipy.special.betaincinv"
     }
     // Closed forms: I_x(1, 1) = x; I_x(1/2, 1/2) = (2/pi) asin(sqrt x) (DLMF 8.17.2 special case).
     CHECK(schedule::regularized_incomplete_beta(0.3, 1.0, 1.0) == Approx(0.3).epsilon(1e-14));
-    CHECK(schedule::regularized_incomplete_beta(0.2, 0.5, 0.5) == Approx(2 / std::numbers::pi * std::asin(std::sqrt(0.2))).epsilon(1e-13));
-    CHECK_THROWS_WITH(schedule::inverse_regularized_incomplete_beta(1.5, 0.6, 0.6), Catch::Contains("p") && Catch::Contains("[0, 1]"));
-    CHECK_THROWS_WITH(schedule::regularized_incomplete_beta(0.5, -1, 0.6), Catch::Contains("alpha") && Catch::Contains("> 0"));
+    CHECK(schedule::regularized_incomplete_beta(0.2, 0.5, 0.5) ==
+          Approx(2 / std::numbers::pi * std::asin(std::sqrt(0.2))).epsilon(1e-13));
+    CHECK_THROWS_WITH(schedule::inverse_regularized_incomplete_beta(1.5, 0.6, 0.6),
+                      Catch::Contains("p") && Catch::Contains("[0, 1]"));
+    CHECK_THROWS_WITH(schedule::regularized_incomplete_beta(0.5, -1, 0.6),
+                      Catch::Contains("alpha") && Catch::Contains("> 0"));
 }
 
 TEST_CASE("k-diffusion spacings: exponential, polyexponential, VP", "[grids][kdiffusion]") {
@@ -83,9 +88,11 @@ TEST_CASE("k-diffusion spacings: exponential, polyexponential, VP", "[grids][kdi
     const auto grid = schedule::vp_continuous_grid<double>(3);
     CHECK(grid[2].model_time == Approx(1e-3));
     CHECK(grid[3].sigma == 0.0);
-    CHECK_THROWS_WITH(schedule::exponential_sigmas(4, 10.0, 1.0), Catch::Contains("sigma_min") && Catch::Contains("(0, sigma_max)"));
+    CHECK_THROWS_WITH(schedule::exponential_sigmas(4, 10.0, 1.0),
+                      Catch::Contains("sigma_min") && Catch::Contains("(0, sigma_max)"));
     CHECK_THROWS_WITH(schedule::polyexponential_sigmas(4, 0.1, 1.0, 0.0), Catch::Contains("rho"));
-    CHECK_THROWS_WITH(schedule::vp_continuous_sigmas(3, {.eps_s = 1.0}), Catch::Contains("eps_s") && Catch::Contains("(0, 1)"));
+    CHECK_THROWS_WITH(schedule::vp_continuous_sigmas(3, {.eps_s = 1.0}),
+                      Catch::Contains("eps_s") && Catch::Contains("(0, 1)"));
 }
 
 TEMPLATE_TEST_CASE("Euler-family grids match diffusers' EulerDiscreteScheduler", "[grids][diffusers]", float, double) {
@@ -94,8 +101,8 @@ TEMPLATE_TEST_CASE("Euler-family grids match diffusers' EulerDiscreteScheduler",
     using schedule::sigma_spacing;
     const auto sd = sd_schedule<T>();
     // EulerDiscreteScheduler(scaled_linear 0.00085..0.012, use_exponential_sigmas / use_beta_sigmas), 10 steps.
-    require_grid(schedule::vp_sigma_grid(sd, {.steps = 10, .sigmas = sigma_spacing::exponential}), r::euler_exponential_sigmas,
-                 r::euler_exponential_timesteps, r::euler_exponential_init_noise_sigma);
+    require_grid(schedule::vp_sigma_grid(sd, {.steps = 10, .sigmas = sigma_spacing::exponential}),
+                 r::euler_exponential_sigmas, r::euler_exponential_timesteps, r::euler_exponential_init_noise_sigma);
     require_grid(schedule::vp_sigma_grid(sd, {.steps = 10, .sigmas = sigma_spacing::beta}), r::euler_beta_sigmas,
                  r::euler_beta_timesteps, r::euler_beta_init_noise_sigma);
     // interpolation_type="log_linear": 11 log-uniform sigmas, the 11th where the 10th step ends.
@@ -106,21 +113,26 @@ TEMPLATE_TEST_CASE("Euler-family grids match diffusers' EulerDiscreteScheduler",
                                          {.steps = 10, .timestep_spacing = schedule::spacing::trailing}),
                  r::euler_zero_snr_sigmas, r::euler_zero_snr_timesteps, r::euler_zero_snr_init_noise_sigma);
     // use_karras_sigmas with the sigma_min / sigma_max config keys.
-    require_grid(schedule::vp_sigma_grid(sd, {.steps = 10, .sigmas = sigma_spacing::karras, .sigma_min = 0.05, .sigma_max = 10.0}),
+    require_grid(schedule::vp_sigma_grid(
+                     sd, {.steps = 10, .sigmas = sigma_spacing::karras, .sigma_min = 0.05, .sigma_max = 10.0}),
                  r::euler_karras_range_sigmas, r::euler_karras_range_timesteps, r::euler_karras_range_init_noise_sigma);
     // timestep_type="continuous" with v_prediction: model time 0.25 ln sigma.
-    require_grid(schedule::vp_sigma_grid(sd, {.steps = 10, .sigmas = sigma_spacing::karras, .continuous_timesteps = true}),
-                 r::euler_continuous_v_sigmas, r::euler_continuous_v_timesteps, r::euler_continuous_v_init_noise_sigma);
+    require_grid(
+        schedule::vp_sigma_grid(sd, {.steps = 10, .sigmas = sigma_spacing::karras, .continuous_timesteps = true}),
+        r::euler_continuous_v_sigmas, r::euler_continuous_v_timesteps, r::euler_continuous_v_init_noise_sigma);
     // set_timesteps(timesteps=[AYS SD1.5 timesteps]) and set_timesteps(sigmas=[diffusers' AysSchedules SD sigmas]).
     require_grid(schedule::vp_sigma_grid(sd, {.timesteps = {999, 850, 736, 645, 545, 455, 343, 233, 124, 24}}),
-                 r::euler_custom_timesteps_sigmas, r::euler_custom_timesteps_timesteps, r::euler_custom_timesteps_init_noise_sigma);
+                 r::euler_custom_timesteps_sigmas, r::euler_custom_timesteps_timesteps,
+                 r::euler_custom_timesteps_init_noise_sigma);
     const auto ays = schedule::ays_sigmas(schedule::ays_model::stable_diffusion, 10);
-    require_grid(schedule::vp_grid_from_sigmas(sd, ays), r::euler_custom_sigmas_sigmas, r::euler_custom_sigmas_timesteps,
-                 r::euler_custom_sigmas_init_noise_sigma);
-    CHECK_THROWS_WITH(schedule::vp_sigma_grid(sd, {.timesteps = {999, 999}}), Catch::Contains("timesteps[1]") && Catch::Contains("decreasing"));
+    require_grid(schedule::vp_grid_from_sigmas(sd, ays), r::euler_custom_sigmas_sigmas,
+                 r::euler_custom_sigmas_timesteps, r::euler_custom_sigmas_init_noise_sigma);
+    CHECK_THROWS_WITH(schedule::vp_sigma_grid(sd, {.timesteps = {999, 999}}),
+                      Catch::Contains("timesteps[1]") && Catch::Contains("decreasing"));
     CHECK_THROWS_WITH(schedule::vp_sigma_grid(sd, {.sigma_min = -1.0}), Catch::Contains("sigma_min"));
     const std::vector<double> rising{1.0, 2.0};
-    CHECK_THROWS_WITH(schedule::vp_grid_from_sigmas(sd, rising), Catch::Contains("sigmas[1]") && Catch::Contains("decreasing"));
+    CHECK_THROWS_WITH(schedule::vp_grid_from_sigmas(sd, rising),
+                      Catch::Contains("sigmas[1]") && Catch::Contains("decreasing"));
 }
 
 TEMPLATE_TEST_CASE("EDM grids match diffusers' EDMEulerScheduler", "[grids][diffusers][edm]", float, double) {
@@ -129,13 +141,14 @@ TEMPLATE_TEST_CASE("EDM grids match diffusers' EDMEulerScheduler", "[grids][diff
     // EDMEulerScheduler() defaults (sigma 0.002..80, sigma_data 0.5, rho 7), 8 steps.
     const auto karras = schedule::edm_sigma_grid<T>({.steps = 8});
     require_grid(karras, r::edm_karras_sigmas, r::edm_karras_timesteps, r::edm_karras_init_noise_sigma);
-    require_grid(schedule::edm_sigma_grid<T>({.steps = 8, .spacing = schedule::edm_spacing::exponential}), r::edm_exponential_sigmas,
-                 r::edm_exponential_timesteps, r::edm_exponential_init_noise_sigma);
+    require_grid(schedule::edm_sigma_grid<T>({.steps = 8, .spacing = schedule::edm_spacing::exponential}),
+                 r::edm_exponential_sigmas, r::edm_exponential_timesteps, r::edm_exponential_init_noise_sigma);
     // scale_model_input = precondition_inputs: x / sqrt(sigma^2 + sigma_data^2).
     CHECK(static_cast<double>(karras[0].alpha) == Approx(1 / std::sqrt(6400.25)).epsilon(1e-6));
     CHECK_THROWS_WITH(schedule::edm_sigma_grid<T>({.sigma_data = 0.0}), Catch::Contains("sigma_data"));
     // The AYS SVD table (Sabour et al. 2024) as an EDM grid: c_in and c_noise at each sigma.
-    const auto svd = schedule::edm_grid_from_sigmas<T>(schedule::ays_sigmas(schedule::ays_model::stable_video_diffusion, 10), 0.5);
+    const auto svd =
+        schedule::edm_grid_from_sigmas<T>(schedule::ays_sigmas(schedule::ays_model::stable_video_diffusion, 10), 0.5);
     CHECK(svd.steps() == 10);
     CHECK(svd[3].model_time == Approx(0.25 * std::log(7.977)).epsilon(1e-6));
     CHECK(static_cast<double>(svd[3].alpha) == Approx(1 / std::sqrt(7.977 * 7.977 + 0.25)).epsilon(1e-6));
@@ -143,30 +156,37 @@ TEMPLATE_TEST_CASE("EDM grids match diffusers' EDMEulerScheduler", "[grids][diff
     CHECK_THROWS_WITH(schedule::edm_grid_from_sigmas<T>(flat_sigmas), Catch::Contains("sigmas[1]"));
 }
 
-TEMPLATE_TEST_CASE("flow grids match diffusers' FlowMatchEulerDiscreteScheduler", "[grids][diffusers][flow]", float, double) {
+TEMPLATE_TEST_CASE("flow grids match diffusers' FlowMatchEulerDiscreteScheduler", "[grids][diffusers][flow]", float,
+                   double) {
     using T = TestType;
     namespace r = reference_grids;
     using sampler::state_space;
-    const auto check_flow = [](const schedule::sigma_grid<T>& grid, const std::vector<double>& flow, const std::vector<double>& times) {
+    const auto check_flow = [](const schedule::sigma_grid<T>& grid, const std::vector<double>& flow,
+                               const std::vector<double>& times) {
         // level sigma = s/(1 - s), alpha = 1 - s; compare the flow time alpha * sigma = s.
         REQUIRE(grid.steps() + 1 == static_cast<diffuse::index>(flow.size()));
         for (diffuse::index i = 0; i <= grid.steps(); ++i) {
             INFO("level " << i);
-            CHECK(static_cast<double>(grid[i].model_sigma()) == Approx(flow[static_cast<std::size_t>(i)]).epsilon(2e-6).margin(1e-12));
+            CHECK(static_cast<double>(grid[i].model_sigma()) ==
+                  Approx(flow[static_cast<std::size_t>(i)]).epsilon(2e-6).margin(1e-12));
             if (i < grid.steps()) CHECK(grid[i].model_time == Approx(times[static_cast<std::size_t>(i)]).epsilon(2e-6));
         }
         CHECK(grid.initial_noise_std() == T(1));
     };
-    check_flow(schedule::flow_match_grid<T>({.steps = 6, .shift = 3.0}), r::flow_shift3_sigmas, r::flow_shift3_timesteps);
-    check_flow(schedule::flow_match_grid<T>({.steps = 6, .use_dynamic_shifting = true, .mu = 0.8}), r::flow_dynamic_sigmas,
-               r::flow_dynamic_timesteps);
-    check_flow(schedule::flow_match_grid<T>({.steps = 6, .use_dynamic_shifting = true, .mu = 1.3, .time_shift = schedule::time_shift_kind::linear}),
-               r::flow_dynamic_linear_sigmas, r::flow_dynamic_linear_timesteps);
-    check_flow(schedule::flow_match_grid<T>({.steps = 6, .shift = 3.0, .shift_terminal = 0.1}), r::flow_terminal_sigmas, r::flow_terminal_timesteps);
-    check_flow(schedule::flow_match_grid<T>({.steps = 6, .shift = 3.0, .sigmas = schedule::sigma_spacing::karras}), r::flow_karras_sigmas,
-               r::flow_karras_timesteps);
-    check_flow(schedule::flow_match_grid<T>({.shift = 2.0, .custom_sigmas = {1.0, 0.8, 0.5, 0.3, 0.1}}), r::flow_custom_sigmas_sigmas,
-               r::flow_custom_sigmas_timesteps);
+    check_flow(schedule::flow_match_grid<T>({.steps = 6, .shift = 3.0}), r::flow_shift3_sigmas,
+               r::flow_shift3_timesteps);
+    check_flow(schedule::flow_match_grid<T>({.steps = 6, .use_dynamic_shifting = true, .mu = 0.8}),
+               r::flow_dynamic_sigmas, r::flow_dynamic_timesteps);
+    check_flow(
+        schedule::flow_match_grid<T>(
+            {.steps = 6, .use_dynamic_shifting = true, .mu = 1.3, .time_shift = schedule::time_shift_kind::linear}),
+        r::flow_dynamic_linear_sigmas, r::flow_dynamic_linear_timesteps);
+    check_flow(schedule::flow_match_grid<T>({.steps = 6, .shift = 3.0, .shift_terminal = 0.1}), r::flow_terminal_sigmas,
+               r::flow_terminal_timesteps);
+    check_flow(schedule::flow_match_grid<T>({.steps = 6, .shift = 3.0, .sigmas = schedule::sigma_spacing::karras}),
+               r::flow_karras_sigmas, r::flow_karras_timesteps);
+    check_flow(schedule::flow_match_grid<T>({.shift = 2.0, .custom_sigmas = {1.0, 0.8, 0.5, 0.3, 0.1}}),
+               r::flow_custom_sigmas_sigmas, r::flow_custom_sigmas_timesteps);
     // calculate_shift of the SD3/Flux pipelines: mu(256) = base_shift, mu(4096) = max_shift.
     CHECK(schedule::dynamic_shift_mu(256) == Approx(0.5));
     CHECK(schedule::dynamic_shift_mu(4096) == Approx(1.15));
@@ -174,14 +194,18 @@ TEMPLATE_TEST_CASE("flow grids match diffusers' FlowMatchEulerDiscreteScheduler"
     CHECK_THROWS_WITH(schedule::flow_match_grid<T>({.shift = 0.0}), Catch::Contains("shift") && Catch::Contains("> 0"));
 }
 
-TEMPLATE_TEST_CASE("sampler::euler on the flow grid reproduces FlowMatchEulerDiscreteScheduler", "[grids][diffusers][flow]", float, double) {
+TEMPLATE_TEST_CASE("sampler::euler on the flow grid reproduces FlowMatchEulerDiscreteScheduler",
+                   "[grids][diffusers][flow]", float, double) {
     using T = TestType;
     // FlowMatchEulerDiscreteScheduler(shift=3), 6 steps, loop A on sample0 with the flow-velocity
     // stand-in v(x, t) = tanh(x) - 0.5 x t / 1000 (tools/reference_grids.py).
     const auto grid = schedule::flow_match_grid<T>({.steps = 6, .shift = 3.0});
-    const sampler::euler<T> euler({.prediction = predict::prediction::flow_velocity, .space = sampler::state_space::model});
+    const sampler::euler<T> euler(
+        {.prediction = predict::prediction::flow_velocity, .space = sampler::state_space::model});
     Eigen::Array<T, Eigen::Dynamic, 1> x = fixtures::sample0<T>();
-    const auto model = [](const_view<T> in, double t, view<T> out) { out = in.tanh() - T(0.5) * in * static_cast<T>(t / 1000); };
+    const auto model = [](const_view<T> in, double t, view<T> out) {
+        out = in.tanh() - T(0.5) * in * static_cast<T>(t / 1000);
+    };
     diffuse::sample(model, euler, grid, x);
     const auto& want = reference_grids::flow_match_euler_final;
     double worst = 0;
@@ -196,16 +220,19 @@ TEMPLATE_TEST_CASE("sampler::euler on the flow grid reproduces FlowMatchEulerDis
 TEST_CASE("Align Your Steps: published tables and log-linear interpolation", "[grids][ays]") {
     // Sabour et al. 2024: 10 steps give the table itself (diffusers' AysSchedules with the last
     // entry 0).
-    const auto ten = schedule::ays_sigmas(schedule::ays_model::stable_diffusion_xl, 10, schedule::final_sigma::sigma_min);
+    const auto ten =
+        schedule::ays_sigmas(schedule::ays_model::stable_diffusion_xl, 10, schedule::final_sigma::sigma_min);
     const auto table = schedule::ays_table(schedule::ays_model::stable_diffusion_xl);
     for (std::size_t i = 0; i < table.size(); ++i) CHECK(ten[i] == Approx(table[i]).epsilon(1e-14));
     // 20 steps: every other value is the table's, the ones between are geometric means.
-    const auto twenty = schedule::ays_sigmas(schedule::ays_model::stable_video_diffusion, 20, schedule::final_sigma::sigma_min);
+    const auto twenty =
+        schedule::ays_sigmas(schedule::ays_model::stable_video_diffusion, 20, schedule::final_sigma::sigma_min);
     const auto svd = schedule::ays_table(schedule::ays_model::stable_video_diffusion);
     CHECK(twenty[2] == Approx(svd[1]).epsilon(1e-13));
     CHECK(twenty[1] == Approx(std::sqrt(svd[0] * svd[1])).epsilon(1e-13));
     CHECK(schedule::ays_sigmas(schedule::ays_model::stable_diffusion, 5).back() == 0.0);
-    CHECK_THROWS_WITH(schedule::ays_sigmas(schedule::ays_model::stable_diffusion, 0), Catch::Contains("num_inference_steps"));
+    CHECK_THROWS_WITH(schedule::ays_sigmas(schedule::ays_model::stable_diffusion, 0),
+                      Catch::Contains("num_inference_steps"));
 }
 
 TEMPLATE_TEST_CASE("exponential-integrator grids with beta sigmas, mu and shift_terminal match diffusers 58eb52c0",
@@ -224,41 +251,57 @@ TEMPLATE_TEST_CASE("exponential-integrator grids with beta sigmas, mu and shift_
         check(sd, solver_family::dpm_multistep, {.steps = 10, .sigmas = kind::beta}, ref::dpm_beta);
         check(linear, solver_family::dpm_multistep, {.steps = 12, .sigmas = kind::beta}, ref::dpm_beta_v_order3);
         check(sd, solver_family::dpm_singlestep, {.steps = 10, .sigmas = kind::beta}, ref::single_beta);
-        check(linear, solver_family::deis, {.steps = 10, .sigmas = kind::beta, .last = schedule::final_sigma::sigma_min}, ref::deis_beta);
+        check(linear, solver_family::deis,
+              {.steps = 10, .sigmas = kind::beta, .last = schedule::final_sigma::sigma_min}, ref::deis_beta);
         check(sd, solver_family::unipc, {.steps = 10, .sigmas = kind::beta}, ref::unipc_beta);
     }
     SECTION("dynamic shift: flow_shift = e^mu for DPM-Solver, time_shift(mu) for UniPC; shift_terminal") {
-        check(linear, solver_family::dpm_multistep, {.steps = 10, .use_flow_sigmas = true, .flow_shift = std::exp(1.1)}, ref::dpm_flow_mu);
-        check(linear, solver_family::dpm_singlestep, {.steps = 10, .use_flow_sigmas = true, .flow_shift = std::exp(0.7)}, ref::single_flow_mu);
+        check(linear, solver_family::dpm_multistep, {.steps = 10, .use_flow_sigmas = true, .flow_shift = std::exp(1.1)},
+              ref::dpm_flow_mu);
+        check(linear, solver_family::dpm_singlestep,
+              {.steps = 10, .use_flow_sigmas = true, .flow_shift = std::exp(0.7)}, ref::single_flow_mu);
         check(linear, solver_family::deis,
-              {.steps = 10, .last = schedule::final_sigma::sigma_min, .use_flow_sigmas = true, .flow_shift = std::exp(1.3)}, ref::deis_flow_mu);
+              {.steps = 10,
+               .last = schedule::final_sigma::sigma_min,
+               .use_flow_sigmas = true,
+               .flow_shift = std::exp(1.3)},
+              ref::deis_flow_mu);
         check(linear, solver_family::unipc, {.steps = 10, .use_flow_sigmas = true, .mu = 0.9}, ref::unipc_flow_mu);
         check(linear, solver_family::unipc,
-              {.steps = 10, .use_flow_sigmas = true, .mu = 2.0, .time_shift = schedule::time_shift_kind::linear}, ref::unipc_flow_mu_linear);
-        check(linear, solver_family::unipc, {.steps = 10, .use_flow_sigmas = true, .flow_shift = 3.0, .shift_terminal = 0.2},
+              {.steps = 10, .use_flow_sigmas = true, .mu = 2.0, .time_shift = schedule::time_shift_kind::linear},
+              ref::unipc_flow_mu_linear);
+        check(linear, solver_family::unipc,
+              {.steps = 10, .use_flow_sigmas = true, .flow_shift = 3.0, .shift_terminal = 0.2},
               ref::unipc_flow_terminal);
     }
     SECTION("mu and shift_terminal only where diffusers applies them") {
-        CHECK_THROWS_WITH(schedule::solver_sigma_grid(linear, solver_family::dpm_multistep, {.steps = 4, .use_flow_sigmas = true, .mu = 1.0}),
+        CHECK_THROWS_WITH(schedule::solver_sigma_grid(linear, solver_family::dpm_multistep,
+                                                      {.steps = 4, .use_flow_sigmas = true, .mu = 1.0}),
                           Catch::Contains("mu = 1") && Catch::Contains("UniPCMultistepScheduler"));
-        CHECK_THROWS_WITH(schedule::solver_sigma_grid(linear, solver_family::unipc, {.steps = 4, .shift_terminal = 0.1}),
-                          Catch::Contains("shift_terminal = 0.1") && Catch::Contains("use_flow_sigmas"));
-        CHECK_THROWS_WITH(schedule::solver_sigma_grid(linear, solver_family::unipc,
-                                                      {.steps = 4, .use_flow_sigmas = true, .mu = -1.0, .time_shift = schedule::time_shift_kind::linear}),
-                          Catch::Contains("mu = -1") && Catch::Contains("linear"));
+        CHECK_THROWS_WITH(
+            schedule::solver_sigma_grid(linear, solver_family::unipc, {.steps = 4, .shift_terminal = 0.1}),
+            Catch::Contains("shift_terminal = 0.1") && Catch::Contains("use_flow_sigmas"));
+        CHECK_THROWS_WITH(
+            schedule::solver_sigma_grid(
+                linear, solver_family::unipc,
+                {.steps = 4, .use_flow_sigmas = true, .mu = -1.0, .time_shift = schedule::time_shift_kind::linear}),
+            Catch::Contains("mu = -1") && Catch::Contains("linear"));
     }
 }
 
 // euler's renoise (FlowMatchEuler's stochastic_sampling, x' = x0 + sigma' z) is one update in two
 // states: in the network's state it must be alpha' times the denoiser-state update.
-TEMPLATE_TEST_CASE("euler renoise: the model-state step is alpha' times the denoiser-state step", "[grids][euler]", float, double) {
+TEMPLATE_TEST_CASE("euler renoise: the model-state step is alpha' times the denoiser-state step", "[grids][euler]",
+                   float, double) {
     using T = TestType;
     const auto grid = schedule::vp_sigma_grid(sd_schedule<T>(), schedule::vp_sigma_options<T>{.steps = 5});
     const sampler::euler<T> in_denoiser({.prediction = predict::prediction::v_prediction, .renoise = true});
-    const sampler::euler<T> in_model({.prediction = predict::prediction::v_prediction, .space = sampler::state_space::model, .renoise = true});
+    const sampler::euler<T> in_model(
+        {.prediction = predict::prediction::v_prediction, .space = sampler::state_space::model, .renoise = true});
     auto a = in_denoiser.start(grid, 64);
     auto b = in_model.start(grid, 64);
-    Eigen::Array<T, Eigen::Dynamic, 1> x = fixtures::sample0<T>().head(64) * a.init_noise_sigma(), y = x * grid[0].alpha, out(64), z(64);
+    Eigen::Array<T, Eigen::Dynamic, 1> x = fixtures::sample0<T>().head(64) * a.init_noise_sigma(),
+                                       y = x * grid[0].alpha, out(64), z(64);
     for (diffuse::index k = 0; !a.done(); ++k) {
         const T alpha = grid[k].alpha;
         out = (alpha * x).sin();  // the same network output at the same network input
@@ -266,6 +309,7 @@ TEMPLATE_TEST_CASE("euler renoise: the model-state step is alpha' times the deno
         a.step(out, x, z);
         b.step(out, y, z);
         const T next_alpha = grid[k + 1].alpha;
-        CHECK(((next_alpha * x - y).abs() / (y.abs() + T(1e-3))).maxCoeff() <= (std::is_same_v<T, float> ? 1e-5 : 1e-10));
+        CHECK(((next_alpha * x - y).abs() / (y.abs() + T(1e-3))).maxCoeff() <=
+              (std::is_same_v<T, float> ? 1e-5 : 1e-10));
     }
 }

@@ -73,8 +73,8 @@ double tolerance() {
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("energy distance: zero for identical sets, symmetric, positive otherwise", "[models][metrics]", float,
-                   double) {
+TEMPLATE_TEST_CASE("energy distance: zero for identical sets, symmetric, positive otherwise", "[models][metrics]",
+                   float, double) {
     using T = TestType;
     const buf<T> a = normal_points<T>(2 * 500, 1);
     buf<T> b = normal_points<T>(2 * 300, 2);
@@ -97,8 +97,8 @@ TEMPLATE_TEST_CASE("energy distance of point masses and of a hand-computed pair"
     CHECK(energy_distance<T>(in(values<T>({0, 1})), in(values<T>({0, 3})), 1) == Approx(1).epsilon(tolerance<T>()));
 }
 
-TEMPLATE_TEST_CASE("energy distance between N(0, I) and N(e_1, I) approaches its closed form", "[models][metrics]", float,
-                   double) {
+TEMPLATE_TEST_CASE("energy distance between N(0, I) and N(e_1, I) approaches its closed form", "[models][metrics]",
+                   float, double) {
     using T = TestType;
     // Population value 2 E|X - Y| - E|X - X'| - E|Y - Y'| with X - Y ~ N(-e_1, 2 I) and
     // X - X' ~ N(0, 2 I). Deterministic quantile sets (x_i = Phi^{-1}((i + 1/2)/n)) make the
@@ -146,7 +146,8 @@ TEMPLATE_TEST_CASE("sliced W2: zero for identical sets, symmetric, reproducible,
           Approx(3.5).epsilon(tolerance<T>()));
 }
 
-TEMPLATE_TEST_CASE("sliced W2 merges quantile functions exactly for unequal counts", "[models][metrics]", float, double) {
+TEMPLATE_TEST_CASE("sliced W2 merges quantile functions exactly for unequal counts", "[models][metrics]", float,
+                   double) {
     using T = TestType;
     // F^{-1} of {0, 1} and of {0, 1/2, 1} differ by 1/2 on (1/3, 2/3): W2^2 = 1/4 * 1/3.
     CHECK(sliced_wasserstein2<T>(in(values<T>({1, 0})), in(values<T>({0.5, 1, 0})), 1, 4, 1) ==
@@ -199,14 +200,17 @@ TEMPLATE_TEST_CASE("W2 between samples of N(m1, 1) and N(m2, 1) is close to |m1 
     CHECK(sliced_wasserstein2<T>(in(a), in(b), 1, 1, 0) == Approx(1.5).margin(0.09));
 }
 
-TEMPLATE_TEST_CASE("metrics reject malformed point sets with diffuse::error", "[models][metrics][errors]", float, double) {
+TEMPLATE_TEST_CASE("metrics reject malformed point sets with diffuse::error", "[models][metrics][errors]", float,
+                   double) {
     using T = TestType;
     const buf<T> a = values<T>({0, 1, 2, 3}), odd = values<T>({0, 1, 2});
     const buf<T> empty(0), with_nan = values<T>({0, NAN}), with_inf = values<T>({INFINITY, 0});
     CHECK_THROWS_WITH(energy_distance<T>(in(a), in(a), 0), Catch::Contains("dim = 0"));
-    CHECK_THROWS_WITH(energy_distance<T>(in(odd), in(a), 2), Catch::Contains("a.size() = 3") && Catch::Contains("multiple of dim = 2"));
+    CHECK_THROWS_WITH(energy_distance<T>(in(odd), in(a), 2),
+                      Catch::Contains("a.size() = 3") && Catch::Contains("multiple of dim = 2"));
     CHECK_THROWS_WITH(energy_distance<T>(in(a), in(empty), 2), Catch::Contains("b.size() = 0"));
-    CHECK_THROWS_WITH(energy_distance<T>(in(with_nan), in(a), 2), Catch::Contains("a[1] = nan") && Catch::Contains("finite"));
+    CHECK_THROWS_WITH(energy_distance<T>(in(with_nan), in(a), 2),
+                      Catch::Contains("a[1] = nan") && Catch::Contains("finite"));
     CHECK_THROWS_WITH(sliced_wasserstein2<T>(in(a), in(with_inf), 2), Catch::Contains("b[0] = inf"));
     CHECK_THROWS_WITH(sliced_wasserstein2<T>(in(a), in(odd), 2), Catch::Contains("b.size() = 3"));
     CHECK_THROWS_WITH(sliced_wasserstein2<T>(in(a), in(a), -1), Catch::Contains("dim = -1"));

@@ -25,8 +25,14 @@ using mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>;
 
 // An activation written against the documented contract only (no packet kernels).
 struct contract_softsign {
-    template <diffuse::Real T> T operator()(T x) const { return x / (T(1) + std::abs(x)); }
-    template <diffuse::Real T> T derivative(T x) const { return T(1) / ((T(1) + std::abs(x)) * (T(1) + std::abs(x))); }
+    template <diffuse::Real T>
+    T operator()(T x) const {
+        return x / (T(1) + std::abs(x));
+    }
+    template <diffuse::Real T>
+    T derivative(T x) const {
+        return T(1) / ((T(1) + std::abs(x)) * (T(1) + std::abs(x)));
+    }
 };
 
 // Loss used for gradient checks: L = sum(w .* y) with fixed weights w, so dL/dy = w.
@@ -82,8 +88,7 @@ void check_gradients_against_finite_differences() {
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("mlp forward is the composition of its affine layers and activations", "[nn][mlp]", float,
-                   double) {
+TEMPLATE_TEST_CASE("mlp forward is the composition of its affine layers and activations", "[nn][mlp]", float, double) {
     using T = TestType;
     nn::mlp<T, nn::relu> net({2, 3, 1});
     CHECK(net.layers() == 2);
@@ -109,10 +114,18 @@ TEMPLATE_TEST_CASE("mlp forward is the composition of its affine layers and acti
 }
 
 TEST_CASE("mlp backward matches central finite differences", "[nn][mlp][gradient]") {
-    SECTION("silu") { check_gradients_against_finite_differences<nn::silu>(); }
-    SECTION("gelu") { check_gradients_against_finite_differences<nn::gelu>(); }
-    SECTION("tanh") { check_gradients_against_finite_differences<nn::tanh_act>(); }
-    SECTION("an activation that only follows the contract") { check_gradients_against_finite_differences<contract_softsign>(); }
+    SECTION("silu") {
+        check_gradients_against_finite_differences<nn::silu>();
+    }
+    SECTION("gelu") {
+        check_gradients_against_finite_differences<nn::gelu>();
+    }
+    SECTION("tanh") {
+        check_gradients_against_finite_differences<nn::tanh_act>();
+    }
+    SECTION("an activation that only follows the contract") {
+        check_gradients_against_finite_differences<contract_softsign>();
+    }
 }
 
 TEST_CASE("float backward agrees with double backward", "[nn][mlp][gradient]") {
@@ -163,8 +176,7 @@ TEMPLATE_TEST_CASE("mlp initialization follows torch.nn.Linear's bounds; shapes 
     CHECK_THROWS_WITH(net.weight(2), Catch::Contains("layer = 2"));
 }
 
-TEMPLATE_TEST_CASE("sinusoidal embedding matches diffusers' get_timestep_embedding", "[nn][embedding]", float,
-                   double) {
+TEMPLATE_TEST_CASE("sinusoidal embedding matches diffusers' get_timestep_embedding", "[nn][embedding]", float, double) {
     using T = TestType;
     // Reference: diffusers.models.embeddings.get_timestep_embedding(t, 8) in float64 (defaults:
     // flip_sin_to_cos False, downscale_freq_shift 1, scale 1, max_period 10000), t = 1, 37.5, 999.
@@ -195,8 +207,8 @@ TEMPLATE_TEST_CASE("sinusoidal embedding matches diffusers' get_timestep_embeddi
     CHECK_THROWS_WITH(nn::sinusoidal_embedding<T>({7}), Catch::Contains("embedding dimension = 7"));
 }
 
-TEMPLATE_TEST_CASE("denoising targets agree with predict::decompose for every parameterization", "[nn][losses]",
-                   float, double) {
+TEMPLATE_TEST_CASE("denoising targets agree with predict::decompose for every parameterization", "[nn][losses]", float,
+                   double) {
     using T = TestType;
     // Whatever the target, the x0 that diffuse::predict recovers from (x_t, target) is x0.
     diffuse::random::generator rng(9);
@@ -270,8 +282,7 @@ TEMPLATE_TEST_CASE("Adam trains an mlp on a regression problem", "[nn][mlp][trai
     CHECK(loss < initial / 100);
 }
 
-TEMPLATE_TEST_CASE("time-conditioned mlp is a sampler model over a flat batch", "[nn][embedding][mlp]", float,
-                   double) {
+TEMPLATE_TEST_CASE("time-conditioned mlp is a sampler model over a flat batch", "[nn][embedding][mlp]", float, double) {
     using T = TestType;
     diffuse::random::generator rng(8);
     nn::time_conditioned_mlp<T> model(2, {16, 16}, {8}, T(1000));

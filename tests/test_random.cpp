@@ -62,7 +62,9 @@ long double documented_normal(u64 seed, u64 stream, u64 element) {
     return element % 2 == 0 ? radius * std::cos(theta) : radius * std::sin(theta);
 }
 
-double normal_cdf(double x) { return 0.5 * std::erfc(-x / std::numbers::sqrt2); }
+double normal_cdf(double x) {
+    return 0.5 * std::erfc(-x / std::numbers::sqrt2);
+}
 
 // Kolmogorov-Smirnov statistic D_n = sup |F_n(x) - F(x)| of a sample against the CDF F.
 template <class T, class Cdf>
@@ -78,7 +80,9 @@ double ks_statistic(std::vector<T> sample, Cdf cdf) {
 }
 // Asymptotic critical value of the Kolmogorov distribution at alpha = 0.01: K = 1.6276
 // (Smirnov 1948 table; Marsaglia, Tsang, Wang, J. Stat. Softw. 8(18), 2003), rounded up.
-double ks_critical_001(std::size_t n) { return 1.63 / std::sqrt(static_cast<double>(n)); }
+double ks_critical_001(std::size_t n) {
+    return 1.63 / std::sqrt(static_cast<double>(n));
+}
 
 struct moments {
     double mean, variance, skewness, excess_kurtosis;
@@ -133,7 +137,8 @@ buffer<T> normals(std::size_t n, u64 seed, u64 stream, u64 first_element) {
 
 TEST_CASE("Philox4x32-10 matches the Random123 known-answer vectors", "[random][philox]") {
     // Random123 kat_vectors (also checked at compile time above).
-    CHECK(rnd::philox4x32_10({0, 0, 0, 0}, {0, 0}) == std::array<u32, 4>{0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8});
+    CHECK(rnd::philox4x32_10({0, 0, 0, 0}, {0, 0}) ==
+          std::array<u32, 4>{0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8});
     CHECK(rnd::philox4x32_10({0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff}, {0xffffffff, 0xffffffff}) ==
           std::array<u32, 4>{0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd});
     CHECK(rnd::philox4x32_10({0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}, {0xa4093822, 0x299f31d0}) ==
@@ -142,8 +147,8 @@ TEST_CASE("Philox4x32-10 matches the Random123 known-answer vectors", "[random][
     CHECK(rnd::block(0x299f31d0a4093822ull, 0x0370734413198a2eull, 0x85a308d3243f6a88ull) == kat_pi);
 }
 
-TEMPLATE_TEST_CASE("uniforms follow the documented bit mapping and lie in the open interval (0, 1)", "[random][uniform]",
-                   float, double) {
+TEMPLATE_TEST_CASE("uniforms follow the documented bit mapping and lie in the open interval (0, 1)",
+                   "[random][uniform]", float, double) {
     using T = TestType;
     constexpr int p = std::numeric_limits<T>::digits - 1;  // 23 or 52 random bits
     const u32 zeros[2] = {0, 0};
@@ -235,8 +240,10 @@ TEMPLATE_TEST_CASE("a fill is a pure function of the element index: chunks, orde
             if (reversed) std::reverse(ordered.begin(), ordered.end());
             buffer<T> z(static_cast<diffuse::index>(n)), u(static_cast<diffuse::index>(n));
             for (const auto& [offset, size] : ordered) {
-                rnd::fill_normal<T>(flat(z.data() + offset, static_cast<diffuse::index>(size)), seed, stream, first + offset);
-                rnd::fill_uniform<T>(flat(u.data() + offset, static_cast<diffuse::index>(size)), seed, stream, first + offset);
+                rnd::fill_normal<T>(flat(z.data() + offset, static_cast<diffuse::index>(size)), seed, stream,
+                                    first + offset);
+                rnd::fill_uniform<T>(flat(u.data() + offset, static_cast<diffuse::index>(size)), seed, stream,
+                                     first + offset);
             }
             INFO("reversed = " << reversed);
             CHECK(bitwise_equal(z, whole_normal));
@@ -261,7 +268,8 @@ TEMPLATE_TEST_CASE("a fill is a pure function of the element index: chunks, orde
         for (std::size_t t = 0; t < threads; ++t) {
             const std::size_t begin = big * t / threads, end = big * (t + 1) / threads;
             pool.emplace_back([&, begin, end] {
-                rnd::fill_normal<T>(flat(z.data() + begin, static_cast<diffuse::index>(end - begin)), seed, stream, first + begin);
+                rnd::fill_normal<T>(flat(z.data() + begin, static_cast<diffuse::index>(end - begin)), seed, stream,
+                                    first + begin);
             });
         }
         for (auto& thread : pool) thread.join();
@@ -341,9 +349,9 @@ TEMPLATE_TEST_CASE("element indices that would pass 2^64 are rejected", "[random
     buffer<T> out(10);
     const u64 bad_first = std::numeric_limits<u64>::max() - 5;
     CHECK_THROWS_AS(rnd::fill_normal<T>(flat(out), 1, 2, bad_first), diffuse::error);
-    CHECK_THROWS_WITH(rnd::fill_uniform<T>(flat(out), 1, 2, bad_first),
-                      Catch::Contains("first_element") && Catch::Contains(std::to_string(bad_first)) &&
-                          Catch::Contains("2^64"));
+    CHECK_THROWS_WITH(
+        rnd::fill_uniform<T>(flat(out), 1, 2, bad_first),
+        Catch::Contains("first_element") && Catch::Contains(std::to_string(bad_first)) && Catch::Contains("2^64"));
     // The last ten indices are fine.
     CHECK_NOTHROW(rnd::fill_normal<T>(flat(out), 1, 2, std::numeric_limits<u64>::max() - 9));
     buffer<T> empty(0);
@@ -403,7 +411,9 @@ TEMPLATE_TEST_CASE("generator accepts anything flat() accepts", "[random][genera
 
 namespace {
 template <class G, class C>
-concept can_draw_normal_into = requires(G& g, C&& c) { g.normal(std::forward<C>(c)); };
+concept can_draw_normal_into = requires(G& g, C&& c) {
+    g.normal(std::forward<C>(c));
+};
 }  // namespace
 
 TEST_CASE("generator refuses read-only containers at compile time", "[random][generator]") {
@@ -436,7 +446,8 @@ TEST_CASE("generator is a UniformRandomBitGenerator over one stream's words", "[
     const u64 seed = 77, first_element = 6;
     rnd::generator g(seed, first_element);
     // A run of operator() calls reads stream 0 word by word from word first_element.
-    for (u64 word = first_element; word < first_element + 9; ++word) CHECK(g() == rnd::block(seed, 0, word / 4)[word % 4]);
+    for (u64 word = first_element; word < first_element + 9; ++word)
+        CHECK(g() == rnd::block(seed, 0, word / 4)[word % 4]);
     CHECK(g.next_stream() == 1);
     buffer<float> z(4);
     g.normal(flat(z));  // stream 1; ends the run

@@ -75,16 +75,16 @@ static_assert(rf::bottom_up(distill_example) == rf::closed_form(distill_example)
 
 // The published table of google-research/receptive_field (RECEPTIVE_FIELD_TABLE.md), evaluated
 // by the compiler: a whole network built and analysed in a constant expression.
-static_assert(rf::output_field(rf::zoo::alexnet_v2_slim())[0].size == 195);       // alexnet_v2/pool5
-static_assert(rf::output_field(rf::zoo::vgg16_slim())[0].padding == 90);          // vgg_16/pool5
+static_assert(rf::output_field(rf::zoo::alexnet_v2_slim())[0].size == 195);                // alexnet_v2/pool5
+static_assert(rf::output_field(rf::zoo::vgg16_slim())[0].padding == 90);                   // vgg_16/pool5
 static_assert(rf::output_field(rf::zoo::mobilenet_v1_slim(), hw(224))[0].padding == 126);  // Conv2d_13_pointwise
-static_assert(rf::output_field(rf::zoo::resnet_v1_50_slim())[0].size == 483);     // resnet_v1_50/block4
+static_assert(rf::output_field(rf::zoo::resnet_v1_50_slim())[0].size == 483);              // resnet_v1_50/block4
 // ... and a description in a string literal.
 static_assert(rf::output_field(rf::parse("conv a kernel=3 stride=3 padding=1\nconv b kernel=2"))[0].size == 6);
 
 TEST_CASE("Distill worked example: three algorithms, region [-1, 4]", "[rf][distill]") {
-    for (const rf::field& f : {rf::top_down(distill_example), rf::bottom_up(distill_example),
-                               rf::closed_form(distill_example)}) {
+    for (const rf::field& f :
+         {rf::top_down(distill_example), rf::bottom_up(distill_example), rf::closed_form(distill_example)}) {
         for (std::size_t a = 0; a < 2; ++a) {
             CHECK(f[a].size == 6);
             CHECK(f[a].stride == 3);
@@ -200,9 +200,10 @@ TEST_CASE("same stride, different centres is misaligned; an unknown 'SAME' paddi
     // With an odd input size 'SAME' pads 1 before, like the other branch: aligned. With an even
     // one it pads 0 before (and 1 after): misaligned.
     CHECK(rf::output_field(m, hw(225))[0].padding == 1);
-    CHECK_THAT(error_of([&] { (void)rf::analyze(m, hw(224)); }),
-               Catch::Contains("path input -> same -> sum has stride 2 and centre offset 1, but path input -> padded -> "
-                               "sum has stride 2 and centre offset 0"));
+    CHECK_THAT(
+        error_of([&] { (void)rf::analyze(m, hw(224)); }),
+        Catch::Contains("path input -> same -> sum has stride 2 and centre offset 1, but path input -> padded -> "
+                        "sum has stride 2 and centre offset 0"));
 }
 
 TEST_CASE("paths that share an unknown 'SAME' padding are still checked against each other", "[rf][graph][same]") {
@@ -215,9 +216,10 @@ TEST_CASE("paths that share an unknown 'SAME' padding are still checked against 
     n.concat("cat", {a, b});
     const std::string message = error_of([&] { (void)rf::analyze(n); });
     CHECK_THAT(message, Catch::Contains("alignment at 'cat' (height)"));
-    CHECK_THAT(message, Catch::Contains("path stem -> one -> cat has stride 2 and centre offset 1, but path stem -> three "
-                                        "-> cat has stride 2 and centre offset 3 (each plus the same unknown 'SAME' "
-                                        "paddings)"));
+    CHECK_THAT(message,
+               Catch::Contains("path stem -> one -> cat has stride 2 and centre offset 1, but path stem -> three "
+                               "-> cat has stride 2 and centre offset 3 (each plus the same unknown 'SAME' "
+                               "paddings)"));
     CHECK_THAT(error_of([&] { (void)rf::top_down(n, n.last()); }), Catch::Contains("alignment at 'stem' (height)"));
     // Padded to keep the centre, the same graph is aligned; its padding stays unknown.
     rf::network m;
@@ -235,7 +237,8 @@ TEST_CASE("paths that share an unknown 'SAME' padding are still checked against 
 // ---- the published table (google-research/receptive_field RECEPTIVE_FIELD_TABLE.md) --------
 
 TEST_CASE("AlexNet v2 and VGG-16 (TF-Slim) match the published table and numerics.md", "[rf][zoo][published]") {
-    for (const std::optional<hw> input : {std::optional<hw>{}, std::optional<hw>{hw(224)}, std::optional<hw>{hw(321)}}) {
+    for (const std::optional<hw> input :
+         {std::optional<hw>{}, std::optional<hw>{hw(224)}, std::optional<hw>{hw(321)}}) {
         const rf::network alexnet = rf::zoo::alexnet_v2_slim();
         const std::vector<rf::field> a = rf::analyze(alexnet, input);
         check_node(alexnet, a, "conv1", {11, 4, 0});
@@ -284,7 +287,7 @@ TEST_CASE("MobileNet v1 (TF-Slim): padding unknown without a resolution, as in t
         check_node(net, at224, name, {r[i], s[i], p224[i]});
         check_node(net, at321, name, {r[i], s[i], p321[i]});
     }
-    CHECK(at224.back()[0].units == 7);  // 224 / 32
+    CHECK(at224.back()[0].units == 7);   // 224 / 32
     CHECK(at321.back()[0].units == 11);  // ceil(321 / 32)
 }
 
@@ -328,14 +331,27 @@ TEST_CASE("Inception v3 (TF-Slim) matches the published table at every end-point
         rsp value;
     };
     const std::array<end_point, 18> table{{
-        {"Conv2d_1a_3x3", {3, 2, 0}},     {"Conv2d_2a_3x3", {7, 2, 0}},     {"Conv2d_2b_3x3", {11, 2, 2}},
-        {"MaxPool_3a_3x3", {15, 4, 2}},   {"Conv2d_3b_1x1", {15, 4, 2}},    {"Conv2d_4a_3x3", {23, 4, 2}},
-        {"MaxPool_5a_3x3", {31, 8, 2}},   {"Mixed_5b", {63, 8, 18}},        {"Mixed_5c", {95, 8, 34}},
-        {"Mixed_5d", {127, 8, 50}},       {"Mixed_6a", {159, 16, 58}},      {"Mixed_6b", {351, 16, 154}},
-        {"Mixed_6c", {543, 16, 250}},     {"Mixed_6d", {735, 16, 346}},     {"Mixed_6e", {927, 16, 442}},
-        {"Mixed_7a", {1055, 32, 490}},    {"Mixed_7b", {1183, 32, 554}},    {"Mixed_7c", {1311, 32, 618}},
+        {"Conv2d_1a_3x3", {3, 2, 0}},
+        {"Conv2d_2a_3x3", {7, 2, 0}},
+        {"Conv2d_2b_3x3", {11, 2, 2}},
+        {"MaxPool_3a_3x3", {15, 4, 2}},
+        {"Conv2d_3b_1x1", {15, 4, 2}},
+        {"Conv2d_4a_3x3", {23, 4, 2}},
+        {"MaxPool_5a_3x3", {31, 8, 2}},
+        {"Mixed_5b", {63, 8, 18}},
+        {"Mixed_5c", {95, 8, 34}},
+        {"Mixed_5d", {127, 8, 50}},
+        {"Mixed_6a", {159, 16, 58}},
+        {"Mixed_6b", {351, 16, 154}},
+        {"Mixed_6c", {543, 16, 250}},
+        {"Mixed_6d", {735, 16, 346}},
+        {"Mixed_6e", {927, 16, 442}},
+        {"Mixed_7a", {1055, 32, 490}},
+        {"Mixed_7b", {1183, 32, 554}},
+        {"Mixed_7c", {1311, 32, 618}},
     }};
-    for (const std::optional<hw> input : {std::optional<hw>{}, std::optional<hw>{hw(224)}, std::optional<hw>{hw(321)}}) {
+    for (const std::optional<hw> input :
+         {std::optional<hw>{}, std::optional<hw>{hw(224)}, std::optional<hw>{hw(321)}}) {
         const std::vector<rf::field> fields = rf::analyze(net, input);
         for (const end_point& e : table) check_node(net, fields, e.name, e.value);
     }
@@ -459,7 +475,7 @@ TEST_CASE("TensorFlow 'SAME' padding follows the tf.nn.convolution rule", "[rf][
 TEST_CASE("output sizes follow PyTorch and TensorFlow", "[rf][size]") {
     const rf::axis_spec plain = rf::conv(3, 2, 1).axes[0];
     CHECK(rf::output_size(rf::op::conv, plain, 224, "c") == 112);
-    CHECK(rf::output_size(rf::op::conv, rf::conv(3, 1, 2, 2).axes[0], 10, "c") == 10);   // dilation 2
+    CHECK(rf::output_size(rf::op::conv, rf::conv(3, 1, 2, 2).axes[0], 10, "c") == 10);  // dilation 2
     CHECK(rf::output_size(rf::op::conv, rf::conv(3, 2, rf::same).axes[0], 321, "c") == 161);
     // torch.nn.MaxPool2d(3, 2, ceil_mode=True) on 6 units gives 3, on 112 gives 56; with
     // padding 1 on 5 units the last window would start in the padding and is dropped: 3.
@@ -522,20 +538,24 @@ TEST_CASE("description errors name the line, the field, the value and what is al
           "diffuse: line 2, field 'stride' = \"0\" is invalid; allowed: a decimal integer in [1, 1000000000]");
     CHECK_THAT(message("conv a kernel=3\n\nconvv b kernel=3"),
                Catch::StartsWith("diffuse: line 3, field 'kind' = \"convv\" is invalid; allowed: one of input, conv"));
-    CHECK_THAT(message("conv a kernel=3 strde=2"),
-               Catch::Contains("line 1, field 'strde' = \"2\" is invalid; allowed: a key conv accepts: kernel, stride"));
-    CHECK_THAT(message("conv a stride=2"), Catch::Contains("line 1, field 'kernel' = \"\" is invalid; allowed: a value"));
+    CHECK_THAT(
+        message("conv a kernel=3 strde=2"),
+        Catch::Contains("line 1, field 'strde' = \"2\" is invalid; allowed: a key conv accepts: kernel, stride"));
+    CHECK_THAT(message("conv a stride=2"),
+               Catch::Contains("line 1, field 'kernel' = \"\" is invalid; allowed: a value"));
     CHECK_THAT(message("conv a kernel=3\nconv a kernel=3"), Catch::Contains("line 2, field 'name' = \"a\""));
-    CHECK_THAT(message("conv a kernel=3\nadd s from=a,zz"),
-               Catch::Contains("line 2, field 'from' = \"zz\" is invalid; allowed: the name of a node on an earlier line"));
+    CHECK_THAT(
+        message("conv a kernel=3\nadd s from=a,zz"),
+        Catch::Contains("line 2, field 'from' = \"zz\" is invalid; allowed: the name of a node on an earlier line"));
     CHECK_THAT(message("conv a kernel=3\nadd s from=a"), Catch::Contains("line 2, field 'from' = \"a\""));
     CHECK_THAT(message("conv a kernel=3 padding=1:2:3"), Catch::Contains("line 1, field 'padding' = \"1:2:3\""));
     CHECK_THAT(message("conv a kernel=3,4,5"), Catch::Contains("line 1, field 'kernel' = \"3,4,5\""));
     CHECK_THAT(message("conv a kernel=x"), Catch::Contains("line 1, field 'kernel' = \"x\""));
     CHECK_THAT(message("conv a kernel=99999999999"), Catch::Contains("field 'kernel' = \"99999999999\""));
     CHECK_THAT(message("conv a kernel=3\ninput b"), Catch::Contains("line 2, field 'kind' = \"input\""));
-    CHECK_THAT(message("pool a kernel=2 padding=2"),
-               Catch::Contains("line 1, field 'pool' = \"a\" is invalid; allowed: diffuse: node 'a': padding (height) = 2"));
+    CHECK_THAT(
+        message("pool a kernel=2 padding=2"),
+        Catch::Contains("line 1, field 'pool' = \"a\" is invalid; allowed: diffuse: node 'a': padding (height) = 2"));
     CHECK_THAT(message("pool a kernel=2 ceil_mode=yes"), Catch::Contains("field 'ceil_mode' = \"yes\""));
     CHECK_THAT(message("conv"), Catch::Contains("line 1, field 'name'"));
     CHECK_THAT(message("conv a kernel=3 kernel=5"), Catch::Contains("allowed: a key given once per line"));
@@ -547,7 +567,9 @@ TEST_CASE("invalid layers and graphs are errors naming the parameter, the value 
     rf::network n;
     CHECK(error_of([&] { n.append("c", rf::conv(0)); }) ==
           "diffuse: node 'c': kernel (height) = 0 is invalid; allowed: an integer >= 1");
-    CHECK_THAT(error_of([&] { n.append("c", rf::conv({3, 3}, {1, 0})); }),
+    CHECK_THAT(error_of([&] {
+                   n.append("c", rf::conv({3, 3}, {1, 0}));
+               }),
                Catch::Contains("node 'c': stride (width) = 0 is invalid"));
     CHECK_THAT(error_of([&] { n.append("t", rf::transposed_conv(3, 2, 1, 1, 2)); }),
                Catch::Contains("output_padding (height) = 2 is invalid; allowed: 0 <= output_padding < max(stride"));

@@ -44,12 +44,14 @@ public:
             case 1: {
                 if (allow_same && chance(0.3)) return rf::pool(kernel, stride, rf::same);
                 const auto half = [&](index k) { return uniform(0, k / 2); };
-                return rf::pool(kernel, stride, rf::padding::asymmetric(half(kernel.h), half(kernel.h), half(kernel.w),
-                                                                        half(kernel.w)),
+                return rf::pool(kernel, stride,
+                                rf::padding::asymmetric(half(kernel.h), half(kernel.h), half(kernel.w), half(kernel.w)),
                                 chance(0.3));
             }
-            case 2: return rf::pad(rf::padding::asymmetric(uniform(0, 3), uniform(0, 3), uniform(0, 3), uniform(0, 3)));
-            case 3: return rf::pointwise();
+            case 2:
+                return rf::pad(rf::padding::asymmetric(uniform(0, 3), uniform(0, 3), uniform(0, 3), uniform(0, 3)));
+            case 3:
+                return rf::pointwise();
             case 4: {
                 const hw s = walkable ? hw(uniform(1, 3), uniform(1, 3)) : stride;
                 const hw k = walkable ? hw(s.h + uniform(0, 2), s.w + uniform(0, 2)) : kernel;
@@ -57,8 +59,10 @@ public:
                 const hw p(uniform(0, k.h - 1), uniform(0, k.w - 1));
                 return rf::transposed_conv(k, s, p, d, hw(uniform(0, s.h - 1), uniform(0, s.w - 1)));
             }
-            case 5: return rf::upsample_nearest(hw(uniform(1, 3), uniform(1, 3)));
-            default: return rf::upsample_bilinear(hw(uniform(1, 4), uniform(1, 4)));
+            case 5:
+                return rf::upsample_nearest(hw(uniform(1, 3), uniform(1, 3)));
+            default:
+                return rf::upsample_bilinear(hw(uniform(1, 4), uniform(1, 4)));
         }
     }
 
@@ -76,8 +80,12 @@ std::vector<index> reads(const rf::layer& l, std::size_t axis, index j) {
         case rf::op::pool:
             for (index m = 0; m < s.kernel; ++m) units.push_back(j * s.stride - s.pad_begin + m * s.dilation);
             break;
-        case rf::op::pad: units.push_back(j - s.pad_begin); break;
-        case rf::op::pointwise: units.push_back(j); break;
+        case rf::op::pad:
+            units.push_back(j - s.pad_begin);
+            break;
+        case rf::op::pointwise:
+            units.push_back(j);
+            break;
         case rf::op::transposed_conv:
             // j = i*stride - padding + m*dilation
             for (index m = 0; m < s.kernel; ++m) {
@@ -85,7 +93,9 @@ std::vector<index> reads(const rf::layer& l, std::size_t axis, index j) {
                 if (t % s.stride == 0) units.push_back(t / s.stride);
             }
             break;
-        case rf::op::upsample_nearest: units.push_back(j >= 0 ? j / s.stride : -((-j + s.stride - 1) / s.stride)); break;
+        case rf::op::upsample_nearest:
+            units.push_back(j >= 0 ? j / s.stride : -((-j + s.stride - 1) / s.stride));
+            break;
         case rf::op::upsample_bilinear: {
             // x = (j + 1/2)/f - 1/2 = (2j + 1 - f) / (2f): floor(x) and floor(x) + 1.
             const index num = 2 * j + 1 - s.stride;
@@ -188,7 +198,8 @@ TEST_CASE("regions of random single-path networks agree with a brute-force enume
 namespace {
 
 // Every path from the input to `id`, as node ids from the input.
-void enumerate_paths(const rf::network& net, index id, std::vector<index>& suffix, std::vector<std::vector<index>>& out) {
+void enumerate_paths(const rf::network& net, index id, std::vector<index>& suffix,
+                     std::vector<std::vector<index>>& out) {
     suffix.push_back(id);
     if (id == 0) out.emplace_back(suffix.rbegin(), suffix.rend());
     for (const index from : net[id].inputs) enumerate_paths(net, from, suffix, out);
@@ -209,7 +220,8 @@ std::optional<rf::field> by_paths(const rf::network& net) {
         for (const auto& path : paths) {
             rf::detail::jump_start js;
             for (const index id : path) {
-                if (net[id].kind == rf::node_kind::layer) js = rf::detail::advance(js, g.node_steps[static_cast<std::size_t>(id)][a], id);
+                if (net[id].kind == rf::node_kind::layer)
+                    js = rf::detail::advance(js, g.node_steps[static_cast<std::size_t>(id)][a], id);
             }
             ends.push_back(js);
         }
@@ -231,7 +243,8 @@ std::optional<rf::field> by_paths(const rf::network& net) {
 
 }  // namespace
 
-TEST_CASE("graph algorithms agree with each other and with path enumeration on random DAGs", "[rf][properties][graph]") {
+TEST_CASE("graph algorithms agree with each other and with path enumeration on random DAGs",
+          "[rf][properties][graph]") {
     generator gen(1311);  // Inception v3's receptive field
     int aligned = 0;
     int misaligned = 0;

@@ -30,19 +30,26 @@ T tolerance() {
 
 // Compile-time acceptance of a step policy by the algorithms that need Robbins-Monro gains.
 template <class Step>
-concept accepted_by_robbins_monro = requires { typename sa::robbins_monro<double, Step>; };
+concept accepted_by_robbins_monro = requires {
+    typename sa::robbins_monro<double, Step>;
+};
 template <class Step, class Interval>
-concept accepted_by_spsa = requires { typename sa::spsa<double, Step, Interval>; };
+concept accepted_by_spsa = requires {
+    typename sa::spsa<double, Step, Interval>;
+};
 template <class Step, class Interval>
-concept accepted_by_kiefer_wolfowitz = requires { typename sa::kiefer_wolfowitz<double, Step, Interval>; };
+concept accepted_by_kiefer_wolfowitz = requires {
+    typename sa::kiefer_wolfowitz<double, Step, Interval>;
+};
 
 // A perturbation without bounded inverse moments (normal entries), which SPSA must refuse.
 struct normal_perturbation {
     static constexpr bool bounded_inverse_moments = false;
 };
 template <class P>
-concept accepted_as_perturbation =
-    requires { typename sa::spsa<double, sa::harmonic_step<double>, sa::power_interval<double>, P>; };
+concept accepted_as_perturbation = requires {
+    typename sa::spsa<double, sa::harmonic_step<double>, sa::power_interval<double>, P>;
+};
 
 }  // namespace
 
@@ -99,17 +106,10 @@ TEMPLATE_TEST_CASE("warm-up + cosine gains match torch's CosineAnnealingLR and d
     STATIC_REQUIRE(sa::step_size<sa::warmup_cosine_step<T>>);
     STATIC_REQUIRE_FALSE(sa::robbins_monro_step<sa::warmup_cosine_step<T>>);
     // torch 1.13: SGD(lr=0.01) with CosineAnnealingLR(T_max=10, eta_min=0.001), the lr of steps 1..11.
-    const double torch_lr[] = {0.01,
-                               0.009779754323328192,
-                               0.009140576474687263,
-                               0.008145033635316129,
-                               0.006890576474687263,
-                               0.0055,
-                               0.004109423525312737,
-                               0.0028549663646838712,
-                               0.001859423525312737,
-                               0.001220245676671809,
-                               0.001};
+    const double torch_lr[] = {
+        0.01,   0.009779754323328192, 0.009140576474687263,  0.008145033635316129, 0.006890576474687263,
+        0.0055, 0.004109423525312737, 0.0028549663646838712, 0.001859423525312737, 0.001220245676671809,
+        0.001};
     const sa::warmup_cosine_step<T> annealing(T(0.01), 0, 10, T(0.001));
     for (diffuse::index k = 1; k <= 11; ++k) CHECK(annealing(k) == Approx(torch_lr[k - 1]).epsilon(1e-6));
     CHECK(annealing(12) == T(0.001));  // stays at the floor (torch rises again)
@@ -133,8 +133,8 @@ TEMPLATE_TEST_CASE("invalid gains are rejected with a message naming the paramet
     CHECK_THROWS_AS(sa::spall_step<T>(T(1), T(-1), T(0.602)), diffuse::error);
     CHECK_THROWS_AS(sa::power_interval<T>(T(1), T(0)), diffuse::error);
     CHECK_THROWS_AS(sa::clamped_harmonic_step<T>(T(1), T(0)), diffuse::error);
-    CHECK_THROWS_WITH(sa::warmup_cosine_step<T>(T(1), 10, 10),
-                      Catch::Contains("warmup_cosine_step warmup") && Catch::Contains("10") && Catch::Contains("[0, 9]"));
+    CHECK_THROWS_WITH(sa::warmup_cosine_step<T>(T(1), 10, 10), Catch::Contains("warmup_cosine_step warmup") &&
+                                                                   Catch::Contains("10") && Catch::Contains("[0, 9]"));
     CHECK_THROWS_WITH(sa::warmup_cosine_step<T>(T(1), 0, 10, T(2)),
                       Catch::Contains("warmup_cosine_step floor") && Catch::Contains("[0, peak]"));
     CHECK_THROWS_AS(sa::warmup_cosine_step<T>(T(0), 0, 10), diffuse::error);
@@ -144,8 +144,8 @@ TEMPLATE_TEST_CASE("invalid gains are rejected with a message naming the paramet
                           sa::spall_step<T>(T(1), T(0), T(0.602)), sa::power_interval<T>(T(1), T(0.2)), 2)),
                       Catch::Contains("gamma") && Catch::Contains("(a_k / c_k)^2"));
     // Spall's practical pair 0.602 / 0.101 satisfies it.
-    CHECK_NOTHROW(sa::spsa<T, sa::spall_step<T>, sa::power_interval<T>>(
-        sa::spall_step<T>(T(1), T(0), T(0.602)), sa::power_interval<T>(T(1), T(0.101)), 2));
+    CHECK_NOTHROW(sa::spsa<T, sa::spall_step<T>, sa::power_interval<T>>(sa::spall_step<T>(T(1), T(0), T(0.602)),
+                                                                        sa::power_interval<T>(T(1), T(0.101)), 2));
 }
 
 TEMPLATE_TEST_CASE("mean estimation by Robbins-Monro and by Welford equals the running mean (Zhao, ch. 6)",
@@ -191,10 +191,10 @@ TEMPLATE_TEST_CASE("Robbins-Monro on tanh(w - 1) from w1 = 3 matches Zhao's iter
     using T = TestType;
     // Zhao, Mathematical Foundations of RL, ch. 6 (g(w) = tanh(w - 1), a_k = 1/k, no noise).
     const std::vector<std::pair<diffuse::index, double>> reference{{2, 2.0359724199241831},
-                                                          {3, 1.6478261074486602},
-                                                          {10, 1.1592052427647026},
-                                                          {100, 1.0145410496143723},
-                                                          {1000, 1.0014410557150648}};
+                                                                   {3, 1.6478261074486602},
+                                                                   {10, 1.1592052427647026},
+                                                                   {100, 1.0145410496143723},
+                                                                   {1000, 1.0014410557150648}};
     sa::robbins_monro<T, sa::harmonic_step<T>> rm(sa::harmonic_step<T>(), 1);
     vec<T> w = vec<T>::Constant(1, T(3));
     auto g = [](diffuse::const_view<T> wk, diffuse::view<T> out) { out = (wk - T(1)).tanh(); };
@@ -227,8 +227,7 @@ TEMPLATE_TEST_CASE("Robbins-Monro on w^3 - 5 diverges from w1 = 0 and converges 
     CHECK(v[0] == Approx(std::cbrt(5.0)).epsilon(std::is_same_v<T, float> ? 1e-6 : 1e-12));
 }
 
-TEMPLATE_TEST_CASE("SPSA's gradient estimate is exactly unbiased over all sign patterns", "[sa][spsa]", float,
-                   double) {
+TEMPLATE_TEST_CASE("SPSA's gradient estimate is exactly unbiased over all sign patterns", "[sa][spsa]", float, double) {
     using T = TestType;
     // For a quadratic, y(w + c D) - y(w - c D) = 2 c grad.D exactly, and the mean over the 2^d
     // equally likely Rademacher patterns of (grad.D) D_i is grad_i (Spall 1992, Lemma 1).
@@ -297,7 +296,7 @@ TEST_CASE("Rademacher perturbations take one bit per entry, with both signs equa
 TEMPLATE_TEST_CASE("Kiefer-Wolfowitz central differences are exact on a quadratic", "[sa][kw]", float, double) {
     using T = TestType;
     sa::kiefer_wolfowitz<T, sa::harmonic_step<T>, sa::power_interval<T>> kw(sa::harmonic_step<T>(),
-                                                                             sa::power_interval<T>(T(0.5), T(0.2)), 3);
+                                                                            sa::power_interval<T>(T(0.5), T(0.2)), 3);
     vec<T> w(3);
     w << 1, -2, 0.5;
     auto y = [](diffuse::const_view<T> x) { return x[0] * x[0] + T(3) * x[1] * x[1] + x[0] * x[2] - x[2]; };
@@ -471,8 +470,7 @@ TEST_CASE("without replacement every sample is seen once per epoch; with replace
     CHECK_THROWS_WITH(sa::batch_sampler(10, 0, sa::sampling::with_replacement), Catch::Contains("batch_size = 0"));
 }
 
-TEMPLATE_TEST_CASE("batch and mini-batch gradient descent solve least squares", "[sa][batch][optim]", float,
-                   double) {
+TEMPLATE_TEST_CASE("batch and mini-batch gradient descent solve least squares", "[sa][batch][optim]", float, double) {
     using T = TestType;
     // y_i = 2 x_i - 1 exactly: every batch gradient vanishes at (2, -1), so mini-batch SGD with
     // a constant rate converges to it as plain gradient descent does.

@@ -20,14 +20,15 @@ void check_grid(const schedule::sigma_grid<T>& grid, const std::vector<double>& 
     REQUIRE(grid.levels().size() == sigmas.size());
     for (std::size_t i = 0; i < sigmas.size(); ++i) {
         CHECK(grid[static_cast<diffuse::index>(i)].sigma == Approx(sigmas[i]).epsilon(1e-6));
-        if (i + 1 < sigmas.size()) CHECK(grid[static_cast<diffuse::index>(i)].model_time == Approx(tr.model_times[i]).epsilon(1e-6));
+        if (i + 1 < sigmas.size())
+            CHECK(grid[static_cast<diffuse::index>(i)].model_time == Approx(tr.model_times[i]).epsilon(1e-6));
     }
 }
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("Consistency-model sampling matches diffusers element-wise with replayed noise", "[consistency][diffusers]",
-                   float, double) {
+TEMPLATE_TEST_CASE("Consistency-model sampling matches diffusers element-wise with replayed noise",
+                   "[consistency][diffusers]", float, double) {
     using T = TestType;
     SECTION("default config, 3 steps") {
         const consistency_model<T> s;
@@ -53,7 +54,8 @@ TEMPLATE_TEST_CASE("Consistency-model sampling matches diffusers element-wise wi
     }
 }
 
-TEMPLATE_TEST_CASE("One-step consistency sampling is the boundary-conditioned network output", "[consistency]", float, double) {
+TEMPLATE_TEST_CASE("One-step consistency sampling is the boundary-conditioned network output", "[consistency]", float,
+                   double) {
     using T = TestType;
     // Song et al. 2023, App. C: at sigma = sigma_max, c_skip = sd^2 / ((s - s_min)^2 + sd^2),
     // c_out = (s - s_min) sd / sqrt(s^2 + sd^2); the model sees x / sqrt(s^2 + sd^2).
@@ -64,7 +66,8 @@ TEMPLATE_TEST_CASE("One-step consistency sampling is the boundary-conditioned ne
     const double sd = 0.5, sm = 0.002, sigma = 80;
     CHECK(run.input_scale() == Approx(1 / std::sqrt(sigma * sigma + sd * sd)).epsilon(1e-6));
     array<T> x = kdtest::trace_sample0<T>() * T(80), out = x.tanh();
-    const double skip = sd * sd / ((sigma - sm) * (sigma - sm) + sd * sd), c_out = (sigma - sm) * sd / std::sqrt(sigma * sigma + sd * sd);
+    const double skip = sd * sd / ((sigma - sm) * (sigma - sm) + sd * sd),
+                 c_out = (sigma - sm) * sd / std::sqrt(sigma * sigma + sd * sd);
     const Eigen::ArrayXd expected = skip * x.template cast<double>() + c_out * out.template cast<double>();
     run.step(out, x);  // the only step ends at sigma_min: no noise
     CHECK(run.done());
@@ -73,16 +76,21 @@ TEMPLATE_TEST_CASE("One-step consistency sampling is the boundary-conditioned ne
 
 TEST_CASE("Consistency-model options, grids and noise are checked, naming what is allowed", "[consistency][errors]") {
     using o = sampler::consistency_model_options<float>;
-    CHECK_THROWS_WITH(consistency_model<float>(o{.sigma_min = 0.0f}), Catch::Contains("sigma_min") && Catch::Contains("> 0"));
-    CHECK_THROWS_WITH(consistency_model<float>(o{.sigma_max = 0.001f}), Catch::Contains("sigma_max") && Catch::Contains("> sigma_min"));
+    CHECK_THROWS_WITH(consistency_model<float>(o{.sigma_min = 0.0f}),
+                      Catch::Contains("sigma_min") && Catch::Contains("> 0"));
+    CHECK_THROWS_WITH(consistency_model<float>(o{.sigma_max = 0.001f}),
+                      Catch::Contains("sigma_max") && Catch::Contains("> sigma_min"));
     CHECK_THROWS_WITH(consistency_model<float>(o{.sigma_data = -1.0f}), Catch::Contains("sigma_data"));
     CHECK_THROWS_WITH(consistency_model<float>(o{.s_noise = -1.0f}), Catch::Contains("s_noise"));
     CHECK_THROWS_WITH(consistency_model<float>(o{.rho = 0.0f}), Catch::Contains("rho"));
     CHECK_THROWS_WITH(consistency_model<float>(o{.num_train_timesteps = 1}), Catch::Contains("num_train_timesteps"));
     const consistency_model<float> s;
-    CHECK_THROWS_WITH(s.grid(40), Catch::Contains("num_inference_steps") && Catch::Contains("[1, num_train_timesteps - 1 = 39]"));
-    CHECK_THROWS_WITH(s.grid(std::vector<schedule::timestep>{0, 22}), Catch::Contains("timesteps[1]") && Catch::Contains("strictly less"));
-    CHECK_THROWS_WITH(s.grid(std::vector<schedule::timestep>{39, 0}), Catch::Contains("timesteps[0]") && Catch::Contains("[0, num_train_timesteps - 2 = 38]"));
+    CHECK_THROWS_WITH(s.grid(40),
+                      Catch::Contains("num_inference_steps") && Catch::Contains("[1, num_train_timesteps - 1 = 39]"));
+    CHECK_THROWS_WITH(s.grid(std::vector<schedule::timestep>{0, 22}),
+                      Catch::Contains("timesteps[1]") && Catch::Contains("strictly less"));
+    CHECK_THROWS_WITH(s.grid(std::vector<schedule::timestep>{39, 0}),
+                      Catch::Contains("timesteps[0]") && Catch::Contains("[0, num_train_timesteps - 2 = 38]"));
     CHECK_THROWS_WITH(s.grid(std::vector<schedule::timestep>{}), Catch::Contains("timesteps.size()"));
     auto run = s.start(s.grid(2), 8);
     Eigen::ArrayXf x = Eigen::ArrayXf::Ones(8), out = Eigen::ArrayXf::Zero(8);

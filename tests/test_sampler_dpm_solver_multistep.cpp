@@ -50,11 +50,15 @@ sampler::dpm_solver_multistep<T> suite_sampler(predict::prediction p = predict::
 
 template <class T>
 sampler::dpm_solver_multistep_options<T> cast(const options& o) {
-    sampler::dpm_solver_multistep_options<T> out{.prediction = o.prediction, .algorithm = o.algorithm,
-                                                 .solver_order = o.solver_order, .solver_type = o.solver_type,
-                                                 .lower_order_final = o.lower_order_final, .euler_at_final = o.euler_at_final};
-    if (o.thresholding) out.thresholding = predict::dynamic_thresholding<T>{static_cast<T>(o.thresholding->ratio),
-                                                                            static_cast<T>(o.thresholding->max_value)};
+    sampler::dpm_solver_multistep_options<T> out{.prediction = o.prediction,
+                                                 .algorithm = o.algorithm,
+                                                 .solver_order = o.solver_order,
+                                                 .solver_type = o.solver_type,
+                                                 .lower_order_final = o.lower_order_final,
+                                                 .euler_at_final = o.euler_at_final};
+    if (o.thresholding)
+        out.thresholding = predict::dynamic_thresholding<T>{static_cast<T>(o.thresholding->ratio),
+                                                            static_cast<T>(o.thresholding->max_value)};
     return out;
 }
 
@@ -74,28 +78,75 @@ const std::vector<parity_case>& parity_cases() {
     namespace ref = reference_exponential;
     static const std::vector<parity_case> cases{
         {"scaled_linear, defaults", &ref::dpm_scaled_linear, true, false, {.steps = 10}, {}},
-        {"karras + v_prediction + heun", &ref::dpm_karras_v_heun, true, false, {.steps = 10, .sigmas = solver_sigma_kind::karras},
+        {"karras + v_prediction + heun",
+         &ref::dpm_karras_v_heun,
+         true,
+         false,
+         {.steps = 10, .sigmas = solver_sigma_kind::karras},
          {.prediction = prediction::v_prediction, .solver_type = sampler::dpm_solver_type::heun}},
         {"order 3", &ref::dpm_order3, false, false, {.steps = 12}, {.solver_order = 3}},
-        {"dpmsolver order 3 heun, sample prediction, sigma_min", &ref::dpm_noise_order3_sample, false, false,
+        {"dpmsolver order 3 heun, sample prediction, sigma_min",
+         &ref::dpm_noise_order3_sample,
+         false,
+         false,
          {.steps = 12, .last = final_sigma::sigma_min},
-         {.prediction = prediction::sample, .algorithm = dpm_algorithm::dpmsolver, .solver_order = 3,
-          .solver_type = sampler::dpm_solver_type::heun, .lower_order_final = false}},
-        {"zero terminal SNR, trailing, v_prediction", &ref::dpm_zero_snr_trailing_v, true, true,
-         {.steps = 10, .timestep_spacing = schedule::spacing::trailing}, {.prediction = prediction::v_prediction}},
-        {"sde-dpmsolver++ with injected noise", &ref::dpm_sde_pp, true, false, {.steps = 10},
+         {.prediction = prediction::sample,
+          .algorithm = dpm_algorithm::dpmsolver,
+          .solver_order = 3,
+          .solver_type = sampler::dpm_solver_type::heun,
+          .lower_order_final = false}},
+        {"zero terminal SNR, trailing, v_prediction",
+         &ref::dpm_zero_snr_trailing_v,
+         true,
+         true,
+         {.steps = 10, .timestep_spacing = schedule::spacing::trailing},
+         {.prediction = prediction::v_prediction}},
+        {"sde-dpmsolver++ with injected noise",
+         &ref::dpm_sde_pp,
+         true,
+         false,
+         {.steps = 10},
          {.algorithm = dpm_algorithm::sde_dpmsolver_pp}},
-        {"sde-dpmsolver++ order 3 heun with injected noise", &ref::dpm_sde_pp_order3_heun, false, false, {.steps = 12},
-         {.algorithm = dpm_algorithm::sde_dpmsolver_pp, .solver_order = 3, .solver_type = sampler::dpm_solver_type::heun}},
-        {"sde-dpmsolver, euler_at_final, sigma_min, with injected noise", &ref::dpm_sde_noise, false, false,
-         {.steps = 10, .last = final_sigma::sigma_min}, {.algorithm = dpm_algorithm::sde_dpmsolver, .euler_at_final = true}},
-        {"dynamic thresholding, sample prediction", &ref::dpm_thresholding, false, false, {.steps = 10},
+        {"sde-dpmsolver++ order 3 heun with injected noise",
+         &ref::dpm_sde_pp_order3_heun,
+         false,
+         false,
+         {.steps = 12},
+         {.algorithm = dpm_algorithm::sde_dpmsolver_pp,
+          .solver_order = 3,
+          .solver_type = sampler::dpm_solver_type::heun}},
+        {"sde-dpmsolver, euler_at_final, sigma_min, with injected noise",
+         &ref::dpm_sde_noise,
+         false,
+         false,
+         {.steps = 10, .last = final_sigma::sigma_min},
+         {.algorithm = dpm_algorithm::sde_dpmsolver, .euler_at_final = true}},
+        {"dynamic thresholding, sample prediction",
+         &ref::dpm_thresholding,
+         false,
+         false,
+         {.steps = 10},
          {.prediction = prediction::sample, .thresholding = predict::dynamic_thresholding<double>{0.9, 1.5}}},
-        {"flow sigmas, flow_shift 3, flow_prediction", &ref::dpm_flow, false, false,
-         {.steps = 10, .use_flow_sigmas = true, .flow_shift = 3.0}, {.prediction = prediction::flow_velocity}},
-        {"exponential sigmas", &ref::dpm_exponential_leading, false, false,
-         {.steps = 10, .sigmas = solver_sigma_kind::exponential, .timestep_spacing = schedule::spacing::leading, .steps_offset = 1}, {}},
-        {"Lu lambdas, order 3", &ref::dpm_lu_lambdas, false, false, {.steps = 10, .sigmas = solver_sigma_kind::lu_lambdas},
+        {"flow sigmas, flow_shift 3, flow_prediction",
+         &ref::dpm_flow,
+         false,
+         false,
+         {.steps = 10, .use_flow_sigmas = true, .flow_shift = 3.0},
+         {.prediction = prediction::flow_velocity}},
+        {"exponential sigmas",
+         &ref::dpm_exponential_leading,
+         false,
+         false,
+         {.steps = 10,
+          .sigmas = solver_sigma_kind::exponential,
+          .timestep_spacing = schedule::spacing::leading,
+          .steps_offset = 1},
+         {}},
+        {"Lu lambdas, order 3",
+         &ref::dpm_lu_lambdas,
+         false,
+         false,
+         {.steps = 10, .sigmas = solver_sigma_kind::lu_lambdas},
          {.solver_order = 3}},
     };
     return cases;
@@ -103,27 +154,29 @@ const std::vector<parity_case>& parity_cases() {
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("DPM-Solver++(2M) reproduces diffusers' test-suite values", "[dpm_solver_multistep][diffusers]", float,
-                   double) {
+TEMPLATE_TEST_CASE("DPM-Solver++(2M) reproduces diffusers' test-suite values", "[dpm_solver_multistep][diffusers]",
+                   float, double) {
     using T = TestType;
     SECTION("test_full_loop_no_noise: M=0.3301") {
         const auto x = dummy_loop<T>(suite_sampler<T>(), suite_grid<T>(), fixtures::sample0<T>());
         CHECK(static_cast<double>(x.abs().mean()) == Approx(0.3301).margin(1e-3));
     }
     SECTION("test_full_loop_with_v_prediction: M=0.2251") {
-        const auto x = dummy_loop<T>(suite_sampler<T>(predict::prediction::v_prediction), suite_grid<T>(), fixtures::sample0<T>());
+        const auto x =
+            dummy_loop<T>(suite_sampler<T>(predict::prediction::v_prediction), suite_grid<T>(), fixtures::sample0<T>());
         CHECK(static_cast<double>(x.abs().mean()) == Approx(0.2251).margin(1e-3));
     }
     SECTION("test_full_loop_with_karras_and_v_prediction: M=0.2096") {
-        const auto x = dummy_loop<T>(suite_sampler<T>(predict::prediction::v_prediction), suite_grid<T>(solver_sigma_kind::karras),
-                                     fixtures::sample0<T>());
+        const auto x = dummy_loop<T>(suite_sampler<T>(predict::prediction::v_prediction),
+                                     suite_grid<T>(solver_sigma_kind::karras), fixtures::sample0<T>());
         CHECK(static_cast<double>(x.abs().mean()) == Approx(0.2096).margin(1e-3));
     }
     SECTION("test_full_loop_with_noise, t_start = 5: S=318.4111, M=0.4146") {
         // ts = timesteps[5:], x = add_noise(sample0, noise0, ts[0]): a run over the last 5 levels.
         const auto full = suite_grid<T>();
         const auto levels = full.levels();
-        const schedule::sigma_grid<T> tail(std::vector<schedule::noise_level<T>>(levels.begin() + 5, levels.end()), T(1));
+        const schedule::sigma_grid<T> tail(std::vector<schedule::noise_level<T>>(levels.begin() + 5, levels.end()),
+                                           T(1));
         const T alpha = tail[0].alpha, sigma = tail[0].model_sigma();
         const array<T> x = alpha * fixtures::sample0<T>() + sigma * fixtures::noise0<T>();
         const auto result = dummy_loop<T>(suite_sampler<T>(), tail, x);

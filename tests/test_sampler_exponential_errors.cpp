@@ -47,50 +47,91 @@ TEST_CASE("bad sampler options are errors", "[exponential][errors]") {
     check_error([] { dpm_solver_singlestep<double>({.solver_order = 0}); }, "solver_order", "0", "1, 2 or 3");
     check_error([] { deis<double>({.solver_order = 5}); }, "solver_order", "5", "1, 2 or 3");
     check_error([] { unipc<double>({.solver_order = -1}); }, "solver_order", "-1", "1, 2 or 3");
-    check_error([] { dpm_solver_multistep<double>({.prediction = predict::prediction::flow_velocity, .algorithm = dpm_algorithm::dpmsolver}); },
-                "prediction_type", "flow_prediction", "dpmsolver++");
+    check_error(
+        [] {
+            dpm_solver_multistep<double>(
+                {.prediction = predict::prediction::flow_velocity, .algorithm = dpm_algorithm::dpmsolver});
+        },
+        "prediction_type", "flow_prediction", "dpmsolver++");
     check_error([] { dpm_solver_singlestep<double>({.algorithm = dpm_algorithm::sde_dpmsolver}); }, "algorithm_type",
                 "sde-dpmsolver", "dpmsolver, dpmsolver++, sde-dpmsolver++");
-    check_error([] { dpm_solver_multistep<double>({.thresholding = predict::dynamic_thresholding<double>{1.5, 1.0}}); },
-                "dynamic_thresholding_ratio", "1.5", "(0, 1]");
+    check_error(
+        [] {
+            dpm_solver_multistep<double>({.thresholding = predict::dynamic_thresholding<double>{1.5, 1.0}});
+        },
+        "dynamic_thresholding_ratio", "1.5", "(0, 1]");
     check_error([] { unipc<double>({.predict_x0 = false, .thresholding = predict::dynamic_thresholding<double>{}}); },
                 "thresholding", "true", "predict_x0 = true");
     check_error([] { unipc<double>({.disable_corrector = {2, -1}}); }, "disable_corrector", "-1", ">= 0");
-    check_error([] { parse_dpm_algorithm("dpm++"); }, "algorithm_type", "dpm++", "dpmsolver, dpmsolver++, sde-dpmsolver");
+    check_error([] { parse_dpm_algorithm("dpm++"); }, "algorithm_type", "dpm++",
+                "dpmsolver, dpmsolver++, sde-dpmsolver");
     check_error([] { parse_dpm_solver_type("rk4"); }, "solver_type", "rk4", "midpoint, heun");
     check_error([] { parse_unipc_variant("bh3"); }, "solver_type", "bh3", "bh1, bh2");
-    check_error([] { auto run = dpm_solver_multistep<double>({.prediction = predict::prediction::sample, .learned_variance = true}).start(grid(), 8); (void)run; },
-                "variance_type", "learned_range", "epsilon");
+    check_error(
+        [] {
+            auto run =
+                dpm_solver_multistep<double>({.prediction = predict::prediction::sample, .learned_variance = true})
+                    .start(grid(), 8);
+            (void)run;
+        },
+        "variance_type", "learned_range", "epsilon");
 }
 
 TEST_CASE("bad grid options are errors", "[exponential][errors][sigmas]") {
-    check_error([] { schedule::solver_sigma_grid(betas, solver_family::unipc, {.steps = 0}); }, "num_inference_steps", "0",
-                "[1, num_train_timesteps = 1000]");
-    check_error([] { schedule::solver_sigma_grid(betas, solver_family::deis, {.steps = 1001}); }, "num_inference_steps", "1001",
-                "[1, num_train_timesteps = 1000]");
-    check_error([] { schedule::solver_sigma_grid(betas, solver_family::dpm_multistep, {.steps = 10, .use_flow_sigmas = true, .flow_shift = -1}); },
-                "flow_shift", "-1", "> 0");
-    check_error([] { schedule::solver_sigma_grid(betas, solver_family::unipc, {.steps = 10, .sigmas = solver_sigma_kind::lu_lambdas}); },
-                "use_lu_lambdas", "true", "DPMSolverMultistepScheduler");
-    check_error([] { schedule::solver_sigma_grid(betas, solver_family::deis, {.steps = 10, .sigma_min = 0.1}); }, "sigma_min/sigma_max",
-                "set", "UniPCMultistepScheduler");
-    check_error([] { schedule::solver_sigma_grid(betas, solver_family::unipc, {.steps = 10, .sigma_max = -2.0}); }, "sigma_max", "-2",
-                "> 0");
-    check_error([] { schedule::solver_sigma_grid(betas, solver_family::dpm_multistep,
-                                                 {.steps = 10, .sigmas = solver_sigma_kind::karras, .use_flow_sigmas = true}); },
-                "use_flow_sigmas", "true", "Karras sigmas in UniPC");
+    check_error([] { schedule::solver_sigma_grid(betas, solver_family::unipc, {.steps = 0}); }, "num_inference_steps",
+                "0", "[1, num_train_timesteps = 1000]");
+    check_error([] { schedule::solver_sigma_grid(betas, solver_family::deis, {.steps = 1001}); }, "num_inference_steps",
+                "1001", "[1, num_train_timesteps = 1000]");
+    check_error(
+        [] {
+            schedule::solver_sigma_grid(betas, solver_family::dpm_multistep,
+                                        {.steps = 10, .use_flow_sigmas = true, .flow_shift = -1});
+        },
+        "flow_shift", "-1", "> 0");
+    check_error(
+        [] {
+            schedule::solver_sigma_grid(betas, solver_family::unipc,
+                                        {.steps = 10, .sigmas = solver_sigma_kind::lu_lambdas});
+        },
+        "use_lu_lambdas", "true", "DPMSolverMultistepScheduler");
+    check_error([] { schedule::solver_sigma_grid(betas, solver_family::deis, {.steps = 10, .sigma_min = 0.1}); },
+                "sigma_min/sigma_max", "set", "UniPCMultistepScheduler");
+    check_error([] { schedule::solver_sigma_grid(betas, solver_family::unipc, {.steps = 10, .sigma_max = -2.0}); },
+                "sigma_max", "-2", "> 0");
+    check_error(
+        [] {
+            schedule::solver_sigma_grid(betas, solver_family::dpm_multistep,
+                                        {.steps = 10, .sigmas = solver_sigma_kind::karras, .use_flow_sigmas = true});
+        },
+        "use_flow_sigmas", "true", "Karras sigmas in UniPC");
     // diffusers repeats the last sigma here; for UniPC and the singlestep solver that is not a no-op.
-    check_error([] { schedule::solver_sigma_grid(betas, solver_family::unipc,
-                                                 {.steps = 10, .sigmas = solver_sigma_kind::karras, .last = final_sigma::sigma_min}); },
-                "final_sigmas_type", "sigma_min", "\"zero\"");
-    check_error([] { schedule::solver_sigma_grid(betas, solver_family::dpm_singlestep,
-                                                 {.steps = 10, .sigmas = solver_sigma_kind::exponential, .last = final_sigma::sigma_min}); },
-                "final_sigmas_type", "sigma_min", "\"zero\"");
-    check_error([] { schedule::solver_sigma_grid(betas, solver_family::dpm_multistep, {.steps = 10, .lambda_min_clipped = 100.0}); },
-                "lambda_min_clipped", "100", "at least 2 timesteps");
-    check_error([] { schedule::solver_sigma_grid(betas, solver_family::dpm_multistep,
-                                                 {.steps = 10, .timestep_spacing = schedule::spacing::leading, .steps_offset = 1000}); },
-                "steps_offset", "1000", "[0, num_train_timesteps)");
+    check_error(
+        [] {
+            schedule::solver_sigma_grid(
+                betas, solver_family::unipc,
+                {.steps = 10, .sigmas = solver_sigma_kind::karras, .last = final_sigma::sigma_min});
+        },
+        "final_sigmas_type", "sigma_min", "\"zero\"");
+    check_error(
+        [] {
+            schedule::solver_sigma_grid(
+                betas, solver_family::dpm_singlestep,
+                {.steps = 10, .sigmas = solver_sigma_kind::exponential, .last = final_sigma::sigma_min});
+        },
+        "final_sigmas_type", "sigma_min", "\"zero\"");
+    check_error(
+        [] {
+            schedule::solver_sigma_grid(betas, solver_family::dpm_multistep,
+                                        {.steps = 10, .lambda_min_clipped = 100.0});
+        },
+        "lambda_min_clipped", "100", "at least 2 timesteps");
+    check_error(
+        [] {
+            schedule::solver_sigma_grid(
+                betas, solver_family::dpm_multistep,
+                {.steps = 10, .timestep_spacing = schedule::spacing::leading, .steps_offset = 1000});
+        },
+        "steps_offset", "1000", "[0, num_train_timesteps)");
 }
 
 TEST_CASE("bad buffers and missing noise are errors", "[exponential][errors]") {
@@ -128,7 +169,8 @@ TEST_CASE("bad buffers and missing noise are errors", "[exponential][errors]") {
         check_error([&] { run.step(out, x); }, "step_index", "1", "the run has finished");
     }
     SECTION("a bad layout") {
-        check_error([] { (void)unipc<double>().start(grid(), 8, 3); }, "layout.batch", "3", "a divisor of layout.size = 8");
+        check_error([] { (void)unipc<double>().start(grid(), 8, 3); }, "layout.batch", "3",
+                    "a divisor of layout.size = 8");
     }
 }
 
@@ -147,10 +189,12 @@ TEST_CASE("steps into sigma 0 stay finite where diffusers' formulas give NaN", "
     using sampler::dpm_algorithm;
     const std::vector<diffuse::index> no_corrector{0, 1, 2, 3, 4, 5};
     const auto ddim = run_to_end(sampler::dpm_solver_multistep<double>({.solver_order = 1}));
-    const auto noise = run_to_end(sampler::dpm_solver_multistep<double>({.algorithm = dpm_algorithm::dpmsolver, .solver_order = 1}));
-    const auto bh1 = run_to_end(sampler::unipc<double>({.solver_order = 1, .variant = sampler::unipc_variant::bh1,
-                                                        .disable_corrector = no_corrector}));
-    const auto eps = run_to_end(sampler::unipc<double>({.solver_order = 1, .predict_x0 = false, .disable_corrector = no_corrector}));
+    const auto noise =
+        run_to_end(sampler::dpm_solver_multistep<double>({.algorithm = dpm_algorithm::dpmsolver, .solver_order = 1}));
+    const auto bh1 = run_to_end(sampler::unipc<double>(
+        {.solver_order = 1, .variant = sampler::unipc_variant::bh1, .disable_corrector = no_corrector}));
+    const auto eps =
+        run_to_end(sampler::unipc<double>({.solver_order = 1, .predict_x0 = false, .disable_corrector = no_corrector}));
     CHECK(ddim.allFinite());
     CHECK((noise - ddim).abs().maxCoeff() < 1e-9);
     CHECK((bh1 - ddim).abs().maxCoeff() < 1e-9);
@@ -158,5 +202,6 @@ TEST_CASE("steps into sigma 0 stay finite where diffusers' formulas give NaN", "
     // The full methods are finite too.
     CHECK(run_to_end(sampler::unipc<double>({.solver_order = 3, .variant = sampler::unipc_variant::bh1})).allFinite());
     CHECK(run_to_end(sampler::unipc<double>({.solver_order = 3, .predict_x0 = false})).allFinite());
-    CHECK(run_to_end(sampler::dpm_solver_multistep<double>({.algorithm = dpm_algorithm::dpmsolver, .solver_order = 3})).allFinite());
+    CHECK(run_to_end(sampler::dpm_solver_multistep<double>({.algorithm = dpm_algorithm::dpmsolver, .solver_order = 3}))
+              .allFinite());
 }

@@ -22,7 +22,8 @@ TEMPLATE_TEST_CASE("iPNDM matches diffusers' IPNDMScheduler element-wise", "[ipn
     const auto& tr = ref::diffusers_ipndm;
     f3test::require_trace<T>(f3test::replay<T>(s.start(grid, 64), tr, false), tr, false);
     // The grid's model times are diffusers' timesteps atan2(sigma_t, alpha_t) * 2 / pi.
-    for (diffuse::index i = 0; i < grid.steps(); ++i) CHECK(grid[i].model_time == Approx(tr.model_times[static_cast<std::size_t>(i)]).epsilon(1e-5));
+    for (diffuse::index i = 0; i < grid.steps(); ++i)
+        CHECK(grid[i].model_time == Approx(tr.model_times[static_cast<std::size_t>(i)]).epsilon(1e-5));
 }
 
 TEMPLATE_TEST_CASE("iPNDM is the same method in both state conventions", "[ipndm]", float, double) {
@@ -55,11 +56,13 @@ TEST_CASE("iPNDM rejects bad options and grids, naming what is allowed", "[ipndm
     CHECK_THROWS_WITH(ipndm<float>({.order = 5}), Catch::Contains("order") && Catch::Contains("[1, 4]"));
     CHECK_THROWS_WITH(ipndm<float>({.order = 0}), Catch::Contains("order"));
     const std::vector<double> pure_noise{1.0, 0.5, 0.0};
-    CHECK_THROWS_WITH(sampler::ipndm_grid<float>(pure_noise), Catch::Contains("model_sigmas[0]") && Catch::Contains("[0, 1)"));
+    CHECK_THROWS_WITH(sampler::ipndm_grid<float>(pure_noise),
+                      Catch::Contains("model_sigmas[0]") && Catch::Contains("[0, 1)"));
     const std::vector<double> one{0.5};
     CHECK_THROWS_WITH(sampler::ipndm_grid<float>(one), Catch::Contains("model_sigmas.size()"));
     const std::vector<double> rising{0.5, 0.6, 0.0};
-    CHECK_THROWS_WITH(sampler::ipndm_grid<float>(rising), Catch::Contains("levels[1].sigma") && Catch::Contains("strictly less"));
+    CHECK_THROWS_WITH(sampler::ipndm_grid<float>(rising),
+                      Catch::Contains("levels[1].sigma") && Catch::Contains("strictly less"));
     CHECK_THROWS_WITH(sampler::ipndm_model_sigmas(0), Catch::Contains("num_inference_steps"));
     CHECK_THROWS_WITH(sampler::ipndm_model_sigmas(10, 1.0), Catch::Contains("start") && Catch::Contains("(0, 1)"));
     auto run = ipndm<float>().start(sampler::ipndm_grid<float>(sampler::ipndm_model_sigmas(3)), 4);

@@ -21,8 +21,8 @@
 #include "diffusers_fixtures.hpp"
 
 using namespace diffuse;
-using predict::prediction;
 using Catch::Matchers::Contains;
+using predict::prediction;
 template <class T>
 using array = Eigen::Array<T, Eigen::Dynamic, 1>;
 
@@ -43,11 +43,21 @@ void network(prediction p, const schedule::noise_level<T>& l, const_view<T> xk, 
     const auto x0 = xk / (T(1) + s * s);
     const auto eps = (xk - x0) / s;
     switch (p) {
-        case prediction::epsilon: out = eps; break;
-        case prediction::sample: out = x0; break;
-        case prediction::v_prediction: out = a * eps - a * s * x0; break;
-        case prediction::score: out = -eps / (a * s); break;
-        case prediction::flow_velocity: out = eps - x0; break;
+        case prediction::epsilon:
+            out = eps;
+            break;
+        case prediction::sample:
+            out = x0;
+            break;
+        case prediction::v_prediction:
+            out = a * eps - a * s * x0;
+            break;
+        case prediction::score:
+            out = -eps / (a * s);
+            break;
+        case prediction::flow_velocity:
+            out = eps - x0;
+            break;
     }
 }
 
@@ -85,11 +95,13 @@ void same_for_every_prediction(Options o) {
         o.prediction = prediction::epsilon;
         const array<T> reference = run_with<T>(Sampler<T>(o), prediction::epsilon, grid);
         REQUIRE(reference.allFinite());
-        for (const auto p : {prediction::sample, prediction::score, flow ? prediction::flow_velocity : prediction::v_prediction}) {
+        for (const auto p :
+             {prediction::sample, prediction::score, flow ? prediction::flow_velocity : prediction::v_prediction}) {
             o.prediction = p;
             const array<T> x = run_with<T>(Sampler<T>(o), p, grid);
             INFO(predict::name(p) << (flow ? " on a flow grid" : " on a VP grid"));
-            CHECK(((x - reference).abs().maxCoeff()) <= (std::is_same_v<T, float> ? 2e-4 : 1e-10) * (1 + reference.abs().maxCoeff()));
+            CHECK(((x - reference).abs().maxCoeff()) <=
+                  (std::is_same_v<T, float> ? 2e-4 : 1e-10) * (1 + reference.abs().maxCoeff()));
         }
     }
 }
@@ -110,7 +122,8 @@ TEMPLATE_TEST_CASE("every parameterization gives the same trajectory", "[kdiffus
     same_for_every_prediction<T, sampler::dpmpp_3m_sde>(sampler::dpmpp_3m_sde_options<T>{});
 }
 
-TEMPLATE_TEST_CASE("the loop API drives the multi-stage runs as the step API does", "[kdiffusion][sample]", float, double) {
+TEMPLATE_TEST_CASE("the loop API drives the multi-stage runs as the step API does", "[kdiffusion][sample]", float,
+                   double) {
     using T = TestType;
     const auto grid = grid8<T>();
     const sampler::edm<T> s({.s_churn = T(3)});
@@ -118,7 +131,12 @@ TEMPLATE_TEST_CASE("the loop API drives the multi-stage runs as the step API doe
     array<T> a = fixtures::sample0<T>() * grid[0].sigma, b = a;
     random::generator g1(3), g2(3);
     diffuse::index evaluations = 0;
-    diffuse::sample([&](const_view<T> in, double t, view<T> out) { ++evaluations; model(in, t, out); }, s, grid, a, g1);
+    diffuse::sample(
+        [&](const_view<T> in, double t, view<T> out) {
+            ++evaluations;
+            model(in, t, out);
+        },
+        s, grid, a, g1);
     auto run = s.start(grid, b.size());
     run.begin(b, g2);
     array<T> out(b.size());
@@ -130,22 +148,27 @@ TEMPLATE_TEST_CASE("the loop API drives the multi-stage runs as the step API doe
     CHECK(evaluations == 2 * grid.steps() - 1);  // Heun: two per step, one on the last
 }
 
-TEMPLATE_TEST_CASE("bad options, sizes and calls throw diffuse::error naming parameter, value and range", "[kdiffusion][errors]",
-                   float, double) {
+TEMPLATE_TEST_CASE("bad options, sizes and calls throw diffuse::error naming parameter, value and range",
+                   "[kdiffusion][errors]", float, double) {
     using T = TestType;
     const T nan = std::numeric_limits<T>::quiet_NaN();
-    CHECK_THROWS_WITH(sampler::euler_ancestral<T>({.eta = T(-1)}), Contains("eta = -1") && Contains("finite number >= 0"));
+    CHECK_THROWS_WITH(sampler::euler_ancestral<T>({.eta = T(-1)}),
+                      Contains("eta = -1") && Contains("finite number >= 0"));
     CHECK_THROWS_WITH(sampler::dpm2_ancestral<T>({.s_noise = nan}), Contains("s_noise = nan") && Contains(">= 0"));
-    CHECK_THROWS_WITH(sampler::dpmpp_2s_ancestral<T>({.eta = std::numeric_limits<T>::infinity()}), Contains("eta = inf"));
+    CHECK_THROWS_WITH(sampler::dpmpp_2s_ancestral<T>({.eta = std::numeric_limits<T>::infinity()}),
+                      Contains("eta = inf"));
     CHECK_THROWS_WITH(sampler::dpmpp_sde<T>({.r = T(1)}), Contains("r = 1") && Contains("(0, 1)"));
     CHECK_THROWS_WITH(sampler::dpmpp_2m_sde<T>({.s_noise = T(-0.5)}), Contains("s_noise = -0.5"));
     CHECK_THROWS_WITH(sampler::dpmpp_3m_sde<T>({.eta = T(-2)}), Contains("eta = -2"));
     CHECK_THROWS_WITH(sampler::lms<T>({.order = 5}), Contains("order = 5") && Contains("[1, 4]"));
     CHECK_THROWS_WITH(sampler::edm<T>({.s_churn = T(-1)}), Contains("s_churn = -1"));
-    CHECK_THROWS_WITH(sampler::edm<T>({.s_tmin = T(5), .s_tmax = T(1)}), Contains("s_tmin = 5") && Contains("[0, s_tmax]"));
-    CHECK_THROWS_WITH(sampler::dpm_adaptive<T>({.order = 1}), Contains("order = 1") && Contains("2 (DPM-Solver-12) or 3"));
+    CHECK_THROWS_WITH(sampler::edm<T>({.s_tmin = T(5), .s_tmax = T(1)}),
+                      Contains("s_tmin = 5") && Contains("[0, s_tmax]"));
+    CHECK_THROWS_WITH(sampler::dpm_adaptive<T>({.order = 1}),
+                      Contains("order = 1") && Contains("2 (DPM-Solver-12) or 3"));
     CHECK_THROWS_WITH(sampler::dpm_adaptive<T>({.atol = T(0)}), Contains("atol = 0") && Contains("> 0"));
-    CHECK_THROWS_WITH(sampler::dpm_adaptive<T>({.accept_safety = T(2)}), Contains("accept_safety = 2") && Contains("(0, 1]"));
+    CHECK_THROWS_WITH(sampler::dpm_adaptive<T>({.accept_safety = T(2)}),
+                      Contains("accept_safety = 2") && Contains("(0, 1]"));
     CHECK_THROWS_WITH(sampler::dpm_adaptive<T>({.h_init = T(0)}), Contains("h_init = 0"));
 
     const sampler::dpm_adaptive<T> adaptive;

@@ -44,8 +44,9 @@ std::pair<double, double> loop_b(const Sampler& s, const schedule::sigma_grid<T>
 
 template <class T>
 schedule::sigma_grid<T> test_grid(bool karras = false) {
-    return schedule::vp_sigma_grid(schedule::discrete<T>::linear(1100, 1e-4, 0.02),
-                                   {.steps = 10, .sigmas = karras ? schedule::sigma_spacing::karras : schedule::sigma_spacing::timesteps});
+    return schedule::vp_sigma_grid(
+        schedule::discrete<T>::linear(1100, 1e-4, 0.02),
+        {.steps = 10, .sigmas = karras ? schedule::sigma_spacing::karras : schedule::sigma_spacing::timesteps});
 }
 
 void check(std::pair<double, double> got, double sum, double mean) {
@@ -71,7 +72,8 @@ TEMPLATE_TEST_CASE("Heun reproduces diffusers' test_scheduler_heun.py full loops
     CHECK(loop_b<T>(sampler::heun<T>(), test_grid<T>(), 8).first == Approx(ref::heun_with_noise.sum).epsilon(rel));
 }
 
-TEMPLATE_TEST_CASE("DPM2 reproduces diffusers' test_scheduler_kdpm2_discrete.py full loops", "[dpm2][diffusers]", float, double) {
+TEMPLATE_TEST_CASE("DPM2 reproduces diffusers' test_scheduler_kdpm2_discrete.py full loops", "[dpm2][diffusers]", float,
+                   double) {
     using T = TestType;
     const auto betas = schedule::discrete<T>::linear(1100, 1e-4, 0.02);
     const sampler::dpm2<T> s({.levels = sampler::vp_levels(betas)});
@@ -123,7 +125,8 @@ void run_trace(const Sampler& s, const schedule::sigma_grid<T>& grid, const ref:
     REQUIRE(grid.steps() + 1 == static_cast<diffuse::index>(tr.sigmas.size()));
     for (diffuse::index i = 0; i <= grid.steps(); ++i) {
         // float32 grids agree to an ulp or two; double ones differ by the float32 rounding of the betas.
-        CHECK(static_cast<double>(grid[i].sigma) == Approx(tr.sigmas[static_cast<std::size_t>(i)]).epsilon(std::is_same_v<T, float> ? 2e-6 : 2e-5));
+        CHECK(static_cast<double>(grid[i].sigma) ==
+              Approx(tr.sigmas[static_cast<std::size_t>(i)]).epsilon(std::is_same_v<T, float> ? 2e-6 : 2e-5));
         if (i < grid.steps()) CHECK(grid[i].model_time == Approx(tr.times[static_cast<std::size_t>(i)]).margin(1e-3));
     }
     array<T> x = kdtest::trace_sample0<T>() * static_cast<T>(tr.init_noise_sigma);
@@ -147,11 +150,14 @@ void run_trace(const Sampler& s, const schedule::sigma_grid<T>& grid, const ref:
 }
 
 template <class T>
-schedule::discrete<T> sd_betas() { return schedule::discrete<T>::scaled_linear(1000, 0.00085, 0.012); }
+schedule::discrete<T> sd_betas() {
+    return schedule::discrete<T>::scaled_linear(1000, 0.00085, 0.012);
+}
 
 template <class T>
 schedule::sigma_grid<T> sd_leading(diffuse::index steps) {
-    return schedule::vp_sigma_grid(sd_betas<T>(), {.steps = steps, .timestep_spacing = schedule::spacing::leading, .steps_offset = 1});
+    return schedule::vp_sigma_grid(sd_betas<T>(),
+                                   {.steps = steps, .timestep_spacing = schedule::spacing::leading, .steps_offset = 1});
 }
 template <class T>
 schedule::sigma_grid<T> sd_karras(diffuse::index steps) {
@@ -160,8 +166,8 @@ schedule::sigma_grid<T> sd_karras(diffuse::index steps) {
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("Euler ancestral matches diffusers' EulerAncestralDiscreteScheduler element-wise", "[euler_ancestral][diffusers]",
-                   float, double) {
+TEMPLATE_TEST_CASE("Euler ancestral matches diffusers' EulerAncestralDiscreteScheduler element-wise",
+                   "[euler_ancestral][diffusers]", float, double) {
     using T = TestType;
     SECTION("scaled_linear, leading spacing, steps_offset 1, injected noise") {
         run_trace<T>(sampler::euler_ancestral<T>(), sd_leading<T>(8), ref::diffusers_euler_ancestral_sd, true);
@@ -176,7 +182,8 @@ TEMPLATE_TEST_CASE("Euler ancestral matches diffusers' EulerAncestralDiscreteSch
 TEMPLATE_TEST_CASE("Heun matches diffusers' HeunDiscreteScheduler element-wise", "[heun][diffusers]", float, double) {
     using T = TestType;
     run_trace<T>(sampler::heun<T>(), sd_leading<T>(6), ref::diffusers_heun_sd, false);
-    run_trace<T>(sampler::heun<T>({.prediction = prediction::v_prediction}), sd_karras<T>(6), ref::diffusers_heun_karras_v, false);
+    run_trace<T>(sampler::heun<T>({.prediction = prediction::v_prediction}), sd_karras<T>(6),
+                 ref::diffusers_heun_karras_v, false);
 }
 
 TEMPLATE_TEST_CASE("DPM2 matches diffusers' KDPM2DiscreteScheduler element-wise", "[dpm2][diffusers]", float, double) {
@@ -187,11 +194,12 @@ TEMPLATE_TEST_CASE("DPM2 matches diffusers' KDPM2DiscreteScheduler element-wise"
                  sampler::with_rounded_model_times(sd_karras<T>(6)), ref::diffusers_kdpm2_karras_v, false);
 }
 
-TEMPLATE_TEST_CASE("DPM2 ancestral matches diffusers' KDPM2AncestralDiscreteScheduler element-wise", "[dpm2_ancestral][diffusers]",
-                   float, double) {
+TEMPLATE_TEST_CASE("DPM2 ancestral matches diffusers' KDPM2AncestralDiscreteScheduler element-wise",
+                   "[dpm2_ancestral][diffusers]", float, double) {
     using T = TestType;
     const auto levels = sampler::vp_levels(sd_betas<T>());
-    run_trace<T>(sampler::dpm2_ancestral<T>({.levels = levels}), sd_leading<T>(6), ref::diffusers_kdpm2_ancestral_sd, true);
+    run_trace<T>(sampler::dpm2_ancestral<T>({.levels = levels}), sd_leading<T>(6), ref::diffusers_kdpm2_ancestral_sd,
+                 true);
     run_trace<T>(sampler::dpm2_ancestral<T>({.prediction = prediction::v_prediction, .levels = levels}),
                  sampler::with_rounded_model_times(sd_karras<T>(6)), ref::diffusers_kdpm2_ancestral_karras_v, true);
 }
@@ -199,11 +207,12 @@ TEMPLATE_TEST_CASE("DPM2 ancestral matches diffusers' KDPM2AncestralDiscreteSche
 TEMPLATE_TEST_CASE("LMS matches diffusers' LMSDiscreteScheduler element-wise", "[lms][diffusers]", float, double) {
     using T = TestType;
     run_trace<T>(sampler::lms<T>(), sd_leading<T>(8), ref::diffusers_lms_sd, false);
-    run_trace<T>(sampler::lms<T>({.prediction = prediction::v_prediction}), sd_karras<T>(8), ref::diffusers_lms_karras_v, false);
+    run_trace<T>(sampler::lms<T>({.prediction = prediction::v_prediction}), sd_karras<T>(8),
+                 ref::diffusers_lms_karras_v, false);
 }
 
-TEMPLATE_TEST_CASE("DPM++ SDE matches diffusers' DPMSolverSDEScheduler element-wise (noise replayed)", "[dpmpp_sde][diffusers]",
-                   float, double) {
+TEMPLATE_TEST_CASE("DPM++ SDE matches diffusers' DPMSolverSDEScheduler element-wise (noise replayed)",
+                   "[dpmpp_sde][diffusers]", float, double) {
     using T = TestType;
     const auto levels = sampler::vp_levels(sd_betas<T>());
     run_trace<T>(sampler::dpmpp_sde<T>({.levels = levels}), sd_leading<T>(6), ref::diffusers_dpmpp_sde_sd, true);

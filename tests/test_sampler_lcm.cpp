@@ -34,7 +34,8 @@ TEMPLATE_TEST_CASE("LCM matches diffusers element-wise with replayed noise", "[l
         f3test::require_trace<T>(f3test::replay<T>(s.start(f3test::grid_of(tr), 64), tr, true), tr, true);
     }
     SECTION("v-prediction on zero-terminal-SNR betas, 6 steps") {
-        const lcm<T> s(f3test::stable_diffusion<T>().rescaled_zero_terminal_snr(), {.prediction = prediction::v_prediction});
+        const lcm<T> s(f3test::stable_diffusion<T>().rescaled_zero_terminal_snr(),
+                       {.prediction = prediction::v_prediction});
         const auto& tr = ref::diffusers_lcm_v_zero_snr;
         f3test::require_trace<T>(f3test::replay<T>(s.start(f3test::grid_of(tr), 64), tr, true), tr, true);
     }
@@ -54,8 +55,9 @@ TEMPLATE_TEST_CASE("LCM's last step returns the boundary-conditioned estimate wi
     array<T> x = kdtest::trace_sample0<T>(), out = x.tanh();
     const double ab = static_cast<double>(betas.alpha_bar(259)), u = 2590.0;
     const double skip = 0.25 / (u * u + 0.25), c_out = u / std::sqrt(u * u + 0.25);
-    const Eigen::ArrayXd expected = skip * x.template cast<double>() +
-                                    c_out * (x.template cast<double>() - std::sqrt(1 - ab) * out.template cast<double>()) / std::sqrt(ab);
+    const Eigen::ArrayXd expected =
+        skip * x.template cast<double>() +
+        c_out * (x.template cast<double>() - std::sqrt(1 - ab) * out.template cast<double>()) / std::sqrt(ab);
     auto run = s.start(std::vector<schedule::timestep>{259}, x.size());
     run.step(out, x);  // no noise needed
     CHECK((x.template cast<double>() - expected).abs().maxCoeff() <= (std::is_same_v<T, float> ? 1e-5 : 1e-12));
@@ -66,10 +68,15 @@ TEST_CASE("LCM rejects bad options, grids and missing noise, naming what is allo
                       Catch::Contains("timestep_scaling") && Catch::Contains("> 0"));
     CHECK_THROWS_WITH(lcm<float>(f3test::stable_diffusion<float>(), {.x0 = {.clip_range = -1.0f, .thresholding = {}}}),
                       Catch::Contains("clip_sample_range"));
-    CHECK_THROWS_WITH(sampler::lcm_timesteps(1000, 51), Catch::Contains("num_inference_steps") && Catch::Contains("[1, original_inference_steps * strength = 50]"));
-    CHECK_THROWS_WITH(sampler::lcm_timesteps(1000, 4, 1001), Catch::Contains("original_inference_steps") && Catch::Contains("num_train_timesteps = 1000"));
-    CHECK_THROWS_WITH(sampler::lcm_timesteps(1000, 4, 50, 0.0), Catch::Contains("strength") && Catch::Contains("(0, 1]"));
-    CHECK_THROWS_WITH(sampler::lcm_timesteps(1000, 4, 50, 0.05), Catch::Contains("num_inference_steps") && Catch::Contains("= 2]"));
+    CHECK_THROWS_WITH(
+        sampler::lcm_timesteps(1000, 51),
+        Catch::Contains("num_inference_steps") && Catch::Contains("[1, original_inference_steps * strength = 50]"));
+    CHECK_THROWS_WITH(sampler::lcm_timesteps(1000, 4, 1001),
+                      Catch::Contains("original_inference_steps") && Catch::Contains("num_train_timesteps = 1000"));
+    CHECK_THROWS_WITH(sampler::lcm_timesteps(1000, 4, 50, 0.0),
+                      Catch::Contains("strength") && Catch::Contains("(0, 1]"));
+    CHECK_THROWS_WITH(sampler::lcm_timesteps(1000, 4, 50, 0.05),
+                      Catch::Contains("num_inference_steps") && Catch::Contains("= 2]"));
     const lcm<float> s(f3test::stable_diffusion<float>());
     auto run = s.start(sampler::lcm_timesteps(1000, 4), 8);
     Eigen::ArrayXf x = Eigen::ArrayXf::Ones(8), out = Eigen::ArrayXf::Zero(8), short_noise(7);
@@ -77,7 +84,8 @@ TEST_CASE("LCM rejects bad options, grids and missing noise, naming what is allo
     CHECK_THROWS_WITH(run.step(out, x, short_noise), Catch::Contains("noise.size()"));
     CHECK_THROWS_WITH(s.start(std::vector<schedule::timestep>{259, 499}, 8), Catch::Contains("timesteps[1]"));
     const auto zero_snr = f3test::stable_diffusion<float>().rescaled_zero_terminal_snr();
-    CHECK_THROWS_WITH(lcm<float>(zero_snr).start(sampler::lcm_timesteps(1000, 4), 8), Catch::Contains("prediction_type"));
+    CHECK_THROWS_WITH(lcm<float>(zero_snr).start(sampler::lcm_timesteps(1000, 4), 8),
+                      Catch::Contains("prediction_type"));
 }
 
 TEMPLATE_TEST_CASE("LCM through the loop API with a noise source", "[lcm]", float, double) {

@@ -121,7 +121,10 @@ TEMPLATE_TEST_CASE("PNDM's step API and loop API agree; evaluations per step", "
     array<T> a = fixtures::sample0<T>(), b = a;
     const auto model = [](const_view<T> in, double t, view<T> out) { fixtures::dummy_model<T>(in, t, out); };
     diffuse::index calls = 0;
-    const auto counting = [&](const_view<T> in, double t, view<T> out) { ++calls; model(in, t, out); };
+    const auto counting = [&](const_view<T> in, double t, view<T> out) {
+        ++calls;
+        model(in, t, out);
+    };
     CHECK(diffuse::sample(counting, s, grid, a) == 6);
     CHECK(calls == 3 * 4 + 3);  // three Runge-Kutta steps of four evaluations, three multistep steps
     auto run = s.start(grid, b.size());
@@ -137,18 +140,22 @@ TEST_CASE("PNDM rejects bad grids and sizes, naming what is allowed", "[pndm][er
     const pndm<float> prk(f3test::linear<float>());
     const pndm<float> skip(f3test::linear<float>(), {.skip_prk_steps = true});
     const std::vector<schedule::timestep> three{900, 600, 300};
-    CHECK_THROWS_WITH(prk.start(three, 4), Catch::Contains("timesteps.size()") && Catch::Contains(">= 4 when skip_prk_steps is false"));
+    CHECK_THROWS_WITH(prk.start(three, 4),
+                      Catch::Contains("timesteps.size()") && Catch::Contains(">= 4 when skip_prk_steps is false"));
     CHECK_NOTHROW(skip.start(three, 4));
-    CHECK_THROWS_WITH(skip.start(std::vector<schedule::timestep>{900, 950}, 4), Catch::Contains("timesteps[1]") && Catch::Contains("strictly less"));
-    CHECK_THROWS_WITH(skip.start(std::vector<schedule::timestep>{1000}, 4), Catch::Contains("timesteps[0]") && Catch::Contains("[0, 999]"));
+    CHECK_THROWS_WITH(skip.start(std::vector<schedule::timestep>{900, 950}, 4),
+                      Catch::Contains("timesteps[1]") && Catch::Contains("strictly less"));
+    CHECK_THROWS_WITH(skip.start(std::vector<schedule::timestep>{1000}, 4),
+                      Catch::Contains("timesteps[0]") && Catch::Contains("[0, 999]"));
     CHECK_THROWS_WITH(skip.start(three, 0), Catch::Contains("layout.size") && Catch::Contains(">= 1"));
     auto run = skip.start(three, 4);
     Eigen::ArrayXf x(4), out(5);
     CHECK_THROWS_WITH(run.step(out, x), Catch::Contains("model_output.size()"));
     // Epsilon prediction cannot start where alphabar = 0 (zero terminal SNR).
     const auto zero_snr = f3test::stable_diffusion<float>().rescaled_zero_terminal_snr();
-    CHECK_THROWS_WITH(pndm<float>(zero_snr, {.skip_prk_steps = true}).start(std::vector<schedule::timestep>{999, 500}, 4),
-                      Catch::Contains("prediction_type") && Catch::Contains("v_prediction or sample"));
+    CHECK_THROWS_WITH(
+        pndm<float>(zero_snr, {.skip_prk_steps = true}).start(std::vector<schedule::timestep>{999, 500}, 4),
+        Catch::Contains("prediction_type") && Catch::Contains("v_prediction or sample"));
     CHECK_NOTHROW(pndm<float>(zero_snr, {.prediction = prediction::v_prediction, .skip_prk_steps = true})
                       .start(std::vector<schedule::timestep>{999, 500}, 4));
     // A finished run refuses another step.

@@ -43,7 +43,8 @@ TEST_CASE("TCD's jump target s = floor((1 - gamma) t') in float32, as torch comp
     CHECK(tcd<float>(betas, {.gamma = 1.0f}).jump_target(499) == 0);
 }
 
-TEMPLATE_TEST_CASE("TCD with gamma 0 is DDIM down to the next timestep, and ends at timestep 0", "[tcd]", float, double) {
+TEMPLATE_TEST_CASE("TCD with gamma 0 is DDIM down to the next timestep, and ends at timestep 0", "[tcd]", float,
+                   double) {
     using T = TestType;
     const auto betas = f3test::stable_diffusion<T>();
     const std::vector<schedule::timestep> grid{999, 499};

@@ -22,7 +22,8 @@ double loop_a_sum(const config::any_sampler<T>& s, diffuse::index steps) {
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("a DDIM scheduler_config.json reproduces diffusers' DDIM test values", "[config][diffusers]", float, double) {
+TEMPLATE_TEST_CASE("a DDIM scheduler_config.json reproduces diffusers' DDIM test values", "[config][diffusers]", float,
+                   double) {
     using T = TestType;
     // The config of diffusers' tests/schedulers/test_scheduler_ddim.py (shared/reference/diffusers_tests.md).
     const auto j = nlohmann::json::parse(R"({"_class_name": "DDIMScheduler", "_diffusers_version": "0.30.0",
@@ -36,11 +37,14 @@ TEMPLATE_TEST_CASE("a DDIM scheduler_config.json reproduces diffusers' DDIM test
     CHECK(loop_a_sum(config::from_scheduler_config<T>(v), 10) == Approx(52.5302).margin(1e-2));
 }
 
-TEMPLATE_TEST_CASE("an Euler config reproduces diffusers' Euler values through the erased run", "[config][diffusers]", float, double) {
+TEMPLATE_TEST_CASE("an Euler config reproduces diffusers' Euler values through the erased run", "[config][diffusers]",
+                   float, double) {
     using T = TestType;
-    const auto s = config::make_sampler<T>("EulerDiscreteScheduler", {{"num_train_timesteps", 1100}, {"beta_start", 0.0001},
-                                                                     {"beta_end", 0.02}, {"beta_schedule", "linear"},
-                                                                     {"use_karras_sigmas", true}});
+    const auto s = config::make_sampler<T>("EulerDiscreteScheduler", {{"num_train_timesteps", 1100},
+                                                                      {"beta_start", 0.0001},
+                                                                      {"beta_end", 0.02},
+                                                                      {"beta_schedule", "linear"},
+                                                                      {"use_karras_sigmas", true}});
     // Loop B with the erased run (init_noise_sigma, input_scale): diffusers' test_full_loop_with_karras_sigmas.
     array<T> x = fixtures::sample0<T>(), out(768);
     auto run = s.start(10, 768);
@@ -53,7 +57,8 @@ TEMPLATE_TEST_CASE("an Euler config reproduces diffusers' Euler values through t
     CHECK(static_cast<double>(x.abs().sum()) == Approx(124.52299499511719).margin(1e-2));
 }
 
-TEMPLATE_TEST_CASE("the SD 1.5 scheduler config drives DDPM and DDIM, with noise through the erased run", "[config]", float, double) {
+TEMPLATE_TEST_CASE("the SD 1.5 scheduler config drives DDPM and DDIM, with noise through the erased run", "[config]",
+                   float, double) {
     using T = TestType;
     // Stable Diffusion v1.5's scheduler/scheduler_config.json (a PNDMScheduler config), loaded as other classes
     // the way diffusers' from_config allows: skip_prk_steps is PNDM's key and is ignored here.

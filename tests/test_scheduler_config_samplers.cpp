@@ -61,7 +61,8 @@ array<T> loop_a(const config::any_sampler<T>& s, diffuse::index steps) {
 template <class T>
 void check_trace(const config::any_sampler<T>& s, const reference_kdiffusion::trace& tr, bool noisy) {
     const auto steps = static_cast<diffuse::index>(tr.sigmas.size()) - 1;
-    CHECK(static_cast<double>(s.start(steps, kdtest::trace_size).init_noise_sigma()) == Approx(tr.init_noise_sigma).epsilon(1e-5));
+    CHECK(static_cast<double>(s.start(steps, kdtest::trace_size).init_noise_sigma()) ==
+          Approx(tr.init_noise_sigma).epsilon(1e-5));
     array<T> x = kdtest::trace_sample0<T>() * static_cast<T>(tr.init_noise_sigma);
     std::vector<double> times;
     const auto model = [&](const_view<T> in, double t, view<T> out) {
@@ -98,33 +99,41 @@ std::string with_sd(const std::string& head, const std::string& tail = "") {
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("k-diffusion-form classes reproduce diffusers' published test values through the facade", "[config][diffusers]",
-                   float, double) {
+TEMPLATE_TEST_CASE("k-diffusion-form classes reproduce diffusers' published test values through the facade",
+                   "[config][diffusers]", float, double) {
     using T = TestType;
     // tests/schedulers/test_scheduler_{heun,kdpm2_discrete,lms}.py: T = 1100 linear 1e-4..0.02, 10 steps, loop B.
-    const std::string suite = R"("num_train_timesteps": 1100, "beta_start": 0.0001, "beta_end": 0.02, "beta_schedule": "linear")";
+    const std::string suite =
+        R"("num_train_timesteps": 1100, "beta_start": 0.0001, "beta_end": 0.02, "beta_schedule": "linear")";
     const auto make = [&](const std::string& cls, const std::string& extra = "") {
         return from_json<T>(("{\"_class_name\": \"" + cls + "\", " + suite + extra + "}").c_str());
     };
-    CHECK(loop_b_sum(make("HeunDiscreteScheduler"), 10) == Approx(0.1233).margin(1e-2));     // S=0.1233
-    CHECK(loop_b_sum(make("HeunDiscreteScheduler", R"(, "use_karras_sigmas": true)"), 10) == Approx(0.00015).margin(1e-2));
-    CHECK(loop_b_sum(make("KDPM2DiscreteScheduler"), 10) == Approx(20.4125).margin(1e-2));   // S=20.4125
-    CHECK(loop_b_sum(make("LMSDiscreteScheduler"), 10) == Approx(1006.388).margin(1e-2));    // S=1006.388
-    CHECK(loop_b_sum(make("LMSDiscreteScheduler", R"(, "use_karras_sigmas": true)"), 10) == Approx(3812.9927).margin(1e-2));
+    CHECK(loop_b_sum(make("HeunDiscreteScheduler"), 10) == Approx(0.1233).margin(1e-2));  // S=0.1233
+    CHECK(loop_b_sum(make("HeunDiscreteScheduler", R"(, "use_karras_sigmas": true)"), 10) ==
+          Approx(0.00015).margin(1e-2));
+    CHECK(loop_b_sum(make("KDPM2DiscreteScheduler"), 10) == Approx(20.4125).margin(1e-2));  // S=20.4125
+    CHECK(loop_b_sum(make("LMSDiscreteScheduler"), 10) == Approx(1006.388).margin(1e-2));   // S=1006.388
+    CHECK(loop_b_sum(make("LMSDiscreteScheduler", R"(, "use_karras_sigmas": true)"), 10) ==
+          Approx(3812.9927).margin(1e-2));
     // KDPM2 with Karras sigmas (rounded timesteps), run by diffusers itself (tools/reference_kdiffusion.py).
     CHECK(loop_b_sum(make("KDPM2DiscreteScheduler", R"(, "use_karras_sigmas": true)"), 10) ==
           Approx(reference_kdiffusion::kdpm2_karras.sum).epsilon(std::is_same_v<T, float> ? 1e-4 : 1e-3));
 }
 
-TEMPLATE_TEST_CASE("exponential-integrator classes and PNDM reproduce diffusers' published test values through the facade",
-                   "[config][diffusers]", float, double) {
+TEMPLATE_TEST_CASE(
+    "exponential-integrator classes and PNDM reproduce diffusers' published test values through the facade",
+    "[config][diffusers]", float, double) {
     using T = TestType;
     // diffusers_tests.md: DPMSolverMultistep (order 2, dpmsolver++, midpoint, lower_order_final False,
     // sigma_min) M=0.3301, v_prediction M=0.2251; UniPC (order 2, bh2, sigma_min) M=0.2464.
-    const auto dpm = R"({"_class_name": "DPMSolverMultistepScheduler", "lower_order_final": false, "final_sigmas_type": "sigma_min")";
-    CHECK(static_cast<double>(loop_a(from_json<T>((std::string(dpm) + "}").c_str()), 10).abs().mean()) == Approx(0.3301).margin(1e-3));
-    CHECK(static_cast<double>(loop_a(from_json<T>((std::string(dpm) + R"(, "prediction_type": "v_prediction"})").c_str()), 10).abs().mean()) ==
-          Approx(0.2251).margin(1e-3));
+    const auto dpm =
+        R"({"_class_name": "DPMSolverMultistepScheduler", "lower_order_final": false, "final_sigmas_type": "sigma_min")";
+    CHECK(static_cast<double>(loop_a(from_json<T>((std::string(dpm) + "}").c_str()), 10).abs().mean()) ==
+          Approx(0.3301).margin(1e-3));
+    CHECK(static_cast<double>(
+              loop_a(from_json<T>((std::string(dpm) + R"(, "prediction_type": "v_prediction"})").c_str()), 10)
+                  .abs()
+                  .mean()) == Approx(0.2251).margin(1e-3));
     const auto unipc = from_json<T>(R"({"_class_name": "UniPCMultistepScheduler", "final_sigmas_type": "sigma_min"})");
     CHECK(static_cast<double>(loop_a(unipc, 10).abs().mean()) == Approx(0.2464).margin(1e-3));
     // test_scheduler_pndm.py test_full_loop_no_noise: S=198.1318 M=0.2580.
@@ -132,8 +141,8 @@ TEMPLATE_TEST_CASE("exponential-integrator classes and PNDM reproduce diffusers'
     CHECK(static_cast<double>(loop_a(pndm, 10).abs().sum()) == Approx(198.1318).margin(1e-2));
 }
 
-TEMPLATE_TEST_CASE("Euler-family classes agree element-wise with diffusers' recorded runs through the facade", "[config][diffusers]",
-                   float, double) {
+TEMPLATE_TEST_CASE("Euler-family classes agree element-wise with diffusers' recorded runs through the facade",
+                   "[config][diffusers]", float, double) {
     using T = TestType;
     namespace ref = reference_kdiffusion;
     // Stable Diffusion's scheduler config (leading spacing, steps_offset 1) and Karras + v_prediction.
@@ -144,19 +153,25 @@ TEMPLATE_TEST_CASE("Euler-family classes agree element-wise with diffusers' reco
                     ref::diffusers_euler_ancestral_sd, true);
     }
     SECTION("EulerAncestralDiscreteScheduler, v_prediction, zero terminal SNR, trailing, injected noise") {
-        check_trace(from_json<T>(with_sd(R"("_class_name": "EulerAncestralDiscreteScheduler")",
-                                         R"("rescale_betas_zero_snr": true, "timestep_spacing": "trailing", "prediction_type": "v_prediction")")
-                                     .c_str()),
-                    ref::diffusers_euler_ancestral_v_zero_snr, true);
+        check_trace(
+            from_json<T>(
+                with_sd(
+                    R"("_class_name": "EulerAncestralDiscreteScheduler")",
+                    R"("rescale_betas_zero_snr": true, "timestep_spacing": "trailing", "prediction_type": "v_prediction")")
+                    .c_str()),
+            ref::diffusers_euler_ancestral_v_zero_snr, true);
     }
     SECTION("HeunDiscreteScheduler") {
-        check_trace(from_json<T>(with_sd(R"("_class_name": "HeunDiscreteScheduler")", leading).c_str()), ref::diffusers_heun_sd, false);
-        check_trace(from_json<T>(with_sd(R"("_class_name": "HeunDiscreteScheduler")", karras_v).c_str()), ref::diffusers_heun_karras_v, false);
+        check_trace(from_json<T>(with_sd(R"("_class_name": "HeunDiscreteScheduler")", leading).c_str()),
+                    ref::diffusers_heun_sd, false);
+        check_trace(from_json<T>(with_sd(R"("_class_name": "HeunDiscreteScheduler")", karras_v).c_str()),
+                    ref::diffusers_heun_karras_v, false);
     }
     SECTION("KDPM2DiscreteScheduler") {
-        check_trace(from_json<T>(with_sd(R"("_class_name": "KDPM2DiscreteScheduler")", leading).c_str()), ref::diffusers_kdpm2_sd, false);
-        check_trace(from_json<T>(with_sd(R"("_class_name": "KDPM2DiscreteScheduler")", karras_v).c_str()), ref::diffusers_kdpm2_karras_v,
-                    false);
+        check_trace(from_json<T>(with_sd(R"("_class_name": "KDPM2DiscreteScheduler")", leading).c_str()),
+                    ref::diffusers_kdpm2_sd, false);
+        check_trace(from_json<T>(with_sd(R"("_class_name": "KDPM2DiscreteScheduler")", karras_v).c_str()),
+                    ref::diffusers_kdpm2_karras_v, false);
     }
     SECTION("KDPM2AncestralDiscreteScheduler, injected noise") {
         check_trace(from_json<T>(with_sd(R"("_class_name": "KDPM2AncestralDiscreteScheduler")", leading).c_str()),
@@ -165,14 +180,18 @@ TEMPLATE_TEST_CASE("Euler-family classes agree element-wise with diffusers' reco
                     ref::diffusers_kdpm2_ancestral_karras_v, true);
     }
     SECTION("LMSDiscreteScheduler") {
-        check_trace(from_json<T>(with_sd(R"("_class_name": "LMSDiscreteScheduler")", leading).c_str()), ref::diffusers_lms_sd, false);
-        check_trace(from_json<T>(with_sd(R"("_class_name": "LMSDiscreteScheduler")", karras_v).c_str()), ref::diffusers_lms_karras_v, false);
+        check_trace(from_json<T>(with_sd(R"("_class_name": "LMSDiscreteScheduler")", leading).c_str()),
+                    ref::diffusers_lms_sd, false);
+        check_trace(from_json<T>(with_sd(R"("_class_name": "LMSDiscreteScheduler")", karras_v).c_str()),
+                    ref::diffusers_lms_karras_v, false);
     }
     SECTION("DPMSolverSDEScheduler, replayed noise (noise_sampler_seed is read and has no effect)") {
-        check_trace(from_json<T>(with_sd(R"("_class_name": "DPMSolverSDEScheduler")", leading + R"(, "noise_sampler_seed": 7)").c_str()),
-                    ref::diffusers_dpmpp_sde_sd, true);
-        check_trace(from_json<T>(with_sd(R"("_class_name": "DPMSolverSDEScheduler")", karras_v).c_str()), ref::diffusers_dpmpp_sde_karras_v,
-                    true);
+        check_trace(
+            from_json<T>(
+                with_sd(R"("_class_name": "DPMSolverSDEScheduler")", leading + R"(, "noise_sampler_seed": 7)").c_str()),
+            ref::diffusers_dpmpp_sde_sd, true);
+        check_trace(from_json<T>(with_sd(R"("_class_name": "DPMSolverSDEScheduler")", karras_v).c_str()),
+                    ref::diffusers_dpmpp_sde_karras_v, true);
     }
 }
 
@@ -184,83 +203,146 @@ TEMPLATE_TEST_CASE("exponential-integrator classes agree element-wise with diffu
     const std::string sdk = std::string(", ") + sd;
     SECTION("DPMSolverMultistepScheduler") {
         check_run(make(R"("_class_name": "DPMSolverMultistepScheduler")" + sdk), 10, ref::dpm_scaled_linear);
-        check_run(make(R"("_class_name": "DPMSolverMultistepScheduler", "use_karras_sigmas": true, "prediction_type": "v_prediction", "solver_type": "heun")" + sdk),
-                  10, ref::dpm_karras_v_heun);
-        check_run(make(R"("_class_name": "DPMSolverMultistepScheduler", "solver_order": 3, "algorithm_type": "dpmsolver", "prediction_type": "sample", "solver_type": "heun", "final_sigmas_type": "sigma_min", "lower_order_final": false)"),
-                  12, ref::dpm_noise_order3_sample);
-        check_run(make(R"("_class_name": "DPMSolverMultistepScheduler", "rescale_betas_zero_snr": true, "timestep_spacing": "trailing", "prediction_type": "v_prediction")" + sdk),
-                  10, ref::dpm_zero_snr_trailing_v);
-        check_run(make(R"("_class_name": "DPMSolverMultistepScheduler", "algorithm_type": "sde-dpmsolver", "final_sigmas_type": "sigma_min", "euler_at_final": true)"),
-                  10, ref::dpm_sde_noise);
-        check_run(make(R"("_class_name": "DPMSolverMultistepScheduler", "thresholding": true, "sample_max_value": 1.5, "dynamic_thresholding_ratio": 0.9, "prediction_type": "sample")"),
-                  10, ref::dpm_thresholding);
-        check_run(make(R"("_class_name": "DPMSolverMultistepScheduler", "use_flow_sigmas": true, "flow_shift": 3.0, "prediction_type": "flow_prediction")"),
-                  10, ref::dpm_flow);
-        check_run(make(R"("_class_name": "DPMSolverMultistepScheduler", "use_exponential_sigmas": true, "timestep_spacing": "leading", "steps_offset": 1)"),
-                  10, ref::dpm_exponential_leading);
-        check_run(make(R"("_class_name": "DPMSolverMultistepScheduler", "use_lu_lambdas": true, "solver_order": 3)"), 10, ref::dpm_lu_lambdas);
+        check_run(
+            make(
+                R"("_class_name": "DPMSolverMultistepScheduler", "use_karras_sigmas": true, "prediction_type": "v_prediction", "solver_type": "heun")" +
+                sdk),
+            10, ref::dpm_karras_v_heun);
+        check_run(
+            make(
+                R"("_class_name": "DPMSolverMultistepScheduler", "solver_order": 3, "algorithm_type": "dpmsolver", "prediction_type": "sample", "solver_type": "heun", "final_sigmas_type": "sigma_min", "lower_order_final": false)"),
+            12, ref::dpm_noise_order3_sample);
+        check_run(
+            make(
+                R"("_class_name": "DPMSolverMultistepScheduler", "rescale_betas_zero_snr": true, "timestep_spacing": "trailing", "prediction_type": "v_prediction")" +
+                sdk),
+            10, ref::dpm_zero_snr_trailing_v);
+        check_run(
+            make(
+                R"("_class_name": "DPMSolverMultistepScheduler", "algorithm_type": "sde-dpmsolver", "final_sigmas_type": "sigma_min", "euler_at_final": true)"),
+            10, ref::dpm_sde_noise);
+        check_run(
+            make(
+                R"("_class_name": "DPMSolverMultistepScheduler", "thresholding": true, "sample_max_value": 1.5, "dynamic_thresholding_ratio": 0.9, "prediction_type": "sample")"),
+            10, ref::dpm_thresholding);
+        check_run(
+            make(
+                R"("_class_name": "DPMSolverMultistepScheduler", "use_flow_sigmas": true, "flow_shift": 3.0, "prediction_type": "flow_prediction")"),
+            10, ref::dpm_flow);
+        check_run(
+            make(
+                R"("_class_name": "DPMSolverMultistepScheduler", "use_exponential_sigmas": true, "timestep_spacing": "leading", "steps_offset": 1)"),
+            10, ref::dpm_exponential_leading);
+        check_run(make(R"("_class_name": "DPMSolverMultistepScheduler", "use_lu_lambdas": true, "solver_order": 3)"),
+                  10, ref::dpm_lu_lambdas);
     }
     SECTION("DPMSolverSinglestepScheduler") {
         check_run(make(R"("_class_name": "DPMSolverSinglestepScheduler")" + sdk), 10, ref::single_default);
-        check_run(make(R"("_class_name": "DPMSolverSinglestepScheduler", "solver_order": 3, "solver_type": "heun", "final_sigmas_type": "sigma_min")"),
-                  12, ref::single_order3_heun);
-        check_run(make(R"("_class_name": "DPMSolverSinglestepScheduler", "solver_order": 3, "algorithm_type": "dpmsolver", "final_sigmas_type": "sigma_min")"),
-                  12, ref::single_order3_noise);
-        check_run(make(R"("_class_name": "DPMSolverSinglestepScheduler", "algorithm_type": "sde-dpmsolver++")"), 10, ref::single_sde_pp);
+        check_run(
+            make(
+                R"("_class_name": "DPMSolverSinglestepScheduler", "solver_order": 3, "solver_type": "heun", "final_sigmas_type": "sigma_min")"),
+            12, ref::single_order3_heun);
+        check_run(
+            make(
+                R"("_class_name": "DPMSolverSinglestepScheduler", "solver_order": 3, "algorithm_type": "dpmsolver", "final_sigmas_type": "sigma_min")"),
+            12, ref::single_order3_noise);
+        check_run(make(R"("_class_name": "DPMSolverSinglestepScheduler", "algorithm_type": "sde-dpmsolver++")"), 10,
+                  ref::single_sde_pp);
     }
     SECTION("DEISMultistepScheduler") {
         check_run(make(R"("_class_name": "DEISMultistepScheduler")"), 10, ref::deis_default);
-        check_run(make(R"("_class_name": "DEISMultistepScheduler", "solver_order": 3, "prediction_type": "v_prediction")" + sdk), 12,
-                  ref::deis_order3_v);
+        check_run(
+            make(R"("_class_name": "DEISMultistepScheduler", "solver_order": 3, "prediction_type": "v_prediction")" +
+                 sdk),
+            12, ref::deis_order3_v);
     }
     SECTION("UniPCMultistepScheduler") {
         check_run(make(R"("_class_name": "UniPCMultistepScheduler")" + sdk), 10, ref::unipc_scaled_linear);
-        check_run(make(R"("_class_name": "UniPCMultistepScheduler", "solver_type": "bh1", "solver_order": 3, "prediction_type": "v_prediction", "final_sigmas_type": "sigma_min")"),
-                  12, ref::unipc_bh1_order3_v);
-        check_run(make(R"("_class_name": "UniPCMultistepScheduler", "use_karras_sigmas": true)"), 10, ref::unipc_karras);
-        check_run(make(R"("_class_name": "UniPCMultistepScheduler", "predict_x0": false, "solver_order": 3, "final_sigmas_type": "sigma_min")"),
-                  10, ref::unipc_noise);
-        check_run(make(R"("_class_name": "UniPCMultistepScheduler", "solver_order": 3, "disable_corrector": [0, 3], "final_sigmas_type": "sigma_min")"),
-                  10, ref::unipc_disable_corrector);
-        check_run(make(R"("_class_name": "UniPCMultistepScheduler", "use_flow_sigmas": true, "flow_shift": 3.0, "prediction_type": "flow_prediction")"),
-                  10, ref::unipc_flow);
-        check_run(make(R"("_class_name": "UniPCMultistepScheduler", "rescale_betas_zero_snr": true, "timestep_spacing": "trailing", "prediction_type": "v_prediction")" + sdk),
-                  10, ref::unipc_zero_snr_trailing_v);
+        check_run(
+            make(
+                R"("_class_name": "UniPCMultistepScheduler", "solver_type": "bh1", "solver_order": 3, "prediction_type": "v_prediction", "final_sigmas_type": "sigma_min")"),
+            12, ref::unipc_bh1_order3_v);
+        check_run(make(R"("_class_name": "UniPCMultistepScheduler", "use_karras_sigmas": true)"), 10,
+                  ref::unipc_karras);
+        check_run(
+            make(
+                R"("_class_name": "UniPCMultistepScheduler", "predict_x0": false, "solver_order": 3, "final_sigmas_type": "sigma_min")"),
+            10, ref::unipc_noise);
+        check_run(
+            make(
+                R"("_class_name": "UniPCMultistepScheduler", "solver_order": 3, "disable_corrector": [0, 3], "final_sigmas_type": "sigma_min")"),
+            10, ref::unipc_disable_corrector);
+        check_run(
+            make(
+                R"("_class_name": "UniPCMultistepScheduler", "use_flow_sigmas": true, "flow_shift": 3.0, "prediction_type": "flow_prediction")"),
+            10, ref::unipc_flow);
+        check_run(
+            make(
+                R"("_class_name": "UniPCMultistepScheduler", "rescale_betas_zero_snr": true, "timestep_spacing": "trailing", "prediction_type": "v_prediction")" +
+                sdk),
+            10, ref::unipc_zero_snr_trailing_v);
     }
 }
 
-TEMPLATE_TEST_CASE("use_beta_sigmas, mu, shift_terminal, stochastic_sampling and invert_sigmas agree element-wise with diffusers 58eb52c0 through the facade",
-                   "[config][diffusers][options]", float, double) {
+TEMPLATE_TEST_CASE(
+    "use_beta_sigmas, mu, shift_terminal, stochastic_sampling and invert_sigmas agree element-wise with diffusers "
+    "58eb52c0 through the facade",
+    "[config][diffusers][options]", float, double) {
     using T = TestType;
     namespace ref = reference_options;  // tools/reference_options.py
     const auto make = [](const std::string& body) { return from_json<T>(("{" + body + "}").c_str()); };
     const std::string sdk = std::string(", ") + sd;
     const std::string flow = R"(, "use_flow_sigmas": true, "prediction_type": "flow_prediction")";
     SECTION("use_beta_sigmas: Beta(0.6, 0.6) sigmas on every exponential-integrator grid") {
-        check_run(make(R"("_class_name": "DPMSolverMultistepScheduler", "use_beta_sigmas": true)" + sdk), 10, ref::dpm_beta);
-        check_run(make(R"("_class_name": "DPMSolverMultistepScheduler", "use_beta_sigmas": true, "prediction_type": "v_prediction", "solver_order": 3)"),
-                  12, ref::dpm_beta_v_order3);
-        check_run(make(R"("_class_name": "DPMSolverSinglestepScheduler", "use_beta_sigmas": true)" + sdk), 10, ref::single_beta);
-        check_run(make(R"("_class_name": "DEISMultistepScheduler", "use_beta_sigmas": true, "lower_order_final": false)"), 10, ref::deis_beta);
-        check_run(make(R"("_class_name": "UniPCMultistepScheduler", "use_beta_sigmas": true, "prediction_type": "v_prediction")" + sdk),
-                  10, ref::unipc_beta);
+        check_run(make(R"("_class_name": "DPMSolverMultistepScheduler", "use_beta_sigmas": true)" + sdk), 10,
+                  ref::dpm_beta);
+        check_run(
+            make(
+                R"("_class_name": "DPMSolverMultistepScheduler", "use_beta_sigmas": true, "prediction_type": "v_prediction", "solver_order": 3)"),
+            12, ref::dpm_beta_v_order3);
+        check_run(make(R"("_class_name": "DPMSolverSinglestepScheduler", "use_beta_sigmas": true)" + sdk), 10,
+                  ref::single_beta);
+        check_run(
+            make(R"("_class_name": "DEISMultistepScheduler", "use_beta_sigmas": true, "lower_order_final": false)"), 10,
+            ref::deis_beta);
+        check_run(
+            make(
+                R"("_class_name": "UniPCMultistepScheduler", "use_beta_sigmas": true, "prediction_type": "v_prediction")" +
+                sdk),
+            10, ref::unipc_beta);
     }
     SECTION("dynamic shifting: mu (diffusers' set_timesteps(mu=...)) as an option") {
-        check_run(make(R"("_class_name": "DPMSolverMultistepScheduler", "use_dynamic_shifting": true, "mu": 1.1)" + flow), 10, ref::dpm_flow_mu);
-        check_run(make(R"("_class_name": "DPMSolverSinglestepScheduler", "use_dynamic_shifting": true, "mu": 0.7)" + flow), 10, ref::single_flow_mu);
-        check_run(make(R"("_class_name": "DEISMultistepScheduler", "use_dynamic_shifting": true, "mu": 1.3, "lower_order_final": false)" + flow),
-                  10, ref::deis_flow_mu);
-        check_run(make(R"("_class_name": "UniPCMultistepScheduler", "use_dynamic_shifting": true, "mu": 0.9)" + flow), 10, ref::unipc_flow_mu);
-        check_run(make(R"("_class_name": "UniPCMultistepScheduler", "use_dynamic_shifting": true, "time_shift_type": "linear", "mu": 2.0)" + flow),
-                  10, ref::unipc_flow_mu_linear);
+        check_run(
+            make(R"("_class_name": "DPMSolverMultistepScheduler", "use_dynamic_shifting": true, "mu": 1.1)" + flow), 10,
+            ref::dpm_flow_mu);
+        check_run(
+            make(R"("_class_name": "DPMSolverSinglestepScheduler", "use_dynamic_shifting": true, "mu": 0.7)" + flow),
+            10, ref::single_flow_mu);
+        check_run(
+            make(
+                R"("_class_name": "DEISMultistepScheduler", "use_dynamic_shifting": true, "mu": 1.3, "lower_order_final": false)" +
+                flow),
+            10, ref::deis_flow_mu);
+        check_run(make(R"("_class_name": "UniPCMultistepScheduler", "use_dynamic_shifting": true, "mu": 0.9)" + flow),
+                  10, ref::unipc_flow_mu);
+        check_run(
+            make(
+                R"("_class_name": "UniPCMultistepScheduler", "use_dynamic_shifting": true, "time_shift_type": "linear", "mu": 2.0)" +
+                flow),
+            10, ref::unipc_flow_mu_linear);
     }
     SECTION("UniPC shift_terminal on flow sigmas") {
-        check_run(make(R"("_class_name": "UniPCMultistepScheduler", "flow_shift": 3.0, "shift_terminal": 0.2)" + flow), 10, ref::unipc_flow_terminal);
+        check_run(make(R"("_class_name": "UniPCMultistepScheduler", "flow_shift": 3.0, "shift_terminal": 0.2)" + flow),
+                  10, ref::unipc_flow_terminal);
     }
     SECTION("FlowMatchEulerDiscreteScheduler with use_dynamic_shifting and mu, exponential and linear") {
-        const auto model = [](const_view<T> in, double t, view<T> out) { out = in.tanh() - T(0.5) * in * static_cast<T>(t / 1000); };
-        for (const auto& [body, tr] : {std::pair{R"("use_dynamic_shifting": true, "mu": 0.8)", &ref::flow_match_mu},
-                                       std::pair{R"("use_dynamic_shifting": true, "time_shift_type": "linear", "mu": 1.3)", &ref::flow_match_mu_linear}}) {
+        const auto model = [](const_view<T> in, double t, view<T> out) {
+            out = in.tanh() - T(0.5) * in * static_cast<T>(t / 1000);
+        };
+        for (const auto& [body, tr] :
+             {std::pair{R"("use_dynamic_shifting": true, "mu": 0.8)", &ref::flow_match_mu},
+              std::pair{R"("use_dynamic_shifting": true, "time_shift_type": "linear", "mu": 1.3)",
+                        &ref::flow_match_mu_linear}}) {
             INFO(body);
             const auto s = make(std::string(R"("_class_name": "FlowMatchEulerDiscreteScheduler", )") + body);
             array<T> x = fixtures::sample0<T>();
@@ -269,11 +351,13 @@ TEMPLATE_TEST_CASE("use_beta_sigmas, mu, shift_terminal, stochastic_sampling and
         }
     }
     SECTION("FlowMatchEulerDiscreteScheduler with stochastic_sampling, replayed noise") {
-        const auto s = make(R"("_class_name": "FlowMatchEulerDiscreteScheduler", "shift": 3.0, "stochastic_sampling": true)");
+        const auto s =
+            make(R"("_class_name": "FlowMatchEulerDiscreteScheduler", "shift": 3.0, "stochastic_sampling": true)");
         array<T> x = fixtures::sample0<T>();
         exponential_test::injected_noise<T> noise;  // tools/reference_options.py's FlowNoise
-        diffuse::sample([](const_view<T> in, double t, view<T> out) { out = in.tanh() - T(0.5) * in * static_cast<T>(t / 1000); }, s, 6, x,
-                        noise);
+        diffuse::sample(
+            [](const_view<T> in, double t, view<T> out) { out = in.tanh() - T(0.5) * in * static_cast<T>(t / 1000); },
+            s, 6, x, noise);
         CHECK(noise.draws == 6);  // one draw per step, the last included, as diffusers
         kdtest::require_close<T>(x, ref::flow_match_stochastic.sample, 1e-3);
         array<T> y = fixtures::sample0<T>(), out = array<T>::Zero(y.size());
@@ -291,14 +375,19 @@ TEMPLATE_TEST_CASE("use_beta_sigmas, mu, shift_terminal, stochastic_sampling and
             },
             s, 6, x);
         REQUIRE(times.size() == tr.timesteps.size());
-        for (std::size_t i = 0; i < times.size(); ++i) CHECK(times[i] == Approx(tr.timesteps[i]).epsilon(1e-6).margin(1e-4));
+        for (std::size_t i = 0; i < times.size(); ++i)
+            CHECK(times[i] == Approx(tr.timesteps[i]).epsilon(1e-6).margin(1e-4));
         kdtest::require_close<T>(x, tr.sample, 1e-4);
     }
     SECTION("image_seq_len gives mu by the pipelines' calculate_shift (4096 tokens: max_shift)") {
-        const auto by_len = make(R"("_class_name": "FlowMatchEulerDiscreteScheduler", "use_dynamic_shifting": true, "image_seq_len": 4096, "max_shift": 0.8)");
-        const auto by_mu = make(R"("_class_name": "FlowMatchEulerDiscreteScheduler", "use_dynamic_shifting": true, "mu": 0.8)");
+        const auto by_len = make(
+            R"("_class_name": "FlowMatchEulerDiscreteScheduler", "use_dynamic_shifting": true, "image_seq_len": 4096, "max_shift": 0.8)");
+        const auto by_mu =
+            make(R"("_class_name": "FlowMatchEulerDiscreteScheduler", "use_dynamic_shifting": true, "mu": 0.8)");
         array<T> a = fixtures::sample0<T>(), b = a;
-        const auto model = [](const_view<T> in, double t, view<T> out) { out = in.tanh() - T(0.5) * in * static_cast<T>(t / 1000); };
+        const auto model = [](const_view<T> in, double t, view<T> out) {
+            out = in.tanh() - T(0.5) * in * static_cast<T>(t / 1000);
+        };
         diffuse::sample(model, by_len, 6, a);
         diffuse::sample(model, by_mu, 6, b);
         CHECK((a - b).abs().maxCoeff() <= 8 * std::numeric_limits<T>::epsilon());
@@ -311,21 +400,26 @@ TEMPLATE_TEST_CASE("use_beta_sigmas, mu, shift_terminal, stochastic_sampling and
 // injected noise for the SDE). EDMEuler runs in diffusers' x (input scale c_in); EDMDPMSolverMultistep
 // runs in the network's state c_in x (input scale 1), which ends at x0 all the same.
 template <class T>
-void check_edm_trace(const config::any_sampler<T>& s, const reference_options::trace& tr, double sigma_data, bool network_state = false) {
+void check_edm_trace(const config::any_sampler<T>& s, const reference_options::trace& tr, double sigma_data,
+                     bool network_state = false) {
     const auto steps = static_cast<diffuse::index>(tr.timesteps.size());
     // final_sigmas_type "sigma_min" repeats the last sigma in diffusers: a zero-length step the grid drops.
     const bool repeated = tr.sigmas[tr.sigmas.size() - 1] == tr.sigmas[tr.sigmas.size() - 2];
     auto run = s.start(steps, exponential_test::size);
     CHECK(run.num_steps() == steps - (repeated ? 1 : 0));
-    const auto c_in = [&](std::size_t i) { return 1.0 / std::sqrt(tr.sigmas[i] * tr.sigmas[i] + sigma_data * sigma_data); };
+    const auto c_in = [&](std::size_t i) {
+        return 1.0 / std::sqrt(tr.sigmas[i] * tr.sigmas[i] + sigma_data * sigma_data);
+    };
     // x_T: diffusers' init_noise_sigma, times c_in(sigma_max) in the network's state
-    CHECK(static_cast<double>(run.init_noise_sigma()) == Approx(tr.init_noise_sigma * (network_state ? c_in(0) : 1.0)).epsilon(1e-5));
+    CHECK(static_cast<double>(run.init_noise_sigma()) ==
+          Approx(tr.init_noise_sigma * (network_state ? c_in(0) : 1.0)).epsilon(1e-5));
     array<T> x = exponential_test::sample0<T>() * run.init_noise_sigma(), in(x.size()), out(x.size());
     exponential_test::injected_noise<T> noise;
     for (std::size_t i = 0; !run.done(); ++i) {
         const double t = run.model_time();
         CHECK(t == Approx(tr.timesteps[i]).epsilon(1e-5));
-        CHECK(static_cast<double>(run.input_scale()) == Approx(network_state ? 1.0 : c_in(i)).epsilon(1e-5));  // scale_model_input
+        CHECK(static_cast<double>(run.input_scale()) ==
+              Approx(network_state ? 1.0 : c_in(i)).epsilon(1e-5));  // scale_model_input
         in = x * run.input_scale();
         out = in.tanh() * static_cast<T>(0.5 + 0.1 * t);
         run.step(out, x, noise);
@@ -333,7 +427,8 @@ void check_edm_trace(const config::any_sampler<T>& s, const reference_options::t
     exponential_test::check_sample(x, tr.sample, noise.draws > 0 ? 1e-3 : 1e-4);
 }
 
-TEMPLATE_TEST_CASE("EDMEulerScheduler agrees element-wise with diffusers 58eb52c0 through the facade", "[config][diffusers][edm]", float, double) {
+TEMPLATE_TEST_CASE("EDMEulerScheduler agrees element-wise with diffusers 58eb52c0 through the facade",
+                   "[config][diffusers][edm]", float, double) {
     using T = TestType;
     namespace ref = reference_options;
     SECTION("Karras sigmas, epsilon preconditioning (defaults)") {
@@ -341,32 +436,41 @@ TEMPLATE_TEST_CASE("EDMEulerScheduler agrees element-wise with diffusers 58eb52c
     }
     SECTION("exponential sigmas, v_prediction preconditioning, sigma_data 0.8") {
         check_edm_trace(from_json<T>(R"({"_class_name": "EDMEulerScheduler", "sigma_schedule": "exponential",
-            "prediction_type": "v_prediction", "sigma_data": 0.8})"), ref::edm_exponential_v, 0.8);
+            "prediction_type": "v_prediction", "sigma_data": 0.8})"),
+                        ref::edm_exponential_v, 0.8);
     }
     SECTION("rho 5, sigma_max 20, final_sigmas_type sigma_min") {
         check_edm_trace(from_json<T>(R"({"_class_name": "EDMEulerScheduler", "rho": 5.0, "sigma_max": 20.0,
-            "final_sigmas_type": "sigma_min"})"), ref::edm_karras_sigma_min_end, 0.5);
+            "final_sigmas_type": "sigma_min"})"),
+                        ref::edm_karras_sigma_min_end, 0.5);
     }
 }
 
-TEMPLATE_TEST_CASE("EDMDPMSolverMultistepScheduler agrees element-wise with diffusers 58eb52c0 through the facade", "[config][diffusers][edm]",
-                   float, double) {
+TEMPLATE_TEST_CASE("EDMDPMSolverMultistepScheduler agrees element-wise with diffusers 58eb52c0 through the facade",
+                   "[config][diffusers][edm]", float, double) {
     using T = TestType;
     namespace ref = reference_options;
     SECTION("defaults: DPM-Solver++(2M), Karras sigmas, epsilon preconditioning") {
-        check_edm_trace(from_json<T>(R"({"_class_name": "EDMDPMSolverMultistepScheduler"})"), ref::edm_dpm_default, 0.5, true);
+        check_edm_trace(from_json<T>(R"({"_class_name": "EDMDPMSolverMultistepScheduler"})"), ref::edm_dpm_default, 0.5,
+                        true);
     }
     SECTION("order 3, v_prediction, exponential sigmas, sigma_data 0.8") {
-        check_edm_trace(from_json<T>(R"({"_class_name": "EDMDPMSolverMultistepScheduler", "solver_order": 3, "prediction_type": "v_prediction",
-            "sigma_schedule": "exponential", "sigma_data": 0.8})"), ref::edm_dpm_order3_v_exponential, 0.8, true);
+        check_edm_trace(
+            from_json<T>(
+                R"({"_class_name": "EDMDPMSolverMultistepScheduler", "solver_order": 3, "prediction_type": "v_prediction",
+            "sigma_schedule": "exponential", "sigma_data": 0.8})"),
+            ref::edm_dpm_order3_v_exponential, 0.8, true);
     }
     SECTION("sde-dpmsolver++, heun, replayed noise") {
-        check_edm_trace(from_json<T>(R"({"_class_name": "EDMDPMSolverMultistepScheduler", "algorithm_type": "sde-dpmsolver++",
-            "solver_type": "heun"})"), ref::edm_dpm_sde_heun, 0.5, true);
+        check_edm_trace(
+            from_json<T>(R"({"_class_name": "EDMDPMSolverMultistepScheduler", "algorithm_type": "sde-dpmsolver++",
+            "solver_type": "heun"})"),
+            ref::edm_dpm_sde_heun, 0.5, true);
     }
 }
 
-TEMPLATE_TEST_CASE("k-diffusion names with typed options reproduce k-diffusion's sampling.py", "[config][kdiffusion]", float, double) {
+TEMPLATE_TEST_CASE("k-diffusion names with typed options reproduce k-diffusion's sampling.py", "[config][kdiffusion]",
+                   float, double) {
     using T = TestType;
     namespace ref = reference_kdiffusion;
     // k-diffusion on Stable Diffusion's DiscreteEpsDDPMDenoiser with get_sigmas_karras (the facade's
@@ -378,32 +482,42 @@ TEMPLATE_TEST_CASE("k-diffusion names with typed options reproduce k-diffusion's
         o.set("use_karras_sigmas", true);
         return config::make_sampler<T>(name, o);
     };
-    SECTION("dpmpp_2s_ancestral") { check_trace(make("dpmpp_2s_ancestral", {}), ref::kd_dpmpp_2s_ancestral, true); }
+    SECTION("dpmpp_2s_ancestral") {
+        check_trace(make("dpmpp_2s_ancestral", {}), ref::kd_dpmpp_2s_ancestral, true);
+    }
     SECTION("dpmpp_2m_sde, midpoint and heun with eta 0.5") {
         check_trace(make("dpmpp_2m_sde", {}), ref::kd_dpmpp_2m_sde_midpoint, true);
-        check_trace(make("dpmpp_2m_sde", {{"solver_type", "heun"}, {"eta", 0.5}}), ref::kd_dpmpp_2m_sde_heun_eta_half, true);
+        check_trace(make("dpmpp_2m_sde", {{"solver_type", "heun"}, {"eta", 0.5}}), ref::kd_dpmpp_2m_sde_heun_eta_half,
+                    true);
     }
-    SECTION("dpmpp_3m_sde") { check_trace(make("dpmpp_3m_sde", {}), ref::kd_dpmpp_3m_sde, true); }
+    SECTION("dpmpp_3m_sde") {
+        check_trace(make("dpmpp_3m_sde", {}), ref::kd_dpmpp_3m_sde, true);
+    }
     SECTION("edm: sample_heun with churn (S_churn 2, S_tmin 0.1, S_tmax 10, S_noise 1.003)") {
-        check_trace(make("edm", {{"s_churn", 2.0}, {"s_tmin", 0.1}, {"s_tmax", 10.0}, {"s_noise", 1.003}}), ref::kd_edm_churn, true);
+        check_trace(make("edm", {{"s_churn", 2.0}, {"s_tmin", 0.1}, {"s_tmax", 10.0}, {"s_noise", 1.003}}),
+                    ref::kd_edm_churn, true);
     }
     SECTION("dpm_adaptive, order 2, rtol 0.02, atol 0.004 (the step count is ignored)") {
-        check_trace(make("dpm_adaptive", {{"order", 2}, {"rtol", 0.02}, {"atol", 0.004}}), ref::kd_dpm_adaptive_2, false);
+        check_trace(make("dpm_adaptive", {{"order", 2}, {"rtol", 0.02}, {"atol", 0.004}}), ref::kd_dpm_adaptive_2,
+                    false);
     }
 }
 
-TEMPLATE_TEST_CASE("few-step and flow classes agree element-wise with diffusers' recorded runs through the facade", "[config][diffusers]",
-                   float, double) {
+TEMPLATE_TEST_CASE("few-step and flow classes agree element-wise with diffusers' recorded runs through the facade",
+                   "[config][diffusers]", float, double) {
     using T = TestType;
     namespace ref = reference_pndm_consistency;
     // tools/reference_pndm_consistency.py: the trace's start, the stand-in network, replayed noise.
     const auto replay = [](const config::any_sampler<T>& s, const ref::trace& tr, bool noisy) {
-        f3test::require_trace<T>(f3test::replay<T>(s.start(static_cast<diffuse::index>(tr.timesteps.size()), 64), tr, noisy), tr, noisy);
+        f3test::require_trace<T>(
+            f3test::replay<T>(s.start(static_cast<diffuse::index>(tr.timesteps.size()), 64), tr, noisy), tr, noisy);
     };
     SECTION("LCMScheduler (defaults are Stable Diffusion's betas), and v_prediction on zero-terminal-SNR betas") {
         replay(from_json<T>(R"({"_class_name": "LCMScheduler"})"), ref::diffusers_lcm_sd, true);
-        replay(from_json<T>(R"({"_class_name": "LCMScheduler", "prediction_type": "v_prediction", "rescale_betas_zero_snr": true})"),
-               ref::diffusers_lcm_v_zero_snr, true);
+        replay(
+            from_json<T>(
+                R"({"_class_name": "LCMScheduler", "prediction_type": "v_prediction", "rescale_betas_zero_snr": true})"),
+            ref::diffusers_lcm_v_zero_snr, true);
     }
     SECTION("TCDScheduler, gamma 0.3, 0 and 0.7 with v_prediction") {
         replay(from_json<T>(R"({"_class_name": "TCDScheduler"})"), ref::diffusers_tcd_sd, true);
@@ -413,21 +527,28 @@ TEMPLATE_TEST_CASE("few-step and flow classes agree element-wise with diffusers'
     }
     SECTION("CMStochasticIterativeScheduler, default config") {
         const auto s = from_json<T>(R"({"_class_name": "CMStochasticIterativeScheduler"})");
-        f3test::require_trace<T>(f3test::replay<T>(s.start(3, 64), ref::diffusers_cm_default, true), ref::diffusers_cm_default, true);
+        f3test::require_trace<T>(f3test::replay<T>(s.start(3, 64), ref::diffusers_cm_default, true),
+                                 ref::diffusers_cm_default, true);
     }
     SECTION("IPNDMScheduler with trained_betas = its sigma_t grid") {
         config::options o{{"trained_betas", ref::ipndm_model_sigmas}};
         const auto s = config::make_sampler<T>("IPNDMScheduler", o);
         const auto steps = static_cast<diffuse::index>(ref::ipndm_model_sigmas.size()) - 1;
-        f3test::require_trace<T>(f3test::replay<T>(s.start(steps, 64), ref::diffusers_ipndm, false), ref::diffusers_ipndm, false);
-        CHECK_THROWS_WITH(s.start(steps + 1, 64), Contains("num_inference_steps") && Contains("trained_betas.size() - 1"));
+        f3test::require_trace<T>(f3test::replay<T>(s.start(steps, 64), ref::diffusers_ipndm, false),
+                                 ref::diffusers_ipndm, false);
+        CHECK_THROWS_WITH(s.start(steps + 1, 64),
+                          Contains("num_inference_steps") && Contains("trained_betas.size() - 1"));
     }
     SECTION("FlowMatchEulerDiscreteScheduler, shift 3, 6 steps (tools/reference_grids.py)") {
-        const auto s = from_json<T>(R"({"_class_name": "FlowMatchEulerDiscreteScheduler", "shift": 3.0, "base_shift": 0.5,
+        const auto s =
+            from_json<T>(R"({"_class_name": "FlowMatchEulerDiscreteScheduler", "shift": 3.0, "base_shift": 0.5,
             "max_shift": 1.15, "base_image_seq_len": 256, "max_image_seq_len": 4096, "use_dynamic_shifting": false})");
         array<T> x = fixtures::sample0<T>();
-        diffuse::sample([](const_view<T> in, double t, view<T> out) { out = in.tanh() - T(0.5) * in * static_cast<T>(t / 1000); }, s, 6, x);
-        std::vector<float> expected(reference_grids::flow_match_euler_final.begin(), reference_grids::flow_match_euler_final.end());
+        diffuse::sample(
+            [](const_view<T> in, double t, view<T> out) { out = in.tanh() - T(0.5) * in * static_cast<T>(t / 1000); },
+            s, 6, x);
+        std::vector<float> expected(reference_grids::flow_match_euler_final.begin(),
+                                    reference_grids::flow_match_euler_final.end());
         kdtest::require_close<T>(x, expected, 1e-4);
     }
 }
@@ -435,12 +556,33 @@ TEMPLATE_TEST_CASE("few-step and flow classes agree element-wise with diffusers'
 TEST_CASE("the registry lists every sampler class and k-diffusion name", "[config]") {
     std::vector<std::string> names;
     for (const auto& [name, make] : config::registry<double>()) names.push_back(name);
-    for (const char* expected : {"DDIMScheduler", "DDIMInverseScheduler", "DDPMScheduler", "PNDMScheduler", "EulerDiscreteScheduler",
-                                 "EulerAncestralDiscreteScheduler", "HeunDiscreteScheduler", "KDPM2DiscreteScheduler",
-                                 "KDPM2AncestralDiscreteScheduler", "LMSDiscreteScheduler", "DPMSolverSDEScheduler",
-                                 "DPMSolverMultistepScheduler", "DPMSolverSinglestepScheduler", "DEISMultistepScheduler",
-                                 "UniPCMultistepScheduler", "IPNDMScheduler", "LCMScheduler", "TCDScheduler",
-                                 "CMStochasticIterativeScheduler", "FlowMatchEulerDiscreteScheduler", "EDMEulerScheduler", "EDMDPMSolverMultistepScheduler", "dpmpp_2s_ancestral", "dpmpp_2m_sde", "dpmpp_3m_sde", "edm", "dpm_adaptive"}) {
+    for (const char* expected : {"DDIMScheduler",
+                                 "DDIMInverseScheduler",
+                                 "DDPMScheduler",
+                                 "PNDMScheduler",
+                                 "EulerDiscreteScheduler",
+                                 "EulerAncestralDiscreteScheduler",
+                                 "HeunDiscreteScheduler",
+                                 "KDPM2DiscreteScheduler",
+                                 "KDPM2AncestralDiscreteScheduler",
+                                 "LMSDiscreteScheduler",
+                                 "DPMSolverSDEScheduler",
+                                 "DPMSolverMultistepScheduler",
+                                 "DPMSolverSinglestepScheduler",
+                                 "DEISMultistepScheduler",
+                                 "UniPCMultistepScheduler",
+                                 "IPNDMScheduler",
+                                 "LCMScheduler",
+                                 "TCDScheduler",
+                                 "CMStochasticIterativeScheduler",
+                                 "FlowMatchEulerDiscreteScheduler",
+                                 "EDMEulerScheduler",
+                                 "EDMDPMSolverMultistepScheduler",
+                                 "dpmpp_2s_ancestral",
+                                 "dpmpp_2m_sde",
+                                 "dpmpp_3m_sde",
+                                 "edm",
+                                 "dpm_adaptive"}) {
         INFO(expected);
         CHECK(std::find(names.begin(), names.end(), expected) != names.end());
         CHECK_NOTHROW(config::make_sampler<double>(expected).start(10, 4));
@@ -455,63 +597,90 @@ TEST_CASE("bad configs of the modern samplers are errors naming key, value and w
                       Contains("option 'use_karas_sigmas'") && Contains("use_karras_sigmas"));
     CHECK_THROWS_WITH(make("dpmpp_2m_sde", {{"s_churn", 1.0}}), Contains("option 's_churn'") && Contains("eta"));
     // wrong type
-    CHECK_THROWS_WITH(make("DPMSolverMultistepScheduler", {{"solver_order", "2"}}), Contains("solver_order = \"2\"") && Contains("an integer"));
-    CHECK_THROWS_WITH(make("UniPCMultistepScheduler", {{"lower_order_final", 1}}), Contains("lower_order_final = 1") && Contains("true or false"));
+    CHECK_THROWS_WITH(make("DPMSolverMultistepScheduler", {{"solver_order", "2"}}),
+                      Contains("solver_order = \"2\"") && Contains("an integer"));
+    CHECK_THROWS_WITH(make("UniPCMultistepScheduler", {{"lower_order_final", 1}}),
+                      Contains("lower_order_final = 1") && Contains("true or false"));
     CHECK_THROWS_WITH(make("edm", {{"s_churn", "a lot"}}), Contains("s_churn = \"a lot\"") && Contains("a number"));
     // out of range
-    CHECK_THROWS_WITH(make("DPMSolverMultistepScheduler", {{"solver_order", 4}}), Contains("solver_order = 4") && Contains("1, 2 or 3"));
+    CHECK_THROWS_WITH(make("DPMSolverMultistepScheduler", {{"solver_order", 4}}),
+                      Contains("solver_order = 4") && Contains("1, 2 or 3"));
     CHECK_THROWS_WITH(make("DEISMultistepScheduler", {{"solver_order", 0}}), Contains("solver_order = 0"));
     CHECK_THROWS_WITH(make("edm", {{"s_churn", -1.0}}), Contains("s_churn = -1") && Contains(">= 0"));
     CHECK_THROWS_WITH(make("dpm_adaptive", {{"order", 4}}), Contains("order = 4") && Contains("DPM-Solver-23"));
     CHECK_THROWS_WITH(make("dpmpp_3m_sde", {{"eta", -0.5}}), Contains("eta = -0.5"));
     CHECK_THROWS_WITH(make("UniPCMultistepScheduler", {{"disable_corrector", std::vector<double>{0.5}}}),
                       Contains("disable_corrector = 0.5") && Contains("integers"));
-    CHECK_THROWS_WITH(make("DPMSolverMultistepScheduler", {{"flow_shift", -1.0}, {"use_flow_sigmas", true}}), Contains("flow_shift = -1"));
+    CHECK_THROWS_WITH(make("DPMSolverMultistepScheduler", {{"flow_shift", -1.0}, {"use_flow_sigmas", true}}),
+                      Contains("flow_shift = -1"));
     // values diffusers rejects, or that this version cannot honour
     CHECK_THROWS_WITH(make("DPMSolverMultistepScheduler", {{"algorithm_type", "unipc"}}),
-                      Contains("algorithm_type = \"unipc\"") && Contains("\"sde-dpmsolver++\"") && Contains("\"deis\" (read as \"dpmsolver++\")"));
+                      Contains("algorithm_type = \"unipc\"") && Contains("\"sde-dpmsolver++\"") &&
+                          Contains("\"deis\" (read as \"dpmsolver++\")"));
     CHECK_THROWS_WITH(make("DPMSolverSinglestepScheduler", {{"algorithm_type", "sde-dpmsolver"}}),
                       Contains("algorithm_type = \"sde-dpmsolver\""));
     CHECK_THROWS_WITH(make("DPMSolverMultistepScheduler", {{"algorithm_type", "dpmsolver"}}),
                       Contains("final_sigmas_type = \"zero\"") && Contains("sigma_min"));
-    CHECK_THROWS_WITH(make("UniPCMultistepScheduler", {{"solver_type", "bh3"}}), Contains("solver_type = \"bh3\"") && Contains("\"bh1\""));
-    CHECK_THROWS_WITH(make("DEISMultistepScheduler", {{"solver_type", "euler"}}), Contains("solver_type = \"euler\"") && Contains("logrho"));
+    CHECK_THROWS_WITH(make("UniPCMultistepScheduler", {{"solver_type", "bh3"}}),
+                      Contains("solver_type = \"bh3\"") && Contains("\"bh1\""));
+    CHECK_THROWS_WITH(make("DEISMultistepScheduler", {{"solver_type", "euler"}}),
+                      Contains("solver_type = \"euler\"") && Contains("logrho"));
     CHECK_THROWS_WITH(make("PNDMScheduler", {{"prediction_type", "sample"}}),
                       Contains("prediction_type = \"sample\"") && Contains("\"v_prediction\""));
-    CHECK_THROWS_WITH(make("HeunDiscreteScheduler", {{"clip_sample", true}}), Contains("clip_sample = true") && Contains("false"));
+    CHECK_THROWS_WITH(make("HeunDiscreteScheduler", {{"clip_sample", true}}),
+                      Contains("clip_sample = true") && Contains("false"));
     CHECK_THROWS_WITH(make("LMSDiscreteScheduler", {{"use_karras_sigmas", true}, {"use_beta_sigmas", true}}),
                       Contains("at most one"));
-    CHECK_THROWS_WITH(make("DEISMultistepScheduler", {{"use_beta_sigmas", true}, {"use_flow_sigmas", true}}), Contains("use_flow_sigmas = \"true\""));
-    CHECK_THROWS_WITH(make("UniPCMultistepScheduler", {{"shift_terminal", 0.1}}), Contains("shift_terminal = 0.1") && Contains("use_flow_sigmas"));
-    CHECK_THROWS_WITH(make("UniPCMultistepScheduler", {{"use_flow_sigmas", true}, {"shift_terminal", 1.0}}), Contains("shift_terminal = 1") && Contains("[0, 1)"));
-    // dynamic shifting: mu only with use_dynamic_shifting; UniPC needs it; the DPM-Solver classes only shift exponentially
-    CHECK_THROWS_WITH(make("DPMSolverMultistepScheduler", {{"mu", 0.5}}), Contains("mu = 0.5") && Contains("use_dynamic_shifting"));
-    CHECK_THROWS_WITH(make("DPMSolverMultistepScheduler", {{"use_dynamic_shifting", true}, {"time_shift_type", "linear"}}),
-                      Contains("time_shift_type = \"linear\"") && Contains("\"exponential\""));
-    CHECK_THROWS_WITH(make("UniPCMultistepScheduler", {{"use_dynamic_shifting", true}, {"use_flow_sigmas", true}}), Contains("mu = \"missing\""));
-    CHECK_THROWS_WITH(make("FlowMatchEulerDiscreteScheduler", {{"use_dynamic_shifting", true}, {"mu", 0.5}, {"image_seq_len", 1024}}),
-                      Contains("mu/image_seq_len") && Contains("at most one"));
-    CHECK_THROWS_WITH(make("FlowMatchEulerDiscreteScheduler", {{"use_dynamic_shifting", true}, {"image_seq_len", 0}}), Contains("image_seq_len = 0"));
-    CHECK_THROWS_WITH(make("DEISMultistepScheduler", {{"image_seq_len", 1024}}), Contains("image_seq_len = 1024") && Contains("use_dynamic_shifting"));
-    CHECK_THROWS_WITH(make("UniPCMultistepScheduler", {{"solver_p", "DPMSolverMultistepScheduler"}}), Contains("solver_p") && Contains("not supported"));
-    CHECK_THROWS_WITH(make("EDMEulerScheduler", {{"prediction_type", "sample"}}), Contains("prediction_type = \"sample\"") && Contains("\"v_prediction\""));
-    CHECK_THROWS_WITH(make("EDMEulerScheduler", {{"sigma_schedule", "linear"}}), Contains("sigma_schedule = \"linear\""));
+    CHECK_THROWS_WITH(make("DEISMultistepScheduler", {{"use_beta_sigmas", true}, {"use_flow_sigmas", true}}),
+                      Contains("use_flow_sigmas = \"true\""));
+    CHECK_THROWS_WITH(make("UniPCMultistepScheduler", {{"shift_terminal", 0.1}}),
+                      Contains("shift_terminal = 0.1") && Contains("use_flow_sigmas"));
+    CHECK_THROWS_WITH(make("UniPCMultistepScheduler", {{"use_flow_sigmas", true}, {"shift_terminal", 1.0}}),
+                      Contains("shift_terminal = 1") && Contains("[0, 1)"));
+    // dynamic shifting: mu only with use_dynamic_shifting; UniPC needs it; the DPM-Solver classes only shift
+    // exponentially
+    CHECK_THROWS_WITH(make("DPMSolverMultistepScheduler", {{"mu", 0.5}}),
+                      Contains("mu = 0.5") && Contains("use_dynamic_shifting"));
+    CHECK_THROWS_WITH(
+        make("DPMSolverMultistepScheduler", {{"use_dynamic_shifting", true}, {"time_shift_type", "linear"}}),
+        Contains("time_shift_type = \"linear\"") && Contains("\"exponential\""));
+    CHECK_THROWS_WITH(make("UniPCMultistepScheduler", {{"use_dynamic_shifting", true}, {"use_flow_sigmas", true}}),
+                      Contains("mu = \"missing\""));
+    CHECK_THROWS_WITH(
+        make("FlowMatchEulerDiscreteScheduler", {{"use_dynamic_shifting", true}, {"mu", 0.5}, {"image_seq_len", 1024}}),
+        Contains("mu/image_seq_len") && Contains("at most one"));
+    CHECK_THROWS_WITH(make("FlowMatchEulerDiscreteScheduler", {{"use_dynamic_shifting", true}, {"image_seq_len", 0}}),
+                      Contains("image_seq_len = 0"));
+    CHECK_THROWS_WITH(make("DEISMultistepScheduler", {{"image_seq_len", 1024}}),
+                      Contains("image_seq_len = 1024") && Contains("use_dynamic_shifting"));
+    CHECK_THROWS_WITH(make("UniPCMultistepScheduler", {{"solver_p", "DPMSolverMultistepScheduler"}}),
+                      Contains("solver_p") && Contains("not supported"));
+    CHECK_THROWS_WITH(make("EDMEulerScheduler", {{"prediction_type", "sample"}}),
+                      Contains("prediction_type = \"sample\"") && Contains("\"v_prediction\""));
+    CHECK_THROWS_WITH(make("EDMEulerScheduler", {{"sigma_schedule", "linear"}}),
+                      Contains("sigma_schedule = \"linear\""));
     CHECK_THROWS_WITH(make("EDMEulerScheduler", {{"sigma_data", -1.0}}), Contains("sigma_data = -1"));
     CHECK_THROWS_WITH(make("EDMEulerScheduler", {{"mu", 1.0}}), Contains("option 'mu'"));
     CHECK_THROWS_WITH(make("EDMDPMSolverMultistepScheduler", {{"final_sigmas_type", "sigma_min"}}),
                       Contains("final_sigmas_type = \"sigma_min\"") && Contains("not implemented"));
-    CHECK_THROWS_WITH(make("EDMDPMSolverMultistepScheduler", {{"algorithm_type", "dpmsolver"}}), Contains("algorithm_type = \"dpmsolver\""));
+    CHECK_THROWS_WITH(make("EDMDPMSolverMultistepScheduler", {{"algorithm_type", "dpmsolver"}}),
+                      Contains("algorithm_type = \"dpmsolver\""));
     CHECK_THROWS_WITH(make("FlowMatchEulerDiscreteScheduler", {{"invert_sigmas", true}, {"stochastic_sampling", true}}),
                       Contains("stochastic_sampling = \"true\"") && Contains("invert_sigmas"));
-    CHECK_THROWS_WITH(make("DPMSolverMultistepScheduler", {{"variance_type", "fixed_small"}}), Contains("variance_type = \"fixed_small\""));
-    CHECK_THROWS_WITH(make("LCMScheduler", {{"original_inference_steps", 2000}}), Contains("original_inference_steps = 2000"));
+    CHECK_THROWS_WITH(make("DPMSolverMultistepScheduler", {{"variance_type", "fixed_small"}}),
+                      Contains("variance_type = \"fixed_small\""));
+    CHECK_THROWS_WITH(make("LCMScheduler", {{"original_inference_steps", 2000}}),
+                      Contains("original_inference_steps = 2000"));
     CHECK_THROWS_WITH(make("TCDScheduler", {{"gamma", 1.5}}), Contains("gamma = 1.5") && Contains("[0, 1]"));
     CHECK_THROWS_WITH(make("TCDScheduler", {{"clip_sample", true}}), Contains("clip_sample = true"));
-    CHECK_THROWS_WITH(make("CMStochasticIterativeScheduler", {{"sigma_min", 0.0}}), Contains("sigma_min = 0") && Contains("> 0"));
+    CHECK_THROWS_WITH(make("CMStochasticIterativeScheduler", {{"sigma_min", 0.0}}),
+                      Contains("sigma_min = 0") && Contains("> 0"));
     CHECK_THROWS_WITH(make("FlowMatchEulerDiscreteScheduler", {{"use_dynamic_shifting", true}}),
                       Contains("mu = nan") && Contains("required with use_dynamic_shifting"));
-    CHECK_THROWS_WITH(make("FlowMatchEulerDiscreteScheduler", {{"shift", 0.0}}), Contains("shift = 0") && Contains("> 0"));
-    CHECK_THROWS_WITH(make("FlowMatchEulerDiscreteScheduler", {{"time_shift_type", "cubic"}}), Contains("time_shift_type = \"cubic\""));
+    CHECK_THROWS_WITH(make("FlowMatchEulerDiscreteScheduler", {{"shift", 0.0}}),
+                      Contains("shift = 0") && Contains("> 0"));
+    CHECK_THROWS_WITH(make("FlowMatchEulerDiscreteScheduler", {{"time_shift_type", "cubic"}}),
+                      Contains("time_shift_type = \"cubic\""));
     // a stochastic class driven without noise says so
     auto run = make("EulerAncestralDiscreteScheduler", {}).start(4, 8);
     array<T> x = array<T>::Ones(8), out = array<T>::Zero(8);

@@ -32,7 +32,8 @@ std::vector<std::ptrdiff_t> lengths() {
     // prefetching loop runs; below, only the plain one.
     constexpr auto prefetched = static_cast<std::ptrdiff_t>(simd::prefetch_above_bytes / sizeof(T));
     std::vector<std::ptrdiff_t> n{0, 1, lanes - 1, lanes, lanes + 1, ahead + line + 1};
-    for (const std::ptrdiff_t extra : {ahead - 1, ahead + line - 1, ahead + line, ahead + line + 1, 3 * ahead + 2 * line + 5})
+    for (const std::ptrdiff_t extra :
+         {ahead - 1, ahead + line - 1, ahead + line, ahead + line + 1, 3 * ahead + 2 * line + 5})
         n.push_back(prefetched + extra);
     return n;
 }
@@ -47,8 +48,8 @@ array<T> ramp(std::ptrdiff_t n, T scale) {
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("simd::transform visits every element once, with the expression's arithmetic",
-                   "[core][stream]", float, double) {
+TEMPLATE_TEST_CASE("simd::transform visits every element once, with the expression's arithmetic", "[core][stream]",
+                   float, double) {
     using T = TestType;
     for (const std::ptrdiff_t n : lengths<T>()) {
         INFO("n = " << n);
@@ -58,27 +59,22 @@ TEMPLATE_TEST_CASE("simd::transform visits every element once, with the expressi
         array<T> out = array<T>::Constant(n, T(-7));
         simd::transform(
             n, out.data(),
-            [](const auto& p) {
-                return ei::padd(ei::padd(p, p), ei::pset1<std::remove_cvref_t<decltype(p)>>(T(1)));
-            },
+            [](const auto& p) { return ei::padd(ei::padd(p, p), ei::pset1<std::remove_cvref_t<decltype(p)>>(T(1))); },
             x.data());
         CHECK((out == T(2) * x + T(1)).all());
         // Two inputs, out of place, and in place over the second.
         array<T> product(n);
         simd::transform(
-            n, product.data(), [](const auto& a, const auto& b) { return ei::pmul(a, b); }, x.data(),
-            y.data());
+            n, product.data(), [](const auto& a, const auto& b) { return ei::pmul(a, b); }, x.data(), y.data());
         CHECK((product == x * y).all());
         array<T> in_place = y;
         simd::transform(
-            n, in_place.data(), [](const auto& a, const auto& b) { return ei::psub(a, b); }, x.data(),
-            in_place.data());
+            n, in_place.data(), [](const auto& a, const auto& b) { return ei::psub(a, b); }, x.data(), in_place.data());
         CHECK((in_place == x - y).all());
     }
 }
 
-TEMPLATE_TEST_CASE("activations on long buffers agree bitwise with their expressions", "[nn][stream]", float,
-                   double) {
+TEMPLATE_TEST_CASE("activations on long buffers agree bitwise with their expressions", "[nn][stream]", float, double) {
     using T = TestType;
     const std::ptrdiff_t n = lengths<T>().back();
     const array<T> x = ramp<T>(n, T(0.013));

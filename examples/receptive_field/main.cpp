@@ -93,7 +93,9 @@ rf::network load(const options& o) {
     return rf::parse(text.str());
 }
 
-std::string pair_text(const std::string& h, const std::string& w) { return h == w ? h : h + "x" + w; }
+std::string pair_text(const std::string& h, const std::string& w) {
+    return h == w ? h : h + "x" + w;
+}
 
 std::string layer_text(const rf::node& n) {
     if (n.kind != rf::node_kind::layer) return std::string(rf::name_of(n.kind));
@@ -108,7 +110,8 @@ std::string layer_text(const rf::node& n) {
     if (n.op.kind != rf::op::pad) {
         text += (upsample ? " x" : " s") + pair_text(std::to_string(y.stride), std::to_string(x.stride));
     }
-    if (y.dilation != 1 || x.dilation != 1) text += " d" + pair_text(std::to_string(y.dilation), std::to_string(x.dilation));
+    if (y.dilation != 1 || x.dilation != 1)
+        text += " d" + pair_text(std::to_string(y.dilation), std::to_string(x.dilation));
     if (y.same) {
         text += " SAME";
     } else if (y.pad_begin || y.pad_end || x.pad_begin || x.pad_end) {
@@ -129,13 +132,14 @@ void print_table(const rf::network& net, const std::vector<rf::field>& fields, b
         const auto both = [&](auto get) { return pair_text(get(f[0]), get(f[1])); };
         const std::string size = both([](const rf::axis_field& a) { return a.size.str(); });
         const std::string stride = both([](const rf::axis_field& a) { return a.stride.str(); });
-        const std::string padding = both([](const rf::axis_field& a) { return a.padding_known ? a.padding.str() : "?"; });
+        const std::string padding =
+            both([](const rf::axis_field& a) { return a.padding_known ? a.padding.str() : "?"; });
         const std::string centre =
             both([](const rf::axis_field& a) { return a.padding_known ? a.centre(0).str() : std::string("?"); });
         std::string units;
         if (sized) units = both([](const rf::axis_field& a) { return std::to_string(a.units); });
-        std::printf("%-44s %-22s %9s %8s %9s %10s %8s\n", net[id].name.c_str(), layer_text(net[id]).c_str(), size.c_str(),
-                    stride.c_str(), padding.c_str(), centre.c_str(), units.c_str());
+        std::printf("%-44s %-22s %9s %8s %9s %10s %8s\n", net[id].name.c_str(), layer_text(net[id]).c_str(),
+                    size.c_str(), stride.c_str(), padding.c_str(), centre.c_str(), units.c_str());
     }
 }
 
@@ -167,8 +171,8 @@ void draw(const std::string& path, const rf::field& f, std::array<idx, 2> unit, 
             const idx y = lo[0] + py / scale;
             const idx x = lo[1] + px / scale;
             const bool inside = y >= 0 && x >= 0 && y < input.h && x < input.w;
-            const bool in_window = y >= window[0].first && y <= window[0].last && x >= window[1].first &&
-                                   x <= window[1].last;
+            const bool in_window =
+                y >= window[0].first && y <= window[0].last && x >= window[1].first && x <= window[1].last;
             const bool read = y >= reads[0].first && y <= reads[0].last && x >= reads[1].first && x <= reads[1].last;
             const bool grid_line = scale >= 4 && (py % scale == 0 || px % scale == 0);
             unsigned char r = inside ? 255 : 200;
@@ -235,10 +239,11 @@ int run(int argc, char** argv) {
                          "a unit of the layer, 0.." + std::to_string(f[a].units - 1));
     }
     const auto reads = rf::unit_region(net, chosen, unit, o.input);
-    std::printf("unit (%ld, %ld): window rows [%s, %s] cols [%s, %s], centre (%s, %s); reads rows %ld..%ld, cols %ld..%ld\n",
-                unit[0], unit[1], f[0].first(unit[0]).str().c_str(), f[0].last(unit[0]).str().c_str(),
-                f[1].first(unit[1]).str().c_str(), f[1].last(unit[1]).str().c_str(), f[0].centre(unit[0]).str().c_str(),
-                f[1].centre(unit[1]).str().c_str(), reads[0].first, reads[0].last, reads[1].first, reads[1].last);
+    std::printf(
+        "unit (%ld, %ld): window rows [%s, %s] cols [%s, %s], centre (%s, %s); reads rows %ld..%ld, cols %ld..%ld\n",
+        unit[0], unit[1], f[0].first(unit[0]).str().c_str(), f[0].last(unit[0]).str().c_str(),
+        f[1].first(unit[1]).str().c_str(), f[1].last(unit[1]).str().c_str(), f[0].centre(unit[0]).str().c_str(),
+        f[1].centre(unit[1]).str().c_str(), reads[0].first, reads[0].last, reads[1].first, reads[1].last);
     if (!o.png.empty()) draw(o.png, f, unit, reads, *o.input);
     return 0;
 }

@@ -75,7 +75,10 @@ arguments parse(int argc, char** argv) {
         else if (flag == "--count") a.count = examples::parse_number<diffuse::index>(flag, value);
         else if (flag == "--eta") a.eta = examples::parse_number<double>(flag, value);
         else if (flag == "--seed") a.seed = examples::parse_number<unsigned long long>(flag, value);
-        else throw diffuse::invalid("option", flag, "--sampler, --steps, --eta, --seed, --count, --dataset, --prediction, --schedule, --spacing, --out, --quiet, --help");
+        else
+            throw diffuse::invalid("option", flag,
+                                   "--sampler, --steps, --eta, --seed, --count, --dataset, --prediction, --schedule, "
+                                   "--spacing, --out, --quiet, --help");
     }
     diffuse::require(a.sampler == "ddim" || a.sampler == "ddpm", "--sampler", a.sampler, "ddim, ddpm");
     diffuse::require(a.dataset == "ring" || a.dataset == "checkerboard", "--dataset", a.dataset, "ring, checkerboard");
@@ -92,8 +95,8 @@ void write_csv(const std::filesystem::path& path, const array& points) {
 }
 
 // Target density as a white-to-blue background, samples as dark red dots.
-void write_png(const std::filesystem::path& path, const diffuse::models::gaussian_mixture<T>& target, const array& points,
-               T half_width) {
+void write_png(const std::filesystem::path& path, const diffuse::models::gaussian_mixture<T>& target,
+               const array& points, T half_width) {
     constexpr int size = 512;
     array pixels(2 * size * size), log_p(size * size);
     for (int row = 0; row < size; ++row)
@@ -108,7 +111,9 @@ void write_png(const std::filesystem::path& path, const diffuse::models::gaussia
     for (int row = 0; row < size; ++row)
         for (int col = 0; col < size; ++col) {
             const T shade = std::exp(log_p[row * size + col] - peak);  // 0..1
-            image.set(col, row, {static_cast<unsigned char>(255 - 200 * shade), static_cast<unsigned char>(255 - 140 * shade), 255});
+            image.set(
+                col, row,
+                {static_cast<unsigned char>(255 - 200 * shade), static_cast<unsigned char>(255 - 140 * shade), 255});
         }
     image.dots(points, half_width, {170, 20, 30});
     image.write(path);
@@ -126,8 +131,8 @@ int main(int argc, char** argv) {
     }
     try {
         using namespace diffuse;
-        const auto target = args.dataset == "ring" ? models::gaussian_mixture<T>::ring()
-                                                   : models::gaussian_mixture<T>::checkerboard();
+        const auto target =
+            args.dataset == "ring" ? models::gaussian_mixture<T>::ring() : models::gaussian_mixture<T>::checkerboard();
         const auto noise_schedule = schedule::discrete<T>::named(schedule::parse_beta_schedule(args.schedule), 1000,
                                                                  args.schedule == "scaled_linear" ? 0.00085 : 1e-4,
                                                                  args.schedule == "scaled_linear" ? 0.012 : 0.02);
@@ -141,11 +146,14 @@ int main(int argc, char** argv) {
         noise.normal(x);
         sample_options<T> options;
         if (!args.quiet) {
-            options.progress = [](diffuse::index done, diffuse::index total) { examples::show_progress("sampling", done, total, "steps"); };
+            options.progress = [](diffuse::index done, diffuse::index total) {
+                examples::show_progress("sampling", done, total, "steps");
+            };
         }
         const predict::x0_processing<T> no_clipping{};  // the data is not confined to [-1, 1]
         if (args.sampler == "ddim") {
-            const sampler::ddim<T> ddim(noise_schedule, {.prediction = prediction, .eta = static_cast<T>(args.eta), .x0 = no_clipping});
+            const sampler::ddim<T> ddim(noise_schedule,
+                                        {.prediction = prediction, .eta = static_cast<T>(args.eta), .x0 = no_clipping});
             diffuse::sample(model, ddim, grid, x, noise, options);
         } else {
             const sampler::ddpm<T> ddpm(noise_schedule, {.prediction = prediction, .x0 = no_clipping});

@@ -104,23 +104,24 @@ arguments parse(int argc, char** argv) {
         else if (flag == "--iterations") {
             a.iterations = parse_number<diffuse::index>(flag, value);
             iterations_set = true;
-        }
-        else if (flag == "--batch") a.batch = parse_number<diffuse::index>(flag, value);
+        } else if (flag == "--batch") a.batch = parse_number<diffuse::index>(flag, value);
         else if (flag == "--width") a.width = parse_number<diffuse::index>(flag, value);
         else if (flag == "--count") {
             a.count = parse_number<diffuse::index>(flag, value);
             count_set = true;
-        }
-        else if (flag == "--sets") {
+        } else if (flag == "--sets") {
             a.sets = parse_number<diffuse::index>(flag, value);
             sets_set = true;
-        }
-        else if (flag == "--lr") a.lr = parse_number<double>(flag, value);
+        } else if (flag == "--lr") a.lr = parse_number<double>(flag, value);
         else if (flag == "--ema") a.ema = parse_number<double>(flag, value);
         else if (flag == "--sigma-data") a.sigma_data = parse_number<double>(flag, value);
         else if (flag == "--max-ratio") a.max_ratio = parse_number<double>(flag, value);
         else if (flag == "--seed") a.seed = parse_number<unsigned long long>(flag, value);
-        else throw diffuse::invalid("option", flag, "--dataset, --objective, --sampler, --steps, --iterations, --batch, --lr, --ema, --width, --sigma-data, --count, --sets, --max-ratio, --seed, --out, --quick, --quiet, --help");
+        else
+            throw diffuse::invalid(
+                "option", flag,
+                "--dataset, --objective, --sampler, --steps, --iterations, --batch, --lr, --ema, --width, "
+                "--sigma-data, --count, --sets, --max-ratio, --seed, --out, --quick, --quiet, --help");
     }
     if (a.quick) {  // explicit values win over the quick defaults
         if (!iterations_set) a.iterations = 600;
@@ -129,9 +130,9 @@ arguments parse(int argc, char** argv) {
     }
     diffuse::require(a.dataset == "ring" || a.dataset == "moons" || a.dataset == "checkerboard", "--dataset", a.dataset,
                      "ring, moons, checkerboard");
-    diffuse::require(a.objective == "epsilon" || a.objective == "v_prediction" || a.objective == "sample" ||
-                         a.objective == "flow",
-                     "--objective", a.objective, "epsilon, v_prediction, sample, flow");
+    diffuse::require(
+        a.objective == "epsilon" || a.objective == "v_prediction" || a.objective == "sample" || a.objective == "flow",
+        "--objective", a.objective, "epsilon, v_prediction, sample, flow");
     diffuse::require(a.iterations >= 1 && a.iterations <= 1'000'000, "--iterations", a.iterations, "1 .. 1000000");
     diffuse::require(a.batch >= 1 && a.batch <= 4096, "--batch", a.batch, "1 .. 4096");
     diffuse::require(a.width >= 8 && a.width <= 1024, "--width", a.width, "8 .. 1024");
@@ -141,7 +142,9 @@ arguments parse(int argc, char** argv) {
     diffuse::require(a.lr > 0.0 && a.lr <= 1.0, "--lr", a.lr, "(0, 1]");
     diffuse::require(a.ema >= 0.0 && a.ema < 1.0, "--ema", a.ema, "[0, 1)");
     diffuse::require(a.sigma_data > 0.0 && a.sigma_data <= 10.0, "--sigma-data", a.sigma_data, "(0, 10]");
-    if (a.max_ratio) diffuse::require(*a.max_ratio > 0.0 && std::isfinite(*a.max_ratio), "--max-ratio", *a.max_ratio, "a finite number > 0");
+    if (a.max_ratio)
+        diffuse::require(*a.max_ratio > 0.0 && std::isfinite(*a.max_ratio), "--max-ratio", *a.max_ratio,
+                         "a finite number > 0");
     if (a.sampler.empty()) a.sampler = a.objective == "flow" ? "FlowMatchEulerDiscreteScheduler" : "DDIMScheduler";
     return a;
 }
@@ -200,7 +203,8 @@ public:
             time[j] = T(1000) * u;
             return;
         }
-        const auto t = static_cast<std::size_t>(std::min<diffuse::index>(static_cast<diffuse::index>(u * T(1000)), 999));
+        const auto t =
+            static_cast<std::size_t>(std::min<diffuse::index>(static_cast<diffuse::index>(u * T(1000)), 999));
         alpha[j] = std::sqrt(alphas_cumprod_[t]);
         sigma[j] = std::sqrt(T(1) - alphas_cumprod_[t]);
         time[j] = static_cast<T>(t);
@@ -223,7 +227,8 @@ public:
 
 private:
     static const diffuse::schedule::discrete<T>& linear_betas() {
-        static const auto schedule = diffuse::schedule::discrete<T>::named(diffuse::schedule::beta_schedule::linear, 1000, 1e-4, 0.02);
+        static const auto schedule =
+            diffuse::schedule::discrete<T>::named(diffuse::schedule::beta_schedule::linear, 1000, 1e-4, 0.02);
         return schedule;
     }
 
@@ -236,16 +241,21 @@ template <class X0, class Noise>
 void make_pair(const std::string& objective, const X0& x0, const Noise& noise, const array& alpha, const array& sigma,
                matrix& x_t, matrix& target) {
     using namespace diffuse;
-    if (objective == "flow") nn::denoising_pair<nn::target::velocity, T>(x0, noise, cflat(alpha), cflat(sigma), x_t, target);
-    else if (objective == "epsilon") nn::denoising_pair<nn::target::epsilon, T>(x0, noise, cflat(alpha), cflat(sigma), x_t, target);
-    else if (objective == "v_prediction") nn::denoising_pair<nn::target::v, T>(x0, noise, cflat(alpha), cflat(sigma), x_t, target);
+    if (objective == "flow")
+        nn::denoising_pair<nn::target::velocity, T>(x0, noise, cflat(alpha), cflat(sigma), x_t, target);
+    else if (objective == "epsilon")
+        nn::denoising_pair<nn::target::epsilon, T>(x0, noise, cflat(alpha), cflat(sigma), x_t, target);
+    else if (objective == "v_prediction")
+        nn::denoising_pair<nn::target::v, T>(x0, noise, cflat(alpha), cflat(sigma), x_t, target);
     else nn::denoising_pair<nn::target::sample, T>(x0, noise, cflat(alpha), cflat(sigma), x_t, target);
 }
 
 // EDM's input scaling c_in (Karras et al. 2022, Table 1, in the variance-preserving form): the
 // network sees x_t / sqrt(alpha^2 sigma_data^2 + sigma^2), which has unit variance at every noise
 // level, so the first layer never has to resolve the data's scale.
-T input_scale(T alpha, T sigma, T sigma_data) { return T(1) / std::sqrt(alpha * alpha * sigma_data * sigma_data + sigma * sigma); }
+T input_scale(T alpha, T sigma, T sigma_data) {
+    return T(1) / std::sqrt(alpha * alpha * sigma_data * sigma_data + sigma * sigma);
+}
 
 void scale_inputs(matrix& x_t, const array& alpha, const array& sigma, T sigma_data) {
     for (diffuse::index j = 0; j < x_t.cols(); ++j) x_t.col(j) *= input_scale(alpha[j], sigma[j], sigma_data);
@@ -261,15 +271,16 @@ struct evaluation {
 };
 
 template <class Model>
-evaluation evaluate(Model& model, const dataset& data, const std::string& objective, const noise_levels& levels, T scale,
-                    T sigma_data, diffuse::random::generator& rng) {
+evaluation evaluate(Model& model, const dataset& data, const std::string& objective, const noise_levels& levels,
+                    T scale, T sigma_data, diffuse::random::generator& rng) {
     using namespace diffuse;
     constexpr diffuse::index level_count = 64, per_level = 512;
     auto workspace = model.net().make_workspace(per_level);
-    array points(2 * per_level), alpha(per_level), sigma(per_level), times(per_level), y(2 * per_level), x0_mean(2 * per_level),
-        eps_mean(2 * per_level);
-    matrix noise(2, per_level), x_t(2, per_level), network_input(2, per_level), target(2, per_level), best(2, per_level), unused(2, per_level),
-        input(model.net().input_size(), per_level), prediction(2, per_level), gradient(2, per_level);
+    array points(2 * per_level), alpha(per_level), sigma(per_level), times(per_level), y(2 * per_level),
+        x0_mean(2 * per_level), eps_mean(2 * per_level);
+    matrix noise(2, per_level), x_t(2, per_level), network_input(2, per_level), target(2, per_level),
+        best(2, per_level), unused(2, per_level), input(model.net().input_size(), per_level), prediction(2, per_level),
+        gradient(2, per_level);
     const auto* mixture = data.mixture();
     double network = 0, optimum = 0;
     for (diffuse::index level = 0; level < level_count; ++level) {
@@ -335,7 +346,9 @@ void write_loss_curve(const std::filesystem::path& path, const std::vector<doubl
     image.write(path);
 }
 
-double cpu_seconds() { return static_cast<double>(std::clock()) / CLOCKS_PER_SEC; }
+double cpu_seconds() {
+    return static_cast<double>(std::clock()) / CLOCKS_PER_SEC;
+}
 
 }  // namespace
 
@@ -363,7 +376,8 @@ int main(int argc, char** argv) {
         array probe(2 * 65536);
         random::generator probe_rng(12345);  // the scale does not depend on the seed
         data.sample(flat(probe), probe_rng);
-        const double spread = std::sqrt(probe.cast<double>().square().mean() - std::pow(probe.cast<double>().mean(), 2));
+        const double spread =
+            std::sqrt(probe.cast<double>().square().mean() - std::pow(probe.cast<double>().mean(), 2));
         const auto sigma_data = static_cast<T>(args.sigma_data);
         const T scale = static_cast<T>(args.sigma_data / spread);
 
@@ -373,9 +387,10 @@ int main(int argc, char** argv) {
 
         const diffuse::index batch = args.batch;
         auto workspace = model.net().make_workspace(batch);
-        array points(2 * batch), times(batch), alpha(batch), sigma(batch), u(batch), gradient(model.net().parameter_count());
-        matrix noise(2, batch), x_t(2, batch), target(2, batch), input(model.net().input_size(), batch), prediction(2, batch),
-            d_prediction(2, batch);
+        array points(2 * batch), times(batch), alpha(batch), sigma(batch), u(batch),
+            gradient(model.net().parameter_count());
+        matrix noise(2, batch), x_t(2, batch), target(2, batch), input(model.net().input_size(), batch),
+            prediction(2, batch), d_prediction(2, batch);
         const sa::warmup_cosine_step<T> learning_rate(static_cast<T>(args.lr), args.iterations / 20, args.iterations);
         sa::adam<T, sa::weight_decay::l2, sa::warmup_cosine_step<T>> adam(learning_rate, model.net().parameter_count());
         sa::ema<T> average(model.net().parameters(), static_cast<T>(args.ema), sa::ema_warmup::diffusers);
@@ -389,7 +404,8 @@ int main(int argc, char** argv) {
             rng.normal(flat(noise));
             rng.uniform(u);
             for (diffuse::index j = 0; j < batch; ++j) levels.set(j, u[j], flat(alpha), flat(sigma), flat(times));
-            make_pair(args.objective, Eigen::Map<const matrix>(points.data(), 2, batch), noise, alpha, sigma, x_t, target);
+            make_pair(args.objective, Eigen::Map<const matrix>(points.data(), 2, batch), noise, alpha, sigma, x_t,
+                      target);
             scale_inputs(x_t, alpha, sigma, sigma_data);
             model.assemble_input(x_t, cflat(times), input);
             model.net().forward(input, prediction, workspace);
@@ -472,10 +488,10 @@ int main(int argc, char** argv) {
         if (held_out.optimum) std::cout << " (Bayes optimum " << *held_out.optimum << ")";
         std::cout << "\nsampler " << args.sampler << ", " << args.steps << " steps, " << args.sets << " sets of "
                   << args.count << " points\n"
-                  << "energy distance to the data: " << generated.mean()[0] << " (sd " << std::sqrt(generated.variance()[0])
-                  << "); two independent true sets: " << expected_reference << " expected (measured "
-                  << reference.mean()[0] << ", sd " << std::sqrt(reference.variance()[0]) << "); ratio " << ratio
-                  << "; N(0, I) noise: " << untrained << "\n"
+                  << "energy distance to the data: " << generated.mean()[0] << " (sd "
+                  << std::sqrt(generated.variance()[0]) << "); two independent true sets: " << expected_reference
+                  << " expected (measured " << reference.mean()[0] << ", sd " << std::sqrt(reference.variance()[0])
+                  << "); ratio " << ratio << "; N(0, I) noise: " << untrained << "\n"
                   << "CPU time in total: " << total_cpu << " s\n"
                   << "wrote " << (dir / "loss.png").string() << ", " << (dir / "samples.png").string() << ", "
                   << (dir / "model.bin").string() << "\n";

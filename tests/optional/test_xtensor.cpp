@@ -9,7 +9,8 @@
 #include "diffuse/sampler/ddim.hpp"
 #include "diffuse/sampler/sample.hpp"
 
-TEMPLATE_TEST_CASE("xtensor containers are viewed without copies and drive a sampler", "[interop][xtensor]", float, double) {
+TEMPLATE_TEST_CASE("xtensor containers are viewed without copies and drive a sampler", "[interop][xtensor]", float,
+                   double) {
     using T = TestType;
     xt::xtensor<T, 4> latents = xt::zeros<T>({2, 4, 8, 8});  // NCHW
     auto v = diffuse::flat(latents);

@@ -20,8 +20,8 @@ template <Real T>
 class noise_ref {
 public:
     template <class G>
-        requires(random::noise_source<G, T> && !std::is_same_v<std::remove_cvref_t<G>, noise_ref>)
-    noise_ref(G& source)  // NOLINT: implicit on purpose, like a reference
+    requires(random::noise_source<G, T> && !std::is_same_v<std::remove_cvref_t<G>, noise_ref>)
+        noise_ref(G& source)  // NOLINT: implicit on purpose, like a reference
         : object_(&source), fill_([](void* o, view<T> out) { static_cast<G*>(o)->normal(out); }) {}
 
     void normal(view<T> out) { fill_(object_, out); }

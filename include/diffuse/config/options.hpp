@@ -46,7 +46,8 @@ public:
                 if constexpr (std::is_same_v<X, std::monostate>) out << "null";
                 else if constexpr (std::is_same_v<X, bool>) out << (x ? "true" : "false");
                 else if constexpr (std::is_same_v<X, std::string>) out << '"' << x << '"';
-                else if constexpr (std::is_same_v<X, std::vector<double>>) out << "a list of " << x.size() << " numbers";
+                else if constexpr (std::is_same_v<X, std::vector<double>>)
+                    out << "a list of " << x.size() << " numbers";
                 else out << x;
             },
             v_);

@@ -80,8 +80,9 @@ any_sampler<T> make_ipndm(const options& o) {
     const sampler::ipndm<T> s({.prediction = predict::prediction::v_prediction, .space = sampler::state_space::model});
     return any_sampler<T>::wrap("IPNDMScheduler", s, [sigmas](index steps) {
         if (sigmas.empty()) return sampler::ipndm_grid<T>(sampler::ipndm_model_sigmas(steps));
-        require(static_cast<std::size_t>(steps) + 1 == sigmas.size(), "num_inference_steps", steps,
-                "trained_betas.size() - 1 = " + std::to_string(sigmas.size() - 1) + " (trained_betas is the sigma_t grid)");
+        require(
+            static_cast<std::size_t>(steps) + 1 == sigmas.size(), "num_inference_steps", steps,
+            "trained_betas.size() - 1 = " + std::to_string(sigmas.size() - 1) + " (trained_betas is the sigma_t grid)");
         return sampler::ipndm_grid<T>(sigmas);
     });
 }
@@ -117,7 +118,8 @@ any_sampler<T> make_flow_match_euler(const options& o) {
             sampler::euler<T>({.prediction = predict::prediction::sample, .space = space}), {});
         return any_sampler<T>::wrap("FlowMatchEulerDiscreteScheduler", inverted, grid_for);
     }
-    const sampler::euler<T> euler({.prediction = predict::prediction::flow_velocity, .space = space, .renoise = stochastic});
+    const sampler::euler<T> euler(
+        {.prediction = predict::prediction::flow_velocity, .space = space, .renoise = stochastic});
     return any_sampler<T>::wrap("FlowMatchEulerDiscreteScheduler", euler, grid_for);
 }
 

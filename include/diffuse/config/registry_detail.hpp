@@ -27,17 +27,64 @@ namespace diffuse::config {
 
 // Keys that some diffusers scheduler reads; a class that does not read one ignores it.
 inline const std::set<std::string, std::less<>>& diffusers_scheduler_keys() {
-    static const std::set<std::string, std::less<>> keys{
-        "num_train_timesteps", "beta_start", "beta_end", "beta_schedule", "trained_betas", "prediction_type",
-        "timestep_spacing", "steps_offset", "rescale_betas_zero_snr", "clip_sample", "clip_sample_range",
-        "thresholding", "dynamic_thresholding_ratio", "sample_max_value", "set_alpha_to_one", "variance_type",
-        "skip_prk_steps", "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "use_flow_sigmas",
-        "use_lu_lambdas", "final_sigmas_type", "interpolation_type", "timestep_type", "sigma_min", "sigma_max",
-        "solver_order", "algorithm_type", "solver_type", "lower_order_final", "euler_at_final", "lambda_min_clipped",
-        "predict_x0", "solver_p", "disable_corrector", "flow_shift", "shift", "use_dynamic_shifting",
-        "base_shift", "max_shift", "base_image_seq_len", "max_image_seq_len", "invert_sigmas", "shift_terminal",
-        "time_shift_type", "stochastic_sampling", "original_inference_steps", "timestep_scaling", "sigma_data",
-        "s_noise", "rho", "noise_sampler_seed", "eta", "gamma", "sigma_schedule", "deis_type", "clip_denoised"};
+    static const std::set<std::string, std::less<>> keys{"num_train_timesteps",
+                                                         "beta_start",
+                                                         "beta_end",
+                                                         "beta_schedule",
+                                                         "trained_betas",
+                                                         "prediction_type",
+                                                         "timestep_spacing",
+                                                         "steps_offset",
+                                                         "rescale_betas_zero_snr",
+                                                         "clip_sample",
+                                                         "clip_sample_range",
+                                                         "thresholding",
+                                                         "dynamic_thresholding_ratio",
+                                                         "sample_max_value",
+                                                         "set_alpha_to_one",
+                                                         "variance_type",
+                                                         "skip_prk_steps",
+                                                         "use_karras_sigmas",
+                                                         "use_exponential_sigmas",
+                                                         "use_beta_sigmas",
+                                                         "use_flow_sigmas",
+                                                         "use_lu_lambdas",
+                                                         "final_sigmas_type",
+                                                         "interpolation_type",
+                                                         "timestep_type",
+                                                         "sigma_min",
+                                                         "sigma_max",
+                                                         "solver_order",
+                                                         "algorithm_type",
+                                                         "solver_type",
+                                                         "lower_order_final",
+                                                         "euler_at_final",
+                                                         "lambda_min_clipped",
+                                                         "predict_x0",
+                                                         "solver_p",
+                                                         "disable_corrector",
+                                                         "flow_shift",
+                                                         "shift",
+                                                         "use_dynamic_shifting",
+                                                         "base_shift",
+                                                         "max_shift",
+                                                         "base_image_seq_len",
+                                                         "max_image_seq_len",
+                                                         "invert_sigmas",
+                                                         "shift_terminal",
+                                                         "time_shift_type",
+                                                         "stochastic_sampling",
+                                                         "original_inference_steps",
+                                                         "timestep_scaling",
+                                                         "sigma_data",
+                                                         "s_noise",
+                                                         "rho",
+                                                         "noise_sampler_seed",
+                                                         "eta",
+                                                         "gamma",
+                                                         "sigma_schedule",
+                                                         "deis_type",
+                                                         "clip_denoised"};
     return keys;
 }
 
@@ -55,10 +102,10 @@ template <Real T>
 schedule::discrete<T> discrete_schedule(const options& o, bool reads_zero_snr = true, beta_defaults d = {}) {
     const auto train = o.get_int("num_train_timesteps", 1000);
     const auto trained = o.get_list("trained_betas");
-    auto s = trained.empty()
-                 ? schedule::discrete<T>::named(schedule::parse_beta_schedule(o.get_string("beta_schedule", d.schedule)),
-                                                train, o.get_double("beta_start", d.start), o.get_double("beta_end", d.end))
-                 : schedule::discrete<T>::from_betas(std::vector<T>(trained.begin(), trained.end()));
+    auto s = trained.empty() ? schedule::discrete<T>::named(
+                                   schedule::parse_beta_schedule(o.get_string("beta_schedule", d.schedule)), train,
+                                   o.get_double("beta_start", d.start), o.get_double("beta_end", d.end))
+                             : schedule::discrete<T>::from_betas(std::vector<T>(trained.begin(), trained.end()));
     return reads_zero_snr && o.get_bool("rescale_betas_zero_snr", false) ? s.rescaled_zero_terminal_snr() : s;
 }
 
@@ -82,21 +129,28 @@ std::optional<predict::dynamic_thresholding<T>> thresholding(const options& o) {
     return predict::dynamic_thresholding<T>{ratio, max_value};
 }
 
-inline predict::prediction prediction(const options& o) { return predict::parse_prediction(o.get_string("prediction_type", "epsilon")); }
+inline predict::prediction prediction(const options& o) {
+    return predict::parse_prediction(o.get_string("prediction_type", "epsilon"));
+}
 
 // Rejects a key whose value this version cannot honour, naming what it can.
 template <class V>
-void require_value(const options& o, std::string_view key, const V& actual, const V& supported, std::string_view allowed) {
-    if (actual != supported) throw invalid(std::string(key), formatted{o.entries().at(std::string(key)).describe()}, allowed);
+void require_value(const options& o, std::string_view key, const V& actual, const V& supported,
+                   std::string_view allowed) {
+    if (actual != supported)
+        throw invalid(std::string(key), formatted{o.entries().at(std::string(key)).describe()}, allowed);
 }
 
 // A string key whose value must be one of `accepted`; `aliases` are values diffusers silently
 // replaces by `canonical` (e.g. DPMSolverMultistep's solver_type "bh2" -> "midpoint").
-inline std::string one_of(const options& o, std::string_view key, std::string fallback, const std::vector<std::string>& accepted,
-                          const std::vector<std::string>& aliases = {}, const std::string& canonical = {}) {
+inline std::string one_of(const options& o, std::string_view key, std::string fallback,
+                          const std::vector<std::string>& accepted, const std::vector<std::string>& aliases = {},
+                          const std::string& canonical = {}) {
     const auto v = o.get_string(key, std::move(fallback));
-    for (const auto& a : accepted) if (v == a) return v;
-    for (const auto& a : aliases) if (v == a) return canonical;
+    for (const auto& a : accepted)
+        if (v == a) return v;
+    for (const auto& a : aliases)
+        if (v == a) return canonical;
     std::string allowed;
     for (const auto& a : accepted) allowed += (allowed.empty() ? "\"" : ", \"") + a + "\"";
     for (const auto& a : aliases) allowed += ", \"" + a + "\" (read as \"" + canonical + "\")";
@@ -106,28 +160,29 @@ inline std::string one_of(const options& o, std::string_view key, std::string fa
 // final_sigmas_type: "zero" or "sigma_min".
 inline schedule::final_sigma final_sigma(const options& o) {
     return one_of(o, "final_sigmas_type", "zero", {"zero", "sigma_min"}) == "zero" ? schedule::final_sigma::zero
-                                                                                  : schedule::final_sigma::sigma_min;
+                                                                                   : schedule::final_sigma::sigma_min;
 }
 
 // use_karras_sigmas / use_exponential_sigmas / use_beta_sigmas: at most one (diffusers' rule).
 inline schedule::sigma_spacing sigma_kind(const options& o) {
-    const bool karras = o.get_bool("use_karras_sigmas", false), exponential = o.get_bool("use_exponential_sigmas", false),
-               beta = o.get_bool("use_beta_sigmas", false);
+    const bool karras = o.get_bool("use_karras_sigmas", false),
+               exponential = o.get_bool("use_exponential_sigmas", false), beta = o.get_bool("use_beta_sigmas", false);
     require(int(karras) + int(exponential) + int(beta) <= 1, "use_karras_sigmas/use_exponential_sigmas/use_beta_sigmas",
             "more than one true", "at most one of them true");
-    return karras ? schedule::sigma_spacing::karras
+    return karras        ? schedule::sigma_spacing::karras
            : exponential ? schedule::sigma_spacing::exponential
-           : beta ? schedule::sigma_spacing::beta
-                  : schedule::sigma_spacing::timesteps;
+           : beta        ? schedule::sigma_spacing::beta
+                         : schedule::sigma_spacing::timesteps;
 }
 
 // The grid of the Euler-family set_timesteps (timestep_spacing, steps_offset, and the sigma kind
 // for the classes that read use_*_sigmas). `round_karras`: KDPM2 rounds the timesteps of Karras sigmas.
 template <Real T>
-std::function<schedule::sigma_grid<T>(index)> vp_grid_for(const options& o, schedule::discrete<T> betas, bool reads_sigma_kind,
-                                                          bool round_karras = false) {
-    schedule::vp_sigma_options<T> grid{.timestep_spacing = schedule::parse_spacing(o.get_string("timestep_spacing", "linspace")),
-                                       .steps_offset = o.get_int("steps_offset", 0)};
+std::function<schedule::sigma_grid<T>(index)> vp_grid_for(const options& o, schedule::discrete<T> betas,
+                                                          bool reads_sigma_kind, bool round_karras = false) {
+    schedule::vp_sigma_options<T> grid{
+        .timestep_spacing = schedule::parse_spacing(o.get_string("timestep_spacing", "linspace")),
+        .steps_offset = o.get_int("steps_offset", 0)};
     if (reads_sigma_kind) grid.sigmas = sigma_kind(o);
     const bool round = round_karras && grid.sigmas == schedule::sigma_spacing::karras;
     return [betas = std::move(betas), grid, round](index steps) {
@@ -165,12 +220,13 @@ inline dynamic_shift dynamic_shifting(const options& o, bool linear_allowed) {
     if (o.contains("image_seq_len")) {
         const auto len = o.get_int("image_seq_len", 0);
         require(len > 0, "image_seq_len", len, "an integer > 0");
-        d.mu = schedule::dynamic_shift_mu(static_cast<double>(len), static_cast<double>(base_len), static_cast<double>(max_len),
-                                          base_shift, max_shift);
+        d.mu = schedule::dynamic_shift_mu(static_cast<double>(len), static_cast<double>(base_len),
+                                          static_cast<double>(max_len), base_shift, max_shift);
     }
     if (d.mu) {
         const std::string source = o.contains("mu") ? "mu" : "image_seq_len";
-        require(d.enabled, source, formatted{o.entries().at(source).describe()}, "null unless use_dynamic_shifting is true");
+        require(d.enabled, source, formatted{o.entries().at(source).describe()},
+                "null unless use_dynamic_shifting is true");
         require(std::isfinite(*d.mu), "mu", *d.mu, "a finite number");
     }
     return d;
@@ -179,12 +235,13 @@ inline dynamic_shift dynamic_shifting(const options& o, bool linear_allowed) {
 // The grid of the exponential integrators' set_timesteps (solver_sigmas.hpp): use_*_sigmas,
 // use_flow_sigmas / flow_shift, final_sigmas_type, and the keys only some classes read.
 struct solver_keys {
-    bool spacing = true;        // timestep_spacing / steps_offset (not DPMSolverSinglestep)
-    bool final_sigmas = true;   // final_sigmas_type (not DEIS)
-    bool lambda_min = false;    // lambda_min_clipped (DPM-Solver classes)
-    bool lu_lambdas = false;    // use_lu_lambdas (DPMSolverMultistep)
-    bool sigma_range = false;   // sigma_min / sigma_max (UniPC)
-    bool round_timesteps = true;  // false: DPMSolverMultistep with squaredcos_cap_v2 keeps Karras/Lu timesteps fractional
+    bool spacing = true;       // timestep_spacing / steps_offset (not DPMSolverSinglestep)
+    bool final_sigmas = true;  // final_sigmas_type (not DEIS)
+    bool lambda_min = false;   // lambda_min_clipped (DPM-Solver classes)
+    bool lu_lambdas = false;   // use_lu_lambdas (DPMSolverMultistep)
+    bool sigma_range = false;  // sigma_min / sigma_max (UniPC)
+    bool round_timesteps =
+        true;  // false: DPMSolverMultistep with squaredcos_cap_v2 keeps Karras/Lu timesteps fractional
 };
 
 template <Real T>
@@ -197,13 +254,21 @@ std::function<schedule::sigma_grid<T>(index)> solver_grid_for(const options& o, 
         grid.steps_offset = o.get_int("steps_offset", 0);
     }
     switch (sigma_kind(o)) {
-        case schedule::sigma_spacing::karras: grid.sigmas = solver_sigma_kind::karras; break;
-        case schedule::sigma_spacing::exponential: grid.sigmas = solver_sigma_kind::exponential; break;
-        case schedule::sigma_spacing::beta: grid.sigmas = solver_sigma_kind::beta; break;
-        case schedule::sigma_spacing::timesteps: break;
+        case schedule::sigma_spacing::karras:
+            grid.sigmas = solver_sigma_kind::karras;
+            break;
+        case schedule::sigma_spacing::exponential:
+            grid.sigmas = solver_sigma_kind::exponential;
+            break;
+        case schedule::sigma_spacing::beta:
+            grid.sigmas = solver_sigma_kind::beta;
+            break;
+        case schedule::sigma_spacing::timesteps:
+            break;
     }
     if (keys.lu_lambdas && o.get_bool("use_lu_lambdas", false)) {
-        require(grid.sigmas == solver_sigma_kind::timesteps, "use_lu_lambdas", formatted{"true"}, "not together with use_*_sigmas");
+        require(grid.sigmas == solver_sigma_kind::timesteps, "use_lu_lambdas", formatted{"true"},
+                "not together with use_*_sigmas");
         grid.sigmas = solver_sigma_kind::lu_lambdas;
     }
     grid.round_timesteps = keys.round_timesteps;
@@ -211,7 +276,8 @@ std::function<schedule::sigma_grid<T>(index)> solver_grid_for(const options& o, 
     grid.flow_shift = o.get_double("flow_shift", 1.0);
     // DEIS has no final_sigmas_type: it always ends at the training sigma at t = 0.
     grid.last = keys.final_sigmas ? final_sigma(o) : schedule::final_sigma::sigma_min;
-    if (keys.lambda_min) grid.lambda_min_clipped = o.get_double("lambda_min_clipped", -std::numeric_limits<double>::infinity());
+    if (keys.lambda_min)
+        grid.lambda_min_clipped = o.get_double("lambda_min_clipped", -std::numeric_limits<double>::infinity());
     if (keys.sigma_range) {
         if (o.contains("sigma_min")) grid.sigma_min = o.get_double("sigma_min", 0.0);
         if (o.contains("sigma_max")) grid.sigma_max = o.get_double("sigma_max", 0.0);
@@ -224,7 +290,8 @@ std::function<schedule::sigma_grid<T>(index)> solver_grid_for(const options& o, 
         grid.time_shift = shift.kind;
         if (o.contains("shift_terminal")) {
             grid.shift_terminal = o.get_double("shift_terminal", 0.0);
-            require(grid.use_flow_sigmas, "shift_terminal", *grid.shift_terminal, "null unless use_flow_sigmas is true (diffusers' rule)");
+            require(grid.use_flow_sigmas, "shift_terminal", *grid.shift_terminal,
+                    "null unless use_flow_sigmas is true (diffusers' rule)");
         }
     } else if (shift.mu) {
         grid.flow_shift = std::exp(*shift.mu);  // diffusers' set_timesteps(mu): flow_shift = e^mu
@@ -243,14 +310,15 @@ std::function<schedule::sigma_grid<T>(index)> solver_grid_for(const options& o, 
 // (only their __init__ grid uses it).
 inline schedule::edm_grid_options edm_grid(const options& o) {
     static_cast<void>(o.get_int("num_train_timesteps", 1000));
-    schedule::edm_grid_options grid{.sigma_min = o.get_double("sigma_min", 0.002),
-                                    .sigma_max = o.get_double("sigma_max", 80.0),
-                                    .sigma_data = o.get_double("sigma_data", 0.5),
-                                    .rho = o.get_double("rho", 7.0),
-                                    .spacing = one_of(o, "sigma_schedule", "karras", {"karras", "exponential"}) == "karras"
-                                                   ? schedule::edm_spacing::karras
-                                                   : schedule::edm_spacing::exponential,
-                                    .last = final_sigma(o)};
+    schedule::edm_grid_options grid{
+        .sigma_min = o.get_double("sigma_min", 0.002),
+        .sigma_max = o.get_double("sigma_max", 80.0),
+        .sigma_data = o.get_double("sigma_data", 0.5),
+        .rho = o.get_double("rho", 7.0),
+        .spacing = one_of(o, "sigma_schedule", "karras", {"karras", "exponential"}) == "karras"
+                       ? schedule::edm_spacing::karras
+                       : schedule::edm_spacing::exponential,
+        .last = final_sigma(o)};
     grid.validate();
     return grid;
 }

@@ -30,8 +30,9 @@ template <Real T>
 any_sampler<T> make_ddim_inverse(const options& o) {
     auto betas = discrete_schedule<T>(o);
     const auto grid_for = discrete_grid_for(o, betas.num_train_timesteps());
-    return any_sampler<T>::wrap("DDIMInverseScheduler", sampler::ddim_inverse<T>(std::move(betas), ddim_options<T>(o)),
-                                [grid_for](index steps) { return sampler::ddim_inverse<T>::reversed(grid_for(steps)); });
+    return any_sampler<T>::wrap(
+        "DDIMInverseScheduler", sampler::ddim_inverse<T>(std::move(betas), ddim_options<T>(o)),
+        [grid_for](index steps) { return sampler::ddim_inverse<T>::reversed(grid_for(steps)); });
 }
 
 template <Real T>

@@ -21,7 +21,8 @@ inline bool learned_variance(const options& o) {
 }
 
 inline sampler::dpm_solver_type dpm_solver_type(const options& o) {
-    return sampler::parse_dpm_solver_type(one_of(o, "solver_type", "midpoint", {"midpoint", "heun"}, {"logrho", "bh1", "bh2"}, "midpoint"));
+    return sampler::parse_dpm_solver_type(
+        one_of(o, "solver_type", "midpoint", {"midpoint", "heun"}, {"logrho", "bh1", "bh2"}, "midpoint"));
 }
 
 // diffusers: only the data-prediction algorithms may end at sigma 0.
@@ -62,7 +63,8 @@ any_sampler<T> make_dpm_solver_singlestep(const options& o) {
         .lower_order_final = o.get_bool("lower_order_final", false),
         .thresholding = thresholding<T>(o),
         .learned_variance = learned_variance(o)};
-    auto grid_for = solver_grid_for<T>(o, std::move(betas), schedule::solver_family::dpm_singlestep, {.spacing = false, .lambda_min = true});
+    auto grid_for = solver_grid_for<T>(o, std::move(betas), schedule::solver_family::dpm_singlestep,
+                                       {.spacing = false, .lambda_min = true});
     return any_sampler<T>::wrap("DPMSolverSinglestepScheduler", sampler::dpm_solver_singlestep<T>(opt), grid_for);
 }
 
@@ -84,16 +86,19 @@ any_sampler<T> make_unipc(const options& o) {
     auto betas = discrete_schedule<T>(o);
     std::vector<index> disabled;
     for (const double step : o.get_list("disable_corrector")) {
-        require(step >= 0 && step == std::trunc(step), "disable_corrector", step, "a list of step indices (integers >= 0)");
+        require(step >= 0 && step == std::trunc(step), "disable_corrector", step,
+                "a list of step indices (integers >= 0)");
         disabled.push_back(static_cast<index>(step));
     }
     // solver_p is a second scheduler object used as UniPC's predictor: not a value a config can hold.
-    require(!o.contains("solver_p"), "solver_p", "set", "null (an external predictor scheduler object is not supported)");
+    require(!o.contains("solver_p"), "solver_p", "set",
+            "null (an external predictor scheduler object is not supported)");
     const sampler::unipc_options<T> opt{
         .prediction = prediction(o),
         .solver_order = o.get_int("solver_order", 2),
         .predict_x0 = o.get_bool("predict_x0", true),
-        .variant = sampler::parse_unipc_variant(one_of(o, "solver_type", "bh2", {"bh1", "bh2"}, {"midpoint", "heun", "logrho"}, "bh2")),
+        .variant = sampler::parse_unipc_variant(
+            one_of(o, "solver_type", "bh2", {"bh1", "bh2"}, {"midpoint", "heun", "logrho"}, "bh2")),
         .lower_order_final = o.get_bool("lower_order_final", true),
         .disable_corrector = std::move(disabled),
         .thresholding = thresholding<T>(o)};
@@ -113,13 +118,14 @@ any_sampler<T> make_edm_dpm_solver_multistep(const options& o) {
     require(grid.last == schedule::final_sigma::zero, "final_sigmas_type", "sigma_min",
             "\"zero\" (the network-state run would end at c_in(sigma_min) x; not implemented)");
     const auto kind = sampler::parse_edm_output(one_of(o, "prediction_type", "epsilon", {"epsilon", "v_prediction"}));
-    const sampler::dpm_solver_multistep_options<T> opt{.prediction = predict::prediction::sample,
-                                                       .algorithm = dpm_algorithm(o, {"dpmsolver++", "sde-dpmsolver++"}),
-                                                       .solver_order = o.get_int("solver_order", 2),
-                                                       .solver_type = dpm_solver_type(o),
-                                                       .lower_order_final = o.get_bool("lower_order_final", true),
-                                                       .euler_at_final = o.get_bool("euler_at_final", false),
-                                                       .thresholding = thresholding<T>(o)};
+    const sampler::dpm_solver_multistep_options<T> opt{
+        .prediction = predict::prediction::sample,
+        .algorithm = dpm_algorithm(o, {"dpmsolver++", "sde-dpmsolver++"}),
+        .solver_order = o.get_int("solver_order", 2),
+        .solver_type = dpm_solver_type(o),
+        .lower_order_final = o.get_bool("lower_order_final", true),
+        .euler_at_final = o.get_bool("euler_at_final", false),
+        .thresholding = thresholding<T>(o)};
     const sampler::edm_preconditioned<sampler::dpm_solver_multistep<T>> s(
         sampler::dpm_solver_multistep<T>(opt), sampler::edm_weights<T>(static_cast<T>(grid.sigma_data), kind, true));
     return any_sampler<T>::wrap("EDMDPMSolverMultistepScheduler", s, [grid](index steps) {

@@ -28,27 +28,32 @@ namespace diffuse::config::detail {
 template <Real T>
 any_sampler<T> make_euler(const options& o) {
     auto betas = discrete_schedule<T>(o);
-    schedule::vp_sigma_options<T> grid{.timestep_spacing = schedule::parse_spacing(o.get_string("timestep_spacing", "linspace")),
-                                       .steps_offset = o.get_int("steps_offset", 0)};
+    schedule::vp_sigma_options<T> grid{
+        .timestep_spacing = schedule::parse_spacing(o.get_string("timestep_spacing", "linspace")),
+        .steps_offset = o.get_int("steps_offset", 0)};
     grid.sigmas = sigma_kind(o);
     grid.last = final_sigma(o);
     if (o.contains("sigma_min")) grid.sigma_min = o.get_double("sigma_min", 0.0);
     if (o.contains("sigma_max")) grid.sigma_max = o.get_double("sigma_max", 0.0);
-    require_value(o, "interpolation_type", o.get_string("interpolation_type", "linear"), std::string("linear"), "\"linear\"");
-    require_value(o, "timestep_type", o.get_string("timestep_type", "discrete"), std::string("discrete"), "\"discrete\"");
+    require_value(o, "interpolation_type", o.get_string("interpolation_type", "linear"), std::string("linear"),
+                  "\"linear\"");
+    require_value(o, "timestep_type", o.get_string("timestep_type", "discrete"), std::string("discrete"),
+                  "\"discrete\"");
     sampler::euler_options<T> opt{.prediction = prediction(o)};
-    return any_sampler<T>::wrap("EulerDiscreteScheduler", sampler::euler<T>(opt), [betas = std::move(betas), grid](index steps) {
-        auto g = grid;
-        g.steps = steps;
-        return schedule::vp_sigma_grid(betas, g);
-    });
+    return any_sampler<T>::wrap("EulerDiscreteScheduler", sampler::euler<T>(opt),
+                                [betas = std::move(betas), grid](index steps) {
+                                    auto g = grid;
+                                    g.steps = steps;
+                                    return schedule::vp_sigma_grid(betas, g);
+                                });
 }
 
 template <Real T>
 any_sampler<T> make_euler_ancestral(const options& o) {
     auto betas = discrete_schedule<T>(o);
     auto grid_for = vp_grid_for<T>(o, std::move(betas), false);
-    return any_sampler<T>::wrap("EulerAncestralDiscreteScheduler", sampler::euler_ancestral<T>({.prediction = prediction(o)}), grid_for);
+    return any_sampler<T>::wrap("EulerAncestralDiscreteScheduler",
+                                sampler::euler_ancestral<T>({.prediction = prediction(o)}), grid_for);
 }
 
 template <Real T>
@@ -57,7 +62,8 @@ any_sampler<T> make_heun(const options& o) {
     auto grid_for = vp_grid_for<T>(o, std::move(betas), true);
     // diffusers clips x0 only with clip_sample=True (default False); the Heun run has no x0 clipping.
     static_cast<void>(o.get_double("clip_sample_range", 1.0));
-    require_value(o, "clip_sample", o.get_bool("clip_sample", false), false, "false (x0 clipping is not implemented for Heun)");
+    require_value(o, "clip_sample", o.get_bool("clip_sample", false), false,
+                  "false (x0 clipping is not implemented for Heun)");
     return any_sampler<T>::wrap("HeunDiscreteScheduler", sampler::heun<T>({.prediction = prediction(o)}), grid_for);
 }
 
@@ -68,7 +74,8 @@ any_sampler<T> make_kdpm2(const options& o) {
     auto betas = discrete_schedule<T>(o, false);
     auto levels = sampler::vp_levels(betas);
     auto grid_for = vp_grid_for<T>(o, std::move(betas), true, true);
-    return any_sampler<T>::wrap("KDPM2DiscreteScheduler", sampler::dpm2<T>({.prediction = prediction(o), .levels = levels}), grid_for);
+    return any_sampler<T>::wrap("KDPM2DiscreteScheduler",
+                                sampler::dpm2<T>({.prediction = prediction(o), .levels = levels}), grid_for);
 }
 
 template <Real T>
@@ -95,8 +102,8 @@ any_sampler<T> make_dpmpp_sde_scheduler(const options& o) {
     auto levels = sampler::vp_levels(betas);
     auto grid_for = vp_grid_for<T>(o, std::move(betas), true);
     static_cast<void>(o.get_int("noise_sampler_seed", 0));
-    return any_sampler<T>::wrap("DPMSolverSDEScheduler", sampler::dpmpp_sde<T>({.prediction = prediction(o), .levels = levels}),
-                                grid_for);
+    return any_sampler<T>::wrap("DPMSolverSDEScheduler",
+                                sampler::dpmpp_sde<T>({.prediction = prediction(o), .levels = levels}), grid_for);
 }
 
 // --- k-diffusion names: a discrete VP schedule (the same keys), the Euler-family grid, and the
@@ -118,8 +125,10 @@ any_sampler<T> kdiffusion_sampler(const options& o, std::string name, auto make_
 template <Real T>
 any_sampler<T> make_dpmpp_2s_ancestral(const options& o) {
     return kdiffusion_sampler<T, sampler::dpmpp_2s_ancestral<T>>(o, "dpmpp_2s_ancestral", [&](auto p, auto levels) {
-        return sampler::dpmpp_2s_ancestral_options<T>{
-            .prediction = p, .eta = typed<T>(o, "eta", T(1)), .s_noise = typed<T>(o, "s_noise", T(1)), .levels = levels};
+        return sampler::dpmpp_2s_ancestral_options<T>{.prediction = p,
+                                                      .eta = typed<T>(o, "eta", T(1)),
+                                                      .s_noise = typed<T>(o, "s_noise", T(1)),
+                                                      .levels = levels};
     });
 }
 
@@ -127,16 +136,19 @@ template <Real T>
 any_sampler<T> make_dpmpp_2m_sde(const options& o) {
     return kdiffusion_sampler<T, sampler::dpmpp_2m_sde<T>>(o, "dpmpp_2m_sde", [&](auto p, auto) {
         const auto solver = one_of(o, "solver_type", "midpoint", {"midpoint", "heun"});
-        return sampler::dpmpp_2m_sde_options<T>{
-            .prediction = p, .eta = typed<T>(o, "eta", T(1)), .s_noise = typed<T>(o, "s_noise", T(1)),
-            .solver = solver == "midpoint" ? sampler::dpmpp_2m_sde_solver::midpoint : sampler::dpmpp_2m_sde_solver::heun};
+        return sampler::dpmpp_2m_sde_options<T>{.prediction = p,
+                                                .eta = typed<T>(o, "eta", T(1)),
+                                                .s_noise = typed<T>(o, "s_noise", T(1)),
+                                                .solver = solver == "midpoint" ? sampler::dpmpp_2m_sde_solver::midpoint
+                                                                               : sampler::dpmpp_2m_sde_solver::heun};
     });
 }
 
 template <Real T>
 any_sampler<T> make_dpmpp_3m_sde(const options& o) {
     return kdiffusion_sampler<T, sampler::dpmpp_3m_sde<T>>(o, "dpmpp_3m_sde", [&](auto p, auto) {
-        return sampler::dpmpp_3m_sde_options<T>{.prediction = p, .eta = typed<T>(o, "eta", T(1)), .s_noise = typed<T>(o, "s_noise", T(1))};
+        return sampler::dpmpp_3m_sde_options<T>{
+            .prediction = p, .eta = typed<T>(o, "eta", T(1)), .s_noise = typed<T>(o, "s_noise", T(1))};
     });
 }
 
@@ -161,7 +173,8 @@ any_sampler<T> make_edm_euler(const options& o) {
     const schedule::edm_grid_options grid = edm_grid(o);
     const auto kind = sampler::parse_edm_output(one_of(o, "prediction_type", "epsilon", {"epsilon", "v_prediction"}));
     const sampler::euler<T> euler({.prediction = predict::prediction::sample});
-    const sampler::edm_preconditioned<sampler::euler<T>> s(euler, sampler::edm_weights<T>(static_cast<T>(grid.sigma_data), kind));
+    const sampler::edm_preconditioned<sampler::euler<T>> s(
+        euler, sampler::edm_weights<T>(static_cast<T>(grid.sigma_data), kind));
     return any_sampler<T>::wrap("EDMEulerScheduler", s, [grid](index steps) {
         auto g = grid;
         g.steps = steps;
@@ -176,7 +189,8 @@ any_sampler<T> make_dpm_adaptive(const options& o) {
     auto betas = discrete_schedule<T>(o);
     const auto sig = schedule::training_sigmas(betas);
     const auto [lo, hi] = std::minmax_element(sig.begin(), sig.end());
-    const sampler::sigma_interval<T> interval{typed<T>(o, "sigma_max", *hi), typed<T>(o, "sigma_min", *lo), sampler::vp_levels(betas)};
+    const sampler::sigma_interval<T> interval{typed<T>(o, "sigma_max", *hi), typed<T>(o, "sigma_min", *lo),
+                                              sampler::vp_levels(betas)};
     interval.validate();
     const sampler::dpm_adaptive_options<T> opt{.prediction = prediction(o),
                                                .order = o.get_int("order", 3),

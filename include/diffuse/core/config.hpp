@@ -48,7 +48,8 @@ namespace diffuse {
 
 // The scalar types every module is instantiated and tested with.
 template <class T>
-concept Real = std::same_as<std::remove_cv_t<T>, float> || std::same_as<std::remove_cv_t<T>, double>;
+concept Real = std::same_as < std::remove_cv_t<T>,
+float > || std::same_as<std::remove_cv_t<T>, double>;
 
 // Signed index type used for sizes and loop counters (matches Eigen::Index).
 using index = std::ptrdiff_t;

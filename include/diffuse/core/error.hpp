@@ -74,8 +74,7 @@ void require_in_closed(std::string_view parameter, V value, V lo, V hi) {
 
 template <class V>
 void require_positive(std::string_view parameter, V value) {
-    require(value > V(0) && std::isfinite(static_cast<double>(value)), parameter, value,
-            "a finite number > 0");
+    require(value > V(0) && std::isfinite(static_cast<double>(value)), parameter, value, "a finite number > 0");
 }
 
 }  // namespace diffuse

@@ -114,7 +114,7 @@ namespace detail {
 // at the ends of a fill (Eigen's packet math and its scalar fallback can differ in the last bit).
 inline constexpr u64 tile_blocks = 64;
 template <Real T>
-inline constexpr u64 tile_elements = tile_blocks * lanes<T>;
+inline constexpr u64 tile_elements = tile_blocks* lanes<T>;
 template <Real T>
 inline constexpr int tile_pairs = static_cast<int>(tile_elements<T> / 2);
 
@@ -189,9 +189,9 @@ Array horner(const Array& y, const std::array<typename Array::Scalar, N>& coeffi
 // cos(Q pi/2) and sin(Q pi/2), which are 0 or +-1. Integer work only, so it vectorizes anywhere.
 template <Real T>
 struct turn_reduction {
-    T f;          // remainder in turns, |f| <= 1/8
-    T cos_q;      // cos(Q pi/2)
-    T sin_q;      // sin(Q pi/2)
+    T f;      // remainder in turns, |f| <= 1/8
+    T cos_q;  // cos(Q pi/2)
+    T sin_q;  // sin(Q pi/2)
 };
 template <Real T>
 constexpr turn_reduction<T> reduce_turns(const u32* words) {
@@ -287,22 +287,26 @@ void fill_tiles(view<T> out, u64 first_element, TileFn tile) {
 // (float) or 52 (double) random bits and a half-step offset (docs/random.md).
 template <Real T>
 void fill_uniform(view<T> out, u64 seed, u64 stream, u64 first_element) {
-    detail::fill_tiles(out, first_element,
-                       [&](u64 first_block, T* destination) { detail::uniform_tile(seed, stream, first_block, destination); });
+    detail::fill_tiles(out, first_element, [&](u64 first_block, T* destination) {
+        detail::uniform_tile(seed, stream, first_block, destination);
+    });
 }
 
 // out[i] = Z(seed, stream, first_element + i): standard normals by Box-Muller from the uniforms
 // of the same (seed, stream) (so do not use one stream for both uniforms and normals).
 template <Real T>
 void fill_normal(view<T> out, u64 seed, u64 stream, u64 first_element) {
-    detail::fill_tiles(out, first_element,
-                       [&](u64 first_block, T* destination) { detail::normal_tile(seed, stream, first_block, destination); });
+    detail::fill_tiles(out, first_element, [&](u64 first_block, T* destination) {
+        detail::normal_tile(seed, stream, first_block, destination);
+    });
 }
 
 // What samplers draw noise from: anything that fills a flat buffer with standard normals
 // (this library's generator, or the user's own, e.g. a replay of noise recorded in PyTorch).
 template <class G, class T>
-concept noise_source = Real<T> && requires(G& g, view<T> out) { g.normal(out); };
+concept noise_source = Real<T> && requires(G& g, view<T> out) {
+    g.normal(out);
+};
 
 namespace detail {
 template <class C>
@@ -340,13 +344,11 @@ public:
     }
     // Any container flat() accepts: Eigen arrays and tensors, std::vector, std::span, ...
     template <class C>
-        requires(!detail::is_view<std::remove_cvref_t<C>> && detail::mutable_flat<C>)
-    void normal(C&& data) {
+    requires(!detail::is_view<std::remove_cvref_t<C>> && detail::mutable_flat<C>) void normal(C&& data) {
         normal(diffuse::flat(data));
     }
     template <class C>
-        requires(!detail::is_view<std::remove_cvref_t<C>> && detail::mutable_flat<C>)
-    void uniform(C&& data) {
+    requires(!detail::is_view<std::remove_cvref_t<C>> && detail::mutable_flat<C>) void uniform(C&& data) {
         uniform(diffuse::flat(data));
     }
 
@@ -355,7 +357,9 @@ public:
     [[nodiscard]] u64 first_element() const { return first_element_; }
 
     // Same seed and stream position, elements numbered from another offset (one sample of a batch).
-    [[nodiscard]] generator for_element(u64 first_element) const { return generator(seed_, first_element, next_stream_); }
+    [[nodiscard]] generator for_element(u64 first_element) const {
+        return generator(seed_, first_element, next_stream_);
+    }
 
     static constexpr result_type min() { return 0; }
     static constexpr result_type max() { return std::numeric_limits<result_type>::max(); }

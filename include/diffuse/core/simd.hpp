@@ -84,47 +84,70 @@ T on_scalar(T x, const Kernel& kernel) {
 
 // ---- comparisons, selection, bit tricks ------------------------------------------------
 
-template <class P> DIFFUSE_ALWAYS_INLINE P select(const P& mask, const P& if_true, const P& if_false) { return ei::pselect(mask, if_true, if_false); }
-template <class P> DIFFUSE_ALWAYS_INLINE P less(const P& a, const P& b) { return ei::pcmp_lt(a, b); }
-template <class P> DIFFUSE_ALWAYS_INLINE P less_equal(const P& a, const P& b) { return ei::pcmp_le(a, b); }
-template <class P> DIFFUSE_ALWAYS_INLINE P equal(const P& a, const P& b) { return ei::pcmp_eq(a, b); }
-template <class P> DIFFUSE_ALWAYS_INLINE P is_nan(const P& a) { return ei::pandnot(ei::ptrue(a), ei::pcmp_eq(a, a)); }
+template <class P>
+DIFFUSE_ALWAYS_INLINE P select(const P& mask, const P& if_true, const P& if_false) {
+    return ei::pselect(mask, if_true, if_false);
+}
+template <class P>
+DIFFUSE_ALWAYS_INLINE P less(const P& a, const P& b) {
+    return ei::pcmp_lt(a, b);
+}
+template <class P>
+DIFFUSE_ALWAYS_INLINE P less_equal(const P& a, const P& b) {
+    return ei::pcmp_le(a, b);
+}
+template <class P>
+DIFFUSE_ALWAYS_INLINE P equal(const P& a, const P& b) {
+    return ei::pcmp_eq(a, b);
+}
+template <class P>
+DIFFUSE_ALWAYS_INLINE P is_nan(const P& a) {
+    return ei::pandnot(ei::ptrue(a), ei::pcmp_eq(a, a));
+}
 
 // select(a < b, ...), select(a <= b, ...), select(a == b, ...) (false where either is NaN) in
 // one step. On AVX-512 the compare writes a mask register that the blend reads; Eigen's pcmp_*
 // return the mask as a vector and pselect turns it back into a mask register, two more
 // instructions on the dependency chain (docs/DESIGN.md: a compare-and-select costs more than
 // its instructions on AVX-512). Elsewhere the compare's vector is the blend's operand anyway.
-template <class P> DIFFUSE_ALWAYS_INLINE P select_less(const P& a, const P& b, const P& if_true, const P& if_false) {
+template <class P>
+DIFFUSE_ALWAYS_INLINE P select_less(const P& a, const P& b, const P& if_true, const P& if_false) {
     return select(less(a, b), if_true, if_false);
 }
-template <class P> DIFFUSE_ALWAYS_INLINE P select_less_equal(const P& a, const P& b, const P& if_true, const P& if_false) {
+template <class P>
+DIFFUSE_ALWAYS_INLINE P select_less_equal(const P& a, const P& b, const P& if_true, const P& if_false) {
     return select(less_equal(a, b), if_true, if_false);
 }
-template <class P> DIFFUSE_ALWAYS_INLINE P select_equal(const P& a, const P& b, const P& if_true, const P& if_false) {
+template <class P>
+DIFFUSE_ALWAYS_INLINE P select_equal(const P& a, const P& b, const P& if_true, const P& if_false) {
     return select(equal(a, b), if_true, if_false);
 }
 #if defined(EIGEN_VECTORIZE_AVX512)
 namespace detail {
 template <int Predicate>
-DIFFUSE_ALWAYS_INLINE ei::Packet16f select_by(const ei::Packet16f& a, const ei::Packet16f& b, const ei::Packet16f& if_true, const ei::Packet16f& if_false) {
+DIFFUSE_ALWAYS_INLINE ei::Packet16f select_by(const ei::Packet16f& a, const ei::Packet16f& b,
+                                              const ei::Packet16f& if_true, const ei::Packet16f& if_false) {
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, Predicate), if_false, if_true);
 }
 template <int Predicate>
-DIFFUSE_ALWAYS_INLINE ei::Packet8d select_by(const ei::Packet8d& a, const ei::Packet8d& b, const ei::Packet8d& if_true, const ei::Packet8d& if_false) {
+DIFFUSE_ALWAYS_INLINE ei::Packet8d select_by(const ei::Packet8d& a, const ei::Packet8d& b, const ei::Packet8d& if_true,
+                                             const ei::Packet8d& if_false) {
     return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(a, b, Predicate), if_false, if_true);
 }
 }  // namespace detail
-template <class P> requires std::is_same_v<P, ei::Packet16f> || std::is_same_v<P, ei::Packet8d>
-DIFFUSE_ALWAYS_INLINE P select_less(const P& a, const P& b, const P& if_true, const P& if_false) {
+template <class P>
+requires std::is_same_v<P, ei::Packet16f> || std::is_same_v<P, ei::Packet8d> DIFFUSE_ALWAYS_INLINE P
+select_less(const P& a, const P& b, const P& if_true, const P& if_false) {
     return detail::select_by<_CMP_LT_OQ>(a, b, if_true, if_false);
 }
-template <class P> requires std::is_same_v<P, ei::Packet16f> || std::is_same_v<P, ei::Packet8d>
-DIFFUSE_ALWAYS_INLINE P select_less_equal(const P& a, const P& b, const P& if_true, const P& if_false) {
+template <class P>
+requires std::is_same_v<P, ei::Packet16f> || std::is_same_v<P, ei::Packet8d> DIFFUSE_ALWAYS_INLINE P
+select_less_equal(const P& a, const P& b, const P& if_true, const P& if_false) {
     return detail::select_by<_CMP_LE_OQ>(a, b, if_true, if_false);
 }
-template <class P> requires std::is_same_v<P, ei::Packet16f> || std::is_same_v<P, ei::Packet8d>
-DIFFUSE_ALWAYS_INLINE P select_equal(const P& a, const P& b, const P& if_true, const P& if_false) {
+template <class P>
+requires std::is_same_v<P, ei::Packet16f> || std::is_same_v<P, ei::Packet8d> DIFFUSE_ALWAYS_INLINE P
+select_equal(const P& a, const P& b, const P& if_true, const P& if_false) {
     return detail::select_by<_CMP_EQ_OQ>(a, b, if_true, if_false);
 }
 #endif
@@ -143,28 +166,53 @@ DIFFUSE_ALWAYS_INLINE bool all_within(const ei::Packet16f& x, const ei::Packet16
 
 // min/max that return NaN when either operand is NaN (the IEEE-754 2019 minimum/maximum),
 // so that clamping an argument never hides a NaN input.
-template <class P> DIFFUSE_ALWAYS_INLINE P min_nan(const P& a, const P& b) { return ei::pmin<Eigen::PropagateNaN>(a, b); }
-template <class P> DIFFUSE_ALWAYS_INLINE P max_nan(const P& a, const P& b) { return ei::pmax<Eigen::PropagateNaN>(a, b); }
+template <class P>
+DIFFUSE_ALWAYS_INLINE P min_nan(const P& a, const P& b) {
+    return ei::pmin<Eigen::PropagateNaN>(a, b);
+}
+template <class P>
+DIFFUSE_ALWAYS_INLINE P max_nan(const P& a, const P& b) {
+    return ei::pmax<Eigen::PropagateNaN>(a, b);
+}
 // Clamp to constant bounds, NaN kept. Eigen's plain pmin/pmax return their first operand when
 // either is NaN (std::min/std::max semantics, one instruction on x86), so with the bounds
 // second only x can be the NaN, and it passes through.
-template <class P> DIFFUSE_ALWAYS_INLINE P clamp_nan(const P& x, scalar_of<P> lo, scalar_of<P> hi) {
+template <class P>
+DIFFUSE_ALWAYS_INLINE P clamp_nan(const P& x, scalar_of<P> lo, scalar_of<P> hi) {
     return ei::pmin(ei::pmax(x, constant<P>(lo)), constant<P>(hi));
 }
 
 // r, except NaN where x is NaN (derivatives of piecewise functions propagate NaN too).
-template <class P> DIFFUSE_ALWAYS_INLINE P keep_nan(const P& x, const P& r) { return select(is_nan(x), x, r); }
+template <class P>
+DIFFUSE_ALWAYS_INLINE P keep_nan(const P& x, const P& r) {
+    return select(is_nan(x), x, r);
+}
 
 // |x| and the sign bit of x (as a packet holding only that bit: -0.0 or +0.0).
-template <class P> DIFFUSE_ALWAYS_INLINE P abs(const P& x) { return ei::pabs(x); }
-template <class P> DIFFUSE_ALWAYS_INLINE P sign_bit(const P& x) { return ei::pand(x, constant<P>(scalar_of<P>(-0.0))); }
+template <class P>
+DIFFUSE_ALWAYS_INLINE P abs(const P& x) {
+    return ei::pabs(x);
+}
+template <class P>
+DIFFUSE_ALWAYS_INLINE P sign_bit(const P& x) {
+    return ei::pand(x, constant<P>(scalar_of<P>(-0.0)));
+}
 // -|x| in one bit operation (the sign bit set), not an and and a subtraction.
-template <class P> DIFFUSE_ALWAYS_INLINE P minus_abs(const P& x) { return ei::por(x, constant<P>(scalar_of<P>(-0.0))); }
+template <class P>
+DIFFUSE_ALWAYS_INLINE P minus_abs(const P& x) {
+    return ei::por(x, constant<P>(scalar_of<P>(-0.0)));
+}
 // max(x, 0), NaN where x is NaN: Eigen's pmax returns its first operand then, in one
 // instruction (max_nan, NaN from either side, is a compare and a select more).
-template <class P> DIFFUSE_ALWAYS_INLINE P positive_part(const P& x) { return ei::pmax(x, ei::pzero(x)); }
+template <class P>
+DIFFUSE_ALWAYS_INLINE P positive_part(const P& x) {
+    return ei::pmax(x, ei::pzero(x));
+}
 // magnitude (>= 0) with the sign of `sign`: keeps tanh(-0) = -0.
-template <class P> DIFFUSE_ALWAYS_INLINE P with_sign_of(const P& magnitude, const P& sign) { return ei::por(magnitude, sign_bit(sign)); }
+template <class P>
+DIFFUSE_ALWAYS_INLINE P with_sign_of(const P& magnitude, const P& sign) {
+    return ei::por(magnitude, sign_bit(sign));
+}
 
 // ---- scaling by a power of two --------------------------------------------------------
 
@@ -175,13 +223,25 @@ P scalef(const P& a, const P& k) = delete;
 #if defined(EIGEN_VECTORIZE_AVX512)
 // AVX-512's vscalef computes a * 2^floor(k) in one instruction over the whole range: overflow
 // gives inf, a denormal result is rounded once, NaN propagates.
-inline ei::Packet16f scalef(const ei::Packet16f& a, const ei::Packet16f& k) { return _mm512_scalef_ps(a, k); }
-inline ei::Packet8d scalef(const ei::Packet8d& a, const ei::Packet8d& k) { return _mm512_scalef_pd(a, k); }
+inline ei::Packet16f scalef(const ei::Packet16f& a, const ei::Packet16f& k) {
+    return _mm512_scalef_ps(a, k);
+}
+inline ei::Packet8d scalef(const ei::Packet8d& a, const ei::Packet8d& k) {
+    return _mm512_scalef_pd(a, k);
+}
 #if defined(__AVX512VL__)
-inline ei::Packet8f scalef(const ei::Packet8f& a, const ei::Packet8f& k) { return _mm256_scalef_ps(a, k); }
-inline ei::Packet4d scalef(const ei::Packet4d& a, const ei::Packet4d& k) { return _mm256_scalef_pd(a, k); }
-inline ei::Packet4f scalef(const ei::Packet4f& a, const ei::Packet4f& k) { return _mm_scalef_ps(a, k); }
-inline ei::Packet2d scalef(const ei::Packet2d& a, const ei::Packet2d& k) { return _mm_scalef_pd(a, k); }
+inline ei::Packet8f scalef(const ei::Packet8f& a, const ei::Packet8f& k) {
+    return _mm256_scalef_ps(a, k);
+}
+inline ei::Packet4d scalef(const ei::Packet4d& a, const ei::Packet4d& k) {
+    return _mm256_scalef_pd(a, k);
+}
+inline ei::Packet4f scalef(const ei::Packet4f& a, const ei::Packet4f& k) {
+    return _mm_scalef_ps(a, k);
+}
+inline ei::Packet2d scalef(const ei::Packet2d& a, const ei::Packet2d& k) {
+    return _mm_scalef_pd(a, k);
+}
 #endif
 #endif
 }  // namespace detail
@@ -341,13 +401,13 @@ inline constexpr long double log2e = 1.44269504088896340735992468100189214L;
 // then within 2^-30.5 / 2^-61.3 of exp(r) (relative) with the coefficients rounded to T. The
 // Taylor series needs two / three more terms for as much.
 inline constexpr std::array<long double, 6> expm1_tail_float = {
-    0.5000000013462217499656L,  0.1666666671900771339208L,   0.04166646497612752884565L,
+    0.5000000013462217499656L,   0.1666666671900771339208L,   0.04166646497612752884565L,
     0.008333298480356208850375L, 0.001393364352248794247964L, 0.0001989927622238488660964L};
 inline constexpr std::array<long double, 11> expm1_tail_double = {
-    0.4999999999999999999832L,    0.1666666666666667098684L,     0.04166666666666667676467L,
-    0.008333333333326140322965L,  0.001388888888887908126047L,   0.0001984126987480217347212L,
+    0.4999999999999999999832L,     0.1666666666666667098684L,      0.04166666666666667676467L,
+    0.008333333333326140322965L,   0.001388888888887908126047L,    0.0001984126987480217347212L,
     0.00002480158733642268478423L, 0.000002755725542387984164961L, 2.755726330017861774456e-7L,
-    2.510520706464423844193e-8L,  2.09181298866095210072e-9L};
+    2.510520706464423844193e-8L,   2.09181298866095210072e-9L};
 
 template <Real T, std::size_t N>
 constexpr std::array<T, N> rounded_to(const std::array<long double, N>& c) {
@@ -383,10 +443,12 @@ inline constexpr exact_constant<T> ln2_split{ln2};
 // exact for every k of the clamped range (|k| <= 279 Steps: 2^9 Steps for float, 2^12 Steps for
 // double, since the clamp is at about 279 ln2 / 2100 ln2).
 template <Real T, int Steps>
-inline constexpr int ln2_short_bits = std::numeric_limits<T>::digits - (std::is_same_v<T, float> ? 9 : 12) - std::bit_width(unsigned(Steps)) + 1;
+inline constexpr int ln2_short_bits = std::numeric_limits<T>::digits -
+                                      (std::is_same_v<T, float> ? 9 : 12) - std::bit_width(unsigned(Steps)) + 1;
 template <Real T, int Steps>
-inline constexpr T ln2_short_hi = static_cast<T>(static_cast<long double>(static_cast<long long>(ln2 * (1ll << ln2_short_bits<T, Steps>))) /
-                                                 static_cast<long double>(1ll << ln2_short_bits<T, Steps>));
+inline constexpr T ln2_short_hi =
+    static_cast<T>(static_cast<long double>(static_cast<long long>(ln2*(1ll << ln2_short_bits<T, Steps>))) /
+                   static_cast<long double>(1ll << ln2_short_bits<T, Steps>));
 template <Real T, int Steps>
 inline constexpr T ln2_short_lo = static_cast<T>(ln2 - static_cast<long double>(ln2_short_hi<T, Steps>));
 
@@ -420,8 +482,9 @@ DIFFUSE_ALWAYS_INLINE double_word<P> reduce_ln2(const P& x) {
 
 // Arguments beyond which exp overflows, and beyond which even max() * exp(x) underflows.
 template <Real T>
-inline constexpr T exp_lowest = static_cast<T>(
-    (std::numeric_limits<T>::min_exponent - std::numeric_limits<T>::digits - std::numeric_limits<T>::max_exponent - 2) * ln2);
+inline constexpr T exp_lowest = static_cast<T>((std::numeric_limits<T>::min_exponent - std::numeric_limits<T>::digits -
+                                                std::numeric_limits<T>::max_exponent - 2) *
+                                               ln2);
 template <Real T>
 inline constexpr T exp_highest = static_cast<T>((std::numeric_limits<T>::max_exponent + 1) * ln2);
 
@@ -475,7 +538,8 @@ inline constexpr exp2_sixteenths_table exp2_sixteenths = [] {
             if (j & (std::size_t{1} << bit)) power *= root[bit];
         const float rounded = static_cast<float>(power);
         t.half_power[j] = rounded / 2;
-        t.correction[j] = static_cast<float>((power - static_cast<long double>(rounded)) / static_cast<long double>(rounded));
+        t.correction[j] =
+            static_cast<float>((power - static_cast<long double>(rounded)) / static_cast<long double>(rounded));
     }
     return t;
 }();
@@ -532,7 +596,8 @@ DIFFUSE_ALWAYS_INLINE P lookup32(const float* table, const P& x) {
 #if defined(EIGEN_VECTORIZE_AVX512)
 template <int Shift>
 DIFFUSE_ALWAYS_INLINE ei::Packet16f lookup32(const float* table, const ei::Packet16f& x) {
-    return _mm512_permutex2var_ps(_mm512_loadu_ps(table), _mm512_srli_epi32(_mm512_castps_si512(x), Shift), _mm512_loadu_ps(table + 16));
+    return _mm512_permutex2var_ps(_mm512_loadu_ps(table), _mm512_srli_epi32(_mm512_castps_si512(x), Shift),
+                                  _mm512_loadu_ps(table + 16));
 }
 #endif
 
@@ -697,7 +762,7 @@ DIFFUSE_ALWAYS_INLINE P expm1_non_positive(const P& x) {
 namespace detail {
 // (log(1 + u)/u - 1)/u on [0, 1] (float's log1p_unit_interval), by tools/fit_unit_interval.py.
 inline constexpr std::array<float, 10> log1p_ratio_float = {
-    -0.5f, 0.333332479f, -0.249970242f, 0.199593559f, -0.163785085f,
+    -0.5f,        0.333332479f,   -0.249970242f, 0.199593559f,   -0.163785085f,
     0.130713284f, -0.0920296311f, 0.0499311797f, -0.0175122432f, 0.00287388382f};
 
 // log(2^e (1 + f)) for a reduced argument f (exact, -1/4 <= f < 1/2):

@@ -33,11 +33,15 @@ namespace detail {
 // here because their data() may not start the logical first element.
 template <class C>
 concept contiguous_reals = requires(C& c) {
-    { c.data() };
+    {c.data()};
     { c.size() } -> std::convertible_to<std::size_t>;
     requires std::is_pointer_v<decltype(c.data())>;
     requires Real<std::remove_pointer_t<decltype(c.data())>>;
-} && !requires(C& c) { c.strides(); } && !std::is_base_of_v<Eigen::DenseBase<std::remove_cvref_t<C>>, std::remove_cvref_t<C>>;
+}
+&&!requires(C & c) {
+    c.strides();
+}
+&&!std::is_base_of_v<Eigen::DenseBase<std::remove_cvref_t<C>>, std::remove_cvref_t<C>>;
 
 template <class Derived>
 void require_contiguous(const Eigen::DenseBase<Derived>& x) {
@@ -69,26 +73,28 @@ const_view<T> flat(const T* data, index size) {
 // Eigen dense objects (Array, Matrix, Map, contiguous Block). Column- or row-major alike:
 // the flat order is the storage order.
 template <class Derived>
-    requires Real<typename Derived::Scalar>
-view<typename Derived::Scalar> flat(Eigen::DenseBase<Derived>& x) {
+requires Real<typename Derived::Scalar> view<typename Derived::Scalar> flat(Eigen::DenseBase<Derived>& x) {
     detail::require_contiguous(x);
     return view<typename Derived::Scalar>(x.derived().data(), x.size());
 }
 template <class Derived>
-    requires Real<typename Derived::Scalar>
-const_view<typename Derived::Scalar> flat(const Eigen::DenseBase<Derived>& x) {
+requires Real<typename Derived::Scalar> const_view<typename Derived::Scalar> flat(const Eigen::DenseBase<Derived>& x) {
     detail::require_contiguous(x);
     return const_view<typename Derived::Scalar>(x.derived().data(), x.size());
 }
 // Already a view: identity (lets generic code call flat() on anything).
 template <Real T>
-view<T> flat(view<T> x) { return x; }
+view<T> flat(view<T> x) {
+    return x;
+}
 template <Real T>
-const_view<T> flat(const_view<T> x) { return x; }
+const_view<T> flat(const_view<T> x) {
+    return x;
+}
 
 // std::vector, std::array, std::span, Eigen::Tensor/TensorMap (any rank).
 template <class C>
-    requires detail::contiguous_reals<C>
+requires detail::contiguous_reals<C>
 auto flat(C& c) {
     using T = std::remove_pointer_t<decltype(c.data())>;
     if constexpr (std::is_const_v<T>) {
@@ -98,7 +104,7 @@ auto flat(C& c) {
     }
 }
 template <class C>
-    requires detail::contiguous_reals<const C>
+requires detail::contiguous_reals<const C>
 auto flat(const C& c) {
     using T = std::remove_const_t<std::remove_pointer_t<decltype(c.data())>>;
     return const_view<T>(c.data(), static_cast<index>(c.size()));
@@ -113,12 +119,15 @@ auto cflat(const C& c) {
     return const_view<T>(v.data(), v.size());
 }
 template <Real T>
-const_view<T> cflat(view<T> v) { return const_view<T>(v.data(), v.size()); }
+const_view<T> cflat(view<T> v) {
+    return const_view<T>(v.data(), v.size());
+}
 
 // Size agreement between two buffers that meet in one update.
 inline void require_size(std::string_view parameter, index actual, index expected) {
     if (actual != expected) {
-        throw invalid(parameter, actual, "a buffer of " + std::to_string(expected) + " elements (the size the run was started with)");
+        throw invalid(parameter, actual,
+                      "a buffer of " + std::to_string(expected) + " elements (the size the run was started with)");
     }
 }
 

@@ -15,14 +15,14 @@
 namespace diffuse {
 
 template <class D>
-    requires Real<typename xt::xcontainer<D>::value_type>
-view<typename xt::xcontainer<D>::value_type> flat(xt::xcontainer<D>& x) {
+requires Real<typename xt::xcontainer<D>::value_type> view<typename xt::xcontainer<D>::value_type> flat(
+    xt::xcontainer<D>& x) {
     return view<typename xt::xcontainer<D>::value_type>(x.data(), static_cast<index>(x.size()));
 }
 
 template <class D>
-    requires Real<typename xt::xcontainer<D>::value_type>
-const_view<typename xt::xcontainer<D>::value_type> flat(const xt::xcontainer<D>& x) {
+requires Real<typename xt::xcontainer<D>::value_type> const_view<typename xt::xcontainer<D>::value_type> flat(
+    const xt::xcontainer<D>& x) {
     return const_view<typename xt::xcontainer<D>::value_type>(x.data(), static_cast<index>(x.size()));
 }
 

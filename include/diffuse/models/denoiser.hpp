@@ -34,7 +34,8 @@ public:
         const schedule::noise_level<T> level = levels_(sigma);
         resize(x.size());
         input_ = level.alpha * x;
-        network_(const_view<T>(input_.data(), input_.size()), level.model_time, view<T>(output_.data(), output_.size()));
+        network_(const_view<T>(input_.data(), input_.size()), level.model_time,
+                 view<T>(output_.data(), output_.size()));
         const auto x0 = sampler::decompose_at(prediction_, level, sampler::state_space::denoiser).x0;
         out = x0.from_x * x + x0.from_output * output_;
     }
@@ -56,7 +57,8 @@ private:
 template <Real T, class Network>
 class edm_denoiser {
 public:
-    explicit edm_denoiser(Network network, T sigma_data = T(0.5)) : network_(std::move(network)), sigma_data_(sigma_data) {
+    explicit edm_denoiser(Network network, T sigma_data = T(0.5))
+        : network_(std::move(network)), sigma_data_(sigma_data) {
         require(std::isfinite(sigma_data) && sigma_data > T(0), "sigma_data", sigma_data, "a finite number > 0");
     }
 

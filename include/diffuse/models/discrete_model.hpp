@@ -25,7 +25,7 @@ concept exact_predictor = requires(const M& m, const_view<T> x, T a, view<T> out
 };
 
 template <Real T, class Exact>
-    requires exact_predictor<Exact, T>
+requires exact_predictor<Exact, T>
 class discrete_model {
 public:
     // Both referents must outlive the model.
@@ -38,13 +38,23 @@ public:
         const T ab = schedule_->alpha_bar(t);
         const T alpha = std::sqrt(ab), sigma = std::sqrt(T(1) - ab);
         switch (prediction_) {
-            case predict::prediction::epsilon: exact_->epsilon(x, alpha, sigma, out); return;
-            case predict::prediction::sample: exact_->x0(x, alpha, sigma, out); return;
-            case predict::prediction::v_prediction: exact_->v(x, alpha, sigma, out); return;
-            case predict::prediction::score: exact_->score(x, alpha, sigma, out); return;
-            case predict::prediction::flow_velocity: break;
+            case predict::prediction::epsilon:
+                exact_->epsilon(x, alpha, sigma, out);
+                return;
+            case predict::prediction::sample:
+                exact_->x0(x, alpha, sigma, out);
+                return;
+            case predict::prediction::v_prediction:
+                exact_->v(x, alpha, sigma, out);
+                return;
+            case predict::prediction::score:
+                exact_->score(x, alpha, sigma, out);
+                return;
+            case predict::prediction::flow_velocity:
+                break;
         }
-        throw invalid("prediction", predict::name(prediction_), "epsilon, sample, v_prediction, score (a DDPM schedule has no flow velocity)");
+        throw invalid("prediction", predict::name(prediction_),
+                      "epsilon, sample, v_prediction, score (a DDPM schedule has no flow velocity)");
     }
 
     [[nodiscard]] predict::prediction prediction() const { return prediction_; }

@@ -34,7 +34,9 @@ namespace diffuse::models {
 // A source of randomness for sampling: a random::noise_source (N(0, 1) fills) that also fills
 // a view with U(0, 1) draws; diffuse::random::generator is one.
 template <class G, class T>
-concept normal_uniform_source = random::noise_source<G, T> && requires(G& g, view<T> v) { g.uniform(v); };
+concept normal_uniform_source = random::noise_source<G, T> && requires(G& g, view<T> v) {
+    g.uniform(v);
+};
 
 template <Real T>
 class gaussian_mixture {
@@ -44,8 +46,8 @@ public:
     // deviation is a point mass: allowed wherever the noise keeps C_k invertible (sigma > 0).
     // `labels` (K values or empty) give each component a class; by default component k is
     // class k.
-    static gaussian_mixture isotropic(index dim, const_view<T> weights, const_view<T> means,
-                                      const_view<T> stddevs, std::span<const int> labels = {}) {
+    static gaussian_mixture isotropic(index dim, const_view<T> weights, const_view<T> means, const_view<T> stddevs,
+                                      std::span<const int> labels = {}) {
         gaussian_mixture g(dim, weights, means, labels);
         require_size("stddevs.size()", stddevs.size(), g.components());
         g.variances_.resize(dim, g.components());
@@ -59,18 +61,17 @@ public:
 
     // p_0 = sum_k w_k N(mu_k, Sigma_k) with full covariances: `covariances` holds K symmetric
     // positive definite dim x dim matrices one after another (K*dim*dim values).
-    static gaussian_mixture full(index dim, const_view<T> weights, const_view<T> means,
-                                 const_view<T> covariances, std::span<const int> labels = {}) {
+    static gaussian_mixture full(index dim, const_view<T> weights, const_view<T> means, const_view<T> covariances,
+                                 std::span<const int> labels = {}) {
         gaussian_mixture g(dim, weights, means, labels);
         require_size("covariances.size()", covariances.size(), g.components() * dim * dim);
         g.variances_.resize(dim, g.components());
         g.rotations_.reserve(static_cast<std::size_t>(g.components()));
         g.cholesky_.reserve(static_cast<std::size_t>(g.components()));
         for (index k = 0; k < g.components(); ++k) {
-            const Eigen::MatrixXd cov =
-                Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>>(covariances.data() + k * dim * dim,
-                                                                                  dim, dim)
-                    .template cast<double>();
+            const Eigen::MatrixXd cov = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>>(
+                                            covariances.data() + k * dim * dim, dim, dim)
+                                            .template cast<double>();
             const std::string name = "covariances[" + std::to_string(k) + "]";
             const double scale = cov.cwiseAbs().maxCoeff();
             const double asymmetry = (cov - cov.transpose()).cwiseAbs().maxCoeff();
@@ -160,7 +161,7 @@ public:
     // gives the same points as one big draw. If `labels` is not empty (n values) it receives
     // each point's class label.
     template <class G>
-        requires normal_uniform_source<G, T>
+    requires normal_uniform_source<G, T>
     void sample(view<T> out, G& noise, std::span<int> labels = {}) const {
         const index n = points("out.size()", out.size());
         require(labels.empty() || static_cast<index>(labels.size()) == n, "labels.size()", labels.size(),
@@ -192,7 +193,8 @@ public:
         const index n = points("x.size()", x.size());
         require_size("out.size()", out.size(), n);
         const auto noised = noise(checked_alpha(alpha), checked_sigma(sigma), all_components());
-        for_each_block(x, noised, [&](const block& b) { out.segment(b.start, b.size) = b.log_sum().template cast<T>(); });
+        for_each_block(x, noised,
+                       [&](const block& b) { out.segment(b.start, b.size) = b.log_sum().template cast<T>(); });
     }
 
     // Score grad log p_t(x) = sum_k r_k C_k^{-1} (alpha mu_k - x), r_k the responsibilities.
@@ -232,10 +234,9 @@ public:
             accumulate(b, noised, b.resp, score_form, s);
             Eigen::ArrayXd div = -s.topRows(b.size).rowwise().squaredNorm().array();
             for (index j = 0; j < noised.count(); ++j) {
-                const Eigen::ArrayXd a2 =
-                    (b.z[static_cast<std::size_t>(j)].topRows(b.size).array().square().matrix() *
-                     noised.inv_c.col(j).cwiseAbs2())
-                        .array();
+                const Eigen::ArrayXd a2 = (b.z[static_cast<std::size_t>(j)].topRows(b.size).array().square().matrix() *
+                                           noised.inv_c.col(j).cwiseAbs2())
+                                              .array();
                 div += b.resp.col(j).head(b.size).array() * (a2 - noised.inv_c.col(j).sum());
             }
             out.segment(b.start, b.size) = div.template cast<T>();
@@ -249,8 +250,7 @@ public:
         const auto noised = noise(checked_alpha(alpha), checked_sigma(sigma), all_components());
         const std::vector<index> in_class = select(label);
         for_each_block(x, noised, [&](const block& b) {
-            out.segment(b.start, b.size) =
-                (log_sum_exp(b.logits, in_class, b.size) - b.log_sum()).template cast<T>();
+            out.segment(b.start, b.size) = (log_sum_exp(b.logits, in_class, b.size) - b.log_sum()).template cast<T>();
         });
     }
 
@@ -313,12 +313,12 @@ private:
     struct block {
         index start = 0;
         index size = 0;
-        Eigen::MatrixXd x;             // points
+        Eigen::MatrixXd x;               // points
         std::vector<Eigen::MatrixXd> z;  // per component: (x - alpha mu_k) in Sigma_k's eigenbasis
-        Eigen::MatrixXd logits;        // log w_k + log N(x; alpha mu_k, C_k)
-        Eigen::MatrixXd resp;          // responsibilities r_k (softmax of the logits)
-        Eigen::ArrayXd peak;           // largest logit
-        Eigen::ArrayXd total;          // sum_k exp(logit_k - peak)
+        Eigen::MatrixXd logits;          // log w_k + log N(x; alpha mu_k, C_k)
+        Eigen::MatrixXd resp;            // responsibilities r_k (softmax of the logits)
+        Eigen::ArrayXd peak;             // largest logit
+        Eigen::ArrayXd total;            // sum_k exp(logit_k - peak)
         // log p_t(x) over the selected components (log-sum-exp).
         [[nodiscard]] Eigen::ArrayXd log_sum() const { return peak.head(size) + logarithm(total.head(size)); }
     };
@@ -347,7 +347,8 @@ private:
             weights_[k] = w;
         }
         const double total = weights_.sum();
-        require(total > 0.0 && std::isfinite(total), "sum(weights)", total, "a finite number > 0 (weights are normalised)");
+        require(total > 0.0 && std::isfinite(total), "sum(weights)", total,
+                "a finite number > 0 (weights are normalised)");
         weights_ /= total;
         log_weights_ = logarithm(weights_.array());
         cumulative_.resize(k_count);
@@ -356,12 +357,14 @@ private:
         means_ = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>>(means.data(), dim, k_count)
                      .template cast<double>();
         for (index k = 0; k < k_count; ++k) {
-            require(means_.col(k).allFinite(), "means[" + std::to_string(k * dim) + " .. " + std::to_string((k + 1) * dim - 1) + "]",
+            require(means_.col(k).allFinite(),
+                    "means[" + std::to_string(k * dim) + " .. " + std::to_string((k + 1) * dim - 1) + "]",
                     matrix_text(means_.col(k).transpose()), "finite numbers");
         }
         labels_.resize(static_cast<std::size_t>(k_count));
         for (index k = 0; k < k_count; ++k) {
-            labels_[static_cast<std::size_t>(k)] = labels.empty() ? static_cast<int>(k) : labels[static_cast<std::size_t>(k)];
+            labels_[static_cast<std::size_t>(k)] =
+                labels.empty() ? static_cast<int>(k) : labels[static_cast<std::size_t>(k)];
         }
     }
 
@@ -384,7 +387,8 @@ private:
     }
 
     index points(std::string_view parameter, index size) const {
-        require(size % dim_ == 0, parameter, size, "a multiple of dim = " + std::to_string(dim_) + " (point-major points)");
+        require(size % dim_ == 0, parameter, size,
+                "a multiple of dim = " + std::to_string(dim_) + " (point-major points)");
         return size / dim_;
     }
 
@@ -441,7 +445,8 @@ private:
             const index k = ids[static_cast<std::size_t>(j)];
             const Eigen::ArrayXd c = alpha * alpha * variances_.col(k).array() + sigma * sigma;
             require(c.minCoeff() > 0.0, "sigma", sigma,
-                    "> 0 here: component " + std::to_string(k) + " has zero variance, so C_k = alpha^2 Sigma_k + sigma^2 I is singular");
+                    "> 0 here: component " + std::to_string(k) +
+                        " has zero variance, so C_k = alpha^2 Sigma_k + sigma^2 I is singular");
             out.centre.col(j) = alpha * means_.col(k);
             out.variance.col(j) = variances_.col(k);
             out.inv_c.col(j) = c.inverse().matrix();
@@ -470,20 +475,25 @@ private:
         for (b.start = 0; b.start < n; b.start += b.size) {
             b.size = std::min(block_rows, n - b.start);
             const index m = b.size;
-            b.x.topRows(m) = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>>(x.data() + b.start * dim_, dim_, m)
-                                 .transpose()
-                                 .template cast<double>();
+            b.x.topRows(m) =
+                Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>>(x.data() + b.start * dim_, dim_, m)
+                    .transpose()
+                    .template cast<double>();
             for (index j = 0; j < count; ++j) {
                 auto& z = b.z[static_cast<std::size_t>(j)];
                 z.topRows(m) = b.x.topRows(m).rowwise() - noised.centre.col(j).transpose();
-                if (!is_isotropic()) z.topRows(m) = z.topRows(m) * rotations_[static_cast<std::size_t>(noised.ids[static_cast<std::size_t>(j)])];
+                if (!is_isotropic())
+                    z.topRows(m) =
+                        z.topRows(m) * rotations_[static_cast<std::size_t>(noised.ids[static_cast<std::size_t>(j)])];
                 b.logits.col(j).head(m) =
-                    (noised.log_norm[j] - 0.5 * (z.topRows(m).array().square().matrix() * noised.inv_c.col(j)).array()).matrix();
+                    (noised.log_norm[j] - 0.5 * (z.topRows(m).array().square().matrix() * noised.inv_c.col(j)).array())
+                        .matrix();
             }
             // Log-sum-exp over components, and the responsibilities as its softmax.
             b.peak.head(m) = b.logits.col(0).head(m).array();
             for (index j = 1; j < count; ++j) b.peak.head(m) = b.peak.head(m).max(b.logits.col(j).head(m).array());
-            for (index j = 0; j < count; ++j) b.resp.col(j).head(m) = (b.logits.col(j).head(m).array() - b.peak.head(m)).exp().matrix();
+            for (index j = 0; j < count; ++j)
+                b.resp.col(j).head(m) = (b.logits.col(j).head(m).array() - b.peak.head(m)).exp().matrix();
             b.total.head(m) = b.resp.topRows(m).rowwise().sum().array();
             for (index j = 0; j < count; ++j) b.resp.col(j).head(m).array() /= b.total.head(m);
             visit(std::as_const(b));
@@ -516,8 +526,9 @@ private:
             if (is_isotropic()) {
                 acc.array() += (z.topRows(m).array().rowwise() * coefficient.array()).colwise() * w.array();
             } else {
-                acc.noalias() += ((z.topRows(m).array().rowwise() * coefficient.array()).colwise() * w.array()).matrix() *
-                                 rotations_[static_cast<std::size_t>(k)].transpose();
+                acc.noalias() +=
+                    ((z.topRows(m).array().rowwise() * coefficient.array()).colwise() * w.array()).matrix() *
+                    rotations_[static_cast<std::size_t>(k)].transpose();
             }
             if (form.mean_coefficient != 0.0) acc.noalias() += (form.mean_coefficient * w) * means_.col(k).transpose();
         }
@@ -541,11 +552,11 @@ private:
     }
 
     index dim_;
-    Eigen::VectorXd weights_;      // normalised w_k
-    Eigen::VectorXd log_weights_;  // log w_k
-    Eigen::VectorXd cumulative_;   // running sums of w_k, for inverse-CDF sampling
-    Eigen::MatrixXd means_;        // d x K
-    Eigen::MatrixXd variances_;    // d x K: eigenvalues of Sigma_k (all s_k^2 when isotropic)
+    Eigen::VectorXd weights_;                 // normalised w_k
+    Eigen::VectorXd log_weights_;             // log w_k
+    Eigen::VectorXd cumulative_;              // running sums of w_k, for inverse-CDF sampling
+    Eigen::MatrixXd means_;                   // d x K
+    Eigen::MatrixXd variances_;               // d x K: eigenvalues of Sigma_k (all s_k^2 when isotropic)
     std::vector<Eigen::MatrixXd> rotations_;  // eigenvectors U_k of Sigma_k (empty when isotropic)
     std::vector<Eigen::MatrixXd> cholesky_;   // L_k with Sigma_k = L_k L_k^T (empty when isotropic)
     std::vector<int> labels_;

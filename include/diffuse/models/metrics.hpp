@@ -53,7 +53,8 @@ inline double distance_sum(const Eigen::MatrixXd& p, const Eigen::MatrixXd& q, b
             if (begin >= end) continue;
             const index len = end - begin;
             squared.head(len) = (q.col(0).segment(begin, len).array() - p(i, 0)).square();
-            for (index c = 1; c < q.cols(); ++c) squared.head(len) += (q.col(c).segment(begin, len).array() - p(i, c)).square();
+            for (index c = 1; c < q.cols(); ++c)
+                squared.head(len) += (q.col(c).segment(begin, len).array() - p(i, c)).square();
             total += squared.head(len).sqrt().sum();
         }
     }

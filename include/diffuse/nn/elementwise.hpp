@@ -72,9 +72,13 @@ struct derivative_of {
     A act{};
 
     template <Real T>
-    T operator()(T x) const { return nn::derivative(act, x); }
+    T operator()(T x) const {
+        return nn::derivative(act, x);
+    }
     template <class P>
-    DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const { return act.packet_derivative(x); }
+    DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
+        return act.packet_derivative(x);
+    }
     void validate() const { detail::validate(act); }
 };
 template <class A>
@@ -90,7 +94,8 @@ template <elementwise_activation A, class Data>
 DIFFUSE_NOINLINE void apply(const A& act, Data&& data) {
     detail::validate(act);
     auto x = flat(data);
-    simd::transform(x.size(), x.data(), [act](const auto& p) { return act.packetOp(p); }, x.data());
+    simd::transform(
+        x.size(), x.data(), [act](const auto& p) { return act.packetOp(p); }, x.data());
 }
 
 // out = f(in), out = f'(in).
@@ -98,13 +103,15 @@ template <elementwise_activation A, Real T>
 DIFFUSE_NOINLINE void apply(const A& act, const_view<T> in, view<T> out) {
     detail::validate(act);
     require_size("out.size()", out.size(), in.size());
-    simd::transform(in.size(), out.data(), [act](const auto& p) { return act.packetOp(p); }, in.data());
+    simd::transform(
+        in.size(), out.data(), [act](const auto& p) { return act.packetOp(p); }, in.data());
 }
 template <elementwise_activation A, Real T>
 DIFFUSE_NOINLINE void apply_derivative(const A& act, const_view<T> in, view<T> out) {
     detail::validate(act);
     require_size("out.size()", out.size(), in.size());
-    simd::transform(in.size(), out.data(), [act](const auto& p) { return act.packet_derivative(p); }, in.data());
+    simd::transform(
+        in.size(), out.data(), [act](const auto& p) { return act.packet_derivative(p); }, in.data());
 }
 
 // Backpropagation through y = f(x): grad_x = grad_y * f'(x), one fused pass. grad_x may alias
@@ -116,8 +123,8 @@ DIFFUSE_NOINLINE void backward(const A& act, const_view<T> x, const_view<T> grad
     require_size("grad_x.size()", grad_x.size(), x.size());
     simd::transform(
         x.size(), grad_x.data(),
-        [act](const auto& xs, const auto& gs) { return Eigen::internal::pmul(gs, act.packet_derivative(xs)); }, x.data(),
-        grad_y.data());
+        [act](const auto& xs, const auto& gs) { return Eigen::internal::pmul(gs, act.packet_derivative(xs)); },
+        x.data(), grad_y.data());
 }
 
 }  // namespace diffuse::nn
@@ -126,7 +133,7 @@ DIFFUSE_NOINLINE void backward(const A& act, const_view<T> x, const_view<T> grad
 // scalar_logistic_op); every diffuse activation provides packetOp for every packet type.
 namespace Eigen::internal {
 template <class A>
-    requires std::same_as<typename A::activation_kind, diffuse::nn::elementwise_tag>
+requires std::same_as<typename A::activation_kind, diffuse::nn::elementwise_tag>
 struct functor_traits<A> {
     enum { Cost = A::cost, PacketAccess = true };
 };

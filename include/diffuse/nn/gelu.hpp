@@ -28,17 +28,25 @@ struct gelu {
     using activation_kind = elementwise_tag;
     static constexpr int cost = 45;
 
-    template <Real T> T operator()(T x) const { return nn::value(*this, x); }
-    template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
+    template <Real T>
+    T operator()(T x) const {
+        return nn::value(*this, x);
+    }
+    template <Real T>
+    T derivative(T x) const {
+        return nn::derivative(*this, x);
+    }
     // Where the tables serve (float, AVX-512), a packet whose lanes all lie in [-4.125, 7.875)
     // takes Phi from the quarter-step table, one in [-7.5, -4) from the eighth-step table (Phi
     // falls faster there), any other the tabulated tail form. Otherwise each
     // packet takes the series near 0, the tail form elsewhere, and both only when its lanes
     // straddle the bound.
-    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         if constexpr (kernels::detail::quarter_octaves_tabulated<simd::scalar_of<P>>) {
             namespace detail = kernels::detail;
-            if (detail::within_quarter_steps(x)) return detail::symmetric_gate_by_steps<4>(detail::normal_lower_pieces, x);
+            if (detail::within_quarter_steps(x))
+                return detail::symmetric_gate_by_steps<4>(detail::normal_lower_pieces, x);
             if (simd::all_within(x, simd::constant<P>(-7.5f), simd::constant<P>(-4.0f)))
                 return detail::symmetric_gate_by_steps<8>(detail::normal_lower_far_pieces, x);
             return tail_value(x);
@@ -48,7 +56,8 @@ struct gelu {
         const P y = tail_value(x);
         return kernels::any(near_zero) ? simd::select(near_zero, central_value(x), y) : y;
     }
-    template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         if constexpr (kernels::detail::quarter_octaves_tabulated<simd::scalar_of<P>>) return tail_derivative(x);
         const P near_zero = kernels::central(x);
         if (kernels::all(near_zero)) return central_derivative(x);
@@ -59,7 +68,8 @@ struct gelu {
 private:
     // |x| <= 1/2: x Phi(x) = x/2 + x^2 S(x^2) with x^2 = s + s_lo exact, one rounding at the end
     // (x/2 is exact but for denormal x, where it is the correctly rounded result).
-    template <class P> DIFFUSE_ALWAYS_INLINE static P central_value(const P& x) {
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE static P central_value(const P& x) {
         using T = simd::scalar_of<P>;
         const auto [s, s_lo] = simd::two_product(x, x);
         const P series = simd::polynomial(s, kernels::detail::normal_central<T>);
@@ -70,7 +80,8 @@ private:
         return Eigen::internal::por(y, simd::sign_bit(x));
     }
     // f' = Phi(x) + x phi(x) = 1/2 + x D(x^2).
-    template <class P> DIFFUSE_ALWAYS_INLINE static P central_derivative(const P& x) {
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE static P central_derivative(const P& x) {
         using T = simd::scalar_of<P>;
         const P series = simd::polynomial(Eigen::internal::pmul(x, x), kernels::detail::normal_central_with_density<T>);
         return simd::fma(x, series, simd::constant<P>(T(0.5)));
@@ -78,19 +89,22 @@ private:
     // x < 0: x Phi(x) = -t (h + h_lo) g, the product -t (h + h_lo) rounded once and scaled by g
     // once. x >= 0: x Phi(x) = x + x q with q = -g h, rounded once. One scaling by g serves
     // both; t = |x| is clamped to 2^20 (where q = 0), so x = -inf gives -0 and +inf gives inf.
-    template <class P> DIFFUSE_ALWAYS_INLINE static P tail_value(const P& x) {
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE static P tail_value(const P& x) {
         namespace ei = Eigen::internal;
         const auto tail = kernels::normal_tail(x);
         const P zero = ei::pzero(x);
         const P minus_t = ei::pnegate(tail.t);
         const P lower = simd::fma(minus_t, tail.h, ei::pmul(minus_t, tail.h_lo));
-        const P q = simd::exp_scaled_non_positive(tail.a_hi, tail.a_lo).times(simd::select_less(x, zero, lower, ei::pnegate(tail.h)));
+        const P q = simd::exp_scaled_non_positive(tail.a_hi, tail.a_lo)
+                        .times(simd::select_less(x, zero, lower, ei::pnegate(tail.h)));
         return simd::select_less(x, zero, q, simd::fma(tail.t, q, x));
     }
     // f' = Phi(x) + x phi(x) = g (h - |x| / sqrt(2 pi)) for x < 0, 1 - g (h - x / sqrt(2 pi))
     // for x >= 0; the difference in the brackets is formed from h + h_lo and 1/sqrt(2 pi) to
     // twice the precision, so its cancellation near x = -0.75 costs nothing.
-    template <class P> DIFFUSE_ALWAYS_INLINE static P tail_derivative(const P& x) {
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE static P tail_derivative(const P& x) {
         using T = simd::scalar_of<P>;
         namespace ei = Eigen::internal;
         constexpr simd::exact_constant<T> inv_sqrt_2pi{kernels::detail::inv_sqrt_2pi};
@@ -109,24 +123,33 @@ struct gelu_tanh {
     static constexpr long double k1 = 1.59576912160573071175359185369269219L;  // sqrt(8/pi)
     static constexpr long double cubic = 0.044715L;
 
-    template <Real T> T operator()(T x) const { return nn::value(*this, x); }
-    template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
+    template <Real T>
+    T operator()(T x) const {
+        return nn::value(*this, x);
+    }
+    template <Real T>
+    T derivative(T x) const {
+        return nn::derivative(*this, x);
+    }
     // w is odd with the sign of x: -|w(x)| = m p(m) with m = -|x| and p(m) = k1 + k3 m^2 > 0,
     // the product taken into the exponential's reduction (simd::exp_scaled_of_product). m is
     // clamped where -|w| is below the exponential's range (the gate is 0 there).
     // Where the tables serve (float, AVX-512), a packet whose lanes all lie in [-4.125, 7.875)
     // takes the gate from the quarter-step table instead.
-    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         using T = simd::scalar_of<P>;
         if constexpr (kernels::detail::quarter_octaves_tabulated<T>) {
-            if (kernels::detail::within_quarter_steps(x)) return kernels::detail::symmetric_gate_by_steps<4>(kernels::detail::gelu_tanh_lower_pieces, x);
+            if (kernels::detail::within_quarter_steps(x))
+                return kernels::detail::symmetric_gate_by_steps<4>(kernels::detail::gelu_tanh_lower_pieces, x);
         }
         const P m = Eigen::internal::pmax(simd::minus_abs(x), simd::constant<P>(-static_cast<T>(underflow_bound<T>)));
         const auto [p, p_lo] = cubic_factor(m, cubic_term<P>);
         return kernels::self_gated(x, kernels::logistic_from(x, simd::exp_scaled_of_product(m, p, p_lo)));
     }
     // x w'(x) = x (k1 + 3 k3 x^2), to twice the precision like w.
-    template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         const auto [w, w_lo] = odd_cubic(x, cubic_term<P>);
         const auto [s, s_lo] = odd_cubic(x, cubic_slope_term<P>);
         return kernels::self_gated_derivative(kernels::logistic(w, w_lo), s, s_lo);
@@ -152,7 +175,8 @@ private:
 
     // k1 + k3 x^2 as hi + lo.
     template <class P>
-    DIFFUSE_ALWAYS_INLINE static simd::double_word<P> cubic_factor(const P& x, const simd::exact_constant<simd::scalar_of<P>>& k3) {
+    DIFFUSE_ALWAYS_INLINE static simd::double_word<P> cubic_factor(const P& x,
+                                                                   const simd::exact_constant<simd::scalar_of<P>>& k3) {
         namespace ei = Eigen::internal;
         constexpr auto k = linear<P>;
         const auto [s, s_lo] = simd::two_product(x, x);
@@ -166,7 +190,8 @@ private:
     }
     // x (k1 + k3 x^2) as hi + lo (w for k3 = k1 * 0.044715, x w' for three times that).
     template <class P>
-    DIFFUSE_ALWAYS_INLINE static simd::double_word<P> odd_cubic(const P& x, const simd::exact_constant<simd::scalar_of<P>>& k3) {
+    DIFFUSE_ALWAYS_INLINE static simd::double_word<P> odd_cubic(const P& x,
+                                                                const simd::exact_constant<simd::scalar_of<P>>& k3) {
         const auto [m, m_lo] = cubic_factor(x, k3);
         const auto [w, w_err] = simd::two_product(x, m);
         return {w, simd::fma(x, m_lo, w_err)};

@@ -56,14 +56,23 @@ struct hard_sigmoid {
     using activation_kind = elementwise_tag;
     static constexpr int cost = 3;
 
-    template <Real T> T operator()(T x) const { return nn::value(*this, x); }
-    template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
-    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
+    template <Real T>
+    T operator()(T x) const {
+        return nn::value(*this, x);
+    }
+    template <Real T>
+    T derivative(T x) const {
+        return nn::derivative(*this, x);
+    }
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         return detail::ramp_over_6(detail::ramp6(x));
     }
-    template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         using T = simd::scalar_of<P>;
-        return simd::keep_nan(x, simd::select(detail::inside_open(x, T(-3), T(3)), simd::constant<P>(T(1) / T(6)), Eigen::internal::pzero(x)));
+        return simd::keep_nan(x, simd::select(detail::inside_open(x, T(-3), T(3)), simd::constant<P>(T(1) / T(6)),
+                                              Eigen::internal::pzero(x)));
     }
 };
 
@@ -79,13 +88,21 @@ struct hard_tanh {
         require_finite("hard_tanh.max_val", max_val);
         require(max_val > min_val, "hard_tanh.max_val", max_val, "a number > hard_tanh.min_val");
     }
-    template <Real T> T operator()(T x) const { return nn::value(*this, x); }
-    template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
-    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
+    template <Real T>
+    T operator()(T x) const {
+        return nn::value(*this, x);
+    }
+    template <Real T>
+    T derivative(T x) const {
+        return nn::derivative(*this, x);
+    }
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         using T = simd::scalar_of<P>;
         return simd::clamp_nan(x, static_cast<T>(min_val), static_cast<T>(max_val));
     }
-    template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         using T = simd::scalar_of<P>;
         const P inside = detail::inside_open(x, static_cast<T>(min_val), static_cast<T>(max_val));
         return simd::keep_nan(x, simd::select(inside, simd::constant<P>(T(1)), Eigen::internal::pzero(x)));
@@ -98,9 +115,16 @@ struct hardswish {
     using activation_kind = elementwise_tag;
     static constexpr int cost = 4;
 
-    template <Real T> T operator()(T x) const { return nn::value(*this, x); }
-    template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
-    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
+    template <Real T>
+    T operator()(T x) const {
+        return nn::value(*this, x);
+    }
+    template <Real T>
+    T derivative(T x) const {
+        return nn::derivative(*this, x);
+    }
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         using T = simd::scalar_of<P>;
         // On [-3, 3] relu6(u + 3) = u + 3; u = -3 gives -0, as PyTorch's formula does for
         // finite x <= -3 (and -0 rather than its NaN at -inf).
@@ -108,7 +132,8 @@ struct hardswish {
         const P ramp = detail::ramp_over_6(Eigen::internal::pmul(u, Eigen::internal::padd(u, simd::constant<P>(T(3)))));
         return simd::select_less_equal(simd::constant<P>(T(3)), x, x, ramp);
     }
-    template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         using T = simd::scalar_of<P>;
         const P middle = simd::fma(x, simd::constant<P>(T(1) / T(3)), simd::constant<P>(T(0.5)));
         const P upper = simd::select_less_equal(x, simd::constant<P>(T(3)), middle, simd::constant<P>(T(1)));

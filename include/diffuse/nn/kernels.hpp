@@ -46,14 +46,17 @@ DIFFUSE_ALWAYS_INLINE logistic_parts<P> logistic_from(const P& w, const simd::sc
 }
 template <class P>
 DIFFUSE_ALWAYS_INLINE logistic_parts<P> logistic(const P& w_hi, const P& w_lo) {
-    return logistic_from(w_hi, simd::exp_scaled_non_positive(simd::minus_abs(w_hi), simd::select_less_equal(ei::pzero(w_hi), w_hi, ei::pnegate(w_lo), w_lo)));
+    return logistic_from(
+        w_hi, simd::exp_scaled_non_positive(simd::minus_abs(w_hi),
+                                            simd::select_less_equal(ei::pzero(w_hi), w_hi, ei::pnegate(w_lo), w_lo)));
 }
 // The same for a linear gate w = (b + b_lo) x, b > 0 (b_lo optional), given a packet with w's
 // sign: exp(-|w|) = exp(-|x| (b + b_lo)) from the product directly
 // (simd::exp_scaled_of_product), -|x| clamped where the product is below the exponential's
 // range (the result is 0 there anyway).
 template <class P, class... Low>
-DIFFUSE_ALWAYS_INLINE logistic_parts<P> logistic_of_linear(const P& sign_of_w, const P& x, scalar_of<P> b, const Low&... b_lo) {
+DIFFUSE_ALWAYS_INLINE logistic_parts<P> logistic_of_linear(const P& sign_of_w, const P& x, scalar_of<P> b,
+                                                           const Low&... b_lo) {
     const P m = ei::pmax(simd::minus_abs(x), constant<P>(simd::lowest_factor_for_exp(b)));
     return logistic_from(sign_of_w, simd::exp_scaled_of_product(m, constant<P>(b), constant<P>(b_lo)...));
 }

@@ -23,16 +23,25 @@ struct sigmoid {
     using activation_kind = elementwise_tag;
     static constexpr int cost = 20;
 
-    template <Real T> T operator()(T x) const { return nn::value(*this, x); }
-    template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
-    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
+    template <Real T>
+    T operator()(T x) const {
+        return nn::value(*this, x);
+    }
+    template <Real T>
+    T derivative(T x) const {
+        return nn::derivative(*this, x);
+    }
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         return kernels::sigma_of(kernels::logistic(x));
     }
     // sigma(x) sigma(-x) = e / d^2: the exponential's mantissa over d^2 (rounded once), its
     // power of two applied last.
-    template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         const auto s = kernels::logistic(x);
-        return simd::ldexp(Eigen::internal::pdiv(s.exp_w.half_mantissa, kernels::one_plus_squared(s.e, s.d)), s.exp_w.exponent);
+        return simd::ldexp(Eigen::internal::pdiv(s.exp_w.half_mantissa, kernels::one_plus_squared(s.e, s.d)),
+                           s.exp_w.exponent);
     }
 };
 
@@ -41,10 +50,20 @@ struct silu {
     using activation_kind = elementwise_tag;
     static constexpr int cost = 22;
 
-    template <Real T> T operator()(T x) const { return nn::value(*this, x); }
-    template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
-    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const { return kernels::self_gated(x, kernels::logistic(x)); }
-    template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
+    template <Real T>
+    T operator()(T x) const {
+        return nn::value(*this, x);
+    }
+    template <Real T>
+    T derivative(T x) const {
+        return nn::derivative(*this, x);
+    }
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
+        return kernels::self_gated(x, kernels::logistic(x));
+    }
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         return kernels::self_gated_derivative(kernels::logistic(x), x, Eigen::internal::pzero(x));
     }
 };
@@ -56,10 +75,17 @@ struct swish {
     double beta = 1.0;
 
     void validate() const { require_finite("swish.beta", beta); }
-    template <Real T> T operator()(T x) const { return nn::value(*this, x); }
-    template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
+    template <Real T>
+    T operator()(T x) const {
+        return nn::value(*this, x);
+    }
+    template <Real T>
+    T derivative(T x) const {
+        return nn::derivative(*this, x);
+    }
     // df/dbeta = x^2 sigma(beta x) sigma(-beta x)
-    template <Real T> T derivative_beta(T x) const {
+    template <Real T>
+    T derivative_beta(T x) const {
         validate();
         if (beta == 0.0) return x * x / 4;  // sigma(0) = 1/2, also at x = +-inf
         return simd::on_scalar(x, [this](const auto& p) {
@@ -70,14 +96,16 @@ struct swish {
     }
     // exp(-|beta x|) = exp(|beta| (-|x|)); w has the sign of x, or of -x for beta < 0.
     // beta = 0 is the line x/2 (the general path would meet 0 * inf at x = +-inf).
-    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         using T = simd::scalar_of<P>;
         if (beta == 0.0) return Eigen::internal::pmul(x, simd::constant<P>(T(0.5)));
         const T b = static_cast<T>(beta);
         const P sign_of_w = Eigen::internal::pxor(x, simd::sign_bit(simd::constant<P>(b)));
         return kernels::self_gated(x, kernels::logistic_of_linear(sign_of_w, x, std::abs(b)));
     }
-    template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         if (beta == 0.0) return simd::keep_nan(x, simd::constant<P>(simd::scalar_of<P>(0.5)));
         // x w' = beta x = w, exactly as hi + lo.
         const auto [hi, lo] = gate(x);
@@ -85,7 +113,8 @@ struct swish {
     }
 
 private:
-    template <class P> DIFFUSE_ALWAYS_INLINE simd::double_word<P> gate(const P& x) const {
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE simd::double_word<P> gate(const P& x) const {
         return simd::two_product(simd::constant<P>(static_cast<simd::scalar_of<P>>(beta)), x);
     }
 };
@@ -96,12 +125,20 @@ struct quick_gelu {
     static constexpr int cost = 24;
     static constexpr long double gate_scale = 1.702L;
 
-    template <Real T> T operator()(T x) const { return nn::value(*this, x); }
-    template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
-    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
+    template <Real T>
+    T operator()(T x) const {
+        return nn::value(*this, x);
+    }
+    template <Real T>
+    T derivative(T x) const {
+        return nn::derivative(*this, x);
+    }
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         return kernels::self_gated(x, kernels::logistic_of_linear(x, x, scale<P>.hi, scale<P>.lo));
     }
-    template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         // x w' = 1.702 x = w.
         const auto [hi, lo] = simd::times(scale<P>, x);
         return kernels::self_gated_derivative(kernels::logistic(hi, lo), hi, lo);

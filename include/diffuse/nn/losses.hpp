@@ -36,23 +36,34 @@ struct target_coefficients {
 namespace target {
 
 struct epsilon {
-    template <Real T> static target_coefficients<T> coefficients(T, T) { return {T(0), T(1)}; }
+    template <Real T>
+    static target_coefficients<T> coefficients(T, T) {
+        return {T(0), T(1)};
+    }
 };
 struct sample {
-    template <Real T> static target_coefficients<T> coefficients(T, T) { return {T(1), T(0)}; }
+    template <Real T>
+    static target_coefficients<T> coefficients(T, T) {
+        return {T(1), T(0)};
+    }
 };
 struct v {
-    template <Real T> static target_coefficients<T> coefficients(T alpha, T sigma) { return {-sigma, alpha}; }
+    template <Real T>
+    static target_coefficients<T> coefficients(T alpha, T sigma) {
+        return {-sigma, alpha};
+    }
 };
 struct score {
-    template <Real T> static target_coefficients<T> coefficients(T, T sigma) {
+    template <Real T>
+    static target_coefficients<T> coefficients(T, T sigma) {
         require_positive("sigma (score target)", sigma);
         return {T(0), T(-1) / sigma};
     }
 };
 // The straight path x_t = (1 - s) x0 + s eps has d/ds x_t = eps - x0.
 struct velocity {
-    template <Real T> static target_coefficients<T> coefficients(T alpha, T sigma) {
+    template <Real T>
+    static target_coefficients<T> coefficients(T alpha, T sigma) {
         const T tolerance = T(64) * std::numeric_limits<T>::epsilon();
         require(std::abs(alpha + sigma - T(1)) <= tolerance, "alpha + sigma (velocity target)", alpha + sigma,
                 "1 (the straight path x = (1 - s) x0 + s eps of rectified flow)");
@@ -76,8 +87,8 @@ void denoising_pair(const X0& x0, const Noise& noise, const_view<T> alpha, const
     require(target_out.rows() == x0.rows() && target_out.cols() == batch, "target.cols()", target_out.cols(),
             "the shape of x0");
     for (index j = 0; j < batch; ++j) {
-        require(std::isfinite(alpha[j]) && std::isfinite(sigma[j]) && sigma[j] >= T(0), "sigma",
-                sigma[j], "finite alpha and sigma >= 0");
+        require(std::isfinite(alpha[j]) && std::isfinite(sigma[j]) && sigma[j] >= T(0), "sigma", sigma[j],
+                "finite alpha and sigma >= 0");
         const auto c = Target::coefficients(alpha[j], sigma[j]);
         x_t.col(j) = alpha[j] * x0.col(j) + sigma[j] * noise.col(j);
         target_out.col(j) = c.from_sample * x0.col(j) + c.from_noise * noise.col(j);
@@ -88,8 +99,8 @@ void denoising_pair(const X0& x0, const Noise& noise, const_view<T> alpha, const
 template <class P, class Tg, class G>
 auto mse_loss(const P& prediction, const Tg& target_values, G&& gradient) {
     using T = typename P::Scalar;
-    require(prediction.rows() == target_values.rows() && prediction.cols() == target_values.cols(),
-            "prediction.size()", prediction.size(), "the shape of the target");
+    require(prediction.rows() == target_values.rows() && prediction.cols() == target_values.cols(), "prediction.size()",
+            prediction.size(), "the shape of the target");
     require(gradient.rows() == prediction.rows() && gradient.cols() == prediction.cols(), "gradient.size()",
             gradient.size(), "the shape of the prediction");
     const T n = static_cast<T>(prediction.size());

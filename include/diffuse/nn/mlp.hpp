@@ -95,7 +95,9 @@ public:
     const_view<T> parameters() const { return const_view<T>(parameters_.data(), parameters_.size()); }
 
     // W_l (out x in) and b_l of layer l = 0 .. layers() - 1, aliasing the parameter buffer.
-    Eigen::Map<matrix> weight(index l) { return {parameters_.data() + weight_offset(l), widths_at(l + 1), widths_at(l)}; }
+    Eigen::Map<matrix> weight(index l) {
+        return {parameters_.data() + weight_offset(l), widths_at(l + 1), widths_at(l)};
+    }
     Eigen::Map<const matrix> weight(index l) const {
         return {parameters_.data() + weight_offset(l), widths_at(l + 1), widths_at(l)};
     }

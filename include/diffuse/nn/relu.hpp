@@ -21,7 +21,8 @@ DIFFUSE_ALWAYS_INLINE P leaky(const P& x, const P& slope) {
 }
 template <class P>
 DIFFUSE_ALWAYS_INLINE P leaky_derivative(const P& x, const P& slope) {
-    return simd::keep_nan(x, simd::select_less(Eigen::internal::pzero(x), x, simd::constant<P>(simd::scalar_of<P>(1)), slope));
+    return simd::keep_nan(
+        x, simd::select_less(Eigen::internal::pzero(x), x, simd::constant<P>(simd::scalar_of<P>(1)), slope));
 }
 template <Real T>
 T leaky_slope_derivative(T x) {
@@ -34,10 +35,20 @@ struct relu {
     using activation_kind = elementwise_tag;
     static constexpr int cost = 1;
 
-    template <Real T> T operator()(T x) const { return nn::value(*this, x); }
-    template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
-    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const { return simd::positive_part(x); }
-    template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
+    template <Real T>
+    T operator()(T x) const {
+        return nn::value(*this, x);
+    }
+    template <Real T>
+    T derivative(T x) const {
+        return nn::derivative(*this, x);
+    }
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
+        return simd::positive_part(x);
+    }
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         return detail::leaky_derivative(x, Eigen::internal::pzero(x));
     }
 };
@@ -47,12 +58,23 @@ struct relu6 {
     using activation_kind = elementwise_tag;
     static constexpr int cost = 2;
 
-    template <Real T> T operator()(T x) const { return nn::value(*this, x); }
-    template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
-    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const { return simd::clamp_nan(x, 0, 6); }
-    template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
+    template <Real T>
+    T operator()(T x) const {
+        return nn::value(*this, x);
+    }
+    template <Real T>
+    T derivative(T x) const {
+        return nn::derivative(*this, x);
+    }
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
+        return simd::clamp_nan(x, 0, 6);
+    }
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         using T = simd::scalar_of<P>;
-        const P inside = Eigen::internal::pand(simd::less(Eigen::internal::pzero(x), x), simd::less(x, simd::constant<P>(T(6))));
+        const P inside =
+            Eigen::internal::pand(simd::less(Eigen::internal::pzero(x), x), simd::less(x, simd::constant<P>(T(6))));
         return simd::keep_nan(x, simd::select(inside, simd::constant<P>(T(1)), Eigen::internal::pzero(x)));
     }
 };
@@ -64,15 +86,33 @@ struct leaky_relu {
     double negative_slope = 0.01;
 
     void validate() const { require_finite("leaky_relu.negative_slope", negative_slope); }
-    template <Real T> T operator()(T x) const { return nn::value(*this, x); }
-    template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
+    template <Real T>
+    T operator()(T x) const {
+        return nn::value(*this, x);
+    }
+    template <Real T>
+    T derivative(T x) const {
+        return nn::derivative(*this, x);
+    }
     // df/d(negative_slope)
-    template <Real T> T derivative_negative_slope(T x) const { return detail::leaky_slope_derivative(x); }
-    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const { return detail::leaky(x, slope<P>()); }
-    template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const { return detail::leaky_derivative(x, slope<P>()); }
+    template <Real T>
+    T derivative_negative_slope(T x) const {
+        return detail::leaky_slope_derivative(x);
+    }
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
+        return detail::leaky(x, slope<P>());
+    }
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
+        return detail::leaky_derivative(x, slope<P>());
+    }
 
 private:
-    template <class P> DIFFUSE_ALWAYS_INLINE P slope() const { return simd::constant<P>(static_cast<simd::scalar_of<P>>(negative_slope)); }
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P slope() const {
+        return simd::constant<P>(static_cast<simd::scalar_of<P>>(negative_slope));
+    }
 };
 
 // PReLU with one learned weight (torch.nn.PReLU(num_parameters=1), init 0.25); a per-channel
@@ -83,15 +123,33 @@ struct prelu {
     double weight = 0.25;
 
     void validate() const { require_finite("prelu.weight", weight); }
-    template <Real T> T operator()(T x) const { return nn::value(*this, x); }
-    template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
+    template <Real T>
+    T operator()(T x) const {
+        return nn::value(*this, x);
+    }
+    template <Real T>
+    T derivative(T x) const {
+        return nn::derivative(*this, x);
+    }
     // df/d(weight)
-    template <Real T> T derivative_weight(T x) const { return detail::leaky_slope_derivative(x); }
-    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const { return detail::leaky(x, slope<P>()); }
-    template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const { return detail::leaky_derivative(x, slope<P>()); }
+    template <Real T>
+    T derivative_weight(T x) const {
+        return detail::leaky_slope_derivative(x);
+    }
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
+        return detail::leaky(x, slope<P>());
+    }
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
+        return detail::leaky_derivative(x, slope<P>());
+    }
 
 private:
-    template <class P> DIFFUSE_ALWAYS_INLINE P slope() const { return simd::constant<P>(static_cast<simd::scalar_of<P>>(weight)); }
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P slope() const {
+        return simd::constant<P>(static_cast<simd::scalar_of<P>>(weight));
+    }
 };
 
 // max(0, x)^2; f'(x) = 2 max(0, x).
@@ -99,13 +157,21 @@ struct relu_squared {
     using activation_kind = elementwise_tag;
     static constexpr int cost = 2;
 
-    template <Real T> T operator()(T x) const { return nn::value(*this, x); }
-    template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
-    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
+    template <Real T>
+    T operator()(T x) const {
+        return nn::value(*this, x);
+    }
+    template <Real T>
+    T derivative(T x) const {
+        return nn::derivative(*this, x);
+    }
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         const P r = simd::positive_part(x);
         return Eigen::internal::pmul(r, r);
     }
-    template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         const P r = simd::positive_part(x);
         return Eigen::internal::padd(r, r);
     }

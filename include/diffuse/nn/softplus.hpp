@@ -32,17 +32,25 @@ struct softplus {
         require_positive("softplus.beta", beta);
         require_finite("softplus.threshold", threshold);
     }
-    template <Real T> T operator()(T x) const { return nn::value(*this, x); }
-    template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
+    template <Real T>
+    T operator()(T x) const {
+        return nn::value(*this, x);
+    }
+    template <Real T>
+    T derivative(T x) const {
+        return nn::derivative(*this, x);
+    }
     // df/dbeta = (x sigma(beta x) - f(x)) / beta below the threshold, 0 above.
-    template <Real T> T derivative_beta(T x) const {
+    template <Real T>
+    T derivative_beta(T x) const {
         validate();
         const T b = static_cast<T>(beta);
         if (b * x > static_cast<T>(threshold)) return std::isnan(x) ? x : T(0);
         const T f = (*this)(x);
         return (x * derivative(x) - f) / b;
     }
-    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         using T = simd::scalar_of<P>;
         // beta = 1 (the default): z = x exactly, no correction to carry and no division.
         if (beta == 1.0) return threshold_select(x, x, positive_part_plus_log_term(x));
@@ -52,7 +60,8 @@ struct softplus {
         const P lo = Eigen::internal::pxor(z_lo, Eigen::internal::pxor(simd::sign_bit(z), simd::constant<P>(T(-0.0))));
         return threshold_select(x, z, Eigen::internal::pdiv(positive_part_plus_log_term(z, lo), b<P>()));
     }
-    template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         using T = simd::scalar_of<P>;
         const auto [z, z_lo] = simd::two_product(b<P>(), x);
         const P sigma = kernels::sigma_of(kernels::logistic(z, z_lo));
@@ -60,7 +69,10 @@ struct softplus {
     }
 
 private:
-    template <class P> DIFFUSE_ALWAYS_INLINE P b() const { return simd::constant<P>(static_cast<simd::scalar_of<P>>(beta)); }
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P b() const {
+        return simd::constant<P>(static_cast<simd::scalar_of<P>>(beta));
+    }
 
     // max(z, 0) + log1p(exp(-|z|)) for z (+ z_lo, the pack holding -sign(z) z_lo or nothing).
     template <class P, class... Correction>
@@ -82,8 +94,14 @@ struct mish {
     using activation_kind = elementwise_tag;
     static constexpr int cost = 30;
 
-    template <Real T> T operator()(T x) const { return nn::value(*this, x); }
-    template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
+    template <Real T>
+    T operator()(T x) const {
+        return nn::value(*this, x);
+    }
+    template <Real T>
+    T derivative(T x) const {
+        return nn::derivative(*this, x);
+    }
     // With e = exp(-|x|), g = tanh(softplus(x)) is 1 - a/b on both sides, one division for both
     // (the divider, not the arithmetic, bounds two of them on cores with one slow 512-bit divider):
     //   x > 0:  g = (1 + 2e) / (1 + 2e + 2e^2)         = 1 - 2e^2 / (1 + 2e + 2e^2),
@@ -95,12 +113,14 @@ struct mish {
     // Where the tables serve (float, AVX-512), a packet whose lanes all lie in [-8, 7.75) takes g
     // from the half-step table instead (no exponential, no division): x (lead + rest), the small
     // product first, and the sign of x for x = -0.
-    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         using T = simd::scalar_of<P>;
         namespace ei = Eigen::internal;
         if constexpr (kernels::detail::quarter_octaves_tabulated<T>) {
             if (simd::all_within(x, simd::constant<P>(-8.0f), simd::constant<P>(7.75f))) {
-                const auto [lead, rest] = kernels::detail::evaluate_by_steps<2, 8>(kernels::detail::mish_gate_pieces, x);
+                const auto [lead, rest] =
+                    kernels::detail::evaluate_by_steps<2, 8>(kernels::detail::mish_gate_pieces, x);
                 return ei::por(simd::fma(x, lead, ei::pmul(x, rest)), simd::sign_bit(x));
             }
         }
@@ -124,7 +144,8 @@ struct mish {
     // the numerator rounded once together with the exponential's mantissa, its power of two
     // applied last. x is clamped to |x| <= 2^100 (beyond, e = 0 and the result is 1 or -0) so
     // that 4x stays finite.
-    template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         using T = simd::scalar_of<P>;
         namespace ei = Eigen::internal;
         auto c = [](T value) { return simd::constant<P>(value); };
@@ -136,7 +157,8 @@ struct mish {
         const P four_x_plus_6 = simd::fma(four, xb, c(T(6)));
         // x > 0
         const P upper_numerator = simd::fma(e, simd::fma(e, simd::fma(e, four_x_plus_4, four_x_plus_6), four), c(T(1)));
-        const P upper_denominator = simd::fma(e, simd::fma(e, simd::fma(e, simd::fma(e, four, c(T(8))), c(T(8))), four), c(T(1)));
+        const P upper_denominator =
+            simd::fma(e, simd::fma(e, simd::fma(e, simd::fma(e, four, c(T(8))), c(T(8))), four), c(T(1)));
         const P upper = ei::pdiv(upper_numerator, upper_denominator);
         // x <= 0
         const auto [one_plus_x, one_plus_x_lo] = simd::two_sum(c(T(1)), xb);

@@ -20,15 +20,25 @@ struct heaviside {
     double at_zero = 0.0;
 
     void validate() const { require_finite("heaviside.at_zero", at_zero); }
-    template <Real T> T operator()(T x) const { return nn::value(*this, x); }
-    template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
-    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
+    template <Real T>
+    T operator()(T x) const {
+        return nn::value(*this, x);
+    }
+    template <Real T>
+    T derivative(T x) const {
+        return nn::derivative(*this, x);
+    }
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         using T = simd::scalar_of<P>;
         const P zero = Eigen::internal::pzero(x);
         const P step = simd::select_less(zero, x, simd::constant<P>(T(1)), zero);
         return simd::keep_nan(x, simd::select_equal(x, zero, simd::constant<P>(static_cast<T>(at_zero)), step));
     }
-    template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const { return simd::keep_nan(x, Eigen::internal::pzero(x)); }
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
+        return simd::keep_nan(x, Eigen::internal::pzero(x));
+    }
 };
 
 }  // namespace diffuse::nn

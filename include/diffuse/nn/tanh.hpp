@@ -22,10 +22,22 @@ struct tanh_act {
     using activation_kind = elementwise_tag;
     static constexpr int cost = 20;
 
-    template <Real T> T operator()(T x) const { return nn::value(*this, x); }
-    template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
-    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const { return kernels::tanh(x); }
-    template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const { return kernels::tanh_derivative(x); }
+    template <Real T>
+    T operator()(T x) const {
+        return nn::value(*this, x);
+    }
+    template <Real T>
+    T derivative(T x) const {
+        return nn::derivative(*this, x);
+    }
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
+        return kernels::tanh(x);
+    }
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
+        return kernels::tanh_derivative(x);
+    }
 };
 
 // x / (1 + |x|); f' = 1 / (1 + |x|)^2.
@@ -33,18 +45,27 @@ struct softsign {
     using activation_kind = elementwise_tag;
     static constexpr int cost = 4;
 
-    template <Real T> T operator()(T x) const { return nn::value(*this, x); }
-    template <Real T> T derivative(T x) const { return nn::derivative(*this, x); }
-    template <class P> DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
+    template <Real T>
+    T operator()(T x) const {
+        return nn::value(*this, x);
+    }
+    template <Real T>
+    T derivative(T x) const {
+        return nn::derivative(*this, x);
+    }
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         using T = simd::scalar_of<P>;
         // Beyond 2^60 the result rounds to +-1 in both formats; clamping avoids inf/inf.
         constexpr T big = T(1ull << 60);
         const P xc = simd::clamp_nan(x, -big, big);
         return Eigen::internal::pdiv(xc, Eigen::internal::padd(simd::constant<P>(T(1)), simd::abs(xc)));
     }
-    template <class P> DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
         using T = simd::scalar_of<P>;
-        const P r = Eigen::internal::pdiv(simd::constant<P>(T(1)), Eigen::internal::padd(simd::constant<P>(T(1)), simd::abs(x)));
+        const P r = Eigen::internal::pdiv(simd::constant<P>(T(1)),
+                                          Eigen::internal::padd(simd::constant<P>(T(1)), simd::abs(x)));
         return Eigen::internal::pmul(r, r);
     }
 };

@@ -132,14 +132,15 @@ public:
         }
         times_.head(batch).setConstant(static_cast<T>(t));
         auto input = input_.leftCols(batch);
-        assemble_input(Eigen::Map<const matrix>(x.data(), data_dimension_, batch),
-                       const_view<T>(times_.data(), batch), input);
+        assemble_input(Eigen::Map<const matrix>(x.data(), data_dimension_, batch), const_view<T>(times_.data(), batch),
+                       input);
         Eigen::Map<matrix> y(out.data(), data_dimension_, batch);
         network_.forward(input, y, *workspace_);
     }
 
 private:
-    static std::vector<index> widths(index data_dimension, index embedding_dimension, const std::vector<index>& hidden) {
+    static std::vector<index> widths(index data_dimension, index embedding_dimension,
+                                     const std::vector<index>& hidden) {
         require(data_dimension >= 1, "data_dimension", data_dimension, ">= 1");
         std::vector<index> all{data_dimension + embedding_dimension};
         all.insert(all.end(), hidden.begin(), hidden.end());

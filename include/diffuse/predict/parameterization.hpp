@@ -39,11 +39,16 @@ inline prediction parse_prediction(std::string_view name) {
 
 inline constexpr std::string_view name(prediction p) {
     switch (p) {
-        case prediction::epsilon: return "epsilon";
-        case prediction::sample: return "sample";
-        case prediction::v_prediction: return "v_prediction";
-        case prediction::score: return "score";
-        case prediction::flow_velocity: return "flow_prediction";
+        case prediction::epsilon:
+            return "epsilon";
+        case prediction::sample:
+            return "sample";
+        case prediction::v_prediction:
+            return "v_prediction";
+        case prediction::score:
+            return "score";
+        case prediction::flow_velocity:
+            return "flow_prediction";
     }
     return "unknown";
 }
@@ -67,18 +72,27 @@ struct decomposition {
 template <Real T>
 constexpr decomposition<T> decompose(prediction p, T alpha, T sigma) {
     switch (p) {
-        case prediction::epsilon: return {{T(1) / alpha, -sigma / alpha}, {T(0), T(1)}};
-        case prediction::sample: return {{T(0), T(1)}, {T(1) / sigma, -alpha / sigma}};
-        case prediction::v_prediction: return {{alpha, -sigma}, {sigma, alpha}};
-        case prediction::score: return {{T(1) / alpha, sigma * sigma / alpha}, {T(0), -sigma}};
-        case prediction::flow_velocity: return {{T(1), -sigma}, {T(1), alpha}};
+        case prediction::epsilon:
+            return {{T(1) / alpha, -sigma / alpha}, {T(0), T(1)}};
+        case prediction::sample:
+            return {{T(0), T(1)}, {T(1) / sigma, -alpha / sigma}};
+        case prediction::v_prediction:
+            return {{alpha, -sigma}, {sigma, alpha}};
+        case prediction::score:
+            return {{T(1) / alpha, sigma * sigma / alpha}, {T(0), -sigma}};
+        case prediction::flow_velocity:
+            return {{T(1), -sigma}, {T(1), alpha}};
     }
     return {{T(0), T(0)}, {T(0), T(0)}};
 }
 
 // Whether the x0 coefficients are finite at sigma = 0 / alpha = 0 (sample-prediction needs
 // sigma > 0 for eps; epsilon and score need alpha > 0 for x0).
-inline constexpr bool needs_positive_alpha(prediction p) { return p == prediction::epsilon || p == prediction::score; }
-inline constexpr bool needs_positive_sigma(prediction p) { return p == prediction::sample; }
+inline constexpr bool needs_positive_alpha(prediction p) {
+    return p == prediction::epsilon || p == prediction::score;
+}
+inline constexpr bool needs_positive_sigma(prediction p) {
+    return p == prediction::sample;
+}
 
 }  // namespace diffuse::predict

@@ -18,8 +18,8 @@ namespace diffuse::predict {
 
 template <Real T>
 struct dynamic_thresholding {
-    T ratio = T(0.995);     // diffusers' dynamic_thresholding_ratio
-    T max_value = T(1.0);   // diffusers' sample_max_value
+    T ratio = T(0.995);    // diffusers' dynamic_thresholding_ratio
+    T max_value = T(1.0);  // diffusers' sample_max_value
 
     void validate() const {
         require(ratio > T(0) && ratio <= T(1), "dynamic_thresholding_ratio", ratio, "(0, 1]");
@@ -29,11 +29,13 @@ struct dynamic_thresholding {
 
 template <Real T>
 struct x0_processing {
-    std::optional<T> clip_range;                        // clip_sample with clip_sample_range
+    std::optional<T> clip_range;                          // clip_sample with clip_sample_range
     std::optional<dynamic_thresholding<T>> thresholding;  // takes precedence over clipping, as in diffusers
 
     void validate() const {
-        if (clip_range) require(*clip_range > T(0) && std::isfinite(*clip_range), "clip_sample_range", *clip_range, "a finite number > 0");
+        if (clip_range)
+            require(*clip_range > T(0) && std::isfinite(*clip_range), "clip_sample_range", *clip_range,
+                    "a finite number > 0");
         if (thresholding) thresholding->validate();
     }
     [[nodiscard]] bool needs_two_passes() const { return thresholding.has_value(); }
@@ -62,8 +64,8 @@ void apply_dynamic_thresholding(view<T> x0, index batch, const dynamic_threshold
     const index per_sample = x0.size() / batch;
     for (index b = 0; b < batch; ++b) {
         auto sample = x0.segment(b * per_sample, per_sample);
-        T s = abs_quantile<T>(const_view<T>(sample.data(), per_sample), rule.ratio,
-                              view<T>(scratch.data(), per_sample));
+        T s =
+            abs_quantile<T>(const_view<T>(sample.data(), per_sample), rule.ratio, view<T>(scratch.data(), per_sample));
         s = std::clamp(s, T(1), rule.max_value);
         sample = sample.max(-s).min(s) / s;
     }

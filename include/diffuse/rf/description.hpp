@@ -33,7 +33,9 @@ namespace diffuse::rf {
 
 namespace detail {
 
-constexpr bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+constexpr bool is_space(char c) {
+    return c == ' ' || c == '\t' || c == '\r';
+}
 
 constexpr std::vector<std::string_view> split(std::string_view text, char separator) {
     std::vector<std::string_view> parts;
@@ -84,8 +86,8 @@ public:
             for (const char c : text) value = value * 10 + (c - '0');
         }
         if (!ok || value < lowest || value > max_value) {
-            fail(field, text, lowest == 0 ? "a decimal integer in [0, 1000000000]"
-                                          : "a decimal integer in [1, 1000000000]");
+            fail(field, text,
+                 lowest == 0 ? "a decimal integer in [0, 1000000000]" : "a decimal integer in [1, 1000000000]");
         }
         return value;
     }
@@ -140,7 +142,8 @@ constexpr network parse(std::string_view text) {
     for (std::size_t i = 0; i < lines.size(); ++i) {
         const detail::line_reader line(static_cast<index>(i + 1));
         std::string_view content = lines[i];
-        if (const std::size_t hash = content.find('#'); hash != std::string_view::npos) content = content.substr(0, hash);
+        if (const std::size_t hash = content.find('#'); hash != std::string_view::npos)
+            content = content.substr(0, hash);
         const std::vector<std::string_view> tokens = detail::words(content);
         if (tokens.empty()) continue;
         if (tokens.size() < 2) line.fail("name", "", "a kind followed by a node name, e.g. 'conv conv1 kernel=3'");
@@ -204,7 +207,8 @@ constexpr network parse(std::string_view text) {
             from.push_back(net.last());
         }
         if (merge) {
-            if (from.size() < 2) line.fail("from", detail::value_of(s, "from").value_or(""), "two or more node names, a,b");
+            if (from.size() < 2)
+                line.fail("from", detail::value_of(s, "from").value_or(""), "two or more node names, a,b");
             s.kind == "add" ? net.add(s.name, from) : net.concat(s.name, from);
             continue;
         }
@@ -236,18 +240,26 @@ constexpr network parse(std::string_view text) {
                          get("padding") ? line.pads("padding", *get("padding")) : valid, ceil);
                 break;
             }
-            case op::pad: l = pad(line.pads("padding", require_key("padding"))); break;
-            case op::pointwise: break;
+            case op::pad:
+                l = pad(line.pads("padding", require_key("padding")));
+                break;
+            case op::pointwise:
+                break;
             case op::transposed_conv: {
                 const hw p = get("padding") ? line.pair("padding", *get("padding"), 0) : hw(0);
-                l = transposed_conv(line.pair("kernel", require_key("kernel"), 1),
-                                    get("stride") ? line.pair("stride", *get("stride"), 1) : hw(1), p,
-                                    get("dilation") ? line.pair("dilation", *get("dilation"), 1) : hw(1),
-                                    get("output_padding") ? line.pair("output_padding", *get("output_padding"), 0) : hw(0));
+                l = transposed_conv(
+                    line.pair("kernel", require_key("kernel"), 1),
+                    get("stride") ? line.pair("stride", *get("stride"), 1) : hw(1), p,
+                    get("dilation") ? line.pair("dilation", *get("dilation"), 1) : hw(1),
+                    get("output_padding") ? line.pair("output_padding", *get("output_padding"), 0) : hw(0));
                 break;
             }
-            case op::upsample_nearest: l = upsample_nearest(line.pair("factor", require_key("factor"), 1)); break;
-            case op::upsample_bilinear: l = upsample_bilinear(line.pair("factor", require_key("factor"), 1)); break;
+            case op::upsample_nearest:
+                l = upsample_nearest(line.pair("factor", require_key("factor"), 1));
+                break;
+            case op::upsample_bilinear:
+                l = upsample_bilinear(line.pair("factor", require_key("factor"), 1));
+                break;
         }
         // Rules that span fields (a pooling padding larger than half its kernel, an output
         // padding not below the stride...) are checked by the layer itself; report them here.

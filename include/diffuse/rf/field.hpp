@@ -25,11 +25,11 @@ struct unit_range {
 };
 
 struct axis_field {
-    fraction size = 1;     // r: input units seen by one output unit
-    fraction stride = 1;   // S: input units between neighbouring output units
-    fraction padding = 0;  // P: how far unit 0's window starts before input unit 0
+    fraction size = 1;          // r: input units seen by one output unit
+    fraction stride = 1;        // S: input units between neighbouring output units
+    fraction padding = 0;       // P: how far unit 0's window starts before input unit 0
     bool padding_known = true;  // false when TensorFlow 'SAME' padding needs the input size
-    index units = -1;      // output units on this axis for the given input size (-1: no input size)
+    index units = -1;           // output units on this axis for the given input size (-1: no input size)
 
     // Centre of output unit 0, -P + (r-1)/2: the quantity every path into a merge must share.
     constexpr fraction centre_offset() const { return (size - 1) / 2 - padding; }
@@ -37,7 +37,9 @@ struct axis_field {
     constexpr fraction last(index n) const { return first(n) + size - 1; }
     constexpr fraction centre(index n) const { return first(n) + (size - 1) / 2; }
     template <Real T>
-    constexpr T centre_as(index n) const { return centre(n).template to<T>(); }
+    constexpr T centre_as(index n) const {
+        return centre(n).template to<T>();
+    }
     // The integer input units inside [first(n), last(n)] (all of them when every stride is an
     // integer; with upsampling the window can start or end between units).
     constexpr unit_range region(index n) const { return {first(n).ceil(), last(n).floor()}; }

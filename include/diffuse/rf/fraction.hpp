@@ -42,13 +42,14 @@ public:
     }
 
     template <Real T>
-    constexpr T to() const { return static_cast<T>(num_) / static_cast<T>(den_); }
+    constexpr T to() const {
+        return static_cast<T>(num_) / static_cast<T>(den_);
+    }
 
     friend constexpr fraction operator+(fraction a, fraction b) {
         const index g = std::gcd(a.den_, b.den_);
         const index bd = b.den_ / g;
-        return fraction(checked_add(checked_mul(a.num_, bd), checked_mul(b.num_, a.den_ / g)),
-                        checked_mul(a.den_, bd));
+        return fraction(checked_add(checked_mul(a.num_, bd), checked_mul(b.num_, a.den_ / g)), checked_mul(a.den_, bd));
     }
     friend constexpr fraction operator-(fraction a) { return fraction(checked_mul(a.num_, -1), a.den_); }
     friend constexpr fraction operator-(fraction a, fraction b) { return a + (-b); }

@@ -57,10 +57,11 @@ constexpr resolved_graph resolve(const network& net, std::optional<hw> input = s
                 const auto& other = out.units[static_cast<std::size_t>(from)];
                 for (std::size_t a = 0; a < 2; ++a) {
                     if (other[a] != units[a]) {
-                        throw invalid(detail::join(where, ": size (", axis_names[a], ") of input '", net[from].name, "'"),
-                                      other[a],
-                                      detail::join("the size of input '", net[n.inputs[0]].name, "', ",
-                                                   std::to_string(units[a]), " (merged feature maps must have the same size)"));
+                        throw invalid(
+                            detail::join(where, ": size (", axis_names[a], ") of input '", net[from].name, "'"),
+                            other[a],
+                            detail::join("the size of input '", net[n.inputs[0]].name, "', ", std::to_string(units[a]),
+                                         " (merged feature maps must have the same size)"));
                     }
                 }
             }
@@ -88,8 +89,8 @@ constexpr std::vector<index> witness_chain(const std::vector<index>& witness, in
 }
 
 // The two witness paths into a merge, from the last node they share to the merge.
-constexpr std::array<std::string, 2> diverging_paths(const network& net, const std::vector<index>& witness,
-                                                     index a, index b, index merge) {
+constexpr std::array<std::string, 2> diverging_paths(const network& net, const std::vector<index>& witness, index a,
+                                                     index b, index merge) {
     std::vector<index> pa = witness_chain(witness, a);
     std::vector<index> pb = witness_chain(witness, b);
     std::size_t common = 0;
@@ -156,7 +157,8 @@ constexpr std::vector<field> analyze(const network& net, std::optional<hw> input
         auto& js = state[static_cast<std::size_t>(id)];
         if (n.kind == node_kind::layer) {
             const auto& in = state[static_cast<std::size_t>(n.inputs[0])];
-            for (std::size_t a = 0; a < 2; ++a) js[a] = detail::advance(in[a], g.node_steps[static_cast<std::size_t>(id)][a], id);
+            for (std::size_t a = 0; a < 2; ++a)
+                js[a] = detail::advance(in[a], g.node_steps[static_cast<std::size_t>(id)][a], id);
             witness[static_cast<std::size_t>(id)] = n.inputs[0];
         } else if (n.kind != node_kind::input) {
             const index first = n.inputs[0];
@@ -174,8 +176,8 @@ constexpr std::vector<field> analyze(const network& net, std::optional<hw> input
                     if (const index clash = centres.conflict(other.start); clash >= 0) {
                         const offset& before = centres.seen[static_cast<std::size_t>(clash)];
                         detail::misaligned(detail::join("'", n.name, "'"), a,
-                                           detail::diverging_paths(net, witness, centres.from[static_cast<std::size_t>(clash)],
-                                                                   from, id),
+                                           detail::diverging_paths(
+                                               net, witness, centres.from[static_cast<std::size_t>(clash)], from, id),
                                            other.jump, other.jump, before.constant(), other.start.constant(),
                                            !other.start.known());
                     }
@@ -249,9 +251,10 @@ constexpr field top_down(const network& net, index output, std::optional<hw> inp
                 }
                 const offset centre = view[a].centre();
                 if (const index clash = met.conflict(centre); clash >= 0) {
-                    detail::misaligned(where, a, {path_from(from, met.from[static_cast<std::size_t>(clash)]), path_from(from, id)},
-                                       view[a].stride, view[a].stride, met.seen[static_cast<std::size_t>(clash)].constant(),
-                                       centre.constant(), !centre.known());
+                    detail::misaligned(
+                        where, a, {path_from(from, met.from[static_cast<std::size_t>(clash)]), path_from(from, id)},
+                        view[a].stride, view[a].stride, met.seen[static_cast<std::size_t>(clash)].constant(),
+                        centre.constant(), !centre.known());
                 }
                 met.seen.push_back(centre);
                 met.from.push_back(id);
@@ -298,7 +301,8 @@ constexpr std::array<unit_range, 2> unit_region(const network& net, index output
                     throw invalid("effective padding", "unknown",
                                   "a known input size: TensorFlow 'SAME' padding with a stride > 1 depends on it");
                 }
-                r[a] = {(s.stride * r[a].first - s.offset).ceil(), (s.stride * r[a].last - s.offset + s.extent).floor()};
+                r[a] = {(s.stride * r[a].first - s.offset).ceil(),
+                        (s.stride * r[a].last - s.offset + s.extent).floor()};
             }
         }
         for (const index from : nd.inputs) {

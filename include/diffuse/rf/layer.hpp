@@ -58,10 +58,11 @@ inline constexpr padding valid = padding(0);
 enum class op : unsigned char { conv, pool, pad, pointwise, transposed_conv, upsample_nearest, upsample_bilinear };
 
 // The spelling used in tables and in description files (rf/description.hpp).
-inline constexpr std::array<std::string_view, 7> op_names{"conv",   "pool",   "pad",
-                                                          "pointwise", "deconv", "upsample_nearest",
-                                                          "upsample_bilinear"};
-constexpr std::string_view name_of(op kind) { return op_names[static_cast<std::size_t>(kind)]; }
+inline constexpr std::array<std::string_view, 7> op_names{
+    "conv", "pool", "pad", "pointwise", "deconv", "upsample_nearest", "upsample_bilinear"};
+constexpr std::string_view name_of(op kind) {
+    return op_names[static_cast<std::size_t>(kind)];
+}
 
 // One axis of a layer. For upsampling the factor is the stride.
 struct axis_spec {
@@ -122,9 +123,13 @@ constexpr layer pool(hw kernel, hw stride, padding pad = valid, bool ceil_mode =
     return l;
 }
 // An explicit padding layer (tf.pad, nn.ZeroPad2d): moves the grid, sees one unit.
-constexpr layer pad(padding amounts) { return detail::make_windowed(op::pad, 1, 1, amounts, 1); }
+constexpr layer pad(padding amounts) {
+    return detail::make_windowed(op::pad, 1, 1, amounts, 1);
+}
 // Batch norm, activations, dropout, 1x1 channel mixing without stride...: sees one unit.
-constexpr layer pointwise() { return layer{}; }
+constexpr layer pointwise() {
+    return layer{};
+}
 // Transposed convolution with PyTorch's parameters (ConvTranspose2d): output unit j receives
 // input unit i when j = i*stride - padding + m*dilation for a kernel tap m.
 constexpr layer transposed_conv(hw kernel, hw stride = 1, hw pad = 0, hw dilation = 1, hw output_padding = 0) {
@@ -134,7 +139,9 @@ constexpr layer transposed_conv(hw kernel, hw stride = 1, hw pad = 0, hw dilatio
     return l;
 }
 // nn.Upsample(scale_factor, mode='nearest'): output j copies input floor(j / factor).
-constexpr layer upsample_nearest(hw factor) { return detail::make_windowed(op::upsample_nearest, 1, factor, 0, 1); }
+constexpr layer upsample_nearest(hw factor) {
+    return detail::make_windowed(op::upsample_nearest, 1, factor, 0, 1);
+}
 // nn.Upsample(scale_factor, mode='bilinear', align_corners=False): output j interpolates the two
 // input units around (j + 1/2) / factor - 1/2.
 constexpr layer upsample_bilinear(hw factor) {
@@ -181,7 +188,8 @@ constexpr void validate(const layer& l, std::string_view where) {
             check(s.dilation == 1, "dilation", s.dilation, "1 (this layer has no kernel)");
         }
         if (l.kind == op::pointwise || upsample) {
-            check(s.pad_begin == 0 && s.pad_end == 0, "padding", s.pad_begin + s.pad_end, "0 (this layer does not pad)");
+            check(s.pad_begin == 0 && s.pad_end == 0, "padding", s.pad_begin + s.pad_end,
+                  "0 (this layer does not pad)");
         }
         if (l.kind == op::pad || l.kind == op::pointwise) {
             check(s.stride == 1, "stride", s.stride, "1 (this layer has no stride)");

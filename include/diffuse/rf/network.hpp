@@ -24,10 +24,14 @@ enum class node_kind : unsigned char { input, layer, add, concat };
 
 constexpr std::string_view name_of(node_kind kind) {
     switch (kind) {
-        case node_kind::input: return "input";
-        case node_kind::layer: return "layer";
-        case node_kind::add: return "add";
-        case node_kind::concat: return "concat";
+        case node_kind::input:
+            return "input";
+        case node_kind::layer:
+            return "layer";
+        case node_kind::add:
+            return "add";
+        case node_kind::concat:
+            return "concat";
     }
     return "?";
 }
@@ -107,7 +111,8 @@ private:
 // A single-path network: layers[i] is node i+1, named "layer i+1".
 constexpr network chain(std::span<const layer> layers) {
     network n;
-    for (std::size_t i = 0; i < layers.size(); ++i) n.append(detail::join("layer ", detail::decimal(static_cast<index>(i + 1))), layers[i]);
+    for (std::size_t i = 0; i < layers.size(); ++i)
+        n.append(detail::join("layer ", detail::decimal(static_cast<index>(i + 1))), layers[i]);
     return n;
 }
 

@@ -32,7 +32,9 @@ using steps = std::array<axis_step, 2>;
 
 namespace detail {
 
-constexpr std::string layer_label(std::size_t position) { return join("layer ", decimal(static_cast<index>(position))); }
+constexpr std::string layer_label(std::size_t position) {
+    return join("layer ", decimal(static_cast<index>(position)));
+}
 
 // The bottom-up state on one axis: jump j, size r, centre of the first unit.
 struct jump_start {
@@ -73,7 +75,9 @@ constexpr axis_field to_field(const jump_start& js, index units) {
     // start = -P + (r-1)/2, so P = (r-1)/2 - start.
     return to_field(js.size, js.jump, offset((js.size - 1) / 2) - js.start, units);
 }
-constexpr axis_field to_field(const window& w, index units) { return to_field(w.size, w.stride, w.padding, units); }
+constexpr axis_field to_field(const window& w, index units) {
+    return to_field(w.size, w.stride, w.padding, units);
+}
 
 }  // namespace detail
 
@@ -153,8 +157,8 @@ constexpr field closed_form(std::span<const layer> layers, std::optional<hw> inp
             known = known && st[a].offset_known;
             stride_product *= st[a].stride;
         }
-        f[a] = axis_field{size, stride_product, known ? padding : fraction(0), known,
-                          detail::final_units(path, a, input)};
+        f[a] =
+            axis_field{size, stride_product, known ? padding : fraction(0), known, detail::final_units(path, a, input)};
     }
     return f;
 }

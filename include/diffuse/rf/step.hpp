@@ -21,14 +21,16 @@ namespace diffuse::rf {
 
 struct axis_step {
     fraction stride = 1;
-    fraction extent = 0;  // kernel size - 1, in input units
-    fraction offset = 0;  // left padding, in input units
+    fraction extent = 0;       // kernel size - 1, in input units
+    fraction offset = 0;       // left padding, in input units
     bool offset_known = true;  // false for TensorFlow 'SAME' when the input size is not known
     constexpr fraction kernel() const { return extent + 1; }
 };
 
 // Dilation spreads the k taps over d(k-1)+1 units (Distill, "dilated convolutions").
-constexpr fraction dilated_kernel(const axis_spec& s) { return fraction(s.dilation) * (s.kernel - 1) + 1; }
+constexpr fraction dilated_kernel(const axis_spec& s) {
+    return fraction(s.dilation) * (s.kernel - 1) + 1;
+}
 
 // TensorFlow 'SAME' (tf.nn.convolution docs): the output has ceil(n/s) units and the total
 // padding max(k - (n mod s, or s when n mod s = 0), 0) is split with the smaller half first.
@@ -66,19 +68,23 @@ constexpr axis_step step_of(op kind, const axis_spec& s, index input_size = -1) 
             const fraction kernel = dilated_kernel(s);
             axis_step out{s.stride, kernel - 1, s.pad_begin, true};
             if (s.same) {
-                const std::optional<index> begin = input_size >= 0
-                    ? std::optional<index>(same_padding_begin(kernel.num(), s.stride, input_size))
-                    : same_padding_begin(kernel.num(), s.stride);
+                const std::optional<index> begin =
+                    input_size >= 0 ? std::optional<index>(same_padding_begin(kernel.num(), s.stride, input_size))
+                                    : same_padding_begin(kernel.num(), s.stride);
                 out.offset = begin.value_or(0);
                 out.offset_known = begin.has_value();
             }
             return out;
         }
-        case op::pad: return axis_step{1, 0, s.pad_begin, true};
-        case op::pointwise: return axis_step{};
-        case op::transposed_conv: return detail::transposed_step(s.kernel, s.stride, s.pad_begin, s.dilation);
+        case op::pad:
+            return axis_step{1, 0, s.pad_begin, true};
+        case op::pointwise:
+            return axis_step{};
+        case op::transposed_conv:
+            return detail::transposed_step(s.kernel, s.stride, s.pad_begin, s.dilation);
         // Nearest upsampling by f is the transposed convolution with an all-ones f-tap kernel.
-        case op::upsample_nearest: return detail::transposed_step(s.stride, s.stride, 0, 1);
+        case op::upsample_nearest:
+            return detail::transposed_step(s.stride, s.stride, 0, 1);
         case op::upsample_bilinear: {
             // Output j reads floor(x) and floor(x)+1 at x = (j + 1/2)/f - 1/2 (PyTorch,
             // align_corners=False). The fractional part of x is (2m+1)/(2f) for even f and m/f for
@@ -111,8 +117,10 @@ constexpr index output_size(op kind, const axis_spec& s, index input_size, std::
             if (s.ceil_mode && fraction(out - 1) * s.stride >= fraction(input_size) + s.pad_begin) --out;
             return out;
         }
-        case op::pad: return (fraction(input_size) + s.pad_begin + s.pad_end).num();
-        case op::pointwise: return input_size;
+        case op::pad:
+            return (fraction(input_size) + s.pad_begin + s.pad_end).num();
+        case op::pointwise:
+            return input_size;
         case op::transposed_conv: {
             const fraction out = fraction(input_size - 1) * s.stride - s.pad_begin - s.pad_end +
                                  fraction(s.dilation) * (s.kernel - 1) + s.output_padding + 1;
@@ -120,7 +128,8 @@ constexpr index output_size(op kind, const axis_spec& s, index input_size, std::
             return out.num();
         }
         case op::upsample_nearest:
-        case op::upsample_bilinear: return (fraction(input_size) * s.stride).num();
+        case op::upsample_bilinear:
+            return (fraction(input_size) * s.stride).num();
     }
     return input_size;
 }

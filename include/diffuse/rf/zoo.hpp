@@ -88,8 +88,12 @@ constexpr network vgg16(padding conv_padding) {
 }  // namespace detail
 
 // torchvision.models.vgg16 (features) pads by 1; TF-Slim vgg_16 uses 'SAME'. Same geometry.
-constexpr network vgg16_torchvision() { return detail::vgg16(1); }
-constexpr network vgg16_slim() { return detail::vgg16(same); }
+constexpr network vgg16_torchvision() {
+    return detail::vgg16(1);
+}
+constexpr network vgg16_slim() {
+    return detail::vgg16(same);
+}
 
 // TF-Slim mobilenet_v1 (Howard et al. 2017): a 3x3 stride-2 convolution, then 13 depthwise
 // separable blocks (3x3 depthwise, 1x1 pointwise), all 'SAME'.
@@ -172,16 +176,34 @@ constexpr network resnet_v1_slim(std::string_view scope, const std::array<index,
 
 }  // namespace detail
 
-constexpr network resnet18_torchvision() { return detail::resnet_torchvision(false, {2, 2, 2, 2}); }
-constexpr network resnet34_torchvision() { return detail::resnet_torchvision(false, {3, 4, 6, 3}); }
-constexpr network resnet50_torchvision() { return detail::resnet_torchvision(true, {3, 4, 6, 3}); }
-constexpr network resnet101_torchvision() { return detail::resnet_torchvision(true, {3, 4, 23, 3}); }
-constexpr network resnet152_torchvision() { return detail::resnet_torchvision(true, {3, 8, 36, 3}); }
+constexpr network resnet18_torchvision() {
+    return detail::resnet_torchvision(false, {2, 2, 2, 2});
+}
+constexpr network resnet34_torchvision() {
+    return detail::resnet_torchvision(false, {3, 4, 6, 3});
+}
+constexpr network resnet50_torchvision() {
+    return detail::resnet_torchvision(true, {3, 4, 6, 3});
+}
+constexpr network resnet101_torchvision() {
+    return detail::resnet_torchvision(true, {3, 4, 23, 3});
+}
+constexpr network resnet152_torchvision() {
+    return detail::resnet_torchvision(true, {3, 8, 36, 3});
+}
 
-constexpr network resnet_v1_50_slim() { return detail::resnet_v1_slim("resnet_v1_50", {3, 4, 6, 3}); }
-constexpr network resnet_v1_101_slim() { return detail::resnet_v1_slim("resnet_v1_101", {3, 4, 23, 3}); }
-constexpr network resnet_v1_152_slim() { return detail::resnet_v1_slim("resnet_v1_152", {3, 8, 36, 3}); }
-constexpr network resnet_v1_200_slim() { return detail::resnet_v1_slim("resnet_v1_200", {3, 24, 36, 3}); }
+constexpr network resnet_v1_50_slim() {
+    return detail::resnet_v1_slim("resnet_v1_50", {3, 4, 6, 3});
+}
+constexpr network resnet_v1_101_slim() {
+    return detail::resnet_v1_slim("resnet_v1_101", {3, 4, 23, 3});
+}
+constexpr network resnet_v1_152_slim() {
+    return detail::resnet_v1_slim("resnet_v1_152", {3, 8, 36, 3});
+}
+constexpr network resnet_v1_200_slim() {
+    return detail::resnet_v1_slim("resnet_v1_200", {3, 24, 36, 3});
+}
 
 // ---- Inception v3 (TF-Slim nets/inception_v3.py, inception_v3_base) -------------------------
 
@@ -201,7 +223,8 @@ constexpr index chain(network& n, const std::string& prefix, index from, const s
 }
 
 // A 1x3 and a 3x1 convolution side by side on `from`, concatenated (Mixed_7b/7c).
-constexpr index split_1x3_3x1(network& n, const std::string& prefix, index from, std::string_view a, std::string_view b) {
+constexpr index split_1x3_3x1(network& n, const std::string& prefix, index from, std::string_view a,
+                              std::string_view b) {
     const index left = n.append(join(prefix, "/", a), conv({1, 3}, 1, same), from);
     const index right = n.append(join(prefix, "/", b), conv({3, 1}, 1, same), from);
     return n.concat(join(prefix, "/concat"), {left, right});
@@ -227,24 +250,26 @@ constexpr network inception_v3_slim() {
         const std::string s(scope);
         const index in = n.last();
         const index b0 = chain(n, s + "/Branch_0", in, std::array<branch_layer, 1>{{{"Conv2d_0a_1x1", c1}}});
-        const index b1 = chain(n, s + "/Branch_1", in,
-                               std::array<branch_layer, 2>{{{"Conv2d_0a_1x1", c1}, {"Conv2d_0b_5x5", conv(5, 1, same)}}});
-        const index b2 = chain(n, s + "/Branch_2", in,
-                               std::array<branch_layer, 3>{{{"Conv2d_0a_1x1", c1}, {"Conv2d_0b_3x3", c3}, {"Conv2d_0c_3x3", c3}}});
+        const index b1 =
+            chain(n, s + "/Branch_1", in,
+                  std::array<branch_layer, 2>{{{"Conv2d_0a_1x1", c1}, {"Conv2d_0b_5x5", conv(5, 1, same)}}});
+        const index b2 =
+            chain(n, s + "/Branch_2", in,
+                  std::array<branch_layer, 3>{{{"Conv2d_0a_1x1", c1}, {"Conv2d_0b_3x3", c3}, {"Conv2d_0c_3x3", c3}}});
         const index b3 = chain(n, s + "/Branch_3", in,
                                std::array<branch_layer, 2>{{{"AvgPool_0a_3x3", avg3}, {"Conv2d_0b_1x1", c1}}});
         n.concat(s, {b0, b1, b2, b3});
     }
     {
         const index in = n.last();
-        const index b0 = chain(n, "Mixed_6a/Branch_0", in,
-                               std::array<branch_layer, 1>{{{"Conv2d_1a_1x1", conv(3, 2, valid)}}});
-        const index b1 = chain(n, "Mixed_6a/Branch_1", in,
-                               std::array<branch_layer, 3>{{{"Conv2d_0a_1x1", c1},
-                                                            {"Conv2d_0b_3x3", c3},
-                                                            {"Conv2d_1a_1x1", conv(3, 2, valid)}}});
-        const index b2 = chain(n, "Mixed_6a/Branch_2", in,
-                               std::array<branch_layer, 1>{{{"MaxPool_1a_3x3", pool(3, 2, valid)}}});
+        const index b0 =
+            chain(n, "Mixed_6a/Branch_0", in, std::array<branch_layer, 1>{{{"Conv2d_1a_1x1", conv(3, 2, valid)}}});
+        const index b1 =
+            chain(n, "Mixed_6a/Branch_1", in,
+                  std::array<branch_layer, 3>{
+                      {{"Conv2d_0a_1x1", c1}, {"Conv2d_0b_3x3", c3}, {"Conv2d_1a_1x1", conv(3, 2, valid)}}});
+        const index b2 =
+            chain(n, "Mixed_6a/Branch_2", in, std::array<branch_layer, 1>{{{"MaxPool_1a_3x3", pool(3, 2, valid)}}});
         n.concat("Mixed_6a", {b0, b1, b2});
     }
     const layer c1x7 = conv({1, 7}, 1, same);
@@ -253,12 +278,14 @@ constexpr network inception_v3_slim() {
         const std::string s(scope);
         const index in = n.last();
         const index b0 = chain(n, s + "/Branch_0", in, std::array<branch_layer, 1>{{{"Conv2d_0a_1x1", c1}}});
-        const index b1 = chain(n, s + "/Branch_1", in,
-                               std::array<branch_layer, 3>{{{"Conv2d_0a_1x1", c1}, {"Conv2d_0b_1x7", c1x7},
-                                                            {"Conv2d_0c_7x1", c7x1}}});
+        const index b1 = chain(
+            n, s + "/Branch_1", in,
+            std::array<branch_layer, 3>{{{"Conv2d_0a_1x1", c1}, {"Conv2d_0b_1x7", c1x7}, {"Conv2d_0c_7x1", c7x1}}});
         const index b2 = chain(n, s + "/Branch_2", in,
-                               std::array<branch_layer, 5>{{{"Conv2d_0a_1x1", c1}, {"Conv2d_0b_7x1", c7x1},
-                                                            {"Conv2d_0c_1x7", c1x7}, {"Conv2d_0d_7x1", c7x1},
+                               std::array<branch_layer, 5>{{{"Conv2d_0a_1x1", c1},
+                                                            {"Conv2d_0b_7x1", c7x1},
+                                                            {"Conv2d_0c_1x7", c1x7},
+                                                            {"Conv2d_0d_7x1", c7x1},
                                                             {"Conv2d_0e_1x7", c1x7}}});
         const index b3 = chain(n, s + "/Branch_3", in,
                                std::array<branch_layer, 2>{{{"AvgPool_0a_3x3", avg3}, {"Conv2d_0b_1x1", c1}}});
@@ -266,13 +293,16 @@ constexpr network inception_v3_slim() {
     }
     {
         const index in = n.last();
-        const index b0 = chain(n, "Mixed_7a/Branch_0", in,
-                               std::array<branch_layer, 2>{{{"Conv2d_0a_1x1", c1}, {"Conv2d_1a_3x3", conv(3, 2, valid)}}});
+        const index b0 =
+            chain(n, "Mixed_7a/Branch_0", in,
+                  std::array<branch_layer, 2>{{{"Conv2d_0a_1x1", c1}, {"Conv2d_1a_3x3", conv(3, 2, valid)}}});
         const index b1 = chain(n, "Mixed_7a/Branch_1", in,
-                               std::array<branch_layer, 4>{{{"Conv2d_0a_1x1", c1}, {"Conv2d_0b_1x7", c1x7},
-                                                            {"Conv2d_0c_7x1", c7x1}, {"Conv2d_1a_3x3", conv(3, 2, valid)}}});
-        const index b2 = chain(n, "Mixed_7a/Branch_2", in,
-                               std::array<branch_layer, 1>{{{"MaxPool_1a_3x3", pool(3, 2, valid)}}});
+                               std::array<branch_layer, 4>{{{"Conv2d_0a_1x1", c1},
+                                                            {"Conv2d_0b_1x7", c1x7},
+                                                            {"Conv2d_0c_7x1", c7x1},
+                                                            {"Conv2d_1a_3x3", conv(3, 2, valid)}}});
+        const index b2 =
+            chain(n, "Mixed_7a/Branch_2", in, std::array<branch_layer, 1>{{{"MaxPool_1a_3x3", pool(3, 2, valid)}}});
         n.concat("Mixed_7a", {b0, b1, b2});
     }
     for (const std::string_view scope : {"Mixed_7b", "Mixed_7c"}) {
@@ -281,8 +311,8 @@ constexpr network inception_v3_slim() {
         const index b0 = chain(n, s + "/Branch_0", in, std::array<branch_layer, 1>{{{"Conv2d_0a_1x1", c1}}});
         const index b1_in = chain(n, s + "/Branch_1", in, std::array<branch_layer, 1>{{{"Conv2d_0a_1x1", c1}}});
         const index b1 = detail::split_1x3_3x1(n, s + "/Branch_1", b1_in, "Conv2d_0b_1x3", "Conv2d_0b_3x1");
-        const index b2_in = chain(n, s + "/Branch_2", in,
-                                  std::array<branch_layer, 2>{{{"Conv2d_0a_1x1", c1}, {"Conv2d_0b_3x3", c3}}});
+        const index b2_in =
+            chain(n, s + "/Branch_2", in, std::array<branch_layer, 2>{{{"Conv2d_0a_1x1", c1}, {"Conv2d_0b_3x3", c3}}});
         const index b2 = detail::split_1x3_3x1(n, s + "/Branch_2", b2_in, "Conv2d_0c_1x3", "Conv2d_0d_3x1");
         const index b3 = chain(n, s + "/Branch_3", in,
                                std::array<branch_layer, 2>{{{"AvgPool_0a_3x3", avg3}, {"Conv2d_0b_1x1", c1}}});
@@ -318,7 +348,8 @@ constexpr network sd_unet_encoder() {
         const std::string name = detail::join("down_blocks.", detail::decimal(block));
         for (index r = 0; r < 2; ++r) {
             // Channels widen in the first resnet of blocks 1 and 2 (320 -> 640 -> 1280).
-            detail::resnet_block(n, detail::join(name, ".resnets.", detail::decimal(r)), r == 0 && (block == 1 || block == 2));
+            detail::resnet_block(n, detail::join(name, ".resnets.", detail::decimal(r)),
+                                 r == 0 && (block == 1 || block == 2));
         }
         if (block < 3) n.append(detail::join(name, ".downsamplers.0.conv"), conv(3, 2, 1));
     }
@@ -336,7 +367,8 @@ constexpr network sd_vae_encoder() {
     for (index block = 0; block < 4; ++block) {
         const std::string name = detail::join("down_blocks.", detail::decimal(block));
         for (index r = 0; r < 2; ++r) {
-            detail::resnet_block(n, detail::join(name, ".resnets.", detail::decimal(r)), r == 0 && (block == 1 || block == 2));
+            detail::resnet_block(n, detail::join(name, ".resnets.", detail::decimal(r)),
+                                 r == 0 && (block == 1 || block == 2));
         }
         if (block < 3) {
             n.append(detail::join(name, ".downsamplers.0.pad"), pad(padding::asymmetric(0, 1, 0, 1)));

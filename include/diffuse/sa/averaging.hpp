@@ -21,7 +21,8 @@ namespace diffuse::sa {
 template <Real T>
 class polyak_ruppert {
 public:
-    explicit polyak_ruppert(index dimension, index burn_in = 0) : average_(buffer<T>::Zero(dimension)), burn_in_(burn_in) {
+    explicit polyak_ruppert(index dimension, index burn_in = 0)
+        : average_(buffer<T>::Zero(dimension)), burn_in_(burn_in) {
         require(dimension >= 1, "dimension", dimension, ">= 1");
         require(burn_in >= 0, "burn_in", burn_in, ">= 0");
     }

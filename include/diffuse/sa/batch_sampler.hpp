@@ -25,7 +25,9 @@ enum class sampling { full_batch, with_replacement, without_replacement };
 class batch_sampler {
 public:
     batch_sampler(index dataset_size, index batch_size, sampling mode)
-        : dataset_size_(dataset_size), batch_size_(mode == sampling::full_batch ? dataset_size : batch_size), mode_(mode) {
+        : dataset_size_(dataset_size),
+          batch_size_(mode == sampling::full_batch ? dataset_size : batch_size),
+          mode_(mode) {
         require(dataset_size >= 1, "dataset_size", dataset_size, ">= 1");
         if (mode == sampling::without_replacement) {
             require(batch_size >= 1 && batch_size <= dataset_size, "batch_size", batch_size,

@@ -16,7 +16,10 @@ template <Real T, robbins_monro_step Step, vanishing_interval Interval>
 class gradient_free_descent {
 public:
     gradient_free_descent(Step step, Interval interval, index dimension)
-        : descent_(std::move(step), dimension), interval_(std::move(interval)), probe_(dimension), gradient_(dimension) {
+        : descent_(std::move(step), dimension),
+          interval_(std::move(interval)),
+          probe_(dimension),
+          gradient_(dimension) {
         require_gain_ratio_summable(descent_.step_size(), interval_);
     }
 
@@ -43,7 +46,9 @@ protected:
     }
 
     template <class W>
-    void descend(W&& w) { descent_.update(std::forward<W>(w), gradient_); }
+    void descend(W&& w) {
+        descent_.update(std::forward<W>(w), gradient_);
+    }
 
     robbins_monro<T, Step> descent_;
     Interval interval_;

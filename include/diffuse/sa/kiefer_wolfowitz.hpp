@@ -29,8 +29,8 @@ public:
         require_positive("c", c);
         this->probe_ = w;
         for (index i = 0; i < w.size(); ++i) {
-            const T difference = this->central_difference(
-                measure, [&](view<T> probe, T sign) { probe[i] = w[i] + sign * c; });
+            const T difference =
+                this->central_difference(measure, [&](view<T> probe, T sign) { probe[i] = w[i] + sign * c; });
             this->probe_[i] = w[i];
             this->gradient_[i] = difference / (T(2) * c);
         }

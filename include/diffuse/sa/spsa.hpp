@@ -23,8 +23,10 @@ namespace diffuse::sa {
 // A perturbation distribution for SPSA: fills Delta from a random bit generator and states
 // whether its inverse moments are bounded.
 template <class P>
-concept spsa_perturbation = requires { typename std::bool_constant<P::bounded_inverse_moments>; } &&
-                            P::bounded_inverse_moments;
+concept spsa_perturbation = requires {
+    typename std::bool_constant<P::bounded_inverse_moments>;
+}
+&&P::bounded_inverse_moments;
 
 // Independent +-1 entries with probability 1/2 each, one random bit per entry.
 struct rademacher {

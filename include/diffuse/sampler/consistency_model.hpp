@@ -36,7 +36,8 @@ struct consistency_model_options {
     void validate() const {
         require(num_train_timesteps >= 2, "num_train_timesteps", num_train_timesteps, "an integer >= 2");
         require(sigma_min > T(0) && std::isfinite(sigma_min), "sigma_min", sigma_min, "a finite number > 0");
-        require(sigma_max > sigma_min && std::isfinite(sigma_max), "sigma_max", sigma_max, "a finite number > sigma_min");
+        require(sigma_max > sigma_min && std::isfinite(sigma_max), "sigma_max", sigma_max,
+                "a finite number > sigma_min");
         require(sigma_data > T(0) && std::isfinite(sigma_data), "sigma_data", sigma_data, "a finite number > 0");
         require(s_noise >= T(0) && std::isfinite(s_noise), "s_noise", s_noise, "a finite number >= 0");
         require(rho > T(0) && std::isfinite(rho), "rho", rho, "a finite number > 0");
@@ -44,7 +45,8 @@ struct consistency_model_options {
 };
 
 template <Real T>
-class consistency_model : public detail::sampler_shell<consistency_model<T>, consistency_model_options<T>, sigma_grid<T>> {
+class consistency_model
+    : public detail::sampler_shell<consistency_model<T>, consistency_model_options<T>, sigma_grid<T>> {
 public:
     using scalar = T;
     static constexpr std::string_view name = "CMStochasticIterative";
@@ -65,11 +67,13 @@ public:
             const timestep k = timesteps[i];
             if (k < 0 || k > n - 2) {
                 throw invalid("timesteps[" + std::to_string(i) + "]", k,
-                              "an integer in [0, num_train_timesteps - 2 = " + std::to_string(n - 2) + "] (entry N - 1 is sigma_min itself)");
+                              "an integer in [0, num_train_timesteps - 2 = " + std::to_string(n - 2) +
+                                  "] (entry N - 1 is sigma_min itself)");
             }
             if (i > 0 && k >= timesteps[i - 1]) {
                 throw invalid("timesteps[" + std::to_string(i) + "]", k,
-                              "strictly less than timesteps[" + std::to_string(i - 1) + "] = " + std::to_string(timesteps[i - 1]));
+                              "strictly less than timesteps[" + std::to_string(i - 1) +
+                                  "] = " + std::to_string(timesteps[i - 1]));
             }
             const double sigma = ramp[static_cast<std::size_t>(k)];
             levels.push_back({static_cast<T>(sigma), T(1), 1000.0 * 0.25 * std::log(sigma + 1e-44)});
@@ -104,9 +108,13 @@ public:
         }
 
         template <class Output, class X>
-        void step(const Output& model_output, X&& x) { step_with(model_output, x, detail::no_noise<T>{}); }
+        void step(const Output& model_output, X&& x) {
+            step_with(model_output, x, detail::no_noise<T>{});
+        }
         template <class Output, class X, class Noise>
-        void step(const Output& model_output, X&& x, Noise&& noise) { step_with(model_output, x, noise); }
+        void step(const Output& model_output, X&& x, Noise&& noise) {
+            step_with(model_output, x, noise);
+        }
 
     private:
         template <class Output, class X, class Noise>
@@ -123,8 +131,8 @@ public:
             // next * next - min * min could round to a negative number there).
             u.to_noise = next > o.sigma_min ? o.s_noise * std::sqrt((next - o.sigma_min) * (next + o.sigma_min)) : T(0);
             const bool noisy = u.to_noise > T(0);
-            const const_view<T> noise =
-                detail::acquire_noise<T>(detail::to_noise_argument<T>(noise_in), view<T>(noise_.data(), noise_.size()), noisy, name);
+            const const_view<T> noise = detail::acquire_noise<T>(detail::to_noise_argument<T>(noise_in),
+                                                                 view<T>(noise_.data(), noise_.size()), noisy, name);
             if (noisy) require_size("noise.size()", noise.size(), x.size());
             predict::x0_processing<T> clip{};
             if (o.clip_denoised) clip.clip_range = T(1);

@@ -49,7 +49,9 @@ public:
     [[nodiscard]] const schedule::discrete<T>& noise_schedule() const { return schedule_; }
 
     // ab after the last step.
-    [[nodiscard]] T final_alpha_bar() const { return this->options().set_alpha_to_one ? T(1) : schedule_.alphas_cumprod()[0]; }
+    [[nodiscard]] T final_alpha_bar() const {
+        return this->options().set_alpha_to_one ? T(1) : schedule_.alphas_cumprod()[0];
+    }
 
     // DDIM's sigma_t^2 / eta^2 between t and prev (eq. 16); prev < 0 means past the grid.
     [[nodiscard]] T variance(timestep t, timestep prev) const {
@@ -78,9 +80,13 @@ public:
 
         // Advances x by one step given the model output at current_timestep().
         template <class Output, class X>
-        void step(const Output& model_output, X&& x) { step_with(model_output, x, detail::no_noise<T>{}); }
+        void step(const Output& model_output, X&& x) {
+            step_with(model_output, x, detail::no_noise<T>{});
+        }
         template <class Output, class X, class Noise>
-        void step(const Output& model_output, X&& x, Noise&& noise) { step_with(model_output, x, noise); }
+        void step(const Output& model_output, X&& x, Noise&& noise) {
+            step_with(model_output, x, noise);
+        }
 
     private:
         template <class Output, class X, class Noise>
@@ -102,9 +108,8 @@ public:
             u.to_noise = std_dev;
             if (s.options().use_clipped_model_output) u.use_processed_x0_for_eps(alpha, sigma);
 
-            const const_view<T> noise =
-                detail::acquire_noise<T>(detail::to_noise_argument<T>(noise_in), view<T>(noise_.data(), noise_.size()),
-                                         std_dev > T(0), name);
+            const const_view<T> noise = detail::acquire_noise<T>(
+                detail::to_noise_argument<T>(noise_in), view<T>(noise_.data(), noise_.size()), std_dev > T(0), name);
             if (std_dev > T(0)) require_size("noise.size()", noise.size(), x.size());
             detail::apply(u, s.options().x0, output, x, noise, this->shape_.batch, view<T>(x0_.data(), x0_.size()),
                           view<T>(quantile_.data(), quantile_.size()));
@@ -114,7 +119,6 @@ public:
         const ddim* sampler_;
         buffer<T> noise_, x0_, quantile_;
     };
-
 
 private:
     schedule::discrete<T> schedule_;

@@ -24,7 +24,8 @@
 namespace diffuse::sampler {
 
 template <Real T>
-class ddim_inverse : public detail::sampler_shell<ddim_inverse<T>, ddim_options<T>, std::vector<timestep>, std::span<const timestep>> {
+class ddim_inverse
+    : public detail::sampler_shell<ddim_inverse<T>, ddim_options<T>, std::vector<timestep>, std::span<const timestep>> {
 public:
     using scalar = T;
     static constexpr std::string_view name = "DDIM inversion";
@@ -36,7 +37,9 @@ public:
     }
 
     [[nodiscard]] const schedule::discrete<T>& noise_schedule() const { return schedule_; }
-    [[nodiscard]] T initial_alpha_bar() const { return this->options().set_alpha_to_one ? T(1) : schedule_.alphas_cumprod()[0]; }
+    [[nodiscard]] T initial_alpha_bar() const {
+        return this->options().set_alpha_to_one ? T(1) : schedule_.alphas_cumprod()[0];
+    }
 
     // Reverses a decreasing sampling grid into the increasing inversion grid.
     static std::vector<timestep> reversed(std::span<const timestep> grid) { return {grid.rbegin(), grid.rend()}; }

@@ -87,14 +87,19 @@ public:
     [[nodiscard]] T fixed_std(timestep t, timestep prev) const {
         const transition tr = between(t, prev);
         switch (this->options().variance) {
-            case variance_type::fixed_small: return std::sqrt(tr.posterior_variance());
-            case variance_type::fixed_small_log: return std::exp(T(0.5) * std::log(tr.posterior_variance()));
-            case variance_type::fixed_large: return std::sqrt(tr.beta);
+            case variance_type::fixed_small:
+                return std::sqrt(tr.posterior_variance());
+            case variance_type::fixed_small_log:
+                return std::exp(T(0.5) * std::log(tr.posterior_variance()));
+            case variance_type::fixed_large:
+                return std::sqrt(tr.beta);
             // diffusers returns log(beta) here and then takes its square root (NaN); the intended
             // standard deviation is exp(0.5 log beta).
-            case variance_type::fixed_large_log: return std::exp(T(0.5) * std::log(tr.beta));
+            case variance_type::fixed_large_log:
+                return std::exp(T(0.5) * std::log(tr.beta));
             case variance_type::learned:
-            case variance_type::learned_range: break;
+            case variance_type::learned_range:
+                break;
         }
         throw invalid("variance_type", "learned", "a fixed variance type for fixed_std()");
     }
@@ -104,9 +109,12 @@ public:
     [[nodiscard]] T variance(timestep t, timestep prev) const {
         const transition tr = between(t, prev);
         switch (this->options().variance) {
-            case variance_type::fixed_small: return tr.posterior_variance();
-            case variance_type::fixed_large: return tr.beta;
-            default: return fixed_std(t, prev) * fixed_std(t, prev);
+            case variance_type::fixed_small:
+                return tr.posterior_variance();
+            case variance_type::fixed_large:
+                return tr.beta;
+            default:
+                return fixed_std(t, prev) * fixed_std(t, prev);
         }
     }
 
@@ -135,9 +143,13 @@ public:
         }
 
         template <class Output, class X>
-        void step(const Output& model_output, X&& x) { step_with(model_output, x, detail::no_noise<T>{}); }
+        void step(const Output& model_output, X&& x) {
+            step_with(model_output, x, detail::no_noise<T>{});
+        }
         template <class Output, class X, class Noise>
-        void step(const Output& model_output, X&& x, Noise&& noise) { step_with(model_output, x, noise); }
+        void step(const Output& model_output, X&& x, Noise&& noise) {
+            step_with(model_output, x, noise);
+        }
 
     private:
         template <class Output, class X, class Noise>
@@ -152,18 +164,18 @@ public:
             const bool learned = is_learned(s.options().variance);
             const bool stochastic = t > 0;
 
-            detail::linear_update<T> u{.from = predict::decompose(s.options().prediction, std::sqrt(tr.ab),
-                                                                  std::sqrt(T(1) - tr.ab))};
+            detail::linear_update<T> u{
+                .from = predict::decompose(s.options().prediction, std::sqrt(tr.ab), std::sqrt(T(1) - tr.ab))};
             u.to_x0 = std::sqrt(tr.ab_prev) * tr.beta / (T(1) - tr.ab);
             u.to_x = std::sqrt(T(1) - tr.beta) * (T(1) - tr.ab_prev) / (T(1) - tr.ab);
             u.to_noise = stochastic && !learned ? s.fixed_std(t, prev) : T(0);
 
-            const const_view<T> noise = detail::acquire_noise<T>(detail::to_noise_argument<T>(noise_in),
-                                                                 view<T>(noise_.data(), noise_.size()), stochastic, name);
+            const const_view<T> noise = detail::acquire_noise<T>(
+                detail::to_noise_argument<T>(noise_in), view<T>(noise_.data(), noise_.size()), stochastic, name);
             if (stochastic) require_size("noise.size()", noise.size(), x.size());
             const const_view<T> prediction = learned ? split_prediction(output) : output;
-            detail::apply(u, s.options().x0, prediction, x, noise, this->shape_.batch,
-                          view<T>(x0_.data(), x0_.size()), view<T>(quantile_.data(), quantile_.size()));
+            detail::apply(u, s.options().x0, prediction, x, noise, this->shape_.batch, view<T>(x0_.data(), x0_.size()),
+                          view<T>(quantile_.data(), quantile_.size()));
             if (learned && stochastic) add_learned_noise(output, x, noise, tr);
             this->advance();
         }

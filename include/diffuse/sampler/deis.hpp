@@ -53,13 +53,15 @@ public:
 
         [[nodiscard]] index order_at(index i) const {
             const index n = this->num_steps();
-            return detail::multistep_order(i, n, sampler_->options().solver_order, sampler_->options().lower_order_final,
-                                           this->grid_[n].sigma == T(0));
+            return detail::multistep_order(i, n, sampler_->options().solver_order,
+                                           sampler_->options().lower_order_final, this->grid_[n].sigma == T(0));
         }
 
         // Deterministic: a noise argument (the loop API passes one through) is not used.
         template <class Output, class X, class Noise>
-        void step(const Output& model_output, X&& x, Noise&&) { step(model_output, x); }
+        void step(const Output& model_output, X&& x, Noise&&) {
+            step(model_output, x);
+        }
 
         // Zhang & Chen 2023, eq. 14 (rho-AB-DEIS with the log-rho Lagrange basis).
         template <class Output, class X>

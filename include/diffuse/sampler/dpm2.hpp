@@ -60,7 +60,8 @@ private:
             const auto d = this->derivative();
             const T dt = split.down - sigma;
             if (split.up > T(0) && settings_.s_noise > T(0)) {
-                x = start_ + (dt * d.from_x) * x + (dt * d.from_output) * output + (settings_.s_noise * split.up) * this->draw(noise);
+                x = start_ + (dt * d.from_x) * x + (dt * d.from_output) * output +
+                    (settings_.s_noise * split.up) * this->draw(noise);
             } else {
                 x = start_ + (dt * d.from_x) * x + (dt * d.from_output) * output;
             }

@@ -6,7 +6,8 @@
 //   DPM-Solver-1: x_1 = x - sigma_t expm1(h) eps(x, s)
 //   DPM-Solver-2 (r1): u1 = x - sigma_{s1} expm1(r1 h) eps, s1 = s + r1 h,
 //                      x_2 = x - sigma_t expm1(h) eps - sigma_t/(2 r1) expm1(h) (eps(u1, s1) - eps)
-//   DPM-Solver-3 (1/3, 2/3): u2 = x - sigma_{s2} expm1(r2 h) eps - sigma_{s2} (r2/r1)(expm1(r2 h)/(r2 h) - 1)(eps_1 - eps),
+//   DPM-Solver-3 (1/3, 2/3): u2 = x - sigma_{s2} expm1(r2 h) eps - sigma_{s2} (r2/r1)(expm1(r2 h)/(r2 h) - 1)(eps_1 -
+//   eps),
 //                      x_3 = x - sigma_t expm1(h) eps - sigma_t/r2 (expm1(h)/h - 1)(eps(u2, s2) - eps)
 // order 2 compares x_1 with x_2, order 3 x_2 (r1 = 1/3) with x_3; the error
 //   E = || (x_low - x_high) / max(atol, rtol max(|x_low|, |x_low,previous|)) ||_2 / sqrt(n)
@@ -34,7 +35,10 @@ namespace detail {
 class pid_step_size {
 public:
     pid_step_size(double h, double pcoeff, double icoeff, double dcoeff, double order, double accept_safety)
-        : h_(h), b1_((pcoeff + icoeff + dcoeff) / order), b2_(-(pcoeff + 2 * dcoeff) / order), b3_(dcoeff / order),
+        : h_(h),
+          b1_((pcoeff + icoeff + dcoeff) / order),
+          b2_(-(pcoeff + 2 * dcoeff) / order),
+          b3_(dcoeff / order),
           accept_safety_(accept_safety) {}
 
     [[nodiscard]] double h() const { return h_; }
@@ -45,7 +49,8 @@ public:
         if (!started_) errors_[1] = errors_[2] = inverse;
         started_ = true;
         errors_[0] = inverse;
-        const double factor = 1.0 + std::atan(std::pow(errors_[0], b1_) * std::pow(errors_[1], b2_) * std::pow(errors_[2], b3_) - 1.0);
+        const double factor =
+            1.0 + std::atan(std::pow(errors_[0], b1_) * std::pow(errors_[1], b2_) * std::pow(errors_[2], b3_) - 1.0);
         const bool accept = factor >= accept_safety_;
         if (accept) {
             errors_[2] = errors_[1];
@@ -82,7 +87,8 @@ struct dpm_adaptive_options {
         require(rtol >= T(0) && std::isfinite(rtol), "rtol", rtol, "a finite number >= 0");
         require(atol > T(0) && std::isfinite(atol), "atol", atol, "a finite number > 0");
         require_positive("h_init", h_init);
-        for (const auto& [n, v] : {std::pair{"pcoeff", pcoeff}, std::pair{"icoeff", icoeff}, std::pair{"dcoeff", dcoeff}}) {
+        for (const auto& [n, v] :
+             {std::pair{"pcoeff", pcoeff}, std::pair{"icoeff", icoeff}, std::pair{"dcoeff", dcoeff}}) {
             require_finite(n, v);
         }
         require(accept_safety > T(0) && accept_safety <= T(1), "accept_safety", accept_safety, "in (0, 1]");
@@ -99,7 +105,8 @@ struct sigma_interval {
 
     void validate() const {
         require(sigma_min > T(0) && std::isfinite(sigma_min), "sigma_min", sigma_min, "a finite number > 0");
-        require(sigma_max > sigma_min && std::isfinite(sigma_max), "sigma_max", sigma_max, "a finite number > sigma_min");
+        require(sigma_max > sigma_min && std::isfinite(sigma_max), "sigma_max", sigma_max,
+                "a finite number > sigma_min");
         require(static_cast<bool>(levels), "levels", "empty", "a level map (e.g. vp_levels(schedule))");
     }
 };
@@ -115,11 +122,14 @@ public:
     class run {
     public:
         run(const dpm_adaptive& sampler, sigma_interval<T> interval, layout shape)
-            : o_(sampler.options()), interval_((interval.validate(), std::move(interval))), shape_(shape),
+            : o_(sampler.options()),
+              interval_((interval.validate(), std::move(interval))),
+              shape_(shape),
               pid_(static_cast<double>(o_.h_init), static_cast<double>(o_.pcoeff), static_cast<double>(o_.icoeff),
                    static_cast<double>(o_.dcoeff), o_.eta > T(0) ? 1.5 : static_cast<double>(o_.order),
                    static_cast<double>(o_.accept_safety)),
-              s_(-std::log(interval_.sigma_max)), t_end_(-std::log(interval_.sigma_min)) {
+              s_(-std::log(interval_.sigma_max)),
+              t_end_(-std::log(interval_.sigma_min)) {
             shape_.validate();
             for (auto* b : {&start_, &previous_low_, &eps_[0], &eps_[1], &eps_[2]}) b->setZero(shape.size);
             if (o_.eta > T(0)) noise_.resize(shape.size);
@@ -156,7 +166,8 @@ public:
             require_size("model_output.size()", output.size(), shape_.size);
             (void)evaluation();
             ++evaluations_;
-            const auto d = detail::derivative_form(decompose_at(o_.prediction, eval_, state_space::denoiser).x0, eval_.sigma);
+            const auto d =
+                detail::derivative_form(decompose_at(o_.prediction, eval_, state_space::denoiser).x0, eval_.sigma);
             eps_[static_cast<std::size_t>(stage_)] = d.from_x * x + d.from_output * output;  // eps = (x - x0)/sigma
             if (stage_ == 0) {
                 if (step_index() == 0) previous_low_ = x;  // k-diffusion's x_prev starts at x
@@ -213,12 +224,14 @@ public:
             const auto low = start_ + l0 * eps_[0] + l1 * eps_[1];
             const auto diff = (l0 - g0) * eps_[0] + (l1 - g1) * eps_[1] - g2 * eps_[2];
             const auto delta = (o_.rtol * low.abs().max(previous_low_.abs())).max(o_.atol);
-            const double error = std::sqrt(static_cast<double>((diff / delta).square().sum()) / static_cast<double>(shape_.size));
+            const double error =
+                std::sqrt(static_cast<double>((diff / delta).square().sum()) / static_cast<double>(shape_.size));
             if (pid_.propose(error)) {
                 previous_low_ = low;
                 const auto high = start_ + g0 * eps_[0] + g1 * eps_[1] + g2 * eps_[2];
                 if (sigma_up_ > T(0) && o_.s_noise > T(0)) {
-                    const const_view<T> z = detail::acquire_noise<T>(noise, view<T>(noise_.data(), noise_.size()), true, name);
+                    const const_view<T> z =
+                        detail::acquire_noise<T>(noise, view<T>(noise_.data(), noise_.size()), true, name);
                     require_size("noise.size()", z.size(), shape_.size);
                     x = high + (o_.s_noise * sigma_up_) * z;
                 } else {

@@ -43,12 +43,14 @@ struct dpm_solver_multistep_options {
         require(solver_order >= 1 && solver_order <= 3, "solver_order", solver_order, "1, 2 or 3");
         if (thresholding) thresholding->validate();
         require(prediction != predict::prediction::flow_velocity || detail::is_data(detail::integrand_of(algorithm)),
-                "prediction_type", "flow_prediction", "with algorithm_type dpmsolver++ or sde-dpmsolver++ (as diffusers)");
+                "prediction_type", "flow_prediction",
+                "with algorithm_type dpmsolver++ or sde-dpmsolver++ (as diffusers)");
     }
 };
 
 template <Real T>
-class dpm_solver_multistep : public detail::sampler_shell<dpm_solver_multistep<T>, dpm_solver_multistep_options<T>, sigma_grid<T>> {
+class dpm_solver_multistep
+    : public detail::sampler_shell<dpm_solver_multistep<T>, dpm_solver_multistep_options<T>, sigma_grid<T>> {
 public:
     using scalar = T;
     static constexpr std::string_view name = "DPMSolverMultistep";
@@ -59,7 +61,8 @@ public:
     public:
         run(const dpm_solver_multistep& sampler, sigma_grid<T> grid, layout shape)
             : detail::exponential_run<T>(std::move(grid), shape, sampler.options().prediction,
-                                         detail::integrand_of(sampler.options().algorithm), sampler.options().solver_order,
+                                         detail::integrand_of(sampler.options().algorithm),
+                                         sampler.options().solver_order,
                                          {.clip_range = {}, .thresholding = sampler.options().thresholding},
                                          sampler.options().learned_variance),
               sampler_(&sampler) {
@@ -76,9 +79,13 @@ public:
         }
 
         template <class Output, class X>
-        void step(const Output& model_output, X&& x) { step_with(model_output, x, detail::no_noise<T>{}); }
+        void step(const Output& model_output, X&& x) {
+            step_with(model_output, x, detail::no_noise<T>{});
+        }
         template <class Output, class X, class Noise>
-        void step(const Output& model_output, X&& x, Noise&& noise) { step_with(model_output, x, noise); }
+        void step(const Output& model_output, X&& x, Noise&& noise) {
+            step_with(model_output, x, noise);
+        }
 
     private:
         template <class Output, class X, class Noise>
@@ -86,21 +93,24 @@ public:
             const view<T> x = flat(x_in);
             const noise_level<T>& level = this->current_level();
             this->record(cflat(model_output), cflat(x), level);
-            const const_view<T> z = detail::acquire_noise<T>(detail::to_noise_argument<T>(noise_in),
-                                                             view<T>(noise_.data(), noise_.size()), detail::is_sde(this->kind()), name);
+            const const_view<T> z =
+                detail::acquire_noise<T>(detail::to_noise_argument<T>(noise_in), view<T>(noise_.data(), noise_.size()),
+                                         detail::is_sde(this->kind()), name);
             if (z.size() != 0) require_size("noise.size()", z.size(), x.size());
             static constexpr std::array<index, 3> ages{0, 1, 2};
             const index order = order_at(this->step_index());
             const auto& o = sampler_->options();
             // Lu et al. 2022b Alg. 2 (midpoint) / Lu et al. 2022a eq. 3.7 (heun); order 3: diffusers' D2 weight.
-            this->exponential_update(x, cflat(x), level, this->next_level(), std::span<const index>(ages.data(), static_cast<std::size_t>(order)), z,
-                                     [&](detail::exponential_step& s, const detail::vp_point&, const detail::vp_point& t) {
-                                         if (order == 2 && o.solver_type == dpm_solver_type::midpoint) s.weight[1] = 0.5 * s.weight[0];
-                                         if (order == 3 && o.third_order == third_order_weights::reference &&
-                                             this->kind() != detail::integrand::noise_sde) {
-                                             s.weight[2] = detail::reference_third_weight(this->kind(), s.weight[2], t.alpha, 0.5);
-                                         }
-                                     });
+            this->exponential_update(
+                x, cflat(x), level, this->next_level(),
+                std::span<const index>(ages.data(), static_cast<std::size_t>(order)), z,
+                [&](detail::exponential_step& s, const detail::vp_point&, const detail::vp_point& t) {
+                    if (order == 2 && o.solver_type == dpm_solver_type::midpoint) s.weight[1] = 0.5 * s.weight[0];
+                    if (order == 3 && o.third_order == third_order_weights::reference &&
+                        this->kind() != detail::integrand::noise_sde) {
+                        s.weight[2] = detail::reference_third_weight(this->kind(), s.weight[2], t.alpha, 0.5);
+                    }
+                });
             this->advance();
         }
 

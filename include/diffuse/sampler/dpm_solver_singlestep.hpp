@@ -47,7 +47,8 @@ struct dpm_solver_singlestep_options {
                 "dpmsolver, dpmsolver++, sde-dpmsolver++ (DPMSolverSinglestepScheduler's choices)");
         if (thresholding) thresholding->validate();
         require(prediction != predict::prediction::flow_velocity || detail::is_data(detail::integrand_of(algorithm)),
-                "prediction_type", "flow_prediction", "with algorithm_type dpmsolver++ or sde-dpmsolver++ (as diffusers)");
+                "prediction_type", "flow_prediction",
+                "with algorithm_type dpmsolver++ or sde-dpmsolver++ (as diffusers)");
     }
 };
 
@@ -75,7 +76,8 @@ inline std::vector<index> singlestep_orders(index steps, index order, bool lower
 }
 
 template <Real T>
-class dpm_solver_singlestep : public detail::sampler_shell<dpm_solver_singlestep<T>, dpm_solver_singlestep_options<T>, sigma_grid<T>> {
+class dpm_solver_singlestep
+    : public detail::sampler_shell<dpm_solver_singlestep<T>, dpm_solver_singlestep_options<T>, sigma_grid<T>> {
 public:
     using scalar = T;
     static constexpr std::string_view name = "DPMSolverSinglestep";
@@ -86,11 +88,13 @@ public:
     public:
         run(const dpm_solver_singlestep& sampler, sigma_grid<T> grid, layout shape)
             : detail::exponential_run<T>(std::move(grid), shape, sampler.options().prediction,
-                                         detail::integrand_of(sampler.options().algorithm), sampler.options().solver_order,
+                                         detail::integrand_of(sampler.options().algorithm),
+                                         sampler.options().solver_order,
                                          {.clip_range = {}, .thresholding = sampler.options().thresholding},
                                          sampler.options().learned_variance),
               sampler_(&sampler),
-              orders_(singlestep_orders(this->num_steps(), sampler.options().solver_order, sampler.options().lower_order_final,
+              orders_(singlestep_orders(this->num_steps(), sampler.options().solver_order,
+                                        sampler.options().lower_order_final,
                                         this->grid_[this->num_steps()].sigma == T(0))) {
             if (sampler.options().solver_order > 1) start_.resize(shape.size);
             if (detail::is_sde(this->kind())) noise_.resize(shape.size);
@@ -100,9 +104,13 @@ public:
         [[nodiscard]] std::span<const index> orders() const { return orders_; }
 
         template <class Output, class X>
-        void step(const Output& model_output, X&& x) { step_with(model_output, x, detail::no_noise<T>{}); }
+        void step(const Output& model_output, X&& x) {
+            step_with(model_output, x, detail::no_noise<T>{});
+        }
         template <class Output, class X, class Noise>
-        void step(const Output& model_output, X&& x, Noise&& noise) { step_with(model_output, x, noise); }
+        void step(const Output& model_output, X&& x, Noise&& noise) {
+            step_with(model_output, x, noise);
+        }
 
     private:
         // The listed order, lowered while there are fewer outputs (diffusers: a run entered mid-grid).
@@ -116,8 +124,9 @@ public:
             const view<T> x = flat(x_in);
             const index order = current_order();
             this->record(cflat(model_output), cflat(x), this->current_level());
-            const const_view<T> z = detail::acquire_noise<T>(detail::to_noise_argument<T>(noise_in),
-                                                             view<T>(noise_.data(), noise_.size()), detail::is_sde(this->kind()), name);
+            const const_view<T> z =
+                detail::acquire_noise<T>(detail::to_noise_argument<T>(noise_in), view<T>(noise_.data(), noise_.size()),
+                                         detail::is_sde(this->kind()), name);
             if (z.size() != 0) require_size("noise.size()", z.size(), x.size());
             if (order == 1 && start_.size() > 0) start_ = x;  // the group's starting sample
             const const_view<T> base = order == 1 ? cflat(x) : const_view<T>(start_.data(), start_.size());
@@ -126,16 +135,18 @@ public:
             // Ages of the stages used: all of them, except midpoint-3 which skips the middle one.
             static constexpr std::array<index, 3> all{0, 1, 2};
             static constexpr std::array<index, 2> outer{0, 2};
-            const std::span<const index> ages = order == 3 && midpoint ? std::span<const index>(outer)
-                                                                         : std::span<const index>(all.data(), static_cast<std::size_t>(order));
+            const std::span<const index> ages =
+                order == 3 && midpoint ? std::span<const index>(outer)
+                                       : std::span<const index>(all.data(), static_cast<std::size_t>(order));
             // Lu et al. 2022a, Algorithms 1-2 / eq. 3.7, at the group's start s = history_level(order - 1).
-            this->exponential_update(x, base, this->history_level(order - 1), this->next_level(), ages, z,
-                                     [&](detail::exponential_step& s, const detail::vp_point&, const detail::vp_point& t) {
-                                         if (order == 2 && midpoint) s.weight[1] = 0.5 * s.weight[0];
-                                         if (order == 3 && !midpoint && o.third_order == third_order_weights::reference) {
-                                             s.weight[2] = detail::reference_third_weight(this->kind(), s.weight[2], t.alpha, 1.0);
-                                         }
-                                     });
+            this->exponential_update(
+                x, base, this->history_level(order - 1), this->next_level(), ages, z,
+                [&](detail::exponential_step& s, const detail::vp_point&, const detail::vp_point& t) {
+                    if (order == 2 && midpoint) s.weight[1] = 0.5 * s.weight[0];
+                    if (order == 3 && !midpoint && o.third_order == third_order_weights::reference) {
+                        s.weight[2] = detail::reference_third_weight(this->kind(), s.weight[2], t.alpha, 1.0);
+                    }
+                });
             this->advance();
         }
 

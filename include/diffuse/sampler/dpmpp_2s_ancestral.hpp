@@ -106,7 +106,8 @@ struct dpmpp_2s_ancestral_options {
 };
 
 template <Real T>
-class dpmpp_2s_ancestral : public detail::sampler_shell<dpmpp_2s_ancestral<T>, dpmpp_2s_ancestral_options<T>, sigma_grid<T>> {
+class dpmpp_2s_ancestral
+    : public detail::sampler_shell<dpmpp_2s_ancestral<T>, dpmpp_2s_ancestral_options<T>, sigma_grid<T>> {
 public:
     using scalar = T;
     using run = detail::dpmpp_two_stage_run<T>;

@@ -68,8 +68,8 @@ public:
         }
         template <class X, class Noise>
         void begin(X&& x_in, Noise&& noise_in) {
-            require(this->step_index() == 0 && this->stage() == 0 && !begun_, "begin()", "a second call or a call after step()",
-                    "one call before the first model evaluation");
+            require(this->step_index() == 0 && this->stage() == 0 && !begun_, "begin()",
+                    "a second call or a call after step()", "one call before the first model evaluation");
             const view<T> x = flat(x_in);
             require_size("x.size()", x.size(), this->shape().size);
             auto&& noise = detail::to_noise_argument<T>(noise_in);
@@ -79,7 +79,8 @@ public:
     private:
         template <class Noise>
         void update(const_view<T> output, view<T> x, Noise& noise) {
-            require(begun_ || gamma(0) == T(0), "begin()", "not called", "run.begin(x, noise) before the first model evaluation "
+            require(begun_ || gamma(0) == T(0), "begin()", "not called",
+                    "run.begin(x, noise) before the first model evaluation "
                     "(step 0 is churned; diffuse::sample() calls it)");
             if (!this->heun_update(output, x)) return;
             this->finish_step();
@@ -87,7 +88,8 @@ public:
         }
 
         [[nodiscard]] T gamma(index i) const {
-            return detail::churn_gamma(options_.s_churn, this->num_steps(), this->grid_[i].sigma, options_.s_tmin, options_.s_tmax);
+            return detail::churn_gamma(options_.s_churn, this->num_steps(), this->grid_[i].sigma, options_.s_tmin,
+                                       options_.s_tmax);
         }
         // Algorithm 2 lines 4-6 for the current grid step.
         template <class Noise>

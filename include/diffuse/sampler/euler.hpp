@@ -60,9 +60,13 @@ public:
         [[nodiscard]] T input_scale() const { return this->input_scale_at(this->current_level()); }
 
         template <class Output, class X>
-        void step(const Output& model_output, X&& x) { step_with(model_output, x, detail::no_noise<T>{}); }
+        void step(const Output& model_output, X&& x) {
+            step_with(model_output, x, detail::no_noise<T>{});
+        }
         template <class Output, class X, class Noise>
-        void step(const Output& model_output, X&& x, Noise&& noise) { step_with(model_output, x, noise); }
+        void step(const Output& model_output, X&& x, Noise&& noise) {
+            step_with(model_output, x, noise);
+        }
 
     private:
         template <class Output, class X, class Noise>
@@ -78,13 +82,15 @@ public:
                                                                  view<T>(noise_.data(), noise_.size()), true, name);
                 require_size("noise.size()", z.size(), x.size());
                 const T scale = this->space_ == state_space::denoiser ? T(1) : this->next_level().alpha;
-                const detail::linear_update<T> u{.from = this->decompose(level), .to_x0 = scale, .to_noise = scale * next};
+                const detail::linear_update<T> u{
+                    .from = this->decompose(level), .to_x0 = scale, .to_noise = scale * next};
                 detail::apply(u, {}, output, x, z, this->shape_.batch, view<T>(nullptr, 0), view<T>(nullptr, 0));
                 this->advance();
                 return;
             }
             const bool churn = o.s_churn > T(0) && o.s_tmin <= sigma && sigma <= o.s_tmax;
-            const T gamma = churn ? std::min(o.s_churn / static_cast<T>(this->num_steps()), std::numbers::sqrt2_v<T> - T(1)) : T(0);
+            const T gamma =
+                churn ? std::min(o.s_churn / static_cast<T>(this->num_steps()), std::numbers::sqrt2_v<T> - T(1)) : T(0);
             const T sigma_hat = sigma * (gamma + T(1));
             if (gamma > T(0)) {
                 const const_view<T> z = detail::acquire_noise<T>(detail::to_noise_argument<T>(noise_in),

@@ -1,6 +1,6 @@
 // diffuse/sampler/ipndm.hpp: improved PNDM (Zhang & Chen 2023, "Fast Sampling of Diffusion Models
-// with Exponential Integrator", sec. 5 and App. D; diffusers' IPNDMScheduler). PNDM's linear multistep without its Runge-Kutta warm-up: the order ramps up
-// from one (DDIM) with the eps history instead,
+// with Exponential Integrator", sec. 5 and App. D; diffusers' IPNDMScheduler). PNDM's linear multistep without its
+// Runge-Kutta warm-up: the order ramps up from one (DDIM) with the eps history instead,
 //   e = Adams-Bashforth combination of eps_i, eps_{i-1}, ... (weights 1; 3/2, -1/2; 23/12, ...; 55/24, ...),
 //   x_{i+1} = DDIM transfer of x_i with e from sigma_i to sigma_{i+1}:
 //     denoiser state x = x0 + sigma eps:  x' = x + (sigma' - sigma) e          (the Karras ODE form, d = eps)
@@ -47,10 +47,14 @@ public:
         [[nodiscard]] T input_scale() const { return this->input_scale_at(this->current_level()); }
 
         template <class Output, class X>
-        void step(const Output& model_output, X&& x) { step_with(cflat(model_output), flat(x)); }
+        void step(const Output& model_output, X&& x) {
+            step_with(cflat(model_output), flat(x));
+        }
         // iPNDM is deterministic: a noise argument is accepted (for generic loops) and not used.
         template <class Output, class X, class Noise>
-        void step(const Output& model_output, X&& x, Noise&&) { step_with(cflat(model_output), flat(x)); }
+        void step(const Output& model_output, X&& x, Noise&&) {
+            step_with(cflat(model_output), flat(x));
+        }
 
     private:
         void step_with(const_view<T> out, view<T> x) {
@@ -65,7 +69,6 @@ public:
 
         detail::eps_history<T> history_;
     };
-
 };
 
 // diffusers' IPNDMScheduler grid from the network's noise levels sigma_t (its `trained_betas`):
@@ -73,7 +76,8 @@ public:
 // form sigma = sigma_t / alpha_t. `model_sigmas` decreases strictly from below 1 to 0.
 template <Real T>
 sigma_grid<T> ipndm_grid(std::span<const double> model_sigmas) {
-    require(model_sigmas.size() >= 2, "model_sigmas.size()", model_sigmas.size(), "at least 2 (one step and its end point)");
+    require(model_sigmas.size() >= 2, "model_sigmas.size()", model_sigmas.size(),
+            "at least 2 (one step and its end point)");
     std::vector<noise_level<T>> levels;
     for (std::size_t i = 0; i < model_sigmas.size(); ++i) {
         const T s = static_cast<T>(model_sigmas[i]);

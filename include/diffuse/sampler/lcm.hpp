@@ -29,8 +29,9 @@ namespace diffuse::sampler {
 inline std::vector<timestep> lcm_timesteps(index num_train_timesteps, index steps, index original_inference_steps = 50,
                                            double strength = 1.0) {
     require(num_train_timesteps >= 2, "num_train_timesteps", num_train_timesteps, "an integer >= 2");
-    require(original_inference_steps >= 1 && original_inference_steps <= num_train_timesteps, "original_inference_steps",
-            original_inference_steps, "an integer in [1, num_train_timesteps = " + std::to_string(num_train_timesteps) + "]");
+    require(original_inference_steps >= 1 && original_inference_steps <= num_train_timesteps,
+            "original_inference_steps", original_inference_steps,
+            "an integer in [1, num_train_timesteps = " + std::to_string(num_train_timesteps) + "]");
     require(strength > 0.0 && strength <= 1.0, "strength", strength, "(0, 1]");
     const index k = num_train_timesteps / original_inference_steps;
     const auto length = static_cast<index>(static_cast<double>(original_inference_steps) * strength);
@@ -39,7 +40,8 @@ inline std::vector<timestep> lcm_timesteps(index num_train_timesteps, index step
     std::vector<timestep> out(static_cast<std::size_t>(steps));
     const double stride = static_cast<double>(length) / static_cast<double>(steps);
     for (index i = 0; i < steps; ++i) {
-        const auto position = static_cast<index>(std::floor(static_cast<double>(i) * stride));  // into the reversed grid
+        const auto position =
+            static_cast<index>(std::floor(static_cast<double>(i) * stride));  // into the reversed grid
         out[static_cast<std::size_t>(i)] = static_cast<timestep>((length - position) * k - 1);
     }
     return out;
@@ -78,7 +80,8 @@ public:
             const auto& opt = sampler.options();
             schedule::require_valid_grid(this->grid_, sampler.schedule_.num_train_timesteps());
             if (predict::needs_positive_alpha(opt.prediction)) {
-                require(sampler.schedule_.alpha_bar(this->grid_.front()) > T(0), "prediction_type", predict::name(opt.prediction),
+                require(sampler.schedule_.alpha_bar(this->grid_.front()) > T(0), "prediction_type",
+                        predict::name(opt.prediction),
                         "v_prediction or sample when the grid starts at a zero-SNR timestep (alphabar = 0)");
             }
             if (this->grid_.size() > 1) noise_.resize(shape.size);
@@ -89,9 +92,13 @@ public:
         }
 
         template <class Output, class X>
-        void step(const Output& model_output, X&& x) { step_with(model_output, x, detail::no_noise<T>{}); }
+        void step(const Output& model_output, X&& x) {
+            step_with(model_output, x, detail::no_noise<T>{});
+        }
         template <class Output, class X, class Noise>
-        void step(const Output& model_output, X&& x, Noise&& noise) { step_with(model_output, x, noise); }
+        void step(const Output& model_output, X&& x, Noise&& noise) {
+            step_with(model_output, x, noise);
+        }
 
     private:
         template <class Output, class X, class Noise>
@@ -107,7 +114,8 @@ public:
             const bool last = next < 0;
             const T ab_next = last ? T(1) : s.schedule_.alpha_bar(next);
             const T on_d = std::sqrt(ab_next);
-            detail::linear_update<T> u{.from = predict::decompose(s.options().prediction, std::sqrt(ab), std::sqrt(T(1) - ab))};
+            detail::linear_update<T> u{
+                .from = predict::decompose(s.options().prediction, std::sqrt(ab), std::sqrt(T(1) - ab))};
             u.to_x0 = on_d * c.out;
             u.to_x = on_d * c.skip;
             u.to_noise = last ? T(0) : std::sqrt(T(1) - ab_next);
@@ -122,7 +130,6 @@ public:
         const lcm* sampler_;
         buffer<T> noise_, x0_, quantile_;
     };
-
 
 private:
     schedule::discrete<T> schedule_;

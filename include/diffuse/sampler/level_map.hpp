@@ -57,12 +57,13 @@ level_map<T> grid_levels(const sigma_grid<T>& grid) {
         return true;
     };
     const rule kind = follows([](double s) { return 1.0 / std::sqrt(1.0 + s * s); }) ? rule::vp
-                      : follows([](double) { return 1.0; })                         ? rule::unit
+                      : follows([](double) { return 1.0; })                          ? rule::unit
                       : follows([](double s) { return 1.0 / (1.0 + s); })            ? rule::flow
                                                                                      : rule::interpolated;
     for (const auto& l : grid.levels()) {
         if (l.sigma > T(0)) {
-            points.push_back({std::log(static_cast<double>(l.sigma)), std::log(static_cast<double>(l.alpha)), l.model_time});
+            points.push_back(
+                {std::log(static_cast<double>(l.sigma)), std::log(static_cast<double>(l.alpha)), l.model_time});
         }
     }
     require(!points.empty(), "grid", "no level with sigma > 0", "a grid with at least one positive sigma");
@@ -81,10 +82,17 @@ level_map<T> grid_levels(const sigma_grid<T>& grid) {
         const double s = static_cast<double>(sigma);
         double alpha = 1.0;
         switch (kind) {
-            case rule::vp: return noise_level<T>{sigma, T(1) / std::sqrt(sigma * sigma + T(1)), lerp(&point::time)};
-            case rule::unit: alpha = 1.0; break;
-            case rule::flow: alpha = 1.0 / (1.0 + s); break;
-            case rule::interpolated: alpha = std::exp(lerp(&point::log_alpha)); break;
+            case rule::vp:
+                return noise_level<T>{sigma, T(1) / std::sqrt(sigma * sigma + T(1)), lerp(&point::time)};
+            case rule::unit:
+                alpha = 1.0;
+                break;
+            case rule::flow:
+                alpha = 1.0 / (1.0 + s);
+                break;
+            case rule::interpolated:
+                alpha = std::exp(lerp(&point::log_alpha));
+                break;
         }
         return noise_level<T>{sigma, static_cast<T>(alpha), lerp(&point::time)};
     };

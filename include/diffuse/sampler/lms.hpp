@@ -2,7 +2,8 @@
 // LMSDiscreteScheduler: an Adams-Bashforth method on the Karras ODE dx/dsigma = d(x; sigma)
 // (Karras et al. 2022, eq. 3) over the non-uniform sigma grid. With the last k <= order derivatives
 // d_{i-j} at sigma_{i-j}, the step integrates their Lagrange interpolant over [sigma_i, sigma_{i+1}]:
-//   x_{i+1} = x_i + sum_j c_j d_{i-j},   c_j = int_{sigma_i}^{sigma_{i+1}} prod_{m != j} (s - sigma_{i-m})/(sigma_{i-j} - sigma_{i-m}) ds.
+//   x_{i+1} = x_i + sum_j c_j d_{i-j},   c_j = int_{sigma_i}^{sigma_{i+1}} prod_{m != j} (s - sigma_{i-m})/(sigma_{i-j}
+//   - sigma_{i-m}) ds.
 // The basis polynomial has degree k - 1 <= 3, so c_j is integrated exactly in closed form (k-diffusion
 // and diffusers use scipy's adaptive quadrature, exact for polynomials to its tolerance).
 #pragma once
@@ -73,11 +74,13 @@ public:
         [[nodiscard]] std::array<double, 4> coefficients() const {
             const index i = this->step_index(), k = std::min(i + 1, order_);
             std::array<double, 4> nodes{}, c{};
-            for (index m = 0; m < k; ++m) nodes[static_cast<std::size_t>(m)] = static_cast<double>(this->grid_[i - m].sigma);
+            for (index m = 0; m < k; ++m)
+                nodes[static_cast<std::size_t>(m)] = static_cast<double>(this->grid_[i - m].sigma);
             const double end = static_cast<double>(this->grid_[i + 1].sigma);
             for (index j = 0; j < k; ++j) {
-                c[static_cast<std::size_t>(j)] = detail::lagrange_integral(std::span<const double>(nodes.data(), static_cast<std::size_t>(k)),
-                                                                           static_cast<std::size_t>(j), end);
+                c[static_cast<std::size_t>(j)] =
+                    detail::lagrange_integral(std::span<const double>(nodes.data(), static_cast<std::size_t>(k)),
+                                              static_cast<std::size_t>(j), end);
             }
             return c;
         }
@@ -87,16 +90,26 @@ public:
         void update(const_view<T> output, view<T> x, Noise&) {
             const index i = this->step_index(), k = std::min(i + 1, order_);
             const auto d = this->derivative();
-            const auto slot = [&](index j) -> buffer<T>& { return history_[static_cast<std::size_t>((i - j) % order_)]; };
+            const auto slot = [&](index j) -> buffer<T>& {
+                return history_[static_cast<std::size_t>((i - j) % order_)];
+            };
             slot(0) = d.from_x * x + d.from_output * output;
             const auto c64 = coefficients();
             std::array<T, 4> c{};
             for (std::size_t j = 0; j < 4; ++j) c[j] = static_cast<T>(c64[j]);
             switch (k) {
-                case 1: x += c[0] * slot(0); break;
-                case 2: x += c[0] * slot(0) + c[1] * slot(1); break;
-                case 3: x += c[0] * slot(0) + c[1] * slot(1) + c[2] * slot(2); break;
-                default: x += c[0] * slot(0) + c[1] * slot(1) + c[2] * slot(2) + c[3] * slot(3); break;
+                case 1:
+                    x += c[0] * slot(0);
+                    break;
+                case 2:
+                    x += c[0] * slot(0) + c[1] * slot(1);
+                    break;
+                case 3:
+                    x += c[0] * slot(0) + c[1] * slot(1) + c[2] * slot(2);
+                    break;
+                default:
+                    x += c[0] * slot(0) + c[1] * slot(1) + c[2] * slot(2) + c[3] * slot(3);
+                    break;
             }
             this->finish_step();
         }

@@ -62,11 +62,14 @@ public:
     class run : public detail::discrete_run_state<T> {
     public:
         run(const pndm& sampler, std::vector<timestep> grid, layout shape)
-            : detail::discrete_run_state<T>(std::move(grid), shape), sampler_(&sampler), history_(4, shape.size),
+            : detail::discrete_run_state<T>(std::move(grid), shape),
+              sampler_(&sampler),
+              history_(4, shape.size),
               start_(shape.size) {
             schedule::require_valid_grid(this->grid_, sampler.schedule_.num_train_timesteps());
             if (!sampler.options().skip_prk_steps) {
-                require(this->grid_.size() > static_cast<std::size_t>(warmup_steps), "timesteps.size()", this->grid_.size(),
+                require(this->grid_.size() > static_cast<std::size_t>(warmup_steps), "timesteps.size()",
+                        this->grid_.size(),
                         ">= 4 when skip_prk_steps is false (three Runge-Kutta warm-up steps, then multistep ones)");
                 sum_.resize(shape.size);
             }
@@ -89,13 +92,19 @@ public:
         [[nodiscard]] double model_time() const { return static_cast<double>(evaluation_timestep()); }
 
         template <class Output, class X>
-        void step(const Output& model_output, X&& x) { step_with(cflat(model_output), flat(x)); }
+        void step(const Output& model_output, X&& x) {
+            step_with(cflat(model_output), flat(x));
+        }
         // PNDM is deterministic: a noise argument is accepted (for generic loops) and not used.
         template <class Output, class X, class Noise>
-        void step(const Output& model_output, X&& x, Noise&&) { step_with(cflat(model_output), flat(x)); }
+        void step(const Output& model_output, X&& x, Noise&&) {
+            step_with(cflat(model_output), flat(x));
+        }
 
     private:
-        [[nodiscard]] bool runge_kutta() const { return !sampler_->options().skip_prk_steps && this->index_ < warmup_steps; }
+        [[nodiscard]] bool runge_kutta() const {
+            return !sampler_->options().skip_prk_steps && this->index_ < warmup_steps;
+        }
         [[nodiscard]] predict::linear_form<T> eps_at(timestep t) const {
             const T ab = sampler_->alpha_bar(t);
             return predict::decompose(sampler_->options().prediction, std::sqrt(ab), std::sqrt(T(1) - ab)).eps;
@@ -130,7 +139,8 @@ public:
         }
 
         // One evaluation of the pseudo Runge-Kutta step (eq. 13).
-        void runge_kutta_stage(const_view<T> out, view<T> x, const predict::linear_form<T>& eps, timestep t, timestep next) {
+        void runge_kutta_stage(const_view<T> out, view<T> x, const predict::linear_form<T>& eps, timestep t,
+                               timestep next) {
             const timestep h = (t - next) / 2;
             switch (stage_) {
                 case 0: {
@@ -169,7 +179,6 @@ public:
         buffer<T> start_, sum_;
         index stage_ = 0;
     };
-
 
 private:
     schedule::discrete<T> schedule_;

@@ -88,9 +88,10 @@ struct no_noise {};
 template <Real T>
 const_view<T> acquire_noise(no_noise<T>, view<T>, bool needed, std::string_view sampler_name) {
     if (needed) {
-        throw invalid("noise", "none", std::string(sampler_name) +
-                                           ": this step is stochastic; pass a noise source (e.g. "
-                                           "diffuse::random::generator) or a noise buffer of x.size() elements");
+        throw invalid("noise", "none",
+                      std::string(sampler_name) +
+                          ": this step is stochastic; pass a noise source (e.g. "
+                          "diffuse::random::generator) or a noise buffer of x.size() elements");
     }
     return const_view<T>(nullptr, 0);
 }
@@ -102,8 +103,8 @@ const_view<T> acquire_noise(const_view<T> given, view<T>, bool needed, std::stri
 }
 
 template <Real T, class G>
-    requires random::noise_source<G, T>
-const_view<T> acquire_noise(G& source, view<T> storage, bool needed, std::string_view) {
+requires random::noise_source<G, T> const_view<T> acquire_noise(G& source, view<T> storage, bool needed,
+                                                                std::string_view) {
     if (!needed) return const_view<T>(nullptr, 0);
     source.normal(storage);
     return const_view<T>(storage.data(), storage.size());

@@ -20,7 +20,9 @@
 namespace diffuse {
 
 template <class M, class T>
-concept model_for = Real<T> && std::invocable<M&, const_view<T>, double, view<T>>;
+concept model_for = Real<T> && std::invocable < M&,
+        const_view<T>,
+double, view < T >> ;
 
 template <Real T>
 struct sample_options {
@@ -59,9 +61,9 @@ index model_output_size(const Run& run) {
 // or any type with normal(view<T>)); deterministic samplers accept sampler::detail::no_noise via
 // the overload without it. Returns the number of steps taken.
 template <class Model, class Sampler, class Grid, class X, class Noise>
-    requires(!std::same_as<std::remove_cvref_t<Noise>, sample_options<typename Sampler::scalar>>)
-index sample(Model&& model, const Sampler& sampler, const Grid& grid, X&& x_in, Noise&& noise,
-             const sample_options<typename Sampler::scalar>& options = {}, index batch = 1) {
+requires(!std::same_as<std::remove_cvref_t<Noise>, sample_options<typename Sampler::scalar>>) index
+    sample(Model&& model, const Sampler& sampler, const Grid& grid, X&& x_in, Noise&& noise,
+           const sample_options<typename Sampler::scalar>& options = {}, index batch = 1) {
     using T = typename Sampler::scalar;
     static_assert(model_for<std::remove_reference_t<Model>, T>,
                   "a model is callable as model(const_view<T> x, double model_time, view<T> out)");
@@ -69,7 +71,9 @@ index sample(Model&& model, const Sampler& sampler, const Grid& grid, X&& x_in, 
     auto run = sampler.start(grid, x.size(), batch);
     buffer<T> out(detail::model_output_size(run));
     // Samplers whose state is not the network's input (k-diffusion form) scale it first.
-    constexpr bool scales_input = requires { run.input_scale(); };
+    constexpr bool scales_input = requires {
+        run.input_scale();
+    };
     buffer<T> scaled(scales_input ? x.size() : 0);
     const index total = run.num_steps();
     // Runs that change x before the first evaluation (the churn of edm.hpp) do it here.
@@ -85,7 +89,8 @@ index sample(Model&& model, const Sampler& sampler, const Grid& grid, X&& x_in, 
             }
         }
         model(const_view<T>(input, x.size()), time, view<T>(out.data(), out.size()));
-        if (options.check_finite) detail::require_finite_output<T>(const_view<T>(out.data(), out.size()), run.step_index(), time);
+        if (options.check_finite)
+            detail::require_finite_output<T>(const_view<T>(out.data(), out.size()), run.step_index(), time);
         if constexpr (std::same_as<std::remove_cvref_t<Noise>, sampler::detail::no_noise<T>>) {
             run.step(out, x);
         } else {

@@ -34,13 +34,18 @@ predict::decomposition<T> decompose_at(predict::prediction p, const noise_level<
     const T a = level.alpha, s = level.sigma;
     if (space == state_space::model) return predict::decompose(p, a, a * s);
     switch (p) {
-        case prediction::epsilon: return {{T(1), -s}, {T(0), T(1)}};
-        case prediction::sample: return {{T(0), T(1)}, {T(1) / s, -T(1) / s}};
+        case prediction::epsilon:
+            return {{T(1), -s}, {T(0), T(1)}};
+        case prediction::sample:
+            return {{T(0), T(1)}, {T(1) / s, -T(1) / s}};
         // x_model = a x with a = 1/sqrt(1 + s^2): x0 = a x_model - a s out = a^2 x - a s out.
-        case prediction::v_prediction: return {{a * a, -s * a}, {a * a * s, a}};
-        case prediction::score: return {{T(1), s * s * a}, {T(0), -s * a}};
+        case prediction::v_prediction:
+            return {{a * a, -s * a}, {a * a * s, a}};
+        case prediction::score:
+            return {{T(1), s * s * a}, {T(0), -s * a}};
         // x_model = a x is the flow state (1 - s_f) x0 + s_f eps with s_f = a s.
-        case prediction::flow_velocity: return {{a, -a * s}, {a, a}};
+        case prediction::flow_velocity:
+            return {{a, -a * s}, {a, a}};
     }
     return {};
 }
@@ -84,7 +89,9 @@ public:
     }
 
 protected:
-    [[nodiscard]] T input_scale_at(const noise_level<T>& l) const { return space_ == state_space::denoiser ? l.alpha : T(1); }
+    [[nodiscard]] T input_scale_at(const noise_level<T>& l) const {
+        return space_ == state_space::denoiser ? l.alpha : T(1);
+    }
     [[nodiscard]] predict::decomposition<T> decompose(const noise_level<T>& l) const {
         return decompose_at(prediction_, l, space_);
     }

@@ -46,7 +46,8 @@ public:
 
     // s = floor((1 - gamma) t'), evaluated in float32 as torch does (a float times an int64 tensor).
     [[nodiscard]] timestep jump_target(timestep next) const {
-        const float product = static_cast<float>(1.0 - static_cast<double>(this->options().gamma)) * static_cast<float>(next);
+        const float product =
+            static_cast<float>(1.0 - static_cast<double>(this->options().gamma)) * static_cast<float>(next);
         return static_cast<timestep>(std::floor(product));
     }
 
@@ -64,9 +65,13 @@ public:
         }
 
         template <class Output, class X>
-        void step(const Output& model_output, X&& x) { step_with(model_output, x, detail::no_noise<T>{}); }
+        void step(const Output& model_output, X&& x) {
+            step_with(model_output, x, detail::no_noise<T>{});
+        }
         template <class Output, class X, class Noise>
-        void step(const Output& model_output, X&& x, Noise&& noise) { step_with(model_output, x, noise); }
+        void step(const Output& model_output, X&& x, Noise&& noise) {
+            step_with(model_output, x, noise);
+        }
 
     private:
         template <class Output, class X, class Noise>
@@ -78,15 +83,17 @@ public:
             const bool last = this->next_timestep() < 0;
             const timestep t = this->current_timestep(), next = last ? 0 : this->next_timestep();
             const timestep jump = s.jump_target(next);
-            const T ab = s.schedule_.alpha_bar(t), ab_next = s.schedule_.alpha_bar(next), ab_s = s.schedule_.alpha_bar(jump);
+            const T ab = s.schedule_.alpha_bar(t), ab_next = s.schedule_.alpha_bar(next),
+                    ab_s = s.schedule_.alpha_bar(jump);
             const bool noisy = s.options().gamma > T(0) && !last;
             const T keep = noisy ? std::sqrt(ab_next / ab_s) : T(1);
-            detail::linear_update<T> u{.from = predict::decompose(s.options().prediction, std::sqrt(ab), std::sqrt(T(1) - ab))};
+            detail::linear_update<T> u{
+                .from = predict::decompose(s.options().prediction, std::sqrt(ab), std::sqrt(T(1) - ab))};
             u.to_x0 = keep * std::sqrt(ab_s);
             u.to_eps = keep * std::sqrt(T(1) - ab_s);
             u.to_noise = noisy ? std::sqrt(T(1) - ab_next / ab_s) : T(0);
-            const const_view<T> noise =
-                detail::acquire_noise<T>(detail::to_noise_argument<T>(noise_in), view<T>(noise_.data(), noise_.size()), noisy, name);
+            const const_view<T> noise = detail::acquire_noise<T>(detail::to_noise_argument<T>(noise_in),
+                                                                 view<T>(noise_.data(), noise_.size()), noisy, name);
             if (noisy) require_size("noise.size()", noise.size(), x.size());
             detail::apply(u, {}, output, x, noise, this->shape_.batch, view<T>(nullptr, 0), view<T>(nullptr, 0));
             this->advance();
@@ -95,7 +102,6 @@ public:
         const tcd* sampler_;
         buffer<T> noise_;
     };
-
 
 private:
     schedule::discrete<T> schedule_;

@@ -8,7 +8,8 @@
 //   UniP-p (Algorithm 1 / eq. 5):  x_t = (sigma_t/sigma_s0) x - alpha_t (e^{-h} - 1) m_0
 //                                        - alpha_t B(h) sum_{k<p} a_k D_k,
 //   UniC-p (Algorithm 2 / eq. 7):  the same from the previous sample with the new output m_t at t
-//                                  as one more node (r = 1): x_t^c = ... - alpha_t B(h) (sum_k a_k D_k + a_p (m_t - m_0)),
+//                                  as one more node (r = 1): x_t^c = ... - alpha_t B(h) (sum_k a_k D_k + a_p (m_t -
+//                                  m_0)),
 // where the a solve R a = g, R_{ik} = r_k^{i-1}, g_i = i! h phi_{i+1}(h) / B(h) (eq. 8; diffusers
 // takes a = 1/2 for UniP-2 and UniC-1). Each step first corrects the sample the model was just
 // evaluated at (except after step indices in disable_corrector), then predicts the next one; the
@@ -69,11 +70,13 @@ public:
     class run : public detail::exponential_run<T> {
     public:
         run(const unipc& sampler, sigma_grid<T> grid, layout shape)
-            : detail::exponential_run<T>(std::move(grid), shape, sampler.options().prediction,
-                                         sampler.options().predict_x0 ? detail::integrand::data : detail::integrand::noise,
-                                         sampler.options().solver_order + 1,
-                                         {.clip_range = {}, .thresholding = sampler.options().thresholding}, false),
-              sampler_(&sampler), last_sample_(shape.size) {}
+            : detail::exponential_run<T>(
+                  std::move(grid), shape, sampler.options().prediction,
+                  sampler.options().predict_x0 ? detail::integrand::data : detail::integrand::noise,
+                  sampler.options().solver_order + 1,
+                  {.clip_range = {}, .thresholding = sampler.options().thresholding}, false),
+              sampler_(&sampler),
+              last_sample_(shape.size) {}
 
         // The predictor's order after evaluation i.
         [[nodiscard]] index order_at(index i) const {
@@ -86,7 +89,9 @@ public:
 
         // Deterministic: a noise argument (the loop API passes one through) is not used.
         template <class Output, class X, class Noise>
-        void step(const Output& model_output, X&& x, Noise&&) { step(model_output, x); }
+        void step(const Output& model_output, X&& x, Noise&&) {
+            step(model_output, x);
+        }
 
         template <class Output, class X>
         void step(const Output& model_output, X&& x_in) {
@@ -120,7 +125,9 @@ public:
             // Nodes: r_k of the earlier outputs, then r = 1 for the corrector's new output.
             const index nodes = corrector ? p : p - 1;
             std::array<double, 3> r{};
-            for (index k = 0; k < p - 1; ++k) r[static_cast<std::size_t>(k)] = (detail::point(this->history_level(from + 1 + k)).lambda() - s.lambda()) / h;
+            for (index k = 0; k < p - 1; ++k)
+                r[static_cast<std::size_t>(k)] =
+                    (detail::point(this->history_level(from + 1 + k)).lambda() - s.lambda()) / h;
             if (corrector) r[static_cast<std::size_t>(p - 1)] = 1.0;
             const std::array<double, 3> a = coefficients(r, nodes, hh, b_h);
             // x = on_x base - scale (e^{hh} - 1) m_0 - scale B(h) sum_k a_k (m_k - m_0) / r_k
@@ -152,7 +159,8 @@ public:
             for (index i = 0; i < nodes; ++i) {
                 factorial *= static_cast<double>(i + 1);
                 g(i) = factorial * hh * detail::phi(static_cast<int>(i) + 2, hh) / b_h;
-                for (index k = 0; k < nodes; ++k) R(i, k) = std::pow(r[static_cast<std::size_t>(k)], static_cast<double>(i));
+                for (index k = 0; k < nodes; ++k)
+                    R(i, k) = std::pow(r[static_cast<std::size_t>(k)], static_cast<double>(i));
             }
             const auto solution = R.partialPivLu().solve(g).eval();
             for (index k = 0; k < nodes; ++k) a[static_cast<std::size_t>(k)] = solution(k);

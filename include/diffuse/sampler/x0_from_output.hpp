@@ -26,7 +26,9 @@ struct output_weights {
 // 1 - s, F = -v, so in the flow state x0 = x - s v = x + s F (s = level.model_sigma()).
 template <Real T>
 struct inverted_flow_weights {
-    [[nodiscard]] output_weights<T> operator()(const schedule::noise_level<T>& level) const { return {T(1), level.model_sigma()}; }
+    [[nodiscard]] output_weights<T> operator()(const schedule::noise_level<T>& level) const {
+        return {T(1), level.model_sigma()};
+    }
 };
 
 // Weights: callable as weights(const schedule::noise_level<T>&) -> output_weights<T>.
@@ -77,7 +79,9 @@ public:
         buffer<T> x0_;
     };
 
-    [[nodiscard]] run start(schedule::sigma_grid<T> grid, layout shape) const { return run(*this, inner_.start(std::move(grid), shape)); }
+    [[nodiscard]] run start(schedule::sigma_grid<T> grid, layout shape) const {
+        return run(*this, inner_.start(std::move(grid), shape));
+    }
     [[nodiscard]] run start(const schedule::sigma_grid<T>& grid, index size, index batch = 1) const {
         return run(*this, inner_.start(grid, layout{size, batch}));
     }

@@ -67,8 +67,9 @@ sigma_grid<T> edm_grid_from_sigmas(std::span<const double> sigmas, double sigma_
 template <Real T>
 sigma_grid<T> edm_sigma_grid(const edm_grid_options& o = {}) {
     o.validate();
-    std::vector<double> sigmas = o.spacing == edm_spacing::karras ? karras_sigmas(o.steps, o.sigma_min, o.sigma_max, o.rho)
-                                                                  : exponential_sigmas(o.steps, o.sigma_min, o.sigma_max);
+    std::vector<double> sigmas = o.spacing == edm_spacing::karras
+                                     ? karras_sigmas(o.steps, o.sigma_min, o.sigma_max, o.rho)
+                                     : exponential_sigmas(o.steps, o.sigma_min, o.sigma_max);
     // final_sigmas_type "sigma_min" repeats the last sigma: a zero-length step, left out here.
     if (o.last == final_sigma::zero) sigmas.push_back(0.0);
     require(sigmas.size() >= 2, "final_sigmas_type", "sigma_min", "\"zero\" for a one-step grid");
@@ -77,7 +78,8 @@ sigma_grid<T> edm_sigma_grid(const edm_grid_options& o = {}) {
 
 // A VP network told the continuous time t of the VP-SDE: alpha = 1/sqrt(1 + sigma^2).
 template <Real T>
-sigma_grid<T> vp_continuous_grid(index steps, const vp_continuous_options& o = {}, final_sigma last = final_sigma::zero) {
+sigma_grid<T> vp_continuous_grid(index steps, const vp_continuous_options& o = {},
+                                 final_sigma last = final_sigma::zero) {
     const std::vector<double> times = vp_continuous_times(steps, o);
     std::vector<noise_level<T>> levels;
     const auto level = [](double sigma, double time) {
@@ -99,9 +101,10 @@ sigma_grid<T> vp_grid_from_sigmas(const discrete<T>& schedule, std::span<const d
     std::vector<noise_level<T>> levels;
     for (std::size_t i = 0; i < sigmas.size(); ++i) {
         const T s = static_cast<T>(sigmas[i]);  // np.float32
-        const double time = i + 1 < sigmas.size() ? static_cast<double>(static_cast<float>(
-                                                         sigma_to_timestep(static_cast<double>(s), log_sigmas)))
-                                                   : 0.0;
+        const double time =
+            i + 1 < sigmas.size()
+                ? static_cast<double>(static_cast<float>(sigma_to_timestep(static_cast<double>(s), log_sigmas)))
+                : 0.0;
         levels.push_back({s, T(1) / std::sqrt(s * s + T(1)), time});
     }
     // init_noise_sigma = max(sigmas) (linspace spacing, the default): sigma_max * alpha_0 in model units.

@@ -43,8 +43,8 @@ inline std::vector<double> linspace(double a, double b, index n) {
     const double step = n > 1 ? (b - a) / static_cast<double>(n - 1) : 0.0;
     for (index i = 0; i < n; ++i) {
         // Fill from both ends so the end points are exact, as torch.linspace does.
-        out[static_cast<std::size_t>(i)] = i < n / 2 ? a + step * static_cast<double>(i)
-                                                     : b - step * static_cast<double>(n - 1 - i);
+        out[static_cast<std::size_t>(i)] =
+            i < n / 2 ? a + step * static_cast<double>(i) : b - step * static_cast<double>(n - 1 - i);
     }
     return out;
 }
@@ -117,10 +117,14 @@ public:
     static discrete named(beta_schedule kind, index num_train_timesteps = 1000, double beta_start = 1e-4,
                           double beta_end = 0.02) {
         switch (kind) {
-            case beta_schedule::linear: return linear(num_train_timesteps, beta_start, beta_end);
-            case beta_schedule::scaled_linear: return scaled_linear(num_train_timesteps, beta_start, beta_end);
-            case beta_schedule::squaredcos_cap_v2: return squaredcos_cap_v2(num_train_timesteps);
-            case beta_schedule::sigmoid: return sigmoid(num_train_timesteps, beta_start, beta_end);
+            case beta_schedule::linear:
+                return linear(num_train_timesteps, beta_start, beta_end);
+            case beta_schedule::scaled_linear:
+                return scaled_linear(num_train_timesteps, beta_start, beta_end);
+            case beta_schedule::squaredcos_cap_v2:
+                return squaredcos_cap_v2(num_train_timesteps);
+            case beta_schedule::sigmoid:
+                return sigmoid(num_train_timesteps, beta_start, beta_end);
         }
         throw invalid("beta_schedule", static_cast<int>(kind), beta_schedule_names);
     }
@@ -174,8 +178,8 @@ public:
 
     void require_timestep(std::int64_t t, std::string_view parameter = "timestep") const {
         if (t < 0 || t >= static_cast<std::int64_t>(betas_.size())) {
-            throw invalid(parameter, t, "an integer in [0, " + std::to_string(betas_.size() - 1) +
-                                            "] (num_train_timesteps - 1)");
+            throw invalid(parameter, t,
+                          "an integer in [0, " + std::to_string(betas_.size() - 1) + "] (num_train_timesteps - 1)");
         }
     }
 

@@ -21,7 +21,9 @@
 
 namespace diffuse::schedule {
 
-inline double flow_shift(double s, double shift) { return shift * s / (1.0 + (shift - 1.0) * s); }
+inline double flow_shift(double s, double shift) {
+    return shift * s / (1.0 + (shift - 1.0) * s);
+}
 
 enum class time_shift_kind { exponential, linear };  // diffusers' time_shift_type
 
@@ -66,7 +68,8 @@ sigma_grid<T> flow_grid(std::span<const double> flow_times, index num_train_time
     for (std::size_t i = 0; i < flow_times.size(); ++i) {
         const T s = static_cast<T>(flow_times[i]);
         const T told = inverted_times ? static_cast<T>(1) - s : s;
-        const double time = i + 1 < flow_times.size() ? static_cast<double>(told * static_cast<T>(num_train_timesteps)) : 0.0;
+        const double time =
+            i + 1 < flow_times.size() ? static_cast<double>(told * static_cast<T>(num_train_timesteps)) : 0.0;
         levels.push_back(flow_level<T>(static_cast<double>(s), time));
     }
     return sigma_grid<T>(std::move(levels), T(1));
@@ -81,19 +84,22 @@ struct flow_match_options {
     time_shift_kind time_shift = time_shift_kind::exponential;
     std::optional<double> shift_terminal{};
     sigma_spacing sigmas = sigma_spacing::timesteps;  // use_karras/exponential/beta_sigmas
-    std::vector<double> custom_sigmas{};     // set_timesteps(sigmas=...): n flow times, before shifting
-    std::vector<double> custom_timesteps{};  // set_timesteps(timesteps=...)
-    bool invert_sigmas = false;              // the network is told (1 - s) T (Mochi); see flow_grid
+    std::vector<double> custom_sigmas{};              // set_timesteps(sigmas=...): n flow times, before shifting
+    std::vector<double> custom_timesteps{};           // set_timesteps(timesteps=...)
+    bool invert_sigmas = false;                       // the network is told (1 - s) T (Mochi); see flow_grid
 
     void validate() const {
         detail::require_train_timesteps(num_train_timesteps);
         require(std::isfinite(shift) && shift > 0, "shift", shift, "a finite number > 0");
         require(!use_dynamic_shifting || (mu && std::isfinite(*mu)), "mu", mu ? *mu : NAN,
                 "a finite number (required with use_dynamic_shifting)");
-        if (shift_terminal) require(*shift_terminal >= 0 && *shift_terminal < 1, "shift_terminal", *shift_terminal, "in [0, 1)");
+        if (shift_terminal)
+            require(*shift_terminal >= 0 && *shift_terminal < 1, "shift_terminal", *shift_terminal, "in [0, 1)");
         require(custom_sigmas.empty() || custom_timesteps.empty() || custom_sigmas.size() == custom_timesteps.size(),
-                "timesteps.size()", custom_timesteps.size(), "the size of sigmas (" + std::to_string(custom_sigmas.size()) + ")");
-        require(custom_sigmas.size() + custom_timesteps.size() > 0 || steps >= 1, "num_inference_steps", steps, "an integer >= 1");
+                "timesteps.size()", custom_timesteps.size(),
+                "the size of sigmas (" + std::to_string(custom_sigmas.size()) + ")");
+        require(custom_sigmas.size() + custom_timesteps.size() > 0 || steps >= 1, "num_inference_steps", steps,
+                "an integer >= 1");
     }
 };
 
@@ -105,7 +111,8 @@ sigma_grid<T> flow_match_grid(const flow_match_options& o = {}) {
     // __init__: the training flow times k/T, shifted unless the shift is dynamic; their extremes
     // (float32) bound the inference times.
     const double s_max = static_cast<double>(static_cast<float>(shifted(1.0)));
-    const double s_min = static_cast<double>(static_cast<float>(shifted(static_cast<double>(static_cast<float>(1.0 / train)))));
+    const double s_min =
+        static_cast<double>(static_cast<float>(shifted(static_cast<double>(static_cast<float>(1.0 / train)))));
     std::vector<double> s;
     if (!o.custom_sigmas.empty()) {
         for (const double v : o.custom_sigmas) s.push_back(static_cast<double>(static_cast<float>(v)));
@@ -114,7 +121,8 @@ sigma_grid<T> flow_match_grid(const flow_match_options& o = {}) {
     } else {
         for (const double t : detail::linspace(s_max * train, s_min * train, o.steps)) s.push_back(t / train);
     }
-    for (double& v : s) v = o.use_dynamic_shifting ? dynamic_time_shift(v, *o.mu, o.time_shift) : flow_shift(v, o.shift);
+    for (double& v : s)
+        v = o.use_dynamic_shifting ? dynamic_time_shift(v, *o.mu, o.time_shift) : flow_shift(v, o.shift);
     if (o.shift_terminal) stretch_to_terminal(s, *o.shift_terminal);
     const index n = static_cast<index>(s.size());
     if (o.sigmas == sigma_spacing::karras) s = karras_sigmas(n, s.back(), s.front());

@@ -18,7 +18,9 @@ namespace diffuse::schedule {
 
 namespace detail {
 
-inline double log_beta_function(double a, double b) { return std::lgamma(a) + std::lgamma(b) - std::lgamma(a + b); }
+inline double log_beta_function(double a, double b) {
+    return std::lgamma(a) + std::lgamma(b) - std::lgamma(a + b);
+}
 
 // The continued fraction of DLMF 8.17.22 (without its prefactor), modified Lentz.
 inline double incomplete_beta_fraction(double x, double a, double b) {

@@ -33,8 +33,8 @@ struct noise_level {
     T alpha;            // the model input is alpha * x_k
     double model_time;  // what the network is told (timestep, continuous t, c_noise(sigma), ...)
 
-    [[nodiscard]] T model_sigma() const { return alpha * sigma; }                      // sigma_t
-    [[nodiscard]] T lambda() const { return -std::log(sigma); }                        // log(alpha_t / sigma_t)
+    [[nodiscard]] T model_sigma() const { return alpha * sigma; }  // sigma_t
+    [[nodiscard]] T lambda() const { return -std::log(sigma); }    // log(alpha_t / sigma_t)
 };
 
 template <Real T>
@@ -182,7 +182,8 @@ sigma_grid<T> vp_sigma_grid(const discrete<T>& schedule, const vp_sigma_options<
         const double step = o.steps == 1 ? 0.0 : static_cast<double>(train - 1) / static_cast<double>(o.steps - 1);
         for (index i = 0; i < o.steps; ++i) {
             const index k = o.steps - 1 - i;
-            const double t = (k == o.steps - 1 && o.steps > 1) ? static_cast<double>(train - 1) : static_cast<double>(k) * step;
+            const double t =
+                (k == o.steps - 1 && o.steps > 1) ? static_cast<double>(train - 1) : static_cast<double>(k) * step;
             times[static_cast<std::size_t>(i)] = static_cast<double>(static_cast<float>(t));
         }
     } else {
@@ -224,8 +225,9 @@ sigma_grid<T> vp_sigma_grid(const discrete<T>& schedule, const vp_sigma_options<
     };
     for (std::size_t i = 0; i < times.size(); ++i) {
         const T s = static_cast<T>(sigmas[i]);
-        const double time = o.continuous_timesteps ? static_cast<double>(static_cast<float>(0.25 * std::log(static_cast<float>(s))))
-                                                   : static_cast<double>(static_cast<float>(times[i]));
+        const double time = o.continuous_timesteps
+                                ? static_cast<double>(static_cast<float>(0.25 * std::log(static_cast<float>(s))))
+                                : static_cast<double>(static_cast<float>(times[i]));
         levels.push_back(level(sigmas[i], time));
     }
     levels.push_back(level(last, 0.0));

@@ -76,15 +76,18 @@ struct solver_sigma_options {
         }
         if (use_flow_sigmas && sigmas != solver_sigma_kind::timesteps) {
             require(family == solver_family::unipc && sigmas == solver_sigma_kind::karras, "use_flow_sigmas", "true",
-                    "with timestep sigmas, or with Karras sigmas in UniPC (other combinations are not defined by diffusers)");
+                    "with timestep sigmas, or with Karras sigmas in UniPC (other combinations are not defined by "
+                    "diffusers)");
         }
         if (mu || shift_terminal) {
             require(family == solver_family::unipc && use_flow_sigmas && sigmas == solver_sigma_kind::timesteps,
                     mu ? "mu" : "shift_terminal", mu ? *mu : *shift_terminal,
                     "only with UniPCMultistepScheduler and use_flow_sigmas (and no use_*_sigmas)");
-            if (mu) require(std::isfinite(*mu) && (time_shift == time_shift_kind::exponential || *mu > 0), "mu", *mu,
-                            "a finite number (> 0 with time_shift_type \"linear\")");
-            if (shift_terminal) require(*shift_terminal >= 0 && *shift_terminal < 1, "shift_terminal", *shift_terminal, "in [0, 1)");
+            if (mu)
+                require(std::isfinite(*mu) && (time_shift == time_shift_kind::exponential || *mu > 0), "mu", *mu,
+                        "a finite number (> 0 with time_shift_type \"linear\")");
+            if (shift_terminal)
+                require(*shift_terminal >= 0 && *shift_terminal < 1, "shift_terminal", *shift_terminal, "in [0, 1)");
         }
         if (sigma_min || sigma_max) {
             require(family == solver_family::unipc, "sigma_min/sigma_max", "set", "only with UniPCMultistepScheduler");
@@ -164,7 +167,8 @@ sigma_grid<T> solver_sigma_grid(const discrete<T>& schedule, solver_family famil
             if (static_cast<double>(lambda) < o.lambda_min_clipped) ++clipped;
         }
         last_timestep = train - clipped;
-        require(last_timestep >= 2, "lambda_min_clipped", o.lambda_min_clipped, "a value that keeps at least 2 timesteps");
+        require(last_timestep >= 2, "lambda_min_clipped", o.lambda_min_clipped,
+                "a value that keeps at least 2 timesteps");
     }
 
     std::vector<double> times = detail::solver_timesteps(family, o, train, last_timestep);
@@ -240,7 +244,9 @@ sigma_grid<T> solver_sigma_grid(const discrete<T>& schedule, solver_family famil
     const bool not_interpolated = o.sigmas != solver_sigma_kind::timesteps || o.use_flow_sigmas;
     const bool deis_repeat = family == solver_family::deis && not_interpolated;
     const bool unipc_repeat = family == solver_family::unipc && not_interpolated && o.last == final_sigma::sigma_min;
-    const double end_sigma = deis_repeat || unipc_repeat ? sigmas.back() : o.last == final_sigma::zero ? 0.0 : sig.front();
+    const double end_sigma = deis_repeat || unipc_repeat   ? sigmas.back()
+                             : o.last == final_sigma::zero ? 0.0
+                                                           : sig.front();
     // A repeated last sigma (Karras/exponential/beta/Lu sigmas that already end at sigma_min, and DEIS)
     // is a zero-length step: for the multistep methods it leaves x unchanged (every weight has a
     // factor e^0 - 1 = 0 or a 1/r0 = h/h_0 = 0), so the grid ends at that sigma instead: one model
@@ -250,9 +256,10 @@ sigma_grid<T> solver_sigma_grid(const discrete<T>& schedule, solver_family famil
     const bool repeats_last = static_cast<T>(end_sigma) == static_cast<T>(sigmas.back()) ||
                               std::fabs(end_sigma - sigmas.back()) <= 1e-12 * sigmas.back();
     if (repeats_last && (family == solver_family::dpm_singlestep || family == solver_family::unipc)) {
-        throw invalid("final_sigmas_type", "sigma_min",
-                      "\"zero\" when the sigmas already end at sigma_min (Karras, exponential or flow sigmas): diffusers "
-                      "repeats the last sigma there, which this scheduler does not treat as a no-op");
+        throw invalid(
+            "final_sigmas_type", "sigma_min",
+            "\"zero\" when the sigmas already end at sigma_min (Karras, exponential or flow sigmas): diffusers "
+            "repeats the last sigma there, which this scheduler does not treat as a no-op");
     }
 
     std::vector<noise_level<T>> levels;
@@ -265,7 +272,9 @@ sigma_grid<T> solver_sigma_grid(const discrete<T>& schedule, solver_family famil
         const T s = static_cast<T>(flow_sigma);
         return noise_level<T>{s / (T(1) - s), T(1) - s, time};
     };
-    const auto level = [&](double sigma, double time) { return flow_levels ? flow_level(sigma, time) : vp_level(sigma, time); };
+    const auto level = [&](double sigma, double time) {
+        return flow_levels ? flow_level(sigma, time) : vp_level(sigma, time);
+    };
     for (std::size_t i = 0; i < sigmas.size(); ++i) levels.push_back(level(sigmas[i], model_time(times[i])));
     if (!repeats_last) levels.push_back(level(end_sigma, 0.0));
     return sigma_grid<T>(std::move(levels), T(1));

@@ -52,7 +52,8 @@ inline std::vector<double> beta_sigmas(index n, double sigma_min, double sigma_m
                                        double beta = 0.6) {
     detail::require_sigma_range(n, sigma_min, sigma_max);
     std::vector<double> out = detail::linspace(0.0, 1.0, n);
-    for (double& u : out) u = sigma_min + inverse_regularized_incomplete_beta(1.0 - u, alpha, beta) * (sigma_max - sigma_min);
+    for (double& u : out)
+        u = sigma_min + inverse_regularized_incomplete_beta(1.0 - u, alpha, beta) * (sigma_max - sigma_min);
     return out;
 }
 

@@ -47,7 +47,8 @@ inline std::vector<timestep> spaced_timesteps(index num_train_timesteps, index s
     switch (rule) {
         case spacing::leading: {
             const index ratio = num_train_timesteps / steps;
-            for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<timestep>((steps - 1 - static_cast<index>(i)) * ratio);
+            for (std::size_t i = 0; i < n; ++i)
+                out[i] = static_cast<timestep>((steps - 1 - static_cast<index>(i)) * ratio);
             break;
         }
         case spacing::trailing: {
@@ -88,8 +89,8 @@ inline void require_valid_grid(std::span<const timestep> grid, index num_train_t
         }
         if (i > 0 && grid[i] >= grid[i - 1]) {
             throw invalid("timesteps[" + std::to_string(i) + "]", grid[i],
-                          "strictly less than timesteps[" + std::to_string(i - 1) + "] = " + std::to_string(grid[i - 1]) +
-                              " (a grid runs from noise to data)");
+                          "strictly less than timesteps[" + std::to_string(i - 1) +
+                              "] = " + std::to_string(grid[i - 1]) + " (a grid runs from noise to data)");
         }
     }
 }

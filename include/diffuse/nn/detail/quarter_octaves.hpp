@@ -77,8 +77,11 @@ DIFFUSE_ALWAYS_INLINE simd::double_word<P> evaluate(const quarter_octave_table<E
     constexpr int interval_shift = 21;  // 23 mantissa bits - 2 leading ones
     const P looked_up = ei::pmax(t, simd::constant<P>(std::bit_cast<float>(static_cast<std::uint32_t>(127 + E) << 23)));
     const P interval_start = ei::pand(looked_up, simd::constant<P>(std::bit_cast<float>(~0u << interval_shift)));
-    const P z = ei::psub(t, ei::por(interval_start, simd::constant<P>(std::bit_cast<float>(1u << (interval_shift - 1)))));
-    auto coefficient = [&](std::size_t k) { return simd::detail::lookup32<interval_shift>(table.row[k].data(), looked_up); };
+    const P z =
+        ei::psub(t, ei::por(interval_start, simd::constant<P>(std::bit_cast<float>(1u << (interval_shift - 1)))));
+    auto coefficient = [&](std::size_t k) {
+        return simd::detail::lookup32<interval_shift>(table.row[k].data(), looked_up);
+    };
     P q = coefficient(Rows - 1);
     for (std::size_t k = Rows - 1; k-- > 2;) q = simd::fma(q, z, coefficient(k));
     const P c0 = coefficient(0);

@@ -57,8 +57,7 @@ DIFFUSE_ALWAYS_INLINE step_parts<P> evaluate_by_steps(const step_rows& rows, con
 // Whether every lane of x lies where a quarter-step table serves x g(x): [-4.125, 7.875).
 template <class P>
 DIFFUSE_ALWAYS_INLINE bool within_quarter_steps(const P& x) {
-    return simd::all_within(x, simd::constant<P>(-quarter_steps_relative_top),
-                            simd::constant<P>(quarter_steps_top));
+    return simd::all_within(x, simd::constant<P>(-quarter_steps_relative_top), simd::constant<P>(quarter_steps_top));
 }
 
 // x g(x) from a table of F(t) = g(-t), t = |x|: -t F(t) for x < 0, x - t F(t) for x >= 0. Both

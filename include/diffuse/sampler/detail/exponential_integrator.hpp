@@ -97,21 +97,31 @@ vp_point point(const noise_level<T>& l) {
 }
 
 // h = lambda_t - lambda_s (+inf when t has sigma 0).
-inline double step_length(const vp_point& s, const vp_point& t) { return std::log(s.rho / t.rho); }
+inline double step_length(const vp_point& s, const vp_point& t) {
+    return std::log(s.rho / t.rho);
+}
 
 // What the exponential integrator integrates (Lu et al. 2022b, sec. 3): eps (DPM-Solver, DEIS) or
 // x0 (DPM-Solver++), as an ODE or as the SDE of Lu et al. 2022b, sec. 4 / eq. 15.
 enum class integrand { noise, data, noise_sde, data_sde };
 
-inline constexpr bool is_data(integrand i) { return i == integrand::data || i == integrand::data_sde; }
-inline constexpr bool is_sde(integrand i) { return i == integrand::noise_sde || i == integrand::data_sde; }
+inline constexpr bool is_data(integrand i) {
+    return i == integrand::data || i == integrand::data_sde;
+}
+inline constexpr bool is_sde(integrand i) {
+    return i == integrand::noise_sde || i == integrand::data_sde;
+}
 
 inline constexpr integrand integrand_of(dpm_algorithm a) {
     switch (a) {
-        case dpm_algorithm::dpmsolver: return integrand::noise;
-        case dpm_algorithm::dpmsolver_pp: return integrand::data;
-        case dpm_algorithm::sde_dpmsolver: return integrand::noise_sde;
-        case dpm_algorithm::sde_dpmsolver_pp: return integrand::data_sde;
+        case dpm_algorithm::dpmsolver:
+            return integrand::noise;
+        case dpm_algorithm::dpmsolver_pp:
+            return integrand::data;
+        case dpm_algorithm::sde_dpmsolver:
+            return integrand::noise_sde;
+        case dpm_algorithm::sde_dpmsolver_pp:
+            return integrand::data_sde;
     }
     return integrand::data;
 }
@@ -144,7 +154,8 @@ inline exponential_step exponential_weights(integrand kind, const vp_point& s, c
             for (int k = 1; k < 3; ++k) {
                 factorial *= k;
                 // k! h phi_{k+1}(-h) -> 1 as h -> inf (a step to sigma 0)
-                out.weight[static_cast<std::size_t>(k)] = std::isinf(hh) ? t.alpha : t.alpha * factorial * hh * phi(k + 1, -hh);
+                out.weight[static_cast<std::size_t>(k)] =
+                    std::isinf(hh) ? t.alpha : t.alpha * factorial * hh * phi(k + 1, -hh);
             }
             if (kind == integrand::data_sde) out.on_noise = t.sigma() * std::sqrt(-std::expm1(-2.0 * h));
             break;
@@ -158,7 +169,8 @@ inline exponential_step exponential_weights(integrand kind, const vp_point& s, c
             for (int k = 1; k < 3; ++k) {
                 factorial *= k;
                 // unused at sigma_t = 0 (first order only there); keep it finite
-                out.weight[static_cast<std::size_t>(k)] = std::isinf(h) ? 0.0 : -scale * t.sigma() * factorial * h * phi(k + 1, h);
+                out.weight[static_cast<std::size_t>(k)] =
+                    std::isinf(h) ? 0.0 : -scale * t.sigma() * factorial * h * phi(k + 1, h);
             }
             if (kind == integrand::noise_sde) out.on_noise = t.sigma() * std::sqrt(std::expm1(2.0 * h));
             break;
@@ -225,11 +237,20 @@ void combine(view<T> x, const_view<T> base, double on_base, std::span<const T* c
         }
     };
     switch (terms.size()) {
-        case 1: finish(cx * base + c(0) * term(0)); break;
-        case 2: finish(cx * base + c(0) * term(0) + c(1) * term(1)); break;
-        case 3: finish(cx * base + c(0) * term(0) + c(1) * term(1) + c(2) * term(2)); break;
-        case 4: finish(cx * base + c(0) * term(0) + c(1) * term(1) + c(2) * term(2) + c(3) * term(3)); break;
-        default: throw invalid("combine terms", terms.size(), "1 to 4 model-output terms");
+        case 1:
+            finish(cx * base + c(0) * term(0));
+            break;
+        case 2:
+            finish(cx * base + c(0) * term(0) + c(1) * term(1));
+            break;
+        case 3:
+            finish(cx * base + c(0) * term(0) + c(1) * term(1) + c(2) * term(2));
+            break;
+        case 4:
+            finish(cx * base + c(0) * term(0) + c(1) * term(1) + c(2) * term(2) + c(3) * term(3));
+            break;
+        default:
+            throw invalid("combine terms", terms.size(), "1 to 4 model-output terms");
     }
 }
 
@@ -253,7 +274,10 @@ public:
     exponential_run(sigma_grid<T> grid, layout shape, predict::prediction prediction, integrand kind, index capacity,
                     const predict::x0_processing<T>& processing, bool learned_variance)
         : sigma_run_state<T>(std::move(grid), shape, state_space::model, prediction),
-          kind_(kind), processing_(processing), learned_variance_(learned_variance), capacity_(capacity) {
+          kind_(kind),
+          processing_(processing),
+          learned_variance_(learned_variance),
+          capacity_(capacity) {
         if (learned_variance) {
             require(prediction == predict::prediction::epsilon, "variance_type", "learned_range",
                     "only with prediction_type epsilon (the variance channels are dropped)");
@@ -266,7 +290,9 @@ public:
     [[nodiscard]] double model_time() const { return this->current_level().model_time; }
     [[nodiscard]] T input_scale() const { return T(1); }
     // A learned-variance model writes twice the channels; the sampler reads the first half.
-    [[nodiscard]] index model_output_size() const { return learned_variance_ ? 2 * this->shape_.size : this->shape_.size; }
+    [[nodiscard]] index model_output_size() const {
+        return learned_variance_ ? 2 * this->shape_.size : this->shape_.size;
+    }
 
 protected:
     // Converts the model output at `level` (evaluated at x) into the integrand and pushes it as the
@@ -286,7 +312,8 @@ protected:
         if (learned_variance_) {
             const index per = this->shape_.sample_size();
             for (index b = 0; b < this->shape_.batch; ++b) {
-                m.segment(b * per, per) = form.from_x * x.segment(b * per, per) + form.from_output * output.segment(2 * b * per, per);
+                m.segment(b * per, per) =
+                    form.from_x * x.segment(b * per, per) + form.from_output * output.segment(2 * b * per, per);
             }
         } else {
             m = form.from_x * x + form.from_output * output;
@@ -306,7 +333,9 @@ protected:
     [[nodiscard]] const_view<T> history(index age) const {
         return const_view<T>(history_.col(slot(age)).data(), this->shape_.size);
     }
-    [[nodiscard]] const noise_level<T>& history_level(index age) const { return levels_[static_cast<std::size_t>(slot(age))]; }
+    [[nodiscard]] const noise_level<T>& history_level(index age) const {
+        return levels_[static_cast<std::size_t>(slot(age))];
+    }
     [[nodiscard]] index history_size() const { return count_; }
     [[nodiscard]] integrand kind() const { return kind_; }
 
@@ -328,8 +357,8 @@ protected:
         }
         adjust(step, s, t);
         const node_weights c = interpolate_weights(std::span<const double>(r.data(), order), step.weight);
-        combine<T>(x, base, step.on_x, std::span<const T* const>(m.data(), order), std::span<const double>(c.on_node.data(), order),
-                   noise, is_sde(kind_) ? step.on_noise : 0.0);
+        combine<T>(x, base, step.on_x, std::span<const T* const>(m.data(), order),
+                   std::span<const double>(c.on_node.data(), order), noise, is_sde(kind_) ? step.on_noise : 0.0);
     }
 
 private:

@@ -72,7 +72,8 @@ template <Real T>
 sde_transfer<T> data_sde_transfer(T sigma, T sigma_to, T eta) {
     const T h = std::log(sigma) - std::log(sigma_to);
     const T eta_h = eta * h;
-    return {h, sigma_to / sigma * std::exp(-eta_h), -std::expm1(-h - eta_h), sigma_to * std::sqrt(-std::expm1(T(-2) * eta_h))};
+    return {h, sigma_to / sigma * std::exp(-eta_h), -std::expm1(-h - eta_h),
+            sigma_to * std::sqrt(-std::expm1(T(-2) * eta_h))};
 }
 
 // exp of the midpoint in log sigma: sqrt(a b), as diffusers' KDPM2 computes it (log-lerp-exp).
@@ -113,7 +114,8 @@ template <Real T, class Derived>
 class kdiffusion_run : public sigma_run_state<T> {
 public:
     kdiffusion_run(sigma_grid<T> grid, layout shape, predict::prediction prediction, std::string_view name)
-        : sigma_run_state<T>(std::move(grid), shape, state_space::denoiser, prediction), name_(name),
+        : sigma_run_state<T>(std::move(grid), shape, state_space::denoiser, prediction),
+          name_(name),
           eval_(this->grid_[0]) {}
 
     // The level of the next model evaluation (diffusers' sigma of scale_model_input).

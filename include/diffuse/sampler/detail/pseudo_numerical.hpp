@@ -48,10 +48,14 @@ eps_transfer<T> ddim_transfer(T sigma, T alpha, T sigma_to, T alpha_to, bool mod
 template <Real T>
 std::array<T, 4> adams_bashforth(index count) {
     switch (count) {
-        case 1: return {T(1), T(0), T(0), T(0)};
-        case 2: return {T(3) / T(2), T(-1) / T(2), T(0), T(0)};
-        case 3: return {T(23) / T(12), T(-16) / T(12), T(5) / T(12), T(0)};
-        default: return {T(55) / T(24), T(-59) / T(24), T(37) / T(24), T(-9) / T(24)};
+        case 1:
+            return {T(1), T(0), T(0), T(0)};
+        case 2:
+            return {T(3) / T(2), T(-1) / T(2), T(0), T(0)};
+        case 3:
+            return {T(23) / T(12), T(-16) / T(12), T(5) / T(12), T(0)};
+        default:
+            return {T(55) / T(24), T(-59) / T(24), T(37) / T(24), T(-9) / T(24)};
     }
 }
 
@@ -85,10 +89,18 @@ public:
         const auto c = adams_bashforth<T>(available());
         const auto& e = *this;
         switch (available()) {
-            case 1: x = tr.on_x * x + tr.on_eps * e[0]; break;
-            case 2: x = tr.on_x * x + tr.on_eps * (c[0] * e[0] + c[1] * e[1]); break;
-            case 3: x = tr.on_x * x + tr.on_eps * (c[0] * e[0] + c[1] * e[1] + c[2] * e[2]); break;
-            default: x = tr.on_x * x + tr.on_eps * (c[0] * e[0] + c[1] * e[1] + c[2] * e[2] + c[3] * e[3]); break;
+            case 1:
+                x = tr.on_x * x + tr.on_eps * e[0];
+                break;
+            case 2:
+                x = tr.on_x * x + tr.on_eps * (c[0] * e[0] + c[1] * e[1]);
+                break;
+            case 3:
+                x = tr.on_x * x + tr.on_eps * (c[0] * e[0] + c[1] * e[1] + c[2] * e[2]);
+                break;
+            default:
+                x = tr.on_x * x + tr.on_eps * (c[0] * e[0] + c[1] * e[1] + c[2] * e[2] + c[3] * e[3]);
+                break;
         }
     }
 

@@ -41,8 +41,8 @@ struct linear_update {
 // Applies `u` to x in place. `noise` may be empty when u.to_noise == 0. `scratch` holds x.size()
 // elements when thresholding is on; `quantile_scratch` holds one sample.
 template <Real T>
-void apply(const linear_update<T>& u, const predict::x0_processing<T>& processing, const_view<T> output,
-           view<T> x, const_view<T> noise, index batch, view<T> scratch, view<T> quantile_scratch) {
+void apply(const linear_update<T>& u, const predict::x0_processing<T>& processing, const_view<T> output, view<T> x,
+           const_view<T> noise, index batch, view<T> scratch, view<T> quantile_scratch) {
     // x_new = to_x0 x0 + on_x x + on_output output + to_noise noise, with eps folded in.
     const T on_x = u.to_x + u.to_eps * u.from.eps.from_x;
     const T on_output = u.to_eps * u.from.eps.from_output;
