@@ -186,6 +186,17 @@ TEMPLATE_TEST_CASE("scalar, expression and in-place paths agree", "[nn][paths]",
         const array<T> slope_expression = x.unaryExpr(nn::derivative_of<A>{act});
         CHECK((out == expression).all());
         CHECK((slope == slope_expression).all());
+        // The out-of-place forms take whatever flat() accepts: a const std::vector in, a
+        // std::vector out, an Eigen array for the gradient.
+        const std::vector<T> const_in(x.data(), x.data() + x.size());
+        std::vector<T> vector_out(const_in.size()), vector_slope(const_in.size());
+        nn::apply(act, const_in, vector_out);
+        nn::apply_derivative(act, const_in, vector_slope);
+        CHECK(std::equal(vector_out.begin(), vector_out.end(), expression.data()));
+        CHECK(std::equal(vector_slope.begin(), vector_slope.end(), slope_expression.data()));
+        array<T> grad(x.size());
+        nn::backward(act, const_in, array<T>::Ones(x.size()).eval(), grad);
+        CHECK((grad == slope_expression).all());
         for (diffuse::index i = 0; i < x.size(); ++i) {
             CHECK(act(x[i]) == close<T>(expression[i]).epsilon(std::is_same_v<T, float> ? 1e-6 : 1e-15));
             // Absolute margin: near a zero of f' (GELU, SiLU, Mish at x ~ -1) the ULP scale is

@@ -16,6 +16,8 @@
 #include <Eigen/Core>
 
 #include <concepts>
+#include <type_traits>
+#include <utility>
 
 #include "diffuse/core/config.hpp"
 #include "diffuse/core/simd.hpp"
@@ -98,27 +100,51 @@ DIFFUSE_NOINLINE void apply(const A& act, Data&& data) {
         x.size(), x.data(), [act](const auto& p) { return act.packetOp(p); }, x.data());
 }
 
-// out = f(in), out = f'(in).
-template <elementwise_activation A, Real T>
-DIFFUSE_NOINLINE void apply(const A& act, const_view<T> in, view<T> out) {
-    detail::validate(act);
-    require_size("out.size()", out.size(), in.size());
-    simd::transform(
-        in.size(), out.data(), [act](const auto& p) { return act.packetOp(p); }, in.data());
+namespace detail {
+
+// The buffers of an out-of-place entry point as views: `in` read-only, `out` writable, one scalar
+// type. One readable message each instead of pages of Eigen template errors.
+template <class In, class Out>
+auto input_and_output(const In& in, Out&& out) {
+    const auto input = cflat(in);
+    auto output = flat(out);
+    using input_scalar = std::remove_const_t<typename decltype(input)::Scalar>;
+    using output_scalar = typename decltype(output)::Scalar;
+    static_assert(!std::is_const_v<output_scalar>,
+                  "diffuse::nn: the output buffer is const; pass a writable buffer (or a view<T>)");
+    static_assert(std::is_same_v<input_scalar, std::remove_const_t<output_scalar>>,
+                  "diffuse::nn: input and output hold different scalar types (float vs double)");
+    return std::pair<const_view<input_scalar>, view<input_scalar>>(input, output);
 }
-template <elementwise_activation A, Real T>
-DIFFUSE_NOINLINE void apply_derivative(const A& act, const_view<T> in, view<T> out) {
+
+}  // namespace detail
+
+// out = f(in), out = f'(in): `in` and `out` are anything diffuse::flat accepts (an Eigen array, a
+// std::vector, a raw view, ...), of the same scalar type and size.
+template <elementwise_activation A, class In, class Out>
+DIFFUSE_NOINLINE void apply(const A& act, const In& in, Out&& out) {
     detail::validate(act);
-    require_size("out.size()", out.size(), in.size());
+    auto [x, y] = detail::input_and_output(in, out);
+    require_size("out.size()", y.size(), x.size());
     simd::transform(
-        in.size(), out.data(), [act](const auto& p) { return act.packet_derivative(p); }, in.data());
+        x.size(), y.data(), [act](const auto& p) { return act.packetOp(p); }, x.data());
+}
+template <elementwise_activation A, class In, class Out>
+DIFFUSE_NOINLINE void apply_derivative(const A& act, const In& in, Out&& out) {
+    detail::validate(act);
+    auto [x, y] = detail::input_and_output(in, out);
+    require_size("out.size()", y.size(), x.size());
+    simd::transform(
+        x.size(), y.data(), [act](const auto& p) { return act.packet_derivative(p); }, x.data());
 }
 
 // Backpropagation through y = f(x): grad_x = grad_y * f'(x), one fused pass. grad_x may alias
 // grad_y.
-template <elementwise_activation A, Real T>
-DIFFUSE_NOINLINE void backward(const A& act, const_view<T> x, const_view<T> grad_y, view<T> grad_x) {
+template <elementwise_activation A, class X, class GradY, class GradX>
+DIFFUSE_NOINLINE void backward(const A& act, const X& x_in, const GradY& grad_y_in, GradX&& grad_x_in) {
     detail::validate(act);
+    auto [x, grad_x] = detail::input_and_output(x_in, grad_x_in);
+    const auto grad_y = detail::input_and_output(grad_y_in, grad_x_in).first;
     require_size("grad_y.size()", grad_y.size(), x.size());
     require_size("grad_x.size()", grad_x.size(), x.size());
     simd::transform(
