@@ -368,6 +368,10 @@ TEMPLATE_TEST_CASE("prior sampling and prior log-density follow score_sde's prio
     CHECK((a == T(50) * b).all());
     CHECK(process<T>::edm().prior_std() == T(80));
     CHECK(process<T>::cosine().prior_std() == T(1));
+    CHECK(process<T>::edm().sigma_min() == 0.002);
+    CHECK(process<T>::vp().beta_max() == 20.0);
+    CHECK(std::isnan(process<T>::vp().sigma_max()));
+    CHECK(process<T>::cosine().cosine_s() == 0.008);
     CHECK_THROWS_WITH(ve.prior_log_density(x, 5, logp), Catch::Contains("x.size() = 12"));
     buffer<T> wrong(2);
     CHECK_THROWS_WITH(ve.prior_log_density(x, 4, wrong), Catch::Contains("out.size() = 2"));
@@ -402,6 +406,9 @@ TEMPLATE_TEST_CASE("time intervals and grids run in either direction and are val
     CHECK(encoding.dir() == direction::to_noise);
     CHECK(sampling.reversed().dir() == direction::to_noise);
     CHECK(sampling.reversed().from() == sampling.to());
+    CHECK(sampling.length() == T(1) - static_cast<T>(1e-3));
+    CHECK(sampling.contains(T(0.5)));
+    CHECK(!sampling.contains(static_cast<T>(1e-4)));
 
     // score_sde's torch.linspace(T, eps, N): uniform(N - 1), ends exact, equal steps.
     const auto grid = sampling.uniform(4);

@@ -120,10 +120,13 @@ public:
     [[nodiscard]] process_kind kind() const { return kind_; }
     [[nodiscard]] T t_max() const { return static_cast<T>(end_); }  // T: 1, sigma_max (EDM) or the cosine end
     [[nodiscard]] const model_time_rule& model_time_convention() const { return rule_; }
-    // (beta_min, beta_max) for VP/sub-VP, (sigma_min, sigma_max) for VE/EDM, (s, T) for cosine.
-    [[nodiscard]] double first_parameter() const { return a_; }
-    [[nodiscard]] double second_parameter() const { return b_; }
-    [[nodiscard]] double sigma_data() const { return sigma_data_; }
+    // The parameters; NaN for a process that has no such parameter.
+    [[nodiscard]] double beta_min() const { return vp_family() ? a_ : NAN; }
+    [[nodiscard]] double beta_max() const { return vp_family() ? b_ : NAN; }
+    [[nodiscard]] double sigma_min() const { return sigma_family() ? a_ : NAN; }
+    [[nodiscard]] double sigma_max() const { return sigma_family() ? b_ : NAN; }
+    [[nodiscard]] double sigma_data() const { return kind_ == process_kind::edm ? sigma_data_ : NAN; }
+    [[nodiscard]] double cosine_s() const { return kind_ == process_kind::cosine ? a_ : NAN; }
 
     // ---- the marginal x_t = alpha x0 + sigma eps ---------------------------------------------
     [[nodiscard]] T alpha(T t) const {
@@ -375,9 +378,7 @@ public:
 
     // The prior p_T the reverse process starts from: N(0, prior_std^2 I), with prior_std = 1 for the
     // VP family and the flow, sigma_max for VE and EDM (score_sde's prior_sampling).
-    [[nodiscard]] T prior_std() const {
-        return kind_ == process_kind::ve || kind_ == process_kind::edm ? static_cast<T>(b_) : T(1);
-    }
+    [[nodiscard]] T prior_std() const { return sigma_family() ? static_cast<T>(b_) : T(1); }
 
     template <class Noise>
     requires random::noise_source<Noise, T>
@@ -422,6 +423,9 @@ private:
         require(std::isfinite(sigma_max) && sigma_max > 0.0, "sigma_max", sigma_max, "a finite number > 0");
         require(sigma_min > 0.0 && sigma_min < sigma_max, "sigma_min", sigma_min, "in (0, sigma_max)");
     }
+
+    [[nodiscard]] bool vp_family() const { return kind_ == process_kind::vp || kind_ == process_kind::sub_vp; }
+    [[nodiscard]] bool sigma_family() const { return kind_ == process_kind::ve || kind_ == process_kind::edm; }
 
     void check_time(T t) const {
         if (!(t >= T(0) && static_cast<double>(t) <= end_)) {
@@ -488,7 +492,7 @@ private:
     }
 
     process_kind kind_;
-    double a_, b_;  // the two parameters of the process (see first_parameter)
+    double a_, b_;  // beta_min, beta_max (VP family); sigma_min, sigma_max (VE, EDM); s, T (cosine)
     double end_;    // T, as stored in the scalar type
     model_time_rule rule_;
     double sigma_data_ = 0.5;

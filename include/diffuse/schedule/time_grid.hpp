@@ -46,7 +46,7 @@ T default_sampling_eps(const process<T>& p) {
         case process_kind::ve:
             return static_cast<T>(score_sde_eps::sampling_ve);
         case process_kind::edm:
-            return static_cast<T>(p.first_parameter());  // sigma_min
+            return static_cast<T>(p.sigma_min());
         case process_kind::flow:
             return T(0);
     }
