@@ -149,8 +149,8 @@ TEMPLATE_TEST_CASE("f and g are consistent with alpha and sigma (marginal varian
             INFO(name_of(p.kind()) << " t = " << t);
             const double a = p.alpha(t), s = p.sigma(t), f = p.drift(t), g = p.diffusion(t);
             const double da = p.alpha_derivative(t), ds = p.sigma_derivative(t);
-            // f = d log alpha / dt and d sigma^2 / dt = 2 f sigma^2 + g^2 (Song et al. 2021, eq. 5.51 of
-            // Saerkkae & Solin for the linear SDE's variance).
+            // f = d log alpha / dt and d sigma^2 / dt = 2 f sigma^2 + g^2: the mean and variance ODEs of a linear
+            // SDE (Saerkkae & Solin 2019, eqs. 5.50-5.51, used in Song et al. 2021, app. B).
             const double lhs = 2 * s * ds, rhs = 2 * f * s * s + g * g;
             const double e_var = std::abs(lhs - rhs) / (std::abs(lhs) + std::abs(2 * f * s * s) + g * g);
             const double e_f = std::abs(da / a - f) / (std::abs(f) + 1e-30);
@@ -312,7 +312,7 @@ TEST_CASE("diffusers' squaredcos_cap_v2 is the cosine process at t = (k + 1)/N",
 
 TEST_CASE("score_sde's discrete VP (beta_k = beta(k/(N-1))/N) converges to the continuous VP", "[process][discrete]") {
     // score_sde's VPSDE.discrete_betas = linspace(beta_min/N, beta_max/N, N), i.e. beta_k = beta(t_k)/N
-    // (Song et al. 2021, app. B: "beta_i = beta(i/N)/N" in the limit); for N = 1000 these are DDPM's
+    // (Song et al. 2021, app. B: beta(i/N) = N beta_i as N -> infinity); for N = 1000 these are DDPM's
     // linear(1e-4, 0.02) betas. alphas_cumprod[k] = prod (1 - beta_j) ~ alpha((k + 1)/N)^2 with an
     // error O(1/N) in log alpha^2.
     const auto p = process<double>::vp();
