@@ -230,6 +230,11 @@ TEMPLATE_TEST_CASE("model times follow each network's convention and map back to
     CHECK(process<T>::sub_vp().model_time(t) == Approx(0.4 * 999).epsilon(1e-7).margin(0));
     const auto ve = process<T>::ve();
     CHECK(ve.model_time(t) == Approx(0.01 * std::pow(5000.0, 0.4)).epsilon(1e-6).margin(0));
+    // The ends as a user states them: a VE network told exactly sigma_max (or sigma_min) is at T (or 0),
+    // whatever the rounding of sigma(T).
+    CHECK(static_cast<double>(ve.time_at_model_time(50.0)) == Approx(1).epsilon(0).margin(1e-6));
+    CHECK(static_cast<double>(ve.time_at_model_time(0.01)) == Approx(0).epsilon(0).margin(1e-6));
+    CHECK(static_cast<double>(ve.time_at_sigma(T(50))) == Approx(1).epsilon(0).margin(1e-6));
     CHECK(process<T>::edm().model_time(T(3)) == Approx(0.25 * std::log(3.0)).epsilon(1e-6).margin(0));
     // diffusers: the cosine network is told k with alphas_cumprod[k] = alpha((k + 1)/N)^2; the flow network s * 1000.
     CHECK(process<T>::cosine().model_time(t) == Approx(399).epsilon(1e-6).margin(0));

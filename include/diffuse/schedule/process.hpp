@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numbers>
 #include <string>
 
@@ -270,10 +271,11 @@ public:
     [[nodiscard]] T snr(T t) const { return std::exp(T(2) * lambda(t)); }  // alpha^2 / sigma^2
     [[nodiscard]] T log_snr(T t) const { return T(2) * lambda(t); }
 
-    // The time of a lambda in [lambda(T), lambda(0)] (every process here has lambda decreasing in t).
+    // The time of a lambda in [lambda(T), lambda(0)] (every process here has lambda decreasing in t),
+    // give or take the rounding of the ends (so that e.g. a VE network told exactly sigma_max maps to T).
     [[nodiscard]] T time_at_lambda(T lambda_value) const {
         const T lo = lambda(t_max()), hi = lambda(T(0));
-        require(lambda_value >= lo && lambda_value <= hi, "lambda", lambda_value,
+        require(lambda_value >= lo - end_slack(lo) && lambda_value <= hi + end_slack(hi), "lambda", lambda_value,
                 "in [lambda(T), lambda(0)] = [" + std::to_string(static_cast<double>(lo)) + ", " +
                     std::to_string(static_cast<double>(hi)) + "]");
         const T l = lambda_value;
@@ -305,10 +307,11 @@ public:
         return std::clamp(t, T(0), t_max());
     }
 
-    // The time of a marginal standard deviation sigma in [sigma(0), sigma(T)] (sigma increases in t).
+    // The time of a marginal standard deviation sigma in [sigma(0), sigma(T)] (sigma increases in t),
+    // give or take the rounding of the ends.
     [[nodiscard]] T time_at_sigma(T sigma_value) const {
         const T lo = sigma(T(0)), hi = sigma(t_max());
-        require(sigma_value >= lo && sigma_value <= hi, "sigma", sigma_value,
+        require(sigma_value >= lo - end_slack(lo) && sigma_value <= hi + end_slack(hi), "sigma", sigma_value,
                 "in [sigma(0), sigma(T)] = [" + std::to_string(static_cast<double>(lo)) + ", " +
                     std::to_string(static_cast<double>(hi)) + "]");
         return std::clamp(time_at_sigma_unchecked(sigma_value), T(0), t_max());
@@ -422,6 +425,11 @@ private:
     static void check_sigmas(double sigma_min, double sigma_max) {
         require(std::isfinite(sigma_max) && sigma_max > 0.0, "sigma_max", sigma_max, "a finite number > 0");
         require(sigma_min > 0.0 && sigma_min < sigma_max, "sigma_min", sigma_min, "in (0, sigma_max)");
+    }
+
+    // A few roundings of a finite end of a range (an infinite end needs none).
+    static T end_slack(T end) {
+        return std::isfinite(end) ? T(8) * std::numeric_limits<T>::epsilon() * (std::abs(end) + T(1)) : T(0);
     }
 
     [[nodiscard]] bool vp_family() const { return kind_ == process_kind::vp || kind_ == process_kind::sub_vp; }
