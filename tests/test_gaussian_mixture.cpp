@@ -322,54 +322,55 @@ TEMPLATE_TEST_CASE("full covariances: rotated Gaussian matches the direct formul
     CHECK(worst_relative_error(a, b, 2) < 64 * std::numeric_limits<T>::epsilon());
 }
 
-TEMPLATE_TEST_CASE("flow velocity is (E[x1|x_t] - x)/(1 - t) and satisfies the continuity equation",
+TEMPLATE_TEST_CASE("flow velocity is (x - E[x0|x_s])/s and satisfies the continuity equation",
                    "[models][gmm][velocity]", float, double) {
     using T = TestType;
     for (const auto& g : test_mixtures<T>()) {
         const buf<T> x = probe_points(g);
         const Index n = x.size() / g.dim();
-        for (const double t : {0.1, 0.5, 0.9}) {
-            const T tt = T(t), st = T(1 - t);
-            buf<T> v(x.size()), x1(x.size()), score(x.size());
-            g.velocity(flat(x), tt, flat(v));
-            g.x0(flat(x), tt, st, flat(x1));
-            g.score(flat(x), tt, st, flat(score));
+        for (const double s : {0.1, 0.5, 0.9}) {
+            // diffusers' convention: x_s = (1 - s) x0 + s eps, u = eps - x0.
+            const T ss = T(s), alpha = T(1 - s);
+            buf<T> u(x.size()), x0(x.size()), score(x.size());
+            g.velocity(flat(x), ss, flat(u));
+            g.x0(flat(x), alpha, ss, flat(x0));
+            g.score(flat(x), alpha, ss, flat(score));
             const buf<T> from_posterior =
-                ((x1.template cast<double>() - x.template cast<double>()) / (1 - t)).template cast<T>();
-            INFO("dim " << g.dim() << " t " << t);
-            CHECK(worst_relative_error(v, from_posterior, g.dim()) < 1e3 * std::numeric_limits<T>::epsilon());
+                ((x.template cast<double>() - x0.template cast<double>()) / s).template cast<T>();
+            INFO("dim " << g.dim() << " s " << s);
+            CHECK(worst_relative_error(u, from_posterior, g.dim()) < 1e3 * std::numeric_limits<T>::epsilon());
 
-            // d/dt log p_t + div v + v . grad log p_t = 0 (continuity equation for the path
-            // x_t = t x1 + (1 - t) x0, whose marginal p_t is the noised mixture alpha = t, sigma = 1 - t).
+            // d/ds log p_s + div u + u . grad log p_s = 0 (continuity equation for the path
+            // x_s = (1 - s) x0 + s eps, whose marginal p_s is the noised mixture alpha = 1 - s, sigma = s).
             const double h = fd_step<T>();
             buf<T> log_plus(n), log_minus(n);
-            const T t_plus = T(t + h), t_minus = T(t - h);
-            g.log_density_t(flat(x), t_plus, T(1) - t_plus, flat(log_plus));
-            g.log_density_t(flat(x), t_minus, T(1) - t_minus, flat(log_minus));
-            auto velocity = [&](const buf<T>& at, buf<T>& out) { g.velocity(flat(at), tt, flat(out)); };
+            const T s_plus = T(s + h), s_minus = T(s - h);
+            g.log_density_t(flat(x), T(1) - s_plus, s_plus, flat(log_plus));
+            g.log_density_t(flat(x), T(1) - s_minus, s_minus, flat(log_minus));
+            auto velocity = [&](const buf<T>& at, buf<T>& out) { g.velocity(flat(at), ss, flat(out)); };
             const buf<T> div = divergence_fd<T>(velocity, x, g.dim(), h);
             for (Index i = 0; i < n; ++i) {
-                const double dt = (static_cast<double>(log_plus[i]) - log_minus[i]) /
-                                  (static_cast<double>(t_plus) - static_cast<double>(t_minus));
-                const double transport = (v.segment(i * g.dim(), g.dim()).template cast<double>() *
+                const double ds = (static_cast<double>(log_plus[i]) - log_minus[i]) /
+                                  (static_cast<double>(s_plus) - static_cast<double>(s_minus));
+                const double transport = (u.segment(i * g.dim(), g.dim()).template cast<double>() *
                                           score.segment(i * g.dim(), g.dim()).template cast<double>())
                                              .sum();
-                const double residual = dt + div[i] + transport;
+                const double residual = ds + div[i] + transport;
                 CHECK(std::abs(residual) <=
-                      fd_tolerance<T>() * (std::abs(dt) + std::abs(div[i]) + std::abs(transport) + 1));
+                      fd_tolerance<T>() * (std::abs(ds) + std::abs(div[i]) + std::abs(transport) + 1));
             }
         }
-        // At t = 0 the source is N(0, I) whatever x, so r_k = w_k and v = E[x1] - x.
-        buf<T> v0(x.size()), expected(x.size());
-        g.velocity(flat(x), T(0), flat(v0));
+        // At s = 1 the point is pure noise whatever the data, so r_k = w_k and u = x - E[x0].
+        buf<T> u1(x.size()), expected(x.size());
+        g.velocity(flat(x), T(1), flat(u1));
         Eigen::VectorXd data_mean = Eigen::VectorXd::Zero(g.dim());
         for (Index k = 0; k < g.components(); ++k)
             data_mean += static_cast<double>(g.weight(k)) * g.mean(k).template cast<double>();
         for (Index i = 0; i < n; ++i) {
             for (Index c = 0; c < g.dim(); ++c)
-                expected[i * g.dim() + c] = static_cast<T>(data_mean[c] - x[i * g.dim() + c]);
+                expected[i * g.dim() + c] = static_cast<T>(x[i * g.dim() + c] - data_mean[c]);
         }
-        CHECK(worst_relative_error(v0, expected, g.dim()) < 64 * std::numeric_limits<T>::epsilon());
+        CHECK(worst_relative_error(u1, expected, g.dim()) < 64 * std::numeric_limits<T>::epsilon());
     }
 }
 
@@ -578,8 +579,8 @@ TEMPLATE_TEST_CASE("point masses: the empirical mixture denoises to the nearest 
     CHECK(worst_relative_error(x0, nearest, 2) < 1e-6);
     CHECK_THROWS_WITH(g.x0(flat(x), T(1), T(0), flat(x0)),
                       Catch::Contains("sigma = 0") && Catch::Contains("zero variance"));
-    CHECK_THROWS_WITH(g.velocity(flat(x), T(1), flat(x0)),
-                      Catch::Contains("t = 1") && Catch::Contains("zero-variance"));
+    CHECK_THROWS_WITH(g.velocity(flat(x), T(0), flat(x0)),
+                      Catch::Contains("s = 0") && Catch::Contains("zero-variance"));
     buf<T> log_p(2);
     CHECK_THROWS_AS(g.log_density(flat(x), flat(log_p)), diffuse::error);
 }
@@ -666,8 +667,8 @@ TEMPLATE_TEST_CASE("invalid inputs throw diffuse::error naming the parameter", "
     CHECK_THROWS_WITH(g.class_log_posterior_gradient(flat(x), T(1), T(0.5), 7, flat(out)),
                       Catch::Contains("label = 7"));
     CHECK_THROWS_WITH(g.score_divergence(flat(x), T(1), T(0.5), flat(out)), Catch::Contains("out.size() = 4"));
-    CHECK_THROWS_WITH(g.velocity(flat(x), T(1.5), flat(out)), Catch::Contains("t = 1.5") && Catch::Contains("[0, 1]"));
-    CHECK_THROWS_WITH(g.velocity(flat(x), T(-0.1), flat(out)), Catch::Contains("t = -0.1"));
+    CHECK_THROWS_WITH(g.velocity(flat(x), T(1.5), flat(out)), Catch::Contains("s = 1.5") && Catch::Contains("[0, 1]"));
+    CHECK_THROWS_WITH(g.velocity(flat(x), T(-0.1), flat(out)), Catch::Contains("s = -0.1"));
     CHECK_THROWS_WITH(g.mean(2), Catch::Contains("component = 2"));
     diffuse::random::generator noise(1);
     buf<T> odd(3);

@@ -275,15 +275,19 @@ public:
         });
     }
 
-    // Rectified-flow marginal velocity for x_t = t x_1 + (1 - t) x_0, x_0 ~ N(0, I),
-    // x_1 ~ p_0 (Liu et al. 2022): the noising above with alpha = t, sigma = 1 - t, and
-    // v = sum_k r_k [mu_k + (t Sigma_k - (1 - t) I) C_k^{-1} (x - t mu_k)] = (E[x_1|x_t] - x)/(1 - t).
-    void velocity(const_view<T> x, T t, view<T> out, std::optional<int> label = {}) const {
-        const double time = static_cast<double>(t);
-        require_in_closed("t", time, 0.0, 1.0);
-        require(time < 1.0 || variances_.minCoeff() > 0.0, "t", time,
-                "[0, 1) for this mixture: it has a zero-variance component, whose C_k = Sigma_k is singular at t = 1");
-        predict(x, time, 1.0 - time, out, label, linear_form{1.0, -(1.0 - time), time});
+    // The flow-matching marginal velocity in diffusers' convention (the one of schedule/flow.hpp,
+    // predict::prediction::flow_velocity and nn::target::velocity): the straight path
+    // x_s = (1 - s) x0 + s eps from data x0 ~ p_0 at s = 0 to noise eps ~ N(0, I) at s = 1
+    // (Liu et al. 2023; Lipman et al. 2023 with sigma_min = 0), u = E[eps - x0 | x_s = x]. It is the
+    // noising above with alpha = 1 - s, sigma = s, and
+    //   u = (x - E[x0 | x_s]) / s = sum_k r_k [-mu_k + (s I - (1 - s) Sigma_k) C_k^{-1} (x - (1 - s) mu_k)].
+    // Sampling integrates dx/ds = u from s = 1 down to 0 (FlowMatchEuler: x += (s' - s) u).
+    void velocity(const_view<T> x, T s, view<T> out, std::optional<int> label = {}) const {
+        const double time = static_cast<double>(s);
+        require_in_closed("s", time, 0.0, 1.0);
+        require(time > 0.0 || variances_.minCoeff() > 0.0, "s", time,
+                "(0, 1] for this mixture: it has a zero-variance component, whose C_k = Sigma_k is singular at s = 0");
+        predict(x, 1.0 - time, time, out, label, linear_form{-1.0, time, -(1.0 - time)});
     }
 
 private:
