@@ -19,6 +19,7 @@
 #include "diffuse/ode/sde_problem.hpp"
 #include "diffuse/ode/sde_reversible_heun.hpp"
 #include "diffuse/ode/sde_sra1.hpp"
+#include "log_log_slope.hpp"
 
 namespace rnd = diffuse::random;
 namespace ode = diffuse::ode;
@@ -52,20 +53,6 @@ double covariance(const buffer<T>& x, const buffer<U>& y) {
 // Standard error of a sample covariance of jointly normal x, y: sqrt((var x var y + cov^2) / n).
 double covariance_se(double var_x, double var_y, double cov, diffuse::index n) {
     return std::sqrt((var_x * var_y + cov * cov) / static_cast<double>(n));
-}
-
-// Least-squares slope of log(error) against log(step).
-double log_log_slope(const std::vector<double>& step, const std::vector<double>& error) {
-    const auto n = static_cast<double>(step.size());
-    double sx = 0, sy = 0, sxx = 0, sxy = 0;
-    for (std::size_t i = 0; i < step.size(); ++i) {
-        const double lx = std::log(step[i]), ly = std::log(error[i]);
-        sx += lx;
-        sy += ly;
-        sxx += lx * lx;
-        sxy += lx * ly;
-    }
-    return (n * sxy - sx * sy) / (n * sxx - sx * sx);
 }
 
 // Checks mean 0 and variance `variance` of a sample of increments (5 standard errors each).
@@ -528,20 +515,21 @@ TEMPLATE_TEST_CASE("reversible Heun: the backward step retraces the solve to rou
         tree.increment(k * h, (k + 1) * h, flat(dw));
         stepper.step_back(problem, k * h, h, flat(y), flat(dw));
     }
-    // Measured: max |y - y0| / max |y_end| = 6.1e-8 = 0.5 eps (float), 1.7e-16 = 0.8 eps (double)
-    // after 64 steps each way.
+    // Measured after 64 steps each way, relative to max |y_end|: y within 0.7-0.85 eps (float and
+    // double); z, whose recursion z' = 2 y - z + ... passes its rounding on undamped, 18-26 eps.
     const T eps = std::numeric_limits<T>::epsilon();
     const T scale = y_end.abs().maxCoeff();
-    INFO("max |y - y0| / max |y| = " << (y - y0).abs().maxCoeff() / scale << " eps " << eps);
+    INFO("max |y - y0| / max |y| = " << (y - y0).abs().maxCoeff() / scale / eps << " eps, z: "
+                                     << (buffer<T>(stepper.auxiliary()) - y0).abs().maxCoeff() / scale / eps << " eps");
     CHECK((y - y0).abs().maxCoeff() <= 8 * eps * scale);
-    CHECK((buffer<T>(stepper.auxiliary()) - y0).abs().maxCoeff() <= 8 * eps * scale);
+    CHECK((buffer<T>(stepper.auxiliary()) - y0).abs().maxCoeff() <= 256 * eps * scale);
     // And forward again: the same end point (the solve is a function of y0 and the path).
     for (int k = 0; k < steps; ++k) {
         tree.increment(k * h, (k + 1) * h, flat(dw));
         stepper.step(problem, k * h, h, flat(y), flat(dw));
     }
     CHECK((y - y_end).abs().maxCoeff() <= 8 * eps * scale);
-    CHECK((buffer<T>(stepper.auxiliary()) - z_end).abs().maxCoeff() <= 8 * eps * scale);
+    CHECK((buffer<T>(stepper.auxiliary()) - z_end).abs().maxCoeff() <= 256 * eps * scale);
 }
 
 TEST_CASE("SDE steppers in float follow the double solution on the same path", "[sde]") {

@@ -11,34 +11,20 @@
 namespace diffuse::ode {
 
 template <Real T>
-class euler_maruyama {
+class euler_maruyama : public detail::sde_stepper_base<T, 2, sde_calculus::ito> {
+    using base = detail::sde_stepper_base<T, 2, sde_calculus::ito>;
+
 public:
-    using scalar = T;
-    static constexpr sde_calculus calculus = sde_calculus::ito;
-    static constexpr bool needs_time_integral = false;
-
-    explicit euler_maruyama(index size) : work_(size) {}
-    [[nodiscard]] index size() const { return work_.size(); }
-
-    template <sde_problem<T> P, class Y>
-    void start(P&, T, const Y& state) {
-        const const_view<T> y = cflat(state);
-        work_.check(y.size(), y.size());
-    }
+    using base::base;
 
     template <sde_problem<T> P, class Y, class W>
     void step(P& p, T t, T h, Y&& state, const W& noise) {
-        view<T> y = flat(state);
-        const const_view<T> dw = cflat(noise);
-        work_.check(y.size(), dw.size());
-        view<T> f = work_[0], g = work_[1];
+        auto [y, dw] = this->views(state, noise);
+        view<T> f = this->work(0), g = this->work(1);
         p.drift(t, cflat(y), f);
         p.diffusion(t, cflat(y), g);
         y += h * f + g * dw;
     }
-
-private:
-    detail::sde_work<T, 2> work_;
 };
 
 }  // namespace diffuse::ode

@@ -12,27 +12,17 @@
 namespace diffuse::ode {
 
 template <Real T>
-class stochastic_heun {
+class stochastic_heun : public detail::sde_stepper_base<T, 5, sde_calculus::stratonovich> {
+    using base = detail::sde_stepper_base<T, 5, sde_calculus::stratonovich>;
+
 public:
-    using scalar = T;
-    static constexpr sde_calculus calculus = sde_calculus::stratonovich;
-    static constexpr bool needs_time_integral = false;
-
-    explicit stochastic_heun(index size) : work_(size) {}
-    [[nodiscard]] index size() const { return work_.size(); }
-
-    template <sde_problem<T> P, class Y>
-    void start(P&, T, const Y& state) {
-        const const_view<T> y = cflat(state);
-        work_.check(y.size(), y.size());
-    }
+    using base::base;
 
     template <sde_problem<T> P, class Y, class W>
     void step(P& p, T t, T h, Y&& state, const W& noise) {
-        view<T> y = flat(state);
-        const const_view<T> dw = cflat(noise);
-        work_.check(y.size(), dw.size());
-        view<T> f0 = work_[0], g0 = work_[1], predictor = work_[2], f1 = work_[3], g1 = work_[4];
+        auto [y, dw] = this->views(state, noise);
+        view<T> f0 = this->work(0), g0 = this->work(1), predictor = this->work(2), f1 = this->work(3),
+                g1 = this->work(4);
         p.drift(t, cflat(y), f0);
         p.diffusion(t, cflat(y), g0);
         predictor = y + h * f0 + g0 * dw;
@@ -40,9 +30,6 @@ public:
         p.diffusion(t + h, cflat(predictor), g1);
         y += (T(0.5) * h) * (f0 + f1) + T(0.5) * (g0 + g1) * dw;
     }
-
-private:
-    detail::sde_work<T, 5> work_;
 };
 
 }  // namespace diffuse::ode

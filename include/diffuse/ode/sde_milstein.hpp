@@ -11,35 +11,21 @@
 namespace diffuse::ode {
 
 template <Real T>
-class milstein {
+class milstein : public detail::sde_stepper_base<T, 3, sde_calculus::ito> {
+    using base = detail::sde_stepper_base<T, 3, sde_calculus::ito>;
+
 public:
-    using scalar = T;
-    static constexpr sde_calculus calculus = sde_calculus::ito;
-    static constexpr bool needs_time_integral = false;
-
-    explicit milstein(index size) : work_(size) {}
-    [[nodiscard]] index size() const { return work_.size(); }
-
-    template <sde_problem_with_derivative<T> P, class Y>
-    void start(P&, T, const Y& state) {
-        const const_view<T> y = cflat(state);
-        work_.check(y.size(), y.size());
-    }
+    using base::base;
 
     template <sde_problem_with_derivative<T> P, class Y, class W>
     void step(P& p, T t, T h, Y&& state, const W& noise) {
-        view<T> y = flat(state);
-        const const_view<T> dw = cflat(noise);
-        work_.check(y.size(), dw.size());
-        view<T> f = work_[0], g = work_[1], dg = work_[2];
+        auto [y, dw] = this->views(state, noise);
+        view<T> f = this->work(0), g = this->work(1), dg = this->work(2);
         p.drift(t, cflat(y), f);
         p.diffusion(t, cflat(y), g);
         p.diffusion_derivative(t, cflat(y), dg);
         y += h * f + g * dw + T(0.5) * g * dg * (dw.square() - h);
     }
-
-private:
-    detail::sde_work<T, 3> work_;
 };
 
 }  // namespace diffuse::ode

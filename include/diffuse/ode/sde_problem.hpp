@@ -58,25 +58,43 @@ concept sde_problem_with_derivative = sde_problem<P, T> && requires(P& p, T t, c
 
 namespace detail {
 
-// The buffers a stepper works in, all of one size fixed at construction.
-template <Real T, int count>
-class sde_work {
+// What every stepper of this folder has: its scalar, the calculus it converges in, whether it
+// needs the time integral of W, `count` work buffers of one size fixed at construction, and a
+// start() that only checks the state's size (reversible Heun, which carries state between steps,
+// hides it with its own).
+template <Real T, int count, sde_calculus converges_in, bool time_integral = false>
+class sde_stepper_base {
 public:
-    explicit sde_work(index size) {
+    using scalar = T;
+    static constexpr sde_calculus calculus = converges_in;
+    static constexpr bool needs_time_integral = time_integral;
+
+    explicit sde_stepper_base(index size) {
         require(size >= 0, "size", size, ">= 0");
-        for (auto& b : buffers_) b.resize(size);
+        for (auto& b : work_) b.resize(size);
     }
-    [[nodiscard]] index size() const { return buffers_[0].size(); }
-    [[nodiscard]] view<T> operator[](int k) { return flat(buffers_[k]); }
-    void swap(int a, int b) { buffers_[a].swap(buffers_[b]); }
-    // The state and the noise of a step must match the stepper's size.
-    void check(index state, index noise) const {
-        require_size("y.size()", state, size());
-        require_size("dw.size()", noise, size());
+    [[nodiscard]] index size() const { return work_[0].size(); }
+
+    template <class P, class Y>
+    void start(P&, T, const Y& state) {
+        require_size("y.size()", cflat(state).size(), size());
+    }
+
+protected:
+    [[nodiscard]] view<T> work(int k) { return flat(work_[k]); }
+    void swap_work(int a, int b) { work_[a].swap(work_[b]); }
+    // A step's state and noise as views, checked against the stepper's size.
+    template <class Y, class W>
+    std::pair<view<T>, const_view<T>> views(Y&& state, const W& noise) const {
+        const view<T> y = flat(state);
+        const const_view<T> dw = cflat(noise);
+        require_size("y.size()", y.size(), size());
+        require_size("dw.size()", dw.size(), size());
+        return {y, dw};
     }
 
 private:
-    buffer<T> buffers_[count];
+    buffer<T> work_[count];
 };
 
 }  // namespace detail

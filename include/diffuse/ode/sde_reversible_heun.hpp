@@ -17,21 +17,18 @@
 namespace diffuse::ode {
 
 template <Real T>
-class reversible_heun {
-public:
-    using scalar = T;
-    static constexpr sde_calculus calculus = sde_calculus::stratonovich;
-    static constexpr bool needs_time_integral = false;
+class reversible_heun : public detail::sde_stepper_base<T, 5, sde_calculus::stratonovich> {
+    using base = detail::sde_stepper_base<T, 5, sde_calculus::stratonovich>;
 
-    explicit reversible_heun(index size) : work_(size) {}
-    [[nodiscard]] index size() const { return work_.size(); }
+public:
+    using base::base;
 
     // z = y and its drift and diffusion at t (every solve starts here).
     template <sde_problem<T> P, class Y>
     void start(P& p, T t, const Y& state) {
         const const_view<T> y = cflat(state);
-        work_.check(y.size(), y.size());
-        view<T> z = work_[z_], f_z = work_[f_], g_z = work_[g_];
+        require_size("y.size()", y.size(), this->size());
+        view<T> z = this->work(z_), f_z = this->work(f_), g_z = this->work(g_);
         z = y;
         p.drift(t, cflat(z), f_z);
         p.diffusion(t, cflat(z), g_z);
@@ -41,44 +38,38 @@ public:
     // From (y, z) at t to t + h.
     template <sde_problem<T> P, class Y, class W>
     void step(P& p, T t, T h, Y&& state, const W& noise) {
-        view<T> y = flat(state);
-        const const_view<T> dw = cflat(noise);
-        check_started(y.size(), dw.size());
-        view<T> z = work_[z_], f_z = work_[f_], g_z = work_[g_], f_next = work_[f_next_], g_next = work_[g_next_];
-        z = T(2) * y - z + h * f_z + g_z * dw;
-        p.drift(t + h, cflat(z), f_next);
-        p.diffusion(t + h, cflat(z), g_next);
-        y += (T(0.5) * h) * (f_z + f_next) + T(0.5) * (g_z + g_next) * dw;
-        work_.swap(f_, f_next_);
-        work_.swap(g_, g_next_);
+        const auto [y, dw] = this->views(state, noise);
+        advance(p, t + h, h, y, dw, T(1));
     }
 
-    // The inverse of step(p, t, h, y, dw): from (y, z) at t + h back to t, with the same dw.
+    // The inverse of step(p, t, h, y, dw): from (y, z) at t + h back to t, with the same dw. It is
+    // the forward step with h and dW negated (the scheme is symmetric), evaluated at t.
     template <sde_problem<T> P, class Y, class W>
     void step_back(P& p, T t, T h, Y&& state, const W& noise) {
-        view<T> y = flat(state);
-        const const_view<T> dw = cflat(noise);
-        check_started(y.size(), dw.size());
-        view<T> z = work_[z_], f_z = work_[f_], g_z = work_[g_], f_prev = work_[f_next_], g_prev = work_[g_next_];
-        z = T(2) * y - z - h * f_z - g_z * dw;
-        p.drift(t, cflat(z), f_prev);
-        p.diffusion(t, cflat(z), g_prev);
-        y -= (T(0.5) * h) * (f_z + f_prev) + T(0.5) * (g_z + g_prev) * dw;
-        work_.swap(f_, f_next_);
-        work_.swap(g_, g_next_);
+        const auto [y, dw] = this->views(state, noise);
+        advance(p, t, h, y, dw, T(-1));
     }
 
     // The auxiliary state (z equals y at the start; they differ by O(h) afterwards).
-    [[nodiscard]] const_view<T> auxiliary() { return cflat(work_[z_]); }
+    [[nodiscard]] const_view<T> auxiliary() { return cflat(this->work(z_)); }
 
 private:
-    void check_started(index state, index noise) const {
+    // z' = 2 y - z + s (h f_z + g_z dW), (f_z', g_z') at (t_next, z'),
+    // y' = y + s ((f_z + f_z') h / 2 + (g_z + g_z') dW / 2), s = +1 forward and -1 backward.
+    template <class P>
+    void advance(P& p, T t_next, T h, view<T> y, const_view<T> dw, T direction) {
         require(started_, "reversible_heun", "not started", "start(problem, t0, y0) before the first step");
-        work_.check(state, noise);
+        view<T> z = this->work(z_), f_z = this->work(f_), g_z = this->work(g_);
+        view<T> f_next = this->work(f_next_), g_next = this->work(g_next_);
+        z = T(2) * y - z + direction * (h * f_z + g_z * dw);
+        p.drift(t_next, cflat(z), f_next);
+        p.diffusion(t_next, cflat(z), g_next);
+        y += direction * ((T(0.5) * h) * (f_z + f_next) + T(0.5) * (g_z + g_next) * dw);
+        this->swap_work(f_, f_next_);
+        this->swap_work(g_, g_next_);
     }
 
     static constexpr int z_ = 0, f_ = 1, g_ = 2, f_next_ = 3, g_next_ = 4;
-    detail::sde_work<T, 5> work_;
     bool started_ = false;
 };
 

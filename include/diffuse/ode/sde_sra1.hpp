@@ -18,29 +18,19 @@
 namespace diffuse::ode {
 
 template <Real T>
-class sra1 {
+class sra1 : public detail::sde_stepper_base<T, 5, sde_calculus::ito, true> {
+    using base = detail::sde_stepper_base<T, 5, sde_calculus::ito, true>;
+
 public:
-    using scalar = T;
-    static constexpr sde_calculus calculus = sde_calculus::ito;  // = Stratonovich for additive noise
-    static constexpr bool needs_time_integral = true;
-
-    explicit sra1(index size) : work_(size) {}
-    [[nodiscard]] index size() const { return work_.size(); }
-
-    template <sde_problem<T> P, class Y>
-    void start(P&, T, const Y& state) {
-        const const_view<T> y = cflat(state);
-        work_.check(y.size(), y.size());
-    }
+    using base::base;
 
     template <sde_problem<T> P, class Y, class W, class Z>
     void step(P& p, T t, T h, Y&& state, const W& noise, const Z& time_integral) {
-        view<T> y = flat(state);
-        const const_view<T> dw = cflat(noise);
+        auto [y, dw] = this->views(state, noise);
         const const_view<T> dz = cflat(time_integral);
-        work_.check(y.size(), dw.size());
-        require_size("dz.size()", dz.size(), size());
-        view<T> f1 = work_[0], g_start = work_[1], g_end = work_[2], stage = work_[3], f2 = work_[4];
+        require_size("dz.size()", dz.size(), this->size());
+        view<T> f1 = this->work(0), g_start = this->work(1), g_end = this->work(2), stage = this->work(3),
+                f2 = this->work(4);
         p.drift(t, cflat(y), f1);
         p.diffusion(t, cflat(y), g_start);
         p.diffusion(t + h, cflat(y), g_end);
@@ -49,9 +39,6 @@ public:
         p.drift(t + T(0.75) * h, cflat(stage), f2);
         y += h * (f1 / T(3) + (T(2) / T(3)) * f2) + g_end * (dw - inverse_h * dz) + inverse_h * g_start * dz;
     }
-
-private:
-    detail::sde_work<T, 5> work_;
 };
 
 }  // namespace diffuse::ode
