@@ -234,6 +234,9 @@ TEST_CASE("brownian_tree: invalid arguments name the parameter", "[brownian]") {
     CHECK_THROWS_WITH((rnd::brownian_tree<T>(1, 0.0, 0.0, 4, 0.1)), Catch::Contains("t1"));
     CHECK_THROWS_WITH((rnd::brownian_tree<T>(1, 0.0, 1.0, 4, 0.0)), Catch::Contains("tolerance"));
     CHECK_THROWS_WITH((rnd::brownian_tree<float>(1, 0.0f, 1.0f, 4, 1e-7f)), Catch::Contains("tolerance"));
+    // Far from 0 the float grid is coarser than the interval suggests: 1e-4 at t = 1000 is 2^-23 of t.
+    CHECK_THROWS_WITH((rnd::brownian_tree<float>(1, 1000.0f, 1001.0f, 4, 1e-4f)), Catch::Contains("tolerance"));
+    CHECK_NOTHROW(rnd::brownian_tree<float>(1, 1000.0f, 1001.0f, 4, 1e-2f));
     CHECK_THROWS_WITH((rnd::brownian_tree<T>(1, 0.0, 1.0, -1, 0.1)), Catch::Contains("size"));
     rnd::brownian_tree<T> tree(1, 0.0, 1.0, 4, 0.1);
     buffer<T> dw(4), dz(4), wrong(3);

@@ -102,7 +102,7 @@ enum class levy_area { none, space_time };
 // exactly on nodes).
 //
 // A query costs at most `depth` splits (size normals each, twice with the area) per endpoint;
-// the last endpoint is cached, so stepping along a grid costs one descent per step. Not
+// the last two points are cached, so stepping along a grid costs one descent per step. Not
 // thread-safe (work buffers): use one tree per thread; copies hold the same path.
 template <Real T>
 class brownian_tree {
@@ -117,10 +117,11 @@ public:
         lo_ = std::min(t0, t1);
         hi_ = std::max(t0, t1);
         const T length = hi_ - lo_;
-        // Deeper than this the midpoints of T times stop being distinct from their ends.
-        const T finest = std::ldexp(length, -(std::numeric_limits<T>::digits - 4));
+        // Finer than this the midpoints of T times stop being distinct from their ends.
+        const T magnitude = std::max({std::abs(lo_), std::abs(hi_), length});
+        const T finest = std::ldexp(magnitude, -(std::numeric_limits<T>::digits - 4));
         require(tolerance >= finest && std::isfinite(tolerance), "tolerance", tolerance,
-                "a finite leaf width >= |t1 - t0| 2^-(digits - 4) (float: 2^-20, double: 2^-49 of the interval)");
+                "a finite leaf width >= max(|t0|, |t1|, |t1 - t0|) 2^-(digits - 4) (float: 2^-20, double: 2^-49)");
         depth_ = 0;
         while (std::ldexp(length, -depth_) > tolerance) ++depth_;
         for (auto* b : {&root_w_, &root_h_, &node_w_, &node_h_, &xi1_, &xi2_, &prefix_w_, &prefix_i_, &ends_[0].w,
