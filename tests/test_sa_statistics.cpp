@@ -13,6 +13,7 @@
 
 #include "diffuse/core/random.hpp"
 #include "diffuse/sa/sa.hpp"
+#include "log_log_slope.hpp"
 
 namespace sa = diffuse::sa;
 
@@ -29,20 +30,6 @@ constexpr bool sanitized = false;
 
 template <class T>
 using vec = Eigen::Array<T, Eigen::Dynamic, 1>;
-
-// Least-squares slope of log(y) against log(x).
-double log_log_slope(const std::vector<double>& x, const std::vector<double>& y) {
-    const auto n = static_cast<double>(x.size());
-    double sx = 0, sy = 0, sxx = 0, sxy = 0;
-    for (std::size_t i = 0; i < x.size(); ++i) {
-        const double lx = std::log(x[i]), ly = std::log(y[i]);
-        sx += lx;
-        sy += ly;
-        sxx += lx * lx;
-        sxy += lx * ly;
-    }
-    return (n * sxy - sx * sy) / (n * sxx - sx * sx);
-}
 
 }  // namespace
 
