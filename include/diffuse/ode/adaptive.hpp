@@ -41,11 +41,11 @@ template <Real T>
 struct adaptive_options {
     T rtol = T(1e-3);  // scipy's defaults
     T atol = T(1e-6);
-    T first_step = T(0);                                 // 0: Hairer's rule (ode/initial_step.hpp)
-    T max_step = std::numeric_limits<T>::infinity();     // bound on |h|
-    T min_step = T(0);                                   // failure below max(min_step, 10 ulp(t))
-    index max_steps = 100000;                            // attempts (accepted + rejected) per solve
-    controller_options control{};                        // for the standard controller
+    T first_step = T(0);                              // 0: Hairer's rule (ode/initial_step.hpp)
+    T max_step = std::numeric_limits<T>::infinity();  // bound on |h|
+    T min_step = T(0);                                // failure below max(min_step, 10 ulp(t))
+    index max_steps = 100000;                         // attempts (accepted + rejected) per solve
+    controller_options control{};                     // for the standard controller
 
     [[nodiscard]] tolerances<T> tol() const { return {rtol, atol}; }
 
@@ -68,8 +68,7 @@ public:
     using tableau = Tableau;
 
     // The standard controller, built from o.control.
-    explicit adaptive(index n, adaptive_options<T> o = {})
-        requires std::same_as<Controller, standard_controller>
+    explicit adaptive(index n, adaptive_options<T> o = {}) requires std::same_as<Controller, standard_controller>
         : adaptive(n, o, standard_controller(o.control, Tableau::error_order)) {}
     // Any controller (e.g. pid_controller).
     adaptive(index n, adaptive_options<T> o, Controller controller)
@@ -91,8 +90,7 @@ public:
 
     // y <- y(t1), from y = y(t0). observer(t, y) sees (t0, y0) and the end of every accepted step.
     template <class System, class State, class Observer = no_observer>
-    requires system<System, T>
-    statistics integrate(System&& f, T t0, T t1, State&& y, Observer&& observer = {}) {
+    requires system<System, T> statistics integrate(System&& f, T t0, T t1, State&& y, Observer&& observer = {}) {
         return solve(f, t0, t1, flat(y), const_view<T>(nullptr, 0), observer, true);
     }
 
@@ -100,8 +98,8 @@ public:
     // from t0 to times' last entry, where the solve ends: y <- y(times.back()). Times between steps
     // are served by the continuous extension; times equal to t0 see y0.
     template <class System, class State, class Times, class Observer>
-    requires system<System, T>
-    statistics integrate_times(System&& f, T t0, const Times& times_in, State&& y, Observer&& observer) {
+    requires system<System, T> statistics integrate_times(System&& f, T t0, const Times& times_in, State&& y,
+                                                          Observer&& observer) {
         static_assert(dense_tableau<Tableau>,
                       "integrate_times needs a pair with a continuous extension (dense_tableau: Dormand-Prince "
                       "5(4), Bogacki-Shampine 3(2))");
@@ -115,8 +113,8 @@ public:
             if (!(std::isfinite(times[i]) && direction * (times[i] - previous) >= T(0))) {
                 std::ostringstream allowed;
                 allowed.precision(17);
-                allowed << "a finite time monotone in the direction of integration (from t0 = " << t0 << " to "
-                        << last << "): " << (direction > 0 ? ">= " : "<= ") << previous;
+                allowed << "a finite time monotone in the direction of integration (from t0 = " << t0 << " to " << last
+                        << "): " << (direction > 0 ? ">= " : "<= ") << previous;
                 throw invalid("times[" + std::to_string(i) + "]", times[i], allowed.str());
             }
             previous = times[i];
@@ -146,6 +144,7 @@ private:
         index initial_evaluations = 0;
         if (t_end != t0) {
             stepper_.begin(f, t0, current());
+            if (!stepper_.start_derivative().allFinite()) fail_not_finite(t0);
             T h_abs = o_.first_step;
             if (h_abs == T(0)) {
                 h_abs = initial_step(f, t0, current(), stepper_.start_derivative(), direction, Tableau::error_order,
@@ -156,8 +155,9 @@ private:
             T t = t0;
             while (direction * (t_end - t) > T(0)) {
                 // scipy's RungeKutta._step_impl: the bounds, then attempts until one is accepted.
-                const T min_step = std::max(
-                    o_.min_step, T(10) * std::abs(std::nextafter(t, direction * std::numeric_limits<T>::infinity()) - t));
+                const T min_step =
+                    std::max(o_.min_step,
+                             T(10) * std::abs(std::nextafter(t, direction * std::numeric_limits<T>::infinity()) - t));
                 if (h_abs > o_.max_step) {
                     h_abs = o_.max_step;
                 } else if (h_abs < min_step) {
@@ -166,7 +166,7 @@ private:
                 T t_new, h;
                 for (;;) {
                     if (stats_.accepted + stats_.rejected >= o_.max_steps) fail_max_steps(t, t_end, h_abs);
-                    if (h_abs < min_step) fail_min_step(t, h_abs, min_step);
+                    if (!(h_abs >= min_step)) fail_min_step(t, h_abs, min_step);  // also a NaN step
                     t_new = t + h_abs * direction;
                     if (direction * (t_new - t_end) > T(0)) t_new = t_end;
                     h = t_new - t;
@@ -207,6 +207,13 @@ private:
         out << "diffuse: ode::adaptive (" << Tableau::name << "): max_steps = " << o_.max_steps
             << " attempts used at t = " << t << " before reaching t1 = " << t_end << " (|h| = " << h_abs
             << "); raise max_steps or loosen rtol/atol";
+        throw error(out.str());
+    }
+    [[noreturn]] void fail_not_finite(T t0) const {
+        std::ostringstream out;
+        out.precision(17);
+        out << "diffuse: ode::adaptive (" << Tableau::name << "): the derivative f(t0, y0) at t0 = " << t0
+            << " is not finite (NaN or Inf): check y0 and the system";
         throw error(out.str());
     }
     [[noreturn]] void fail_min_step(T t, T h_abs, T min_step) const {

@@ -33,7 +33,9 @@ namespace diffuse::ode {
 
 // What the steppers call: f(t, y, dydt).
 template <class F, class T>
-concept system = Real<T> && requires(F& f, T t, const_view<T> y, view<T> dydt) { f(t, y, dydt); };
+concept system = Real<T> && requires(F& f, T t, const_view<T> y, view<T> dydt) {
+    f(t, y, dydt);
+};
 
 // Work counters of a solve.
 struct statistics {
@@ -72,7 +74,8 @@ template <auto Indices, class Weights, class Stages>
 auto weighted_terms(const Weights& w, const Stages& k) {
     return [&]<std::size_t... M>(std::index_sequence<M...>) {
         return ((w[static_cast<std::size_t>(Indices[M])] * k[static_cast<std::size_t>(Indices[M])]) + ...);
-    }(std::make_index_sequence<Indices.size()>{});
+    }
+    (std::make_index_sequence<Indices.size()>{});
 }
 
 // out = base + sum over j in Indices of w[j] k[j] (out may be base itself: the update is element-wise).
@@ -164,9 +167,8 @@ public:
     }
 
     // ||h sum_i e_i k_i|| of the last attempt from y to y1 (ode/norm.hpp), in one pass.
-    [[nodiscard]] T error_norm(T h, const_view<T> y, const_view<T> y1, const tolerances<T>& tol) const
-        requires embedded_tableau<Tableau>
-    {
+    [[nodiscard]] T error_norm(T h, const_view<T> y, const_view<T> y1,
+                               const tolerances<T>& tol) const requires embedded_tableau<Tableau> {
         constexpr auto used = detail::nonzero_indices<Tableau::e, stages>();
         std::array<T, stages> w{};
         for (int j : used) w[static_cast<std::size_t>(j)] = h * static_cast<T>(Tableau::e[static_cast<std::size_t>(j)]);

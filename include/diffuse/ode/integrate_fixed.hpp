@@ -14,9 +14,8 @@
 namespace diffuse::ode {
 
 template <Real T, butcher_tableau Tableau, class System, class State, class Observer = no_observer>
-requires system<System, T>
-statistics integrate_fixed(explicit_runge_kutta<T, Tableau>& stepper, System&& f, T t0, T t1, index steps,
-                           State&& y_in, Observer&& observer = {}) {
+requires system<System, T> statistics integrate_fixed(explicit_runge_kutta<T, Tableau>& stepper, System&& f, T t0, T t1,
+                                                      index steps, State&& y_in, Observer&& observer = {}) {
     require(steps >= 1, "steps", steps, ">= 1");
     require_finite("t0", t0);
     require_finite("t1", t1);

@@ -53,9 +53,7 @@ public:
     // error_order: the order of the embedded solution (4 for Dormand-Prince 5(4)); the error
     // estimate then scales as h^(error_order + 1).
     standard_controller(controller_options o, int error_order)
-        : o_((o.validate(), o)),
-          exponent_(-1.0 / (error_order + 1)),
-          alpha_(1.0 / (error_order + 1) - 0.75 * o_.beta) {
+        : o_((o.validate(), o)), exponent_(-1.0 / (error_order + 1)), alpha_(1.0 / (error_order + 1) - 0.75 * o_.beta) {
         require(error_order >= 1, "error_order", error_order, ">= 1");
     }
 
