@@ -25,6 +25,7 @@
 #include "diffuse/sampler/sigma_run.hpp"
 #include "diffuse/schedule/discrete.hpp"
 #include "diffuse/schedule/sigmas.hpp"
+#include "fitted_order.hpp"
 
 namespace convergence {
 
@@ -113,16 +114,8 @@ inline Eigen::ArrayXd reference_solution(index steps = 4000) {
     return x;
 }
 
-// Least-squares slope of -log(error) against log(steps): the empirical order.
-inline double fitted_order(const std::vector<double>& steps, const std::vector<double>& errors) {
-    const auto n = static_cast<double>(steps.size());
-    double sx = 0, sy = 0, sxx = 0, sxy = 0;
-    for (std::size_t i = 0; i < steps.size(); ++i) {
-        const double lx = std::log(steps[i]), ly = -std::log(errors[i]);
-        sx += lx, sy += ly, sxx += lx * lx, sxy += lx * ly;
-    }
-    return (n * sxy - sx * sy) / (n * sxx - sx * sx);
-}
+// The empirical order (tests/fitted_order.hpp).
+using ::fitted_order;
 
 // Root-mean-square distance between two point sets.
 inline double rms(const Eigen::ArrayXd& a, const Eigen::ArrayXd& b) {

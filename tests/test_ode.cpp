@@ -11,6 +11,7 @@
 
 #include "allocation_counting.hpp"
 #include "diffuse/ode/ode.hpp"
+#include "fitted_order.hpp"
 #include "reference_ode.hpp"
 
 using Catch::Matchers::Contains;
@@ -38,17 +39,6 @@ struct forced_growth {
         return (t + T(1)) * (t + T(1)) - std::exp(t) / T(2);
     }
 };
-
-// Least-squares slope of -log(error) against log(steps).
-double fitted_order(const std::vector<double>& steps, const std::vector<double>& errors) {
-    const auto n = static_cast<double>(steps.size());
-    double sx = 0, sy = 0, sxx = 0, sxy = 0;
-    for (std::size_t i = 0; i < steps.size(); ++i) {
-        const double lx = std::log(steps[i]), ly = -std::log(errors[i]);
-        sx += lx, sy += ly, sxx += lx * lx, sxy += lx * ly;
-    }
-    return (n * sxy - sx * sy) / (n * sxx - sx * sx);
-}
 
 // y(2) after `steps` fixed steps of the tableau from t = 0.
 template <class T, class Tableau>

@@ -41,6 +41,7 @@
 #include "diffuse/ode/norm.hpp"
 #include "diffuse/ode/ode.hpp"
 #include "diffuse/ode/step_size_controller.hpp"
+#include "diffuse/ode/system.hpp"
 #include "diffuse/predict/parameterization.hpp"
 #include "diffuse/predict/thresholding.hpp"
 #include "diffuse/rf/description.hpp"

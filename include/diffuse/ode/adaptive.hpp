@@ -34,6 +34,7 @@
 #include "diffuse/ode/initial_step.hpp"
 #include "diffuse/ode/norm.hpp"
 #include "diffuse/ode/step_size_controller.hpp"
+#include "diffuse/ode/system.hpp"
 
 namespace diffuse::ode {
 

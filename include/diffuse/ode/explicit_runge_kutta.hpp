@@ -28,27 +28,9 @@
 #include "diffuse/core/view.hpp"
 #include "diffuse/ode/butcher.hpp"
 #include "diffuse/ode/norm.hpp"
+#include "diffuse/ode/system.hpp"
 
 namespace diffuse::ode {
-
-// What the steppers call: f(t, y, dydt).
-template <class F, class T>
-concept system = Real<T> && requires(F& f, T t, const_view<T> y, view<T> dydt) {
-    f(t, y, dydt);
-};
-
-// Work counters of a solve.
-struct statistics {
-    index evaluations = 0;  // calls of the system (scipy's nfev)
-    index accepted = 0;     // steps taken
-    index rejected = 0;     // attempts rejected by the step-size controller
-};
-
-// An observer (t, y) that does nothing: the default of the integrate functions.
-struct no_observer {
-    template <class T>
-    void operator()(T, const_view<T>) const {}
-};
 
 namespace detail {
 

@@ -10,6 +10,7 @@
 #include "diffuse/core/error.hpp"
 #include "diffuse/core/view.hpp"
 #include "diffuse/ode/explicit_runge_kutta.hpp"
+#include "diffuse/ode/system.hpp"
 
 namespace diffuse::ode {
 

@@ -8,3 +8,4 @@
 #include "diffuse/ode/integrate_fixed.hpp"
 #include "diffuse/ode/norm.hpp"
 #include "diffuse/ode/step_size_controller.hpp"
+#include "diffuse/ode/system.hpp"
