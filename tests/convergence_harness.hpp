@@ -16,6 +16,8 @@
 
 #include "diffuse/core/random.hpp"
 #include "diffuse/models/gaussian_mixture.hpp"
+#include "diffuse/ode/butcher.hpp"
+#include "diffuse/ode/integrate_fixed.hpp"
 #include "diffuse/predict/parameterization.hpp"
 #include "diffuse/sampler/dpm_adaptive.hpp"
 #include "diffuse/sampler/level_map.hpp"
@@ -23,6 +25,7 @@
 #include "diffuse/sampler/sigma_run.hpp"
 #include "diffuse/schedule/discrete.hpp"
 #include "diffuse/schedule/sigmas.hpp"
+#include "fitted_order.hpp"
 
 namespace convergence {
 
@@ -98,34 +101,21 @@ inline Eigen::ArrayXd start_points() {
     return x * sigma_max;
 }
 
-// RK4 in u = log sigma on dx/du = x - D(x, e^u), in double.
+// Classical RK4 (ode::rk4) in u = log sigma on dx/du = x - D(x, e^u), in double.
 inline Eigen::ArrayXd reference_solution(index steps = 4000) {
     const auto mixture = diffuse::models::gaussian_mixture<double>::ring();
-    Eigen::ArrayXd x = start_points(), denoised(x.size());
-    const double u0 = std::log(sigma_max), u1 = std::log(sigma_min), h = (u1 - u0) / static_cast<double>(steps);
-    const auto f = [&](const Eigen::ArrayXd& y, double u) -> Eigen::ArrayXd {
-        mixture.x0(diffuse::cflat(y), 1.0, std::exp(u), diffuse::flat(denoised));
-        return y - denoised;
+    Eigen::ArrayXd x = start_points();
+    const auto f = [&](double u, diffuse::const_view<double> y, diffuse::view<double> dydu) {
+        mixture.x0(y, 1.0, std::exp(u), dydu);  // dydu = D(y, e^u), then y - D
+        dydu = y - dydu;
     };
-    for (index i = 0; i < steps; ++i) {
-        const double u = u0 + h * static_cast<double>(i);
-        const Eigen::ArrayXd k1 = f(x, u), k2 = f(x + 0.5 * h * k1, u + 0.5 * h), k3 = f(x + 0.5 * h * k2, u + 0.5 * h),
-                             k4 = f(x + h * k3, u + h);
-        x += h / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4);
-    }
+    diffuse::ode::explicit_runge_kutta<double, diffuse::ode::rk4> rk4(x.size());
+    diffuse::ode::integrate_fixed(rk4, f, std::log(sigma_max), std::log(sigma_min), steps, x);
     return x;
 }
 
-// Least-squares slope of -log(error) against log(steps): the empirical order.
-inline double fitted_order(const std::vector<double>& steps, const std::vector<double>& errors) {
-    const auto n = static_cast<double>(steps.size());
-    double sx = 0, sy = 0, sxx = 0, sxy = 0;
-    for (std::size_t i = 0; i < steps.size(); ++i) {
-        const double lx = std::log(steps[i]), ly = -std::log(errors[i]);
-        sx += lx, sy += ly, sxx += lx * lx, sxy += lx * ly;
-    }
-    return (n * sxy - sx * sy) / (n * sxx - sx * sx);
-}
+// The empirical order (tests/fitted_order.hpp).
+using ::fitted_order;
 
 // Root-mean-square distance between two point sets.
 inline double rms(const Eigen::ArrayXd& a, const Eigen::ArrayXd& b) {

@@ -11,7 +11,8 @@
 //                      x_3 = x - sigma_t expm1(h) eps - sigma_t/r2 (expm1(h)/h - 1)(eps(u2, s2) - eps)
 // order 2 compares x_1 with x_2, order 3 x_2 (r1 = 1/3) with x_3; the error
 //   E = || (x_low - x_high) / max(atol, rtol max(|x_low|, |x_low,previous|)) ||_2 / sqrt(n)
-// drives a PID step-size controller (Söderlind 2003 as in k-diffusion's PIDStepSizeController):
+// drives a PID step-size controller (Söderlind 2003 as in k-diffusion's PIDStepSizeController;
+// ode::pid_controller, shared with the ODE solvers):
 // h *= 1 + atan(f - 1), f = E^{-b1} E_1^{-b2} E_2^{-b3}; the attempt is accepted when f >= accept_safety.
 // With eta > 0 each accepted step is an ancestral one (euler_ancestral.hpp's split, t capped at t_end).
 //
@@ -24,49 +25,11 @@
 #include <cmath>
 #include <string_view>
 
+#include "diffuse/ode/step_size_controller.hpp"
 #include "diffuse/sampler/detail/kdiffusion.hpp"
 #include "diffuse/sampler/detail/sampler_shell.hpp"
 
 namespace diffuse::sampler {
-
-namespace detail {
-
-// k-diffusion's PIDStepSizeController (h in lambda).
-class pid_step_size {
-public:
-    pid_step_size(double h, double pcoeff, double icoeff, double dcoeff, double order, double accept_safety)
-        : h_(h),
-          b1_((pcoeff + icoeff + dcoeff) / order),
-          b2_(-(pcoeff + 2 * dcoeff) / order),
-          b3_(dcoeff / order),
-          accept_safety_(accept_safety) {}
-
-    [[nodiscard]] double h() const { return h_; }
-
-    // Scales h by the limited factor and says whether the attempt that produced `error` is accepted.
-    bool propose(double error) {
-        const double inverse = 1.0 / (error + 1e-8);
-        if (!started_) errors_[1] = errors_[2] = inverse;
-        started_ = true;
-        errors_[0] = inverse;
-        const double factor =
-            1.0 + std::atan(std::pow(errors_[0], b1_) * std::pow(errors_[1], b2_) * std::pow(errors_[2], b3_) - 1.0);
-        const bool accept = factor >= accept_safety_;
-        if (accept) {
-            errors_[2] = errors_[1];
-            errors_[1] = errors_[0];
-        }
-        h_ *= factor;
-        return accept;
-    }
-
-private:
-    double h_, b1_, b2_, b3_, accept_safety_;
-    double errors_[3] = {0, 0, 0};
-    bool started_ = false;
-};
-
-}  // namespace detail
 
 template <Real T>
 struct dpm_adaptive_options {
@@ -125,9 +88,9 @@ public:
             : o_(sampler.options()),
               interval_((interval.validate(), std::move(interval))),
               shape_(shape),
-              pid_(static_cast<double>(o_.h_init), static_cast<double>(o_.pcoeff), static_cast<double>(o_.icoeff),
-                   static_cast<double>(o_.dcoeff), o_.eta > T(0) ? 1.5 : static_cast<double>(o_.order),
-                   static_cast<double>(o_.accept_safety)),
+              pid_(static_cast<double>(o_.pcoeff), static_cast<double>(o_.icoeff), static_cast<double>(o_.dcoeff),
+                   o_.eta > T(0) ? 1.5 : static_cast<double>(o_.order), static_cast<double>(o_.accept_safety)),
+              h_next_(static_cast<double>(o_.h_init)),
               s_(-std::log(interval_.sigma_max)),
               t_end_(-std::log(interval_.sigma_min)) {
             shape_.validate();
@@ -191,7 +154,7 @@ public:
 
         // Sets the target t of this attempt and moves x to the first intermediate point u1.
         void begin_attempt(view<T> x) {
-            const T t = std::min(t_end_, s_ + static_cast<T>(pid_.h()));
+            const T t = std::min(t_end_, s_ + static_cast<T>(h_next_));
             target_ = t_ = t;
             sigma_up_ = T(0);
             if (o_.eta > T(0)) {
@@ -226,7 +189,9 @@ public:
             const auto delta = (o_.rtol * low.abs().max(previous_low_.abs())).max(o_.atol);
             const double error =
                 std::sqrt(static_cast<double>((diff / delta).square().sum()) / static_cast<double>(shape_.size));
-            if (pid_.propose(error)) {
+            const ode::step_decision decision = pid_.decide(error);
+            h_next_ *= decision.factor;
+            if (decision.accept) {
                 previous_low_ = low;
                 const auto high = start_ + g0 * eps_[0] + g1 * eps_[1] + g2 * eps_[2];
                 if (sigma_up_ > T(0) && o_.s_noise > T(0)) {
@@ -251,7 +216,8 @@ public:
         dpm_adaptive_options<T> o_;
         sigma_interval<T> interval_;
         layout shape_;
-        detail::pid_step_size pid_;
+        ode::pid_controller pid_;
+        double h_next_;  // the controller's step in lambda, kept in double as k-diffusion does
         T s_, t_end_, target_ = T(0), t_ = T(0), h_ = T(0), sigma_up_ = T(0);
         noise_level<T> eval_{};
         index stage_ = 0, accepted_ = 0, rejected_ = 0, evaluations_ = 0;
