@@ -87,7 +87,8 @@ void write_png(const Eigen::ArrayXf& x, const arguments& a) {
                                     std::to_string(a.seed) + ", 16x16 each",
                                 grey);
     for (int i = 0; i < a.count; ++i) {
-        const int col0 = gap + (i % columns) * (cell + gap), row0 = top + (i / columns) * (cell + label + gap);
+        const int left = (width - columns * (cell + gap) + gap) / 2;  // the grid centred under the title
+        const int col0 = left + (i % columns) * (cell + gap), row0 = top + (i / columns) * (cell + label + gap);
         for (int r = 0; r < image_size; ++r) {
             for (int c = 0; c < image_size; ++c) {
                 const float v = x[i * image_size * image_size + r * image_size + c];

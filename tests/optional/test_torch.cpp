@@ -198,7 +198,7 @@ TEMPLATE_TEST_CASE("DPM-Solver++(2M) Karras on the trained TorchScript U-Net equ
             max_difference,
             std::abs(static_cast<double>(x[i]) - static_cast<double>(ref::sample[static_cast<std::size_t>(i)])));
     }
-    // Absolute (the samples lie in about [-1, 1]); measured 8.9e-6 (float), 9.3e-6 (double).
+    // Absolute 1e-4, no relative slack (the samples lie in [-1.8, 1.4]); measured 8.9e-6 (float), 9.3e-6 (double).
     INFO("max |C++ - diffusers| = " << max_difference);
     CHECK(max_difference < 1e-4);
 }
