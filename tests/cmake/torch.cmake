@@ -13,5 +13,8 @@ if(Torch_FOUND)
       COMMAND torchscript_pipeline --out ${CMAKE_CURRENT_BINARY_DIR}/torchscript_pipeline.png)
     set_tests_properties(torchscript_pipeline_example PROPERTIES
       PASS_REGULAR_EXPRESSION "wrote .*torchscript_pipeline\\.png")
+    add_test(NAME torchscript_pipeline_bad_model COMMAND torchscript_pipeline --model ${CMAKE_CURRENT_BINARY_DIR}/missing.pt)
+    set_tests_properties(torchscript_pipeline_bad_model PROPERTIES
+      PASS_REGULAR_EXPRESSION "path = \".*missing\\.pt\" is invalid; allowed: a TorchScript file saved by torch\\.jit\\.save")
   endif()
 endif()
