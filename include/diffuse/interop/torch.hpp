@@ -247,6 +247,8 @@ inline torch::jit::Module load_torchscript(const std::string& path) {
     } catch (const c10::Error& e) {
         throw invalid("path", path,
                       std::string("a TorchScript file saved by torch.jit.save (") + e.what_without_backtrace() + ")");
+    } catch (const std::exception& e) {
+        throw invalid("path", path, std::string("a TorchScript file saved by torch.jit.save (") + e.what() + ")");
     }
 }
 
