@@ -10,9 +10,11 @@ on a dark background. The network is a DDPM epsilon predictor for the linear bet
 forward(x, t) with x of shape [N, 1, 16, 16] (float32, NCHW) and t the training timestep(s) as
 a float tensor of shape [N] or [] (diffusers' UNet2DModel convention; non-integer t is allowed).
 
-Deterministic: fixed seeds, CPU, one thread, torch.use_deterministic_algorithms(True); the
-same torch build gives the same file. On the 2-core development machine the default 2000 steps (batch 64)
-took about 2 minutes (the time is printed at the end).
+Deterministic: fixed seeds, CPU, one thread, torch.use_deterministic_algorithms(True). Two runs
+with Debian's torch 1.13.1 gave bitwise identical weights (state_dict); the file's bytes also
+depend on its name, which torch.jit.save uses as the archive's folder. The default 2000 steps
+(batch 64) take 94 s of CPU time (one thread); on the shared 2-core development machine, busy with
+other compiles, that was 8-11 minutes of wall time (the time is printed at the end).
 """
 
 import argparse
