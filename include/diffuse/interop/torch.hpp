@@ -70,22 +70,33 @@ std::string torch_text(const V& value) {
     return out.str();
 }
 
-// Every condition under which a tensor's memory is not a flat array of T, with the remedy.
+// Every condition under which a tensor's memory is not a flat array of T, with the remedy. (Each
+// message is built only when its check fails: no allocation on the way through.)
 template <Real T>
 void require_viewable(const at::Tensor& tensor, std::string_view parameter) {
-    const std::string p(parameter);
-    require(tensor.defined(), p, "an undefined tensor", "a defined tensor");
-    require(tensor.layout() == c10::kStrided, p + ".layout()", torch_text(tensor.layout()),
-            "Strided (a dense tensor; call to_dense() first)");
-    require(tensor.device().is_cpu(), p + ".device()", tensor.device().str(),
-            "cpu (diffuse works on host memory; call .cpu() first, which copies)");
-    require(tensor.scalar_type() == torch_dtype<T>(), p + ".dtype()", dtype_text(tensor.scalar_type()),
-            dtype_text(torch_dtype<T>()) + " (the sampler's scalar type; convert with .to(), which copies)");
-    require(tensor.is_contiguous(), p + ".strides()", shape_text(tensor.strides()),
-            "contiguous strides for sizes " + shape_text(tensor.sizes()) +
-                " (a transposed, sliced or expanded tensor; call .contiguous() first, which copies)");
-    require(!tensor.is_neg(), p + ".is_neg()", "true",
-            "false (a lazily negated view; call resolve_neg() first, which copies)");
+    const auto member_of = [&](std::string_view member) { return std::string(parameter) + std::string(member); };
+    if (!tensor.defined()) throw invalid(parameter, "an undefined tensor", "a defined tensor");
+    if (tensor.layout() != c10::kStrided) {
+        throw invalid(member_of(".layout()"), torch_text(tensor.layout()),
+                      "Strided (a dense tensor; call to_dense() first)");
+    }
+    if (!tensor.device().is_cpu()) {
+        throw invalid(member_of(".device()"), tensor.device().str(),
+                      "cpu (diffuse works on host memory; call .cpu() first, which copies)");
+    }
+    if (tensor.scalar_type() != torch_dtype<T>()) {
+        throw invalid(member_of(".dtype()"), dtype_text(tensor.scalar_type()),
+                      dtype_text(torch_dtype<T>()) + " (the sampler's scalar type; convert with .to(), which copies)");
+    }
+    if (!tensor.is_contiguous()) {
+        throw invalid(member_of(".strides()"), shape_text(tensor.strides()),
+                      "contiguous strides for sizes " + shape_text(tensor.sizes()) +
+                          " (a transposed, sliced or expanded tensor; call .contiguous() first, which copies)");
+    }
+    if (tensor.is_neg()) {
+        throw invalid(member_of(".is_neg()"), "true",
+                      "false (a lazily negated view; call resolve_neg() first, which copies)");
+    }
 }
 
 }  // namespace detail
@@ -118,8 +129,10 @@ const_view<T> tensor_const_view(at::Tensor&& tensor) = delete;
 // tensor of read-only memory: only pass it where torch reads (as the model adapter does).
 template <Real T>
 at::Tensor as_tensor(view<T> data, c10::IntArrayRef shape) {
-    require(c10::multiply_integers(shape) == data.size(), "shape", detail::shape_text(shape),
-            "a shape of " + std::to_string(data.size()) + " elements (the buffer's size)");
+    if (c10::multiply_integers(shape) != data.size()) {
+        throw invalid("shape", detail::shape_text(shape),
+                      "a shape of " + std::to_string(data.size()) + " elements (the buffer's size)");
+    }
     return torch::from_blob(data.data(), shape, torch::TensorOptions().dtype(torch_dtype<T>()));
 }
 template <Real T>
@@ -196,11 +209,15 @@ public:
             throw forward_failed(e.what());
         }
         const at::Tensor output = output_tensor(result);
-        require(output.device().is_cpu(), "the module's output.device()", output.device().str(), "cpu");
-        require(output.numel() == out.size(), "the module's output shape", detail::shape_text(output.sizes()),
-                std::to_string(out.size()) + " elements (the sampler's model output size)");
-        require(at::isFloatingType(output.scalar_type()), "the module's output dtype",
-                detail::dtype_text(output.scalar_type()), "a floating-point dtype");
+        if (!output.device().is_cpu()) throw invalid("the module's output.device()", output.device().str(), "cpu");
+        if (output.numel() != out.size()) {
+            throw invalid("the module's output shape", detail::shape_text(output.sizes()),
+                          std::to_string(out.size()) + " elements (the sampler's model output size)");
+        }
+        if (!at::isFloatingType(output.scalar_type())) {
+            throw invalid("the module's output dtype", detail::dtype_text(output.scalar_type()),
+                          "a floating-point dtype");
+        }
         as_tensor(out, output.sizes()).copy_(output);
     }
 
