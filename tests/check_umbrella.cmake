@@ -1,7 +1,7 @@
 # Fails unless UMBRELLA (include/diffuse/diffuse.hpp) includes every public header under
 # INCLUDE_DIR/diffuse. Not public: detail/ folders, the registry's parts (registry.hpp includes
 # them), registry_instances.hpp (one translation unit of a program includes it) and the
-# optional adapters with extra dependencies (xtensor, nlohmann/json).
+# optional adapters with extra dependencies (xtensor, nlohmann/json, LibTorch).
 file(READ "${UMBRELLA}" umbrella)
 file(GLOB_RECURSE headers RELATIVE "${INCLUDE_DIR}" "${INCLUDE_DIR}/diffuse/*.hpp")
 if(NOT headers)
@@ -11,6 +11,7 @@ set(missing "")
 foreach(header IN LISTS headers)
   if(header MATCHES "/detail/" OR header MATCHES "/registry_[a-z]+\\.hpp$" OR
      header STREQUAL "diffuse/diffuse.hpp" OR header STREQUAL "diffuse/interop/xtensor.hpp" OR
+     header STREQUAL "diffuse/interop/torch.hpp" OR
      header STREQUAL "diffuse/config/scheduler_config.hpp" OR
      header STREQUAL "diffuse/config/registry_instances.hpp")
     continue()

@@ -35,6 +35,12 @@ public:
         set_index(row * width_ + col, colour);
     }
 
+    // The rectangle of `width` x `height` pixels whose top-left pixel is (col, row), clipped to the canvas.
+    void fill(int col, int row, int width, int height, rgb colour) {
+        for (int r = row; r < row + height; ++r)
+            for (int c = col; c < col + width; ++c) set(c, r, colour);
+    }
+
     // 2x2 dots for the 2-D points (x0, y0, x1, y1, ...) of a square window [-h, h]^2.
     template <class Points>
     void dots(const Points& points, double half_width, rgb colour) {

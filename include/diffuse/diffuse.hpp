@@ -1,6 +1,7 @@
 // diffuse/diffuse.hpp: the umbrella header — every public module of the library.
 // Optional pieces with extra dependencies are not included here: diffuse/interop/xtensor.hpp
-// (xtensor) and diffuse/config/scheduler_config.hpp (nlohmann/json).
+// (xtensor), diffuse/interop/torch.hpp (LibTorch) and diffuse/config/scheduler_config.hpp
+// (nlohmann/json).
 #pragma once
 
 #include "diffuse/config/any_sampler.hpp"
