@@ -440,7 +440,7 @@ TEST_CASE("CFG sampling: purity rises with the scale; g = 1 samples the conditio
         purities.push_back(purity(x));
         if (g == 1.0) at_one = x;
     }
-    // Measured: 0.812, 0.924, 0.983, 0.997.
+    // Measured: 0.8955, 0.9443, 0.9795, 0.9995.
     INFO("purity at g = 1, 1.2, 1.5, 2: " << purities[0] << ", " << purities[1] << ", " << purities[2] << ", "
                                           << purities[3]);
     for (std::size_t i = 1; i < purities.size(); ++i) CHECK(purities[i] > purities[i - 1]);
@@ -457,7 +457,7 @@ TEST_CASE("CFG sampling: purity rises with the scale; g = 1 samples the conditio
     conditional.sample(flat(other), data);
     const double null = models::energy_distance<T>(cflat(other), cflat(truth), 2);
     const double d = models::energy_distance<T>(cflat(at_one), cflat(truth), 2);
-    INFO("energy distance at g = 1: " << d << ", two true sets: " << null);  // measured: ...
+    INFO("energy distance at g = 1: " << d << ", two true sets: " << null);  // measured: 4.97e-4, 7.74e-4
     CHECK(d <= 2 * null);
 }
 
