@@ -145,7 +145,7 @@ int main(int argc, char** argv) {
             x *= heun.start(grid, x.size()).init_noise_sigma();
             sample_options<T> options;
             if (!args.quiet) {
-                options.progress = [&](index done, index total) {
+                options.progress = [&](diffuse::index done, diffuse::index total) {
                     examples::show_progress(method.c_str(), done, total, "steps");
                 };
             }
@@ -155,7 +155,7 @@ int main(int argc, char** argv) {
             const double purity = static_cast<double>((log_p > std::log(T(0.5))).count()) / args.count;
             const double distance = models::energy_distance<T>(cflat(x), cflat(truth), 2);
             std::printf("%-10s %6.2f  %6.3f  %.5f\n", method.c_str(), scale, purity, distance);
-            for (index i = 0; i + 1 < x.size(); i += 2)
+            for (diffuse::index i = 0; i + 1 < x.size(); i += 2)
                 csv << method << ',' << scale << ',' << x[i] << ',' << x[i + 1] << '\n';
             examples::canvas image(384, 384);
             image.dots(x, 5.0, {170, 20, 30});

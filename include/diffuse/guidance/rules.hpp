@@ -84,25 +84,34 @@ struct moments {
     double n = 0, sum_c = 0, sum_u = 0, cc = 0, uu = 0, cu = 0;
 };
 
-// Elements per block of the reductions: a block of both inputs stays in L1 while the five
-// vectorized sums read it, so memory sees one pass.
-inline constexpr index reduction_block = 2048;
+// The sums run in blocks of T (Eigen's vectorized reductions; a block of both inputs stays in L1
+// while the five sums read it, so memory sees one pass), added up in double. Each input is shifted
+// by its first element first, so the blocks sum nearly centred values and the variances below do not
+// cancel in T; the raw sums are restored in double.
+inline constexpr index reduction_block = 256;
 
 template <Real T>
 moments moments_of(const_view<T> c, const_view<T> u) {
-    moments m;
-    m.n = static_cast<double>(c.size());
-    for (index at = 0; at < c.size(); at += reduction_block) {
-        const index k = std::min(reduction_block, c.size() - at);
-        const auto cb = c.segment(at, k).template cast<double>();
-        const auto ub = u.segment(at, k).template cast<double>();
-        m.sum_c += cb.sum();
-        m.sum_u += ub.sum();
-        m.cc += cb.square().sum();
-        m.uu += ub.square().sum();
-        m.cu += (cb * ub).sum();
+    const index n = c.size();
+    const T kc = n > 0 ? c[0] : T(0), ku = n > 0 ? u[0] : T(0);
+    double a = 0, b = 0, aa = 0, bb = 0, ab = 0;  // sums of c' = c - kc and u' = u - ku
+    for (index at = 0; at < n; at += reduction_block) {
+        const index k = std::min(reduction_block, n - at);
+        const auto cb = c.segment(at, k) - kc;
+        const auto ub = u.segment(at, k) - ku;
+        a += static_cast<double>(cb.sum());
+        b += static_cast<double>(ub.sum());
+        aa += static_cast<double>(cb.square().sum());
+        bb += static_cast<double>(ub.square().sum());
+        ab += static_cast<double>((cb * ub).sum());
     }
-    return m;
+    const double m = static_cast<double>(n), sc = kc, su = ku;
+    return {m,
+            a + m * sc,
+            b + m * su,
+            aa + 2 * sc * a + m * sc * sc,
+            bb + 2 * su * b + m * su * su,
+            ab + su * a + sc * b + m * sc * su};
 }
 
 // Unbiased variance of p c + q u from the sums (torch.std's default correction = 1).
@@ -114,11 +123,12 @@ inline double combined_variance(const moments& m, double p, double q) {
 
 template <Real T>
 double variance_of(const_view<T> v) {
+    const T shift = v.size() > 0 ? v[0] : T(0);
     double s = 0, ss = 0;
     for (index at = 0; at < v.size(); at += reduction_block) {
-        const auto b = v.segment(at, std::min(reduction_block, v.size() - at)).template cast<double>();
-        s += b.sum();
-        ss += b.square().sum();
+        const auto b = v.segment(at, std::min(reduction_block, v.size() - at)) - shift;
+        s += static_cast<double>(b.sum());
+        ss += static_cast<double>(b.square().sum());
     }
     const auto n = static_cast<double>(v.size());
     return std::max(0.0, (ss - s * s / n) / (n - 1));
