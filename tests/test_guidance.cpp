@@ -201,6 +201,21 @@ TEMPLATE_TEST_CASE("the context carries the level each run actually evaluates", 
         auto again = s.start(6, 4);
         CHECK_FALSE(again.context().memory->has(0));
     }
+    SECTION("any_sampler through diffuse::sample: a contextual model sees the erased run's levels") {
+        const auto s =
+            config::from_scheduler_config<T>(nlohmann::json::parse(R"({"_class_name": "HeunDiscreteScheduler"})"));
+        std::vector<T> seen;
+        double worst = 0;
+        diffuse::index evaluations = 0;
+        const auto plain = [](const_view<T> x, double, view<T> out, const evaluation_context<T>&) { out = T(0.1) * x; };
+        comparing<T, decltype(plain), decltype(plain)> model{plain, plain, &worst, &evaluations, &seen};
+        array<T> x = start_noise<T>(4, 4, T(10));
+        diffuse::sample(model, s, 5, x);
+        REQUIRE(seen.size() == 9);  // Heun: two evaluations per step, one on the last
+        // The second stage of step i and the first of step i + 1 share a level; levels decrease.
+        for (std::size_t i = 1; i < 9; i += 2) CHECK(seen[i] == seen[i + 1]);
+        for (std::size_t i = 0; i < 8; i += 2) CHECK(seen[i] > seen[i + 1]);
+    }
 }
 
 // ---- exact references on the Gaussian mixture ------------------------------------------------------
