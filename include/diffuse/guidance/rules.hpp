@@ -12,7 +12,8 @@
 // Each rule works per sample on the prediction part of the outputs (a learned-variance output's
 // variance part is the conditional one, as diffusers' pipelines keep it) and ends with the
 // guidance rescale of Lin et al. 2024 (diffusers' rescale_noise_cfg) when guidance_rescale > 0.
-// Reductions run in double; the element-wise writes are one fused pass.
+// Reductions sum blocks of T (shifted by the first element) into double; the element-wise writes
+// are one fused pass.
 #pragma once
 
 #include <algorithm>
