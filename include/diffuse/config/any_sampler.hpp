@@ -45,6 +45,8 @@ public:
     [[nodiscard]] index num_steps() const { return self_->num_steps(); }
     [[nodiscard]] index step_index() const { return self_->step_index(); }
     [[nodiscard]] index model_output_size() const { return self_->model_output_size(); }
+    // The context of the next evaluation (sampler/evaluation_context.hpp).
+    [[nodiscard]] sampler::evaluation_context<T> context() { return self_->context(); }
 
     template <class Output, class X>
     void step(const Output& output, X&& x) {
@@ -86,6 +88,7 @@ private:
         virtual index num_steps() const = 0;
         virtual index step_index() const = 0;
         virtual index model_output_size() const = 0;
+        virtual sampler::evaluation_context<T> context() = 0;
         virtual void step(const_view<T> output, view<T> x) = 0;
         virtual void step(const_view<T> output, view<T> x, noise_ref<T> noise) = 0;
         virtual void step(const_view<T> output, view<T> x, const_view<T> noise) = 0;
@@ -112,6 +115,7 @@ private:
             if constexpr (requires { run.model_output_size(); }) return run.model_output_size();
             else return run.shape().size;
         }
+        sampler::evaluation_context<T> context() override { return run.context(); }
         void step(const_view<T> output, view<T> x) override { run.step(output, x); }
         // Deterministic runs (no noise overload) ignore a noise argument.
         void step(const_view<T> output, view<T> x, noise_ref<T> noise) override {

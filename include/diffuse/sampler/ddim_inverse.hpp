@@ -47,7 +47,7 @@ public:
     class run : public detail::discrete_run_state<T> {
     public:
         run(const ddim_inverse& sampler, std::vector<timestep> grid, layout shape)
-            : detail::discrete_run_state<T>(std::move(grid), shape), sampler_(&sampler) {
+            : detail::discrete_run_state<T>(std::move(grid), shape, sampler.schedule_), sampler_(&sampler) {
             const auto& g = this->grid_;
             require(!g.empty(), "timesteps.size()", 0, "at least one timestep");
             for (std::size_t i = 0; i < g.size(); ++i) {

@@ -106,6 +106,9 @@ public:
         }
         [[nodiscard]] double model_time() const { return evaluation().model_time; }
         [[nodiscard]] T input_scale() const { return evaluation().alpha; }
+        [[nodiscard]] const noise_level<T>& evaluation_level() const { return evaluation(); }
+        [[nodiscard]] evaluation_context<T> context() { return context_of(*this); }
+        [[nodiscard]] run_memory<T>& memory() { return memory_; }
         [[nodiscard]] T init_noise_sigma() const { return interval_.sigma_max; }
         [[nodiscard]] const layout& shape() const { return shape_; }
         [[nodiscard]] T sigma() const { return std::exp(-s_); }  // where the solution x currently is
@@ -221,6 +224,7 @@ public:
         T s_, t_end_, target_ = T(0), t_ = T(0), h_ = T(0), sigma_up_ = T(0);
         noise_level<T> eval_{};
         index stage_ = 0, accepted_ = 0, rejected_ = 0, evaluations_ = 0;
+        run_memory<T> memory_;
         buffer<T> start_, previous_low_, noise_;
         buffer<T> eps_[3];
     };

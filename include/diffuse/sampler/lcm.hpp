@@ -76,7 +76,7 @@ public:
     class run : public detail::discrete_run_state<T> {
     public:
         run(const lcm& sampler, std::vector<timestep> grid, layout shape)
-            : detail::discrete_run_state<T>(std::move(grid), shape), sampler_(&sampler) {
+            : detail::discrete_run_state<T>(std::move(grid), shape, sampler.schedule_), sampler_(&sampler) {
             const auto& opt = sampler.options();
             schedule::require_valid_grid(this->grid_, sampler.schedule_.num_train_timesteps());
             if (predict::needs_positive_alpha(opt.prediction)) {

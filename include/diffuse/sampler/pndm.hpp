@@ -62,7 +62,7 @@ public:
     class run : public detail::discrete_run_state<T> {
     public:
         run(const pndm& sampler, std::vector<timestep> grid, layout shape)
-            : detail::discrete_run_state<T>(std::move(grid), shape),
+            : detail::discrete_run_state<T>(std::move(grid), shape, sampler.schedule_),
               sampler_(&sampler),
               history_(4, shape.size),
               start_(shape.size) {
@@ -90,6 +90,11 @@ public:
             return next;  // the Heun stage
         }
         [[nodiscard]] double model_time() const { return static_cast<double>(evaluation_timestep()); }
+        [[nodiscard]] schedule::noise_level<T> evaluation_level() const {
+            const timestep t = evaluation_timestep();
+            return alpha_bar_level(sampler_->alpha_bar(t), static_cast<double>(t));
+        }
+        [[nodiscard]] evaluation_context<T> context() { return context_of(*this); }
 
         template <class Output, class X>
         void step(const Output& model_output, X&& x) {

@@ -13,33 +13,21 @@
 
 #include "diffuse/core/random.hpp"
 #include "diffuse/core/view.hpp"
+#include "diffuse/sampler/evaluation_context.hpp"
+#include "diffuse/schedule/discrete.hpp"
 #include "diffuse/schedule/timesteps.hpp"
 
 namespace diffuse::sampler {
 
-using schedule::timestep;
-
-// The buffer a run works on: `size` elements made of `batch` equal samples (the batch matters only
-// to per-sample operations such as dynamic thresholding and learned variances).
-struct layout {
-    index size = 0;
-    index batch = 1;
-
-    void validate() const {
-        require(size >= 1, "layout.size", size, "an integer >= 1");
-        require(batch >= 1 && size % batch == 0, "layout.batch", batch,
-                "a divisor of layout.size = " + std::to_string(size));
-    }
-    [[nodiscard]] index sample_size() const { return size / batch; }
-};
-
 namespace detail {
 
-// Grid position and buffers common to the discrete samplers' runs.
+// Grid position and buffers common to the discrete samplers' runs. `schedule` (the sampler's,
+// which outlives its runs) gives the levels of the evaluations.
 template <Real T>
 class discrete_run_state {
 public:
-    discrete_run_state(std::vector<timestep> grid, layout shape) : grid_(std::move(grid)), shape_(shape) {
+    discrete_run_state(std::vector<timestep> grid, layout shape, const schedule::discrete<T>& schedule)
+        : grid_(std::move(grid)), shape_(shape), schedule_(&schedule) {
         shape_.validate();
     }
 
@@ -54,6 +42,14 @@ public:
         return grid_[static_cast<std::size_t>(index_)];
     }
     [[nodiscard]] double model_time() const { return static_cast<double>(current_timestep()); }
+    // The level of the next evaluation and its context for models that take one
+    // (evaluation_context.hpp); runs that evaluate between grid entries (PNDM) redefine both.
+    [[nodiscard]] schedule::noise_level<T> evaluation_level() const {
+        const timestep t = current_timestep();
+        return alpha_bar_level(schedule_->alpha_bar(t), static_cast<double>(t));
+    }
+    [[nodiscard]] evaluation_context<T> context() { return context_of(*this); }
+    [[nodiscard]] run_memory<T>& memory() { return memory_; }
     // diffusers' scale_model_input and init_noise_sigma: discrete samplers feed x to the model as
     // is and start from unit-variance noise (sigma-space runs return their own values).
     [[nodiscard]] T input_scale() const { return T(1); }
@@ -78,6 +74,8 @@ protected:
 
     std::vector<timestep> grid_;
     layout shape_;
+    const schedule::discrete<T>* schedule_;
+    run_memory<T> memory_;
     index index_ = 0;
 };
 

@@ -4,7 +4,9 @@
 // it is built on and stays available for callers that need to own the loop.
 //
 // A model is any callable `model(const_view<T> x, double model_time, view<T> out)` that writes
-// its prediction (of the sampler's prediction type) for input x at model_time into out.
+// its prediction (of the sampler's prediction type) for input x at model_time into out. A model
+// that also accepts a fourth argument, `const sampler::evaluation_context<T>&`, receives the
+// context of each evaluation (its level, step, layout and the run's memory; evaluation_context.hpp).
 #pragma once
 
 #include <cmath>
@@ -20,9 +22,7 @@
 namespace diffuse {
 
 template <class M, class T>
-concept model_for = Real<T> && std::invocable < M&,
-        const_view<T>,
-double, view < T >> ;
+concept model_for = sampler::plain_model<M, T> || sampler::contextual_model<M, T>;
 
 template <Real T>
 struct sample_options {
@@ -46,15 +46,6 @@ void require_finite_output(const_view<T> out, index step, double model_time) {
                   out[bad], "finite values (the model returned NaN or Inf)");
 }
 
-template <class Run>
-index model_output_size(const Run& run) {
-    if constexpr (requires { run.model_output_size(); }) {
-        return run.model_output_size();
-    } else {
-        return run.shape().size;
-    }
-}
-
 }  // namespace detail
 
 // Runs `sampler` over `grid` on x in place. `noise` is a noise source (diffuse::random::generator
@@ -66,10 +57,11 @@ requires(!std::same_as<std::remove_cvref_t<Noise>, sample_options<typename Sampl
            const sample_options<typename Sampler::scalar>& options = {}, index batch = 1) {
     using T = typename Sampler::scalar;
     static_assert(model_for<std::remove_reference_t<Model>, T>,
-                  "a model is callable as model(const_view<T> x, double model_time, view<T> out)");
+                  "a model is callable as model(const_view<T> x, double model_time, view<T> out) or as "
+                  "model(x, model_time, out, const sampler::evaluation_context<T>&)");
     view<T> x = flat(x_in);
     auto run = sampler.start(grid, x.size(), batch);
-    buffer<T> out(detail::model_output_size(run));
+    buffer<T> out(sampler::model_output_size(run));
     // Samplers whose state is not the network's input (k-diffusion form) scale it first.
     constexpr bool scales_input = requires {
         run.input_scale();
@@ -78,8 +70,10 @@ requires(!std::same_as<std::remove_cvref_t<Noise>, sample_options<typename Sampl
     const index total = run.num_steps();
     // Runs that change x before the first evaluation (the churn of edm.hpp) do it here.
     if constexpr (requires { run.begin(x, noise); }) run.begin(x, noise);
+    if (!run.done()) sampler::prepare_model<T>(model, run.context());
     while (!run.done()) {
-        const double time = run.model_time();
+        const sampler::evaluation_context<T> context = run.context();
+        const double time = context.model_time();
         const T* input = x.data();
         if constexpr (scales_input) {
             const T scale = run.input_scale();
@@ -88,7 +82,7 @@ requires(!std::same_as<std::remove_cvref_t<Noise>, sample_options<typename Sampl
                 input = scaled.data();
             }
         }
-        model(const_view<T>(input, x.size()), time, view<T>(out.data(), out.size()));
+        sampler::call_model<T>(model, const_view<T>(input, x.size()), time, view<T>(out.data(), out.size()), context);
         if (options.check_finite)
             detail::require_finite_output<T>(const_view<T>(out.data(), out.size()), run.step_index(), time);
         if constexpr (std::same_as<std::remove_cvref_t<Noise>, sampler::detail::no_noise<T>>) {

@@ -82,6 +82,11 @@ public:
         return grid_[step_];
     }
     [[nodiscard]] const noise_level<T>& next_level() const { return grid_[step_ + 1]; }
+    // The level of the next evaluation and its context for models that take one
+    // (evaluation_context.hpp); runs that evaluate between grid levels redefine both.
+    [[nodiscard]] const noise_level<T>& evaluation_level() const { return current_level(); }
+    [[nodiscard]] evaluation_context<T> context() { return context_of(*this); }
+    [[nodiscard]] run_memory<T>& memory() { return memory_; }
 
     // Scale of x_T for a start from pure noise: x_T = init_noise_sigma() * N(0, I).
     [[nodiscard]] T init_noise_sigma() const {
@@ -105,6 +110,7 @@ protected:
     layout shape_;
     state_space space_;
     predict::prediction prediction_;
+    run_memory<T> memory_;
     index step_ = 0;
 };
 

@@ -54,7 +54,7 @@ public:
     class run : public detail::discrete_run_state<T> {
     public:
         run(const tcd& sampler, std::vector<timestep> grid, layout shape)
-            : detail::discrete_run_state<T>(std::move(grid), shape), sampler_(&sampler) {
+            : detail::discrete_run_state<T>(std::move(grid), shape, sampler.schedule_), sampler_(&sampler) {
             schedule::require_valid_grid(this->grid_, sampler.schedule_.num_train_timesteps());
             if (predict::needs_positive_alpha(sampler.options().prediction)) {
                 require(sampler.schedule_.alpha_bar(this->grid_.front()) > T(0), "prediction_type",

@@ -52,6 +52,9 @@ public:
         [[nodiscard]] index num_steps() const { return inner_.num_steps(); }
         [[nodiscard]] index step_index() const { return inner_.step_index(); }
         [[nodiscard]] const layout& shape() const { return inner_.shape(); }
+        [[nodiscard]] decltype(auto) evaluation_level() const { return inner_.evaluation_level(); }
+        [[nodiscard]] evaluation_context<T> context() { return context_of(*this); }
+        [[nodiscard]] run_memory<T>& memory() { return inner_.memory(); }
 
         template <class Output, class X>
         void step(const Output& model_output, X&& x) {

@@ -126,6 +126,8 @@ public:
     [[nodiscard]] double model_time() const { return evaluation().model_time; }
     [[nodiscard]] T input_scale() const { return evaluation().alpha; }
     [[nodiscard]] index stage() const { return stage_; }
+    [[nodiscard]] const noise_level<T>& evaluation_level() const { return evaluation(); }
+    [[nodiscard]] evaluation_context<T> context() { return context_of(*this); }
 
     template <class Output, class X>
     void step(const Output& model_output, X&& x) {

@@ -1,0 +1,447 @@
+// diffuse/guidance/rules.hpp: how a guided prediction is made from a conditional and an
+// unconditional one, with diffusers' guider classes' option names and defaults (snapshot 58eb52c0,
+// src/diffusers/guiders/*.py):
+//   classifier_free_options       ClassifierFreeGuidance (Ho & Salimans 2022), also the combination
+//                                 of AutoGuidance (Karras et al. 2024: the "uncond" branch is a weaker
+//                                 model) and of perturbed-attention / skip-layer / smoothed-energy
+//                                 guidance (the second branch is the user's perturbed network)
+//   zero_star_options             ClassifierFreeZeroStarGuidance (Fan et al. 2025, CFG-Zero*)
+//   magnitude_aware_options       MagnitudeAwareGuidance (MAG, "mambo_guidance")
+//   adaptive_projected_options    AdaptiveProjectedGuidance (Sadat et al. 2024, APG)
+//   tangential_options            TangentialClassifierFreeGuidance (Kwon et al. 2025, TCFG)
+// Each rule works per sample on the prediction part of the outputs (a learned-variance output's
+// variance part is the conditional one, as diffusers' pipelines keep it) and ends with the
+// guidance rescale of Lin et al. 2024 (diffusers' rescale_noise_cfg) when guidance_rescale > 0.
+// Reductions sum blocks of T (shifted by the first element) into double; the element-wise writes
+// are one fused pass.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <optional>
+#include <string>
+
+#include "diffuse/core/error.hpp"
+#include "diffuse/core/view.hpp"
+#include "diffuse/sampler/evaluation_context.hpp"
+
+namespace diffuse::guidance {
+
+using sampler::evaluation_context;
+
+// Where guidance is applied, shared by every rule (diffusers' BaseGuidance start/stop/enabled, and
+// the guidance interval of Kynkaanniemi et al. 2024 on the level's sigma, x/alpha = x0 + sigma eps).
+struct guidance_window {
+    double start = 0.0;  // fraction of the steps before which guidance is off
+    double stop = 1.0;   // fraction of the steps from which guidance is off
+    bool enabled = true;
+    double sigma_low = 0.0;  // guide only where sigma_low < sigma <= sigma_high
+    double sigma_high = std::numeric_limits<double>::infinity();
+
+    void validate() const {
+        // diffusers' BaseGuidance.__init__ checks.
+        require(start >= 0.0 && start < 1.0, "start", start, "in [0, 1)");
+        require(stop >= start && stop <= 1.0, "stop", stop, "in [start, 1] with start = " + std::to_string(start));
+        require(sigma_low >= 0.0 && std::isfinite(sigma_low), "sigma_low", sigma_low, "a finite number >= 0");
+        require(sigma_high > sigma_low, "sigma_high", sigma_high,
+                "a number > sigma_low = " + std::to_string(sigma_low) + " (+inf for no upper bound)");
+    }
+
+    // diffusers: skip_start_step = int(start * n) <= step < int(stop * n) = skip_stop_step (the whole
+    // run when the step count is not known, as for the adaptive DPM-Solver).
+    template <Real T>
+    [[nodiscard]] bool covers(const evaluation_context<T>& c) const {
+        if (!enabled) return false;
+        if (c.num_steps > 0) {
+            const auto n = static_cast<double>(c.num_steps);
+            const auto first = static_cast<index>(start * n), end = static_cast<index>(stop * n);
+            if (!(first <= c.step && c.step < end)) return false;
+        }
+        const auto sigma = static_cast<double>(c.level.sigma);
+        return sigma > sigma_low && sigma <= sigma_high;
+    }
+};
+
+namespace detail {
+
+// math.isclose(a, b) with its default rel_tol = 1e-9, as diffusers tests a no-op scale.
+inline bool is_close(double a, double b) {
+    return std::abs(a - b) <= 1e-9 * std::max(std::abs(a), std::abs(b));
+}
+
+// The scale at which a rule's output equals the conditional prediction (so diffusers skips it).
+inline bool is_noop_scale(double scale, bool original) {
+    return is_close(scale, original ? 0.0 : 1.0);
+}
+
+inline void validate_scale(double guidance_scale, double guidance_rescale) {
+    require_finite("guidance_scale", guidance_scale);
+    require_in_closed("guidance_rescale", guidance_rescale, 0.0, 1.0);
+}
+
+// Sums over one sample, in double.
+struct moments {
+    double n = 0, sum_c = 0, sum_u = 0, cc = 0, uu = 0, cu = 0;
+};
+
+// The sums run in blocks of T (Eigen's vectorized reductions; a block of both inputs stays in L1
+// while the five sums read it, so memory sees one pass), added up in double. Each input is shifted
+// by its first element first, so the blocks sum nearly centred values and the variances below do not
+// cancel in T; the raw sums are restored in double.
+inline constexpr index reduction_block = 256;
+
+template <Real T>
+moments moments_of(const_view<T> c, const_view<T> u) {
+    const index n = c.size();
+    const T kc = n > 0 ? c[0] : T(0), ku = n > 0 ? u[0] : T(0);
+    double a = 0, b = 0, aa = 0, bb = 0, ab = 0;  // sums of c' = c - kc and u' = u - ku
+    for (index at = 0; at < n; at += reduction_block) {
+        const index k = std::min(reduction_block, n - at);
+        const auto cb = c.segment(at, k) - kc;
+        const auto ub = u.segment(at, k) - ku;
+        a += static_cast<double>(cb.sum());
+        b += static_cast<double>(ub.sum());
+        aa += static_cast<double>(cb.square().sum());
+        bb += static_cast<double>(ub.square().sum());
+        ab += static_cast<double>((cb * ub).sum());
+    }
+    const double m = static_cast<double>(n), sc = kc, su = ku;
+    return {m,
+            a + m * sc,
+            b + m * su,
+            aa + 2 * sc * a + m * sc * sc,
+            bb + 2 * su * b + m * su * su,
+            ab + su * a + sc * b + m * sc * su};
+}
+
+// Unbiased variance of p c + q u from the sums (torch.std's default correction = 1).
+inline double combined_variance(const moments& m, double p, double q) {
+    const double mean = (p * m.sum_c + q * m.sum_u) / m.n;
+    const double squares = p * p * m.cc + q * q * m.uu + 2 * p * q * m.cu;
+    return std::max(0.0, (squares - m.n * mean * mean) / (m.n - 1));
+}
+
+template <Real T>
+double variance_of(const_view<T> v) {
+    const T shift = v.size() > 0 ? v[0] : T(0);
+    double s = 0, ss = 0;
+    for (index at = 0; at < v.size(); at += reduction_block) {
+        const auto b = v.segment(at, std::min(reduction_block, v.size() - at)) - shift;
+        s += static_cast<double>(b.sum());
+        ss += static_cast<double>(b.square().sum());
+    }
+    const auto n = static_cast<double>(v.size());
+    return std::max(0.0, (ss - s * s / n) / (n - 1));
+}
+
+// rescale_noise_cfg's factor: pred_rescaled = pred (r std_cond / std_pred + 1 - r).
+inline double rescale_factor(double rescale, double var_cond, double var_pred) {
+    if (rescale == 0.0) return 1.0;
+    return rescale * std::sqrt(var_cond) / std::sqrt(var_pred) + (1.0 - rescale);
+}
+
+}  // namespace detail
+
+// What every rule's combine() sees for one sample: the prediction parts of the conditional and
+// unconditional outputs (cond may be the same memory as out) and the sample's index.
+template <Real T>
+struct sample_pair {
+    const_view<T> cond;
+    const_view<T> uncond;
+    view<T> out;
+    index sample;
+};
+
+// ClassifierFreeGuidance: uncond + g (cond - uncond), or cond + g (cond - uncond) with
+// use_original_formulation (Ho & Salimans 2022, eq. 6 with w = g). One fused pass, or a pass of
+// sums then one fused pass with the rescale.
+struct classifier_free_options {
+    double guidance_scale = 7.5;
+    double guidance_rescale = 0.0;
+    bool use_original_formulation = false;
+    guidance_window window{};
+
+    void validate() const {
+        detail::validate_scale(guidance_scale, guidance_rescale);
+        window.validate();
+    }
+};
+
+class classifier_free {
+public:
+    using options_type = classifier_free_options;
+    explicit classifier_free(classifier_free_options o) : o_((o.validate(), o)) {}
+    [[nodiscard]] const classifier_free_options& options() const { return o_; }
+
+    [[nodiscard]] index memory_slots() const { return 0; }
+    template <Real T>
+    [[nodiscard]] bool guides(const evaluation_context<T>& c) const {
+        return o_.window.covers(c) && !detail::is_noop_scale(o_.guidance_scale, o_.use_original_formulation);
+    }
+    template <Real T>
+    void combine(sample_pair<T> s, const evaluation_context<T>&, index) const {
+        // pred = p cond + q uncond.
+        const double g = o_.guidance_scale;
+        const double p = o_.use_original_formulation ? 1.0 + g : g, q = o_.use_original_formulation ? -g : 1.0 - g;
+        double factor = 1.0;
+        if (o_.guidance_rescale > 0.0) {
+            const auto m = detail::moments_of(s.cond, s.uncond);
+            factor = detail::rescale_factor(o_.guidance_rescale, detail::combined_variance(m, 1.0, 0.0),
+                                            detail::combined_variance(m, p, q));
+        }
+        s.out = T(factor * p) * s.cond + T(factor * q) * s.uncond;
+    }
+
+private:
+    classifier_free_options o_;
+};
+
+namespace detail {
+
+// The rules that write their output first and rescale it after: std(cond) is taken before the
+// write (cond may share memory with out).
+template <Real T, class Write>
+void write_then_rescale(sample_pair<T>& s, double rescale, Write write) {
+    const double var_cond = rescale > 0.0 ? variance_of(s.cond) : 0.0;
+    write();
+    if (rescale > 0.0)
+        s.out *= T(rescale_factor(rescale, var_cond, variance_of<T>(const_view<T>(s.out.data(), s.out.size()))));
+}
+
+}  // namespace detail
+
+// ClassifierFreeZeroStarGuidance (CFG-Zero*): the unconditional prediction is scaled by the
+// optimized s* = <cond, uncond> / (|uncond|^2 + 1e-8) per sample before CFG, and the first
+// zero_init_steps steps output zero.
+struct zero_star_options {
+    double guidance_scale = 7.5;
+    index zero_init_steps = 1;
+    double guidance_rescale = 0.0;
+    bool use_original_formulation = false;
+    guidance_window window{};
+
+    void validate() const {
+        detail::validate_scale(guidance_scale, guidance_rescale);
+        require(zero_init_steps >= 0, "zero_init_steps", zero_init_steps, "an integer >= 0");
+        window.validate();
+    }
+};
+
+class zero_star {
+public:
+    using options_type = zero_star_options;
+    explicit zero_star(zero_star_options o) : o_((o.validate(), o)) {}
+    [[nodiscard]] const zero_star_options& options() const { return o_; }
+
+    [[nodiscard]] index memory_slots() const { return 0; }
+    // The zero-init steps: the output is zero without evaluating anything (diffusers computes both
+    // branches and discards them; with guidance_rescale > 0 it then returns NaN from 0 * (std / 0)).
+    template <Real T>
+    [[nodiscard]] bool zeroes(const evaluation_context<T>& c) const {
+        return o_.window.enabled && c.step < o_.zero_init_steps;
+    }
+    template <Real T>
+    [[nodiscard]] bool guides(const evaluation_context<T>& c) const {
+        return o_.window.covers(c) && !detail::is_noop_scale(o_.guidance_scale, o_.use_original_formulation);
+    }
+    template <Real T>
+    void combine(sample_pair<T> s, const evaluation_context<T>&, index) const {
+        const auto m = detail::moments_of(s.cond, s.uncond);
+        const double star = m.cu / (m.uu + 1e-8);  // cfg_zero_star_scale
+        const double g = o_.guidance_scale;
+        // pred = base + g (cond - star uncond), base = cond or star uncond.
+        const double p = o_.use_original_formulation ? 1.0 + g : g;
+        const double q = o_.use_original_formulation ? -g * star : (1.0 - g) * star;
+        const double factor = detail::rescale_factor(o_.guidance_rescale, detail::combined_variance(m, 1.0, 0.0),
+                                                     detail::combined_variance(m, p, q));
+        s.out = T(factor * p) * s.cond + T(factor * q) * s.uncond;
+    }
+
+private:
+    zero_star_options o_;
+};
+
+// MagnitudeAwareGuidance (diffusers' mambo_guidance): per sample, with r = |cond - uncond| / |uncond|,
+// the scale becomes 1 + (g - 1) exp(-alpha r) (or g exp(-alpha r) in the original formulation).
+struct magnitude_aware_options {
+    double guidance_scale = 10.0;
+    double alpha = 8.0;
+    double guidance_rescale = 0.0;
+    bool use_original_formulation = false;
+    guidance_window window{};
+
+    void validate() const {
+        detail::validate_scale(guidance_scale, guidance_rescale);
+        require_finite("alpha", alpha);
+        window.validate();
+    }
+};
+
+class magnitude_aware {
+public:
+    using options_type = magnitude_aware_options;
+    explicit magnitude_aware(magnitude_aware_options o) : o_((o.validate(), o)) {}
+    [[nodiscard]] const magnitude_aware_options& options() const { return o_; }
+
+    [[nodiscard]] index memory_slots() const { return 0; }
+    template <Real T>
+    [[nodiscard]] bool guides(const evaluation_context<T>& c) const {
+        return o_.window.covers(c) && !detail::is_noop_scale(o_.guidance_scale, o_.use_original_formulation);
+    }
+    template <Real T>
+    void combine(sample_pair<T> s, const evaluation_context<T>&, index) const {
+        const auto m = detail::moments_of(s.cond, s.uncond);
+        const double ratio = std::sqrt(std::max(0.0, m.cc - 2 * m.cu + m.uu)) / std::sqrt(m.uu);
+        const double decay = std::exp(-o_.alpha * ratio), g = o_.guidance_scale;
+        const double scale = o_.use_original_formulation ? g * decay : 1.0 + (g - 1.0) * decay;
+        const double p = o_.use_original_formulation ? 1.0 + scale : scale;
+        const double q = o_.use_original_formulation ? -scale : 1.0 - scale;
+        const double factor = detail::rescale_factor(o_.guidance_rescale, detail::combined_variance(m, 1.0, 0.0),
+                                                     detail::combined_variance(m, p, q));
+        s.out = T(factor * p) * s.cond + T(factor * q) * s.uncond;
+    }
+
+private:
+    magnitude_aware_options o_;
+};
+
+// AdaptiveProjectedGuidance (Sadat et al. 2024, diffusers' normalized_guidance): d = cond - uncond,
+// averaged with momentum (d_avg = momentum d_avg + d, from zero at the run's start) when
+// adaptive_projected_guidance_momentum is set, clipped to norm adaptive_projected_guidance_rescale
+// (when > 0), split into its part parallel to cond and the rest:
+//   pred = base + g (d_orthogonal + eta d_parallel),   base = uncond (or cond, original formulation).
+// Norms over each whole sample (diffusers' adaptive_projected_guidance_norm_dim = None). The
+// momentum average lives in the run's memory, so it starts anew with every run.
+struct adaptive_projected_options {
+    double guidance_scale = 7.5;
+    std::optional<double> adaptive_projected_guidance_momentum{};
+    double adaptive_projected_guidance_rescale = 15.0;
+    double eta = 1.0;
+    double guidance_rescale = 0.0;
+    bool use_original_formulation = false;
+    guidance_window window{};
+
+    void validate() const {
+        detail::validate_scale(guidance_scale, guidance_rescale);
+        if (adaptive_projected_guidance_momentum)
+            require_finite("adaptive_projected_guidance_momentum", *adaptive_projected_guidance_momentum);
+        require(adaptive_projected_guidance_rescale >= 0.0 && std::isfinite(adaptive_projected_guidance_rescale),
+                "adaptive_projected_guidance_rescale", adaptive_projected_guidance_rescale,
+                "a finite number >= 0 (0: no norm threshold)");
+        require_finite("eta", eta);
+        window.validate();
+    }
+};
+
+class adaptive_projected {
+public:
+    using options_type = adaptive_projected_options;
+    explicit adaptive_projected(adaptive_projected_options o) : o_((o.validate(), o)) {}
+    [[nodiscard]] const adaptive_projected_options& options() const { return o_; }
+
+    // One slot: the momentum average of every sample's prediction part.
+    [[nodiscard]] index memory_slots() const { return o_.adaptive_projected_guidance_momentum ? 1 : 0; }
+    template <Real T>
+    [[nodiscard]] bool guides(const evaluation_context<T>& c) const {
+        return o_.window.covers(c) && !detail::is_noop_scale(o_.guidance_scale, o_.use_original_formulation);
+    }
+    // `slot`: this rule's first memory slot in c.
+    template <Real T>
+    void combine(sample_pair<T> s, const evaluation_context<T>& c, index slot) const {
+        const index n = s.cond.size();
+        double dd = 0, dc = 0, cc = 0;
+        const auto sums = [&](auto diff) {
+            for (index i = 0; i < n; ++i) {
+                const double d = diff(i), ci = s.cond[i];
+                dd += d * d;
+                dc += d * ci;
+                cc += ci * ci;
+            }
+        };
+        const bool momentum = o_.adaptive_projected_guidance_momentum.has_value();
+        // This sample's momentum average (a slot of the run's memory for every sample), or nothing.
+        view<T> average(momentum ? c.slot(slot, c.shape.size).data() + s.sample * n : nullptr, momentum ? n : 0);
+        if (momentum) {
+            average = T(*o_.adaptive_projected_guidance_momentum) * average + (s.cond - s.uncond);
+            sums([&](index i) { return static_cast<double>(average[i]); });
+        } else {
+            sums([&](index i) { return static_cast<double>(s.cond[i]) - static_cast<double>(s.uncond[i]); });
+        }
+        // Norm threshold, then d_parallel = k <d, c^> c^ and d_orthogonal = k d - d_parallel.
+        const double threshold = o_.adaptive_projected_guidance_rescale;
+        const double k = threshold > 0.0 ? std::min(1.0, threshold / std::sqrt(dd)) : 1.0;
+        const double c_norm = std::max(std::sqrt(cc), 1e-12);  // torch.nn.functional.normalize's eps
+        const double along = k * dc / (c_norm * c_norm);       // d_parallel = along * cond
+        const double g = o_.guidance_scale;
+        const double on_d = g * k, on_c = g * (o_.eta - 1.0) * along;
+        const bool original = o_.use_original_formulation;
+        detail::write_then_rescale(s, o_.guidance_rescale, [&] {
+            // pred = base + g (k d + (eta - 1) d_parallel) with d = (average) or (cond - uncond).
+            if (average.size() > 0) {
+                if (original) s.out = T(1 + on_c) * s.cond + T(on_d) * average;
+                else s.out = T(on_c) * s.cond + s.uncond + T(on_d) * average;
+            } else if (original) {
+                s.out = T(1 + on_c + on_d) * s.cond - T(on_d) * s.uncond;
+            } else {
+                s.out = T(on_c + on_d) * s.cond + T(1 - on_d) * s.uncond;
+            }
+        });
+    }
+
+private:
+    adaptive_projected_options o_;
+};
+
+// TangentialClassifierFreeGuidance: uncond is replaced by its projection onto the first right
+// singular vector v1 of the 2 x n matrix [cond; uncond] (per sample), then CFG. v1 is
+// (a cond + b uncond) / s1 with (a, b) the leading eigenvector of the 2 x 2 Gram matrix, s1^2 its
+// eigenvalue; its sign does not matter to the projection (uncond . v1) v1.
+using tangential_options = classifier_free_options;
+
+class tangential {
+public:
+    using options_type = tangential_options;
+    explicit tangential(tangential_options o) : o_((o.validate(), o)) {}
+    [[nodiscard]] const tangential_options& options() const { return o_; }
+
+    [[nodiscard]] index memory_slots() const { return 0; }
+    template <Real T>
+    [[nodiscard]] bool guides(const evaluation_context<T>& c) const {
+        return o_.window.covers(c) && !detail::is_noop_scale(o_.guidance_scale, o_.use_original_formulation);
+    }
+    template <Real T>
+    void combine(sample_pair<T> s, const evaluation_context<T>&, index) const {
+        const auto m = detail::moments_of(s.cond, s.uncond);
+        // Leading eigenpair of [[cc, cu], [cu, uu]].
+        const double half_trace = 0.5 * (m.cc + m.uu), half_gap = 0.5 * (m.cc - m.uu);
+        const double lambda = half_trace + std::hypot(half_gap, m.cu);
+        double a = m.cu, b = lambda - m.cc;  // (A - lambda I) (a, b) = 0 from the first row
+        if (std::abs(a) + std::abs(b) == 0.0) {
+            a = lambda - m.uu;
+            b = m.cu;
+        }
+        if (std::abs(a) + std::abs(b) == 0.0) {  // both branches zero or cu = 0 with cc >= uu
+            a = m.cc >= m.uu ? 1.0 : 0.0;
+            b = 1.0 - a;
+        }
+        const double norm = std::hypot(a, b);
+        a /= norm;
+        b /= norm;
+        // v1 = (a cond + b uncond) / s1, s1^2 = lambda; uncond' = (uncond . v1) v1 = w (a cond + b uncond).
+        const double w = (a * m.cu + b * m.uu) / lambda;
+        const double pc = w * a, pu = w * b;  // uncond' = pc cond + pu uncond
+        const double g = o_.guidance_scale;
+        // pred = base + g (cond - uncond'), base = uncond' or cond.
+        const double p = o_.use_original_formulation ? 1.0 + g - g * pc : pc + g * (1.0 - pc);
+        const double q = o_.use_original_formulation ? -g * pu : (1.0 - g) * pu;
+        const double factor = detail::rescale_factor(o_.guidance_rescale, detail::combined_variance(m, 1.0, 0.0),
+                                                     detail::combined_variance(m, p, q));
+        s.out = T(factor * p) * s.cond + T(factor * q) * s.uncond;
+    }
+
+private:
+    tangential_options o_;
+};
+
+}  // namespace diffuse::guidance
