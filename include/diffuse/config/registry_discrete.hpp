@@ -10,12 +10,14 @@
 
 namespace diffuse::config::detail {
 
+// `step_arguments`: DDIMScheduler.step's eta and use_clipped_model_output, which diffusers' pipelines
+// pass per call, are options here (DDIMInverseScheduler.step has neither).
 template <Real T>
-sampler::ddim_options<T> ddim_options(const options& o) {
+sampler::ddim_options<T> ddim_options(const options& o, bool step_arguments) {
     return {.prediction = prediction(o),
-            .eta = T(0),
+            .eta = step_arguments ? static_cast<T>(o.get_double("eta", 0.0)) : T(0),
             .set_alpha_to_one = o.get_bool("set_alpha_to_one", true),
-            .use_clipped_model_output = false,
+            .use_clipped_model_output = step_arguments && o.get_bool("use_clipped_model_output", false),
             .x0 = x0_processing<T>(o, true)};
 }
 
@@ -23,7 +25,8 @@ template <Real T>
 any_sampler<T> make_ddim(const options& o) {
     auto betas = discrete_schedule<T>(o);
     const auto grid_for = discrete_grid_for(o, betas.num_train_timesteps());
-    return any_sampler<T>::wrap("DDIMScheduler", sampler::ddim<T>(std::move(betas), ddim_options<T>(o)), grid_for);
+    return any_sampler<T>::wrap("DDIMScheduler", sampler::ddim<T>(std::move(betas), ddim_options<T>(o, true)),
+                                grid_for);
 }
 
 template <Real T>
@@ -31,7 +34,7 @@ any_sampler<T> make_ddim_inverse(const options& o) {
     auto betas = discrete_schedule<T>(o);
     const auto grid_for = discrete_grid_for(o, betas.num_train_timesteps());
     return any_sampler<T>::wrap(
-        "DDIMInverseScheduler", sampler::ddim_inverse<T>(std::move(betas), ddim_options<T>(o)),
+        "DDIMInverseScheduler", sampler::ddim_inverse<T>(std::move(betas), ddim_options<T>(o, false)),
         [grid_for](index steps) { return sampler::ddim_inverse<T>::reversed(grid_for(steps)); });
 }
 
