@@ -18,9 +18,10 @@ ones a zero multiplies included, so the C++ test replays the same stream and che
 """
 import torch
 
-from diffusers import (DDIMScheduler, DDPMScheduler, EulerAncestralDiscreteScheduler, EulerDiscreteScheduler,
+from diffusers import (DDIMParallelScheduler, DDIMScheduler, DDPMParallelScheduler, DDPMScheduler, EulerAncestralDiscreteScheduler, EulerDiscreteScheduler,
                        FlowMatchEulerDiscreteScheduler, IPNDMScheduler, LMSDiscreteScheduler, PNDMScheduler)
-from diffusers.schedulers import scheduling_ddim, scheduling_ddpm, scheduling_euler_ancestral_discrete
+from diffusers.schedulers import (scheduling_ddim, scheduling_ddim_parallel, scheduling_ddpm, scheduling_ddpm_parallel,
+                                  scheduling_euler_ancestral_discrete)
 
 torch.set_grad_enabled(False)
 
@@ -68,6 +69,11 @@ CASES = [
     ("ddim_trailing_offset_eta", DDIMScheduler, 10,
      dict(SD, steps_offset=1, clip_sample=False, set_alpha_to_one=True, timestep_spacing="trailing"), dict(eta=0.5), {}),
     ("ddpm_trailing_offset", DDPMScheduler, 10, dict(SD15, timestep_spacing="trailing"), {}, {}),
+    # The Parallel classes' sequential step() (their batch_step_no_noise is not part of the facade).
+    ("ddim_parallel_eta", DDIMParallelScheduler, 10,
+     dict(SD, steps_offset=1, clip_sample=False, set_alpha_to_one=True, timestep_spacing="trailing"), dict(eta=0.5), {}),
+    ("ddpm_parallel_v", DDPMParallelScheduler, 10, dict(SD15, prediction_type="v_prediction", timestep_spacing="leading"),
+     {}, {}),
     ("pndm_trailing_offset", PNDMScheduler, 10, dict(SD15, skip_prk_steps=True, timestep_spacing="trailing"), {}, {}),
     ("pndm_trailing_offset_prk", PNDMScheduler, 10, dict(SD15, skip_prk_steps=False, timestep_spacing="trailing"), {}, {}),
     ("euler_trailing_offset", EulerDiscreteScheduler, 10, dict(SD15, timestep_spacing="trailing"), {}, {}),
@@ -91,7 +97,8 @@ def trace(name, cls, steps, config, step_kwargs, set_kwargs, seed):
     s = cls.from_config(config)  # as a pipeline loads a shipped config (keys of other classes ignored)
     s.set_timesteps(steps, **set_kwargs)
     rec = Recorder(seed)
-    for module in (scheduling_ddim, scheduling_ddpm, scheduling_euler_ancestral_discrete):
+    for module in (scheduling_ddim, scheduling_ddpm, scheduling_euler_ancestral_discrete, scheduling_ddim_parallel,
+                   scheduling_ddpm_parallel):
         module.randn_tensor = rec
     # DDPM draws with torch.randn through randn_tensor too; PNDM, Euler, LMS, IPNDM and FlowMatch do not draw.
     x = sample0() * float(getattr(s, "init_noise_sigma", 1.0))
