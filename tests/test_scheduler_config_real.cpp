@@ -345,3 +345,20 @@ TEMPLATE_TEST_CASE("DDIMParallelScheduler and DDPMParallelScheduler step as diff
                                                              {"timestep_spacing", "leading"}})),
                 ref::ddpm_parallel_v, rel);
 }
+
+TEST_CASE("DDIMInverseScheduler does not read DDIM's thresholding keys, as in diffusers", "[config][issue19]") {
+    using T = float;
+    // diffusers' DDIMInverseScheduler has no thresholding (from_config drops DDIM's keys silently); a
+    // config with thresholding on inverts exactly as one without.
+    const config::options plain{{"clip_sample", false}};
+    const config::options thresholded{{"clip_sample", false}, {"thresholding", true}, {"sample_max_value", 0.1}};
+    array<T> a = kdtest::trace_sample0<T>(), b = a;
+    diffuse::sample(kdtest::smooth<T>, config::make_sampler<T>("DDIMInverseScheduler", plain), 10, a);
+    diffuse::sample(kdtest::smooth<T>, config::make_sampler<T>("DDIMInverseScheduler", thresholded), 10, b);
+    CHECK((a == b).all());
+    array<T> c = kdtest::trace_sample0<T>();
+    diffuse::sample(kdtest::smooth<T>, config::make_sampler<T>("DDIMScheduler", thresholded), 10, c);
+    array<T> d = kdtest::trace_sample0<T>();
+    diffuse::sample(kdtest::smooth<T>, config::make_sampler<T>("DDIMScheduler", plain), 10, d);
+    CHECK((c != d).any());  // DDIM itself thresholds
+}

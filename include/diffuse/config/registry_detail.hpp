@@ -107,11 +107,13 @@ schedule::discrete<T> discrete_schedule(const options& o, bool reads_zero_snr = 
     return reads_zero_snr && o.get_bool("rescale_betas_zero_snr", false) ? s.rescaled_zero_terminal_snr() : s;
 }
 
+// `reads_thresholding`: DDIMInverseScheduler has no thresholding keys (its step only clips).
 template <Real T>
-predict::x0_processing<T> x0_processing(const options& o, bool clip_by_default) {
+predict::x0_processing<T> x0_processing(const options& o, bool clip_by_default, bool reads_thresholding = true) {
     predict::x0_processing<T> p;
     const T range = static_cast<T>(o.get_double("clip_sample_range", 1.0));
     if (o.get_bool("clip_sample", clip_by_default)) p.clip_range = range;
+    if (!reads_thresholding) return p;
     const T ratio = static_cast<T>(o.get_double("dynamic_thresholding_ratio", 0.995));
     const T max_value = static_cast<T>(o.get_double("sample_max_value", 1.0));
     if (o.get_bool("thresholding", false)) p.thresholding = predict::dynamic_thresholding<T>{ratio, max_value};

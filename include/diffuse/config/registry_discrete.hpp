@@ -14,14 +14,14 @@
 namespace diffuse::config::detail {
 
 // `step_arguments`: DDIMScheduler.step's eta and use_clipped_model_output, which diffusers' pipelines
-// pass per call, are options here (DDIMInverseScheduler.step has neither).
+// pass per call, are options here (DDIMInverseScheduler.step has neither, nor thresholding).
 template <Real T>
 sampler::ddim_options<T> ddim_options(const options& o, bool step_arguments) {
     return {.prediction = prediction(o),
             .eta = step_arguments ? static_cast<T>(o.get_double("eta", 0.0)) : T(0),
             .set_alpha_to_one = o.get_bool("set_alpha_to_one", true),
             .use_clipped_model_output = step_arguments && o.get_bool("use_clipped_model_output", false),
-            .x0 = x0_processing<T>(o, true)};
+            .x0 = x0_processing<T>(o, true, step_arguments)};
 }
 
 template <Real T>
