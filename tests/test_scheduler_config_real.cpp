@@ -351,7 +351,8 @@ TEST_CASE("DDIMInverseScheduler does not read DDIM's thresholding keys, as in di
     // diffusers' DDIMInverseScheduler has no thresholding (from_config drops DDIM's keys silently); a
     // config with thresholding on inverts exactly as one without.
     const config::options plain{{"clip_sample", false}};
-    const config::options thresholded{{"clip_sample", false}, {"thresholding", true}, {"sample_max_value", 0.1}};
+    const config::options thresholded{
+        {"clip_sample", false}, {"thresholding", true}, {"dynamic_thresholding_ratio", 0.5}, {"sample_max_value", 3.0}};
     array<T> a = kdtest::trace_sample0<T>(), b = a;
     diffuse::sample(kdtest::smooth<T>, config::make_sampler<T>("DDIMInverseScheduler", plain), 10, a);
     diffuse::sample(kdtest::smooth<T>, config::make_sampler<T>("DDIMInverseScheduler", thresholded), 10, b);
