@@ -34,6 +34,7 @@ std::vector<configuration> configurations() {
     for (const auto& [name, make] : config::registry<double>()) all.push_back({name.c_str(), {}});
     all.push_back({"EulerDiscreteScheduler", {{"use_karras_sigmas", true}, {"prediction_type", "v_prediction"}}});
     all.push_back({"DDIMScheduler", {{"thresholding", true}, {"clip_sample", false}}});
+    all.push_back({"DDIMScheduler", {{"eta", 0.5}, {"set_alpha_to_one", true}}});
     all.push_back({"DPMSolverMultistepScheduler", {{"solver_order", 3}, {"algorithm_type", "sde-dpmsolver++"}}});
     all.push_back(
         {"DPMSolverMultistepScheduler", {{"algorithm_type", "dpmsolver"}, {"final_sigmas_type", "sigma_min"}}});

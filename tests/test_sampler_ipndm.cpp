@@ -55,16 +55,16 @@ TEMPLATE_TEST_CASE("iPNDM of order 1 is Euler's method; higher orders use the hi
 TEST_CASE("iPNDM rejects bad options and grids, naming what is allowed", "[ipndm][errors]") {
     CHECK_THROWS_WITH(ipndm<float>({.order = 5}), Catch::Contains("order") && Catch::Contains("[1, 4]"));
     CHECK_THROWS_WITH(ipndm<float>({.order = 0}), Catch::Contains("order"));
-    const std::vector<double> pure_noise{1.0, 0.5, 0.0};
-    CHECK_THROWS_WITH(sampler::ipndm_grid<float>(pure_noise),
-                      Catch::Contains("model_sigmas[0]") && Catch::Contains("[0, 1)"));
+    const std::vector<double> late_pure_noise{0.5, 1.0, 0.0};  // sigma_t = 1 only as the first level
+    CHECK_THROWS_WITH(sampler::ipndm_grid<float>(late_pure_noise),
+                      Catch::Contains("model_sigmas[1]") && Catch::Contains("[0, 1)"));
     const std::vector<double> one{0.5};
     CHECK_THROWS_WITH(sampler::ipndm_grid<float>(one), Catch::Contains("model_sigmas.size()"));
     const std::vector<double> rising{0.5, 0.6, 0.0};
     CHECK_THROWS_WITH(sampler::ipndm_grid<float>(rising),
                       Catch::Contains("levels[1].sigma") && Catch::Contains("strictly less"));
     CHECK_THROWS_WITH(sampler::ipndm_model_sigmas(0), Catch::Contains("num_inference_steps"));
-    CHECK_THROWS_WITH(sampler::ipndm_model_sigmas(10, 1.0), Catch::Contains("start") && Catch::Contains("(0, 1)"));
+    CHECK_THROWS_WITH(sampler::ipndm_model_sigmas(10, 1.5), Catch::Contains("start") && Catch::Contains("(0, 1]"));
     auto run = ipndm<float>().start(sampler::ipndm_grid<float>(sampler::ipndm_model_sigmas(3)), 4);
     Eigen::ArrayXf x(4), out(3);
     CHECK_THROWS_WITH(run.step(out, x), Catch::Contains("model_output.size()"));

@@ -80,6 +80,13 @@ void check_trace(const config::any_sampler<T>& s, const reference_kdiffusion::tr
     kdtest::require_close<T>(x, tr.x, kdtest::tolerance<T>(noisy));
 }
 
+// diffusers' EulerAncestral draws the noise of its last step too (sigma_up = 0 multiplies it away) and
+// so does the facade; tools/reference_kdiffusion.py drops that draw from its traces: put a stand-in back.
+reference_kdiffusion::trace with_final_draw(reference_kdiffusion::trace tr) {
+    tr.noise.resize(tr.noise.size() + kdtest::trace_size, 0.0f);
+    return tr;
+}
+
 // A recorded exponential-integrator run (tools/reference_exponential.py): loop A, injected noise.
 template <class T>
 void check_run(const config::any_sampler<T>& s, diffuse::index steps, const reference_exponential::run& expected) {
@@ -150,7 +157,7 @@ TEMPLATE_TEST_CASE("Euler-family classes agree element-wise with diffusers' reco
     const std::string karras_v = R"("use_karras_sigmas": true, "prediction_type": "v_prediction")";
     SECTION("EulerAncestralDiscreteScheduler, injected noise") {
         check_trace(from_json<T>(with_sd(R"("_class_name": "EulerAncestralDiscreteScheduler")", leading).c_str()),
-                    ref::diffusers_euler_ancestral_sd, true);
+                    with_final_draw(ref::diffusers_euler_ancestral_sd), true);
     }
     SECTION("EulerAncestralDiscreteScheduler, v_prediction, zero terminal SNR, trailing, injected noise") {
         check_trace(
@@ -159,7 +166,7 @@ TEMPLATE_TEST_CASE("Euler-family classes agree element-wise with diffusers' reco
                     R"("_class_name": "EulerAncestralDiscreteScheduler")",
                     R"("rescale_betas_zero_snr": true, "timestep_spacing": "trailing", "prediction_type": "v_prediction")")
                     .c_str()),
-            ref::diffusers_euler_ancestral_v_zero_snr, true);
+            with_final_draw(ref::diffusers_euler_ancestral_v_zero_snr), true);
     }
     SECTION("HeunDiscreteScheduler") {
         check_trace(from_json<T>(with_sd(R"("_class_name": "HeunDiscreteScheduler")", leading).c_str()),
@@ -644,8 +651,9 @@ TEST_CASE("bad configs of the modern samplers are errors naming key, value and w
     CHECK_THROWS_WITH(
         make("DPMSolverMultistepScheduler", {{"use_dynamic_shifting", true}, {"time_shift_type", "linear"}}),
         Contains("time_shift_type = \"linear\"") && Contains("\"exponential\""));
-    CHECK_THROWS_WITH(make("UniPCMultistepScheduler", {{"use_dynamic_shifting", true}, {"use_flow_sigmas", true}}),
-                      Contains("mu = \"missing\""));
+    CHECK_THROWS_WITH(
+        make("UniPCMultistepScheduler", {{"use_dynamic_shifting", true}, {"use_flow_sigmas", true}}).start(10, 8),
+        Contains("mu = missing") && Contains("with_mu"));
     CHECK_THROWS_WITH(
         make("FlowMatchEulerDiscreteScheduler", {{"use_dynamic_shifting", true}, {"mu", 0.5}, {"image_seq_len", 1024}}),
         Contains("mu/image_seq_len") && Contains("at most one"));
@@ -675,8 +683,8 @@ TEST_CASE("bad configs of the modern samplers are errors naming key, value and w
     CHECK_THROWS_WITH(make("TCDScheduler", {{"clip_sample", true}}), Contains("clip_sample = true"));
     CHECK_THROWS_WITH(make("CMStochasticIterativeScheduler", {{"sigma_min", 0.0}}),
                       Contains("sigma_min = 0") && Contains("> 0"));
-    CHECK_THROWS_WITH(make("FlowMatchEulerDiscreteScheduler", {{"use_dynamic_shifting", true}}),
-                      Contains("mu = nan") && Contains("required with use_dynamic_shifting"));
+    CHECK_THROWS_WITH(make("FlowMatchEulerDiscreteScheduler", {{"use_dynamic_shifting", true}}).start(10, 8),
+                      Contains("mu = missing") && Contains("with_image_seq_len"));
     CHECK_THROWS_WITH(make("FlowMatchEulerDiscreteScheduler", {{"shift", 0.0}}),
                       Contains("shift = 0") && Contains("> 0"));
     CHECK_THROWS_WITH(make("FlowMatchEulerDiscreteScheduler", {{"time_shift_type", "cubic"}}),

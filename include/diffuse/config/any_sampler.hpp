@@ -6,8 +6,11 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "diffuse/core/random.hpp"
 #include "diffuse/core/view.hpp"
@@ -142,33 +145,70 @@ private:
     std::shared_ptr<const void> keep_alive_;  // the sampler the run points into
 };
 
+// What diffusers' set_timesteps takes besides the step count and a config cannot hold: the dynamic
+// shift's mu, or the image sequence length it follows from (the pipelines' calculate_shift).
+struct run_inputs {
+    std::optional<double> mu{};
+    std::optional<index> image_seq_len{};
+};
+
 // A configured sampler: `start(num_inference_steps, size, batch)` builds the grid the class
 // builds in diffusers' set_timesteps and starts a run on it.
 template <Real T>
 class any_sampler {
 public:
     using scalar = T;
-    using starter = std::function<any_run<T>(index steps, index size, index batch)>;
+    using starter = std::function<any_run<T>(index steps, index size, index batch, const run_inputs& inputs)>;
 
     any_sampler(std::string class_name, starter start) : class_name_(std::move(class_name)), start_(std::move(start)) {}
 
     [[nodiscard]] const std::string& class_name() const { return class_name_; }
     [[nodiscard]] any_run<T> start(index num_inference_steps, index size, index batch = 1) const {
-        return start_(num_inference_steps, size, batch);
+        return start_(num_inference_steps, size, batch, inputs_);
     }
 
-    // Wraps a compile-time sampler and a function that builds its grid from a step count.
+    // The same sampler with set_timesteps' mu (dynamic shifting), or the image sequence length
+    // it is computed from, for the runs it starts; classes without dynamic shifting refuse them at start.
+    [[nodiscard]] any_sampler with_mu(double mu) const {
+        auto copy = *this;
+        copy.inputs_ = {.mu = mu};
+        return copy;
+    }
+    [[nodiscard]] any_sampler with_image_seq_len(index image_seq_len) const {
+        auto copy = *this;
+        copy.inputs_ = {.image_seq_len = image_seq_len};
+        return copy;
+    }
+
+    // What building the sampler ignored (unknown config keys), one message each.
+    [[nodiscard]] const std::vector<std::string>& warnings() const { return warnings_; }
+    void add_warnings(const std::vector<std::string>& messages) {
+        warnings_.insert(warnings_.end(), messages.begin(), messages.end());
+    }
+
+    // Wraps a compile-time sampler and a function that builds its grid from a step count (and, for
+    // the classes with dynamic shifting, from the run inputs).
     template <class Sampler, class GridFor>
     static any_sampler wrap(std::string class_name, Sampler sampler, GridFor grid_for) {
         auto shared = std::make_shared<const Sampler>(std::move(sampler));
-        return any_sampler(std::move(class_name), [shared, grid_for](index steps, index size, index batch) {
-            return any_run<T>(shared->start(grid_for(steps), size, batch), shared);
-        });
+        return any_sampler(
+            class_name, [shared, grid_for, class_name](index steps, index size, index batch, const run_inputs& inputs) {
+                if constexpr (std::is_invocable_v<const GridFor&, index, const run_inputs&>) {
+                    return any_run<T>(shared->start(grid_for(steps, inputs), size, batch), shared);
+                } else {
+                    require(!inputs.mu && !inputs.image_seq_len, inputs.mu ? "mu" : "image_seq_len",
+                            inputs.mu ? *inputs.mu : static_cast<double>(inputs.image_seq_len.value_or(0)),
+                            "not set: " + class_name + " has no dynamic shifting");
+                    return any_run<T>(shared->start(grid_for(steps), size, batch), shared);
+                }
+            });
     }
 
 private:
     std::string class_name_;
     starter start_;
+    run_inputs inputs_{};
+    std::vector<std::string> warnings_{};
 };
 
 }  // namespace diffuse::config

@@ -99,16 +99,26 @@ public:
         return read<std::vector<double>>(key, {}, "a list of numbers");
     }
 
-    // Throws for keys that were never read and are not known diffusers scheduler keys.
-    void finish(std::string_view class_name, const std::set<std::string, std::less<>>& foreign_keys) const {
+    // Keys that were never read and are not keys of other diffusers schedulers: an error with
+    // `strict`, otherwise one message each (diffusers ignores such keys with a warning, so a config
+    // written by a newer diffusers, or with a model-specific key, still loads).
+    [[nodiscard]] std::vector<std::string> finish(std::string_view class_name,
+                                                  const std::set<std::string, std::less<>>& foreign_keys,
+                                                  bool strict) const {
+        std::vector<std::string> ignored;
         for (const auto& [key, v] : entries_) {
             if (used_.count(key) || key.starts_with('_') || foreign_keys.count(key)) continue;
             std::string allowed;
             for (const auto& k : used_) allowed += (allowed.empty() ? "" : ", ") + k;
-            throw invalid(std::string(class_name) + " option '" + key + "'", formatted{v.describe()},
-                          "one of the keys this class reads: " + allowed +
-                              " (or a key of another diffusers scheduler, which is ignored)");
+            if (strict) {
+                throw invalid(std::string(class_name) + " option '" + key + "'", formatted{v.describe()},
+                              "one of the keys this class reads: " + allowed +
+                                  " (or a key of another diffusers scheduler, which is ignored)");
+            }
+            ignored.push_back(std::string(class_name) + " ignores the unknown key '" + key + "' = " + v.describe() +
+                              " (keys this class reads: " + allowed + ")");
         }
+        return ignored;
     }
 
 private:

@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -30,6 +31,8 @@ std::map<std::string, factory<T>, std::less<>>& registry() {
         {"DDIMScheduler", detail::make_ddim<T>},
         {"DDIMInverseScheduler", detail::make_ddim_inverse<T>},
         {"DDPMScheduler", detail::make_ddpm<T>},
+        {"DDIMParallelScheduler", detail::make_ddim_parallel<T>},
+        {"DDPMParallelScheduler", detail::make_ddpm_parallel<T>},
         {"PNDMScheduler", detail::make_pndm<T>},
         {"EulerDiscreteScheduler", detail::make_euler<T>},
         {"EulerAncestralDiscreteScheduler", detail::make_euler_ancestral<T>},
@@ -63,19 +66,134 @@ void register_sampler(std::string class_name, factory<T> make) {
     registry<T>()[std::move(class_name)] = std::move(make);
 }
 
-// Builds the sampler of `class_name` from `o`; every key must be one the class reads or a key
-// of another diffusers scheduler.
+// Keys nobody reads: ignored with a message in the sampler's warnings() (diffusers' behaviour,
+// the default for config files), or errors (the default for options written in code).
+enum class unknown_keys { warn, error };
+
+// The sampler names of the A1111 web UI and ComfyUI, as diffusers' scheduler overview maps them to a
+// class and its options (and, where diffusers has no class, the k-diffusion sampler registered here).
+struct named_sampler {
+    std::string class_name;
+    options preset;
+};
+
+inline const std::map<std::string, named_sampler, std::less<>>& sampler_aliases() {
+    static const std::map<std::string, named_sampler, std::less<>> table{
+        {"DDIM", {"DDIMScheduler", {}}},
+        {"Euler", {"EulerDiscreteScheduler", {}}},
+        {"Euler a", {"EulerAncestralDiscreteScheduler", {}}},
+        {"Heun", {"HeunDiscreteScheduler", {}}},
+        {"LMS", {"LMSDiscreteScheduler", {}}},
+        {"LMS Karras", {"LMSDiscreteScheduler", {{"use_karras_sigmas", true}}}},
+        {"DPM2", {"KDPM2DiscreteScheduler", {}}},
+        {"DPM2 Karras", {"KDPM2DiscreteScheduler", {{"use_karras_sigmas", true}}}},
+        {"DPM2 a", {"KDPM2AncestralDiscreteScheduler", {}}},
+        {"DPM2 a Karras", {"KDPM2AncestralDiscreteScheduler", {{"use_karras_sigmas", true}}}},
+        {"DPM++ 2M", {"DPMSolverMultistepScheduler", {}}},
+        {"DPM++ 2M Karras", {"DPMSolverMultistepScheduler", {{"use_karras_sigmas", true}}}},
+        {"DPM++ 2M SDE", {"DPMSolverMultistepScheduler", {{"algorithm_type", "sde-dpmsolver++"}}}},
+        {"DPM++ 2M SDE Karras",
+         {"DPMSolverMultistepScheduler", {{"algorithm_type", "sde-dpmsolver++"}, {"use_karras_sigmas", true}}}},
+        {"DPM++ SDE", {"DPMSolverSinglestepScheduler", {}}},
+        {"DPM++ SDE Karras", {"DPMSolverSinglestepScheduler", {{"use_karras_sigmas", true}}}},
+        {"DPM++ 2S a", {"dpmpp_2s_ancestral", {}}},
+        {"DPM++ 2S a Karras", {"dpmpp_2s_ancestral", {{"use_karras_sigmas", true}}}},
+        {"DPM++ 3M SDE", {"dpmpp_3m_sde", {}}},
+        {"DPM++ 3M SDE Karras", {"dpmpp_3m_sde", {{"use_karras_sigmas", true}}}},
+        {"DPM adaptive", {"dpm_adaptive", {}}},
+        {"DEIS", {"DEISMultistepScheduler", {}}},
+        {"UniPC", {"UniPCMultistepScheduler", {}}},
+        {"LCM", {"LCMScheduler", {}}},
+        {"TCD", {"TCDScheduler", {}}},
+        // ComfyUI's sampler names (its "karras" scheduler is the use_karras_sigmas key).
+        {"euler", {"EulerDiscreteScheduler", {}}},
+        {"euler_ancestral", {"EulerAncestralDiscreteScheduler", {}}},
+        {"heun", {"HeunDiscreteScheduler", {}}},
+        {"lms", {"LMSDiscreteScheduler", {}}},
+        {"dpm_2", {"KDPM2DiscreteScheduler", {}}},
+        {"dpm_2_ancestral", {"KDPM2AncestralDiscreteScheduler", {}}},
+        {"dpmpp_2m", {"DPMSolverMultistepScheduler", {}}},
+        {"dpmpp_sde", {"DPMSolverSDEScheduler", {}}},
+        {"ddim", {"DDIMScheduler", {}}},
+        {"uni_pc", {"UniPCMultistepScheduler", {}}},
+        {"lcm", {"LCMScheduler", {}}},
+        {"deis", {"DEISMultistepScheduler", {}}},
+    };
+    return table;
+}
+
+// diffusers' scheduler classes that have no sampler here (docs/config.md says why for each).
+inline const std::set<std::string, std::less<>>& unimplemented_diffusers_classes() {
+    static const std::set<std::string, std::less<>> names{"AmusedScheduler",
+                                                          "BlockRefinementScheduler",
+                                                          "CogVideoXDDIMScheduler",
+                                                          "CogVideoXDPMScheduler",
+                                                          "CosineDPMSolverMultistepScheduler",
+                                                          "DDPMWuerstchenScheduler",
+                                                          "DiscreteDDIMScheduler",
+                                                          "DPMSolverMultistepInverseScheduler",
+                                                          "EntropyBoundScheduler",
+                                                          "FlowMapEulerDiscreteScheduler",
+                                                          "FlowMatchHeunDiscreteScheduler",
+                                                          "FlowMatchLCMScheduler",
+                                                          "HeliosDMDScheduler",
+                                                          "HeliosScheduler",
+                                                          "KarrasVeScheduler",
+                                                          "LTXEulerAncestralRFScheduler",
+                                                          "MiniMaxH3Scheduler",
+                                                          "RePaintScheduler",
+                                                          "SASolverScheduler",
+                                                          "SCMScheduler",
+                                                          "ScoreSdeVeScheduler",
+                                                          "ScoreSdeVpScheduler",
+                                                          "UnCLIPScheduler",
+                                                          "VQDiffusionScheduler",
+                                                          "FlaxKarrasVeScheduler",
+                                                          "FlaxScoreSdeVeScheduler"};
+    return names;
+}
+
+namespace detail {
+
+// The registered name a class name stands for: itself, or for diffusers' former Flax* classes
+// (FlaxDDIMScheduler, ... in older Stable Diffusion 2 repositories) the PyTorch class with the same math.
 template <Real T>
-any_sampler<T> make_sampler(std::string_view class_name, const options& o = {}) {
+std::string_view registered_name(std::string_view class_name) {
     const auto& table = registry<T>();
-    const auto it = table.find(class_name);
-    if (it == table.end()) {
-        std::string names;
-        for (const auto& [name, make] : table) names += (names.empty() ? "" : ", ") + name;
-        throw invalid("_class_name", std::string(class_name), names);
+    if (table.count(class_name)) return class_name;
+    if (class_name.starts_with("Flax") && table.count(class_name.substr(4))) return class_name.substr(4);
+    if (unimplemented_diffusers_classes().count(class_name)) {
+        throw invalid("_class_name", std::string(class_name),
+                      "a class this library implements: " + std::string(class_name) +
+                          " is a diffusers scheduler without a sampler here (docs/config.md lists every class and "
+                          "its status)");
     }
-    auto sampler = it->second(o);
-    o.finish(class_name, diffusers_scheduler_keys());
+    throw invalid("_class_name", std::string(class_name),
+                  "a diffusers scheduler class this library implements, a k-diffusion sampler name or an "
+                  "A1111/ComfyUI sampler name (docs/config.md lists them; registry<T>() holds the registered ones)");
+}
+
+}  // namespace detail
+
+// Builds the sampler of `class_name` (a registered class, a Flax* alias of one, or an A1111/ComfyUI
+// sampler name from sampler_aliases(), whose preset options join `o`) from `o`. Keys of other
+// diffusers schedulers are ignored; other keys nobody reads follow `policy`.
+template <Real T>
+any_sampler<T> make_sampler(std::string_view class_name, const options& o = {},
+                            unknown_keys policy = unknown_keys::error) {
+    if (const auto alias = sampler_aliases().find(class_name); alias != sampler_aliases().end()) {
+        options merged = o;
+        for (const auto& [key, v] : alias->second.preset.entries()) {
+            require(!o.contains(key) || o.entries().at(key).describe() == v.describe(), key,
+                    formatted{o.contains(key) ? o.entries().at(key).describe() : std::string()},
+                    v.describe() + " (set by the sampler name \"" + std::string(class_name) + "\")");
+            merged.set(key, v);
+        }
+        return make_sampler<T>(alias->second.class_name, merged, policy);
+    }
+    const auto name = detail::registered_name<T>(class_name);
+    auto sampler = registry<T>().find(name)->second(o);
+    sampler.add_warnings(o.finish(name, diffusers_scheduler_keys(), policy == unknown_keys::error));
     return sampler;
 }
 

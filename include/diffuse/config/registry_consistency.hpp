@@ -72,14 +72,17 @@ any_sampler<T> make_consistency_model(const options& o) {
 
 // IPNDMScheduler: the network output is read as v in the network's own state (as diffusers does).
 // trained_betas, if given, is its sigma_t grid (n + 1 values for n steps); otherwise diffusers'
-// sin^2 schedule, started just below sigma_t = 1 (ipndm_model_sigmas says why).
+// sin^2 schedule from sigma_t = 1, or from the option "start" < 1 (ipndm_model_sigmas says why).
 template <Real T>
 any_sampler<T> make_ipndm(const options& o) {
     static_cast<void>(o.get_int("num_train_timesteps", 1000));  // the grid does not depend on it
     const auto sigmas = o.get_list("trained_betas");
+    const double start = o.get_double("start", 1.0);
+    static_cast<void>(sampler::ipndm_model_sigmas(1, start));  // checks start now
+    require(sigmas.empty() || !o.contains("start"), "start", start, "not set together with trained_betas");
     const sampler::ipndm<T> s({.prediction = predict::prediction::v_prediction, .space = sampler::state_space::model});
-    return any_sampler<T>::wrap("IPNDMScheduler", s, [sigmas](index steps) {
-        if (sigmas.empty()) return sampler::ipndm_grid<T>(sampler::ipndm_model_sigmas(steps));
+    return any_sampler<T>::wrap("IPNDMScheduler", s, [sigmas, start](index steps) {
+        if (sigmas.empty()) return sampler::ipndm_grid<T>(sampler::ipndm_model_sigmas(steps, start));
         require(
             static_cast<std::size_t>(steps) + 1 == sigmas.size(), "num_inference_steps", steps,
             "trained_betas.size() - 1 = " + std::to_string(sigmas.size() - 1) + " (trained_betas is the sigma_t grid)");
@@ -95,7 +98,6 @@ any_sampler<T> make_flow_match_euler(const options& o) {
                                       .shift = o.get_double("shift", 1.0)};
     const auto shift = dynamic_shifting(o, true);
     grid.use_dynamic_shifting = shift.enabled;
-    grid.mu = shift.mu;
     grid.time_shift = shift.kind;
     if (o.contains("shift_terminal")) grid.shift_terminal = o.get_double("shift_terminal", 0.0);
     grid.sigmas = sigma_kind(o);
@@ -106,10 +108,15 @@ any_sampler<T> make_flow_match_euler(const options& o) {
     // inverted network's x0; the combination is left out.
     require(!(stochastic && grid.invert_sigmas), "stochastic_sampling", "true",
             "false with invert_sigmas (the combination is not implemented)");
-    grid.validate();
-    const auto grid_for = [grid](index steps) {
+    // mu usually comes with the run (a shipped config has none); the other keys are checked now.
+    auto checked = grid;
+    checked.mu = shift.enabled ? std::optional<double>(shift.mu.value_or(1.0)) : shift.mu;
+    checked.validate();
+    const auto grid_for = [grid, shift](index steps, const run_inputs& in) {
         auto g = grid;
         g.steps = steps;
+        g.mu = shift.mu_for(in);
+        if (g.use_dynamic_shifting && !g.mu) missing_mu("FlowMatchEulerDiscreteScheduler");
         return schedule::flow_match_grid<T>(g);
     };
     const auto space = sampler::state_space::model;

@@ -80,8 +80,6 @@ inline const std::set<std::string, std::less<>>& diffusers_scheduler_keys() {
                                                          "s_noise",
                                                          "rho",
                                                          "noise_sampler_seed",
-                                                         "eta",
-                                                         "gamma",
                                                          "sigma_schedule",
                                                          "deis_type",
                                                          "clip_denoised"};
@@ -109,11 +107,13 @@ schedule::discrete<T> discrete_schedule(const options& o, bool reads_zero_snr = 
     return reads_zero_snr && o.get_bool("rescale_betas_zero_snr", false) ? s.rescaled_zero_terminal_snr() : s;
 }
 
+// `reads_thresholding`: DDIMInverseScheduler has no thresholding keys (its step only clips).
 template <Real T>
-predict::x0_processing<T> x0_processing(const options& o, bool clip_by_default) {
+predict::x0_processing<T> x0_processing(const options& o, bool clip_by_default, bool reads_thresholding = true) {
     predict::x0_processing<T> p;
     const T range = static_cast<T>(o.get_double("clip_sample_range", 1.0));
     if (o.get_bool("clip_sample", clip_by_default)) p.clip_range = range;
+    if (!reads_thresholding) return p;
     const T ratio = static_cast<T>(o.get_double("dynamic_thresholding_ratio", 0.995));
     const T max_value = static_cast<T>(o.get_double("sample_max_value", 1.0));
     if (o.get_bool("thresholding", false)) p.thresholding = predict::dynamic_thresholding<T>{ratio, max_value};
@@ -197,14 +197,33 @@ std::function<schedule::sigma_grid<T>(index)> vp_grid_for(const options& o, sche
 }
 
 // Dynamic shifting (use_dynamic_shifting, time_shift_type): diffusers takes mu as an argument of
-// set_timesteps(mu=...), which start(steps, size) has no room for, so here it is an option: "mu", or
-// "image_seq_len", from which mu follows by the SD3/Flux pipelines' calculate_shift with the keys
-// base_image_seq_len, max_image_seq_len, base_shift, max_shift. diffusers accepts mu only with
-// use_dynamic_shifting (and, except in FlowMatchEuler and UniPC, only the exponential shift).
+// set_timesteps(mu=...) (the SD3/Flux pipelines compute it per resolution), so a shipped config has
+// none. Here mu comes with the run (any_sampler::with_mu / with_image_seq_len) or, fixed, from the
+// options "mu" or "image_seq_len"; mu follows from a sequence length by the pipelines' calculate_shift
+// with the keys base_image_seq_len, max_image_seq_len, base_shift, max_shift. diffusers accepts mu
+// only with use_dynamic_shifting (and, except in FlowMatchEuler and UniPC, only the exponential shift).
 struct dynamic_shift {
     bool enabled = false;
-    std::optional<double> mu{};
+    std::optional<double> mu{};  // from the options
     schedule::time_shift_kind kind = schedule::time_shift_kind::exponential;
+    double base_shift = 0.5, max_shift = 1.15;
+    std::int64_t base_len = 256, max_len = 4096;
+
+    [[nodiscard]] double mu_of_length(std::int64_t len) const {
+        require(len > 0, "image_seq_len", len, "an integer > 0");
+        return schedule::dynamic_shift_mu(static_cast<double>(len), static_cast<double>(base_len),
+                                          static_cast<double>(max_len), base_shift, max_shift);
+    }
+    // The mu of one run: the run's own, else the options'.
+    [[nodiscard]] std::optional<double> mu_for(const run_inputs& in) const {
+        if (!in.mu && !in.image_seq_len) return mu;
+        const std::string source = in.mu ? "mu" : "image_seq_len";
+        require(enabled, source, in.mu ? *in.mu : static_cast<double>(*in.image_seq_len),
+                "not set unless use_dynamic_shifting is true");
+        const double m = in.mu ? *in.mu : mu_of_length(*in.image_seq_len);
+        require(std::isfinite(m), "mu", m, "a finite number");
+        return m;
+    }
 };
 
 inline dynamic_shift dynamic_shifting(const options& o, bool linear_allowed) {
@@ -213,16 +232,13 @@ inline dynamic_shift dynamic_shifting(const options& o, bool linear_allowed) {
     const auto kind = linear_allowed ? one_of(o, "time_shift_type", "exponential", {"exponential", "linear"})
                                      : one_of(o, "time_shift_type", "exponential", {"exponential"});
     if (kind == "linear") d.kind = schedule::time_shift_kind::linear;
-    const double base_shift = o.get_double("base_shift", 0.5), max_shift = o.get_double("max_shift", 1.15);
-    const auto base_len = o.get_int("base_image_seq_len", 256), max_len = o.get_int("max_image_seq_len", 4096);
+    d.base_shift = o.get_double("base_shift", 0.5);
+    d.max_shift = o.get_double("max_shift", 1.15);
+    d.base_len = o.get_int("base_image_seq_len", 256);
+    d.max_len = o.get_int("max_image_seq_len", 4096);
     require(!(o.contains("mu") && o.contains("image_seq_len")), "mu/image_seq_len", "both set", "at most one of them");
     if (o.contains("mu")) d.mu = o.get_double("mu", 0.0);
-    if (o.contains("image_seq_len")) {
-        const auto len = o.get_int("image_seq_len", 0);
-        require(len > 0, "image_seq_len", len, "an integer > 0");
-        d.mu = schedule::dynamic_shift_mu(static_cast<double>(len), static_cast<double>(base_len),
-                                          static_cast<double>(max_len), base_shift, max_shift);
-    }
+    if (o.contains("image_seq_len")) d.mu = d.mu_of_length(o.get_int("image_seq_len", 0));
     if (d.mu) {
         const std::string source = o.contains("mu") ? "mu" : "image_seq_len";
         require(d.enabled, source, formatted{o.entries().at(source).describe()},
@@ -230,6 +246,15 @@ inline dynamic_shift dynamic_shifting(const options& o, bool linear_allowed) {
         require(std::isfinite(*d.mu), "mu", *d.mu, "a finite number");
     }
     return d;
+}
+
+// The error of a run that starts without the mu its class needs.
+[[noreturn]] inline void missing_mu(std::string_view class_name) {
+    throw invalid("mu", formatted{"missing"},
+                  "a number: " + std::string(class_name) +
+                      " with use_dynamic_shifting = true takes set_timesteps' mu per run; start the run from "
+                      "sampler.with_mu(mu) or sampler.with_image_seq_len(len), or set the option \"mu\" or "
+                      "\"image_seq_len\"");
 }
 
 // The grid of the exponential integrators' set_timesteps (solver_sigmas.hpp): use_*_sigmas,
@@ -245,8 +270,10 @@ struct solver_keys {
 };
 
 template <Real T>
-std::function<schedule::sigma_grid<T>(index)> solver_grid_for(const options& o, schedule::discrete<T> betas,
-                                                              schedule::solver_family family, solver_keys keys) {
+std::function<schedule::sigma_grid<T>(index, const run_inputs&)> solver_grid_for(const options& o,
+                                                                                 schedule::discrete<T> betas,
+                                                                                 schedule::solver_family family,
+                                                                                 solver_keys keys) {
     using schedule::solver_sigma_kind;
     schedule::solver_sigma_options grid;
     if (keys.spacing) {
@@ -282,24 +309,31 @@ std::function<schedule::sigma_grid<T>(index)> solver_grid_for(const options& o, 
         if (o.contains("sigma_min")) grid.sigma_min = o.get_double("sigma_min", 0.0);
         if (o.contains("sigma_max")) grid.sigma_max = o.get_double("sigma_max", 0.0);
     }
-    const auto shift = dynamic_shifting(o, family == schedule::solver_family::unipc);
-    if (family == schedule::solver_family::unipc) {
+    const bool unipc = family == schedule::solver_family::unipc;
+    const auto shift = dynamic_shifting(o, unipc);
+    if (unipc) {
         // UniPC time-shifts its flow sigmas by mu (diffusers raises without mu) and may stretch them.
-        require(!shift.enabled || shift.mu, "mu", "missing", "a number (or image_seq_len) with use_dynamic_shifting");
-        grid.mu = shift.mu;
         grid.time_shift = shift.kind;
         if (o.contains("shift_terminal")) {
             grid.shift_terminal = o.get_double("shift_terminal", 0.0);
             require(grid.use_flow_sigmas, "shift_terminal", *grid.shift_terminal,
                     "null unless use_flow_sigmas is true (diffusers' rule)");
         }
-    } else if (shift.mu) {
-        grid.flow_shift = std::exp(*shift.mu);  // diffusers' set_timesteps(mu): flow_shift = e^mu
     }
-    grid.steps = 1;  // the step count comes with start(); the rest is checked here, once
-    grid.validate(family, betas.num_train_timesteps());
-    return [betas = std::move(betas), grid, family](index steps) {
-        auto g = grid;
+    // The DPM-Solver classes and DEIS: set_timesteps(mu) sets flow_shift = e^mu.
+    const auto with_mu = [unipc](schedule::solver_sigma_options g, std::optional<double> mu) {
+        if (unipc) g.mu = mu;
+        else if (mu) g.flow_shift = std::exp(*mu);
+        return g;
+    };
+    grid.steps = 1;  // the step count (and mu) come with start(); the rest is checked here, once
+    // A missing mu is reported when a run starts; the other keys are checked with a stand-in.
+    with_mu(grid, shift.enabled && unipc ? std::optional<double>(shift.mu.value_or(1.0)) : shift.mu)
+        .validate(family, betas.num_train_timesteps());
+    return [betas = std::move(betas), grid, family, shift, with_mu, unipc](index steps, const run_inputs& in) {
+        const auto mu = shift.mu_for(in);
+        if (unipc && shift.enabled && !mu) missing_mu("UniPCMultistepScheduler");
+        auto g = with_mu(grid, mu);
         g.steps = steps;
         return schedule::solver_sigma_grid(betas, family, g);
     };

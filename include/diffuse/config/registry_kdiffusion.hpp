@@ -37,9 +37,11 @@ any_sampler<T> make_euler(const options& o) {
     if (o.contains("sigma_max")) grid.sigma_max = o.get_double("sigma_max", 0.0);
     require_value(o, "interpolation_type", o.get_string("interpolation_type", "linear"), std::string("linear"),
                   "\"linear\"");
-    require_value(o, "timestep_type", o.get_string("timestep_type", "discrete"), std::string("discrete"),
-                  "\"discrete\"");
+    // timestep_type "continuous" (Stable Video Diffusion): with v_prediction the network is told
+    // c_noise = ln(sigma) / 4; with the other predictions diffusers keeps the discrete timesteps.
+    const bool continuous = one_of(o, "timestep_type", "discrete", {"discrete", "continuous"}) == "continuous";
     sampler::euler_options<T> opt{.prediction = prediction(o)};
+    grid.continuous_timesteps = continuous && opt.prediction == predict::prediction::v_prediction;
     return any_sampler<T>::wrap("EulerDiscreteScheduler", sampler::euler<T>(opt),
                                 [betas = std::move(betas), grid](index steps) {
                                     auto g = grid;
@@ -53,7 +55,8 @@ any_sampler<T> make_euler_ancestral(const options& o) {
     auto betas = discrete_schedule<T>(o);
     auto grid_for = vp_grid_for<T>(o, std::move(betas), false);
     return any_sampler<T>::wrap("EulerAncestralDiscreteScheduler",
-                                sampler::euler_ancestral<T>({.prediction = prediction(o)}), grid_for);
+                                sampler::euler_ancestral<T>({.prediction = prediction(o), .draw_when_noiseless = true}),
+                                grid_for);
 }
 
 template <Real T>

@@ -7,7 +7,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <limits>
 #include <string>
+#include <string_view>
 
 #include "diffuse/config/registry.hpp"
 
@@ -37,27 +40,69 @@ inline options options_from_json(const nlohmann::json& j) {
     return o;
 }
 
-// The sampler a scheduler_config.json describes (`_class_name` chooses the class).
+// The sampler a scheduler_config.json describes (`_class_name` chooses the class). Unknown keys are
+// ignored and listed in warnings(), as diffusers does; unknown_keys::error makes them errors.
 template <Real T>
-any_sampler<T> from_scheduler_config(const nlohmann::json& j) {
+any_sampler<T> from_scheduler_config(const nlohmann::json& j, unknown_keys policy = unknown_keys::warn) {
     const options o = options_from_json(j);
     require(j.contains("_class_name") && j["_class_name"].is_string(), "_class_name",
             formatted{j.contains("_class_name") ? j["_class_name"].dump() : std::string("(missing)")},
             "the name of a diffusers scheduler class, e.g. \"DDIMScheduler\"");
-    return make_sampler<T>(j["_class_name"].get<std::string>(), o);
+    return make_sampler<T>(j["_class_name"].get<std::string>(), o, policy);
+}
+
+// Parses JSON as Python's json module writes it: diffusers saves -Infinity (lambda_min_clipped),
+// Infinity and NaN as bare words, which strict JSON has no spelling for. Outside string literals they
+// are rewritten to marker strings, which the parser's callback turns back into numbers.
+inline nlohmann::json parse_python_json(std::string_view text, const std::string& source = "scheduler config") {
+    static constexpr std::string_view nan_marker = "\\u0000NaN", inf_marker = "\\u0000Infinity",
+                                      minus_inf_marker = "\\u0000-Infinity";
+    std::string rewritten;
+    rewritten.reserve(text.size());
+    bool in_string = false;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (in_string) {
+            rewritten += c;
+            if (c == '\\' && i + 1 < text.size()) rewritten += text[++i];
+            else if (c == '"') in_string = false;
+            continue;
+        }
+        if (c == '"') in_string = true;
+        const auto rest = text.substr(i);
+        const auto word = [&](std::string_view w, std::string_view marker) {
+            if (!rest.starts_with(w)) return false;
+            rewritten += '"';
+            rewritten += marker;
+            rewritten += '"';
+            i += w.size() - 1;
+            return true;
+        };
+        if (word("-Infinity", minus_inf_marker) || word("Infinity", inf_marker) || word("NaN", nan_marker)) continue;
+        rewritten += c;
+    }
+    const auto restore = [](int, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+        if (event != nlohmann::json::parse_event_t::value || !parsed.is_string()) return true;
+        const auto& v = parsed.get_ref<const std::string&>();
+        constexpr double inf = std::numeric_limits<double>::infinity();
+        if (v == std::string("\0NaN", 4)) parsed = std::numeric_limits<double>::quiet_NaN();
+        else if (v == std::string("\0Infinity", 9)) parsed = inf;
+        else if (v == std::string("\0-Infinity", 10)) parsed = -inf;
+        return true;
+    };
+    try {
+        return nlohmann::json::parse(rewritten, restore);
+    } catch (const nlohmann::json::parse_error& e) {
+        throw invalid(source, e.what(), "valid JSON (NaN, Infinity and -Infinity allowed, as Python writes them)");
+    }
 }
 
 template <Real T>
-any_sampler<T> from_scheduler_config_file(const std::filesystem::path& path) {
+any_sampler<T> from_scheduler_config_file(const std::filesystem::path& path, unknown_keys policy = unknown_keys::warn) {
     std::ifstream file(path);
     require(file.good(), "path", path.string(), "a readable scheduler_config.json");
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(file);
-    } catch (const nlohmann::json::parse_error& e) {
-        throw invalid("scheduler config " + path.string(), e.what(), "valid JSON");
-    }
-    return from_scheduler_config<T>(j);
+    const std::string text{std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
+    return from_scheduler_config<T>(parse_python_json(text, "scheduler config " + path.string()), policy);
 }
 
 }  // namespace diffuse::config

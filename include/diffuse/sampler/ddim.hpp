@@ -108,9 +108,12 @@ public:
             u.to_noise = std_dev;
             if (s.options().use_clipped_model_output) u.use_processed_x0_for_eps(alpha, sigma);
 
-            const const_view<T> noise = detail::acquire_noise<T>(
-                detail::to_noise_argument<T>(noise_in), view<T>(noise_.data(), noise_.size()), std_dev > T(0), name);
-            if (std_dev > T(0)) require_size("noise.size()", noise.size(), x.size());
+            // With eta > 0 every step draws, the last one too, where std_dev may be 0 (set_alpha_to_one):
+            // diffusers draws there as well, so a replayed noise stream stays aligned.
+            const bool draws = s.options().eta > T(0);
+            const const_view<T> noise = detail::acquire_noise<T>(detail::to_noise_argument<T>(noise_in),
+                                                                 view<T>(noise_.data(), noise_.size()), draws, name);
+            if (draws) require_size("noise.size()", noise.size(), x.size());
             detail::apply(u, s.options().x0, output, x, noise, this->shape_.batch, view<T>(x0_.data(), x0_.size()),
                           view<T>(quantile_.data(), quantile_.size()));
             this->advance();

@@ -18,6 +18,10 @@ struct euler_ancestral_options {
     predict::prediction prediction = predict::prediction::epsilon;
     T eta = T(1);
     T s_noise = T(1);
+    // Draw the noise of a step whose sigma_up is 0 (the step into sigma 0) and discard it, as
+    // diffusers' EulerAncestralDiscreteScheduler does (k-diffusion does not draw there), so that a
+    // replayed noise stream stays aligned with diffusers'.
+    bool draw_when_noiseless = false;
 
     void validate() const { detail::validate_noise_options(eta, s_noise); }
 };
@@ -44,6 +48,8 @@ public:
         template <class Noise>
         void update(const_view<T> output, view<T> x, Noise& noise) {
             const auto split = detail::ancestral_step(this->evaluation().sigma, this->next_level().sigma, options_.eta);
+            if (options_.draw_when_noiseless && options_.eta > T(0) && !(split.up > T(0) && options_.s_noise > T(0)))
+                static_cast<void>(this->draw(noise));
             this->euler_step(output, x, split.down, split.up, options_.s_noise, noise);
             this->finish_step();
         }

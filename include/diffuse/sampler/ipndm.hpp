@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cmath>
+#include <limits>
 #include <numbers>
 #include <span>
 #include <string_view>
@@ -19,6 +20,10 @@
 #include "diffuse/sampler/sigma_run.hpp"
 
 namespace diffuse::sampler {
+
+// The k-diffusion sigma that stands for sigma_t = 1 (alpha_t = 0) in an IPNDM grid (ipndm_grid).
+template <Real T>
+inline constexpr T pure_noise_sigma = std::numeric_limits<T>::max();
 
 template <Real T>
 struct ipndm_options {
@@ -61,6 +66,16 @@ public:
             this->check_buffers(out.size(), x.size());
             const auto& level = this->current_level();
             const auto& next = this->next_level();
+            if (level.sigma == pure_noise_sigma<T>) {
+                // sigma_t = 1, alpha_t = 0: x = eps and x0 is unreadable; diffusers' alpha clamp reads it
+                // as 0, so x' = sigma_t' eps (the model's output has weight alpha_t = 0).
+                require(this->space_ == state_space::model, "space", "denoiser",
+                        "state_space::model for a grid that starts at sigma_t = 1");
+                history_.push(x, out, {T(1), T(0)});
+                history_.multistep(x, {T(0), next.sigma * next.alpha});
+                this->advance();
+                return;
+            }
             history_.push(x, out, this->decompose(level).eps);
             history_.multistep(x, detail::ddim_transfer(level.sigma, level.alpha, next.sigma, next.alpha,
                                                         this->space_ == state_space::model));
@@ -73,7 +88,9 @@ public:
 
 // diffusers' IPNDMScheduler grid from the network's noise levels sigma_t (its `trained_betas`):
 // alpha_t = sqrt(1 - sigma_t^2), model time = atan2(sigma_t, alpha_t) * 2 / pi, in the k-diffusion
-// form sigma = sigma_t / alpha_t. `model_sigmas` decreases strictly from below 1 to 0.
+// form sigma = sigma_t / alpha_t. `model_sigmas` decreases strictly from at most 1 to 0; a first
+// sigma_t = 1 (alpha_t = 0, pure noise, where diffusers' default grid starts) has no finite
+// k-diffusion sigma and is stored as pure_noise_sigma, which ipndm steps as diffusers does.
 template <Real T>
 sigma_grid<T> ipndm_grid(std::span<const double> model_sigmas) {
     require(model_sigmas.size() >= 2, "model_sigmas.size()", model_sigmas.size(),
@@ -81,9 +98,13 @@ sigma_grid<T> ipndm_grid(std::span<const double> model_sigmas) {
     std::vector<noise_level<T>> levels;
     for (std::size_t i = 0; i < model_sigmas.size(); ++i) {
         const T s = static_cast<T>(model_sigmas[i]);
+        if (i == 0 && s == T(1)) {
+            levels.push_back({pure_noise_sigma<T>, std::numeric_limits<T>::min(), 1.0});
+            continue;
+        }
         if (!(s >= T(0) && s < T(1))) {
             throw invalid("model_sigmas[" + std::to_string(i) + "]", s,
-                          "[0, 1) (sigma_t = 1 is alpha_t = 0, where x0 cannot be read from eps)");
+                          "[0, 1) (sigma_t = 1, alpha_t = 0, only as the first level)");
         }
         const T alpha = std::sqrt(T(1) - s * s);
         levels.push_back({s / alpha, alpha, static_cast<double>(std::atan2(s, alpha) / std::numbers::pi_v<T> * T(2))});
@@ -91,12 +112,13 @@ sigma_grid<T> ipndm_grid(std::span<const double> model_sigmas) {
     return sigma_grid<T>(std::move(levels), T(1));
 }
 
-// diffusers' default IPNDMScheduler schedule, sigma_t = sin^2(pi s / 2) at s = linspace(1, 0, n + 1),
-// started at `start` < 1 instead of s = 1 (sigma_t = 1, alpha_t = 0: pure noise, where diffusers
-// divides by max(alpha, 1e-8) and so discards the model's x0 in its first step).
+// diffusers' default IPNDMScheduler schedule, sigma_t = sin^2(pi s / 2) at s = linspace(start, 0, n + 1).
+// diffusers starts at s = 1 (sigma_t = 1, alpha_t = 0: pure noise, where it divides by max(alpha, 1e-8)
+// and so discards the model's x0 in its first step); the default here starts just below, where the
+// first step reads it.
 inline std::vector<double> ipndm_model_sigmas(index steps, double start = 1.0 - 1e-3) {
     require(steps >= 1, "num_inference_steps", steps, "an integer >= 1");
-    require(start > 0.0 && start < 1.0, "start", start, "(0, 1)");
+    require(start > 0.0 && start <= 1.0, "start", start, "(0, 1]");
     std::vector<double> out(static_cast<std::size_t>(steps + 1));
     for (index i = 0; i <= steps; ++i) {
         const double s = start * static_cast<double>(steps - i) / static_cast<double>(steps);

@@ -1,7 +1,7 @@
 // diffuse/schedule/timesteps.hpp: the grid of training timesteps an inference run visits.
 //
 // Spacing rules as named by diffusers (and tabulated in Lin et al. 2024, Table 2):
-//   leading:   (arange(n) * (T // n))[::-1] + steps_offset
+//   leading:   (arange(n) * (T // n))[::-1] + steps_offset   (the only rule steps_offset shifts)
 //   trailing:  round(arange(T, 0, -T/n)) - 1
 //   linspace:  round(linspace(0, T - 1, n))[::-1]
 // A grid is strictly decreasing; the step from grid[i] goes to grid[i+1] and the last step goes
@@ -48,7 +48,10 @@ inline std::vector<timestep> spaced_timesteps(index num_train_timesteps, index s
         case spacing::leading: {
             const index ratio = num_train_timesteps / steps;
             for (std::size_t i = 0; i < n; ++i)
-                out[i] = static_cast<timestep>((steps - 1 - static_cast<index>(i)) * ratio);
+                out[i] = static_cast<timestep>((steps - 1 - static_cast<index>(i)) * ratio + steps_offset);
+            // diffusers would index past the training schedule here.
+            require(out.front() < num_train_timesteps, "steps_offset", steps_offset,
+                    "small enough that the first leading timestep stays below num_train_timesteps");
             break;
         }
         case spacing::trailing: {
@@ -72,10 +75,6 @@ inline std::vector<timestep> spaced_timesteps(index num_train_timesteps, index s
             break;
         }
     }
-    for (auto& t : out) t += static_cast<timestep>(steps_offset);
-    // leading + steps_offset may exceed T-1; diffusers would index out of range there.
-    require(out.front() < num_train_timesteps, "steps_offset", steps_offset,
-            "small enough that the first timestep stays below num_train_timesteps");
     return out;
 }
 
