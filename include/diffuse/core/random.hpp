@@ -31,6 +31,10 @@
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
+// Packet types (__m512 ...) carry alignment attributes that GCC warns about as template arguments
+// (normal_pair<Packet16f>); Eigen silences the same warning in its own headers.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"
 
 namespace diffuse::random {
 
@@ -172,7 +176,7 @@ DIFFUSE_ALWAYS_INLINE turn_reduction<P> reduce_turns(const P& u) {
     namespace ei = Eigen::internal;
     using T = simd::scalar_of<P>;
     const P quarters = ei::print(ei::pmul(u, ei::pset1<P>(T(4))));
-    const P d = ei::psub(quarters, ei::pset1<P>(T(2)));    // Q - 2 in {-2, ..., 2}
+    const P d = ei::psub(quarters, ei::pset1<P>(T(2)));         // Q - 2 in {-2, ..., 2}
     const P cos_q = ei::psub(ei::pabs(d), ei::pset1<P>(T(1)));  // |Q - 2| - 1: 1, 0, -1, 0, 1
     return {ei::psub(u, ei::pmul(quarters, ei::pset1<P>(T(0.25)))), cos_q,
             ei::pmul(ei::pnegate(d), ei::psub(ei::pset1<P>(T(1)), ei::pabs(cos_q)))};  // 0, 1, 0, -1, 0
@@ -280,15 +284,17 @@ inline void philox_tile(u64 seed, u64 stream, u64 first_block, u32* words) {
 // x86: one packet of blocks (word_lanes::blocks of them) per group, straight from the Philox lanes to
 // the packets of uniforms and normals, no stores in between.
 template <Real T>
-inline constexpr u64 group_elements = word_lanes::packets * word_lanes::blocks * lanes<T>;
+inline constexpr u64 group_elements = word_lanes::packets* word_lanes::blocks* lanes<T>;
 
 template <Real T>
 simd::packet<T> uniform_packet(word_lanes::words w) {
     using P = simd::packet<T>;
     if constexpr (std::same_as<T, float>) {
-        return Eigen::internal::psub(word_lanes::as_packet<P>(word_lanes::one_plus_float(w)), Eigen::internal::pset1<P>(1.0f - 0x1p-24f));
+        return Eigen::internal::psub(word_lanes::as_packet<P>(word_lanes::one_plus_float(w)),
+                                     Eigen::internal::pset1<P>(1.0f - 0x1p-24f));
     } else {
-        return Eigen::internal::psub(word_lanes::as_packet<P>(word_lanes::one_plus_double(w)), Eigen::internal::pset1<P>(1.0 - 0x1p-53));
+        return Eigen::internal::psub(word_lanes::as_packet<P>(word_lanes::one_plus_double(w)),
+                                     Eigen::internal::pset1<P>(1.0 - 0x1p-53));
     }
 }
 
@@ -308,6 +314,7 @@ template <Real T>
 void uniform_group(const word_lanes::round_keys& keys, u64 stream, u64 first_block, T* out) {
     constexpr int size = Eigen::internal::packet_traits<T>::size;
     const auto blocks = word_lanes::philox(keys, stream, first_block, philox_m0, philox_m1);
+#pragma GCC unroll 4
     for (const auto& c : blocks) {
         const auto words = split_elements<T>(c);
         word_lanes::interleave(uniform_packet<T>(words.even), uniform_packet<T>(words.odd), out);
@@ -319,6 +326,7 @@ template <Real T>
 void normal_group(const word_lanes::round_keys& keys, u64 stream, u64 first_block, T* out) {
     constexpr int size = Eigen::internal::packet_traits<T>::size;
     const auto blocks = word_lanes::philox(keys, stream, first_block, philox_m0, philox_m1);
+#pragma GCC unroll 4
     for (const auto& c : blocks) {
         const auto words = split_elements<T>(c);
         const auto z = box_muller(uniform_packet<T>(words.even), uniform_packet<T>(words.odd));
@@ -330,7 +338,7 @@ void normal_group(const word_lanes::round_keys& keys, u64 stream, u64 first_bloc
 #else
 // Portable path: a tile of Philox blocks into memory, then the kernel over packets of its pairs.
 template <Real T>
-inline constexpr u64 group_elements = tile_blocks * lanes<T>;
+inline constexpr u64 group_elements = tile_blocks* lanes<T>;
 
 template <Real T>
 void uniform_tile(u64 seed, u64 stream, u64 first_block, T* out) {
@@ -497,6 +505,7 @@ static_assert(std::uniform_random_bit_generator<generator>);
 
 }  // namespace diffuse::random
 
+#pragma GCC diagnostic pop
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif

@@ -43,50 +43,100 @@ using u64 = std::uint64_t;
 
 #if defined(EIGEN_VECTORIZE_AVX512)
 using words = __m512i;
-inline words broadcast(u64 v) { return _mm512_set1_epi64(static_cast<long long>(v)); }
-inline words block_offsets() { return _mm512_set_epi64(7, 3, 6, 2, 5, 1, 4, 0); }
-inline words add64(words a, words b) { return _mm512_add_epi64(a, b); }
-inline words add32(words a, words b) { return _mm512_add_epi32(a, b); }
-inline words mul_low_halves(words a, words b) { return _mm512_mul_epu32(a, b); }
-inline words high_half(words a) { return _mm512_srli_epi64(a, 32); }
-inline words xor3(words a, words b, words c) { return _mm512_ternarylogic_epi32(a, b, c, 0x96); }
+inline words broadcast(u64 v) {
+    return _mm512_set1_epi64(static_cast<long long>(v));
+}
+inline words block_offsets() {
+    return _mm512_set_epi64(7, 3, 6, 2, 5, 1, 4, 0);
+}
+inline words add64(words a, words b) {
+    return _mm512_add_epi64(a, b);
+}
+inline words add32(words a, words b) {
+    return _mm512_add_epi32(a, b);
+}
+inline words mul_low_halves(words a, words b) {
+    return _mm512_mul_epu32(a, b);
+}
+inline words high_half(words a) {
+    return _mm512_srli_epi64(a, 32);
+}
+inline words xor3(words a, words b, words c) {
+    return _mm512_ternarylogic_epi32(a, b, c, 0x96);
+}
 // Low half of every lane from `low`, high half from the low half of `high`.
 inline words join(words low, words high) {
     return _mm512_mask_blend_epi32(__mmask16(0xAAAA), low, _mm512_slli_epi64(high, 32));
 }
 // The bits of 1 + m 2^-p from the top p bits m of each 32-bit (float) or 64-bit (double) lane.
-inline words one_plus_float(words w) { return _mm512_or_si512(_mm512_srli_epi32(w, 9), _mm512_set1_epi32(0x3F800000)); }
+inline words one_plus_float(words w) {
+    return _mm512_or_si512(_mm512_srli_epi32(w, 9), _mm512_set1_epi32(0x3F800000));
+}
 inline words one_plus_double(words w) {
     return _mm512_or_si512(_mm512_srli_epi64(w, 12), _mm512_set1_epi64(0x3FF0000000000000ll));
 }
 #elif defined(EIGEN_VECTORIZE_AVX2)
 using words = __m256i;
-inline words broadcast(u64 v) { return _mm256_set1_epi64x(static_cast<long long>(v)); }
-inline words block_offsets() { return _mm256_set_epi64x(3, 1, 2, 0); }
-inline words add64(words a, words b) { return _mm256_add_epi64(a, b); }
-inline words add32(words a, words b) { return _mm256_add_epi32(a, b); }
-inline words mul_low_halves(words a, words b) { return _mm256_mul_epu32(a, b); }
-inline words high_half(words a) { return _mm256_srli_epi64(a, 32); }
-inline words xor3(words a, words b, words c) { return _mm256_xor_si256(_mm256_xor_si256(a, b), c); }
-inline words join(words low, words high) { return _mm256_blend_epi32(low, _mm256_slli_epi64(high, 32), 0xAA); }
-inline words one_plus_float(words w) { return _mm256_or_si256(_mm256_srli_epi32(w, 9), _mm256_set1_epi32(0x3F800000)); }
+inline words broadcast(u64 v) {
+    return _mm256_set1_epi64x(static_cast<long long>(v));
+}
+inline words block_offsets() {
+    return _mm256_set_epi64x(3, 1, 2, 0);
+}
+inline words add64(words a, words b) {
+    return _mm256_add_epi64(a, b);
+}
+inline words add32(words a, words b) {
+    return _mm256_add_epi32(a, b);
+}
+inline words mul_low_halves(words a, words b) {
+    return _mm256_mul_epu32(a, b);
+}
+inline words high_half(words a) {
+    return _mm256_srli_epi64(a, 32);
+}
+inline words xor3(words a, words b, words c) {
+    return _mm256_xor_si256(_mm256_xor_si256(a, b), c);
+}
+inline words join(words low, words high) {
+    return _mm256_blend_epi32(low, _mm256_slli_epi64(high, 32), 0xAA);
+}
+inline words one_plus_float(words w) {
+    return _mm256_or_si256(_mm256_srli_epi32(w, 9), _mm256_set1_epi32(0x3F800000));
+}
 inline words one_plus_double(words w) {
     return _mm256_or_si256(_mm256_srli_epi64(w, 12), _mm256_set1_epi64x(0x3FF0000000000000ll));
 }
 #else
 using words = __m128i;
-inline words broadcast(u64 v) { return _mm_set1_epi64x(static_cast<long long>(v)); }
-inline words block_offsets() { return _mm_set_epi64x(1, 0); }
-inline words add64(words a, words b) { return _mm_add_epi64(a, b); }
-inline words add32(words a, words b) { return _mm_add_epi32(a, b); }
-inline words mul_low_halves(words a, words b) { return _mm_mul_epu32(a, b); }
-inline words high_half(words a) { return _mm_srli_epi64(a, 32); }
-inline words xor3(words a, words b, words c) { return _mm_xor_si128(_mm_xor_si128(a, b), c); }
+inline words broadcast(u64 v) {
+    return _mm_set1_epi64x(static_cast<long long>(v));
+}
+inline words block_offsets() {
+    return _mm_set_epi64x(1, 0);
+}
+inline words add64(words a, words b) {
+    return _mm_add_epi64(a, b);
+}
+inline words add32(words a, words b) {
+    return _mm_add_epi32(a, b);
+}
+inline words mul_low_halves(words a, words b) {
+    return _mm_mul_epu32(a, b);
+}
+inline words high_half(words a) {
+    return _mm_srli_epi64(a, 32);
+}
+inline words xor3(words a, words b, words c) {
+    return _mm_xor_si128(_mm_xor_si128(a, b), c);
+}
 inline words join(words low, words high) {
     const words low_mask = _mm_set1_epi64x(0xFFFFFFFFll);
     return _mm_or_si128(_mm_and_si128(low, low_mask), _mm_slli_epi64(high, 32));
 }
-inline words one_plus_float(words w) { return _mm_or_si128(_mm_srli_epi32(w, 9), _mm_set1_epi32(0x3F800000)); }
+inline words one_plus_float(words w) {
+    return _mm_or_si128(_mm_srli_epi32(w, 9), _mm_set1_epi32(0x3F800000));
+}
 inline words one_plus_double(words w) {
     return _mm_or_si128(_mm_srli_epi64(w, 12), _mm_set1_epi64x(0x3FF0000000000000ll));
 }
@@ -129,6 +179,7 @@ inline std::array<block_words, packets> philox(const round_keys& keys, u64 strea
         c[j] = {block_index, high_half(block_index), broadcast(static_cast<u32>(stream)), broadcast(stream >> 32)};
     }
     const words multiplier0 = broadcast(m0), multiplier1 = broadcast(m1);
+#pragma GCC unroll 10
     for (std::size_t round = 0; round < keys.k0.size(); ++round) {
         for (block_words& w : c) {
             const words p0 = mul_low_halves(w.c0, multiplier0);
