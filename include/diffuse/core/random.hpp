@@ -281,8 +281,8 @@ inline void philox_tile(u64 seed, u64 stream, u64 first_block, u32* words) {
 }
 
 #if defined(DIFFUSE_PHILOX_LANES)
-// x86: one packet of blocks (word_lanes::blocks of them) per group, straight from the Philox lanes to
-// the packets of uniforms and normals, no stores in between.
+// x86: a group is word_lanes::packets packets of blocks, straight from the Philox lanes to the
+// packets of uniforms and normals, with no stores in between.
 template <Real T>
 inline constexpr u64 group_elements = word_lanes::packets* word_lanes::blocks* lanes<T>;
 

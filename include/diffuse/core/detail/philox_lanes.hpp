@@ -52,9 +52,6 @@ inline words block_offsets() {
 inline words add64(words a, words b) {
     return _mm512_add_epi64(a, b);
 }
-inline words add32(words a, words b) {
-    return _mm512_add_epi32(a, b);
-}
 inline words mul_low_halves(words a, words b) {
     return _mm512_mul_epu32(a, b);
 }
@@ -86,9 +83,6 @@ inline words block_offsets() {
 inline words add64(words a, words b) {
     return _mm256_add_epi64(a, b);
 }
-inline words add32(words a, words b) {
-    return _mm256_add_epi32(a, b);
-}
 inline words mul_low_halves(words a, words b) {
     return _mm256_mul_epu32(a, b);
 }
@@ -117,9 +111,6 @@ inline words block_offsets() {
 }
 inline words add64(words a, words b) {
     return _mm_add_epi64(a, b);
-}
-inline words add32(words a, words b) {
-    return _mm_add_epi32(a, b);
 }
 inline words mul_low_halves(words a, words b) {
     return _mm_mul_epu32(a, b);
@@ -167,8 +158,8 @@ inline round_keys schedule(u64 seed, u32 w0, u32 w1) {
 // multiplies, so several independent chains are interleaved to keep the multipliers busy.
 inline constexpr int packets = 4;
 
-// The four output words of blocks first_block + packets * (lane offset above) + packet index ...
-// in the low half of each lane: packet j covers blocks first_block + j * blocks + (lane offsets).
+// The four output words of packet j's blocks, first_block + j * blocks + (the lane's offset above),
+// each word in the low half of its lane.
 struct block_words {
     words c0, c1, c2, c3;
 };
