@@ -29,8 +29,9 @@ void bm_fill(benchmark::State& state) {
     report_throughput<T>(state, state.iterations() * stream_bytes<T>(n, 1), state.iterations() * n, seconds);
 }
 
-// Philox4x32-10 alone through the vectorized tile loop: items are 128-bit blocks.
-void bm_philox_blocks(benchmark::State& state) {
+// Philox4x32-10 alone through the portable tile loop (auto-vectorized structure of arrays):
+// items are 128-bit blocks.
+void bm_philox_tile(benchmark::State& state) {
     constexpr u64 tile_blocks = diffuse::random::detail::tile_blocks;
     alignas(64) std::array<std::uint32_t, 4 * tile_blocks> words;
     const u64 tiles = static_cast<u64>(state.range(0)) / tile_blocks;
@@ -42,6 +43,24 @@ void bm_philox_blocks(benchmark::State& state) {
     }
     state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(tiles * tile_blocks));
 }
+
+#if defined(DIFFUSE_PHILOX_LANES)
+// Philox4x32-10 alone through the x86 integer lanes that the fills use (one block per 64-bit lane).
+void bm_philox_lanes(benchmark::State& state) {
+    namespace lanes = diffuse::random::detail::word_lanes;
+    namespace rd = diffuse::random::detail;
+    constexpr u64 group = lanes::packets * lanes::blocks;
+    const auto keys = lanes::schedule(42, rd::philox_w0, rd::philox_w1);
+    const u64 groups = static_cast<u64>(state.range(0)) / group;
+    for (auto _ : state) {
+        for (u64 g = 0; g < groups; ++g) {
+            auto words = lanes::philox(keys, 0, g * group, rd::philox_m0, rd::philox_m1);
+            benchmark::DoNotOptimize(words);
+        }
+    }
+    state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(groups * group));
+}
+#endif
 
 }  // namespace
 
@@ -57,7 +76,10 @@ int main(int argc, char** argv) {
         ->Apply(apply_float_sizes);
     benchmark::RegisterBenchmark("fill_uniform<double>", bm_fill<double, rnd::fill_uniform<double>>)
         ->Apply(apply_double_size);
-    benchmark::RegisterBenchmark("philox4x32_10 blocks", bm_philox_blocks)->Arg(std::int64_t{1} << 18);
+    benchmark::RegisterBenchmark("philox4x32_10 blocks (tile loop)", bm_philox_tile)->Arg(std::int64_t{1} << 18);
+#if defined(DIFFUSE_PHILOX_LANES)
+    benchmark::RegisterBenchmark("philox4x32_10 blocks (x86 lanes)", bm_philox_lanes)->Arg(std::int64_t{1} << 18);
+#endif
     benchmark::RegisterBenchmark("triad<float>", diffuse::bench::bm_triad<float>)->Apply(apply_float_sizes);
     benchmark::RegisterBenchmark("triad<double>", diffuse::bench::bm_triad<double>)->Apply(apply_double_size);
     benchmark::Initialize(&argc, argv);

@@ -19,7 +19,9 @@
 #include <type_traits>
 
 #include "diffuse/core/config.hpp"
+#include "diffuse/core/detail/philox_lanes.hpp"
 #include "diffuse/core/error.hpp"
+#include "diffuse/core/simd.hpp"
 #include "diffuse/core/view.hpp"
 
 // GCC 12 flags the deliberately undefined operands inside its own AVX-512 intrinsics
@@ -29,6 +31,10 @@
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
+// Packet types (__m512 ...) carry alignment attributes that GCC warns about as template arguments
+// (normal_pair<Packet16f>); Eigen silences the same warning in its own headers.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"
 
 namespace diffuse::random {
 
@@ -109,42 +115,14 @@ constexpr T uniform_from_words(const u32* words) {
 
 namespace detail {
 
-// A tile is a fixed run of Philox blocks computed together; fixed so that every element is
-// produced by the same instruction sequence whether it sits in a full tile or in a partial one
-// at the ends of a fill (Eigen's packet math and its scalar fallback can differ in the last bit).
-inline constexpr u64 tile_blocks = 64;
-template <Real T>
-inline constexpr u64 tile_elements = tile_blocks* lanes<T>;
-template <Real T>
-inline constexpr int tile_pairs = static_cast<int>(tile_elements<T> / 2);
-
-// Philox of tile_blocks consecutive counters, written in counter order (block b, word j at
-// words[4b + j]). Structure-of-arrays so the compiler vectorizes the rounds across blocks.
-inline void philox_tile(u64 seed, u64 stream, u64 first_block, u32* words) {
-    alignas(64) std::array<u32, tile_blocks> c0, c1, c2, c3;
-    for (u64 b = 0; b < tile_blocks; ++b) {
-        const u64 block_index = first_block + b;
-        c0[b] = static_cast<u32>(block_index);
-        c1[b] = static_cast<u32>(block_index >> 32);
-        c2[b] = static_cast<u32>(stream);
-        c3[b] = static_cast<u32>(stream >> 32);
-    }
-    u32 k0 = static_cast<u32>(seed);
-    u32 k1 = static_cast<u32>(seed >> 32);
-    for (int round = 0; round < philox_rounds; ++round) {
-        if (round > 0) {
-            k0 += philox_w0;
-            k1 += philox_w1;
-        }
-        for (u64 b = 0; b < tile_blocks; ++b) philox_round(c0[b], c1[b], c2[b], c3[b], k0, k1);
-    }
-    for (u64 b = 0; b < tile_blocks; ++b) {
-        words[4 * b + 0] = c0[b];
-        words[4 * b + 1] = c1[b];
-        words[4 * b + 2] = c2[b];
-        words[4 * b + 3] = c3[b];
-    }
-}
+// ---- Box-Muller on packets ------------------------------------------------------------
+//
+// One kernel for every path: the x86 lanes below, the portable tile loop and the tests'
+// one-element reference all evaluate the same packet operations, in the widest packet Eigen uses
+// for T, so an element has the same bits whichever path computes it. The operations are those of
+// the stream's definition (docs/random.md): Eigen's plog and psqrt, Taylor sin/cos by Horner's
+// rule with each step a multiply and an add (which the compiler contracts to an fma exactly
+// where it contracted the Eigen array expressions that first defined the stream).
 
 // Coefficients of the Taylor series of sin(x)/x (odd = true) or cos(x) in powers of x^2, with as
 // many terms as T needs on |x| <= pi/4: the first omitted term is below epsilon/16.
@@ -174,112 +152,226 @@ consteval std::array<T, taylor_terms<T, odd>()> taylor_coefficients() {
     return coefficients;
 }
 
-// sum_k coefficients[k] y^k by Horner's rule, over a fixed-size array.
-template <class Array, std::size_t N>
-Array horner(const Array& y, const std::array<typename Array::Scalar, N>& coefficients) {
-    Array sum = Array::Constant(coefficients[N - 1]);
-    for (std::size_t k = N - 1; k-- > 0;) sum = sum * y + coefficients[k];
+// sum_k coefficients[k] y^k by Horner's rule, each step a product then a sum.
+template <class P, std::size_t N>
+DIFFUSE_ALWAYS_INLINE P horner(const P& y, const std::array<simd::scalar_of<P>, N>& coefficients) {
+    namespace ei = Eigen::internal;
+    P sum = ei::pset1<P>(coefficients[N - 1]);
+    for (std::size_t k = N - 1; k-- > 0;) sum = ei::padd(ei::pmul(sum, y), ei::pset1<P>(coefficients[k]));
     return sum;
 }
 
-// The angle 2 pi u of a uniform u = (m + 1/2) 2^-p, reduced exactly in turns: with the octant
-// o = floor(8u) (the top three bits of m, i.e. of the element's first word) and
-// Q = round(4u) = (o + 1) >> 1, the remainder f = u - Q/4 lies in [-1/8, 1/8] and is exact on the
-// uniforms' grid, so 2 pi u = Q pi/2 + 2 pi f with |2 pi f| <= pi/4. The quadrant enters as
-// cos(Q pi/2) and sin(Q pi/2), which are 0 or +-1. Integer work only, so it vectorizes anywhere.
-template <Real T>
+// The angle 2 pi u of a uniform u = (m + 1/2) 2^-p, reduced exactly in turns: with
+// Q = round(4u) in {0, ..., 4} (never a tie on the uniforms' grid), the remainder f = u - Q/4
+// lies in [-1/8, 1/8] and is exact, so 2 pi u = Q pi/2 + 2 pi f with |2 pi f| <= pi/4. The
+// quadrant enters as cos(Q pi/2) and sin(Q pi/2), which are 0 or +-1. Every operation is exact.
+template <class P>
 struct turn_reduction {
-    T f;      // remainder in turns, |f| <= 1/8
-    T cos_q;  // cos(Q pi/2)
-    T sin_q;  // sin(Q pi/2)
+    P f;      // remainder in turns, |f| <= 1/8
+    P cos_q;  // cos(Q pi/2)
+    P sin_q;  // sin(Q pi/2)
 };
-template <Real T>
-constexpr turn_reduction<T> reduce_turns(const u32* words) {
-    const int octant = static_cast<int>(words[0] >> 29);
-    const int nearest_quarter = (octant + 1) >> 1;  // Q in {0, ..., 4}
-    const int q = nearest_quarter & 3;
-    const int odd = q & 1;
-    return {uniform_from_words<T>(words) - T(0.25) * static_cast<T>(nearest_quarter),
-            static_cast<T>((1 - q) & (odd - 1)),  // 1, 0, -1, 0 for q = 0, 1, 2, 3
-            static_cast<T>((2 - q) & -odd)};      // 0, 1, 0, -1
-}
-
-// sin and cos of 2 pi u from its turn reduction: Taylor polynomials of x = 2 pi f on
-// |x| <= pi/4, then sin(Q pi/2 + x) = cos_q sin x + sin_q cos x and
-// cos(Q pi/2 + x) = cos_q cos x - sin_q sin x. Eigen array operations over a fixed-size block, so
-// it vectorizes for float and double alike (Eigen 3.4 has no packet sin/cos for double).
-template <class Array>
-void sincos_from_turns(const Array& f, const Array& cos_q, const Array& sin_q, Array& sin_out, Array& cos_out) {
-    using T = typename Array::Scalar;
-    static constexpr auto sin_coefficients = taylor_coefficients<T, true>();
-    static constexpr auto cos_coefficients = taylor_coefficients<T, false>();
-    const Array x = T(2 * std::numbers::pi_v<long double>) * f;
-    const Array x2 = x * x;
-    const Array sin_x = x * horner(x2, sin_coefficients);
-    const Array cos_x = horner(x2, cos_coefficients);
-    sin_out = cos_q * sin_x + sin_q * cos_x;
-    cos_out = cos_q * cos_x - sin_q * sin_x;
-}
-
-template <Real T>
-void uniform_tile(u64 seed, u64 stream, u64 first_block, T* out) {
-    alignas(64) std::array<u32, 4 * tile_blocks> words;
-    philox_tile(seed, stream, first_block, words.data());
-    for (u64 i = 0; i < tile_elements<T>; ++i) out[i] = uniform_from_words<T>(words.data() + words_per_element<T> * i);
+template <class P>
+DIFFUSE_ALWAYS_INLINE turn_reduction<P> reduce_turns(const P& u) {
+    namespace ei = Eigen::internal;
+    using T = simd::scalar_of<P>;
+    const P quarters = ei::print(ei::pmul(u, ei::pset1<P>(T(4))));
+    const P d = ei::psub(quarters, ei::pset1<P>(T(2)));         // Q - 2 in {-2, ..., 2}
+    const P cos_q = ei::psub(ei::pabs(d), ei::pset1<P>(T(1)));  // |Q - 2| - 1: 1, 0, -1, 0, 1
+    return {ei::psub(u, ei::pmul(quarters, ei::pset1<P>(T(0.25)))), cos_q,
+            ei::pmul(ei::pnegate(d), ei::psub(ei::pset1<P>(T(1)), ei::pabs(cos_q)))};  // 0, 1, 0, -1, 0
 }
 
 // Box-Muller (Box and Muller, "A Note on the Generation of Random Normal Deviates", Ann. Math.
-// Statist. 29(2), 1958, eq. 1): elements 2p and 2p+1 come from the uniforms U1 = U_{2p} and
-// U2 = U_{2p+1} of the same elements: z_{2p} = sqrt(-2 ln U1) cos(2 pi U2),
-// z_{2p+1} = sqrt(-2 ln U1) sin(2 pi U2).
-template <Real T>
-void normal_tile(u64 seed, u64 stream, u64 first_block, T* out) {
-    using pairs = Eigen::Array<T, tile_pairs<T>, 1>;
-    constexpr int w = words_per_element<T>;
-    alignas(64) std::array<u32, 4 * tile_blocks> words;
-    philox_tile(seed, stream, first_block, words.data());
-    pairs u1, f, cos_q, sin_q;
-    for (int p = 0; p < tile_pairs<T>; ++p) {
-        u1[p] = uniform_from_words<T>(words.data() + 2 * w * p);
-        const turn_reduction<T> angle = reduce_turns<T>(words.data() + 2 * w * p + w);
-        f[p] = angle.f;
-        cos_q[p] = angle.cos_q;
-        sin_q[p] = angle.sin_q;
-    }
-    const pairs radius = (T(-2) * u1.log()).sqrt();
-    pairs sin_theta, cos_theta;
-    sincos_from_turns(f, cos_q, sin_q, sin_theta, cos_theta);
-    for (int p = 0; p < tile_pairs<T>; ++p) {
-        out[2 * p] = radius[p] * cos_theta[p];
-        out[2 * p + 1] = radius[p] * sin_theta[p];
-    }
+// Statist. 29(2), 1958, eq. 1) of uniforms u1, u2: (sqrt(-2 ln u1) cos(2 pi u2),
+// sqrt(-2 ln u1) sin(2 pi u2)). sin and cos of 2 pi u2 from its turn reduction: Taylor polynomials
+// of x = 2 pi f on |x| <= pi/4, then sin(Q pi/2 + x) = cos_q sin x + sin_q cos x and
+// cos(Q pi/2 + x) = cos_q cos x - sin_q sin x (one product is a zero, the other exact).
+template <class P>
+struct normal_pair {
+    P cos_part;  // element 2p
+    P sin_part;  // element 2p + 1
+};
+template <class P>
+DIFFUSE_ALWAYS_INLINE normal_pair<P> box_muller(const P& u1, const P& u2) {
+    namespace ei = Eigen::internal;
+    using T = simd::scalar_of<P>;
+    static constexpr auto sin_coefficients = taylor_coefficients<T, true>();
+    static constexpr auto cos_coefficients = taylor_coefficients<T, false>();
+    const P radius = ei::psqrt(ei::pmul(ei::pset1<P>(T(-2)), ei::plog(u1)));
+    const turn_reduction<P> angle = reduce_turns(u2);
+    const P x = ei::pmul(ei::pset1<P>(T(2 * std::numbers::pi_v<long double>)), angle.f);
+    const P x2 = ei::pmul(x, x);
+    const P sin_x = ei::pmul(x, horner(x2, sin_coefficients));
+    const P cos_x = horner(x2, cos_coefficients);
+    const P sin_theta = ei::padd(ei::pmul(angle.cos_q, sin_x), ei::pmul(angle.sin_q, cos_x));
+    const P cos_theta = ei::psub(ei::pmul(angle.cos_q, cos_x), ei::pmul(angle.sin_q, sin_x));
+    return {ei::pmul(radius, cos_theta), ei::pmul(radius, sin_theta)};
 }
 
-// Runs `tile(first_block, destination)` over the tiles that cover elements
-// [first_element, first_element + out.size()): whole tiles straight into `out`, the partial
-// tiles at either end into a scratch tile from which the needed slice is copied.
-template <Real T, class TileFn>
-void fill_tiles(view<T> out, u64 first_element, TileFn tile) {
+// The pair (2p, 2p + 1) of one stream, computed alone by the scalar Philox and the same kernel in
+// one packet lane: the reference every vectorized path must match bit for bit.
+template <Real T>
+normal_pair<T> normal_pair_at(u64 seed, u64 stream, u64 pair_index) {
+    using P = simd::packet<T>;
+    constexpr u64 pairs_per_block = lanes<T> / 2;
+    const std::array<u32, 4> words = block(seed, stream, pair_index / pairs_per_block);
+    const u32* first = words.data() + 2 * words_per_element<T> * (pair_index % pairs_per_block);
+    const normal_pair<P> z = box_muller(Eigen::internal::pset1<P>(uniform_from_words<T>(first)),
+                                        Eigen::internal::pset1<P>(uniform_from_words<T>(first + words_per_element<T>)));
+    return {Eigen::internal::pfirst(z.cos_part), Eigen::internal::pfirst(z.sin_part)};
+}
+
+// ---- filling a buffer in groups of blocks -----------------------------------------------
+
+// Runs `group(first_block, destination)` over the groups of `GroupElements` elements (starting at
+// multiples of the group) that cover [first_element, first_element + out.size()): whole groups
+// straight into `out`, the partial groups at either end into scratch from which the needed slice
+// is copied. Each element is computed by the same instructions wherever its group starts or ends.
+template <u64 GroupElements, Real T, class GroupFn>
+void fill_groups(view<T> out, u64 first_element, GroupFn group) {
     const u64 size = static_cast<u64>(out.size());
     require(size == 0 || first_element <= std::numeric_limits<u64>::max() - (size - 1), "first_element", first_element,
             "first_element + out.size() <= 2^64 (element indices are 64-bit)");
-    constexpr u64 tile_size = tile_elements<T>;
-    alignas(64) std::array<T, tile_size> scratch;
+    alignas(64) std::array<T, GroupElements> scratch;
     u64 done = 0;
     while (done < size) {
         const u64 element = first_element + done;
-        const u64 offset = element % tile_size;
-        const u64 count = std::min(tile_size - offset, size - done);
-        const u64 first_block = element / tile_size * tile_blocks;
-        if (count == tile_size) {
-            tile(first_block, out.data() + done);
+        const u64 offset = element % GroupElements;
+        const u64 count = std::min(GroupElements - offset, size - done);
+        const u64 first_block = element / GroupElements * (GroupElements / lanes<T>);
+        if (count == GroupElements) {
+            group(first_block, out.data() + done);
         } else {
-            tile(first_block, scratch.data());
+            group(first_block, scratch.data());
             std::copy_n(scratch.data() + offset, count, out.data() + done);
         }
         done += count;
     }
 }
+
+// Philox of tile_blocks consecutive counters, written in counter order (block b, word j at
+// words[4b + j]). Structure-of-arrays so the compiler vectorizes the rounds across blocks: the
+// portable path, for targets without the x86 lanes.
+inline constexpr u64 tile_blocks = 64;
+inline void philox_tile(u64 seed, u64 stream, u64 first_block, u32* words) {
+    alignas(64) std::array<u32, tile_blocks> c0, c1, c2, c3;
+    for (u64 b = 0; b < tile_blocks; ++b) {
+        const u64 block_index = first_block + b;
+        c0[b] = static_cast<u32>(block_index);
+        c1[b] = static_cast<u32>(block_index >> 32);
+        c2[b] = static_cast<u32>(stream);
+        c3[b] = static_cast<u32>(stream >> 32);
+    }
+    u32 k0 = static_cast<u32>(seed);
+    u32 k1 = static_cast<u32>(seed >> 32);
+    for (int round = 0; round < philox_rounds; ++round) {
+        if (round > 0) {
+            k0 += philox_w0;
+            k1 += philox_w1;
+        }
+        for (u64 b = 0; b < tile_blocks; ++b) philox_round(c0[b], c1[b], c2[b], c3[b], k0, k1);
+    }
+    for (u64 b = 0; b < tile_blocks; ++b) {
+        words[4 * b + 0] = c0[b];
+        words[4 * b + 1] = c1[b];
+        words[4 * b + 2] = c2[b];
+        words[4 * b + 3] = c3[b];
+    }
+}
+
+#if defined(DIFFUSE_PHILOX_LANES)
+// x86: a group is word_lanes::packets packets of blocks, straight from the Philox lanes to the
+// packets of uniforms and normals, with no stores in between.
+template <Real T>
+inline constexpr u64 group_elements = word_lanes::packets* word_lanes::blocks* lanes<T>;
+
+template <Real T>
+simd::packet<T> uniform_packet(word_lanes::words w) {
+    using P = simd::packet<T>;
+    if constexpr (std::same_as<T, float>) {
+        return Eigen::internal::psub(word_lanes::as_packet<P>(word_lanes::one_plus_float(w)),
+                                     Eigen::internal::pset1<P>(1.0f - 0x1p-24f));
+    } else {
+        return Eigen::internal::psub(word_lanes::as_packet<P>(word_lanes::one_plus_double(w)),
+                                     Eigen::internal::pset1<P>(1.0 - 0x1p-53));
+    }
+}
+
+// A block's even elements (the first uniform of each Box-Muller pair) and its odd elements, one
+// element per lane of a T packet: for float a 64-bit lane holds elements 0 and 2 (even) or 1 and 3
+// (odd) of its block, for double element 0 (even) or 1 (odd), its first word in the high half.
+struct even_odd_words {
+    word_lanes::words even, odd;
+};
+template <Real T>
+even_odd_words split_elements(const word_lanes::block_words& c) {
+    if constexpr (std::same_as<T, float>) return {word_lanes::join(c.c0, c.c2), word_lanes::join(c.c1, c.c3)};
+    else return {word_lanes::join(c.c1, c.c0), word_lanes::join(c.c3, c.c2)};
+}
+
+template <Real T>
+void uniform_group(const word_lanes::round_keys& keys, u64 stream, u64 first_block, T* out) {
+    constexpr int size = Eigen::internal::packet_traits<T>::size;
+    const auto blocks = word_lanes::philox(keys, stream, first_block, philox_m0, philox_m1);
+#pragma GCC unroll 4
+    for (const auto& c : blocks) {
+        const auto words = split_elements<T>(c);
+        word_lanes::interleave(uniform_packet<T>(words.even), uniform_packet<T>(words.odd), out);
+        out += 2 * size;
+    }
+}
+
+template <Real T>
+void normal_group(const word_lanes::round_keys& keys, u64 stream, u64 first_block, T* out) {
+    constexpr int size = Eigen::internal::packet_traits<T>::size;
+    const auto blocks = word_lanes::philox(keys, stream, first_block, philox_m0, philox_m1);
+#pragma GCC unroll 4
+    for (const auto& c : blocks) {
+        const auto words = split_elements<T>(c);
+        const auto z = box_muller(uniform_packet<T>(words.even), uniform_packet<T>(words.odd));
+        word_lanes::interleave(z.cos_part, z.sin_part, out);
+        out += 2 * size;
+    }
+}
+
+#else
+// Portable path: a tile of Philox blocks into memory, then the kernel over packets of its pairs.
+template <Real T>
+inline constexpr u64 group_elements = tile_blocks* lanes<T>;
+
+template <Real T>
+void uniform_tile(u64 seed, u64 stream, u64 first_block, T* out) {
+    alignas(64) std::array<u32, 4 * tile_blocks> words;
+    philox_tile(seed, stream, first_block, words.data());
+    for (u64 i = 0; i < group_elements<T>; ++i) out[i] = uniform_from_words<T>(words.data() + words_per_element<T> * i);
+}
+
+template <Real T>
+void normal_tile(u64 seed, u64 stream, u64 first_block, T* out) {
+    using P = simd::packet<T>;
+    constexpr int pairs = static_cast<int>(group_elements<T> / 2);
+    constexpr int size = Eigen::internal::unpacket_traits<P>::size;
+    constexpr int w = words_per_element<T>;
+    static_assert(pairs % size == 0);
+    alignas(64) std::array<u32, 4 * tile_blocks> words;
+    philox_tile(seed, stream, first_block, words.data());
+    alignas(64) std::array<T, pairs> u1, u2, z_cos, z_sin;
+    for (int p = 0; p < pairs; ++p) {
+        u1[p] = uniform_from_words<T>(words.data() + 2 * w * p);
+        u2[p] = uniform_from_words<T>(words.data() + 2 * w * p + w);
+    }
+    for (int p = 0; p < pairs; p += size) {
+        const auto z = box_muller(Eigen::internal::pload<P>(u1.data() + p), Eigen::internal::pload<P>(u2.data() + p));
+        Eigen::internal::pstore(z_cos.data() + p, z.cos_part);
+        Eigen::internal::pstore(z_sin.data() + p, z.sin_part);
+    }
+    for (int p = 0; p < pairs; ++p) {
+        out[2 * p] = z_cos[p];
+        out[2 * p + 1] = z_sin[p];
+    }
+}
+#endif
 
 }  // namespace detail
 
@@ -287,18 +379,32 @@ void fill_tiles(view<T> out, u64 first_element, TileFn tile) {
 // (float) or 52 (double) random bits and a half-step offset (docs/random.md).
 template <Real T>
 void fill_uniform(view<T> out, u64 seed, u64 stream, u64 first_element) {
-    detail::fill_tiles(out, first_element, [&](u64 first_block, T* destination) {
+#if defined(DIFFUSE_PHILOX_LANES)
+    const auto keys = detail::word_lanes::schedule(seed, detail::philox_w0, detail::philox_w1);
+    detail::fill_groups<detail::group_elements<T>>(out, first_element, [&](u64 first_block, T* destination) {
+        detail::uniform_group(keys, stream, first_block, destination);
+    });
+#else
+    detail::fill_groups<detail::group_elements<T>>(out, first_element, [&](u64 first_block, T* destination) {
         detail::uniform_tile(seed, stream, first_block, destination);
     });
+#endif
 }
 
 // out[i] = Z(seed, stream, first_element + i): standard normals by Box-Muller from the uniforms
 // of the same (seed, stream) (so do not use one stream for both uniforms and normals).
 template <Real T>
 void fill_normal(view<T> out, u64 seed, u64 stream, u64 first_element) {
-    detail::fill_tiles(out, first_element, [&](u64 first_block, T* destination) {
+#if defined(DIFFUSE_PHILOX_LANES)
+    const auto keys = detail::word_lanes::schedule(seed, detail::philox_w0, detail::philox_w1);
+    detail::fill_groups<detail::group_elements<T>>(out, first_element, [&](u64 first_block, T* destination) {
+        detail::normal_group(keys, stream, first_block, destination);
+    });
+#else
+    detail::fill_groups<detail::group_elements<T>>(out, first_element, [&](u64 first_block, T* destination) {
         detail::normal_tile(seed, stream, first_block, destination);
     });
+#endif
 }
 
 // What samplers draw noise from: anything that fills a flat buffer with standard normals
@@ -399,6 +505,7 @@ static_assert(std::uniform_random_bit_generator<generator>);
 
 }  // namespace diffuse::random
 
+#pragma GCC diagnostic pop
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif

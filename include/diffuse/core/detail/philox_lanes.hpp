@@ -1,0 +1,233 @@
+// diffuse/core/detail/philox_lanes.hpp: Philox4x32-10 on x86 integer vectors, one block per
+// 64-bit lane, and the shuffles that turn its words into float or double packets in element order.
+//
+// Each 64-bit lane holds one block: a counter word sits in the low half of the lane and the high
+// half is ignored, because the 32x32->64 multiply (pmuludq: SSE2 _mm_mul_epu32, AVX2, AVX-512)
+// reads only the low halves and returns the whole product in the lane. A round is then two
+// multiplies, two shifts and two three-way xors per packet of blocks, with no shuffles:
+//   p0 = m0 c0, p1 = m1 c2;  c0' = hi(p1) ^ c1 ^ k0, c1' = lo(p1), c2' = hi(p0) ^ c3 ^ k1, c3' = lo(p0).
+//
+// Lanes are assigned so that the final interleave (unpack low/high halves of each 128-bit lane of
+// two packets) yields the elements in counter order: with n blocks per packet, lane 2i holds block
+// i and lane 2i + 1 holds block n/2 + i.
+//
+// Only for the widest packet Eigen uses (AVX-512, AVX2, or SSE2 without AVX): the packets built
+// here must be exactly the type the Box-Muller kernel runs on in that build (docs/random.md).
+#pragma once
+
+#include <Eigen/Core>
+
+#include <array>
+#include <bit>
+#include <cstdint>
+
+#if defined(EIGEN_VECTORIZE_AVX512)
+#define DIFFUSE_PHILOX_LANES 1
+#elif defined(EIGEN_VECTORIZE_AVX2)
+#define DIFFUSE_PHILOX_LANES 1
+#elif defined(EIGEN_VECTORIZE_SSE2) && !defined(EIGEN_VECTORIZE_AVX)
+#define DIFFUSE_PHILOX_LANES 1
+#endif
+
+#if defined(DIFFUSE_PHILOX_LANES)
+#include <immintrin.h>
+
+// The integer vector types carry alignment attributes that GCC warns about as template arguments.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+
+namespace diffuse::random::detail::word_lanes {
+
+using u32 = std::uint32_t;
+using u64 = std::uint64_t;
+
+#if defined(EIGEN_VECTORIZE_AVX512)
+using words = __m512i;
+inline words broadcast(u64 v) {
+    return _mm512_set1_epi64(static_cast<long long>(v));
+}
+inline words block_offsets() {
+    return _mm512_set_epi64(7, 3, 6, 2, 5, 1, 4, 0);
+}
+inline words add64(words a, words b) {
+    return _mm512_add_epi64(a, b);
+}
+inline words mul_low_halves(words a, words b) {
+    return _mm512_mul_epu32(a, b);
+}
+inline words high_half(words a) {
+    return _mm512_srli_epi64(a, 32);
+}
+inline words xor3(words a, words b, words c) {
+    return _mm512_ternarylogic_epi32(a, b, c, 0x96);
+}
+// Low half of every lane from `low`, high half from the low half of `high`.
+inline words join(words low, words high) {
+    return _mm512_mask_blend_epi32(__mmask16(0xAAAA), low, _mm512_slli_epi64(high, 32));
+}
+// The bits of 1 + m 2^-p from the top p bits m of each 32-bit (float) or 64-bit (double) lane.
+inline words one_plus_float(words w) {
+    return _mm512_or_si512(_mm512_srli_epi32(w, 9), _mm512_set1_epi32(0x3F800000));
+}
+inline words one_plus_double(words w) {
+    return _mm512_or_si512(_mm512_srli_epi64(w, 12), _mm512_set1_epi64(0x3FF0000000000000ll));
+}
+#elif defined(EIGEN_VECTORIZE_AVX2)
+using words = __m256i;
+inline words broadcast(u64 v) {
+    return _mm256_set1_epi64x(static_cast<long long>(v));
+}
+inline words block_offsets() {
+    return _mm256_set_epi64x(3, 1, 2, 0);
+}
+inline words add64(words a, words b) {
+    return _mm256_add_epi64(a, b);
+}
+inline words mul_low_halves(words a, words b) {
+    return _mm256_mul_epu32(a, b);
+}
+inline words high_half(words a) {
+    return _mm256_srli_epi64(a, 32);
+}
+inline words xor3(words a, words b, words c) {
+    return _mm256_xor_si256(_mm256_xor_si256(a, b), c);
+}
+inline words join(words low, words high) {
+    return _mm256_blend_epi32(low, _mm256_slli_epi64(high, 32), 0xAA);
+}
+inline words one_plus_float(words w) {
+    return _mm256_or_si256(_mm256_srli_epi32(w, 9), _mm256_set1_epi32(0x3F800000));
+}
+inline words one_plus_double(words w) {
+    return _mm256_or_si256(_mm256_srli_epi64(w, 12), _mm256_set1_epi64x(0x3FF0000000000000ll));
+}
+#else
+using words = __m128i;
+inline words broadcast(u64 v) {
+    return _mm_set1_epi64x(static_cast<long long>(v));
+}
+inline words block_offsets() {
+    return _mm_set_epi64x(1, 0);
+}
+inline words add64(words a, words b) {
+    return _mm_add_epi64(a, b);
+}
+inline words mul_low_halves(words a, words b) {
+    return _mm_mul_epu32(a, b);
+}
+inline words high_half(words a) {
+    return _mm_srli_epi64(a, 32);
+}
+inline words xor3(words a, words b, words c) {
+    return _mm_xor_si128(_mm_xor_si128(a, b), c);
+}
+inline words join(words low, words high) {
+    const words low_mask = _mm_set1_epi64x(0xFFFFFFFFll);
+    return _mm_or_si128(_mm_and_si128(low, low_mask), _mm_slli_epi64(high, 32));
+}
+inline words one_plus_float(words w) {
+    return _mm_or_si128(_mm_srli_epi32(w, 9), _mm_set1_epi32(0x3F800000));
+}
+inline words one_plus_double(words w) {
+    return _mm_or_si128(_mm_srli_epi64(w, 12), _mm_set1_epi64x(0x3FF0000000000000ll));
+}
+#endif
+
+// Blocks per packet (one per 64-bit lane).
+inline constexpr int blocks = sizeof(words) / sizeof(u64);
+
+// The round keys of a seed (key schedule of philox4x32_10), broadcast once per fill.
+struct round_keys {
+    std::array<words, 10> k0, k1;
+};
+inline round_keys schedule(u64 seed, u32 w0, u32 w1) {
+    round_keys keys;
+    u32 k0 = static_cast<u32>(seed), k1 = static_cast<u32>(seed >> 32);
+    for (std::size_t round = 0; round < keys.k0.size(); ++round) {
+        if (round > 0) {
+            k0 += w0;
+            k1 += w1;
+        }
+        keys.k0[round] = broadcast(k0);
+        keys.k1[round] = broadcast(k1);
+    }
+    return keys;
+}
+
+// Packets of blocks computed together: the rounds of one packet are a chain of dependent
+// multiplies, so several independent chains are interleaved to keep the multipliers busy.
+inline constexpr int packets = 4;
+
+// The four output words of packet j's blocks, first_block + j * blocks + (the lane's offset above),
+// each word in the low half of its lane.
+struct block_words {
+    words c0, c1, c2, c3;
+};
+inline std::array<block_words, packets> philox(const round_keys& keys, u64 stream, u64 first_block, u32 m0, u32 m1) {
+    std::array<block_words, packets> c;
+    for (int j = 0; j < packets; ++j) {
+        const words block_index = add64(broadcast(first_block + static_cast<u64>(j * blocks)), block_offsets());
+        c[j] = {block_index, high_half(block_index), broadcast(static_cast<u32>(stream)), broadcast(stream >> 32)};
+    }
+    const words multiplier0 = broadcast(m0), multiplier1 = broadcast(m1);
+#pragma GCC unroll 10
+    for (std::size_t round = 0; round < keys.k0.size(); ++round) {
+        for (block_words& w : c) {
+            const words p0 = mul_low_halves(w.c0, multiplier0);
+            const words p1 = mul_low_halves(w.c2, multiplier1);
+            w.c0 = xor3(high_half(p1), w.c1, keys.k0[round]);
+            w.c1 = p1;
+            w.c2 = xor3(high_half(p0), w.c3, keys.k1[round]);
+            w.c3 = p0;
+        }
+    }
+    return c;
+}
+
+// Reinterprets the words as the float or double packet of the same width.
+template <class P>
+P as_packet(words w) {
+    static_assert(sizeof(P) == sizeof(words));
+    return std::bit_cast<P>(w);
+}
+template <class P>
+words as_words(P p) {
+    return std::bit_cast<words>(p);
+}
+
+// Lanes 2i and 2i+1 of two packets of the same 128-bit lane interleaved (in 32-bit or 64-bit
+// units), returned as the packet of the low lanes then the packet of the high lanes: elements in
+// counter order, given the block-to-lane assignment above.
+#if defined(EIGEN_VECTORIZE_AVX512)
+inline void interleave(__m512 a, __m512 b, float* out) {
+    _mm512_storeu_ps(out, _mm512_unpacklo_ps(a, b));
+    _mm512_storeu_ps(out + 16, _mm512_unpackhi_ps(a, b));
+}
+inline void interleave(__m512d a, __m512d b, double* out) {
+    _mm512_storeu_pd(out, _mm512_unpacklo_pd(a, b));
+    _mm512_storeu_pd(out + 8, _mm512_unpackhi_pd(a, b));
+}
+#elif defined(EIGEN_VECTORIZE_AVX2)
+inline void interleave(__m256 a, __m256 b, float* out) {
+    _mm256_storeu_ps(out, _mm256_unpacklo_ps(a, b));
+    _mm256_storeu_ps(out + 8, _mm256_unpackhi_ps(a, b));
+}
+inline void interleave(__m256d a, __m256d b, double* out) {
+    _mm256_storeu_pd(out, _mm256_unpacklo_pd(a, b));
+    _mm256_storeu_pd(out + 4, _mm256_unpackhi_pd(a, b));
+}
+#else
+inline void interleave(__m128 a, __m128 b, float* out) {
+    _mm_storeu_ps(out, _mm_unpacklo_ps(a, b));
+    _mm_storeu_ps(out + 4, _mm_unpackhi_ps(a, b));
+}
+inline void interleave(__m128d a, __m128d b, double* out) {
+    _mm_storeu_pd(out, _mm_unpacklo_pd(a, b));
+    _mm_storeu_pd(out + 2, _mm_unpackhi_pd(a, b));
+}
+#endif
+
+}  // namespace diffuse::random::detail::word_lanes
+
+#pragma GCC diagnostic pop
+#endif
