@@ -52,12 +52,12 @@ TEMPLATE_TEST_CASE("the VP sigma grid matches diffusers' Euler sigmas", "[sigmas
     }
     // init_noise_sigma is sigma_max for linspace/trailing spacing (diffusers printed tensor(261.0556)),
     // sqrt(sigma_max^2 + 1) for leading.
-    CHECK(static_cast<double>(sampler::euler<T>().start(grid, 1).init_noise_sigma()) ==
-          Approx(261.055573).epsilon(1e-6));
+    const sampler::euler<T> euler;
+    CHECK(static_cast<double>(euler.start(grid, 1).init_noise_sigma()) == Approx(261.055573).epsilon(1e-6));
     const auto leading = schedule::vp_sigma_grid(schedule::discrete<T>::linear(1100, 1e-4, 0.02),
                                                  {.steps = 10, .timestep_spacing = schedule::spacing::leading});
     const double s0 = static_cast<double>(leading[0].sigma);
-    CHECK(static_cast<double>(sampler::euler<T>().start(leading, 1).init_noise_sigma()) ==
+    CHECK(static_cast<double>(euler.start(leading, 1).init_noise_sigma()) ==
           Approx(std::sqrt(s0 * s0 + 1)).epsilon(1e-6));
     CHECK(grid[0].model_time == 1099.0);
     CHECK(grid[9].model_time == 0.0);
@@ -86,7 +86,8 @@ TEMPLATE_TEST_CASE("Euler in the model state is the same method (DDIM's update)"
     const auto betas = schedule::discrete<T>::linear();
     const auto grid = schedule::vp_sigma_grid(betas, {.steps = 20});
     const auto model = [](const_view<T> x, double t, view<T> out) { out = x * static_cast<T>(t / (t + 1.0)) * T(0.5); };
-    array<T> x_denoiser = fixtures::sample0<T>() * sampler::euler<T>().start(grid, 768).init_noise_sigma();
+    const sampler::euler<T> euler;
+    array<T> x_denoiser = fixtures::sample0<T>() * euler.start(grid, 768).init_noise_sigma();
     array<T> x_model = x_denoiser * grid[0].alpha;
     diffuse::sample(model, sampler::euler<T>(), grid, x_denoiser);
     diffuse::sample(model, sampler::euler<T>({.space = sampler::state_space::model}), grid, x_model);

@@ -4,8 +4,10 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <utility>
 #include <vector>
 
+#include "diffuse/sampler/ddim.hpp"
 #include "diffuse/sampler/dpm2.hpp"
 #include "diffuse/sampler/dpm2_ancestral.hpp"
 #include "diffuse/sampler/dpm_adaptive.hpp"
@@ -108,6 +110,26 @@ void same_for_every_prediction(Options o) {
 
 }  // namespace
 
+// A run reads its sampler at every step, so starting one on a temporary sampler (which would
+// leave it dangling: a use-after-scope under ASan) does not compile; on a named sampler it does.
+template <class Sampler, class Grid>
+concept startable_on_temporary = requires(Grid grid) {
+    std::declval<const Sampler&&>().start(grid, diffuse::index{4});
+};
+template <class Sampler, class Grid>
+concept startable_on_named = requires(const Sampler& s, Grid grid) {
+    s.start(grid, diffuse::index{4});
+};
+using sigmas = schedule::sigma_grid<float>;
+using timesteps = std::vector<schedule::timestep>;
+static_assert(startable_on_named<sampler::euler_ancestral<float>, sigmas>);
+static_assert(!startable_on_temporary<sampler::euler_ancestral<float>, sigmas>);
+static_assert(startable_on_named<sampler::dpm2<float>, sigmas>);  // declares its own start()
+static_assert(!startable_on_temporary<sampler::dpm2<float>, sigmas>);
+static_assert(!startable_on_temporary<sampler::dpmpp_sde<float>, sigmas>);
+static_assert(startable_on_named<sampler::ddim<float>, timesteps>);
+static_assert(!startable_on_temporary<sampler::ddim<float>, timesteps>);
+
 TEMPLATE_TEST_CASE("every parameterization gives the same trajectory", "[kdiffusion][predict]", float, double) {
     using T = TestType;
     same_for_every_prediction<T, sampler::euler_ancestral>(sampler::euler_ancestral_options<T>{});
@@ -180,27 +202,33 @@ TEMPLATE_TEST_CASE("bad options, sizes and calls throw diffuse::error naming par
     const auto grid = grid8<T>();
     array<T> x = array<T>::Ones(8), out = array<T>::Zero(8), small = array<T>::Zero(4);
     SECTION("sizes") {
-        auto run = sampler::heun<T>().start(grid, 8);
+        const sampler::heun<T> heun;
+        auto run = heun.start(grid, 8);
         CHECK_THROWS_WITH(run.step(small, x), Contains("model_output.size() = 4") && Contains("8"));
         CHECK_THROWS_WITH(run.step(out, small), Contains("x.size() = 4"));
-        auto noisy = sampler::euler_ancestral<T>().start(grid, 8);
+        const sampler::euler_ancestral<T> ancestral;
+        auto noisy = ancestral.start(grid, 8);
         CHECK_THROWS_WITH(noisy.step(out, x, small), Contains("noise.size() = 4"));
     }
     SECTION("a stochastic step without noise") {
-        auto run = sampler::dpmpp_sde<T>().start(grid, 8);
+        const sampler::dpmpp_sde<T> sde;
+        auto run = sde.start(grid, 8);
         CHECK_THROWS_WITH(run.step(out, x), Contains("noise = \"none\"") && Contains("stochastic"));
-        auto edm = sampler::edm<T>({.s_churn = T(1)}).start(grid, 8);
+        const sampler::edm<T> churn({.s_churn = T(1)});
+        auto edm = churn.start(grid, 8);
         CHECK_THROWS_WITH(edm.begin(x), Contains("noise = \"none\""));
     }
     SECTION("EDM churn needs begin() once, before the first evaluation") {
-        auto run = sampler::edm<T>({.s_churn = T(1)}).start(grid, 8);
+        const sampler::edm<T> churn({.s_churn = T(1)});
+        auto run = churn.start(grid, 8);
         random::generator g(1);
         CHECK_THROWS_WITH(run.step(out, x, g), Contains("begin()") && Contains("before the first model evaluation"));
         run.begin(x, g);
         CHECK_THROWS_WITH(run.begin(x, g), Contains("begin()") && Contains("one call"));
     }
     SECTION("stepping a finished run") {
-        auto run = sampler::lms<T>().start(grid, 8);
+        const sampler::lms<T> lms;
+        auto run = lms.start(grid, 8);
         while (!run.done()) run.step(out, x);
         CHECK_THROWS_WITH(run.step(out, x), Contains("step_index = 8") && Contains("finished"));
         CHECK_THROWS_WITH(run.model_time(), Contains("finished"));

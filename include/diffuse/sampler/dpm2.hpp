@@ -102,7 +102,7 @@ public:
 
     using dpm2::sampler_shell::sampler_shell;
 
-    [[nodiscard]] run start(sigma_grid<T> grid, layout shape) const {
+    [[nodiscard]] run start(sigma_grid<T> grid, layout shape) const& {
         const auto& o = this->options();
         return run({o.prediction, T(0), T(1), o.levels}, std::move(grid), shape, name);
     }

@@ -32,7 +32,7 @@ public:
 
     using dpm2_ancestral::sampler_shell::sampler_shell;
 
-    [[nodiscard]] run start(sigma_grid<T> grid, layout shape) const {
+    [[nodiscard]] run start(sigma_grid<T> grid, layout shape) const& {
         const auto& o = this->options();
         return run({o.prediction, o.eta, o.s_noise, o.levels}, std::move(grid), shape, name);
     }

@@ -115,7 +115,7 @@ public:
 
     using dpmpp_2s_ancestral::sampler_shell::sampler_shell;
 
-    [[nodiscard]] run start(sigma_grid<T> grid, layout shape) const {
+    [[nodiscard]] run start(sigma_grid<T> grid, layout shape) const& {
         const auto& o = this->options();
         return run({o.prediction, o.eta, o.s_noise, T(0.5), false, o.levels}, std::move(grid), shape, name);
     }

@@ -40,7 +40,7 @@ public:
 
     using dpmpp_sde::sampler_shell::sampler_shell;
 
-    [[nodiscard]] run start(sigma_grid<T> grid, layout shape) const {
+    [[nodiscard]] run start(sigma_grid<T> grid, layout shape) const& {
         const auto& o = this->options();
         return run({o.prediction, o.eta, o.s_noise, o.r, true, o.levels}, std::move(grid), shape, name);
     }

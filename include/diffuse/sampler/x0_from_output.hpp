@@ -82,12 +82,15 @@ public:
         buffer<T> x0_;
     };
 
-    [[nodiscard]] run start(schedule::sigma_grid<T> grid, layout shape) const {
+    [[nodiscard]] run start(schedule::sigma_grid<T> grid, layout shape) const& {
         return run(*this, inner_.start(std::move(grid), shape));
     }
-    [[nodiscard]] run start(const schedule::sigma_grid<T>& grid, index size, index batch = 1) const {
+    [[nodiscard]] run start(const schedule::sigma_grid<T>& grid, index size, index batch = 1) const& {
         return run(*this, inner_.start(grid, layout{size, batch}));
     }
+    // A run points to its sampler: not on a temporary (detail/sampler_shell.hpp).
+    void start(schedule::sigma_grid<T> grid, layout shape) const&& = delete;
+    void start(const schedule::sigma_grid<T>& grid, index size, index batch = 1) const&& = delete;
 
 private:
     Inner inner_;

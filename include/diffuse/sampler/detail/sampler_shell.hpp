@@ -31,12 +31,18 @@ public:
     [[nodiscard]] const Options& options() const { return options_; }
 
     // A run over `grid` for a batch of `shape.batch` samples of `shape.size` values.
-    [[nodiscard]] auto start(Grid grid, layout shape) const {
+    [[nodiscard]] auto start(Grid grid, layout shape) const& {
         return typename Derived::run(derived(), std::move(grid), shape);
     }
-    [[nodiscard]] auto start(GridView grid, index size, index batch = 1) const {
+    [[nodiscard]] auto start(GridView grid, index size, index batch = 1) const& {
         return derived().start(owned_grid(grid), layout{size, batch});
     }
+    // A run reads its sampler (options, schedule, coefficients) at every step, so a sampler must
+    // outlive its runs: starting a run on a temporary sampler, as in
+    // `auto run = sampler::ddim<float>(betas).start(grid, n);`, would leave the run dangling, and
+    // is a compile error ("use of deleted function"). Name the sampler first.
+    void start(Grid grid, layout shape) const&& = delete;
+    void start(GridView grid, index size, index batch = 1) const&& = delete;
 
 private:
     const Derived& derived() const { return static_cast<const Derived&>(*this); }
