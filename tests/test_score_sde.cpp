@@ -13,10 +13,13 @@
 #include <string>
 #include <vector>
 
+#include "diffuse/core/brownian.hpp"
 #include "diffuse/core/random.hpp"
 #include "diffuse/models/gaussian_mixture.hpp"
 #include "diffuse/models/metrics.hpp"
 #include "diffuse/ode/butcher.hpp"
+#include "diffuse/ode/sde_euler_maruyama.hpp"
+#include "diffuse/ode/sde_integrate.hpp"
 #include "diffuse/sde/sde.hpp"
 
 using namespace diffuse;
@@ -87,16 +90,19 @@ TEST_CASE("score_model turns every prediction type into the mixture's score", "[
         INFO(predict::name(kind) << " at t = " << t);
         CHECK(((got - expected).abs() / (1 + expected.abs())).maxCoeff() < 1e-9);  // measured <= 2e-12
     };
-    for (const T t : {0.01, 0.3, 0.9}) {
-        for (const auto kind : {prediction::epsilon, prediction::sample, prediction::v_prediction, prediction::score}) {
-            check(process<T>::vp(), kind, t);
+    SECTION("every prediction type on its processes") {
+        for (const T t : {0.01, 0.3, 0.9}) {
+            for (const auto kind :
+                 {prediction::epsilon, prediction::sample, prediction::v_prediction, prediction::score}) {
+                check(process<T>::vp(), kind, t);
+            }
+            for (const auto kind : {prediction::epsilon, prediction::sample, prediction::score}) {
+                check(process<T>::ve(), kind, t);
+                check(process<T>::sub_vp(), kind, t);
+            }
+            check(process<T>::flow(), prediction::flow_velocity, t);
+            check(process<T>::flow(), prediction::epsilon, t);
         }
-        for (const auto kind : {prediction::epsilon, prediction::sample, prediction::score}) {
-            check(process<T>::ve(), kind, t);
-            check(process<T>::sub_vp(), kind, t);
-        }
-        check(process<T>::flow(), prediction::flow_velocity, t);
-        check(process<T>::flow(), prediction::epsilon, t);
     }
     SECTION("a prediction type outside its process is refused") {
         CHECK_THROWS_AS(mixture_score(mixture, process<T>::ve(), prediction::v_prediction), diffuse::error);
@@ -122,19 +128,21 @@ TEMPLATE_TEST_CASE("the PF-ODE sampler reproduces the 8-Gaussian ring", "[sde][p
     mixture.sample(flat(truth), data);
     const double threshold = 2 * null_distance(mixture, truth);
     INFO("threshold (twice the null energy distance) " << threshold);
-    for (const auto& p : {process<T>::vp(), process<T>::ve(), process<T>::sub_vp()}) {
-        const auto score = mixture_score(mixture, p);
-        array<T> x(2 * count);
-        random::generator noise(2);
-        p.sample_prior(flat(x), noise);
-        INFO("process " << static_cast<int>(p.kind()));
-        CHECK(models::energy_distance<T>(cflat(x), cflat(truth), 2) > threshold);  // the prior is far
-        sde::pf_ode_sampler<T> pf(x.size());  // Dormand-Prince, rtol = atol = 1e-5, eps from the process
-        const ode::statistics stats = pf.decode(score, x);
-        const double d = models::energy_distance<T>(cflat(x), cflat(truth), 2);
-        INFO("nfev " << stats.evaluations << ", energy distance " << d);
-        CHECK(d < threshold);
-        CHECK(stats.rejected < stats.accepted);
+    SECTION("Dormand-Prince on VP, VE and sub-VP") {
+        for (const auto& p : {process<T>::vp(), process<T>::ve(), process<T>::sub_vp()}) {
+            const auto score = mixture_score(mixture, p);
+            array<T> x(2 * count);
+            random::generator noise(2);
+            p.sample_prior(flat(x), noise);
+            INFO("process " << static_cast<int>(p.kind()));
+            CHECK(models::energy_distance<T>(cflat(x), cflat(truth), 2) > threshold);  // the prior is far
+            sde::pf_ode_sampler<T> pf(x.size());  // Dormand-Prince, rtol = atol = 1e-5, eps from the process
+            const ode::statistics stats = pf.decode(score, x);
+            const double d = models::energy_distance<T>(cflat(x), cflat(truth), 2);
+            INFO("nfev " << stats.evaluations << ", energy distance " << d);
+            CHECK(d < threshold);
+            CHECK(stats.rejected < stats.accepted);
+        }
     }
     SECTION("a fixed-step tableau: RK4 with 50 steps on VP") {
         const auto p = process<T>::vp();
@@ -178,23 +186,25 @@ TEST_CASE("PF-ODE log-likelihood equals the mixture's analytic log-density", "[s
     random::generator data(9);
     mixture.sample(flat(x), data);
     x.head(4) << 0.0, 0.0, 6.0, -1.0;  // two points off the data too
-    for (const auto& p : {process<T>::vp(), process<T>::ve(), process<T>::sub_vp()}) {
-        const auto score = mixture_score(mixture, p);
-        const auto divergence = [&mixture, &p](T t, const_view<T> y, view<T> out) {
-            mixture.score_divergence(y, p.alpha(t), p.sigma(t), out);
-        };
-        sde::likelihood<T> lik(points, 2, {.rtol = 1e-7, .atol = 1e-7});
-        const auto stats = lik.log_density(score, divergence, x, got);
-        const T eps = lik.options().eps, end = p.t_max();
-        mixture.log_density_t(cflat(x), p.alpha(eps), p.sigma(eps), flat(expected));
-        // got uses the prior N(0, prior_std^2) for p_T; the ODE itself is checked with the true p_T.
-        array<T> terminal(points);
-        mixture.log_density_t(lik.code(), p.alpha(end), p.sigma(end), flat(terminal));
-        const double error = (terminal + lik.divergence_integral() - expected).abs().maxCoeff();
-        const double prior_error = (got - expected).abs().maxCoeff();
-        INFO("process " << static_cast<int>(p.kind()) << ": nfev " << stats.evaluations << ", max error " << error
-                        << ", with the prior for p_T " << prior_error);
-        CHECK(error < 1e-4);
+    SECTION("exact divergence on VP, VE and sub-VP") {
+        for (const auto& p : {process<T>::vp(), process<T>::ve(), process<T>::sub_vp()}) {
+            const auto score = mixture_score(mixture, p);
+            const auto divergence = [&mixture, &p](T t, const_view<T> y, view<T> out) {
+                mixture.score_divergence(y, p.alpha(t), p.sigma(t), out);
+            };
+            sde::likelihood<T> lik(points, 2, {.rtol = 1e-7, .atol = 1e-7});
+            const auto stats = lik.log_density(score, divergence, x, got);
+            const T eps = lik.options().eps, end = p.t_max();
+            mixture.log_density_t(cflat(x), p.alpha(eps), p.sigma(eps), flat(expected));
+            // got uses the prior N(0, prior_std^2) for p_T; the ODE itself is checked with the true p_T.
+            array<T> terminal(points);
+            mixture.log_density_t(lik.code(), p.alpha(end), p.sigma(end), flat(terminal));
+            const double error = (terminal + lik.divergence_integral() - expected).abs().maxCoeff();
+            const double prior_error = (got - expected).abs().maxCoeff();
+            INFO("process " << static_cast<int>(p.kind()) << ": nfev " << stats.evaluations << ", max error " << error
+                            << ", with the prior for p_T " << prior_error);
+            CHECK(error < 1e-4);
+        }
     }
     SECTION("bits per dimension") {
         CHECK(sde::bits_per_dim(0.0, 3) == 7.0);  // score_sde's offset for 256 levels in [-1, 1]
@@ -251,18 +261,36 @@ TEMPLATE_TEST_CASE("the predictor-corrector sampler reproduces the 8-Gaussian ri
         {process<T>::ve(), sde::predictor::reverse_diffusion, sde::corrector::none},
         {process<T>::ve(), sde::predictor::euler_maruyama, sde::corrector::annealed_langevin},
     };
-    for (const auto& s : setups) {
-        const auto score = mixture_score(mixture, s.p);
-        sde::pc_sampler<T> pc(2 * count, 2, {.predict = s.predict, .correct = s.correct, .steps = 200});
-        array<T> x(2 * count);
-        random::generator noise(4);
-        s.p.sample_prior(flat(x), noise);
-        const diffuse::index evaluations = pc.sample(score, x, noise);
+    SECTION("predictors and correctors, N = 200") {
+        for (const auto& s : setups) {
+            const auto score = mixture_score(mixture, s.p);
+            sde::pc_sampler<T> pc(2 * count, 2, {.predict = s.predict, .correct = s.correct, .steps = 200});
+            array<T> x(2 * count);
+            random::generator noise(4);
+            s.p.sample_prior(flat(x), noise);
+            const diffuse::index evaluations = pc.sample(score, x, noise);
+            const double d = models::energy_distance<T>(cflat(x), cflat(truth), 2);
+            INFO("process " << static_cast<int>(s.p.kind()) << ", predictor " << static_cast<int>(s.predict)
+                            << ", corrector " << static_cast<int>(s.correct) << ": energy distance " << d
+                            << ", threshold " << threshold);
+            CHECK(evaluations == (s.correct == sde::corrector::none ? 200 : 400));
+            CHECK(d < threshold);
+        }
+    }
+    SECTION("the reverse SDE through the generic Euler-Maruyama stepper, 200 steps, VP") {
+        const auto p = process<T>::vp();
+        const auto score = mixture_score(mixture, p);
+        const sde::reverse_sde<T, decltype(score)> reverse(score);
+        auto problem = sde::as_diagonal_sde(reverse);
+        array<T> x(2 * count), times(201);
+        random::generator noise(6);
+        p.sample_prior(flat(x), noise);
+        for (diffuse::index k = 0; k <= 200; ++k) times[k] = T(1) - (T(1) - T(1e-3)) * T(k) / T(200);
+        ode::euler_maruyama<T> em(x.size());
+        random::brownian_increments<T> increments(7);
+        ode::integrate_sde(em, problem, times, x, increments);
         const double d = models::energy_distance<T>(cflat(x), cflat(truth), 2);
-        INFO("process " << static_cast<int>(s.p.kind()) << ", predictor " << static_cast<int>(s.predict)
-                        << ", corrector " << static_cast<int>(s.correct) << ": energy distance " << d << ", threshold "
-                        << threshold);
-        CHECK(evaluations == (s.correct == sde::corrector::none ? 200 : 400));
+        INFO("energy distance " << d << ", threshold " << threshold);
         CHECK(d < threshold);
     }
     SECTION("the statistic has power: 5 Euler-Maruyama steps on VP fail it") {

@@ -8,7 +8,9 @@
 // lambda = 0 the probability-flow ODE   dx = [f x - g^2 score / 2] dt.
 // One class holds both: drift(t, x, out) and diffusion(t) (its amplitude, the same for every
 // element); operator() is the drift, so a reverse_sde is an ode::system and the ODE integrators run
-// the probability flow directly. The drift's divergence is f(t) n - (1 + lambda^2)/2 g^2 div(score).
+// the probability flow directly; as_diagonal_sde(r) is the same process as an ode::diagonal_sde, so the
+// generic SDE steppers (ode/sde_*.hpp, ode::integrate_sde on a decreasing grid) integrate the reverse
+// SDE. The drift's divergence is f(t) n - (1 + lambda^2)/2 g^2 div(score).
 #pragma once
 
 #include <cmath>
@@ -17,6 +19,7 @@
 #include "diffuse/core/config.hpp"
 #include "diffuse/core/error.hpp"
 #include "diffuse/core/view.hpp"
+#include "diffuse/ode/sde_problem.hpp"
 #include "diffuse/sde/score.hpp"
 
 namespace diffuse::sde {
@@ -57,6 +60,14 @@ private:
     Score score_;
     T noise_;
 };
+
+// The reverse process as a problem of the generic SDE steppers (additive noise: the amplitude does not
+// depend on x). Refers to r, which must outlive it.
+template <Real T, class Score>
+auto as_diagonal_sde(const reverse_sde<T, Score>& r) {
+    return ode::diagonal_sde{[&r](T t, const_view<T> x, view<T> out) { r.drift(t, x, out); },
+                             [&r](T t, const_view<T>, view<T> out) { out.setConstant(r.diffusion(t)); }};
+}
 
 // The probability-flow ODE dx = [f x - g^2 score / 2] dt (Song et al. 2021, eq. 13).
 template <Real T, score_function<T> Score>
