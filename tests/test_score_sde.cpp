@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "allocation_counting.hpp"
 #include "diffuse/core/brownian.hpp"
 #include "diffuse/core/random.hpp"
 #include "diffuse/models/gaussian_mixture.hpp"
@@ -329,4 +330,44 @@ TEST_CASE("score-SDE inputs are validated", "[sde][errors]") {
         random::generator g(1);
         CHECK_THROWS_AS(pc.sample(mixture_score(mixture, flow, prediction::flow_velocity), x, g), diffuse::error);
     }
+}
+
+TEMPLATE_TEST_CASE("score-SDE solves and samples allocate nothing", "[sde][allocations]", float, double) {
+    using T = TestType;
+    using allocation_counting::count;
+    // Data N(m, s^2 I): p_t = N(alpha m, (alpha^2 s^2 + sigma^2) I), eps = sigma (x - alpha m) / variance.
+    const auto p = process<T>::vp();
+    const T m = T(1.5), s = T(0.5);
+    const auto network = [p, m, s](const_view<T> x, double model_time, view<T> out) {
+        const T t = p.time_at_model_time(model_time), a = p.alpha(t), sigma = p.sigma(t);
+        out = sigma * (x - a * m) / (a * a * s * s + sigma * sigma);
+    };
+    const sde::score_model<T, decltype(network)> score(network, p, prediction::epsilon);
+    const auto divergence = [p, s](T t, const_view<T> x, view<T> out) {
+        const T a = p.alpha(t), sigma = p.sigma(t);
+        out.setConstant(-static_cast<T>(x.size() / out.size()) / (a * a * s * s + sigma * sigma));
+    };
+    constexpr diffuse::index points = 8;
+    array<T> x(2 * points), logp(points);
+    random::generator g(3);
+    sde::pf_ode_sampler<T> pf(x.size());
+    sde::pc_sampler<T> pc(x.size(), 2, {.steps = 20});
+    sde::likelihood<T> lik(points, 2);
+    p.sample_prior(flat(x), g);
+    const auto decoded = count([&] { pf.decode(score, x); });
+    const auto encoded = count([&] { pf.encode(score, x); });
+    const auto sampled = count([&] { pc.sample(score, x, g); });
+    const auto exact = count([&] { lik.log_density(score, divergence, x, logp); });
+    const auto estimated = count([&] { lik.log_density_hutchinson(score, sde::probe::rademacher, g, x, logp); });
+    CHECK(decoded.made == 0);
+    CHECK(encoded.made == 0);
+    CHECK(sampled.made == 0);
+    CHECK(exact.made == 0);
+    CHECK(estimated.made == 0);
+    CHECK(x.allFinite());
+    CHECK(logp.allFinite());
+    CHECK(count([] {
+              array<T> fresh(100);
+              fresh.setZero();
+          }).made == 1);  // the counter does see an allocation (positive control)
 }

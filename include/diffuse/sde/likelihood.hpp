@@ -137,7 +137,9 @@ private:
         const index n = points_ * dim_;
         require_size("x.size()", x.size(), n);
         require_size("out.size()", out.size(), points_);
-        require(o_.eps < process.t_max(), "eps", o_.eps, "< T = " + std::to_string(process.t_max()));
+        if (!(o_.eps < process.t_max())) {  // the message is built only on failure: a solve allocates nothing
+            throw invalid("eps", o_.eps, "< T = " + std::to_string(process.t_max()));
+        }
         state_.segment(0, n) = x;
         state_.segment(n, points_).setZero();
         const ode::statistics s = solver_.integrate(f, o_.eps, process.t_max(), state_);
