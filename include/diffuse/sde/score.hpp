@@ -12,6 +12,7 @@
 // not a prediction type: wrap it as a denoiser (sample prediction) first.
 #pragma once
 
+#include <concepts>
 #include <string>
 #include <utility>
 
