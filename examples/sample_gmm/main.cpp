@@ -1,8 +1,11 @@
 // sample_gmm: samples a 2-D Gaussian mixture with DDPM or DDIM driven by the mixture's exact
-// denoiser, writes the samples as CSV and a PNG over the target density, and prints the energy
-// distance to the target beside the distance between two independent sets of true samples.
+// denoiser (or, with --sampler pc / pf-ode, the score-SDE samplers of diffuse/sde driven by the
+// mixture's exact prediction on a continuous process), writes the samples as CSV and a PNG over the
+// target density, and prints the energy distance to the target beside the distance between two
+// independent sets of true samples.
 //
-//   sample_gmm [--sampler ddim|ddpm] [--steps N] [--eta E] [--seed S] [--count N]
+//   sample_gmm [--sampler ddim|ddpm|pc|pf-ode] [--sde vp|sub_vp|ve] [--steps N] [--eta E]
+//              [--seed S] [--count N]
 //              [--dataset ring|checkerboard] [--prediction epsilon|sample|v_prediction]
 //              [--schedule linear|scaled_linear|squaredcos_cap_v2|sigmoid]
 //              [--spacing leading|trailing|linspace] [--out DIR] [--quiet]
@@ -13,6 +16,7 @@
 #include <diffuse/sampler/ddim.hpp>
 #include <diffuse/sampler/ddpm.hpp>
 #include <diffuse/sampler/sample.hpp>
+#include <diffuse/sde/sde.hpp>
 
 #include "../common/cli.hpp"
 #include "../common/png.hpp"
@@ -30,8 +34,11 @@ using T = float;
 using array = Eigen::Array<T, Eigen::Dynamic, 1>;
 
 constexpr const char* usage = R"(usage: sample_gmm [options]
-  --sampler ddim|ddpm            sampler (default ddim)
-  --steps N                      inference steps, 1..1000 (default 100)
+  --sampler ddim|ddpm|pc|pf-ode  sampler (default ddim); pc: score_sde's predictor-corrector
+                                 (reverse diffusion + Langevin), pf-ode: the probability-flow ODE
+                                 (adaptive Dormand-Prince, rtol = atol = 1e-5)
+  --sde vp|sub_vp|ve             continuous process of pc and pf-ode (default vp)
+  --steps N                      inference steps, 1..1000 (default 100; pf-ode chooses its own)
   --eta E                        DDIM eta >= 0 (default 0; ignored by ddpm)
   --seed S                       random seed, a non-negative integer (default 0)
   --count N                      number of samples, 1..1000000 (default 4000)
@@ -44,7 +51,8 @@ constexpr const char* usage = R"(usage: sample_gmm [options]
 )";
 
 struct arguments {
-    std::string sampler = "ddim", dataset = "ring", prediction = "epsilon", schedule = "linear", spacing = "trailing";
+    std::string sampler = "ddim", sde = "vp", dataset = "ring", prediction = "epsilon", schedule = "linear",
+                spacing = "trailing";
     std::string out = "out";
     diffuse::index steps = 100, count = 4000;
     double eta = 0.0;
@@ -66,6 +74,7 @@ arguments parse(int argc, char** argv) {
         }
         const std::string value = examples::flag_value(argc, argv, i);
         if (flag == "--sampler") a.sampler = value;
+        else if (flag == "--sde") a.sde = value;
         else if (flag == "--dataset") a.dataset = value;
         else if (flag == "--prediction") a.prediction = value;
         else if (flag == "--schedule") a.schedule = value;
@@ -76,11 +85,14 @@ arguments parse(int argc, char** argv) {
         else if (flag == "--eta") a.eta = examples::parse_number<double>(flag, value);
         else if (flag == "--seed") a.seed = examples::parse_number<unsigned long long>(flag, value);
         else
-            throw diffuse::invalid("option", flag,
-                                   "--sampler, --steps, --eta, --seed, --count, --dataset, --prediction, --schedule, "
-                                   "--spacing, --out, --quiet, --help");
+            throw diffuse::invalid(
+                "option", flag,
+                "--sampler, --sde, --steps, --eta, --seed, --count, --dataset, --prediction, --schedule, "
+                "--spacing, --out, --quiet, --help");
     }
-    diffuse::require(a.sampler == "ddim" || a.sampler == "ddpm", "--sampler", a.sampler, "ddim, ddpm");
+    diffuse::require(a.sampler == "ddim" || a.sampler == "ddpm" || a.sampler == "pc" || a.sampler == "pf-ode",
+                     "--sampler", a.sampler, "ddim, ddpm, pc, pf-ode");
+    diffuse::require(a.sde == "vp" || a.sde == "sub_vp" || a.sde == "ve", "--sde", a.sde, "vp, sub_vp, ve");
     diffuse::require(a.dataset == "ring" || a.dataset == "checkerboard", "--dataset", a.dataset, "ring, checkerboard");
     diffuse::require(a.count >= 1 && a.count <= 1'000'000, "--count", a.count, "an integer in [1, 1000000]");
     diffuse::require(std::isfinite(a.eta) && a.eta >= 0.0, "--eta", a.eta, "a finite number >= 0");
@@ -119,6 +131,35 @@ void write_png(const std::filesystem::path& path, const diffuse::models::gaussia
     image.write(path);
 }
 
+// pc and pf-ode: the mixture's exact prediction on a continuous process, told the process's model
+// time, read as a score by sde::score_model. Returns the number of model evaluations.
+diffuse::index sample_score_sde(const arguments& args, const diffuse::models::gaussian_mixture<T>& target,
+                                diffuse::predict::prediction prediction, array& x, diffuse::random::generator& noise) {
+    using namespace diffuse;
+    const auto process = args.sde == "ve"       ? schedule::process<T>::ve()
+                         : args.sde == "sub_vp" ? schedule::process<T>::sub_vp()
+                                                : schedule::process<T>::vp();
+    const auto network = [&target, process, prediction](const_view<T> y, double model_time, view<T> out) {
+        const T t = process.time_at_model_time(model_time), a = process.alpha(t), s = process.sigma(t);
+        switch (prediction) {
+            case predict::prediction::sample:
+                return target.x0(y, a, s, out);
+            case predict::prediction::v_prediction:
+                return target.v(y, a, s, out);
+            default:
+                return target.epsilon(y, a, s, out);
+        }
+    };
+    const sde::score_model<T, decltype(network)> score(network, process, prediction);
+    process.sample_prior(flat(x), noise);
+    if (args.sampler == "pf-ode") {
+        sde::pf_ode_sampler<T> pf(x.size());
+        return pf.decode(score, x).evaluations;
+    }
+    sde::pc_sampler<T> pc(x.size(), 2, {.steps = args.steps});
+    return pc.sample(score, x, noise);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -151,7 +192,12 @@ int main(int argc, char** argv) {
             };
         }
         const predict::x0_processing<T> no_clipping{};  // the data is not confined to [-1, 1]
-        if (args.sampler == "ddim") {
+        diffuse::index evaluations = args.steps;
+        if (args.sampler == "pc" || args.sampler == "pf-ode") {
+            require(prediction != predict::prediction::score && prediction != predict::prediction::flow_velocity,
+                    "--prediction", args.prediction, "epsilon, sample, v_prediction");
+            evaluations = sample_score_sde(args, target, prediction, x, noise);
+        } else if (args.sampler == "ddim") {
             const sampler::ddim<T> ddim(noise_schedule,
                                         {.prediction = prediction, .eta = static_cast<T>(args.eta), .x0 = no_clipping});
             diffuse::sample(model, ddim, grid, x, noise, options);
@@ -172,9 +218,13 @@ int main(int argc, char** argv) {
         const std::filesystem::path dir(args.out);
         write_csv(dir / "samples.csv", x);
         write_png(dir / "samples.png", target, x, args.dataset == "ring" ? T(6.5) : T(2.5));
-        std::cout << "sampler " << args.sampler << ", " << args.steps << " steps, " << args.count << " samples of the "
-                  << args.dataset << " mixture\n"
-                  << "energy distance to the target: " << generated << " (two independent true sets: " << reference
+        const std::string steps = args.sampler == "pf-ode" ? "adaptive steps" : std::to_string(args.steps) + " steps";
+        std::cout << "sampler " << args.sampler << ", " << steps << ", " << args.count << " samples of the "
+                  << args.dataset << " mixture\n";
+        if (args.sampler == "pc" || args.sampler == "pf-ode") {
+            std::cout << "process " << args.sde << ", " << evaluations << " model evaluations\n";
+        }
+        std::cout << "energy distance to the target: " << generated << " (two independent true sets: " << reference
                   << ")\n"
                   << "wrote " << (dir / "samples.csv").string() << " and " << (dir / "samples.png").string() << "\n";
     } catch (const diffuse::error& e) {

@@ -7,6 +7,13 @@ if(TARGET sample_gmm)
   add_test(NAME demo_sample_gmm_files
     COMMAND ${CMAKE_COMMAND} -E cat ${CMAKE_BINARY_DIR}/demo_test/samples.csv)
   set_tests_properties(demo_sample_gmm_files PROPERTIES DEPENDS demo_sample_gmm PASS_REGULAR_EXPRESSION "^x,y")
+  # The score-SDE samplers (diffuse/sde) on the same demo: predictor-corrector on VE, PF-ODE on VP.
+  add_test(NAME demo_sample_gmm_pc
+    COMMAND sample_gmm --sampler pc --sde ve --steps 200 --count 800 --quiet --out ${CMAKE_BINARY_DIR}/demo_test_pc)
+  set_tests_properties(demo_sample_gmm_pc PROPERTIES PASS_REGULAR_EXPRESSION "process ve, 400 model evaluations\nenergy distance to the target: [0-9.e-]+ \\(two independent true sets")
+  add_test(NAME demo_sample_gmm_pf_ode
+    COMMAND sample_gmm --sampler pf-ode --count 800 --quiet --out ${CMAKE_BINARY_DIR}/demo_test_pf_ode)
+  set_tests_properties(demo_sample_gmm_pf_ode PROPERTIES PASS_REGULAR_EXPRESSION "process vp, [0-9]+ model evaluations\nenergy distance to the target: [0-9.e-]+ \\(two independent true sets")
   add_test(NAME demo_sample_gmm_bad_sampler COMMAND sample_gmm --sampler fancy)
   set_tests_properties(demo_sample_gmm_bad_sampler PROPERTIES
     PASS_REGULAR_EXPRESSION "--sampler = \"fancy\" is invalid; allowed: ddim, ddpm.*usage: sample_gmm")

@@ -397,7 +397,9 @@ public:
     // score_sde's prior_logp: -dim/2 log(2 pi s^2) - |z|^2 / (2 s^2). Summed in double.
     void prior_log_density(const_view<T> x, index dim, view<T> out) const {
         require(dim >= 1, "dim", dim, "an integer >= 1");
-        require(x.size() % dim == 0, "x.size()", x.size(), "a multiple of dim = " + std::to_string(dim));
+        if (x.size() % dim != 0) {  // the message is built only on failure: no allocation per call
+            throw invalid("x.size()", x.size(), "a multiple of dim = " + std::to_string(dim));
+        }
         require_size("out.size()", out.size(), x.size() / dim);
         const double s = static_cast<double>(prior_std()), variance = s * s;
         const double normaliser = -0.5 * static_cast<double>(dim) * std::log(2.0 * std::numbers::pi * variance);
