@@ -202,6 +202,13 @@ TEMPLATE_TEST_CASE("DDIM matches diffusers' DDIMScheduler element-wise with repl
         require_trace<T>(x, ref::diffusers_ddim_thresholding_eta1, {5e-5, 3e-6},
                          {9e-14, 6e-15});  // 2.4e-7 4.3e-6, 5.6e-16 8.3e-15
     }
+    SECTION("eta 0.5, sample prediction (eps recovered from x0), no clipping") {
+        const auto x =
+            replay<T>(ddim<T>(linear<T>(), {.prediction = prediction::sample, .eta = T(0.5), .x0 = no_clip<T>()}),
+                      ref::diffusers_ddim_sample_prediction_eta05, true);
+        require_trace<T>(x, ref::diffusers_ddim_sample_prediction_eta05, {2e-4, 8e-7},
+                         {2e-13, 1e-15});  // 7.5e-8 2.0e-5, 9.7e-17 1.9e-14
+    }
 }
 
 TEMPLATE_TEST_CASE("DDIM inversion matches diffusers' DDIMInverseScheduler element-wise", "[ddim][inverse][diffusers]",

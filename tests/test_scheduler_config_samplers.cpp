@@ -19,6 +19,7 @@
 #include "exponential_test_support.hpp"
 #include "kdiffusion_test_support.hpp"
 #include "pndm_consistency_test_support.hpp"
+#include "reference_discrete.hpp"
 #include "reference_grids.hpp"
 #include "reference_options.hpp"
 
@@ -736,4 +737,38 @@ TEMPLATE_TEST_CASE("register_sampler adds a class name that make_sampler and sch
     CHECK(config::make_sampler<T>(name).class_name() == "DDPMScheduler");
     config::registry<T>().erase(name);
     CHECK_THROWS_WITH(config::make_sampler<T>(name), Contains("_class_name"));
+}
+
+TEMPLATE_TEST_CASE("DDPMScheduler configs with thresholding and variance options reproduce diffusers' traces",
+                   "[config][diffusers]", float, double) {
+    using T = TestType;
+    namespace ref = reference_discrete;
+    // The traces of tools/reference_discrete.py (tests/test_sampler_discrete_diffusers.cpp checks the
+    // samplers themselves), run through the facade: thresholding, dynamic_thresholding_ratio,
+    // sample_max_value, variance_type, prediction_type and clip_sample_range must all reach the
+    // sampler. Slack as in that test (|x - diffusers| <= abs + rel |diffusers|, 10x its measurement).
+    const auto run = [](const char* config, const ref::trace& tr, double rel, double abs) {
+        const auto s = from_json<T>(config);
+        array<T> x(static_cast<diffuse::index>(tr.start.size()));
+        for (std::size_t i = 0; i < tr.start.size(); ++i)
+            x[static_cast<diffuse::index>(i)] = static_cast<T>(tr.start[i]);
+        kdtest::replay<T> noise{&tr.noise};
+        diffuse::sample([](const_view<T> in, double t, view<T> out) { kdtest::smooth<T>(in, t, out); }, s,
+                        static_cast<diffuse::index>(tr.timesteps.size()), x, noise);
+        CHECK(noise.all_used());
+        double worst = 0;
+        for (std::size_t i = 0; i < tr.x.size(); ++i) {
+            const double expected = std::is_same_v<T, float> ? static_cast<double>(tr.x[i]) : tr.x_double[i];
+            const double d = std::abs(static_cast<double>(x[static_cast<diffuse::index>(i)]) - expected);
+            worst = std::max(worst, d / (abs + rel * std::abs(expected)));
+        }
+        CHECK(worst <= 1.0);
+    };
+    const bool is_float = std::is_same_v<T, float>;
+    run(R"({"_class_name": "DDPMScheduler", "beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012,
+            "thresholding": true, "dynamic_thresholding_ratio": 0.9, "sample_max_value": 1.5})",
+        ref::diffusers_ddpm_thresholding_sd, is_float ? 8e-5 : 2e-13, is_float ? 3e-6 : 4e-15);
+    run(R"({"_class_name": "DDPMScheduler", "variance_type": "fixed_large", "prediction_type": "v_prediction",
+            "clip_sample_range": 1.5})",
+        ref::diffusers_ddpm_fixed_large_v_clip_range, is_float ? 5e-5 : 1e-13, is_float ? 3e-6 : 3e-15);
 }

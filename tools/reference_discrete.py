@@ -203,7 +203,7 @@ for i, (name, config) in enumerate([
     trace("diffusers_" + name, DDPMScheduler, config, 10, 60 + i)
 
 # DDIM: eta 0.5 and 1 (injected variance_noise), use_clipped_model_output with clipping and with
-# thresholding, Stable Diffusion's config.
+# thresholding, Stable Diffusion's config, sample prediction (eps recovered from x0).
 sd_ddim = dict(sd, clip_sample=False, set_alpha_to_one=False, steps_offset=1)
 for i, (name, config, kwargs) in enumerate([
         ("ddim_eta05_sd", sd_ddim, dict(eta=0.5)),
@@ -211,7 +211,8 @@ for i, (name, config, kwargs) in enumerate([
         ("ddim_eta05_clipped_output", dict(linear), dict(eta=0.5, use_clipped_model_output=True)),
         ("ddim_thresholding_clipped_output_v", dict(sd, prediction_type="v_prediction", **threshold),
          dict(eta=0.0, use_clipped_model_output=True)),
-        ("ddim_thresholding_eta1", dict(sd, **threshold), dict(eta=1.0))]):
+        ("ddim_thresholding_eta1", dict(sd, **threshold), dict(eta=1.0)),
+        ("ddim_sample_prediction_eta05", dict(linear, prediction_type="sample", clip_sample=False), dict(eta=0.5))]):
     trace("diffusers_" + name, DDIMScheduler, config, 10, 70 + i, step_kwargs=kwargs)
 
 # DDIM inversion from a data-scale sample: defaults (clip_sample True), and Stable Diffusion's
