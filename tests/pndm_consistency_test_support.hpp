@@ -52,6 +52,15 @@ void require_trace(const array<T>& x, const ref::trace& tr, bool noisy) {
     kdtest::require_close<T>(x, tr.x, kdtest::tolerance<T>(noisy));
 }
 
+// With bounds stated per trace (T = float, T = double) on kdtest::require_close's relative difference.
+struct bounds {
+    double for_float, for_double;
+};
+template <class T>
+void require_trace(const array<T>& x, const ref::trace& tr, bounds rel) {
+    kdtest::require_close<T>(x, tr.x, std::is_same_v<T, float> ? rel.for_float : rel.for_double);
+}
+
 inline std::vector<schedule::timestep> grid_of(const ref::trace& tr) {
     return {tr.timesteps.begin(), tr.timesteps.end()};
 }

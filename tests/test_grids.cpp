@@ -5,7 +5,10 @@
 // integrators' beta, dynamically shifted and terminal-stretched grids against tools/reference_options.py.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <vector>
 
 #include "diffuse/sampler/euler.hpp"
@@ -16,6 +19,7 @@
 #include "diffuse/schedule/solver_sigmas.hpp"
 #include "diffusers_fixtures.hpp"
 #include "exponential_test_support.hpp"
+#include "reference_ays.hpp"
 #include "reference_grids.hpp"
 #include "reference_options.hpp"
 
@@ -233,6 +237,46 @@ TEST_CASE("Align Your Steps: published tables and log-linear interpolation", "[g
     CHECK(schedule::ays_sigmas(schedule::ays_model::stable_diffusion, 5).back() == 0.0);
     CHECK_THROWS_WITH(schedule::ays_sigmas(schedule::ays_model::stable_diffusion, 0),
                       Catch::Contains("num_inference_steps"));
+}
+
+TEST_CASE("Align Your Steps tables are diffusers' AysSchedules and interpolate as the authors' loglinear_interp",
+          "[grids][ays][diffusers]") {
+    // tests/reference_ays.hpp (tools/reference_ays.py): diffusers 58eb52c0's AysSchedules, whose last
+    // entry is 0 where the published tables end at sigma_min (0.029, 0.029, 0.002), and the authors'
+    // numpy interpolation of the published tables to 7 and 20 steps. Measured: the tables equal
+    // (the same decimal literals), the sigmas within 2.2e-15 relative (exp of log); bound 2e-14
+    // relative, no absolute slack.
+    namespace r = reference_ays;
+    using schedule::ays_model;
+    double worst = 0;
+    const auto require_equal = [&worst](const std::vector<double>& got, const std::vector<double>& expected) {
+        REQUIRE(got.size() == expected.size());
+        for (std::size_t i = 0; i < got.size(); ++i) {
+            if (expected[i] != 0) worst = std::max(worst, std::abs(got[i] / expected[i] - 1));
+            CHECK(got[i] == Approx(expected[i]).epsilon(2e-14).margin(0));
+        }
+    };
+    const std::pair<ays_model, const std::vector<double>*> tables[] = {
+        {ays_model::stable_diffusion, &r::diffusers_sd},
+        {ays_model::stable_diffusion_xl, &r::diffusers_sdxl},
+        {ays_model::stable_video_diffusion, &r::diffusers_svd}};
+    for (const auto& [model, expected] : tables) {
+        const auto table = schedule::ays_table(model);
+        for (std::size_t i = 0; i + 1 < table.size(); ++i) CHECK(table[i] == (*expected)[i]);
+        CHECK(expected->back() == 0.0);
+        require_equal(schedule::ays_sigmas(model, 10), *expected);  // final_sigma::zero, as diffusers
+    }
+    CHECK(schedule::ays_table(ays_model::stable_diffusion).back() == 0.029);
+    CHECK(schedule::ays_table(ays_model::stable_diffusion_xl).back() == 0.029);
+    CHECK(schedule::ays_table(ays_model::stable_video_diffusion).back() == 0.002);
+    const auto sigma_min = schedule::final_sigma::sigma_min;
+    require_equal(schedule::ays_sigmas(ays_model::stable_diffusion, 7, sigma_min), r::interp_sd_7);
+    require_equal(schedule::ays_sigmas(ays_model::stable_diffusion, 20, sigma_min), r::interp_sd_20);
+    require_equal(schedule::ays_sigmas(ays_model::stable_diffusion_xl, 7, sigma_min), r::interp_sdxl_7);
+    require_equal(schedule::ays_sigmas(ays_model::stable_diffusion_xl, 20, sigma_min), r::interp_sdxl_20);
+    require_equal(schedule::ays_sigmas(ays_model::stable_video_diffusion, 7, sigma_min), r::interp_svd_7);
+    require_equal(schedule::ays_sigmas(ays_model::stable_video_diffusion, 20, sigma_min), r::interp_svd_20);
+    if (std::getenv("DIFFUSE_REPORT_ERRORS") != nullptr) std::printf("AYS: measured %.2e (bound 2e-14)\n", worst);
 }
 
 TEMPLATE_TEST_CASE("exponential-integrator grids with beta sigmas, mu and shift_terminal match diffusers 58eb52c0",

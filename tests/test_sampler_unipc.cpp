@@ -78,7 +78,7 @@ exponential_test::array<T> dummy_loop(const sampler::unipc<T>& s, const schedule
 
 TEMPLATE_TEST_CASE("UniPC reproduces diffusers' test-suite values", "[unipc][diffusers]", float, double) {
     using T = TestType;
-    SECTION("test_full_loop_no_noise (T = 1000 linear, order 2, bh2, sigma_min, 10 steps): M=0.2464") {
+    SECTION("test_full_loop_no_noise, M=0.2464 (T = 1000 linear, order 2, bh2, sigma_min, 10 steps)") {
         const auto grid = schedule::solver_sigma_grid(schedule::discrete<T>::linear(), solver_family::unipc,
                                                       {.steps = 10, .last = final_sigma::sigma_min});
         CHECK(static_cast<double>(dummy_loop<T>(sampler::unipc<T>(), grid).abs().mean()) ==

@@ -9,12 +9,10 @@ if(Torch_FOUND)
     DIFFUSE_SHAPES_UNET="${PROJECT_SOURCE_DIR}/examples/torchscript_pipeline/shapes_unet.pt")
   add_test(NAME test_torch COMMAND test_torch)
   if(TARGET torchscript_pipeline)
-    add_test(NAME torchscript_pipeline_example
-      COMMAND torchscript_pipeline --out ${CMAKE_CURRENT_BINARY_DIR}/torchscript_pipeline.png)
-    set_tests_properties(torchscript_pipeline_example PROPERTIES
-      PASS_REGULAR_EXPRESSION "wrote .*torchscript_pipeline\\.png")
-    add_test(NAME torchscript_pipeline_bad_model COMMAND torchscript_pipeline --model ${CMAKE_CURRENT_BINARY_DIR}/missing.pt)
-    set_tests_properties(torchscript_pipeline_bad_model PROPERTIES
-      PASS_REGULAR_EXPRESSION "path = \".*missing\\.pt\" is invalid; allowed: a TorchScript file saved by torch\\.jit\\.save")
+    diffuse_add_output_test(torchscript_pipeline_example 0 "wrote .*torchscript_pipeline\\.png"
+      torchscript_pipeline --out ${CMAKE_CURRENT_BINARY_DIR}/torchscript_pipeline.png)
+    diffuse_add_output_test(torchscript_pipeline_bad_model 2
+      "path = \".*missing\\.pt\" is invalid; allowed: a TorchScript file saved by torch\\.jit\\.save"
+      torchscript_pipeline --model ${CMAKE_CURRENT_BINARY_DIR}/missing.pt)
   endif()
 endif()
