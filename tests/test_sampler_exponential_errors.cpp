@@ -69,10 +69,8 @@ TEST_CASE("bad sampler options are errors", "[exponential][errors]") {
     check_error([] { parse_unipc_variant("bh3"); }, "solver_type", "bh3", "bh1, bh2");
     check_error(
         [] {
-            auto run =
-                dpm_solver_multistep<double>({.prediction = predict::prediction::sample, .learned_variance = true})
-                    .start(grid(), 8);
-            (void)run;
+            const dpm_solver_multistep<double> s({.prediction = predict::prediction::sample, .learned_variance = true});
+            (void)s.start(grid(), 8);
         },
         "variance_type", "learned_range", "epsilon");
 }
@@ -169,8 +167,8 @@ TEST_CASE("bad buffers and missing noise are errors", "[exponential][errors]") {
         check_error([&] { run.step(out, x); }, "step_index", "1", "the run has finished");
     }
     SECTION("a bad layout") {
-        check_error([] { (void)unipc<double>().start(grid(), 8, 3); }, "layout.batch", "3",
-                    "a divisor of layout.size = 8");
+        const unipc<double> s;
+        check_error([&] { (void)s.start(grid(), 8, 3); }, "layout.batch", "3", "a divisor of layout.size = 8");
     }
 }
 

@@ -65,7 +65,8 @@ TEST_CASE("iPNDM rejects bad options and grids, naming what is allowed", "[ipndm
                       Catch::Contains("levels[1].sigma") && Catch::Contains("strictly less"));
     CHECK_THROWS_WITH(sampler::ipndm_model_sigmas(0), Catch::Contains("num_inference_steps"));
     CHECK_THROWS_WITH(sampler::ipndm_model_sigmas(10, 1.5), Catch::Contains("start") && Catch::Contains("(0, 1]"));
-    auto run = ipndm<float>().start(sampler::ipndm_grid<float>(sampler::ipndm_model_sigmas(3)), 4);
+    const ipndm<float> ipndm_sampler;
+    auto run = ipndm_sampler.start(sampler::ipndm_grid<float>(sampler::ipndm_model_sigmas(3)), 4);
     Eigen::ArrayXf x(4), out(3);
     CHECK_THROWS_WITH(run.step(out, x), Catch::Contains("model_output.size()"));
 }
