@@ -84,8 +84,8 @@ TEST_CASE("LCM rejects bad options, grids and missing noise, naming what is allo
     CHECK_THROWS_WITH(run.step(out, x, short_noise), Catch::Contains("noise.size()"));
     CHECK_THROWS_WITH(s.start(std::vector<schedule::timestep>{259, 499}, 8), Catch::Contains("timesteps[1]"));
     const auto zero_snr = f3test::stable_diffusion<float>().rescaled_zero_terminal_snr();
-    CHECK_THROWS_WITH(lcm<float>(zero_snr).start(sampler::lcm_timesteps(1000, 4), 8),
-                      Catch::Contains("prediction_type"));
+    const lcm<float> zero_snr_lcm(zero_snr);
+    CHECK_THROWS_WITH(zero_snr_lcm.start(sampler::lcm_timesteps(1000, 4), 8), Catch::Contains("prediction_type"));
 }
 
 TEMPLATE_TEST_CASE("LCM through the loop API with a noise source", "[lcm]", float, double) {
