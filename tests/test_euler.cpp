@@ -4,9 +4,12 @@
 
 #include <vector>
 
+#include "diffuse/core/random.hpp"
+
 #include "diffuse/sampler/euler.hpp"
 #include "diffuse/sampler/sample.hpp"
 #include "diffusers_fixtures.hpp"
+#include "reference_init_noise_sigma.hpp"
 
 using namespace diffuse;
 template <class T>
@@ -93,4 +96,52 @@ TEMPLATE_TEST_CASE("Euler in the model state is the same method (DDIM's update)"
     diffuse::sample(model, sampler::euler<T>({.space = sampler::state_space::model}), grid, x_model);
     // Both end at sigma = 0 where alpha = 1: the same point.
     CHECK(((x_denoiser - x_model).abs().maxCoeff()) < (std::is_same_v<T, float> ? 1e-4 : 1e-10));
+}
+
+TEMPLATE_TEST_CASE("SD's EulerDiscrete config: init_noise_sigma and input scale before a run, initial_latents",
+                   "[euler][diffusers][initial]", float, double) {
+    using T = TestType;
+    namespace ref = reference_init_noise_sigma;
+    // SD 1.5's config (scaled_linear, 1000 train steps, steps_offset 1), 50 steps: diffusers'
+    // init_noise_sigma is sqrt(sigma_max^2 + 1) for leading spacing and sigma_max for linspace
+    // (tools/reference_init_noise_sigma.py).
+    const sampler::euler<T> euler;
+    const auto betas = schedule::discrete<T>::scaled_linear();
+    const auto leading = schedule::vp_sigma_grid(
+        betas, {.steps = ref::steps, .timestep_spacing = schedule::spacing::leading, .steps_offset = 1});
+    const auto linspace = schedule::vp_sigma_grid(betas, {.steps = ref::steps, .steps_offset = 1});
+    // Measured relative error at most 2.7e-7 (float) and 3.2e-7 (double; diffusers computes in float32).
+    const double eps = 3e-6;
+    CHECK(static_cast<double>(sampler::init_noise_sigma(euler, leading)) ==
+          Approx(ref::leading_init_noise_sigma).epsilon(eps).margin(0));
+    CHECK(static_cast<double>(sampler::init_noise_sigma(euler, linspace)) ==
+          Approx(ref::linspace_init_noise_sigma).epsilon(eps).margin(0));
+    CHECK(static_cast<double>(sampler::input_scale(euler, leading)) ==
+          Approx(ref::leading_input_scale).epsilon(eps).margin(0));
+    CHECK(static_cast<double>(sampler::input_scale(euler, linspace)) ==
+          Approx(ref::linspace_input_scale).epsilon(eps).margin(0));
+    CHECK(leading[0].model_time == ref::leading_first_timestep);
+
+    // initial_latents = init_noise_sigma * N(0, I), from a seed or from the caller's noise.
+    const T sigma = sampler::init_noise_sigma(euler, leading);
+    array<T> z(64), x(64);
+    random::generator(7).normal(z);
+    // Stored first: compared within one expression, z * sigma could be fused into the subtraction.
+    const array<T> expected = z * sigma;
+    random::generator seeded(7);
+    diffuse::initial_latents(euler, leading, x, seeded);
+    CHECK((x == expected).all());
+    x.setZero();
+    diffuse::initial_latents(euler, leading, x, z);
+    CHECK((x == expected).all());
+    array<T> in_place = z;
+    auto run = euler.start(leading, 64);
+    diffuse::initial_latents(run, in_place, in_place);
+    CHECK((in_place == expected).all());
+    // A discrete or model-state sampler starts from unit-variance noise.
+    const sampler::euler<T> model_state({.space = sampler::state_space::model});
+    CHECK(sampler::init_noise_sigma(model_state, leading) == T(1));
+    CHECK(sampler::input_scale(model_state, leading) == T(1));
+    array<T> short_noise(63);
+    CHECK_THROWS_WITH(diffuse::initial_latents(euler, leading, x, short_noise), Catch::Contains("noise.size()"));
 }

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -16,10 +17,12 @@
 #include "diffuse/sampler/dpmpp_3m_sde.hpp"
 #include "diffuse/sampler/dpmpp_sde.hpp"
 #include "diffuse/sampler/edm.hpp"
+#include "diffuse/sampler/euler.hpp"
 #include "diffuse/sampler/euler_ancestral.hpp"
 #include "diffuse/sampler/heun.hpp"
 #include "diffuse/sampler/lms.hpp"
 #include "diffuse/sampler/sample.hpp"
+#include "diffuse/schedule/flow.hpp"
 #include "diffusers_fixtures.hpp"
 
 using namespace diffuse;
@@ -129,6 +132,87 @@ static_assert(!startable_on_temporary<sampler::dpm2<float>, sigmas>);
 static_assert(!startable_on_temporary<sampler::dpmpp_sde<float>, sigmas>);
 static_assert(startable_on_named<sampler::ddim<float>, timesteps>);
 static_assert(!startable_on_temporary<sampler::ddim<float>, timesteps>);
+
+// x must be writable and of the sampler's precision: diffuse::sample, config::any_run::step and
+// diffuse::initial_latents check it with one static_assert naming both rules (sampler/run.hpp).
+static_assert(sampler::state_buffer<std::vector<float>, float>);
+static_assert(sampler::state_buffer<Eigen::ArrayXd, double>);
+static_assert(sampler::state_buffer<view<float>, float>);
+static_assert(!sampler::state_buffer<const std::vector<float>, float>);  // const x
+static_assert(!sampler::state_buffer<const Eigen::ArrayXf, float>);
+static_assert(!sampler::state_buffer<const_view<float>, float>);
+static_assert(!sampler::state_buffer<std::vector<double>, float>);  // precision mismatch
+static_assert(!sampler::state_buffer<Eigen::ArrayXf, double>);
+static_assert(sampler::output_buffer<const std::vector<float>, float>);
+static_assert(!sampler::output_buffer<std::vector<double>, float>);
+
+namespace {
+
+// docs/sampler.md's general step loop, verbatim: it compiles for every sampler family.
+template <class T, class Run, class Model, class Noise>
+void run_to_end(Run& run, view<T> x, Model& model, Noise& noise) {
+    buffer<T> out(sampler::model_output_size(run));  // twice x.size() for learned variances
+    buffer<T> input(x.size());
+    if constexpr (requires { run.begin(x, noise); }) run.begin(x, noise);  // EDM's churn
+    while (!run.done()) {
+        input = sampler::input_scale(run) * x;  // the k-diffusion form feeds the network alpha x
+        model(const_view<T>(input.data(), input.size()), run.context().model_time(), view<T>(out.data(), out.size()));
+        sampler::checked_step(run, out, x, noise);  // run.step(out, x, noise) after the finite check
+    }
+}
+
+// The general loop from initial_latents equals diffuse::sample on the same latents and noise.
+template <class T, class Sampler, class Grid>
+void general_loop_matches_sample(const Sampler& s, const Grid& grid) {
+    const auto model = [](const_view<T> x, double t, view<T> out) {
+        out = x.tanh() * static_cast<T>(0.5 + t / 2000.0);
+    };
+    buffer<T> x(48), reference(48);
+    random::generator seed(3);
+    diffuse::initial_latents(s, grid, x, seed);
+    reference = x;
+    random::generator noise(5), same_noise(5);
+    auto run = s.start(grid, x.size());
+    run_to_end<T>(run, flat(x), model, noise);
+    diffuse::sample(model, s, grid, reference, same_noise);
+    CHECK(run.step_index() == run.num_steps());
+    CHECK((x == reference).all());
+    // The same loop's finite check stops at a NaN output.
+    const auto broken = [](const_view<T>, double, view<T> out) {
+        out.setConstant(std::numeric_limits<T>::quiet_NaN());
+    };
+    auto failing = s.start(grid, x.size());
+    CHECK_THROWS_WITH(run_to_end<T>(failing, flat(x), broken, noise),
+                      Contains("model_output[0] at step 0") && Contains("NaN or Inf"));
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("the documented general step loop drives a discrete, a sigma-grid and a flow sampler",
+                   "[sample][initial]", float, double) {
+    using T = TestType;
+    const auto betas = schedule::discrete<T>::scaled_linear();
+    SECTION("DDIM on timesteps (eta = 1: stochastic)") {
+        const sampler::ddim<T> ddim(betas, {.eta = T(1)});
+        general_loop_matches_sample<T>(ddim, schedule::spaced_timesteps(1000, 10, schedule::spacing::leading, 1));
+    }
+    SECTION("Heun on a k-diffusion sigma grid (two evaluations a step, input scale)") {
+        const sampler::heun<T> heun;
+        general_loop_matches_sample<T>(heun, schedule::vp_sigma_grid(betas, {.steps = 8}));
+    }
+    SECTION("Euler ancestral on a sigma grid (noise)") {
+        const sampler::euler_ancestral<T> ancestral;
+        general_loop_matches_sample<T>(ancestral, schedule::vp_sigma_grid(betas, {.steps = 8}));
+    }
+    SECTION("flow-matching Euler on a flow grid") {
+        const sampler::euler<T> flow({.prediction = prediction::flow_velocity, .space = sampler::state_space::model});
+        general_loop_matches_sample<T>(flow, schedule::flow_match_grid<T>({.steps = 8, .shift = 3.0}));
+    }
+    SECTION("EDM with churn (begin)") {
+        const sampler::edm<T> edm(sampler::edm_options<T>{.s_churn = T(10)});
+        general_loop_matches_sample<T>(edm, schedule::vp_sigma_grid(betas, {.steps = 8}));
+    }
+}
 
 TEMPLATE_TEST_CASE("every parameterization gives the same trajectory", "[kdiffusion][predict]", float, double) {
     using T = TestType;

@@ -2,9 +2,13 @@
 // name plus options behave exactly as the compile-time samplers, and bad configs are errors.
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+#include <limits>
+
 #include "diffuse/config/scheduler_config.hpp"
 #include "diffuse/sampler/sample.hpp"
 #include "diffusers_fixtures.hpp"
+#include "reference_init_noise_sigma.hpp"
 
 using namespace diffuse;
 template <class T>
@@ -98,4 +102,74 @@ TEST_CASE("bad configs are errors that name the key, the value and what is allow
                       Catch::Contains("trained_betas") && Catch::Contains("list of numbers"));
     CHECK_THROWS_WITH(config::from_scheduler_config_file<T>("/nonexistent/scheduler_config.json"),
                       Catch::Contains("readable scheduler_config.json"));
+    // A directory opens as an ifstream on Linux and used to fail at the read with std::ios_base::failure.
+    const auto directory = std::filesystem::temp_directory_path() / "diffuse_test_scheduler_config_dir";
+    std::filesystem::create_directories(directory);
+    CHECK_THROWS_AS(config::from_scheduler_config_file<T>(directory), diffuse::error);
+    CHECK_THROWS_WITH(config::from_scheduler_config_file<T>(directory),
+                      Catch::Contains(directory.string()) && Catch::Contains("not a directory"));
+    std::filesystem::remove(directory);
+}
+
+TEMPLATE_TEST_CASE("the facade gives init_noise_sigma and the input scale before a run, and initial latents",
+                   "[config][diffusers][initial]", float, double) {
+    using T = TestType;
+    namespace ref = reference_init_noise_sigma;
+    // SD 1.5's EulerDiscrete config (tools/reference_init_noise_sigma.py, diffusers' float32 values).
+    const auto s = config::make_sampler<T>("EulerDiscreteScheduler", {{"num_train_timesteps", 1000},
+                                                                      {"beta_start", 0.00085},
+                                                                      {"beta_end", 0.012},
+                                                                      {"beta_schedule", "scaled_linear"},
+                                                                      {"steps_offset", 1},
+                                                                      {"timestep_spacing", "leading"}});
+    // Measured relative error at most 3.2e-7, as the typed sampler's (test_euler.cpp).
+    CHECK(static_cast<double>(s.init_noise_sigma(ref::steps)) ==
+          Approx(ref::leading_init_noise_sigma).epsilon(3e-6).margin(0));
+    CHECK(static_cast<double>(s.input_scale(ref::steps)) == Approx(ref::leading_input_scale).epsilon(3e-6).margin(0));
+    CHECK(sampler::init_noise_sigma(s, ref::steps) == s.init_noise_sigma(ref::steps));
+    // The facade's initial latents are the typed ones: init_noise_sigma * N(0, I) from the seed.
+    array<T> z(32), x(32);
+    random::generator(11).normal(z);
+    const array<T> expected = z * s.init_noise_sigma(ref::steps);
+    random::generator seeded(11);
+    diffuse::initial_latents(s, ref::steps, x, seeded);
+    CHECK((x == expected).all());
+    x.setZero();
+    diffuse::initial_latents(s.start(ref::steps, 32), x, z);
+    CHECK((x == expected).all());
+}
+
+TEMPLATE_TEST_CASE("the erased run refuses non-finite model outputs, and the loop API unwritten ones",
+                   "[config][finite]", float, double) {
+    using T = TestType;
+    const auto s = config::make_sampler<T>("EulerDiscreteScheduler", {});
+    array<T> x = fixtures::sample0<T>(), out = array<T>::Zero(768);
+    {
+        auto run = s.start(10, 768);
+        CHECK(run.check_finite());
+        out[5] = std::numeric_limits<T>::quiet_NaN();
+        CHECK_THROWS_WITH(run.step(out, x),
+                          Catch::Contains("model_output[5] at step 0") && Catch::Contains("NaN or Inf"));
+        CHECK(run.step_index() == 0);
+        run.set_check_finite(false);
+        run.step(out, x);  // unchecked: the NaN goes into x
+        CHECK(run.step_index() == 1);
+        CHECK(!x.allFinite());
+    }
+    // A model that never writes its output is reported as such by the loop API (and by the step API's
+    // check when the caller marks the buffer with sampler::mark_unwritten).
+    x = fixtures::sample0<T>();
+    const auto lazy = [](const_view<T>, double, view<T>) {};
+    CHECK_THROWS_WITH(diffuse::sample(lazy, s, 10, x), Catch::Contains("model_output[0] at step 0") &&
+                                                           Catch::Contains("the model did not write its output"));
+    const auto half = [](const_view<T> in, double, view<T> out) { out.head(in.size() / 2).setZero(); };
+    CHECK_THROWS_WITH(diffuse::sample(half, s, 10, x),
+                      Catch::Contains("model_output[384]") && Catch::Contains("did not write"));
+    auto run = s.start(10, 768);
+    sampler::mark_unwritten<T>(flat(out));
+    CHECK_THROWS_WITH(run.step(out, x), Catch::Contains("did not write"));
+    // Without the check the loop API lets the marker through (the option still turns it off).
+    sample_options<T> unchecked;
+    unchecked.check_finite = false;
+    CHECK_NOTHROW(diffuse::sample(half, s, 10, x, unchecked));
 }

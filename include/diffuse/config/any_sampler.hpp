@@ -14,6 +14,7 @@
 
 #include "diffuse/core/random.hpp"
 #include "diffuse/core/view.hpp"
+#include "diffuse/sampler/output_check.hpp"
 #include "diffuse/sampler/run.hpp"
 
 namespace diffuse::config {
@@ -51,17 +52,18 @@ public:
     // The context of the next evaluation (sampler/evaluation_context.hpp).
     [[nodiscard]] sampler::evaluation_context<T> context() { return self_->context(); }
 
+    // A step refuses a model output holding NaN or Inf (sampler/output_check.hpp) unless the check
+    // is turned off; it reads the output once, a small cost beside the model call.
+    void set_check_finite(bool on) { check_finite_ = on; }
+    [[nodiscard]] bool check_finite() const { return check_finite_; }
+
     template <class Output, class X>
     void step(const Output& output, X&& x) {
-        self_->step(cflat(output), flat(x));
+        step_with(output, x, sampler::detail::no_noise<T>{});
     }
     template <class Output, class X, class Noise>
     void step(const Output& output, X&& x, Noise& noise) {
-        if constexpr (random::noise_source<Noise, T>) {
-            self_->step(cflat(output), flat(x), noise_ref<T>(noise));
-        } else {
-            self_->step(cflat(output), flat(x), cflat(noise));
-        }
+        step_with(output, x, noise);
     }
 
     // The hook diffuse::sample calls before the first evaluation (the churn of edm.hpp); a no-op
@@ -82,6 +84,29 @@ public:
     }
 
 private:
+    template <class Output, class X, class Noise>
+    void step_with(const Output& output, X& x, Noise&& noise) {
+        static_assert(sampler::output_buffer<Output, T>,
+                      "the model output must be a buffer of the sampler's scalar type T (float or double, as "
+                      "the sampler)");
+        static_assert(sampler::state_buffer<X, T>,
+                      "x must be a writable buffer of the sampler's scalar type T: not const, and of the same "
+                      "precision (float or double) as the sampler (an Eigen array, std::vector, std::span or "
+                      "view<T>)");
+        if constexpr (sampler::output_buffer<Output, T> && sampler::state_buffer<X, T>) {
+            const const_view<T> out = cflat(output);
+            if (check_finite_) sampler::require_finite_output(*this, out);
+            using source = std::remove_cvref_t<Noise>;
+            if constexpr (std::is_same_v<source, sampler::detail::no_noise<T>>) {
+                self_->step(out, flat(x));
+            } else if constexpr (random::noise_source<source, T>) {
+                self_->step(out, flat(x), noise_ref<T>(noise));
+            } else {
+                self_->step(out, flat(x), cflat(noise));
+            }
+        }
+    }
+
     struct concept_t {
         virtual ~concept_t() = default;
         virtual bool done() const = 0;
@@ -143,6 +168,7 @@ private:
 
     std::unique_ptr<concept_t> self_;
     std::shared_ptr<const void> keep_alive_;  // the sampler the run points into
+    bool check_finite_ = true;
 };
 
 // What diffusers' set_timesteps takes besides the step count and a config cannot hold: the dynamic
@@ -163,6 +189,12 @@ public:
     any_sampler(std::string class_name, starter start) : class_name_(std::move(class_name)), start_(std::move(start)) {}
 
     [[nodiscard]] const std::string& class_name() const { return class_name_; }
+    // diffusers' init_noise_sigma and the first model-input scale of a run of `num_inference_steps`,
+    // before it starts (diffuse::initial_latents applies the first).
+    [[nodiscard]] T init_noise_sigma(index num_inference_steps) const {
+        return start(num_inference_steps, 1).init_noise_sigma();
+    }
+    [[nodiscard]] T input_scale(index num_inference_steps) const { return start(num_inference_steps, 1).input_scale(); }
     [[nodiscard]] any_run<T> start(index num_inference_steps, index size, index batch = 1) const {
         return start_(num_inference_steps, size, batch, inputs_);
     }

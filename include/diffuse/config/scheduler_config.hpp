@@ -99,6 +99,9 @@ inline nlohmann::json parse_python_json(std::string_view text, const std::string
 
 template <Real T>
 any_sampler<T> from_scheduler_config_file(const std::filesystem::path& path, unknown_keys policy = unknown_keys::warn) {
+    // An ifstream opens a directory on Linux and fails only at the first read, with an ios_base::failure.
+    require(!std::filesystem::is_directory(path), "path", path.string(),
+            "a scheduler_config.json file, not a directory");
     std::ifstream file(path);
     require(file.good(), "path", path.string(), "a readable scheduler_config.json");
     const std::string text{std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};

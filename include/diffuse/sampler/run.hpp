@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cmath>
+#include <concepts>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -18,6 +19,18 @@
 #include "diffuse/schedule/timesteps.hpp"
 
 namespace diffuse::sampler {
+
+// What a step reads and writes: the model output is anything cflat() views as T, the state x
+// anything flat() views as writable T (not const, and of the sampler's precision). The loop API
+// and config::any_run check these with one static_assert each instead of pages of Eigen errors.
+template <class X, class T>
+concept state_buffer = Real<T> && requires(X& x) {
+    { flat(x) } -> std::same_as<view<T>>;
+};
+template <class Output, class T>
+concept output_buffer = Real<T> && requires(const Output& out) {
+    { cflat(out) } -> std::same_as<const_view<T>>;
+};
 
 namespace detail {
 

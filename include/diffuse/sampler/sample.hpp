@@ -17,6 +17,8 @@
 #include <utility>
 
 #include "diffuse/core/view.hpp"
+#include "diffuse/sampler/initial_latents.hpp"
+#include "diffuse/sampler/output_check.hpp"
 #include "diffuse/sampler/run.hpp"
 
 namespace diffuse {
@@ -36,31 +38,13 @@ struct sample_options {
 
 namespace detail {
 
-template <Real T>
-void require_finite_output(const_view<T> out, index step, double model_time) {
-    if (out.allFinite()) return;
-    index bad = 0;
-    while (bad < out.size() && std::isfinite(out[bad])) ++bad;
-    throw invalid("model_output[" + std::to_string(bad) + "] at step " + std::to_string(step) + " (model time " +
-                      std::to_string(model_time) + ")",
-                  out[bad], "finite values (the model returned NaN or Inf)");
-}
-
-}  // namespace detail
-
-// Runs `sampler` over `grid` on x in place. `noise` is a noise source (diffuse::random::generator
-// or any type with normal(view<T>)); deterministic samplers accept sampler::detail::no_noise via
-// the overload without it. Returns the number of steps taken.
-template <class Model, class Sampler, class Grid, class X, class Noise>
-requires(!std::same_as<std::remove_cvref_t<Noise>, sample_options<typename Sampler::scalar>>) index
-    sample(Model&& model, const Sampler& sampler, const Grid& grid, X&& x_in, Noise&& noise,
-           const sample_options<typename Sampler::scalar>& options = {}, index batch = 1) {
+template <class Model, class Sampler, class Grid, class Noise>
+index sample_loop(Model& model, const Sampler& sampler, const Grid& grid, view<typename Sampler::scalar> x,
+                  Noise& noise, const sample_options<typename Sampler::scalar>& options, index batch) {
     using T = typename Sampler::scalar;
-    static_assert(model_for<std::remove_reference_t<Model>, T>,
-                  "a model is callable as model(const_view<T> x, double model_time, view<T> out) or as "
-                  "model(x, model_time, out, const sampler::evaluation_context<T>&)");
-    view<T> x = flat(x_in);
     auto run = sampler.start(grid, x.size(), batch);
+    // The check is done here, on the buffer this loop marks before each model call.
+    if constexpr (requires { run.set_check_finite(false); }) run.set_check_finite(false);
     buffer<T> out(sampler::model_output_size(run));
     // Samplers whose state is not the network's input (k-diffusion form) scale it first.
     constexpr bool scales_input = requires {
@@ -82,9 +66,10 @@ requires(!std::same_as<std::remove_cvref_t<Noise>, sample_options<typename Sampl
                 input = scaled.data();
             }
         }
+        if (options.check_finite) sampler::mark_unwritten<T>(view<T>(out.data(), out.size()));
         sampler::call_model<T>(model, const_view<T>(input, x.size()), time, view<T>(out.data(), out.size()), context);
         if (options.check_finite)
-            detail::require_finite_output<T>(const_view<T>(out.data(), out.size()), run.step_index(), time);
+            sampler::require_finite_output<T>(const_view<T>(out.data(), out.size()), run.step_index(), time);
         if constexpr (std::same_as<std::remove_cvref_t<Noise>, sampler::detail::no_noise<T>>) {
             run.step(out, x);
         } else {
@@ -95,6 +80,27 @@ requires(!std::same_as<std::remove_cvref_t<Noise>, sample_options<typename Sampl
         if (options.observer && !options.observer(done, const_view<T>(x.data(), x.size()))) break;
     }
     return run.step_index();
+}
+
+}  // namespace detail
+
+// Runs `sampler` over `grid` on x in place. `noise` is a noise source (diffuse::random::generator
+// or any type with normal(view<T>)); deterministic samplers accept sampler::detail::no_noise via
+// the overload without it. Returns the number of steps taken.
+template <class Model, class Sampler, class Grid, class X, class Noise>
+requires(!std::same_as<std::remove_cvref_t<Noise>, sample_options<typename Sampler::scalar>>) index
+    sample(Model&& model, const Sampler& sampler, const Grid& grid, X&& x_in, Noise&& noise,
+           const sample_options<typename Sampler::scalar>& options = {}, index batch = 1) {
+    using T = typename Sampler::scalar;
+    static_assert(model_for<std::remove_reference_t<Model>, T>,
+                  "a model is callable as model(const_view<T> x, double model_time, view<T> out) or as "
+                  "model(x, model_time, out, const sampler::evaluation_context<T>&)");
+    static_assert(sampler::state_buffer<std::remove_reference_t<X>, T>,
+                  "x must be a writable buffer of the sampler's scalar type T: not const, and of the same "
+                  "precision (float or double) as the sampler (an Eigen array, std::vector, std::span or view<T>)");
+    if constexpr (model_for<std::remove_reference_t<Model>, T> && sampler::state_buffer<std::remove_reference_t<X>, T>)
+        return detail::sample_loop(model, sampler, grid, flat(x_in), noise, options, batch);
+    else return 0;
 }
 
 // Deterministic samplers (or stochastic ones configured deterministically, e.g. DDIM with eta = 0).
