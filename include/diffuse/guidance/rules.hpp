@@ -82,7 +82,6 @@ inline void validate_scale(double guidance_scale, double guidance_rescale) {
     require_in_closed("guidance_rescale", guidance_rescale, 0.0, 1.0);
 }
 
-// Sums over one sample, in double.
 // Sums over one sample, in double: raw (for the inner products the rules use) and of the inputs
 // shifted by their first elements, c' = c - c[0] and u' = u - u[0] (for the variances, which do not
 // depend on a shift and would cancel in the raw sums of a sample far from zero).
@@ -91,15 +90,16 @@ struct moments {
     double shifted_c = 0, shifted_u = 0, shifted_cc = 0, shifted_uu = 0, shifted_cu = 0;
 };
 
-// The five sums in one read of both inputs, in packets of T: each of the five runs in its own
-// packet accumulators (two sets, so consecutive fused multiply-adds do not wait on each other) for
-// a block of reduction_block elements, whose lanes are then added into double. A block thus sums
-// reduction_block / (2 packet width) values per lane in T (8 for float on AVX-512): the rounding
-// error of a block's sum is about that many ulps of T, and the blocks add up in double. Each input is
-// shifted by its first element first, so the blocks sum nearly centred values and the variances
-// below do not cancel; the raw sums are restored in double. The tail past the last whole block is
-// summed in double. (The earlier form, five Eigen reductions per block, was compute-bound: 2.3x a
-// triad in all instead of the memory-bound 1.5x, docs/benchmarks.md.)
+// The five sums in one read of both inputs, in packets of T: each sum runs in two packet
+// accumulators (even and odd packets, so consecutive fused multiply-adds do not wait on each other;
+// the plain sums are multiply-adds by 1 too, which spreads the work over the FMA and the add units)
+// for a block of reduction_block elements, whose lanes are then added into double lanes. A block
+// thus sums reduction_block / (2 packet width) values per lane in T (16 for float on AVX-512, 32 on
+// AVX2): a block's rounding error is about that many ulps of T, and the blocks add up in double.
+// Each input is shifted by its first element, so the blocks sum nearly centred values; the raw sums
+// are restored in double, the variances use the shifted ones. The head of n % reduction_block
+// elements is summed in double. Measured (docs/benchmarks.md): the pass runs at about the speed of a
+// plain read of both inputs; five Eigen reductions per block, the earlier form, took 1.6x that.
 inline constexpr index reduction_block = 512;
 
 // Packet types as template arguments (ei::ploadu<P>): their alignment attribute is ignored there, as
