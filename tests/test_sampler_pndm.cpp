@@ -153,11 +153,11 @@ TEST_CASE("PNDM rejects bad grids and sizes, naming what is allowed", "[pndm][er
     CHECK_THROWS_WITH(run.step(out, x), Catch::Contains("model_output.size()"));
     // Epsilon prediction cannot start where alphabar = 0 (zero terminal SNR).
     const auto zero_snr = f3test::stable_diffusion<float>().rescaled_zero_terminal_snr();
-    CHECK_THROWS_WITH(
-        pndm<float>(zero_snr, {.skip_prk_steps = true}).start(std::vector<schedule::timestep>{999, 500}, 4),
-        Catch::Contains("prediction_type") && Catch::Contains("v_prediction or sample"));
-    CHECK_NOTHROW(pndm<float>(zero_snr, {.prediction = prediction::v_prediction, .skip_prk_steps = true})
-                      .start(std::vector<schedule::timestep>{999, 500}, 4));
+    const pndm<float> eps_zero_snr(zero_snr, {.skip_prk_steps = true});
+    CHECK_THROWS_WITH(eps_zero_snr.start(std::vector<schedule::timestep>{999, 500}, 4),
+                      Catch::Contains("prediction_type") && Catch::Contains("v_prediction or sample"));
+    const pndm<float> v_zero_snr(zero_snr, {.prediction = prediction::v_prediction, .skip_prk_steps = true});
+    CHECK_NOTHROW(v_zero_snr.start(std::vector<schedule::timestep>{999, 500}, 4));
     // A finished run refuses another step.
     auto one = skip.start(std::vector<schedule::timestep>{10}, 4);
     Eigen::ArrayXf o4 = Eigen::ArrayXf::Zero(4);
