@@ -1,5 +1,6 @@
 // diffuse/sampler/step_target.hpp: where a step from a grid entry of training timesteps lands, for the
-// samplers that step on such a grid with a DDIM-type transfer (DDIM, PNDM).
+// samplers that step on such a grid with a DDIM-type transfer (DDIM, PNDM; DDIM inversion runs the
+// same rule backwards, from the target to t).
 //
 // This library steps from a grid entry to the next one, so every step covers its interval and the
 // state always sits at the noise level the network is next told. diffusers' DDIMScheduler and
@@ -7,7 +8,7 @@
 // network at the next grid entry whatever level that left the state at. The two agree for leading
 // spacing and for trailing spacing when n divides T; for linspace spacing, or trailing with other n,
 // diffusers' steps skip part of each interval. Its rule is kept as an option so that the runtime
-// facade's DDIMScheduler and PNDMScheduler step as diffusers' classes do.
+// facade's DDIMScheduler, DDIMInverseScheduler and PNDMScheduler step as diffusers' classes do.
 // (DDPMScheduler, LCMScheduler and TCDScheduler step to the next grid entry in diffusers too.)
 #pragma once
 
