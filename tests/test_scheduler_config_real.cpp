@@ -363,3 +363,61 @@ TEST_CASE("DDIMInverseScheduler does not read DDIM's thresholding keys, as in di
     diffuse::sample(kdtest::smooth<T>, config::make_sampler<T>("DDIMScheduler", plain), 10, d);
     CHECK((c != d).any());  // DDIM itself thresholds
 }
+
+TEMPLATE_TEST_CASE("DDIM, DDIMInverse and PNDM step by T // n as diffusers; DDPM to the next grid entry",
+                   "[config][diffusers][issue19]", float, double) {
+    using T = TestType;
+    const auto make = [](const char* cls, const json& extra) {
+        return config::from_scheduler_config<T>(with(with(sd15, {{"_class_name", cls}}), extra));
+    };
+    const json linspace{{"timestep_spacing", "linspace"}}, trailing{{"timestep_spacing", "trailing"}};
+    const json prk{{"skip_prk_steps", false}};
+    // Measured worst relative differences (float / double): DDIM linspace 7 and 20, trailing 7 <= 1.2e-6 /
+    // 7.4e-7, DDIM eta 0.5 2.3e-6 / 1.4e-5; DDIMInverse 5.0e-7 / 5.0e-7; DDPM linspace 7 3.6e-6 / 5.7e-6; PNDM
+    // (all five) <= 8.7e-7 / 6.7e-7.
+    const double rel = 3e-5;
+    SECTION("DDIM: SD 1.5 switched to linspace (7 and 20 steps), trailing with 7 steps, eta 0.5") {
+        check_trace(make("DDIMScheduler", linspace), ref::ddim_linspace_7, rel);
+        check_trace(make("DDIMScheduler", linspace), ref::ddim_linspace_20, rel);
+        check_trace(make("DDIMScheduler", trailing), ref::ddim_trailing_7, rel);
+        check_trace(make("DDIMScheduler", with(linspace, {{"eta", 0.5}})), ref::ddim_linspace_7_eta, 2e-4);
+    }
+    SECTION("DDIMInverse: from t - T // n to t, trailing with 7 steps") {
+        check_trace(make("DDIMInverseScheduler", trailing), ref::ddim_inverse_trailing_7, rel);
+    }
+    SECTION("DDPM: previous_timestep() is the next grid entry in diffusers too") {
+        check_trace(make("DDPMScheduler", linspace), ref::ddpm_linspace_7, rel);
+        // Its worst element is diffusers' 1.49e-3, where float32 rounding of the reference (2.6e-7
+        // absolute) is 1.4e-4 / 1.8e-4 relative (float / double).
+        check_trace(make("DDPMScheduler", trailing), ref::ddpm_trailing_7, 2e-3);
+    }
+    SECTION("PNDM: PLMS (linspace 7 and 20, trailing 7) and with the Runge-Kutta warm-up") {
+        check_trace(make("PNDMScheduler", linspace), ref::pndm_linspace_7, rel, 7);
+        check_trace(make("PNDMScheduler", linspace), ref::pndm_linspace_20, rel, 20);
+        check_trace(make("PNDMScheduler", trailing), ref::pndm_trailing_7, rel, 7);
+        check_trace(make("PNDMScheduler", with(linspace, prk)), ref::pndm_linspace_7_prk, rel, 7);
+        check_trace(make("PNDMScheduler", with(trailing, prk)), ref::pndm_trailing_7_prk, rel, 7);
+    }
+    SECTION("the typed samplers' default (the next grid entry) is a different method on these grids") {
+        // Without the facade's diffusers_prev_timestep the same runs end far from diffusers' (measured
+        // worst relative difference: DDIM linspace 7 0.072, PNDM linspace 7 0.042, float and double).
+        const auto grid = schedule::spaced_timesteps(1000, 7, schedule::spacing::linspace);
+        REQUIRE(std::vector<double>(grid.begin(), grid.end()) == ref::ddim_linspace_7.model_times);
+        const auto betas = schedule::discrete<T>::scaled_linear(1000, 0.00085, 0.012);
+        sampler::ddim_options<T> ddim_opt{.set_alpha_to_one = false};
+        array<T> x = kdtest::trace_sample0<T>();
+        const sampler::ddim<T> ddim_next(betas, ddim_opt);
+        diffuse::sample(kdtest::smooth<T>, ddim_next, grid, x);
+        CHECK(worst_relative(x, ref::ddim_linspace_7.x) > 0.01);
+        ddim_opt.target = sampler::step_target::diffusers_prev_timestep;
+        x = kdtest::trace_sample0<T>();
+        const sampler::ddim<T> ddim_diffusers(betas, ddim_opt);
+        diffuse::sample(kdtest::smooth<T>, ddim_diffusers, grid, x);
+        CHECK(worst_relative(x, ref::ddim_linspace_7.x) <= rel);
+        sampler::pndm_options<T> pndm_opt{.skip_prk_steps = true};
+        x = kdtest::trace_sample0<T>();
+        const sampler::pndm<T> pndm_next(betas, pndm_opt);
+        diffuse::sample(kdtest::smooth<T>, pndm_next, grid, x);
+        CHECK(worst_relative(x, ref::pndm_linspace_7.x) > 0.01);
+    }
+}

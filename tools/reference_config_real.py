@@ -18,7 +18,7 @@ ones a zero multiplies included, so the C++ test replays the same stream and che
 """
 import torch
 
-from diffusers import (DDIMParallelScheduler, DDIMScheduler, DDPMParallelScheduler, DDPMScheduler, EulerAncestralDiscreteScheduler, EulerDiscreteScheduler,
+from diffusers import (DDIMInverseScheduler, DDIMParallelScheduler, DDIMScheduler, DDPMParallelScheduler, DDPMScheduler, EulerAncestralDiscreteScheduler, EulerDiscreteScheduler,
                        FlowMatchEulerDiscreteScheduler, IPNDMScheduler, LMSDiscreteScheduler, PNDMScheduler)
 from diffusers.schedulers import (scheduling_ddim, scheduling_ddim_parallel, scheduling_ddpm, scheduling_ddpm_parallel,
                                   scheduling_euler_ancestral_discrete)
@@ -90,6 +90,22 @@ CASES = [
     # FLUX.1-dev's scheduler config at 1024x1024 (image_seq_len 4096).
     ("flux_dev_4096", FlowMatchEulerDiscreteScheduler, 6, FLUX_DEV, {}, dict(mu=calculate_shift(4096))),
     ("flux_dev_1024", FlowMatchEulerDiscreteScheduler, 6, FLUX_DEV, {}, dict(mu=calculate_shift(1024))),
+    # DDIM and PNDM step to prev_timestep = t - T // n, not to the next grid entry: SD 1.5 switched to
+    # linspace spacing, and trailing with 7 steps (7 does not divide 1000); the facade follows that rule
+    # (sampler/step_target.hpp). DDPM's previous_timestep() is the next grid entry (checked likewise).
+    ("ddim_linspace_7", DDIMScheduler, 7, dict(SD15, timestep_spacing="linspace"), {}, {}),
+    ("ddim_linspace_20", DDIMScheduler, 20, dict(SD15, timestep_spacing="linspace"), {}, {}),
+    ("ddim_trailing_7", DDIMScheduler, 7, dict(SD15, timestep_spacing="trailing"), {}, {}),
+    ("ddim_linspace_7_eta", DDIMScheduler, 7, dict(SD15, timestep_spacing="linspace"), dict(eta=0.5), {}),
+    ("ddpm_linspace_7", DDPMScheduler, 7, dict(SD15, timestep_spacing="linspace"), {}, {}),
+    ("ddpm_trailing_7", DDPMScheduler, 7, dict(SD15, timestep_spacing="trailing"), {}, {}),
+    ("pndm_linspace_7", PNDMScheduler, 7, dict(SD15, skip_prk_steps=True, timestep_spacing="linspace"), {}, {}),
+    ("pndm_linspace_20", PNDMScheduler, 20, dict(SD15, skip_prk_steps=True, timestep_spacing="linspace"), {}, {}),
+    ("pndm_trailing_7", PNDMScheduler, 7, dict(SD15, skip_prk_steps=True, timestep_spacing="trailing"), {}, {}),
+    ("pndm_linspace_7_prk", PNDMScheduler, 7, dict(SD15, skip_prk_steps=False, timestep_spacing="linspace"), {}, {}),
+    ("pndm_trailing_7_prk", PNDMScheduler, 7, dict(SD15, skip_prk_steps=False, timestep_spacing="trailing"), {}, {}),
+    # DDIMInverseScheduler steps from t - T // n to t (it has leading and trailing spacing only).
+    ("ddim_inverse_trailing_7", DDIMInverseScheduler, 7, dict(SD15, timestep_spacing="trailing"), {}, {}),
 ]
 
 

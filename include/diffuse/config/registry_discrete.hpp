@@ -28,8 +28,9 @@ template <Real T>
 any_sampler<T> ddim_named(const options& o, std::string class_name) {
     auto betas = discrete_schedule<T>(o);
     const auto grid_for = discrete_grid_for(o, betas.num_train_timesteps());
-    return any_sampler<T>::wrap(std::move(class_name), sampler::ddim<T>(std::move(betas), ddim_options<T>(o, true)),
-                                grid_for);
+    auto opt = ddim_options<T>(o, true);
+    opt.target = sampler::step_target::diffusers_prev_timestep;  // the class's t - T // n (step_target.hpp)
+    return any_sampler<T>::wrap(std::move(class_name), sampler::ddim<T>(std::move(betas), opt), grid_for);
 }
 
 template <Real T>
@@ -49,8 +50,10 @@ template <Real T>
 any_sampler<T> make_ddim_inverse(const options& o) {
     auto betas = discrete_schedule<T>(o);
     const auto grid_for = discrete_grid_for(o, betas.num_train_timesteps());
+    auto opt = ddim_options<T>(o, false);
+    opt.target = sampler::step_target::diffusers_prev_timestep;  // from t - T // n to t, as the class
     return any_sampler<T>::wrap(
-        "DDIMInverseScheduler", sampler::ddim_inverse<T>(std::move(betas), ddim_options<T>(o, false)),
+        "DDIMInverseScheduler", sampler::ddim_inverse<T>(std::move(betas), opt),
         [grid_for](index steps) { return sampler::ddim_inverse<T>::reversed(grid_for(steps)); });
 }
 
@@ -82,7 +85,8 @@ any_sampler<T> make_pndm(const options& o) {
     const auto p = one_of(o, "prediction_type", "epsilon", {"epsilon", "v_prediction"});
     const sampler::pndm_options<T> opt{.prediction = predict::parse_prediction(p),
                                        .skip_prk_steps = o.get_bool("skip_prk_steps", false),
-                                       .set_alpha_to_one = o.get_bool("set_alpha_to_one", false)};
+                                       .set_alpha_to_one = o.get_bool("set_alpha_to_one", false),
+                                       .target = sampler::step_target::diffusers_prev_timestep};
     return any_sampler<T>::wrap("PNDMScheduler", sampler::pndm<T>(std::move(betas), opt), grid_for);
 }
 

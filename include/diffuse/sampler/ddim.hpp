@@ -1,6 +1,7 @@
 // diffuse/sampler/ddim.hpp: Denoising Diffusion Implicit Models (Song, Meng, Ermon 2021).
 //
-// One step from timestep t to the next grid entry t' (eq. 12, with sigma_t from eq. 16):
+// One step from timestep t to the next grid entry t' (or to t - T // n as diffusers, option `target`:
+// sampler/step_target.hpp) (eq. 12, with sigma_t from eq. 16):
 //   x0  = predicted clean sample (any parameterization), optionally clipped/thresholded
 //   s   = eta * sqrt((1 - ab_t') / (1 - ab_t) * (1 - ab_t / ab_t'))
 //   x_t' = sqrt(ab_t') x0 + sqrt(1 - ab_t' - s^2) eps + s z,     z ~ N(0, I)
@@ -17,6 +18,7 @@
 #include "diffuse/sampler/detail/sampler_shell.hpp"
 #include "diffuse/sampler/detail/update.hpp"
 #include "diffuse/sampler/run.hpp"
+#include "diffuse/sampler/step_target.hpp"
 #include "diffuse/schedule/discrete.hpp"
 
 namespace diffuse::sampler {
@@ -29,6 +31,7 @@ struct ddim_options {
     bool set_alpha_to_one = true;
     bool use_clipped_model_output = false;
     predict::x0_processing<T> x0{.clip_range = T(1), .thresholding = {}};
+    step_target target = step_target::next_grid_entry;  // diffusers' DDIMScheduler: diffusers_prev_timestep
 
     void validate() const {
         require(eta >= T(0) && std::isfinite(eta), "eta", eta, "a finite number >= 0");
@@ -95,7 +98,9 @@ public:
             view<T> x = flat(x_in);
             this->check_buffers(output.size(), x.size());
             const auto& s = *sampler_;
-            const timestep t = this->current_timestep(), prev = this->next_timestep();
+            const timestep t = this->current_timestep();
+            const timestep prev = target_timestep(s.options().target, t, this->next_timestep(),
+                                                  s.schedule_.num_train_timesteps(), this->num_steps());
             const T ab = s.schedule_.alpha_bar(t);
             const T ab_prev = prev >= 0 ? s.schedule_.alpha_bar(prev) : s.final_alpha_bar();
             const T beta = T(1) - ab;

@@ -3,7 +3,8 @@
 //
 // The grid is strictly increasing. Step i moves x from the previous grid entry (or from
 // ab = 1 / ab_0 before the first, per set_alpha_to_one) to grid[i], with the model evaluated
-// at grid[i], as diffusers' DDIMInverseScheduler does:
+// at grid[i], as diffusers' DDIMInverseScheduler does (which moves x from grid[i] - T // n instead:
+// option `target = diffusers_prev_timestep`, sampler/step_target.hpp):
 //   x_{t_i} = sqrt(ab_{t_i}) x0 + sqrt(1 - ab_{t_i}) eps,
 // x0 and eps decomposed at the level x is currently at.
 #pragma once
@@ -19,6 +20,7 @@
 #include "diffuse/sampler/detail/sampler_shell.hpp"
 #include "diffuse/sampler/detail/update.hpp"
 #include "diffuse/sampler/run.hpp"
+#include "diffuse/sampler/step_target.hpp"
 #include "diffuse/schedule/discrete.hpp"
 
 namespace diffuse::sampler {
@@ -69,7 +71,10 @@ public:
             view<T> x = flat(x_in);
             this->check_buffers(output.size(), x.size());
             const auto& s = *sampler_;
-            const timestep from = this->previous_timestep(), to = this->current_timestep();
+            // The step's DDIM counterpart runs from `to` to `from` (step_target.hpp).
+            const timestep to = this->current_timestep();
+            const timestep from = target_timestep(s.options().target, to, this->previous_timestep(),
+                                                  s.schedule_.num_train_timesteps(), this->num_steps());
             const T ab_from = from >= 0 ? s.schedule_.alpha_bar(from) : s.initial_alpha_bar();
             const T ab_to = s.schedule_.alpha_bar(to);
             detail::linear_update<T> u{

@@ -15,8 +15,10 @@
 // The eps are those of the model output at the point where it was evaluated, so every
 // parameterization gives the same trajectory (diffusers combines raw v-predictions and converts
 // the sum at the current point instead, which for v_prediction is not the paper's method).
-// Like ddim.hpp, a step goes to the next grid entry (diffusers: t - T//n, the same for leading
-// spacing); past the last entry alphabar is 1 (set_alpha_to_one) or alphabar_0.
+// Like ddim.hpp, a step goes to the next grid entry t'; with `target = diffusers_prev_timestep`
+// (sampler/step_target.hpp) it goes to t - T//n as diffusers' step, and then h = T//n // 2 and the
+// Heun corrector starts from alphabar(t' + T//n), diffusers' arithmetic. Past the last entry
+// alphabar is 1 (set_alpha_to_one) or alphabar_0.
 #pragma once
 
 #include <span>
@@ -27,6 +29,7 @@
 #include "diffuse/sampler/detail/pseudo_numerical.hpp"
 #include "diffuse/sampler/detail/sampler_shell.hpp"
 #include "diffuse/sampler/run.hpp"
+#include "diffuse/sampler/step_target.hpp"
 #include "diffuse/schedule/discrete.hpp"
 
 namespace diffuse::sampler {
@@ -37,6 +40,7 @@ struct pndm_options {
     predict::prediction prediction = predict::prediction::epsilon;
     bool skip_prk_steps = false;
     bool set_alpha_to_one = false;
+    step_target target = step_target::next_grid_entry;  // diffusers' PNDMScheduler: diffusers_prev_timestep
 
     void validate() const {}
 };
@@ -86,7 +90,7 @@ public:
         [[nodiscard]] timestep evaluation_timestep() const {
             const timestep t = this->current_timestep(), next = this->next_timestep();
             if (stage_ == 0) return t;
-            if (runge_kutta()) return stage_ == 3 ? next : next + (t - next) / 2;
+            if (runge_kutta()) return stage_ == 3 ? next : next + half_step();
             return next;  // the Heun stage
         }
         [[nodiscard]] double model_time() const { return static_cast<double>(evaluation_timestep()); }
@@ -114,8 +118,17 @@ public:
             const T ab = sampler_->alpha_bar(t);
             return predict::decompose(sampler_->options().prediction, std::sqrt(ab), std::sqrt(T(1) - ab)).eps;
         }
+        // Where a whole step from the current entry lands, and the half of it the Runge-Kutta stages use.
+        [[nodiscard]] timestep target() const {
+            return target_timestep(sampler_->options().target, this->current_timestep(), this->next_timestep(),
+                                   sampler_->schedule_.num_train_timesteps(), this->num_steps());
+        }
+        [[nodiscard]] timestep half_step() const { return (this->current_timestep() - target()) / 2; }
+        [[nodiscard]] detail::eps_transfer<T> transfer(timestep from, timestep to) const {
+            return detail::ddim_transfer(sampler_->alpha_bar(from), sampler_->alpha_bar(to));
+        }
         [[nodiscard]] detail::eps_transfer<T> transfer_to(timestep to) const {
-            return detail::ddim_transfer(sampler_->alpha_bar(this->current_timestep()), sampler_->alpha_bar(to));
+            return transfer(this->current_timestep(), to);
         }
 
         void step_with(const_view<T> out, view<T> x) {
@@ -129,15 +142,17 @@ public:
                 if (sampler_->options().skip_prk_steps && this->index_ == 0 && next >= 0) {
                     // Pseudo improved Euler: predict x at t' with e_t, evaluate there next.
                     start_ = x;
-                    const auto tr = transfer_to(next);
+                    const auto tr = transfer_to(target());
                     x = tr.on_x * x + tr.on_eps * history_[0];
                     stage_ = 1;
                     return;
                 }
-                history_.multistep(x, transfer_to(next));  // PLMS, eq. 12
+                history_.multistep(x, transfer_to(target()));  // PLMS, eq. 12
                 finish();
             } else {
-                const auto tr = transfer_to(next);
+                // The corrector restarts from the state at t, taken at the level of t' + (t - target): t's
+                // own, or with diffusers' rule alphabar(t' + T//n), as diffusers' step_plms.
+                const auto tr = transfer(next + (t - target()), next);
                 x = tr.on_x * start_ + (tr.on_eps * T(0.5)) * (history_[0] + eps.from_x * x + eps.from_output * out);
                 finish();
             }
@@ -146,7 +161,7 @@ public:
         // One evaluation of the pseudo Runge-Kutta step (eq. 13).
         void runge_kutta_stage(const_view<T> out, view<T> x, const predict::linear_form<T>& eps, timestep t,
                                timestep next) {
-            const timestep h = (t - next) / 2;
+            const timestep h = half_step();
             switch (stage_) {
                 case 0: {
                     history_.push(x, out, eps);
