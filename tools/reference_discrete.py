@@ -110,11 +110,10 @@ def run(cls, config, steps, seed, scale, step_kwargs, dtype, recorder):
             out = torch.cat([out, variance_head(x, variance_type)], dim=1)
         kwargs = dict(step_kwargs)
         if cls is DDIMScheduler and kwargs.get("eta", 0) > 0:
-            # A draw only where the step's standard deviation is nonzero (diffusers multiplies a
-            # draw by 0 on the last step when set_alpha_to_one; diffuse draws nothing there).
-            prev = t - s.config.num_train_timesteps // s.num_inference_steps
-            if float(s._get_variance(t, prev)) > 0:
-                kwargs["variance_noise"] = recorder((1, 1, 8, 8), dtype=dtype)
+            # diffusers draws at every step when eta > 0, also where the draw is multiplied by 0
+            # (the last step with set_alpha_to_one); diffuse draws it too, so a replayed stream stays
+            # aligned with diffusers'.
+            kwargs["variance_noise"] = recorder((1, 1, 8, 8), dtype=dtype)
         x = s.step(out, t, x, **kwargs).prev_sample
     return s.timesteps.tolist(), x0, x
 
