@@ -17,7 +17,7 @@
 #include <diffuse/schedule/sigmas.hpp>
 
 #include "../common/cli.hpp"
-#include "../common/png.hpp"
+#include "../common/plot.hpp"
 #include "../common/progress.hpp"
 
 #include <cmath>
@@ -157,11 +157,14 @@ int main(int argc, char** argv) {
             std::printf("%-10s %6.2f  %6.3f  %.5f\n", method.c_str(), scale, purity, distance);
             for (diffuse::index i = 0; i + 1 < x.size(); i += 2)
                 csv << method << ',' << scale << ',' << x[i] << ',' << x[i + 1] << '\n';
-            examples::canvas image(384, 384);
-            image.dots(x, 5.0, {170, 20, 30});
-            char name[64];
+            char title[64], label[96], name[64];
+            std::snprintf(title, sizeof title, "%s, scale %.2f", method.c_str(), scale);
+            std::snprintf(label, sizeof label, "samples (class-1 purity %.3f, energy distance %.4f)", purity, distance);
+            examples::scatter_plot plot(384, 5.0, title);
+            plot.dots(x, {170, 20, 30});
+            plot.legend({{label, {170, 20, 30}}});
             std::snprintf(name, sizeof name, "%s_%.2f.png", method.c_str(), scale);
-            image.write(dir / name);
+            plot.write(dir / name);
         };
 
         run("unguided", 0.0, uncond);

@@ -19,10 +19,11 @@
 #include <diffuse/sde/sde.hpp>
 
 #include "../common/cli.hpp"
-#include "../common/png.hpp"
+#include "../common/plot.hpp"
 #include "../common/progress.hpp"
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -108,8 +109,9 @@ void write_csv(const std::filesystem::path& path, const array& points) {
 
 // Target density as a white-to-blue background, samples as dark red dots.
 void write_png(const std::filesystem::path& path, const diffuse::models::gaussian_mixture<T>& target,
-               const array& points, T half_width) {
+               const array& points, T half_width, const std::string& title, double energy_distance) {
     constexpr int size = 512;
+    examples::scatter_plot plot(size, static_cast<double>(half_width), title);
     array pixels(2 * size * size), log_p(size * size);
     for (int row = 0; row < size; ++row)
         for (int col = 0; col < size; ++col) {
@@ -119,16 +121,18 @@ void write_png(const std::filesystem::path& path, const diffuse::models::gaussia
         }
     target.log_density(diffuse::cflat(pixels), diffuse::flat(log_p));
     const T peak = log_p.maxCoeff();
-    examples::canvas image(size, size);
-    for (int row = 0; row < size; ++row)
-        for (int col = 0; col < size; ++col) {
-            const T shade = std::exp(log_p[row * size + col] - peak);  // 0..1
-            image.set(
-                col, row,
-                {static_cast<unsigned char>(255 - 200 * shade), static_cast<unsigned char>(255 - 140 * shade), 255});
-        }
-    image.dots(points, half_width, {170, 20, 30});
-    image.write(path);
+    int pixel = 0;  // shade() visits the pixels row by row, as log_p holds them
+    plot.shade([&](double, double) {
+        const T shade = std::exp(log_p[pixel++] - peak);  // 0..1
+        return examples::rgb{static_cast<unsigned char>(255 - 200 * shade),
+                             static_cast<unsigned char>(255 - 140 * shade), 255};
+    });
+    const examples::rgb sample_colour{170, 20, 30};
+    plot.dots(points, sample_colour);
+    char distance[64];
+    std::snprintf(distance, sizeof distance, "samples (energy distance %.4f)", energy_distance);
+    plot.legend({{distance, sample_colour}, {"target density (darker: higher)", {55, 115, 255}}});
+    plot.write(path);
 }
 
 // pc and pf-ode: the mixture's exact prediction on a continuous process, told the process's model
@@ -217,8 +221,9 @@ int main(int argc, char** argv) {
         std::filesystem::create_directories(args.out);
         const std::filesystem::path dir(args.out);
         write_csv(dir / "samples.csv", x);
-        write_png(dir / "samples.png", target, x, args.dataset == "ring" ? T(6.5) : T(2.5));
         const std::string steps = args.sampler == "pf-ode" ? "adaptive steps" : std::to_string(args.steps) + " steps";
+        write_png(dir / "samples.png", target, x, args.dataset == "ring" ? T(6.5) : T(2.5),
+                  args.sampler + ", " + steps + ", " + args.dataset + " mixture", generated);
         std::cout << "sampler " << args.sampler << ", " << steps << ", " << args.count << " samples of the "
                   << args.dataset << " mixture\n";
         if (args.sampler == "pc" || args.sampler == "pf-ode") {
