@@ -22,7 +22,7 @@
 #include <diffuse/schedule/discrete.hpp>
 
 #include "../common/cli.hpp"
-#include "../common/png.hpp"
+#include "../common/plot.hpp"
 #include "../common/progress.hpp"
 
 #include <algorithm>
@@ -475,10 +475,14 @@ int main(int argc, char** argv) {
         const std::filesystem::path dir(args.out);
         std::filesystem::create_directories(dir);
         write_loss_curve(dir / "loss.png", losses);
-        examples::canvas image(512, 512);
-        image.dots(truth, args.dataset == "ring" ? 6.5 : 2.5, {190, 190, 190});
-        image.dots(x.head(set_size), args.dataset == "ring" ? 6.5 : 2.5, {170, 20, 30});
-        image.write(dir / "samples.png");
+        examples::scatter_plot plot(512, args.dataset == "ring" ? 6.5 : 2.5,
+                                    "trained MLP, " + args.sampler + ", " + std::to_string(args.steps) + " steps");
+        plot.dots(truth, {190, 190, 190});
+        plot.dots(x.head(set_size), {170, 20, 30});
+        char label[80];
+        std::snprintf(label, sizeof label, "samples (energy distance %.4f)", generated.mean()[0]);
+        plot.legend({{label, {170, 20, 30}}, {"data (" + args.dataset + ")", {190, 190, 190}}});
+        plot.write(dir / "samples.png");
         nn::save(model.net(), (dir / "model.bin").string());
 
         std::cout << args.dataset << ", objective " << args.objective << ": " << args.iterations
