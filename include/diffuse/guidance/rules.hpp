@@ -207,6 +207,25 @@ struct sample_pair {
     index sample;
 };
 
+// What every rule shares: its options, validated once; no run memory unless it says otherwise; it
+// guides inside its window unless its scale makes the result the conditional prediction.
+template <class Options>
+class rule_base {
+public:
+    using options_type = Options;
+    explicit rule_base(Options o) : o_((o.validate(), o)) {}
+    [[nodiscard]] const Options& options() const { return o_; }
+
+    [[nodiscard]] index memory_slots() const { return 0; }
+    template <Real T>
+    [[nodiscard]] bool guides(const evaluation_context<T>& c) const {
+        return o_.window.covers(c) && !detail::is_noop_scale(o_.guidance_scale, o_.use_original_formulation);
+    }
+
+protected:
+    Options o_;
+};
+
 // ClassifierFreeGuidance: uncond + g (cond - uncond), or cond + g (cond - uncond) with
 // use_original_formulation (Ho & Salimans 2022, eq. 6 with w = g). One fused pass, or a pass of
 // sums then one fused pass with the rescale.
@@ -222,17 +241,10 @@ struct classifier_free_options {
     }
 };
 
-class classifier_free {
+class classifier_free : public rule_base<classifier_free_options> {
 public:
-    using options_type = classifier_free_options;
-    explicit classifier_free(classifier_free_options o) : o_((o.validate(), o)) {}
-    [[nodiscard]] const classifier_free_options& options() const { return o_; }
+    using rule_base::rule_base;
 
-    [[nodiscard]] index memory_slots() const { return 0; }
-    template <Real T>
-    [[nodiscard]] bool guides(const evaluation_context<T>& c) const {
-        return o_.window.covers(c) && !detail::is_noop_scale(o_.guidance_scale, o_.use_original_formulation);
-    }
     template <Real T>
     void combine(sample_pair<T> s, const evaluation_context<T>&, index) const {
         // pred = p cond + q uncond.
@@ -246,9 +258,6 @@ public:
         }
         s.out = T(factor * p) * s.cond + T(factor * q) * s.uncond;
     }
-
-private:
-    classifier_free_options o_;
 };
 
 namespace detail {
@@ -282,22 +291,15 @@ struct zero_star_options {
     }
 };
 
-class zero_star {
+class zero_star : public rule_base<zero_star_options> {
 public:
-    using options_type = zero_star_options;
-    explicit zero_star(zero_star_options o) : o_((o.validate(), o)) {}
-    [[nodiscard]] const zero_star_options& options() const { return o_; }
+    using rule_base::rule_base;
 
-    [[nodiscard]] index memory_slots() const { return 0; }
     // The zero-init steps: the output is zero without evaluating anything (diffusers computes both
     // branches and discards them; with guidance_rescale > 0 it then returns NaN from 0 * (std / 0)).
     template <Real T>
     [[nodiscard]] bool zeroes(const evaluation_context<T>& c) const {
         return o_.window.enabled && c.step < o_.zero_init_steps;
-    }
-    template <Real T>
-    [[nodiscard]] bool guides(const evaluation_context<T>& c) const {
-        return o_.window.covers(c) && !detail::is_noop_scale(o_.guidance_scale, o_.use_original_formulation);
     }
     template <Real T>
     void combine(sample_pair<T> s, const evaluation_context<T>&, index) const {
@@ -311,9 +313,6 @@ public:
                                                      detail::combined_variance(m, p, q));
         s.out = T(factor * p) * s.cond + T(factor * q) * s.uncond;
     }
-
-private:
-    zero_star_options o_;
 };
 
 // MagnitudeAwareGuidance (diffusers' mambo_guidance): per sample, with r = |cond - uncond| / |uncond|,
@@ -332,17 +331,10 @@ struct magnitude_aware_options {
     }
 };
 
-class magnitude_aware {
+class magnitude_aware : public rule_base<magnitude_aware_options> {
 public:
-    using options_type = magnitude_aware_options;
-    explicit magnitude_aware(magnitude_aware_options o) : o_((o.validate(), o)) {}
-    [[nodiscard]] const magnitude_aware_options& options() const { return o_; }
+    using rule_base::rule_base;
 
-    [[nodiscard]] index memory_slots() const { return 0; }
-    template <Real T>
-    [[nodiscard]] bool guides(const evaluation_context<T>& c) const {
-        return o_.window.covers(c) && !detail::is_noop_scale(o_.guidance_scale, o_.use_original_formulation);
-    }
     template <Real T>
     void combine(sample_pair<T> s, const evaluation_context<T>&, index) const {
         const auto m = detail::moments_of(s.cond, s.uncond);
@@ -355,9 +347,6 @@ public:
                                                      detail::combined_variance(m, p, q));
         s.out = T(factor * p) * s.cond + T(factor * q) * s.uncond;
     }
-
-private:
-    magnitude_aware_options o_;
 };
 
 // AdaptiveProjectedGuidance (Sadat et al. 2024, diffusers' normalized_guidance): d = cond - uncond,
@@ -388,18 +377,12 @@ struct adaptive_projected_options {
     }
 };
 
-class adaptive_projected {
+class adaptive_projected : public rule_base<adaptive_projected_options> {
 public:
-    using options_type = adaptive_projected_options;
-    explicit adaptive_projected(adaptive_projected_options o) : o_((o.validate(), o)) {}
-    [[nodiscard]] const adaptive_projected_options& options() const { return o_; }
+    using rule_base::rule_base;
 
     // One slot: the momentum average of every sample's prediction part.
     [[nodiscard]] index memory_slots() const { return o_.adaptive_projected_guidance_momentum ? 1 : 0; }
-    template <Real T>
-    [[nodiscard]] bool guides(const evaluation_context<T>& c) const {
-        return o_.window.covers(c) && !detail::is_noop_scale(o_.guidance_scale, o_.use_original_formulation);
-    }
     // `slot`: this rule's first memory slot in c.
     template <Real T>
     void combine(sample_pair<T> s, const evaluation_context<T>& c, index slot) const {
@@ -442,9 +425,6 @@ public:
             }
         });
     }
-
-private:
-    adaptive_projected_options o_;
 };
 
 // TangentialClassifierFreeGuidance: uncond is replaced by its projection onto the first right
@@ -453,17 +433,10 @@ private:
 // eigenvalue; its sign does not matter to the projection (uncond . v1) v1.
 using tangential_options = classifier_free_options;
 
-class tangential {
+class tangential : public rule_base<tangential_options> {
 public:
-    using options_type = tangential_options;
-    explicit tangential(tangential_options o) : o_((o.validate(), o)) {}
-    [[nodiscard]] const tangential_options& options() const { return o_; }
+    using rule_base::rule_base;
 
-    [[nodiscard]] index memory_slots() const { return 0; }
-    template <Real T>
-    [[nodiscard]] bool guides(const evaluation_context<T>& c) const {
-        return o_.window.covers(c) && !detail::is_noop_scale(o_.guidance_scale, o_.use_original_formulation);
-    }
     template <Real T>
     void combine(sample_pair<T> s, const evaluation_context<T>&, index) const {
         const auto m = detail::moments_of(s.cond, s.uncond);
@@ -493,9 +466,6 @@ public:
                                                      detail::combined_variance(m, p, q));
         s.out = T(factor * p) * s.cond + T(factor * q) * s.uncond;
     }
-
-private:
-    tangential_options o_;
 };
 
 }  // namespace diffuse::guidance
