@@ -5,6 +5,8 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
+#include <iostream>
 #include <string>
 
 #include <diffuse/core/error.hpp>
@@ -24,6 +26,24 @@ N parse_number(const std::string& flag, const std::string& text) {
 inline std::string flag_value(int argc, char** argv, int& i) {
     if (i + 1 >= argc) throw diffuse::invalid(argv[i], "(missing)", "a value after the flag");
     return argv[++i];
+}
+
+// The common shape of the examples' command lines: `--help`/`-h` prints `usage` and exits 0,
+// `--quiet` sets `quiet`, and every other flag takes a value, handed to `option(flag, value)`.
+template <class Option>
+void for_each_option(int argc, char** argv, const char* usage, bool& quiet, Option option) {
+    for (int i = 1; i < argc; ++i) {
+        const std::string flag = argv[i];
+        if (flag == "--quiet") {
+            quiet = true;
+            continue;
+        }
+        if (flag == "--help" || flag == "-h") {
+            std::cout << usage;
+            std::exit(0);
+        }
+        option(flag, flag_value(argc, argv, i));
+    }
 }
 
 }  // namespace examples

@@ -52,23 +52,13 @@ struct arguments {
 
 arguments parse(int argc, char** argv) {
     arguments a;
-    for (int i = 1; i < argc; ++i) {
-        const std::string flag = argv[i];
-        if (flag == "--quiet") {
-            a.quiet = true;
-            continue;
-        }
-        if (flag == "--help" || flag == "-h") {
-            std::cout << usage;
-            std::exit(0);
-        }
-        const std::string value = examples::flag_value(argc, argv, i);
+    examples::for_each_option(argc, argv, usage, a.quiet, [&](const std::string& flag, const std::string& value) {
         if (flag == "--steps") a.steps = examples::parse_number<diffuse::index>(flag, value);
         else if (flag == "--count") a.count = examples::parse_number<diffuse::index>(flag, value);
         else if (flag == "--seed") a.seed = examples::parse_number<unsigned long long>(flag, value);
         else if (flag == "--out") a.out = value;
         else throw diffuse::invalid("option", flag, "--steps, --count, --seed, --out, --quiet, --help");
-    }
+    });
     diffuse::require(a.steps >= 1 && a.steps <= 1000, "--steps", a.steps, "an integer in [1, 1000]");
     diffuse::require(a.count >= 1 && a.count <= 100'000, "--count", a.count, "an integer in [1, 100000]");
     return a;

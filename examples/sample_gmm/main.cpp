@@ -63,17 +63,7 @@ struct arguments {
 
 arguments parse(int argc, char** argv) {
     arguments a;
-    for (int i = 1; i < argc; ++i) {
-        const std::string flag = argv[i];
-        if (flag == "--quiet") {
-            a.quiet = true;
-            continue;
-        }
-        if (flag == "--help" || flag == "-h") {
-            std::cout << usage;
-            std::exit(0);
-        }
-        const std::string value = examples::flag_value(argc, argv, i);
+    examples::for_each_option(argc, argv, usage, a.quiet, [&](const std::string& flag, const std::string& value) {
         if (flag == "--sampler") a.sampler = value;
         else if (flag == "--sde") a.sde = value;
         else if (flag == "--dataset") a.dataset = value;
@@ -90,7 +80,7 @@ arguments parse(int argc, char** argv) {
                 "option", flag,
                 "--sampler, --sde, --steps, --eta, --seed, --count, --dataset, --prediction, --schedule, "
                 "--spacing, --out, --quiet, --help");
-    }
+    });
     diffuse::require(a.sampler == "ddim" || a.sampler == "ddpm" || a.sampler == "pc" || a.sampler == "pf-ode",
                      "--sampler", a.sampler, "ddim, ddpm, pc, pf-ode");
     diffuse::require(a.sde == "vp" || a.sde == "sub_vp" || a.sde == "ve", "--sde", a.sde, "vp, sub_vp, ve");
