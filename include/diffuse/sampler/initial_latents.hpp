@@ -64,6 +64,10 @@ void fill_initial_latents(T sigma, X& x_in, Noise& noise) {
     view<T> x = flat(x_in);
     if constexpr (random::noise_source<std::remove_cvref_t<Noise>, T>) {
         noise.normal(x);
+    } else if constexpr (std::is_arithmetic_v<std::remove_cvref_t<Noise>>) {
+        static_assert(!std::is_arithmetic_v<std::remove_cvref_t<Noise>>,
+                      "noise must be a noise source (e.g. diffuse::random::generator seeded with your seed) or a "
+                      "buffer of standard normals; a bare number is neither");
     } else {
         const const_view<T> given = cflat(noise);
         require_size("noise.size()", given.size(), x.size());
