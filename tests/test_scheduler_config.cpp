@@ -41,6 +41,19 @@ TEMPLATE_TEST_CASE("a DDIM scheduler_config.json reproduces diffusers' DDIM test
     CHECK(loop_a_sum(config::from_scheduler_config<T>(v), 10) == Approx(52.5302).margin(1e-2));
 }
 
+TEMPLATE_TEST_CASE("from_scheduler_config_text reads the JSON text Python writes, as the file loader does", "[config]",
+                   float, double) {
+    using T = TestType;
+    // lambda_min_clipped: -Infinity is how diffusers saves DPMSolverMultistep's default; for DDIM it is
+    // another class's key (ignored). Same config as the file-based DDIM test above: same result, exactly.
+    const std::string text = R"({"_class_name": "DDIMScheduler", "num_train_timesteps": 1000, "beta_start": 0.0001,
+        "beta_end": 0.02, "beta_schedule": "linear", "clip_sample": true, "lambda_min_clipped": -Infinity})";
+    const auto s = config::from_scheduler_config_text<T>(text);
+    CHECK(s.class_name() == "DDIMScheduler");
+    CHECK(loop_a_sum(s, 10) == loop_a_sum(config::from_scheduler_config<T>(config::parse_python_json(text)), 10));
+    CHECK_THROWS_WITH(config::from_scheduler_config_text<T>("{\"_class_name\": "), Catch::Contains("valid JSON"));
+}
+
 TEMPLATE_TEST_CASE("an Euler config reproduces diffusers' Euler values through the erased run", "[config][diffusers]",
                    float, double) {
     using T = TestType;

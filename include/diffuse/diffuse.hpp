@@ -5,6 +5,7 @@
 #pragma once
 
 #include "diffuse/config/any_sampler.hpp"
+#include "diffuse/config/facade.hpp"
 #include "diffuse/config/options.hpp"
 #include "diffuse/config/registry.hpp"
 #include "diffuse/core/brownian.hpp"

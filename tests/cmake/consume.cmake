@@ -17,4 +17,8 @@ foreach(consumer IN ITEMS fetchcontent subdirectory find_package)
       -DEigen3_DIR=${Eigen3_DIR}
       -P ${PROJECT_SOURCE_DIR}/tests/consume/run_consumer.cmake)
   set_tests_properties(consume_${consumer} PROPERTIES LABELS consume TIMEOUT 180)
+  if(consumer STREQUAL "find_package")
+    # It also compiles diffuse::facade (the sampler table, about a minute of CPU at -O3).
+    set_tests_properties(consume_${consumer} PROPERTIES TIMEOUT 900)
+  endif()
 endforeach()

@@ -12,6 +12,17 @@ function(diffuse_consumer_program)
   target_compile_options(ddim_point_mass PRIVATE -Wall -Wextra -Wpedantic -Werror)
 endfunction()
 
+# Builds facade_point_mass against diffuse::facade (the compiled runtime facade; it exists when
+# nlohmann/json is found, as on the CI machine), also with strict warnings.
+function(diffuse_consumer_facade_program)
+  if(NOT TARGET diffuse::facade)
+    message(FATAL_ERROR "diffuse::facade is missing (is nlohmann/json installed?)")
+  endif()
+  add_executable(facade_point_mass ${CMAKE_CURRENT_LIST_DIR}/../facade_point_mass.cpp)
+  target_link_libraries(facade_point_mass PRIVATE diffuse::facade)
+  target_compile_options(facade_point_mass PRIVATE -Wall -Wextra -Wpedantic -Werror)
+endfunction()
+
 # A project that pulls diffuse in as a subproject must get the library only: its tests,
 # examples, benchmarks and install rules default to PROJECT_IS_TOP_LEVEL, i.e. OFF here.
 function(diffuse_consumer_require_library_only)

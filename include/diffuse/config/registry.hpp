@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "diffuse/config/any_sampler.hpp"
+#include "diffuse/config/facade.hpp"
 #include "diffuse/config/options.hpp"
 #include "diffuse/config/registry_consistency.hpp"
 #include "diffuse/config/registry_detail.hpp"
@@ -65,10 +66,6 @@ template <Real T>
 void register_sampler(std::string class_name, factory<T> make) {
     registry<T>()[std::move(class_name)] = std::move(make);
 }
-
-// Keys nobody reads: ignored with a message in the sampler's warnings() (diffusers' behaviour,
-// the default for config files), or errors (the default for options written in code).
-enum class unknown_keys { warn, error };
 
 // The sampler names of the A1111 web UI and ComfyUI, as diffusers' scheduler overview maps them to a
 // class and its options (and, where diffusers has no class, the k-diffusion sampler registered here).
@@ -177,10 +174,9 @@ std::string_view registered_name(std::string_view class_name) {
 
 // Builds the sampler of `class_name` (a registered class, a Flax* alias of one, or an A1111/ComfyUI
 // sampler name from sampler_aliases(), whose preset options join `o`) from `o`. Keys of other
-// diffusers schedulers are ignored; other keys nobody reads follow `policy`.
+// diffusers schedulers are ignored; other keys nobody reads follow `policy` (defaults in facade.hpp).
 template <Real T>
-any_sampler<T> make_sampler(std::string_view class_name, const options& o = {},
-                            unknown_keys policy = unknown_keys::error) {
+any_sampler<T> make_sampler(std::string_view class_name, const options& o, unknown_keys policy) {
     if (const auto alias = sampler_aliases().find(class_name); alias != sampler_aliases().end()) {
         options merged = o;
         for (const auto& [key, v] : alias->second.preset.entries()) {
@@ -201,7 +197,8 @@ any_sampler<T> make_sampler(std::string_view class_name, const options& o = {},
 // template work in the library (tens of seconds per translation unit at -O2). A program with
 // several translation units that use the facade can compile it once: define
 // DIFFUSE_EXTERN_REGISTRY in all of them and include diffuse/config/registry_instances.hpp in
-// exactly one .cpp (docs/config.md, "Compile time").
+// exactly one .cpp, or link the compiled facade, CMake target diffuse::facade, which does both
+// (docs/config.md, "Compile time").
 #if defined(DIFFUSE_EXTERN_REGISTRY)
 extern template std::map<std::string, factory<float>, std::less<>>& registry<float>();
 extern template std::map<std::string, factory<double>, std::less<>>& registry<double>();

@@ -97,8 +97,14 @@ inline nlohmann::json parse_python_json(std::string_view text, const std::string
     }
 }
 
+// (Declared with its defaults in facade.hpp.)
 template <Real T>
-any_sampler<T> from_scheduler_config_file(const std::filesystem::path& path, unknown_keys policy = unknown_keys::warn) {
+any_sampler<T> from_scheduler_config_text(std::string_view json, unknown_keys policy) {
+    return from_scheduler_config<T>(parse_python_json(json), policy);
+}
+
+template <Real T>
+any_sampler<T> from_scheduler_config_file(const std::filesystem::path& path, unknown_keys policy) {
     // An ifstream opens a directory on Linux and fails only at the first read, with an ios_base::failure.
     require(!std::filesystem::is_directory(path), "path", path.string(),
             "a scheduler_config.json file, not a directory");

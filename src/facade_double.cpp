@@ -1,0 +1,2 @@
+#define DIFFUSE_FACADE_SCALAR double
+#include "facade_instances.inc"

@@ -1,0 +1,2 @@
+#define DIFFUSE_FACADE_SCALAR float
+#include "facade_instances.inc"
