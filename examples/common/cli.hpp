@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <string>
 
@@ -44,6 +45,17 @@ void for_each_option(int argc, char** argv, const char* usage, bool& quiet, Opti
         }
         option(flag, flag_value(argc, argv, i));
     }
+}
+
+// Creates the output directory `path` (and its parents), or an error naming `flag` (a path that is a
+// file, say) instead of an uncaught std::filesystem::filesystem_error.
+inline std::filesystem::path output_directory(const std::string& flag, const std::string& path) {
+    std::error_code ec;
+    std::filesystem::create_directories(path, ec);
+    if (ec || !std::filesystem::is_directory(path)) {
+        throw diffuse::invalid(flag, path, "a directory that exists or can be created (" + ec.message() + ")");
+    }
+    return path;
 }
 
 }  // namespace examples

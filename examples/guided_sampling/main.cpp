@@ -120,8 +120,7 @@ int main(int argc, char** argv) {
         class_zero.sample(flat(truth2), data);
         const double spread = models::energy_distance<T>(cflat(truth2), cflat(truth), 2);
 
-        std::filesystem::create_directories(args.out);
-        const std::filesystem::path dir(args.out);
+        const std::filesystem::path dir = examples::output_directory("--out", args.out);
         std::ofstream csv(dir / "samples.csv");
         if (!csv) throw invalid("--out", args.out, "a writable directory");
         csv << "method,scale,x,y\n";

@@ -208,8 +208,7 @@ int main(int argc, char** argv) {
         const double generated = models::energy_distance<T>(cflat(x), cflat(truth), 2);
         const double reference = models::energy_distance<T>(cflat(truth2), cflat(truth), 2);
 
-        std::filesystem::create_directories(args.out);
-        const std::filesystem::path dir(args.out);
+        const std::filesystem::path dir = examples::output_directory("--out", args.out);
         write_csv(dir / "samples.csv", x);
         const std::string steps = args.sampler == "pf-ode" ? "adaptive steps" : std::to_string(args.steps) + " steps";
         write_png(dir / "samples.png", target, x, args.dataset == "ring" ? T(6.5) : T(2.5),

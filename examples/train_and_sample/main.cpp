@@ -324,26 +324,25 @@ double mean_pairwise_distance(const array& points) {
     return sum / (0.5 * static_cast<double>(n) * static_cast<double>(n - 1));
 }
 
-// The loss per step (light) and its moving average (dark), log scale.
+// The loss per step (light) and its moving average (dark) against the step, on a log scale
+// spanning whole decades.
 void write_loss_curve(const std::filesystem::path& path, const std::vector<double>& losses) {
-    constexpr int width = 640, height = 360, margin = 20;
-    examples::canvas image(width, height);
-    std::vector<double> smooth(losses.size());
+    std::vector<double> steps(losses.size()), smooth(losses.size());
     double average = losses.front();
-    for (std::size_t i = 0; i < losses.size(); ++i) smooth[i] = average = 0.98 * average + 0.02 * losses[i];
-    const auto [lo_it, hi_it] = std::minmax_element(losses.begin(), losses.end());
-    const double lo = std::log10(std::max(*lo_it, 1e-12)), hi = std::log10(std::max(*hi_it, 1e-12));
-    auto plot = [&](const std::vector<double>& series, examples::rgb colour) {
-        for (std::size_t i = 0; i < series.size(); ++i) {
-            const int col = margin + static_cast<int>((width - 2 * margin - 1) * static_cast<double>(i) /
-                                                      static_cast<double>(std::max<std::size_t>(series.size() - 1, 1)));
-            const double level = (std::log10(std::max(series[i], 1e-12)) - lo) / std::max(hi - lo, 1e-12);
-            image.set(col, margin + static_cast<int>((height - 2 * margin - 1) * (1.0 - level)), colour);
-        }
-    };
-    plot(losses, {170, 190, 230});
-    plot(smooth, {20, 40, 140});
-    image.write(path);
+    for (std::size_t i = 0; i < losses.size(); ++i) {
+        steps[i] = static_cast<double>(i + 1);
+        smooth[i] = average = 0.98 * average + 0.02 * losses[i];
+    }
+    const auto [lo, hi] = std::minmax_element(losses.begin(), losses.end());
+    const double decade_lo = std::pow(10.0, std::floor(std::log10(std::max(*lo, 1e-12))));
+    const double decade_hi = std::pow(10.0, std::ceil(std::log10(std::max(*hi, 1e-12))));
+    examples::line_plot plot(560, 300, {0, static_cast<double>(losses.size()), false, "training step"},
+                             {decade_lo, std::max(decade_hi, 10 * decade_lo), true, "loss"},
+                             "denoising loss while training");
+    plot.line(steps, losses, {170, 190, 230});
+    plot.line(steps, smooth, {20, 40, 140});
+    plot.legend({{"loss of each minibatch", {170, 190, 230}}, {"moving average (0.98)", {20, 40, 140}}}, true);
+    plot.write(path);
 }
 
 double cpu_seconds() {
@@ -363,6 +362,7 @@ int main(int argc, char** argv) {
     try {
         using namespace diffuse;
         const double cpu_start = cpu_seconds();
+        const std::filesystem::path dir = examples::output_directory("--out", args.out);  // before training
         const dataset data(args.dataset);
         const bool flow = args.objective == "flow";
         const noise_levels levels(flow);
@@ -472,8 +472,6 @@ int main(int argc, char** argv) {
         const double ratio = generated.mean()[0] / expected_reference;
         const double total_cpu = cpu_seconds() - cpu_start;
 
-        const std::filesystem::path dir(args.out);
-        std::filesystem::create_directories(dir);
         write_loss_curve(dir / "loss.png", losses);
         examples::scatter_plot plot(512, args.dataset == "ring" ? 6.5 : 2.5,
                                     "trained MLP, " + args.sampler + ", " + std::to_string(args.steps) + " steps");
