@@ -626,6 +626,20 @@ TEMPLATE_TEST_CASE("a guided run allocates nothing per step once prepared", "[gu
     CHECK(made.made == 0);
     CHECK(made.released == 0);
     CHECK((x != before).any());
+
+    // CFG++ (the step landing in every context) on DDIM without clipping, one batched call.
+    const auto cfg_pp = guidance::batched(guidance::cfg_pp({.guidance_scale = 0.7}), network);
+    sampler::ddim<T> unclipped(sched, {.x0 = {}});
+    auto plus = unclipped.start(schedule::spaced_timesteps(1000, 6), n);
+    cfg_pp.prepare(plus.context());
+    const auto made_plus = allocation_counting::count([&] {
+        while (!plus.done()) {
+            const auto c = plus.context();
+            cfg_pp(cflat(x), c.model_time(), flat(out), c);
+            plus.step(out, x);
+        }
+    });
+    CHECK(made_plus.made == 0);
 }
 
 TEST_CASE("invalid guidance options are diffuse::errors naming the option", "[guidance][errors]") {

@@ -603,8 +603,9 @@ public:
         }
         const double sigma = c.level.sigma, to = c.target->level.sigma;
         const double ratio = std::isinf(sigma) ? 0.0 : to / sigma;
-        require(ratio < 1.0, "CFG++ target sigma", to,
-                "below the evaluated sigma = " + std::to_string(sigma) + " (a step that removes noise)");
+        if (!(ratio < 1.0))  // (the message is built only here: guides() runs on every evaluation)
+            throw invalid("CFG++ target sigma", to,
+                          "below the evaluated sigma = " + std::to_string(sigma) + " (a step that removes noise)");
         return o_.guidance_scale / (1.0 - ratio);
     }
     template <Real T>
