@@ -16,6 +16,7 @@
 #include "diffuse/core/stream.hpp"
 #include "diffuse/core/view.hpp"
 #include "diffuse/guidance/classifier.hpp"
+#include "diffuse/guidance/frequency_decoupled.hpp"
 #include "diffuse/guidance/guided.hpp"
 #include "diffuse/guidance/rules.hpp"
 #include "diffuse/models/denoiser.hpp"

@@ -12,6 +12,17 @@
 // The gradient callable is `grad(const_view<T> x, double model_time, view<T> out, const
 // evaluation_context<T>&)` (or without the context): grad_x log p(y | x_t = x) at the network's input x.
 // With a learned-variance output only the prediction part moves.
+//
+// The mean-shift form (Dhariwal & Nichol 2021, Algorithm 1, for DDPM's ancestral step):
+//   x_t' ~ N(mu + s Sigma grad log p(y | x_t), Sigma),
+// with mu and Sigma the step's mean and noise variance in the network's state. A run that reports
+// where its step lands (evaluation_context.hpp: x'/alpha' = x0 + sigma' eps + noise z) has
+// mu = alpha' (x0(out) + sigma' eps(out)) and Sigma = (alpha' noise)^2, and mu moves with the output by
+// d mu = alpha' (x0_o + sigma' eps_o) d out (x0_o, eps_o: the output's coefficients in x0 and eps), so
+//   d out = s alpha' noise^2 / (x0_o + sigma' eps_o) grad log p(y | x).
+// The sampler's step then lands at mu + s Sigma g with the same noise. For epsilon on DDPM,
+// x0_o + sigma' eps_o = sigma' - sigma. A step without noise (DDPM's last one) is not moved. Runs that
+// report no landing (DDPM with clip_sample, thresholding or a learned variance, ...) are a diffuse::error.
 #pragma once
 
 #include <utility>
@@ -25,10 +36,15 @@
 
 namespace diffuse::guidance {
 
+// score: the score shifts by s grad log p(y | x) (every sampler); mean_shift: the step's mean shifts
+// by s Sigma grad log p(y | x) (Algorithm 1; runs that report their landing).
+enum class classifier_form { score, mean_shift };
+
 struct classifier_options {
-    double scale = 1.0;  // s; 1 samples p(x | y) exactly with the exact classifier
+    double scale = 1.0;  // s; 1 samples p(x | y) exactly with the exact classifier (score form)
     predict::prediction prediction = predict::prediction::epsilon;  // what the guided model predicts
     guidance_window window{};
+    classifier_form form = classifier_form::score;
 
     void validate() const {
         require_finite("scale", scale);
@@ -42,6 +58,23 @@ T classifier_coefficient(predict::prediction prediction, const evaluation_contex
     const T alpha = c.alpha_t(), sigma = c.sigma_t();
     const auto d = predict::decompose(prediction, alpha, sigma);
     return static_cast<T>(-(static_cast<double>(sigma) / static_cast<double>(d.eps.from_output)) * scale);
+}
+
+// The coefficient of grad log p(y | x) in the output for the mean-shift form (see the top of the file).
+template <Real T>
+T mean_shift_coefficient(predict::prediction prediction, const evaluation_context<T>& c, double scale) {
+    if (!c.target) {
+        throw invalid("classifier_options.form", "mean_shift",
+                      "a run that reports where its step lands (run.target_level()): DDPM with a fixed variance "
+                      "or DDIM, without clip_sample or thresholding; the score form guides every sampler");
+    }
+    const auto d = predict::decompose(prediction, c.alpha_t(), c.sigma_t());
+    const double alpha = c.target->level.alpha, noise = c.target->noise;
+    const double along = static_cast<double>(d.x0.from_output) + c.target->level.sigma * d.eps.from_output;
+    if (noise == 0.0) return T(0);
+    require(along != 0.0, "classifier mean shift", "a step whose mean does not depend on the model output",
+            "a step that moves x0 + sigma' eps with the output");
+    return static_cast<T>(scale * alpha * noise * noise / along);
 }
 
 template <class Model, class Gradient>
@@ -66,9 +99,11 @@ public:
         const auto inner = c.inner(1);
         sampler::call_model<T>(model_, x, model_time, out, inner);
         if (!o_.window.covers(c) || o_.scale == 0.0) return;
+        const T k = o_.form == classifier_form::score ? classifier_coefficient(o_.prediction, c, o_.scale)
+                                                      : mean_shift_coefficient(o_.prediction, c, o_.scale);
+        if (k == T(0)) return;  // a step without noise: no mean shift
         view<T> g = c.slot(0, x.size());
         sampler::call_model<T>(gradient_, x, model_time, g, inner);
-        const T k = classifier_coefficient(o_.prediction, c, o_.scale);
         if (l.stride == l.width) {
             out += k * g;
             return;

@@ -56,6 +56,16 @@ void combine_samples(const Rule& rule, const evaluation_context<T>& c, index slo
     }
 }
 
+// The size of a rule's memory slot k: rule.slot_size(k, c) where a rule has it, else the state's size.
+template <class Rule, class T>
+index slot_size(const Rule& rule, index k, const evaluation_context<T>& c) {
+    if constexpr (requires { rule.slot_size(k, c); }) {
+        return rule.slot_size(k, c);
+    } else {
+        return c.shape.size;
+    }
+}
+
 template <class Rule, class T>
 bool zeroes(const Rule& rule, const evaluation_context<T>& c) {
     if constexpr (requires { rule.zeroes(c); }) {
@@ -81,7 +91,7 @@ public:
     template <Real T>
     void prepare(const evaluation_context<T>& c) const {
         (void)c.slot(0, c.output_size);
-        for (index k = 0; k < rule_.memory_slots(); ++k) (void)c.slot(1 + k, c.shape.size);
+        for (index k = 0; k < rule_.memory_slots(); ++k) (void)c.slot(1 + k, detail::slot_size(rule_, k, c));
         sampler::prepare_model<T>(cond_, c.inner(memory_slots()));
         sampler::prepare_model<T>(uncond_, c.inner(memory_slots()));
     }
@@ -123,7 +133,7 @@ public:
     void prepare(const evaluation_context<T>& c) const {
         (void)c.slot(0, 2 * c.shape.size);
         (void)c.slot(1, 2 * c.output_size);
-        for (index k = 0; k < rule_.memory_slots(); ++k) (void)c.slot(2 + k, c.shape.size);
+        for (index k = 0; k < rule_.memory_slots(); ++k) (void)c.slot(2 + k, detail::slot_size(rule_, k, c));
         sampler::prepare_model<T>(network_, doubled(c));
     }
 

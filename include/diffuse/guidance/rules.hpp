@@ -8,7 +8,10 @@
 //   zero_star_options             ClassifierFreeZeroStarGuidance (Fan et al. 2025, CFG-Zero*)
 //   magnitude_aware_options       MagnitudeAwareGuidance (MAG, "mambo_guidance")
 //   adaptive_projected_options    AdaptiveProjectedGuidance (Sadat et al. 2024, APG)
+//   adaptive_projected_mix_options AdaptiveProjectedMixGuidance (CFG, then APG from a given step)
 //   tangential_options            TangentialClassifierFreeGuidance (Kwon et al. 2025, TCFG)
+//   cfg_pp_options                CFG++ (Chung et al. 2024; no diffusers class): needs the level the
+//                                 step lands at (evaluation_context::target)
 // Each rule works per sample on the prediction part of the outputs (a learned-variance output's
 // variance part is the conditional one, as diffusers' pipelines keep it) and ends with the
 // guidance rescale of Lin et al. 2024 (diffusers' rescale_noise_cfg) when guidance_rescale > 0.
@@ -349,6 +352,18 @@ public:
     }
 };
 
+namespace detail {
+
+// The options APG and its mix share.
+inline void validate_projection(const std::optional<double>& momentum, double norm_threshold, double eta) {
+    if (momentum) require_finite("adaptive_projected_guidance_momentum", *momentum);
+    require(norm_threshold >= 0.0 && std::isfinite(norm_threshold), "adaptive_projected_guidance_rescale",
+            norm_threshold, "a finite number >= 0 (0: no norm threshold)");
+    require_finite("eta", eta);
+}
+
+}  // namespace detail
+
 // AdaptiveProjectedGuidance (Sadat et al. 2024, diffusers' normalized_guidance): d = cond - uncond,
 // averaged with momentum (d_avg = momentum d_avg + d, from zero at the run's start) when
 // adaptive_projected_guidance_momentum is set, clipped to norm adaptive_projected_guidance_rescale
@@ -367,15 +382,64 @@ struct adaptive_projected_options {
 
     void validate() const {
         detail::validate_scale(guidance_scale, guidance_rescale);
-        if (adaptive_projected_guidance_momentum)
-            require_finite("adaptive_projected_guidance_momentum", *adaptive_projected_guidance_momentum);
-        require(adaptive_projected_guidance_rescale >= 0.0 && std::isfinite(adaptive_projected_guidance_rescale),
-                "adaptive_projected_guidance_rescale", adaptive_projected_guidance_rescale,
-                "a finite number >= 0 (0: no norm threshold)");
-        require_finite("eta", eta);
+        detail::validate_projection(adaptive_projected_guidance_momentum, adaptive_projected_guidance_rescale, eta);
         window.validate();
     }
 };
+
+namespace detail {
+
+// What normalized_guidance (diffusers' APG function) takes.
+struct projection_settings {
+    double guidance_scale, norm_threshold, eta, guidance_rescale;
+    bool use_original_formulation;
+};
+
+// This sample's momentum average in `slot` (every sample's, in one slot of the run's memory), or an
+// empty view without momentum.
+template <Real T>
+view<T> momentum_average(const evaluation_context<T>& c, index slot, const sample_pair<T>& s, bool momentum) {
+    const index n = s.cond.size();
+    return view<T>(momentum ? c.slot(slot, c.shape.size).data() + s.sample * n : nullptr, momentum ? n : 0);
+}
+
+// normalized_guidance on one sample, with d = `average` (already updated) when it is not empty,
+// else cond - uncond.
+template <Real T>
+void project_and_combine(sample_pair<T>& s, view<T> average, const projection_settings& p) {
+    const index n = s.cond.size();
+    double dd = 0, dc = 0, cc = 0;
+    const auto sums = [&](auto diff) {
+        for (index i = 0; i < n; ++i) {
+            const double d = diff(i), ci = s.cond[i];
+            dd += d * d;
+            dc += d * ci;
+            cc += ci * ci;
+        }
+    };
+    if (average.size() > 0) sums([&](index i) { return static_cast<double>(average[i]); });
+    else sums([&](index i) { return static_cast<double>(s.cond[i]) - static_cast<double>(s.uncond[i]); });
+    // Norm threshold, then d_parallel = k <d, c^> c^ and d_orthogonal = k d - d_parallel.
+    const double k = p.norm_threshold > 0.0 ? std::min(1.0, p.norm_threshold / std::sqrt(dd)) : 1.0;
+    const double c_norm = std::max(std::sqrt(cc), 1e-12);  // torch.nn.functional.normalize's eps
+    const double along = k * dc / (c_norm * c_norm);       // d_parallel = along * cond
+    const double g = p.guidance_scale;
+    const double on_d = g * k, on_c = g * (p.eta - 1.0) * along;
+    const bool original = p.use_original_formulation;
+    write_then_rescale(s, p.guidance_rescale, [&] {
+        // pred = base + g (k d + (eta - 1) d_parallel) with d = (average) or (cond - uncond).
+        if (average.size() > 0) {
+            if (original) s.out = T(1 + on_c) * s.cond + T(on_d) * average;
+            else s.out = T(on_c) * s.cond + s.uncond + T(on_d) * average;
+        } else if (original) {
+            s.out = T(1 + on_c + on_d) * s.cond - T(on_d) * s.uncond;
+        } else {
+            s.out = T(on_c + on_d) * s.cond + T(1 - on_d) * s.uncond;
+        }
+    });
+}
+
+}  // namespace detail
 
 class adaptive_projected : public rule_base<adaptive_projected_options> {
 public:
@@ -386,44 +450,65 @@ public:
     // `slot`: this rule's first memory slot in c.
     template <Real T>
     void combine(sample_pair<T> s, const evaluation_context<T>& c, index slot) const {
-        const index n = s.cond.size();
-        double dd = 0, dc = 0, cc = 0;
-        const auto sums = [&](auto diff) {
-            for (index i = 0; i < n; ++i) {
-                const double d = diff(i), ci = s.cond[i];
-                dd += d * d;
-                dc += d * ci;
-                cc += ci * ci;
-            }
-        };
-        const bool momentum = o_.adaptive_projected_guidance_momentum.has_value();
-        // This sample's momentum average (a slot of the run's memory for every sample), or nothing.
-        view<T> average(momentum ? c.slot(slot, c.shape.size).data() + s.sample * n : nullptr, momentum ? n : 0);
-        if (momentum) {
-            average = T(*o_.adaptive_projected_guidance_momentum) * average + (s.cond - s.uncond);
-            sums([&](index i) { return static_cast<double>(average[i]); });
-        } else {
-            sums([&](index i) { return static_cast<double>(s.cond[i]) - static_cast<double>(s.uncond[i]); });
+        const auto& momentum = o_.adaptive_projected_guidance_momentum;
+        view<T> average = detail::momentum_average(c, slot, s, momentum.has_value());
+        if (momentum) average = T(*momentum) * average + (s.cond - s.uncond);
+        detail::project_and_combine(s, average,
+                                    {o_.guidance_scale, o_.adaptive_projected_guidance_rescale, o_.eta,
+                                     o_.guidance_rescale, o_.use_original_formulation});
+    }
+};
+
+// AdaptiveProjectedMixGuidance (diffusers; HunyuanImage-2.1): CFG at guidance_scale up to step
+// adaptive_projected_guidance_start_step (inclusive), then APG at adaptive_projected_guidance_scale;
+// the momentum average is updated at every guided step, CFG's included. Where CFG is off (outside the
+// window, disabled, or guidance_scale at its no-op value, as diffusers' _is_cfg_enabled) the output
+// is cond and APG does not run either. guidance_rescale follows either branch.
+struct adaptive_projected_mix_options {
+    double guidance_scale = 3.5;
+    double guidance_rescale = 0.0;
+    double adaptive_projected_guidance_scale = 10.0;
+    std::optional<double> adaptive_projected_guidance_momentum = -0.5;
+    double adaptive_projected_guidance_rescale = 10.0;
+    double eta = 0.0;
+    bool use_original_formulation = false;
+    index adaptive_projected_guidance_start_step = 5;
+    guidance_window window{};
+
+    void validate() const {
+        detail::validate_scale(guidance_scale, guidance_rescale);
+        require_finite("adaptive_projected_guidance_scale", adaptive_projected_guidance_scale);
+        detail::validate_projection(adaptive_projected_guidance_momentum, adaptive_projected_guidance_rescale, eta);
+        window.validate();
+    }
+};
+
+class adaptive_projected_mix : public rule_base<adaptive_projected_mix_options> {
+public:
+    using rule_base::rule_base;
+
+    [[nodiscard]] index memory_slots() const { return o_.adaptive_projected_guidance_momentum ? 1 : 0; }
+    // diffusers' _is_apg_enabled (given that CFG is on).
+    template <Real T>
+    [[nodiscard]] bool projects(const evaluation_context<T>& c) const {
+        return c.step > o_.adaptive_projected_guidance_start_step &&
+               !detail::is_noop_scale(o_.adaptive_projected_guidance_scale, o_.use_original_formulation);
+    }
+    template <Real T>
+    void combine(sample_pair<T> s, const evaluation_context<T>& c, index slot) const {
+        const auto& momentum = o_.adaptive_projected_guidance_momentum;
+        view<T> average = detail::momentum_average(c, slot, s, momentum.has_value());
+        if (momentum) average = T(*momentum) * average + (s.cond - s.uncond);
+        if (projects(c)) {
+            detail::project_and_combine(s, average,
+                                        {o_.adaptive_projected_guidance_scale, o_.adaptive_projected_guidance_rescale,
+                                         o_.eta, o_.guidance_rescale, o_.use_original_formulation});
+            return;
         }
-        // Norm threshold, then d_parallel = k <d, c^> c^ and d_orthogonal = k d - d_parallel.
-        const double threshold = o_.adaptive_projected_guidance_rescale;
-        const double k = threshold > 0.0 ? std::min(1.0, threshold / std::sqrt(dd)) : 1.0;
-        const double c_norm = std::max(std::sqrt(cc), 1e-12);  // torch.nn.functional.normalize's eps
-        const double along = k * dc / (c_norm * c_norm);       // d_parallel = along * cond
+        // CFG on cond - uncond (the momentum average is only kept up to date here).
         const double g = o_.guidance_scale;
-        const double on_d = g * k, on_c = g * (o_.eta - 1.0) * along;
-        const bool original = o_.use_original_formulation;
-        detail::write_then_rescale(s, o_.guidance_rescale, [&] {
-            // pred = base + g (k d + (eta - 1) d_parallel) with d = (average) or (cond - uncond).
-            if (average.size() > 0) {
-                if (original) s.out = T(1 + on_c) * s.cond + T(on_d) * average;
-                else s.out = T(on_c) * s.cond + s.uncond + T(on_d) * average;
-            } else if (original) {
-                s.out = T(1 + on_c + on_d) * s.cond - T(on_d) * s.uncond;
-            } else {
-                s.out = T(on_c + on_d) * s.cond + T(1 - on_d) * s.uncond;
-            }
-        });
+        const double p = o_.use_original_formulation ? 1.0 + g : g, q = o_.use_original_formulation ? -g : 1.0 - g;
+        detail::write_then_rescale(s, o_.guidance_rescale, [&] { s.out = T(p) * s.cond + T(q) * s.uncond; });
     }
 };
 
@@ -465,6 +550,68 @@ public:
         const double factor = detail::rescale_factor(o_.guidance_rescale, detail::combined_variance(m, 1.0, 0.0),
                                                      detail::combined_variance(m, p, q));
         s.out = T(factor * p) * s.cond + T(factor * q) * s.uncond;
+    }
+};
+
+// CFG++ (Chung et al. 2024, "Manifold-constrained classifier free guidance", arXiv 2406.08070):
+// the step's clean estimate comes from the guided prediction eps_l = u + l (c - u) with l in [0, 1],
+// its renoising direction from the unconditional one. Algorithm 1 (DDIM):
+//   x0_l = (x_t - sqrt(1 - ab_t) eps_l) / sqrt(ab_t),   x_t' = sqrt(ab_t') x0_l + sqrt(1 - ab_t') eps_u,
+// and its Euler (k-diffusion) form, x' = x0_l + sigma' (x - x0_u) / sigma (sample_euler_cfg_pp).
+// As a model, the output `o` must make the sampler's own step produce that update. Every step that
+// reports a landing (evaluation_context.hpp) is x'/alpha' = x0(o) + sigma' eps(o) [+ noise z], with
+// x0(o) and eps(o) affine in o at fixed x and x/alpha = x0 + sigma eps (sigma: this evaluation's
+// level). Writing x0 = x/alpha - sigma eps:
+//   x0(o) + sigma' eps(o) = x/alpha - (sigma - sigma') eps(o)     must equal
+//   x0_l + sigma' eps_u   = x/alpha - sigma eps_l + sigma' eps_u,
+// so eps(o) = (sigma eps_l - sigma' eps_u) / (sigma - sigma') = u + w (c - u) in eps, with
+//   w = l sigma / (sigma - sigma') = l / (1 - sigma'/sigma),
+// and, eps being affine in o, o = u + w (c - u) in the model's own prediction type: CFG at the
+// per-step scale w (w -> l at the last step, sigma' = 0, and at a zero-SNR level, sigma = inf).
+// The same holds for DDIM with eta > 0 and DDPM (sigma' the deterministic part; the fresh noise is
+// the sampler's), and for Euler's renoise (sigma' = 0: x0 from eps_l). Runs that report no landing
+// (multistep and multi-stage samplers, a clipped or thresholded x0, churn) are a diffuse::error:
+// their steps do not take this form, and plain CFG in its place would be silently wrong.
+struct cfg_pp_options {
+    double guidance_scale = 0.6;  // lambda; 0.6 in the paper's official text-to-image example
+    guidance_window window{};
+
+    void validate() const {
+        require_in_closed("guidance_scale", guidance_scale, 0.0, 1.0);
+        window.validate();
+    }
+};
+
+class cfg_pp : public rule_base<cfg_pp_options> {
+public:
+    using rule_base::rule_base;
+
+    // Guided inside the window (l = 0 too: the output is then the unconditional prediction).
+    template <Real T>
+    [[nodiscard]] bool guides(const evaluation_context<T>& c) const {
+        (void)scale_at(c);
+        return o_.window.covers(c);
+    }
+    // The per-step CFG scale w = l / (1 - sigma'/sigma).
+    template <Real T>
+    [[nodiscard]] double scale_at(const evaluation_context<T>& c) const {
+        if (!c.target) {
+            throw invalid("CFG++ sampler", "a run that reports no step landing",
+                          "a run whose step is one transfer of this evaluation's prediction (run.target_level()): "
+                          "DDIM or DDPM without clip_sample or thresholding (DDPM: a fixed variance), or Euler "
+                          "without churn");
+        }
+        const double sigma = c.level.sigma, to = c.target->level.sigma;
+        const double ratio = std::isinf(sigma) ? 0.0 : to / sigma;
+        if (!(ratio < 1.0))  // (the message is built only here: guides() runs on every evaluation)
+            throw invalid("CFG++ target sigma", to,
+                          "below the evaluated sigma = " + std::to_string(sigma) + " (a step that removes noise)");
+        return o_.guidance_scale / (1.0 - ratio);
+    }
+    template <Real T>
+    void combine(sample_pair<T> s, const evaluation_context<T>& c, index) const {
+        const double w = scale_at(c);
+        s.out = T(w) * s.cond + T(1.0 - w) * s.uncond;
     }
 };
 

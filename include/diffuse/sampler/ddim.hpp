@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cmath>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -81,6 +82,19 @@ public:
             }
         }
 
+        // Where this step lands (evaluation_context.hpp): x' = sqrt(ab') x0 + on_eps eps + std z, so
+        // alpha' = sqrt(ab'), sigma' = on_eps / alpha', noise = std / alpha'. Clipping or thresholding
+        // x0 makes the step nonlinear in the model output: no landing then.
+        [[nodiscard]] std::optional<step_landing<T>> target_level() const {
+            const auto& x0 = sampler_->options().x0;
+            if (x0.clip_range || x0.thresholding) return std::nullopt;
+            const transfer tr = transfer_of_step();
+            const T alpha = std::sqrt(tr.ab_prev);
+            return step_landing<T>{{tr.on_eps() / alpha, alpha, static_cast<double>(tr.prev < 0 ? -1 : tr.prev)},
+                                   tr.std_dev / alpha};
+        }
+        [[nodiscard]] evaluation_context<T> context() { return context_of(*this); }
+
         // Advances x by one step given the model output at current_timestep().
         template <class Output, class X>
         void step(const Output& model_output, X&& x) {
@@ -92,25 +106,34 @@ public:
         }
 
     private:
+        // The step from the current timestep t to its target (step_target option) (eq. 12, 16).
+        struct transfer {
+            timestep prev;
+            T ab, ab_prev, std_dev;
+            [[nodiscard]] T on_eps() const { return std::sqrt(T(1) - ab_prev - std_dev * std_dev); }
+        };
+        [[nodiscard]] transfer transfer_of_step() const {
+            const auto& s = *sampler_;
+            const timestep t = this->current_timestep();
+            const timestep prev = target_timestep(s.options().target, t, this->next_timestep(),
+                                                  s.schedule_.num_train_timesteps(), this->num_steps());
+            return {prev, s.schedule_.alpha_bar(t), prev >= 0 ? s.schedule_.alpha_bar(prev) : s.final_alpha_bar(),
+                    s.options().eta * std::sqrt(s.variance(t, prev))};
+        }
+
         template <class Output, class X, class Noise>
         void step_with(const Output& model_output, X& x_in, Noise&& noise_in) {
             const_view<T> output = flat(model_output);
             view<T> x = flat(x_in);
             this->check_buffers(output.size(), x.size());
             const auto& s = *sampler_;
-            const timestep t = this->current_timestep();
-            const timestep prev = target_timestep(s.options().target, t, this->next_timestep(),
-                                                  s.schedule_.num_train_timesteps(), this->num_steps());
-            const T ab = s.schedule_.alpha_bar(t);
-            const T ab_prev = prev >= 0 ? s.schedule_.alpha_bar(prev) : s.final_alpha_bar();
-            const T beta = T(1) - ab;
-            const T alpha = std::sqrt(ab), sigma = std::sqrt(beta);
-            const T std_dev = s.options().eta * std::sqrt(s.variance(t, prev));
+            const transfer tr = this->transfer_of_step();
+            const T alpha = std::sqrt(tr.ab), sigma = std::sqrt(T(1) - tr.ab);
 
             detail::linear_update<T> u{.from = predict::decompose(s.options().prediction, alpha, sigma)};
-            u.to_x0 = std::sqrt(ab_prev);
-            u.to_eps = std::sqrt(T(1) - ab_prev - std_dev * std_dev);
-            u.to_noise = std_dev;
+            u.to_x0 = std::sqrt(tr.ab_prev);
+            u.to_eps = tr.on_eps();
+            u.to_noise = tr.std_dev;
             if (s.options().use_clipped_model_output) u.use_processed_x0_for_eps(alpha, sigma);
 
             // With eta > 0 every step draws, the last one too, where std_dev may be 0 (set_alpha_to_one):

@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -142,6 +143,22 @@ public:
             return is_learned(sampler_->options().variance) ? 2 * this->shape_.size : this->shape_.size;
         }
 
+        // Where this step lands (evaluation_context.hpp): the posterior mean is sqrt(ab') x0 + c_x x_t
+        // with x_t = sqrt(ab) x0 + sqrt(1 - ab) eps, i.e. sqrt(ab') (x0 + sigma' eps) with
+        // sigma' = c_x sqrt(1 - ab) / sqrt(ab') (the x0 terms add up to sqrt(ab')), plus the fixed std z.
+        // Clipping or thresholding x0, or a learned variance (the noise is the model's), leave none.
+        [[nodiscard]] std::optional<step_landing<T>> target_level() const {
+            const auto& o = sampler_->options();
+            if (o.x0.clip_range || o.x0.thresholding || is_learned(o.variance)) return std::nullopt;
+            const timestep t = this->current_timestep(), prev = this->next_timestep();
+            const transition tr = sampler_->between(t, prev);
+            const T alpha = std::sqrt(tr.ab_prev);
+            const T on_eps = on_x(tr) * std::sqrt(T(1) - tr.ab);
+            const T noise = t > 0 ? sampler_->fixed_std(t, prev) : T(0);
+            return step_landing<T>{{on_eps / alpha, alpha, static_cast<double>(prev)}, noise / alpha};
+        }
+        [[nodiscard]] evaluation_context<T> context() { return context_of(*this); }
+
         template <class Output, class X>
         void step(const Output& model_output, X&& x) {
             step_with(model_output, x, detail::no_noise<T>{});
@@ -167,7 +184,7 @@ public:
             detail::linear_update<T> u{
                 .from = predict::decompose(s.options().prediction, std::sqrt(tr.ab), std::sqrt(T(1) - tr.ab))};
             u.to_x0 = std::sqrt(tr.ab_prev) * tr.beta / (T(1) - tr.ab);
-            u.to_x = std::sqrt(T(1) - tr.beta) * (T(1) - tr.ab_prev) / (T(1) - tr.ab);
+            u.to_x = on_x(tr);
             u.to_noise = stochastic && !learned ? s.fixed_std(t, prev) : T(0);
 
             const const_view<T> noise = detail::acquire_noise<T>(
@@ -179,6 +196,9 @@ public:
             if (learned && stochastic) add_learned_noise(output, x, noise, tr);
             this->advance();
         }
+
+        // The posterior mean's coefficient of x_t (eq. 7).
+        static T on_x(const transition& tr) { return std::sqrt(T(1) - tr.beta) * (T(1) - tr.ab_prev) / (T(1) - tr.ab); }
 
         // Copies the prediction half of each sample's output into a contiguous buffer.
         const_view<T> split_prediction(const_view<T> output) {

@@ -14,6 +14,7 @@
 #include <cmath>
 #include <limits>
 #include <numbers>
+#include <optional>
 #include <string_view>
 
 #include "diffuse/sampler/detail/sampler_shell.hpp"
@@ -59,6 +60,19 @@ public:
         [[nodiscard]] double model_time() const { return this->current_level().model_time; }
         [[nodiscard]] T input_scale() const { return this->input_scale_at(this->current_level()); }
 
+        // Where this step lands (evaluation_context.hpp): the ODE step is x'/alpha' = x0 + sigma' eps
+        // with (x0, eps) read at the evaluation's level; renoise is x'/alpha' = x0 + sigma' z. A churned
+        // step reads the output at sigma_hat, not at the evaluated level: no landing then.
+        [[nodiscard]] std::optional<step_landing<T>> target_level() const {
+            if (churns(this->current_level().sigma)) return std::nullopt;
+            noise_level<T> to = this->next_level();
+            if (!sampler_->options().renoise) return step_landing<T>{to, T(0)};
+            const T noise = to.sigma;
+            to.sigma = T(0);
+            return step_landing<T>{to, noise};
+        }
+        [[nodiscard]] evaluation_context<T> context() { return context_of(*this); }
+
         template <class Output, class X>
         void step(const Output& model_output, X&& x) {
             step_with(model_output, x, detail::no_noise<T>{});
@@ -69,6 +83,11 @@ public:
         }
 
     private:
+        [[nodiscard]] bool churns(T sigma) const {
+            const auto& o = sampler_->options();
+            return o.s_churn > T(0) && o.s_tmin <= sigma && sigma <= o.s_tmax;
+        }
+
         template <class Output, class X, class Noise>
         void step_with(const Output& model_output, X& x_in, Noise&& noise_in) {
             const_view<T> output = flat(model_output);
@@ -88,9 +107,9 @@ public:
                 this->advance();
                 return;
             }
-            const bool churn = o.s_churn > T(0) && o.s_tmin <= sigma && sigma <= o.s_tmax;
             const T gamma =
-                churn ? std::min(o.s_churn / static_cast<T>(this->num_steps()), std::numbers::sqrt2_v<T> - T(1)) : T(0);
+                churns(sigma) ? std::min(o.s_churn / static_cast<T>(this->num_steps()), std::numbers::sqrt2_v<T> - T(1))
+                              : T(0);
             const T sigma_hat = sigma * (gamma + T(1));
             if (gamma > T(0)) {
                 const const_view<T> z = detail::acquire_noise<T>(detail::to_noise_argument<T>(noise_in),

@@ -9,10 +9,14 @@
 //
 // The level is the one of the evaluation actually performed: multi-stage samplers (Heun, DPM2,
 // DPM++(2S), the churn of EDM, the adaptive DPM-Solver) report their intermediate levels.
+//
+// Runs whose step is one transfer of this evaluation's prediction also report where the step lands
+// (`target`, step_landing below): CFG++ and the mean-shift form of classifier guidance need it.
 #pragma once
 
 #include <cmath>
 #include <concepts>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -67,6 +71,19 @@ private:
     std::vector<buffer<T>> slots_;
 };
 
+// Where a step lands, for runs whose step is (in x/alpha units, the level's convention)
+//   x' / alpha' = x0 + sigma' eps + noise z,
+// with (x0, eps) this evaluation's prediction (the model output read at the evaluation's level) and
+// z fresh standard noise: DDIM (any eta; sigma'^2 + noise^2 is the target timestep's sigma^2) and
+// DDPM with fixed variances, both without x0 clipping or thresholding, and Euler without churn.
+// `level` holds alpha' and the sigma' of the deterministic part; its model_time is the target's
+// (-1 past the end of a timestep grid).
+template <Real T>
+struct step_landing {
+    schedule::noise_level<T> level{};
+    T noise = T(0);
+};
+
 template <Real T>
 struct evaluation_context {
     // The level of this evaluation: the network's input is x_net = alpha x0 + alpha sigma eps
@@ -78,6 +95,8 @@ struct evaluation_context {
     index output_size = 0;  // of the model output the run reads (2 size for learned variances)
     run_memory<T>* memory = nullptr;
     index first_slot = 0;  // memory slots below this belong to an enclosing model (decorators nest)
+    // Where the step of this evaluation lands, for runs that have target_level(); empty otherwise.
+    std::optional<step_landing<T>> target{};
 
     [[nodiscard]] T alpha_t() const { return level.alpha; }
     [[nodiscard]] T sigma_t() const { return level.alpha * level.sigma; }
@@ -113,6 +132,17 @@ index model_output_size(const Run& run) {
     }
 }
 
+// Where `run`'s next step lands: run.target_level() where a run has it, else nothing.
+template <class Run>
+auto target_of(const Run& run) {
+    using T = std::remove_cvref_t<decltype(run.evaluation_level().sigma)>;
+    if constexpr (requires { run.target_level(); }) {
+        return std::optional<step_landing<T>>(run.target_level());
+    } else {
+        return std::optional<step_landing<T>>{};
+    }
+}
+
 // The context of `run`'s next evaluation. Every run has evaluation_level(), step_index(),
 // num_steps(), shape() and memory(); runs expose this as run.context().
 template <class Run>
@@ -124,7 +154,8 @@ auto context_of(Run& run) {
                                  run.shape(),
                                  model_output_size(run),
                                  &run.memory(),
-                                 0};
+                                 0,
+                                 target_of(run)};
 }
 
 // A model that takes the context, and the loop API's call of either kind of model.
