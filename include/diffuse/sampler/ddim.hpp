@@ -63,6 +63,19 @@ public:
         return (T(1) - ab_prev) / (T(1) - ab) * (T(1) - ab / ab_prev);
     }
 
+    // The step from t to the level with alphas_cumprod ab_prev whose noise has standard deviation
+    // std_dev (eq. 12): x' = sqrt(ab_prev) x0 + sqrt(1 - ab_prev - std_dev^2) eps + std_dev z.
+    [[nodiscard]] detail::linear_update<T> update(timestep t, T ab_prev, T std_dev) const {
+        const T ab = schedule_.alpha_bar(t);
+        const T alpha = std::sqrt(ab), sigma = std::sqrt(T(1) - ab);
+        detail::linear_update<T> u{.from = predict::decompose(this->options().prediction, alpha, sigma)};
+        u.to_x0 = std::sqrt(ab_prev);
+        u.to_eps = std::sqrt(T(1) - ab_prev - std_dev * std_dev);
+        u.to_noise = std_dev;
+        if (this->options().use_clipped_model_output) u.use_processed_x0_for_eps(alpha, sigma);
+        return u;
+    }
+
     class run : public detail::discrete_run_state<T> {
     public:
         run(const ddim& sampler, std::vector<timestep> grid, layout shape)
@@ -101,17 +114,8 @@ public:
             const timestep t = this->current_timestep();
             const timestep prev = target_timestep(s.options().target, t, this->next_timestep(),
                                                   s.schedule_.num_train_timesteps(), this->num_steps());
-            const T ab = s.schedule_.alpha_bar(t);
             const T ab_prev = prev >= 0 ? s.schedule_.alpha_bar(prev) : s.final_alpha_bar();
-            const T beta = T(1) - ab;
-            const T alpha = std::sqrt(ab), sigma = std::sqrt(beta);
-            const T std_dev = s.options().eta * std::sqrt(s.variance(t, prev));
-
-            detail::linear_update<T> u{.from = predict::decompose(s.options().prediction, alpha, sigma)};
-            u.to_x0 = std::sqrt(ab_prev);
-            u.to_eps = std::sqrt(T(1) - ab_prev - std_dev * std_dev);
-            u.to_noise = std_dev;
-            if (s.options().use_clipped_model_output) u.use_processed_x0_for_eps(alpha, sigma);
+            const detail::linear_update<T> u = s.update(t, ab_prev, s.options().eta * std::sqrt(s.variance(t, prev)));
 
             // With eta > 0 every step draws, the last one too, where std_dev may be 0 (set_alpha_to_one):
             // diffusers draws there as well, so a replayed noise stream stays aligned.

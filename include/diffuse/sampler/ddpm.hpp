@@ -83,6 +83,15 @@ public:
         return {ab, ab_prev, T(1) - ab / ab_prev};
     }
 
+    // The mean of the posterior q(x_prev | x_t, x0) (Ho et al. 2020, eq. 7) as an update of (x, output).
+    [[nodiscard]] detail::linear_update<T> posterior_mean(const transition& tr) const {
+        detail::linear_update<T> u{
+            .from = predict::decompose(this->options().prediction, std::sqrt(tr.ab), std::sqrt(T(1) - tr.ab))};
+        u.to_x0 = std::sqrt(tr.ab_prev) * tr.beta / (T(1) - tr.ab);
+        u.to_x = std::sqrt(T(1) - tr.beta) * (T(1) - tr.ab_prev) / (T(1) - tr.ab);
+        return u;
+    }
+
     // Standard deviation of the fixed variance types between t and prev (prev < 0: past the grid).
     [[nodiscard]] T fixed_std(timestep t, timestep prev) const {
         const transition tr = between(t, prev);
@@ -164,10 +173,7 @@ public:
             const bool learned = is_learned(s.options().variance);
             const bool stochastic = t > 0;
 
-            detail::linear_update<T> u{
-                .from = predict::decompose(s.options().prediction, std::sqrt(tr.ab), std::sqrt(T(1) - tr.ab))};
-            u.to_x0 = std::sqrt(tr.ab_prev) * tr.beta / (T(1) - tr.ab);
-            u.to_x = std::sqrt(T(1) - tr.beta) * (T(1) - tr.ab_prev) / (T(1) - tr.ab);
+            detail::linear_update<T> u = s.posterior_mean(tr);
             u.to_noise = stochastic && !learned ? s.fixed_std(t, prev) : T(0);
 
             const const_view<T> noise = detail::acquire_noise<T>(
