@@ -1,5 +1,6 @@
 // DDPM, DDIM and DDIM inversion element by element against diffusers' DDPMScheduler,
-// DDIMScheduler and DDIMInverseScheduler (snapshot 58eb52c0), run by tools/reference_discrete.py
+// DDIMScheduler and DDIMInverseScheduler (snapshot 58eb52c0), and the batched noise-free step of
+// DDIMParallelScheduler and DDPMParallelScheduler, run by tools/reference_discrete.py
 // with the noise recorded and replayed here (tests/reference_discrete.hpp): float against diffusers'
 // float32 run, double against its float64 run of the same configuration.
 #include <catch2/catch.hpp>
@@ -11,6 +12,7 @@
 #include "diffuse/sampler/ddim.hpp"
 #include "diffuse/sampler/ddim_inverse.hpp"
 #include "diffuse/sampler/ddpm.hpp"
+#include "diffuse/sampler/parallel_step.hpp"
 #include "kdiffusion_test_support.hpp"
 #include "reference_discrete.hpp"
 
@@ -75,8 +77,8 @@ struct slack {
 // Compares the final sample with diffusers' float32 run (T = float) or float64 run (T = double).
 // The slack is stated per trace and type at about 10x the measured worst differences, which the
 // comments beside each call give as (absolute, relative where |expected| > 1e-3).
-template <class T>
-void require_trace(const array<T>& x, const ref::trace& tr, slack for_float, slack for_double) {
+template <class T, class Reference>
+void require_trace(const array<T>& x, const Reference& tr, slack for_float, slack for_double) {
     const bool is_float = std::is_same_v<T, float>;
     const slack allowed = is_float ? for_float : for_double;
     REQUIRE(x.size() == static_cast<diffuse::index>(tr.x.size()));
@@ -227,5 +229,77 @@ TEMPLATE_TEST_CASE("DDIM inversion matches diffusers' DDIMInverseScheduler eleme
             ref::diffusers_ddim_inverse_sd_v, false);
         require_trace<T>(x, ref::diffusers_ddim_inverse_sd_v, {5e-6, 5e-6},
                          {2e-14, 2e-14});  // 4.8e-7 4.4e-7, 1.6e-15 1.5e-15
+    }
+}
+
+// batch_step_no_noise: 4 samples, each at its own timestep, stepped to t - T // n at once.
+template <class T, class Sampler>
+array<T> batch_step(const Sampler& s, diffuse::index num_inference_steps, const ref::batch_step& ref) {
+    array<T> x = Eigen::Map<const Eigen::ArrayXf>(ref.samples.data(), static_cast<diffuse::index>(ref.samples.size()))
+                     .template cast<T>();
+    const array<T> out =
+        Eigen::Map<const Eigen::ArrayXf>(ref.output.data(), static_cast<diffuse::index>(ref.output.size()))
+            .template cast<T>();
+    const std::vector<schedule::timestep> timesteps(ref.timesteps.begin(), ref.timesteps.end());
+    sampler::batch_step_no_noise(s, num_inference_steps, timesteps, out, x);
+    return x;
+}
+
+TEMPLATE_TEST_CASE("the parallel classes' batched noise-free step matches diffusers' batch_step_no_noise",
+                   "[ddim][ddpm][parallel][diffusers]", float, double) {
+    using T = TestType;
+    using sampler::ddim;
+    using sampler::ddpm;
+    SECTION("DDIMParallel, epsilon, no clipping") {
+        const auto x = batch_step<T>(ddim<T>(linear<T>(), {.x0 = no_clip<T>()}), 10, ref::diffusers_ddim_parallel_eps);
+        require_trace<T>(x, ref::diffusers_ddim_parallel_eps, {2e-6, 5e-6},
+                         {3e-15, 5e-15});  // 4.8e-7 1.1e-7, 4.4e-16 2.9e-16
+    }
+    SECTION("DDIMParallel, v_prediction, clip_sample, use_clipped_model_output, set_alpha_to_one False") {
+        const auto x = batch_step<T>(ddim<T>(stable_diffusion<T>(), {.prediction = prediction::v_prediction,
+                                                                     .set_alpha_to_one = false,
+                                                                     .use_clipped_model_output = true}),
+                                     25, ref::diffusers_ddim_parallel_v_clip_clipped_output);
+        require_trace<T>(x, ref::diffusers_ddim_parallel_v_clip_clipped_output, {2e-6, 3e-6},
+                         {3e-15, 5e-15});  // 2.4e-7 1.2e-7, 4.4e-16 2.7e-16
+    }
+    SECTION("DDIMParallel, sample prediction, dynamic thresholding") {
+        const auto x =
+            batch_step<T>(ddim<T>(stable_diffusion<T>(), {.prediction = prediction::sample, .x0 = thresholding<T>()}),
+                          20, ref::diffusers_ddim_parallel_sample_thresholding);
+        require_trace<T>(x, ref::diffusers_ddim_parallel_sample_thresholding, {2e-6, 5e-6},
+                         {3e-15, 5e-15});  // 4.8e-7 1.6e-7, 4.4e-16 2.2e-16
+    }
+    SECTION("DDPMParallel, epsilon, clip_sample") {
+        const auto x = batch_step<T>(ddpm<T>(linear<T>()), 10, ref::diffusers_ddpm_parallel_eps_clip);
+        require_trace<T>(x, ref::diffusers_ddpm_parallel_eps_clip, {2e-6, 2e-6},
+                         {3e-15, 3e-15});  // 1.2e-7 1.3e-7, 2.2e-16 2.1e-16
+    }
+    SECTION("DDPMParallel, learned_range (the variance half is not used), v_prediction") {
+        const auto x = batch_step<T>(ddpm<T>(stable_diffusion<T>(), {.prediction = prediction::v_prediction,
+                                                                     .variance = sampler::variance_type::learned_range,
+                                                                     .x0 = no_clip<T>()}),
+                                     50, ref::diffusers_ddpm_parallel_learned_range_v);
+        require_trace<T>(x, ref::diffusers_ddpm_parallel_learned_range_v, {3e-6, 3e-6},
+                         {7e-15, 7e-15});  // 2.4e-7 2.3e-7, 6.7e-16 6.3e-16
+    }
+    SECTION("DDPMParallel, dynamic thresholding") {
+        const auto x = batch_step<T>(ddpm<T>(stable_diffusion<T>(), {.x0 = thresholding<T>()}), 20,
+                                     ref::diffusers_ddpm_parallel_thresholding);
+        require_trace<T>(x, ref::diffusers_ddpm_parallel_thresholding, {3e-6, 5e-6},
+                         {6e-15, 1.4e-14});  // 4.8e-7 2.2e-7, 1.3e-15 5.5e-16
+    }
+    SECTION("bad input names the parameter") {
+        const ddim<T> s(linear<T>());
+        array<T> x = array<T>::Zero(8), out = array<T>::Zero(8);
+        const std::vector<schedule::timestep> two{500, 100}, off_range{1000};
+        CHECK_THROWS_WITH(sampler::batch_step_no_noise(s, 10, two, array<T>(array<T>::Zero(6)), x),
+                          Catch::Contains("model_output.size()"));
+        const std::vector<schedule::timestep> three{900, 500, 100};
+        CHECK_THROWS_WITH(sampler::batch_step_no_noise(s, 10, three, out, x), Catch::Contains("samples.size()"));
+        CHECK_THROWS_WITH(sampler::batch_step_no_noise(s, 10, std::vector<schedule::timestep>{1000, 0}, out, x),
+                          Catch::Contains("timesteps[b]"));
+        CHECK_THROWS_WITH(sampler::batch_step_no_noise(s, 0, two, array<T>(array<T>::Zero(8)), x),
+                          Catch::Contains("num_inference_steps"));
     }
 }

@@ -16,11 +16,14 @@ their own precision.
 also outputs a second block of 64 values (see variance_head). The noise is drawn from torch.randn
 under a fixed seed in float32 and recorded; the float64 run uses the same draws, so the C++ tests
 replay them for both types.
+3. The batched noise-free step of DDIMParallelScheduler and DDPMParallelScheduler
+   (batch_step_no_noise, for ParaDiGMS): 4 samples of 2x2x2 values, each at its own timestep (the
+   last one at the grid's last entry, so it steps past t = 0), in float32 and float64.
 """
 import torch
 
 import diffusers  # noqa: F401
-from diffusers import DDIMInverseScheduler, DDIMScheduler, DDPMScheduler
+from diffusers import DDIMInverseScheduler, DDIMParallelScheduler, DDIMScheduler, DDPMParallelScheduler, DDPMScheduler
 from diffusers.schedulers import scheduling_ddpm
 
 torch.set_grad_enabled(False)
@@ -221,6 +224,53 @@ for i, (name, config) in enumerate([
         ("ddim_inverse_sd_v", dict(sd, prediction_type="v_prediction", set_alpha_to_one=False, steps_offset=1,
                                    clip_sample=False))]):
     trace("diffusers_" + name, DDIMInverseScheduler, config, 10, 80 + i, scale=0.5)
+
+emit("struct batch_step {")
+emit("    std::vector<std::int64_t> timesteps;  // one per sample")
+emit("    std::vector<float> samples;           // 4 samples of 8 values")
+emit("    std::vector<float> output;            // the model output (16 values per sample for learned variances)")
+emit("    std::vector<float> x;                 // batch_step_no_noise's result, float32 run")
+emit("    std::vector<double> x_double;         // float64 run")
+emit("};")
+
+
+def batch_step(name, cls, config, steps, seed, kwargs=None):
+    g = torch.Generator().manual_seed(seed)
+    samples = torch.randn((4, 2, 2, 2), generator=g, dtype=torch.float32) * 1.5
+    learned = config.get("variance_type") in ("learned", "learned_range")
+    results = []
+    out = None
+    for dtype in (torch.float32, torch.float64):
+        s = cls(**config)
+        s.set_timesteps(steps)
+        if dtype == torch.float64:
+            in_float64(s, config)
+        # The first, a middle and the last grid entries, and a timestep off the grid.
+        ts = torch.tensor([int(s.timesteps[0]), int(s.timesteps[steps // 2]), 417, int(s.timesteps[-1])])
+        if out is None:  # one float32 model output, recorded, for both runs
+            out = torch.tanh(samples) * (0.5 + ts.to(torch.float32).view(-1, 1, 1, 1) / 2000.0)
+            if learned:
+                out = torch.cat([out, variance_head(samples, config["variance_type"])], dim=1)
+        results.append(s.batch_step_no_noise(out.to(dtype), ts, samples.to(dtype), **(kwargs or {})))
+    x32 = results[0]
+    emit(f"inline const batch_step {name}{{")
+    emit(f"    {{{', '.join(str(int(t)) for t in ts)}}},")
+    emit(f"    {{{fmt(samples.flatten())}}},")
+    emit(f"    {{{fmt(out.flatten())}}},")
+    emit(f"    {{{fmt(x32.flatten())}}},")
+    emit(f"    {{{fmt(results[1].flatten(), 17)}}}}};")
+
+
+batch_step("diffusers_ddim_parallel_eps", DDIMParallelScheduler, dict(linear, clip_sample=False), 10, 90)
+batch_step("diffusers_ddim_parallel_v_clip_clipped_output", DDIMParallelScheduler,
+           dict(sd, prediction_type="v_prediction", set_alpha_to_one=False), 25, 91,
+           dict(use_clipped_model_output=True))
+batch_step("diffusers_ddim_parallel_sample_thresholding", DDIMParallelScheduler,
+           dict(sd, prediction_type="sample", **threshold), 20, 92)
+batch_step("diffusers_ddpm_parallel_eps_clip", DDPMParallelScheduler, dict(linear), 10, 93)
+batch_step("diffusers_ddpm_parallel_learned_range_v", DDPMParallelScheduler,
+           dict(sd, variance_type="learned_range", prediction_type="v_prediction", clip_sample=False), 50, 94)
+batch_step("diffusers_ddpm_parallel_thresholding", DDPMParallelScheduler, dict(sd, **threshold), 20, 95)
 
 emit("}  // namespace reference_discrete")
 print("\n".join(out))

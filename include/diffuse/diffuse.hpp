@@ -108,6 +108,7 @@
 #include "diffuse/sampler/level_map.hpp"
 #include "diffuse/sampler/lms.hpp"
 #include "diffuse/sampler/output_check.hpp"
+#include "diffuse/sampler/parallel_step.hpp"
 #include "diffuse/sampler/pndm.hpp"
 #include "diffuse/sampler/run.hpp"
 #include "diffuse/sampler/sample.hpp"

@@ -64,6 +64,19 @@ public:
         return (T(1) - ab_prev) / (T(1) - ab) * (T(1) - ab / ab_prev);
     }
 
+    // The step from t to the level with alphas_cumprod ab_prev whose noise has standard deviation
+    // std_dev (eq. 12): x' = sqrt(ab_prev) x0 + sqrt(1 - ab_prev - std_dev^2) eps + std_dev z.
+    [[nodiscard]] detail::linear_update<T> update(timestep t, T ab_prev, T std_dev) const {
+        const T ab = schedule_.alpha_bar(t);
+        const T alpha = std::sqrt(ab), sigma = std::sqrt(T(1) - ab);
+        detail::linear_update<T> u{.from = predict::decompose(this->options().prediction, alpha, sigma)};
+        u.to_x0 = std::sqrt(ab_prev);
+        u.to_eps = std::sqrt(T(1) - ab_prev - std_dev * std_dev);
+        u.to_noise = std_dev;
+        if (this->options().use_clipped_model_output) u.use_processed_x0_for_eps(alpha, sigma);
+        return u;
+    }
+
     class run : public detail::discrete_run_state<T> {
     public:
         run(const ddim& sampler, std::vector<timestep> grid, layout shape)
@@ -128,13 +141,7 @@ public:
             this->check_buffers(output.size(), x.size());
             const auto& s = *sampler_;
             const transfer tr = this->transfer_of_step();
-            const T alpha = std::sqrt(tr.ab), sigma = std::sqrt(T(1) - tr.ab);
-
-            detail::linear_update<T> u{.from = predict::decompose(s.options().prediction, alpha, sigma)};
-            u.to_x0 = std::sqrt(tr.ab_prev);
-            u.to_eps = tr.on_eps();
-            u.to_noise = tr.std_dev;
-            if (s.options().use_clipped_model_output) u.use_processed_x0_for_eps(alpha, sigma);
+            const detail::linear_update<T> u = s.update(this->current_timestep(), tr.ab_prev, tr.std_dev);
 
             // With eta > 0 every step draws, the last one too, where std_dev may be 0 (set_alpha_to_one):
             // diffusers draws there as well, so a replayed noise stream stays aligned.

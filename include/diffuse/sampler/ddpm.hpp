@@ -84,6 +84,15 @@ public:
         return {ab, ab_prev, T(1) - ab / ab_prev};
     }
 
+    // The mean of the posterior q(x_prev | x_t, x0) (Ho et al. 2020, eq. 7) as an update of (x, output).
+    [[nodiscard]] detail::linear_update<T> posterior_mean(const transition& tr) const {
+        detail::linear_update<T> u{
+            .from = predict::decompose(this->options().prediction, std::sqrt(tr.ab), std::sqrt(T(1) - tr.ab))};
+        u.to_x0 = std::sqrt(tr.ab_prev) * tr.beta / (T(1) - tr.ab);
+        u.to_x = std::sqrt(T(1) - tr.beta) * (T(1) - tr.ab_prev) / (T(1) - tr.ab);
+        return u;
+    }
+
     // Standard deviation of the fixed variance types between t and prev (prev < 0: past the grid).
     [[nodiscard]] T fixed_std(timestep t, timestep prev) const {
         const transition tr = between(t, prev);
@@ -153,7 +162,7 @@ public:
             const timestep t = this->current_timestep(), prev = this->next_timestep();
             const transition tr = sampler_->between(t, prev);
             const T alpha = std::sqrt(tr.ab_prev);
-            const T on_eps = on_x(tr) * std::sqrt(T(1) - tr.ab);
+            const T on_eps = sampler_->posterior_mean(tr).to_x * std::sqrt(T(1) - tr.ab);
             const T noise = t > 0 ? sampler_->fixed_std(t, prev) : T(0);
             return step_landing<T>{{on_eps / alpha, alpha, static_cast<double>(prev)}, noise / alpha};
         }
@@ -181,10 +190,7 @@ public:
             const bool learned = is_learned(s.options().variance);
             const bool stochastic = t > 0;
 
-            detail::linear_update<T> u{
-                .from = predict::decompose(s.options().prediction, std::sqrt(tr.ab), std::sqrt(T(1) - tr.ab))};
-            u.to_x0 = std::sqrt(tr.ab_prev) * tr.beta / (T(1) - tr.ab);
-            u.to_x = on_x(tr);
+            detail::linear_update<T> u = s.posterior_mean(tr);
             u.to_noise = stochastic && !learned ? s.fixed_std(t, prev) : T(0);
 
             const const_view<T> noise = detail::acquire_noise<T>(
@@ -196,9 +202,6 @@ public:
             if (learned && stochastic) add_learned_noise(output, x, noise, tr);
             this->advance();
         }
-
-        // The posterior mean's coefficient of x_t (eq. 7).
-        static T on_x(const transition& tr) { return std::sqrt(T(1) - tr.beta) * (T(1) - tr.ab_prev) / (T(1) - tr.ab); }
 
         // Copies the prediction half of each sample's output into a contiguous buffer.
         const_view<T> split_prediction(const_view<T> output) {
