@@ -1,7 +1,7 @@
 // img2img and inpainting (sampler/img2img.hpp, sampler/inpainting.hpp): the begin index of a
 // strength, the noised start latents and whole runs agree element-wise with diffusers' img2img and
 // inpaint pipelines' arithmetic on diffusers' own schedulers (tools/reference_img2img.py ->
-// tests/reference_img2img.hpp, snapshot 58eb52c0, float32, replayed noise): DDIM, Euler, Euler
+// tests/reference_image_to_image.hpp, snapshot 58eb52c0, float32, replayed noise): DDIM, Euler, Euler
 // ancestral, DPM-Solver++ 2M and 3M (lower_order_final over the whole grid, warm-up from the begin),
 // UniPC (no corrector at the begin), Heun and FlowMatchEuler, through the facade, the typed samplers,
 // the loop API and the step API. Bad strengths and late skip_to calls are errors.
@@ -19,7 +19,7 @@
 #include "diffuse/sampler/sample.hpp"
 #include "diffuse/schedule/solver_sigmas.hpp"
 #include "kdiffusion_test_support.hpp"
-#include "reference_img2img.hpp"
+#include "reference_image_to_image.hpp"
 
 using namespace diffuse;
 using Catch::Contains;

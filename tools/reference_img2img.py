@@ -1,4 +1,4 @@
-"""Reference data for img2img and inpainting (tests/reference_img2img.hpp).
+"""Reference data for img2img and inpainting (tests/reference_image_to_image.hpp).
 
 Runs diffusers' own schedulers (snapshot 58eb52c0, offline: tools/diffusers_offline, float32) through
 the arithmetic of diffusers' img2img and inpaint pipelines, written out below as those pipelines do it:
@@ -19,7 +19,9 @@ scale_model_input(x, t); stochastic steps (EulerAncestral) draw through the modu
 replaced by a recorder, so the C++ test replays the same stream.
 
   DIFFUSERS_SRC=/work/diffusers/src tools/diffusers_offline/python tools/reference_img2img.py \
-      > tests/reference_img2img.hpp
+      > tests/reference_image_to_image.hpp
+
+(The header's name has no digits: scripts/format leaves tests/reference_[a-z_]+.hpp as generated.)
 """
 import json
 
