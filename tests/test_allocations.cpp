@@ -189,13 +189,13 @@ TEMPLATE_TEST_CASE("img2img's begin index and inpainting's blend allocate nothin
     array<T> image(size), mask(size), noise(size), x(size), out(size);
     random::fill_normal<T>(flat(image), 3, 0, 0);
     random::fill_normal<T>(flat(noise), 4, 0, 0);
-    for (index i = 0; i < size; ++i) mask[i] = i % 3 == 0 ? T(1) : T(0);
+    for (diffuse::index i = 0; i < size; ++i) mask[i] = i % 3 == 0 ? T(1) : T(0);
     const inpaint_blend<T> blend(image, mask, noise);
     // Steps and blends after the start: nothing allocated, and the run did step from the begin index.
     const auto walk = [&](auto& run) {
         allocations total;
-        index steps = 0;
-        index begin = -1;
+        diffuse::index steps = 0;
+        diffuse::index begin = -1;
         total += count([&] { begin = img2img_latents(run, 0.6, image, x, noise); });
         CHECK(begin == 8);  // 20 - int(20 * 0.6)
         while (!run.done()) {

@@ -12,10 +12,13 @@
 
 #include "diffuse/config/scheduler_config.hpp"
 #include "diffuse/sampler/dpm_solver_multistep.hpp"
+#include "diffuse/sampler/edm.hpp"
 #include "diffuse/sampler/euler.hpp"
 #include "diffuse/sampler/heun.hpp"
 #include "diffuse/sampler/img2img.hpp"
 #include "diffuse/sampler/inpainting.hpp"
+#include "diffuse/sampler/lms.hpp"
+#include "diffuse/sampler/pndm.hpp"
 #include "diffuse/sampler/sample.hpp"
 #include "diffuse/schedule/solver_sigmas.hpp"
 #include "kdiffusion_test_support.hpp"
@@ -236,5 +239,53 @@ TEMPLATE_TEST_CASE("img2img through config::any_run's step API, and the errors o
         CHECK_THROWS_WITH(inpaint_blend<T>(image, bad, noise), Contains("mask[3] = 1.5") && Contains("[0, 1]"));
         const inpaint_blend<T> blend(image, mask, noise);
         CHECK_THROWS_WITH(sampler::inpainting(s, blend).start(tr.steps, 10), Contains("x.size()"));
+    }
+}
+
+TEMPLATE_TEST_CASE("LMS, PNDM and EDM after a begin index: warm-ups restart, the grid stays whole", "[img2img]", float,
+                   double) {
+    using T = TestType;
+    const array<T> image = kdtest::trace_sample0<T>();
+    array<T> out = image * T(0.3), x = image;
+    SECTION("LMS: the first step from the begin is first order (Euler), the next second order") {
+        const sampler::lms<T> lms;
+        const auto grid = sd_linspace<T>(10);
+        auto run = lms.start(grid, image.size());
+        run.skip_to(4);
+        auto c = run.coefficients();
+        // The one-node Lagrange integral over [sigma_4, sigma_5] is sigma_5 - sigma_4.
+        CHECK(c[0] == Approx(static_cast<double>(grid[5].sigma - grid[4].sigma)).epsilon(1e-6).margin(0));
+        CHECK(c[1] == 0.0);
+        run.step(out, x);
+        c = run.coefficients();
+        CHECK(c[1] != 0.0);
+        CHECK(c[2] == 0.0);
+        CHECK(run.step_index() == 5);
+        CHECK(run.steps_taken() == 1);
+        CHECK(run.num_steps() == 10);
+    }
+    SECTION("PNDM: the pseudo improved Euler start, or three Runge-Kutta steps that must fit in the rest") {
+        const sampler::pndm<T> plms(sd_betas<T>(), {.skip_prk_steps = true});
+        const auto grid = schedule::spaced_timesteps(1000, 10);
+        auto run = plms.start(grid, image.size());
+        run.skip_to(6);
+        run.step(out, x);
+        CHECK(run.stage() == 1);  // evaluates again at the next entry before moving on
+        const sampler::pndm<T> prk(sd_betas<T>());
+        auto late = prk.start(grid, image.size());
+        CHECK_THROWS_WITH(late.skip_to(7), Contains("begin_index = 7") && Contains("at most num_steps - 4 = 6"));
+        late.skip_to(6);
+        late.step(out, x);
+        CHECK(late.stage() == 1);  // a Runge-Kutta stage
+    }
+    SECTION("EDM: skip_to before begin(), churn at the begin level") {
+        const sampler::edm<T> edm(sampler::edm_options<T>{.s_churn = T(10)});
+        const auto grid = schedule::vp_sigma_grid(sd_betas<T>(), {.steps = 10});
+        auto run = edm.start(grid, image.size());
+        random::generator rng(3);
+        run.skip_to(2);
+        run.begin(x, rng);
+        CHECK(run.evaluation().sigma > grid[2].sigma);  // churned from grid step 2
+        CHECK_THROWS_WITH(run.skip_to(3), Contains("skip_to()") && Contains("begin()"));
     }
 }

@@ -32,10 +32,12 @@ inline index img2img_begin(index num_steps, double strength) {
     require(std::isfinite(strength) && strength >= 0.0 && strength <= 1.0, "strength", strength,
             "a number in [0, 1] (1 starts from the first level of the grid, 0 would run no step)");
     const index denoised = std::min(static_cast<index>(static_cast<double>(num_steps) * strength), num_steps);
-    require(denoised >= 1, "strength", strength,
-            ">= 1/num_steps = " + std::to_string(1.0 / static_cast<double>(num_steps)) +
-                ": int(num_steps * strength) is the number of steps run, and must be >= 1 (num_steps = " +
-                std::to_string(num_steps) + ")");
+    if (denoised < 1) {  // the message is built only on failure
+        throw invalid("strength", strength,
+                      ">= 1/num_steps = " + std::to_string(1.0 / static_cast<double>(num_steps)) +
+                          ": int(num_steps * strength) is the number of steps run, and must be >= 1 (num_steps = " +
+                          std::to_string(num_steps) + ")");
+    }
     return num_steps - denoised;
 }
 

@@ -92,10 +92,11 @@ public:
         // after the duplicated one.
         void skip_to(index k) {
             require(stage_ == 0, "skip_to()", "a call after step()", "a call before the first step");
-            if (!sampler_->options().skip_prk_steps) {
-                require(this->num_steps() - k > warmup_steps, "begin_index", k,
-                        "at most num_steps - 4 = " + std::to_string(this->num_steps() - 4) +
-                            " when skip_prk_steps is false (three Runge-Kutta warm-up steps, then multistep ones)");
+            if (!sampler_->options().skip_prk_steps && this->num_steps() - k <= warmup_steps) {
+                throw invalid("begin_index", k,
+                              "at most num_steps - 4 = " + std::to_string(this->num_steps() - 4) +
+                                  " when skip_prk_steps is false (three Runge-Kutta warm-up steps, then multistep "
+                                  "ones)");
             }
             detail::discrete_run_state<T>::skip_to(k);
         }

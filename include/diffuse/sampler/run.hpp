@@ -38,8 +38,10 @@ namespace detail {
 // once, before the first step, for k in [0, num_steps).
 inline void require_begin_index(index k, index steps_taken, index num_steps) {
     require(steps_taken == 0, "skip_to()", "a call after step()", "a call before the first step");
-    require(k >= 0 && k < num_steps, "begin_index", k,
-            "an integer in [0, num_steps - 1] = [0, " + std::to_string(num_steps - 1) + "]");
+    if (k < 0 || k >= num_steps) {  // the message is built only on failure: skip_to allocates nothing
+        throw invalid("begin_index", k,
+                      "an integer in [0, num_steps - 1] = [0, " + std::to_string(num_steps - 1) + "]");
+    }
 }
 
 // Grid position and buffers common to the discrete samplers' runs. `schedule` (the sampler's,
