@@ -14,6 +14,10 @@
 #include "diffuse/sampler/ddim.hpp"
 #include "diffuse/sampler/ddim_inverse.hpp"
 #include "diffuse/sampler/ddpm.hpp"
+#include "diffuse/sampler/dpm_solver_multistep.hpp"
+#include "diffuse/sampler/img2img.hpp"
+#include "diffuse/sampler/inpainting.hpp"
+#include "diffuse/schedule/solver_sigmas.hpp"
 #include "diffuse/schedule/timesteps.hpp"
 
 // ---- counting ---------------------------------------------------------------------------------
@@ -176,5 +180,46 @@ TEMPLATE_TEST_CASE("starting a run allocates, its steps do not", "[allocations][
         auto run = s.start(grid, size, batch);
         random::generator noise(7);
         require_none(count_steps<T>(run, size, [&](auto& r, const auto& out, auto& x) { r.step(out, x, noise); }));
+    }
+}
+
+TEMPLATE_TEST_CASE("img2img's begin index and inpainting's blend allocate nothing per step",
+                   "[allocations][img2img][inpainting]", float, double) {
+    using T = TestType;
+    array<T> image(size), mask(size), noise(size), x(size), out(size);
+    random::fill_normal<T>(flat(image), 3, 0, 0);
+    random::fill_normal<T>(flat(noise), 4, 0, 0);
+    for (diffuse::index i = 0; i < size; ++i) mask[i] = i % 3 == 0 ? T(1) : T(0);
+    const inpaint_blend<T> blend(image, mask, noise);
+    // Steps and blends after the start: nothing allocated, and the run did step from the begin index.
+    const auto walk = [&](auto& run) {
+        allocations total;
+        diffuse::index steps = 0;
+        diffuse::index begin = -1;
+        total += count([&] { begin = img2img_latents(run, 0.6, image, x, noise); });
+        CHECK(begin == 8);  // 20 - int(20 * 0.6)
+        while (!run.done()) {
+            model<T>(x, out);
+            total += count([&] {
+                run.step(out, x);
+                blend.apply(run, x);
+            });
+            ++steps;
+        }
+        CHECK(steps == 12);
+        CHECK(x.allFinite());
+        require_none(total);
+    };
+    SECTION("DDIM (timestep grid)") {
+        const sampler::ddim<T> s(linear_schedule<T>());
+        auto run = s.start(schedule::spaced_timesteps(1000, 20), size, batch);
+        walk(run);
+    }
+    SECTION("DPM-Solver++(2M) (sigma grid, model state)") {
+        const sampler::dpm_solver_multistep<T> s;
+        auto run = s.start(
+            schedule::solver_sigma_grid(linear_schedule<T>(), schedule::solver_family::dpm_multistep, {.steps = 20}),
+            size, batch);
+        walk(run);
     }
 }

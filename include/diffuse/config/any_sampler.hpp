@@ -49,6 +49,8 @@ public:
     [[nodiscard]] index num_steps() const { return self_->num_steps(); }
     [[nodiscard]] index step_index() const { return self_->step_index(); }
     [[nodiscard]] index model_output_size() const { return self_->model_output_size(); }
+    // Starts the run at grid step k (img2img's begin index; sampler/run.hpp), before the first step.
+    void skip_to(index k) { self_->skip_to(k); }
     // The context of the next evaluation (sampler/evaluation_context.hpp).
     [[nodiscard]] sampler::evaluation_context<T> context() { return self_->context(); }
 
@@ -116,6 +118,7 @@ private:
         virtual index num_steps() const = 0;
         virtual index step_index() const = 0;
         virtual index model_output_size() const = 0;
+        virtual void skip_to(index k) = 0;
         virtual sampler::evaluation_context<T> context() = 0;
         virtual void step(const_view<T> output, view<T> x) = 0;
         virtual void step(const_view<T> output, view<T> x, noise_ref<T> noise) = 0;
@@ -142,6 +145,13 @@ private:
         index model_output_size() const override {
             if constexpr (requires { run.model_output_size(); }) return run.model_output_size();
             else return run.shape().size;
+        }
+        void skip_to(index k) override {
+            if constexpr (requires { run.skip_to(k); }) {
+                run.skip_to(k);
+            } else {
+                require(k == 0, "begin_index", k, "0: this sampler has no grid to start inside (adaptive step size)");
+            }
         }
         sampler::evaluation_context<T> context() override { return run.context(); }
         void step(const_view<T> output, view<T> x) override { run.step(output, x); }

@@ -53,7 +53,7 @@ public:
 
         [[nodiscard]] index order_at(index i) const {
             const index n = this->num_steps();
-            return detail::multistep_order(i, n, sampler_->options().solver_order,
+            return detail::multistep_order(i, i - this->begin_index(), n, sampler_->options().solver_order,
                                            sampler_->options().lower_order_final, this->grid_[n].sigma == T(0));
         }
 

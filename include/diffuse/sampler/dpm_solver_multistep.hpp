@@ -74,7 +74,7 @@ public:
         [[nodiscard]] index order_at(index i) const {
             const auto& o = sampler_->options();
             const index n = this->num_steps();
-            return detail::multistep_order(i, n, o.solver_order, o.lower_order_final,
+            return detail::multistep_order(i, i - this->begin_index(), n, o.solver_order, o.lower_order_final,
                                            o.euler_at_final || this->grid_[n].sigma == T(0));
         }
 

@@ -60,7 +60,7 @@ public:
             }
             const auto tr = detail::data_sde_transfer(sigma, next, options_.eta);
             T c = T(0);
-            if (this->step_index() > 0) {
+            if (this->steps_taken() > 0) {
                 const T r = h_previous_ / tr.h;
                 c = options_.solver == dpmpp_2m_sde_solver::midpoint ? tr.phi / (T(2) * r)
                                                                      : detail::sde_phi_2(tr, options_.eta) / r;

@@ -62,7 +62,7 @@ public:
             // x' = on_x x + (phi + a) x0 + b x0_1 + c x0_2 (+ noise)
             T a = T(0), b = T(0), c = T(0);
             const T phi_2 = detail::sde_phi_2(tr, options_.eta);
-            if (this->step_index() >= 2) {
+            if (this->steps_taken() >= 2) {
                 const T r0 = h_[0] / tr.h, r1 = h_[1] / tr.h;
                 const T phi_3 = phi_2 / ((T(1) + options_.eta) * tr.h) - T(0.5);
                 const T w = r0 / (r0 + r1);
@@ -71,7 +71,7 @@ public:
                 a = on_d1_0 / r0;
                 b = -on_d1_0 / r0 + on_d1_1 / r1;
                 c = -on_d1_1 / r1;
-            } else if (this->step_index() == 1) {
+            } else if (this->steps_taken() == 1) {
                 a = phi_2 / (h_[0] / tr.h);
                 b = -a;
             }

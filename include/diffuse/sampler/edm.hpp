@@ -59,6 +59,12 @@ public:
             }
         }
 
+        // Starts at grid step k (img2img), before begin() and the first step.
+        void skip_to(index k) {
+            require(!begun_, "skip_to()", "a call after begin()", "a call before begin() and the first step");
+            base::skip_to(k);
+        }
+
         // Churns x for the first evaluation (a no-op when step 0 has no churn). Call it once, before
         // the first model evaluation.
         template <class X>
@@ -68,7 +74,7 @@ public:
         }
         template <class X, class Noise>
         void begin(X&& x_in, Noise&& noise_in) {
-            require(this->step_index() == 0 && this->stage() == 0 && !begun_, "begin()",
+            require(this->steps_taken() == 0 && this->stage() == 0 && !begun_, "begin()",
                     "a second call or a call after step()", "one call before the first model evaluation");
             const view<T> x = flat(x_in);
             require_size("x.size()", x.size(), this->shape().size);
@@ -79,7 +85,7 @@ public:
     private:
         template <class Noise>
         void update(const_view<T> output, view<T> x, Noise& noise) {
-            require(begun_ || gamma(0) == T(0), "begin()", "not called",
+            require(begun_ || gamma(this->begin_index()) == T(0), "begin()", "not called",
                     "run.begin(x, noise) before the first model evaluation "
                     "(step 0 is churned; diffuse::sample() calls it)");
             if (!this->heun_update(output, x)) return;

@@ -70,9 +70,12 @@ public:
         }
 
         // The coefficients c_j of the current step (j = 0 for its own derivative), as diffusers'
-        // get_lms_coefficient(order, step, j) returns them.
+        // get_lms_coefficient(order, step, j) returns them. The order warms up over the steps taken:
+        // after a nonzero begin index (img2img) diffusers' LMSDiscrete keeps order min(step_index + 1, 4)
+        // but has only the derivatives since the begin, so its first steps weigh the newest derivative
+        // alone by the 4-node weight (not a consistent multistep rule); here they are orders 1, 2, ...
         [[nodiscard]] std::array<double, 4> coefficients() const {
-            const index i = this->step_index(), k = std::min(i + 1, order_);
+            const index i = this->step_index(), k = std::min(this->steps_taken() + 1, order_);
             std::array<double, 4> nodes{}, c{};
             for (index m = 0; m < k; ++m)
                 nodes[static_cast<std::size_t>(m)] = static_cast<double>(this->grid_[i - m].sigma);
@@ -88,7 +91,7 @@ public:
     private:
         template <class Noise>
         void update(const_view<T> output, view<T> x, Noise&) {
-            const index i = this->step_index(), k = std::min(i + 1, order_);
+            const index i = this->step_index(), k = std::min(this->steps_taken() + 1, order_);
             const auto d = this->derivative();
             const auto slot = [&](index j) -> buffer<T>& {
                 return history_[static_cast<std::size_t>((i - j) % order_)];

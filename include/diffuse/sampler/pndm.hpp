@@ -86,6 +86,20 @@ public:
 
         // Evaluations done within the current step (PRK: 0..3; the Heun start: 0..1).
         [[nodiscard]] index stage() const { return stage_; }
+        // Starts at grid entry k (img2img) with a fresh warm-up: the Runge-Kutta steps (or the pseudo
+        // improved Euler step) are the first ones taken. diffusers' PNDM has no begin index; its img2img
+        // pipelines restart its counter on the sliced timesteps, which then step from the wrong entry
+        // after the duplicated one.
+        void skip_to(index k) {
+            require(stage_ == 0, "skip_to()", "a call after step()", "a call before the first step");
+            if (!sampler_->options().skip_prk_steps && this->num_steps() - k <= warmup_steps) {
+                throw invalid("begin_index", k,
+                              "at most num_steps - 4 = " + std::to_string(this->num_steps() - 4) +
+                                  " when skip_prk_steps is false (three Runge-Kutta warm-up steps, then multistep "
+                                  "ones)");
+            }
+            detail::discrete_run_state<T>::skip_to(k);
+        }
         // The timestep of the next model evaluation.
         [[nodiscard]] timestep evaluation_timestep() const {
             const timestep t = this->current_timestep(), next = this->next_timestep();
@@ -112,7 +126,7 @@ public:
 
     private:
         [[nodiscard]] bool runge_kutta() const {
-            return !sampler_->options().skip_prk_steps && this->index_ < warmup_steps;
+            return !sampler_->options().skip_prk_steps && this->steps_taken() < warmup_steps;
         }
         [[nodiscard]] predict::linear_form<T> eps_at(timestep t) const {
             const T ab = sampler_->alpha_bar(t);
@@ -139,7 +153,7 @@ public:
                 runge_kutta_stage(out, x, eps, t, next);
             } else if (stage_ == 0) {
                 history_.push(x, out, eps);
-                if (sampler_->options().skip_prk_steps && this->index_ == 0 && next >= 0) {
+                if (sampler_->options().skip_prk_steps && this->steps_taken() == 0 && next >= 0) {
                     // Pseudo improved Euler: predict x at t' with e_t, evaluate there next.
                     start_ = x;
                     const auto tr = transfer_to(target());

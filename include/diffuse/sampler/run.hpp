@@ -34,6 +34,16 @@ concept output_buffer = Real<T> && requires(const Output& out) {
 
 namespace detail {
 
+// A run may start at grid step k > 0 instead of 0 (img2img, diffusers' set_begin_index): allowed
+// once, before the first step, for k in [0, num_steps).
+inline void require_begin_index(index k, index steps_taken, index num_steps) {
+    require(steps_taken == 0, "skip_to()", "a call after step()", "a call before the first step");
+    if (k < 0 || k >= num_steps) {  // the message is built only on failure: skip_to allocates nothing
+        throw invalid("begin_index", k,
+                      "an integer in [0, num_steps - 1] = [0, " + std::to_string(num_steps - 1) + "]");
+    }
+}
+
 // Grid position and buffers common to the discrete samplers' runs. `schedule` (the sampler's,
 // which outlives its runs) gives the levels of the evaluations.
 template <Real T>
@@ -49,6 +59,16 @@ public:
     [[nodiscard]] index step_index() const { return index_; }
     [[nodiscard]] index num_steps() const { return static_cast<index>(grid_.size()); }
     [[nodiscard]] const layout& shape() const { return shape_; }
+    // Where the run started (0 unless skip_to() moved it) and the steps taken since. The grid is
+    // always the whole grid: step_index() counts from its start, as diffusers' step_index after
+    // set_begin_index, while multistep histories count steps_taken().
+    [[nodiscard]] index begin_index() const { return begin_; }
+    [[nodiscard]] index steps_taken() const { return index_ - begin_; }
+    // Starts the run at grid entry k (img2img); call it before the first step.
+    void skip_to(index k) {
+        require_begin_index(k, steps_taken(), num_steps());
+        index_ = begin_ = k;
+    }
     // The timestep the model is evaluated at for the next step.
     [[nodiscard]] timestep current_timestep() const {
         require(!done(), "step_index", index_, "< num_steps (the run has finished)");
@@ -90,6 +110,7 @@ protected:
     const schedule::discrete<T>* schedule_;
     run_memory<T> memory_;
     index index_ = 0;
+    index begin_ = 0;
 };
 
 // Where a step's noise comes from: nowhere, a caller's buffer, or a noise source.

@@ -29,11 +29,14 @@ concept model_for = sampler::plain_model<M, T> || sampler::contextual_model<M, T
 template <Real T>
 struct sample_options {
     // Called after every step with (steps done, total steps).
-    std::function<void(index, index)> progress;
+    std::function<void(index, index)> progress{};
     // Called after every step with (steps done, x); returning false stops the run early.
-    std::function<bool(index, const_view<T>)> observer;
+    std::function<bool(index, const_view<T>)> observer{};
     // Report NaN/Inf in a model output as diffuse::error instead of propagating it.
     bool check_finite = true;
+    // The grid step the run starts at (run.skip_to(begin)): img2img's begin index, as
+    // diffuse::img2img_latents returns it; 0 runs the whole grid.
+    index begin = 0;
 };
 
 namespace detail {
@@ -52,6 +55,14 @@ index sample_loop(Model& model, const Sampler& sampler, const Grid& grid, view<t
     };
     buffer<T> scaled(scales_input ? x.size() : 0);
     const index total = run.num_steps();
+    if (options.begin != 0) {
+        if constexpr (requires { run.skip_to(options.begin); }) {
+            run.skip_to(options.begin);
+        } else {
+            throw invalid("sample_options.begin", options.begin,
+                          "0: this sampler has no grid to start inside (adaptive step size)");
+        }
+    }
     // Runs that change x before the first evaluation (the churn of edm.hpp) do it here.
     if constexpr (requires { run.begin(x, noise); }) run.begin(x, noise);
     if (!run.done()) sampler::prepare_model<T>(model, run.context());

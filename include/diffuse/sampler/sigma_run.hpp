@@ -74,6 +74,14 @@ public:
     [[nodiscard]] index step_index() const { return step_; }
     [[nodiscard]] index num_steps() const { return grid_.steps(); }
     [[nodiscard]] bool done() const { return step_ >= grid_.steps(); }
+    // Where the run started and the steps taken since (run.hpp's discrete_run_state::skip_to).
+    [[nodiscard]] index begin_index() const { return begin_; }
+    [[nodiscard]] index steps_taken() const { return step_ - begin_; }
+    // Starts the run at grid step k (img2img); call it before the first step.
+    void skip_to(index k) {
+        require_begin_index(k, steps_taken(), num_steps());
+        step_ = begin_ = k;
+    }
 
     // The level the model is evaluated at next, and what the model is told there. Samplers with
     // intermediate evaluations override evaluation_level().
@@ -112,6 +120,7 @@ protected:
     predict::prediction prediction_;
     run_memory<T> memory_;
     index step_ = 0;
+    index begin_ = 0;
 };
 
 }  // namespace detail

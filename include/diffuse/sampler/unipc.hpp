@@ -84,7 +84,7 @@ public:
             const index n = this->num_steps();
             if (i == n - 1 && this->grid_[n].sigma == T(0)) return 1;
             const index order = o.lower_order_final ? std::min(o.solver_order, n - i) : o.solver_order;
-            return std::min(order, i + 1);
+            return std::min(order, i - this->begin_index() + 1);  // warm-up over the steps taken
         }
 
         // Deterministic: a noise argument (the loop API passes one through) is not used.
@@ -100,7 +100,7 @@ public:
             const auto& skip = sampler_->options().disable_corrector;
             this->record(cflat(model_output), cflat(x), this->current_level());
             // UniC (Algorithm 2): the newest output is the extra node at r = 1.
-            if (i > 0 && std::find(skip.begin(), skip.end(), i - 1) == skip.end()) {
+            if (this->steps_taken() > 0 && std::find(skip.begin(), skip.end(), i - 1) == skip.end()) {
                 update(x, const_view<T>(last_sample_.data(), last_sample_.size()), 1, previous_order_, true);
             }
             last_sample_ = x;

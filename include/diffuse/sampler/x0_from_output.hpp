@@ -51,6 +51,7 @@ public:
         [[nodiscard]] T init_noise_sigma() const { return inner_.init_noise_sigma(); }
         [[nodiscard]] index num_steps() const { return inner_.num_steps(); }
         [[nodiscard]] index step_index() const { return inner_.step_index(); }
+        void skip_to(index k) { inner_.skip_to(k); }
         [[nodiscard]] const layout& shape() const { return inner_.shape(); }
         [[nodiscard]] decltype(auto) evaluation_level() const { return inner_.evaluation_level(); }
         [[nodiscard]] evaluation_context<T> context() { return context_of(*this); }

@@ -255,12 +255,14 @@ void combine(view<T> x, const_view<T> base, double on_base, std::span<const T* c
 }
 
 // The order of multistep step i of n (diffusers' DPMSolverMultistep / DEIS step()): warm-up from
-// order 1; with lower_order_final, runs of fewer than 15 steps end with orders 2, 1; a step into
-// sigma 0 is first order (its higher-order weights divide by h = inf).
-inline index multistep_order(index i, index n, index solver_order, bool lower_order_final, bool first_order_last) {
+// order 1 over the steps taken (i itself for a run started at 0; diffusers' lower_order_nums after
+// set_begin_index); with lower_order_final, runs of fewer than 15 grid steps end with orders 2, 1; a
+// step into sigma 0 is first order (its higher-order weights divide by h = inf).
+inline index multistep_order(index i, index taken, index n, index solver_order, bool lower_order_final,
+                             bool first_order_last) {
     const bool short_run = lower_order_final && n < 15;
     if (i == n - 1 && (short_run || first_order_last)) return 1;
-    index order = std::min(solver_order, i + 1);
+    index order = std::min(solver_order, taken + 1);
     if (i == n - 2 && short_run) order = std::min<index>(order, 2);
     return order;
 }

@@ -126,6 +126,12 @@ public:
     [[nodiscard]] double model_time() const { return evaluation().model_time; }
     [[nodiscard]] T input_scale() const { return evaluation().alpha; }
     [[nodiscard]] index stage() const { return stage_; }
+    // sigma_run_state::skip_to, and the next evaluation at the new grid step.
+    void skip_to(index k) {
+        require(stage_ == 0, "skip_to()", "a call after step()", "a call before the first step");
+        sigma_run_state<T>::skip_to(k);
+        eval_ = this->grid_[k];
+    }
     [[nodiscard]] const noise_level<T>& evaluation_level() const { return evaluation(); }
     [[nodiscard]] evaluation_context<T> context() { return context_of(*this); }
 
