@@ -1,5 +1,6 @@
-// SASolverScheduler (sampler::sa_solver), FlowMapEulerDiscreteScheduler (euler on flow_map_grid) and
-// LTXEulerAncestralRFScheduler (sampler::rf_euler_ancestral) against diffusers 58eb52c0
+// SASolverScheduler (sampler::sa_solver), FlowMapEulerDiscreteScheduler (euler on flow_map_grid),
+// LTXEulerAncestralRFScheduler (sampler::rf_euler_ancestral) and SCMScheduler (sampler::scm) against
+// diffusers 58eb52c0
 // (tests/reference_classes_flow_sa.hpp, tools/reference_classes_flow_sa.py): diffusers' loop A with
 // the smooth model and injected noise of tools/reference_exponential.py, float32 and float64 runs.
 #include <catch2/catch.hpp>
@@ -14,6 +15,7 @@
 #include "diffuse/config/registry.hpp"
 #include "diffuse/sampler/rf_euler_ancestral.hpp"
 #include "diffuse/sampler/sa_solver.hpp"
+#include "diffuse/sampler/scm.hpp"
 #include "diffuse/schedule/flow.hpp"
 #include "exponential_test_support.hpp"
 #include "reference_classes_flow_sa.hpp"
@@ -318,4 +320,40 @@ TEMPLATE_TEST_CASE("the facade builds the three classes from their diffusers key
     CHECK_THROWS_WITH(config::make_sampler<T>("FlowMapEulerDiscreteScheduler", {{"shift", -1.0}}),
                       Catch::Contains("shift"));
     CHECK_THROWS_WITH(config::make_sampler<T>("LTXEulerAncestralRFScheduler", {{"eta", -0.5}}), Catch::Contains("eta"));
+}
+
+TEMPLATE_TEST_CASE("SCM matches diffusers' SCMScheduler element-wise", "[scm][diffusers]", float, double) {
+    using T = TestType;
+    using namespace reference_classes_flow_sa;
+    for (const auto& [expected, steps, intermediate, sigma_data] :
+         {std::tuple{&scm_default, 2, std::optional<double>(1.3), 0.5},
+          std::tuple{&scm_linspace, 4, std::optional<double>(), 0.7}}) {
+        const auto angles = sampler::scm_angles(steps, 1.5708, intermediate);
+        REQUIRE(angles.size() == expected->sigmas.size());
+        for (std::size_t i = 0; i < angles.size(); ++i)  // float32 values, both
+            CHECK(angles[i] == Approx(expected->sigmas[i]).epsilon(1e-7).margin(1e-12));
+        const sampler::scm<T> s({.sigma_data = static_cast<T>(sigma_data)});
+        array<T> x = exponential_test::sample0<T>();
+        exponential_test::injected_noise<T> noise;
+        diffuse::sample(exponential_test::smooth_model<T>, s, angles, x, noise);
+        CHECK(noise.draws == expected->noise_draws);
+        // measured: float 9.6e-6 (linspace; 5.7e-7 default), double 9.0e-15
+        check_against(x, *expected, "scm", 1e-4, 1e-13);
+    }
+    // the facade: diffusers' keys, set_timesteps' angles as options
+    const auto facade = config::make_sampler<T>("SCMScheduler", {{"sigma_data", 0.7}, {"prediction_type", "trigflow"}});
+    array<T> x = exponential_test::sample0<T>();
+    exponential_test::injected_noise<T> noise;
+    diffuse::sample(exponential_test::smooth_model<T>, facade, 4, x, noise);
+    check_against(x, scm_linspace, "facade scm", 1e-4, 1e-13);  // measured as above
+    CHECK_THROWS_WITH(config::make_sampler<T>("SCMScheduler", {{"prediction_type", "epsilon"}}),
+                      Catch::Contains("prediction_type"));
+    CHECK_THROWS_WITH(sampler::scm_angles(3, 1.5708, 1.3), Catch::Contains("intermediate_timesteps"));
+    // the last step (angle 0) needs no noise; a step to an angle > 0 does
+    const sampler::scm<T> s;
+    array<T> y = exponential_test::sample0<T>();
+    CHECK_THROWS_WITH(diffuse::sample(exponential_test::smooth_model<T>, s, sampler::scm_angles(2), y),
+                      Catch::Contains("noise"));
+    const std::vector<double> one_step{1.5, 0.0};
+    CHECK_NOTHROW(diffuse::sample(exponential_test::smooth_model<T>, s, one_step, y));
 }

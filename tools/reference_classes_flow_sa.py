@@ -1,5 +1,5 @@
-"""Reference data for SASolverScheduler, FlowMapEulerDiscreteScheduler and LTXEulerAncestralRFScheduler
-(tests/reference_classes_flow_sa.hpp).
+"""Reference data for SASolverScheduler, FlowMapEulerDiscreteScheduler, LTXEulerAncestralRFScheduler and
+SCMScheduler (tests/reference_classes_flow_sa.hpp).
 
 Runs diffusers' own classes (snapshot 58eb52c0, offline: tools/diffusers_offline) and writes, per
 configuration, the sigmas, the timesteps, the number of noise draws and the final sample as C++ arrays:
@@ -13,13 +13,13 @@ model(x, t) = tanh(x) (0.5 + t / 2000), and the k-th randn_tensor call replaced 
 values that the C++ test regenerates. Each run is made twice: as diffusers runs it (float32 sample
 and schedule), and in float64 (the sample, the model and, for SASolver, the sigmas cast to float64
 after set_timesteps, so that its coefficients are computed in float64 too), the reference for the
-C++ double runs.
+C++ double runs (SCMScheduler: its angles cast to float64).
 """
 import numpy as np
 import torch
 
-from diffusers import FlowMapEulerDiscreteScheduler, LTXEulerAncestralRFScheduler, SASolverScheduler
-from diffusers.schedulers import scheduling_ltx_euler_ancestral_rf, scheduling_sasolver
+from diffusers import FlowMapEulerDiscreteScheduler, LTXEulerAncestralRFScheduler, SASolverScheduler, SCMScheduler
+from diffusers.schedulers import scheduling_ltx_euler_ancestral_rf, scheduling_sasolver, scheduling_scm
 
 torch.set_grad_enabled(False)
 
@@ -41,29 +41,38 @@ def injected_noise(k, dtype):
 
 
 class NoiseRecorder:
-    def __init__(self):
+    # SCMScheduler asks randn_tensor for no dtype (float32 by default): the float64 runs get float64 noise
+    def __init__(self, default_dtype):
         self.draws = 0
+        self.default_dtype = default_dtype
 
     def __call__(self, shape, generator=None, device=None, dtype=None, **kwargs):
-        z = injected_noise(self.draws, dtype or torch.float32).reshape(shape)
+        z = injected_noise(self.draws, dtype or self.default_dtype).reshape(shape)
         self.draws += 1
         return z
 
 
 def run(cls, steps, dtype, **config):
-    recorder = NoiseRecorder()
+    recorder = NoiseRecorder(dtype)
     scheduling_sasolver.randn_tensor = recorder
     scheduling_ltx_euler_ancestral_rf.randn_tensor = recorder
+    scheduling_scm.randn_tensor = recorder
+    timestep_args = config.pop("set_timesteps", {})
     scheduler = cls(**config)
-    scheduler.set_timesteps(steps)
-    sigmas = scheduler.sigmas.clone()
+    scheduler.set_timesteps(steps, **timestep_args)
+    config["set_timesteps"] = timestep_args
+    sigmas = scheduler.sigmas.clone() if hasattr(scheduler, "sigmas") else scheduler.timesteps.clone()
     if dtype == torch.float64 and cls is SASolverScheduler:
         scheduler.sigmas = scheduler.sigmas.double()
+    if dtype == torch.float64 and cls is SCMScheduler:
+        scheduler.timesteps = scheduler.timesteps.double()
     x = sample0(dtype)
-    for t in scheduler.timesteps:
+    # SCMScheduler's timesteps end with the final angle 0, which its pipeline (Sana-Sprint) does not step from
+    timesteps = scheduler.timesteps[:-1] if cls is SCMScheduler else scheduler.timesteps
+    for t in timesteps:
         x = scheduler.step(model(x, t).to(dtype), t, x).prev_sample
     assert x.dtype == dtype, (cls.__name__, x.dtype)
-    return sigmas, scheduler.timesteps, x, recorder.draws
+    return sigmas, timesteps, x, recorder.draws
 
 
 def fmt(values, digits=9):
@@ -99,6 +108,9 @@ CONFIGS = [
     ("ltx_default", LTXEulerAncestralRFScheduler, 10, dict(), None),
     ("ltx_eta_half", LTXEulerAncestralRFScheduler, 8, dict(eta=0.5, s_noise=0.8, num_train_timesteps=1000), None),
     ("ltx_eta_zero", LTXEulerAncestralRFScheduler, 6, dict(eta=0.0), None),
+    # SCMScheduler: its default 2-step angles, and linspace angles (set_timesteps(intermediate_timesteps=None))
+    ("scm_default", SCMScheduler, 2, dict(), None),
+    ("scm_linspace", SCMScheduler, 4, dict(sigma_data=0.7, set_timesteps=dict(intermediate_timesteps=None)), None),
 ]
 
 
@@ -113,7 +125,7 @@ def main():
     print("namespace reference_classes_flow_sa {")
     print()
     print("struct run {")
-    print("    std::vector<double> sigmas;     // scheduler.sigmas (diffusers' float32 values for SASolver, LTX)")
+    print("    std::vector<double> sigmas;     // scheduler.sigmas (float32 for SASolver, LTX); SCM: its angles")
     print("    std::vector<double> timesteps;  // scheduler.timesteps")
     print("    int noise_draws;                // randn_tensor calls")
     print("    std::vector<float> sample;      // the final sample of the float32 run, 192 values")
@@ -124,7 +136,7 @@ def main():
         sigmas, timesteps, x, draws = run(cls, steps, torch.float32, **config)
         _, _, x64, draws64 = run(cls, steps, torch.float64, **config)
         assert draws == draws64
-        shown = ", ".join("%s=%r" % (k, v) for k, v in config.items() if k != "tau_func")
+        shown = ", ".join("%s=%r" % (k, v) for k, v in config.items() if k != "tau_func" and v != {})
         if "tau_func" in config:
             shown += ", tau_func=%s" % ("0" if config["tau_func"](500) == 0 else "1")
         print("// %s, %d steps, %s" % (cls.__name__, steps, shown or "defaults"))

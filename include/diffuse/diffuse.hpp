@@ -111,6 +111,7 @@
 #include "diffuse/sampler/run.hpp"
 #include "diffuse/sampler/sa_solver.hpp"
 #include "diffuse/sampler/sample.hpp"
+#include "diffuse/sampler/scm.hpp"
 #include "diffuse/sampler/sigma_run.hpp"
 #include "diffuse/sampler/step_target.hpp"
 #include "diffuse/sampler/tcd.hpp"

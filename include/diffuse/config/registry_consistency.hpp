@@ -1,6 +1,6 @@
 // diffuse/config/registry_consistency.hpp: factories of the few-step and special-grid classes:
-// LCMScheduler, TCDScheduler, CMStochasticIterativeScheduler, IPNDMScheduler and
-// FlowMatchEulerDiscreteScheduler.
+// LCMScheduler, TCDScheduler, CMStochasticIterativeScheduler, SCMScheduler, IPNDMScheduler,
+// FlowMatchEulerDiscreteScheduler, FlowMapEulerDiscreteScheduler and LTXEulerAncestralRFScheduler.
 #pragma once
 
 #include <string>
@@ -11,6 +11,7 @@
 #include "diffuse/sampler/ipndm.hpp"
 #include "diffuse/sampler/lcm.hpp"
 #include "diffuse/sampler/rf_euler_ancestral.hpp"
+#include "diffuse/sampler/scm.hpp"
 #include "diffuse/sampler/tcd.hpp"
 #include "diffuse/sampler/x0_from_output.hpp"
 #include "diffuse/schedule/flow.hpp"
@@ -158,6 +159,26 @@ any_sampler<T> make_ltx_euler_ancestral_rf(const options& o) {
         g.steps = steps;
         return schedule::flow_match_grid<T>(g);
     });
+}
+
+// SCMScheduler: sCM's TrigFlow steps on the angles of its set_timesteps. Its arguments max_timesteps
+// (1.5708) and intermediate_timesteps (1.3, used with 2 steps) are options; other step counts take
+// linspace(max, 0, n + 1), which diffusers does when intermediate_timesteps=None is passed.
+template <Real T>
+any_sampler<T> make_scm(const options& o) {
+    const auto train = o.get_int("num_train_timesteps", 1000);
+    require(train >= 1, "num_train_timesteps", train, "an integer >= 1");
+    static_cast<void>(one_of(o, "prediction_type", "trigflow", {"trigflow"}));
+    const double max_angle = o.get_double("max_timesteps", 1.5708);
+    const double intermediate = o.get_double("intermediate_timesteps", 1.3);
+    const auto angles = [=](index steps) {
+        require(steps <= train, "num_inference_steps", steps,
+                "at most num_train_timesteps = " + std::to_string(train) + " (diffusers' rule)");
+        return sampler::scm_angles(steps, max_angle, steps == 2 ? std::optional<double>(intermediate) : std::nullopt);
+    };
+    static_cast<void>(angles(2));  // the keys are checked now
+    const sampler::scm<T> s({.sigma_data = static_cast<T>(o.get_double("sigma_data", 0.5))});
+    return any_sampler<T>::wrap("SCMScheduler", s, angles);
 }
 
 }  // namespace diffuse::config::detail
