@@ -1,6 +1,6 @@
 // SASolverScheduler (sampler::sa_solver), FlowMapEulerDiscreteScheduler (euler on flow_map_grid),
-// LTXEulerAncestralRFScheduler (sampler::rf_euler_ancestral) and SCMScheduler (sampler::scm) against
-// diffusers 58eb52c0
+// LTXEulerAncestralRFScheduler (sampler::rf_euler_ancestral), SCMScheduler (sampler::scm) and
+// RePaintScheduler (sampler::repaint) against diffusers 58eb52c0
 // (tests/reference_classes_flow_sa.hpp, tools/reference_classes_flow_sa.py): diffusers' loop A with
 // the smooth model and injected noise of tools/reference_exponential.py, float32 and float64 runs.
 #include <catch2/catch.hpp>
@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "diffuse/config/registry.hpp"
+#include "diffuse/sampler/repaint.hpp"
 #include "diffuse/sampler/rf_euler_ancestral.hpp"
 #include "diffuse/sampler/sa_solver.hpp"
 #include "diffuse/sampler/scm.hpp"
@@ -356,4 +357,82 @@ TEMPLATE_TEST_CASE("SCM matches diffusers' SCMScheduler element-wise", "[scm][di
                       Catch::Contains("noise"));
     const std::vector<double> one_step{1.5, 0.0};
     CHECK_NOTHROW(diffuse::sample(exponential_test::smooth_model<T>, s, one_step, y));
+}
+
+namespace {
+
+// tools/reference_classes_flow_sa.py's known_image() and repaint_mask() over the flat sample.
+template <class T>
+std::vector<T> known_image() {
+    const array<T> x = exponential_test::sample0<T>();
+    std::vector<T> out;
+    for (diffuse::index i = 0; i < x.size(); ++i) out.push_back(x[i] * T(1.5) - T(0.5));
+    return out;
+}
+
+template <class T>
+std::vector<T> repaint_mask() {
+    std::vector<T> out;
+    for (int i = 0; i < 192; ++i) out.push_back(i % 3 == 0 ? T(1) : i % 3 == 1 && i % 5 == 0 ? T(0.5) : T(0));
+    return out;
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("RePaint matches diffusers' RePaintScheduler with its jumps element-wise", "[repaint][diffusers]",
+                   float, double) {
+    using T = TestType;
+    using namespace reference_classes_flow_sa;
+    struct repaint_case {
+        const run* expected;
+        diffuse::index steps, jump_length, jump_n_sample;
+        double eta;
+        bool clip, scaled;
+    };
+    for (const auto& c : {repaint_case{&repaint_jumps, 10, 3, 2, 0.0, true, false},
+                          repaint_case{&repaint_eta_scaled, 8, 2, 3, 0.7, false, true}}) {
+        const auto grid = sampler::repaint_timesteps(1000, c.steps, c.jump_length, c.jump_n_sample);
+        REQUIRE(grid.size() == c.expected->timesteps.size());
+        for (std::size_t i = 0; i < grid.size(); ++i) CHECK(static_cast<double>(grid[i]) == c.expected->timesteps[i]);
+        const sampler::repaint<T> s(c.scaled ? schedule::discrete<T>::scaled_linear() : schedule::discrete<T>::linear(),
+                                    {.eta = static_cast<T>(c.eta),
+                                     .clip_sample = c.clip,
+                                     .known_image = known_image<T>(),
+                                     .mask = repaint_mask<T>()});
+        array<T> x = exponential_test::sample0<T>();
+        exponential_test::injected_noise<T> noise;
+        diffuse::index evaluations = 0;
+        const auto counted = [&](diffuse::const_view<T> in, double t, diffuse::view<T> out) {
+            ++evaluations;
+            exponential_test::smooth_model<T>(in, t, out);
+        };
+        diffuse::sample(counted, s, grid, x, noise);
+        CHECK(noise.draws == c.expected->noise_draws);  // the steps' draws and the jumps' (T // n each)
+        // the model runs on the steps down only
+        diffuse::index down = 1;
+        for (std::size_t i = 1; i < grid.size(); ++i) down += grid[i] < grid[i - 1] ? 1 : 0;
+        CHECK(evaluations == down);
+        // measured: float 1.3e-5, double 1.5e-14
+        check_against(x, *c.expected, "repaint", 1.3e-4, 2e-13);
+    }
+    // the facade: the task as options
+    std::vector<double> image, mask;
+    for (const T v : known_image<T>()) image.push_back(static_cast<double>(v));
+    for (const T v : repaint_mask<T>()) mask.push_back(static_cast<double>(v));
+    const auto facade = config::make_sampler<T>(
+        "RePaintScheduler", {{"known_image", image}, {"mask", mask}, {"jump_length", 3}, {"jump_n_sample", 2}});
+    array<T> x = exponential_test::sample0<T>();
+    exponential_test::injected_noise<T> noise;
+    diffuse::sample(exponential_test::smooth_model<T>, facade, 10, x, noise);
+    check_against(x, repaint_jumps, "facade repaint", 1.3e-4, 2e-13);  // measured as above
+    CHECK_THROWS_WITH(config::make_sampler<T>("RePaintScheduler"), Catch::Contains("known_image"));
+    CHECK_THROWS_WITH(config::make_sampler<T>("RePaintScheduler", {{"known_image", image}, {"mask", image}}),
+                      Catch::Contains("mask["));
+    CHECK_THROWS_WITH(sampler::repaint_timesteps(1000, 10, 0), Catch::Contains("jump_length"));
+    // every step draws (the known part is re-noised): no noise is an error naming it
+    const sampler::repaint<T> s(schedule::discrete<T>::linear(),
+                                {.known_image = known_image<T>(), .mask = repaint_mask<T>()});
+    array<T> y = exponential_test::sample0<T>();
+    CHECK_THROWS_WITH(diffuse::sample(exponential_test::smooth_model<T>, s, sampler::repaint_timesteps(1000, 4), y),
+                      Catch::Contains("noise"));
 }

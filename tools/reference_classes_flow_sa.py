@@ -1,5 +1,5 @@
-"""Reference data for SASolverScheduler, FlowMapEulerDiscreteScheduler, LTXEulerAncestralRFScheduler and
-SCMScheduler (tests/reference_classes_flow_sa.hpp).
+"""Reference data for SASolverScheduler, FlowMapEulerDiscreteScheduler, LTXEulerAncestralRFScheduler,
+SCMScheduler and RePaintScheduler (tests/reference_classes_flow_sa.hpp).
 
 Runs diffusers' own classes (snapshot 58eb52c0, offline: tools/diffusers_offline) and writes, per
 configuration, the sigmas, the timesteps, the number of noise draws and the final sample as C++ arrays:
@@ -13,13 +13,16 @@ model(x, t) = tanh(x) (0.5 + t / 2000), and the k-th randn_tensor call replaced 
 values that the C++ test regenerates. Each run is made twice: as diffusers runs it (float32 sample
 and schedule), and in float64 (the sample, the model and, for SASolver, the sigmas cast to float64
 after set_timesteps, so that its coefficients are computed in float64 too), the reference for the
-C++ double runs (SCMScheduler: its angles cast to float64).
+C++ double runs (SCMScheduler: its angles cast to float64; RePaintScheduler: its betas computed in float64).
+RePaint runs RePaintPipeline's loop (undo_step on the steps up) with known_image() and repaint_mask().
 """
 import numpy as np
 import torch
 
-from diffusers import FlowMapEulerDiscreteScheduler, LTXEulerAncestralRFScheduler, SASolverScheduler, SCMScheduler
-from diffusers.schedulers import scheduling_ltx_euler_ancestral_rf, scheduling_sasolver, scheduling_scm
+from diffusers import (FlowMapEulerDiscreteScheduler, LTXEulerAncestralRFScheduler, RePaintScheduler, SASolverScheduler,
+                       SCMScheduler)
+from diffusers.schedulers import (scheduling_ltx_euler_ancestral_rf, scheduling_repaint, scheduling_sasolver,
+                                  scheduling_scm)
 
 torch.set_grad_enabled(False)
 
@@ -33,6 +36,18 @@ def sample0(dtype):
 
 def model(x, t):
     return torch.tanh(x) * float(0.5 + float(t) / 2000.0)
+
+
+def known_image(dtype):
+    """RePaint's image to keep: 1.5 sample0 - 0.5."""
+    return sample0(dtype) * 1.5 - 0.5
+
+
+def repaint_mask(dtype):
+    """RePaint's mask over the flat sample: 1 at i % 3 == 0, 0.5 at i % 3 == 1 with i % 5 == 0, else 0."""
+    i = torch.arange(SIZE)
+    m = torch.where(i % 3 == 0, 1.0, torch.where((i % 3 == 1) & (i % 5 == 0), 0.5, 0.0))
+    return m.to(dtype).reshape(1, 3, 8, 8)
 
 
 def injected_noise(k, dtype):
@@ -57,6 +72,7 @@ def run(cls, steps, dtype, **config):
     scheduling_sasolver.randn_tensor = recorder
     scheduling_ltx_euler_ancestral_rf.randn_tensor = recorder
     scheduling_scm.randn_tensor = recorder
+    scheduling_repaint.randn_tensor = recorder
     timestep_args = config.pop("set_timesteps", {})
     scheduler = cls(**config)
     scheduler.set_timesteps(steps, **timestep_args)
@@ -67,6 +83,28 @@ def run(cls, steps, dtype, **config):
     if dtype == torch.float64 and cls is SCMScheduler:
         scheduler.timesteps = scheduler.timesteps.double()
     x = sample0(dtype)
+    if cls is RePaintScheduler:
+        if dtype == torch.float64:  # its betas as __init__ computes them, in float64
+            c = scheduler.config
+            if c.beta_schedule == "scaled_linear":
+                betas = torch.linspace(c.beta_start**0.5, c.beta_end**0.5, c.num_train_timesteps, dtype=dtype) ** 2
+            else:
+                assert c.beta_schedule == "linear"
+                betas = torch.linspace(c.beta_start, c.beta_end, c.num_train_timesteps, dtype=dtype)
+            scheduler.betas = betas
+            scheduler.alphas_cumprod = torch.cumprod(1.0 - betas, dim=0)
+            scheduler.final_alpha_cumprod = scheduler.final_alpha_cumprod.double()
+        # RePaintPipeline's loop: a step down evaluates the model, a step up is undo_step
+        image, mask = known_image(dtype), repaint_mask(dtype)
+        t_last = scheduler.timesteps[0] + 1
+        for t in scheduler.timesteps:
+            if t < t_last:
+                x = scheduler.step(model(x, t).to(dtype), t, x, image, mask).prev_sample
+            else:
+                x = scheduler.undo_step(x, t_last)
+            t_last = t
+        assert x.dtype == dtype, (cls.__name__, x.dtype)
+        return scheduler.timesteps.double(), scheduler.timesteps, x, recorder.draws
     # SCMScheduler's timesteps end with the final angle 0, which its pipeline (Sana-Sprint) does not step from
     timesteps = scheduler.timesteps[:-1] if cls is SCMScheduler else scheduler.timesteps
     for t in timesteps:
@@ -111,6 +149,10 @@ CONFIGS = [
     # SCMScheduler: its default 2-step angles, and linspace angles (set_timesteps(intermediate_timesteps=None))
     ("scm_default", SCMScheduler, 2, dict(), None),
     ("scm_linspace", SCMScheduler, 4, dict(sigma_data=0.7, set_timesteps=dict(intermediate_timesteps=None)), None),
+    # RePaintScheduler with RePaintPipeline's loop (the timesteps include the jumps back up)
+    ("repaint_jumps", RePaintScheduler, 10, dict(set_timesteps=dict(jump_length=3, jump_n_sample=2)), None),
+    ("repaint_eta_scaled", RePaintScheduler, 8,
+     dict(eta=0.7, clip_sample=False, set_timesteps=dict(jump_length=2, jump_n_sample=3), **SCALED), None),
 ]
 
 
@@ -125,7 +167,8 @@ def main():
     print("namespace reference_classes_flow_sa {")
     print()
     print("struct run {")
-    print("    std::vector<double> sigmas;     // scheduler.sigmas (float32 for SASolver, LTX); SCM: its angles")
+    print("    std::vector<double> sigmas;     // scheduler.sigmas (float32 for SASolver, LTX); SCM: its angles;")
+    print("                                    // RePaint: its timesteps")
     print("    std::vector<double> timesteps;  // scheduler.timesteps")
     print("    int noise_draws;                // randn_tensor calls")
     print("    std::vector<float> sample;      // the final sample of the float32 run, 192 values")

@@ -107,6 +107,7 @@
 #include "diffuse/sampler/lms.hpp"
 #include "diffuse/sampler/output_check.hpp"
 #include "diffuse/sampler/pndm.hpp"
+#include "diffuse/sampler/repaint.hpp"
 #include "diffuse/sampler/rf_euler_ancestral.hpp"
 #include "diffuse/sampler/run.hpp"
 #include "diffuse/sampler/sa_solver.hpp"
