@@ -31,7 +31,16 @@ struct configuration {
 // Each registered class with its defaults, plus the options that switch on other step code paths.
 std::vector<configuration> configurations() {
     std::vector<configuration> all;
-    for (const auto& [name, make] : config::registry<double>()) all.push_back({name.c_str(), {}});
+    for (const auto& [name, make] : config::registry<double>())
+        if (name != "RePaintScheduler") all.push_back({name.c_str(), {}});  // needs its task: below
+    std::vector<double> mask(size, 0.0);
+    for (diffuse::index i = 0; i < size / 2; ++i) mask[static_cast<std::size_t>(i)] = 1.0;
+    all.push_back({"RePaintScheduler",
+                   {{"known_image", std::vector<double>(size, 0.25)},
+                    {"mask", mask},
+                    {"eta", 0.5},
+                    {"jump_length", 2},
+                    {"jump_n_sample", 2}}});
     all.push_back({"EulerDiscreteScheduler", {{"use_karras_sigmas", true}, {"prediction_type", "v_prediction"}}});
     all.push_back({"DDIMScheduler", {{"thresholding", true}, {"clip_sample", false}}});
     all.push_back({"DDIMScheduler", {{"eta", 0.5}, {"set_alpha_to_one", true}}});

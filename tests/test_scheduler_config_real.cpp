@@ -255,8 +255,8 @@ TEST_CASE("Flax* class names load as their PyTorch classes; an unknown class say
     diffuse::sample(kdtest::smooth<T>, flax, 10, a);
     diffuse::sample(kdtest::smooth<T>, config::from_scheduler_config<T>(cfg), 10, b);
     CHECK((a == b).all());
-    CHECK_THROWS_WITH(config::make_sampler<T>("SASolverScheduler"),
-                      Contains("SASolverScheduler is a diffusers scheduler without a sampler here"));
+    CHECK_THROWS_WITH(config::make_sampler<T>("VQDiffusionScheduler"),
+                      Contains("VQDiffusionScheduler is a diffusers scheduler without a sampler here"));
     CHECK_THROWS_WITH(config::make_sampler<T>("FlaxKarrasVeScheduler"), Contains("without a sampler here"));
     CHECK_THROWS_WITH(config::make_sampler<T>("FancyScheduler"), Contains("_class_name = \"FancyScheduler\"") &&
                                                                      Contains("docs/config.md") &&

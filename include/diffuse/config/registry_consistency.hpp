@@ -1,6 +1,6 @@
 // diffuse/config/registry_consistency.hpp: factories of the few-step and special-grid classes:
-// LCMScheduler, TCDScheduler, CMStochasticIterativeScheduler, IPNDMScheduler and
-// FlowMatchEulerDiscreteScheduler.
+// LCMScheduler, TCDScheduler, CMStochasticIterativeScheduler, SCMScheduler, IPNDMScheduler,
+// FlowMatchEulerDiscreteScheduler, FlowMapEulerDiscreteScheduler and LTXEulerAncestralRFScheduler.
 #pragma once
 
 #include <string>
@@ -10,6 +10,8 @@
 #include "diffuse/sampler/euler.hpp"
 #include "diffuse/sampler/ipndm.hpp"
 #include "diffuse/sampler/lcm.hpp"
+#include "diffuse/sampler/rf_euler_ancestral.hpp"
+#include "diffuse/sampler/scm.hpp"
 #include "diffuse/sampler/tcd.hpp"
 #include "diffuse/sampler/x0_from_output.hpp"
 #include "diffuse/schedule/flow.hpp"
@@ -128,6 +130,55 @@ any_sampler<T> make_flow_match_euler(const options& o) {
     const sampler::euler<T> euler(
         {.prediction = predict::prediction::flow_velocity, .space = space, .renoise = stochastic});
     return any_sampler<T>::wrap("FlowMatchEulerDiscreteScheduler", euler, grid_for);
+}
+
+// FlowMapEulerDiscreteScheduler: Euler in the flow state on flow_map_grid (num_train_timesteps, shift).
+template <Real T>
+any_sampler<T> make_flow_map_euler(const options& o) {
+    const auto train = o.get_int("num_train_timesteps", 1000);
+    const double shift = o.get_double("shift", 1.0);
+    static_cast<void>(schedule::flow_map_grid<T>(1, train, shift));  // the keys are checked now
+    const sampler::euler<T> euler(
+        {.prediction = predict::prediction::flow_velocity, .space = sampler::state_space::model});
+    return any_sampler<T>::wrap("FlowMapEulerDiscreteScheduler", euler, [train, shift](index steps) {
+        return schedule::flow_map_grid<T>(steps, train, shift);
+    });
+}
+
+// LTXEulerAncestralRFScheduler: rf_euler_ancestral on the grid of a FlowMatchEulerDiscreteScheduler
+// built from diffusers' defaults and this config's num_train_timesteps (its set_timesteps does that;
+// the other FlowMatch keys, shift included, are not passed on).
+template <Real T>
+any_sampler<T> make_ltx_euler_ancestral_rf(const options& o) {
+    const schedule::flow_match_options grid{.num_train_timesteps = o.get_int("num_train_timesteps", 1000)};
+    const sampler::rf_euler_ancestral<T> s({.prediction = predict::prediction::flow_velocity,
+                                            .eta = static_cast<T>(o.get_double("eta", 1.0)),
+                                            .s_noise = static_cast<T>(o.get_double("s_noise", 1.0))});
+    return any_sampler<T>::wrap("LTXEulerAncestralRFScheduler", s, [grid](index steps) {
+        auto g = grid;
+        g.steps = steps;
+        return schedule::flow_match_grid<T>(g);
+    });
+}
+
+// SCMScheduler: sCM's TrigFlow steps on the angles of its set_timesteps. Its arguments max_timesteps
+// (1.5708) and intermediate_timesteps (1.3, used with 2 steps) are options; other step counts take
+// linspace(max, 0, n + 1), which diffusers does when intermediate_timesteps=None is passed.
+template <Real T>
+any_sampler<T> make_scm(const options& o) {
+    const auto train = o.get_int("num_train_timesteps", 1000);
+    require(train >= 1, "num_train_timesteps", train, "an integer >= 1");
+    static_cast<void>(one_of(o, "prediction_type", "trigflow", {"trigflow"}));
+    const double max_angle = o.get_double("max_timesteps", 1.5708);
+    const double intermediate = o.get_double("intermediate_timesteps", 1.3);
+    const auto angles = [=](index steps) {
+        require(steps <= train, "num_inference_steps", steps,
+                "at most num_train_timesteps = " + std::to_string(train) + " (diffusers' rule)");
+        return sampler::scm_angles(steps, max_angle, steps == 2 ? std::optional<double>(intermediate) : std::nullopt);
+    };
+    static_cast<void>(angles(2));  // the keys are checked now
+    const sampler::scm<T> s({.sigma_data = static_cast<T>(o.get_double("sigma_data", 0.5))});
+    return any_sampler<T>::wrap("SCMScheduler", s, angles);
 }
 
 }  // namespace diffuse::config::detail

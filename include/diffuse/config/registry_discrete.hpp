@@ -1,6 +1,6 @@
 // diffuse/config/registry_discrete.hpp: factories of the diffusers classes that step on training
 // timesteps (DDIMScheduler, DDIMInverseScheduler, DDPMScheduler, PNDMScheduler, and the sequential
-// step of DDIMParallelScheduler and DDPMParallelScheduler).
+// step of DDIMParallelScheduler and DDPMParallelScheduler, RePaintScheduler).
 #pragma once
 
 #include <string>
@@ -10,6 +10,7 @@
 #include "diffuse/sampler/ddim_inverse.hpp"
 #include "diffuse/sampler/ddpm.hpp"
 #include "diffuse/sampler/pndm.hpp"
+#include "diffuse/sampler/repaint.hpp"
 
 namespace diffuse::config::detail {
 
@@ -88,6 +89,27 @@ any_sampler<T> make_pndm(const options& o) {
                                        .set_alpha_to_one = o.get_bool("set_alpha_to_one", false),
                                        .target = sampler::step_target::diffusers_prev_timestep};
     return any_sampler<T>::wrap("PNDMScheduler", sampler::pndm<T>(std::move(betas), opt), grid_for);
+}
+
+// RePaintScheduler: the inpainting task (known_image, and mask with 1 where the image is kept, each a
+// list of the sample's values) and set_timesteps' jump_length / jump_n_sample (10, 10) are options.
+template <Real T>
+any_sampler<T> make_repaint(const options& o) {
+    auto betas = discrete_schedule<T>(o, false);
+    const auto image = o.get_list("known_image"), mask = o.get_list("mask");
+    require(!image.empty(), "known_image", formatted{"missing"},
+            "a list of the sample's values: RePaintScheduler inpaints the image given as the options "
+            "\"known_image\" and \"mask\" (1: keep)");
+    sampler::repaint_options<T> opt{.eta = static_cast<T>(o.get_double("eta", 0.0)),
+                                    .clip_sample = o.get_bool("clip_sample", true),
+                                    .known_image = std::vector<T>(image.begin(), image.end()),
+                                    .mask = std::vector<T>(mask.begin(), mask.end())};
+    const index train = betas.num_train_timesteps();
+    const index jump_length = o.get_int("jump_length", 10), jump_n_sample = o.get_int("jump_n_sample", 10);
+    static_cast<void>(sampler::repaint_timesteps(train, 1, jump_length, jump_n_sample));  // checked now
+    return any_sampler<T>::wrap(
+        "RePaintScheduler", sampler::repaint<T>(std::move(betas), std::move(opt)),
+        [=](index steps) { return sampler::repaint_timesteps(train, steps, jump_length, jump_n_sample); });
 }
 
 }  // namespace diffuse::config::detail

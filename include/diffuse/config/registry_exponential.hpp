@@ -9,6 +9,7 @@
 #include "diffuse/sampler/dpm_solver_multistep.hpp"
 #include "diffuse/sampler/dpm_solver_singlestep.hpp"
 #include "diffuse/sampler/edm_preconditioning.hpp"
+#include "diffuse/sampler/sa_solver.hpp"
 #include "diffuse/sampler/unipc.hpp"
 
 namespace diffuse::config::detail {
@@ -104,6 +105,45 @@ any_sampler<T> make_unipc(const options& o) {
         .thresholding = thresholding<T>(o)};
     auto grid_for = solver_grid_for<T>(o, std::move(betas), schedule::solver_family::unipc, {.sigma_range = true});
     return any_sampler<T>::wrap("UniPCMultistepScheduler", sampler::unipc<T>(opt), grid_for);
+}
+
+// SASolverScheduler on the grid of its set_timesteps: DPMSolverMultistep's spacings and
+// lambda_min_clipped, ending at the training sigma at t = 0. Karras / exponential / beta / flow sigmas
+// are refused: diffusers repeats the last sigma there, and that zero-length step still evaluates the
+// model to correct the step before it, which a grid of strictly decreasing sigmas cannot express.
+template <Real T>
+any_sampler<T> make_sa_solver(const options& o) {
+    auto betas = discrete_schedule<T>(o, false);
+    require(sigma_kind(o) == schedule::sigma_spacing::timesteps, "use_karras/exponential/beta_sigmas", "true",
+            "false for SASolverScheduler (its repeated last sigma is a corrector-only step; not implemented)");
+    require(!o.get_bool("use_flow_sigmas", false), "use_flow_sigmas", "true",
+            "false for SASolverScheduler (its repeated last sigma is a corrector-only step; not implemented)");
+    static_cast<void>(o.get_double("flow_shift", 1.0));  // read by diffusers with use_flow_sigmas only
+    // tau_func is a Python callable: a config file can only hold null (the default window).
+    require(!o.contains("tau_func"), "tau_func", "set",
+            "null (diffusers' default: tau 1 on timesteps [200, 800], 0 elsewhere; other tau functions through "
+            "sampler::sa_tau in C++)");
+    const auto kind = prediction(o);
+    require(kind != predict::prediction::flow_velocity, "prediction_type", formatted{"\"flow_prediction\""},
+            "\"epsilon\", \"sample\" or \"v_prediction\" (flow_prediction needs use_flow_sigmas, not implemented)");
+    const sampler::sa_solver_options<T> opt{
+        .prediction = kind,
+        .predictor_order = o.get_int("predictor_order", 2),
+        .corrector_order = o.get_int("corrector_order", 2),
+        .data_prediction = one_of(o, "algorithm_type", "data_prediction", {"data_prediction", "noise_prediction"}) ==
+                           "data_prediction",
+        .lower_order_final = o.get_bool("lower_order_final", true),
+        .thresholding = thresholding<T>(o),
+        .learned_variance = learned_variance(o)};
+    auto grid_for = solver_grid_for<T>(o, std::move(betas), schedule::solver_family::dpm_multistep,
+                                       {.final_sigmas = false, .lambda_min = true});
+    return any_sampler<T>::wrap(
+        "SASolverScheduler", sampler::sa_solver<T>(opt), [grid_for](index steps, const run_inputs& in) {
+            auto g = grid_for(steps, in);
+            // a last timestep 0 would repeat sigma_min (see above)
+            require(g.steps() == steps, "num_inference_steps", steps, "a count whose spaced timesteps do not reach 0");
+            return g;
+        });
 }
 
 // EDMDPMSolverMultistepScheduler: DPM-Solver++ on the EDM grid for an EDM-preconditioned network.

@@ -6,7 +6,8 @@
 //   dynamic time shift:  s -> e^mu / (e^mu + (1/s - 1)^sigma) ("exponential") or mu / (mu + (1/s - 1)^sigma)
 //                        ("linear"), with mu from the image sequence length (dynamic_shift_mu);
 //   flow_match_grid:     diffusers' FlowMatchEulerDiscreteScheduler.set_timesteps (shift or dynamic
-//                        shift, shift_terminal, Karras/exponential/beta respacing, custom sigmas/timesteps).
+//                        shift, shift_terminal, Karras/exponential/beta respacing, custom sigmas/timesteps);
+//   flow_map_grid:       diffusers' FlowMapEulerDiscreteScheduler.set_timesteps (uniform flow times from 1, shifted).
 #pragma once
 
 #include <cmath>
@@ -131,6 +132,19 @@ sigma_grid<T> flow_match_grid(const flow_match_options& o = {}) {
     for (double& v : s) v = static_cast<double>(static_cast<float>(v));  // torch float32
     s.push_back(0.0);
     return flow_grid<T>(s, o.num_train_timesteps, o.invert_sigmas);
+}
+
+// diffusers' FlowMapEulerDiscreteScheduler.set_timesteps: flow times linspace(1, 0, n + 1) without the
+// 0, shifted by `shift`, then 0; kept in float64 and told s * num_train_timesteps (the model time is
+// computed in T, so in float it differs from diffusers' float64 timesteps by float's rounding).
+template <Real T>
+sigma_grid<T> flow_map_grid(index steps, index num_train_timesteps = 1000, double shift = 1.0) {
+    require(steps >= 1, "num_inference_steps", steps, "an integer >= 1");
+    detail::require_train_timesteps(num_train_timesteps);
+    require(std::isfinite(shift) && shift > 0, "shift", shift, "a finite number > 0");
+    std::vector<double> s = detail::linspace(1.0, 0.0, steps + 1);
+    for (double& v : s) v = flow_shift(v, shift);
+    return flow_grid<T>(s, num_train_timesteps);
 }
 
 }  // namespace diffuse::schedule

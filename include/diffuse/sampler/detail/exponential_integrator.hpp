@@ -129,54 +129,59 @@ inline constexpr integrand integrand_of(dpm_algorithm a) {
 // One step: x_t = on_x x_s + sum_k weight[k] D_k + on_noise z, D_k the coefficient of r^k.
 struct exponential_step {
     double on_x = 0;
-    std::array<double, 3> weight{};
+    std::array<double, 4> weight{};
     double on_noise = 0;
 };
 
-// The exact weights of D_0..D_2 (k! h phi_{k+1}(-h) scaled as above). SDE forms:
-//   data (SDE-DPM-Solver++): x_t = (sigma_t/sigma_s) e^{-h} x_s + alpha_t 2 int e^{-2(h-u)} x0 du
-//       + sigma_t sqrt(1 - e^{-2h}) z: the data weights with h -> 2h;
-//   noise (SDE-DPM-Solver): x_t = (alpha_t/alpha_s) x_s - 2 sigma_t int e^{h-u} eps du
-//       + sigma_t sqrt(e^{2h} - 1) z: twice the noise weights.
+// The exact weights of D_0..D_3 (k! h phi_{k+1}(-h) scaled as above) for the SDE family with
+// noise scale tau of the variance-controlled diffusion SDE of SA-Solver (Xue et al. 2023, "SA-Solver";
+// tau = 0 is the probability-flow ODE, tau = 1 the SDE of Lu et al. 2022b, eq. 15), solved
+// by variation of constants:
+//   data:  x_t = (sigma_t/sigma_s) e^{-tau^2 h} x_s + (1 + tau^2) alpha_t int_0^h e^{-(1 + tau^2)(h-u)} x0 du
+//                + sigma_t sqrt(1 - e^{-2 tau^2 h}) z: the data weights with h -> (1 + tau^2) h;
+//   noise: x_t = (alpha_t/alpha_s) x_s - (1 + tau^2) sigma_t int_0^h e^{h-u} eps du
+//                + tau sigma_t sqrt(e^{2h} - 1) z: the noise weights times (1 + tau^2).
 // Each weight is finite at sigma_t = 0 for k = 0 (only first-order steps end at sigma 0).
-inline exponential_step exponential_weights(integrand kind, const vp_point& s, const vp_point& t) {
-    const double h = step_length(s, t);
+inline exponential_step stochastic_exponential_weights(bool data, double tau, const vp_point& s, const vp_point& t) {
+    const double h = step_length(s, t), tau2 = tau * tau;
     exponential_step out;
     double factorial = 1.0;
-    switch (kind) {
-        case integrand::data:
-        case integrand::data_sde: {
-            const double hh = kind == integrand::data ? h : 2.0 * h;
-            // sigma_t/sigma_s (e^{-h}) with e^{-h} = rho_t / rho_s, exact at sigma_t = 0.
-            const double decay = t.rho / s.rho;
-            out.on_x = t.sigma() / s.sigma() * (kind == integrand::data ? 1.0 : decay);
-            out.weight[0] = t.alpha * -std::expm1(-hh);
-            for (int k = 1; k < 3; ++k) {
-                factorial *= k;
-                // k! h phi_{k+1}(-h) -> 1 as h -> inf (a step to sigma 0)
-                out.weight[static_cast<std::size_t>(k)] =
-                    std::isinf(hh) ? t.alpha : t.alpha * factorial * hh * phi(k + 1, -hh);
-            }
-            if (kind == integrand::data_sde) out.on_noise = t.sigma() * std::sqrt(-std::expm1(-2.0 * h));
-            break;
+    if (data) {
+        const double hh = (1.0 + tau2) * h;
+        // e^{-h} = rho_t / rho_s, exact at sigma_t = 0
+        const double decay = t.rho / s.rho;
+        out.on_x = t.sigma() / s.sigma() * (tau2 == 0.0 ? 1.0 : std::pow(decay, tau2));
+        out.weight[0] = t.alpha * -std::expm1(-hh);
+        for (int k = 1; k < 4; ++k) {
+            factorial *= k;
+            // k! h phi_{k+1}(-h) -> 1 as h -> inf (a step to sigma 0)
+            out.weight[static_cast<std::size_t>(k)] =
+                std::isinf(hh) ? t.alpha : t.alpha * factorial * hh * phi(k + 1, -hh);
         }
-        case integrand::noise:
-        case integrand::noise_sde: {
-            const double scale = kind == integrand::noise ? 1.0 : 2.0;
-            out.on_x = t.alpha / s.alpha;
-            // sigma_t (e^h - 1) = alpha_t (rho_s - rho_t): the DDIM form, finite at sigma_t = 0.
-            out.weight[0] = -scale * t.alpha * (s.rho - t.rho);
-            for (int k = 1; k < 3; ++k) {
-                factorial *= k;
-                // unused at sigma_t = 0 (first order only there); keep it finite
-                out.weight[static_cast<std::size_t>(k)] =
-                    std::isinf(h) ? 0.0 : -scale * t.sigma() * factorial * h * phi(k + 1, h);
-            }
-            if (kind == integrand::noise_sde) out.on_noise = t.sigma() * std::sqrt(std::expm1(2.0 * h));
-            break;
-        }
+        if (tau2 != 0.0) out.on_noise = t.sigma() * std::sqrt(-std::expm1(-2.0 * tau2 * h));
+        return out;
     }
+    const double scale = 1.0 + tau2;
+    out.on_x = t.alpha / s.alpha;
+    // sigma_t (e^h - 1) = alpha_t (rho_s - rho_t): the DDIM form, finite at sigma_t = 0.
+    out.weight[0] = -scale * t.alpha * (s.rho - t.rho);
+    for (int k = 1; k < 4; ++k) {
+        factorial *= k;
+        // unused at sigma_t = 0 (first order only there); keep it finite
+        out.weight[static_cast<std::size_t>(k)] =
+            std::isinf(h) ? 0.0 : -scale * t.sigma() * factorial * h * phi(k + 1, h);
+    }
+    if (tau2 != 0.0) out.on_noise = tau * t.sigma() * std::sqrt(std::expm1(2.0 * h));
     return out;
+}
+
+// The ODE and the SDE (tau = 1) of DPM-Solver's integrands:
+//   data (SDE-DPM-Solver++): x_t = (sigma_t/sigma_s) e^{-h} x_s + alpha_t 2 int e^{-2(h-u)} x0 du
+//       + sigma_t sqrt(1 - e^{-2h}) z;
+//   noise (SDE-DPM-Solver): x_t = (alpha_t/alpha_s) x_s - 2 sigma_t int e^{h-u} eps du
+//       + sigma_t sqrt(e^{2h} - 1) z.
+inline exponential_step exponential_weights(integrand kind, const vp_point& s, const vp_point& t) {
+    return stochastic_exponential_weights(is_data(kind), is_sde(kind) ? 1.0 : 0.0, s, t);
 }
 
 // The third-order weight of the reference implementations (diffusers; Lu's dpm_solver_pytorch and
@@ -349,7 +354,16 @@ protected:
                             std::span<const index> ages, const_view<T> noise, AdjustWeights&& adjust) {
         const vp_point s = point(from), t = point(to);
         exponential_step step = exponential_weights(kind_, s, t);
-        const double h = step_length(s, t);
+        adjust(step, s, t);
+        interpolated_update(x, base, from, to, step, ages, noise);
+    }
+
+    // x = step.on_x base + sum_k step.weight[k] D_k + step.on_noise z, the D_k those of the polynomial
+    // in r = (lambda - lambda_from)/h through the history entries of the given ages.
+    void interpolated_update(view<T> x, const_view<T> base, const noise_level<T>& from, const noise_level<T>& to,
+                             const exponential_step& step, std::span<const index> ages, const_view<T> noise) const {
+        const vp_point s = point(from);
+        const double h = step_length(s, point(to));
         const std::size_t order = ages.size();
         std::array<double, 4> r{};
         std::array<const T*, 4> m{};
@@ -357,10 +371,9 @@ protected:
             r[i] = order == 1 ? 0.0 : (point(history_level(ages[i])).lambda() - s.lambda()) / h;
             m[i] = history(ages[i]).data();
         }
-        adjust(step, s, t);
         const node_weights c = interpolate_weights(std::span<const double>(r.data(), order), step.weight);
         combine<T>(x, base, step.on_x, std::span<const T* const>(m.data(), order),
-                   std::span<const double>(c.on_node.data(), order), noise, is_sde(kind_) ? step.on_noise : 0.0);
+                   std::span<const double>(c.on_node.data(), order), noise, step.on_noise);
     }
 
 private:
