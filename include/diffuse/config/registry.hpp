@@ -18,6 +18,7 @@
 #include "diffuse/config/registry_discrete.hpp"
 #include "diffuse/config/registry_exponential.hpp"
 #include "diffuse/config/registry_kdiffusion.hpp"
+#include "diffuse/config/registry_model_families.hpp"
 
 namespace diffuse::config {
 
@@ -52,6 +53,10 @@ std::map<std::string, factory<T>, std::less<>>& registry() {
         {"FlowMatchEulerDiscreteScheduler", detail::make_flow_match_euler<T>},
         {"EDMEulerScheduler", detail::make_edm_euler<T>},
         {"EDMDPMSolverMultistepScheduler", detail::make_edm_dpm_solver_multistep<T>},
+        {"CogVideoXDDIMScheduler", detail::make_cogvideox_ddim<T>},
+        {"CogVideoXDPMScheduler", detail::make_cogvideox_dpm<T>},
+        {"DDPMWuerstchenScheduler", detail::make_ddpm_wuerstchen<T>},
+        {"UnCLIPScheduler", detail::make_unclip<T>},
         {"dpmpp_2s_ancestral", detail::make_dpmpp_2s_ancestral<T>},
         {"dpmpp_2m_sde", detail::make_dpmpp_2m_sde<T>},
         {"dpmpp_3m_sde", detail::make_dpmpp_3m_sde<T>},
@@ -126,10 +131,7 @@ inline const std::map<std::string, named_sampler, std::less<>>& sampler_aliases(
 inline const std::set<std::string, std::less<>>& unimplemented_diffusers_classes() {
     static const std::set<std::string, std::less<>> names{"AmusedScheduler",
                                                           "BlockRefinementScheduler",
-                                                          "CogVideoXDDIMScheduler",
-                                                          "CogVideoXDPMScheduler",
                                                           "CosineDPMSolverMultistepScheduler",
-                                                          "DDPMWuerstchenScheduler",
                                                           "DiscreteDDIMScheduler",
                                                           "DPMSolverMultistepInverseScheduler",
                                                           "EntropyBoundScheduler",
@@ -146,7 +148,6 @@ inline const std::set<std::string, std::less<>>& unimplemented_diffusers_classes
                                                           "SCMScheduler",
                                                           "ScoreSdeVeScheduler",
                                                           "ScoreSdeVpScheduler",
-                                                          "UnCLIPScheduler",
                                                           "VQDiffusionScheduler",
                                                           "FlaxKarrasVeScheduler",
                                                           "FlaxScoreSdeVeScheduler"};
