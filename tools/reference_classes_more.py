@@ -1,7 +1,7 @@
 """Reference data for the model-family scheduler classes (tests/reference_classes_more.hpp).
 
-Runs diffusers' own CogVideoXDDIMScheduler, CogVideoXDPMScheduler, DDPMWuerstchenScheduler and
-UnCLIPScheduler (snapshot 58eb52c0, offline: tools/diffusers_offline) with float32 and with float64
+Runs diffusers' own CogVideoXDDIMScheduler, CogVideoXDPMScheduler, DDPMWuerstchenScheduler,
+UnCLIPScheduler and CosineDPMSolverMultistepScheduler (snapshot 58eb52c0, offline: tools/diffusers_offline) with float32 and with float64
 samples and writes, per configuration, the timesteps, the number of noise draws and both final samples
 as C++ arrays:
 
@@ -10,18 +10,30 @@ as C++ arrays:
 
 Each run is the loop of the class's pipeline (CogVideoX: step(out, old_x0, t, t_back, x); Wuerstchen
 and Stable Cascade: the model at timesteps[:-1], told t in [0, 1]; unCLIP: prev_timestep = the next grid
-entry) from the first sample of diffusers' test fixture (dummy_sample_deter[0:1], 192 values) with the
+entry; Stable Audio: x_T = sample * init_noise_sigma, the network sees scale_model_input(x)) from the first sample of diffusers' test fixture (dummy_sample_deter[0:1], 192 values) with the
 stand-in network of tools/reference_exponential.py, model(x, t) = tanh(x) (0.5 + t / 2000); a learned
 variance is the channel block 0.8 tanh(x) - 0.1 after the prediction. Stochastic runs get their noise
 from the scheduler module's randn_tensor, replaced by injected_noise(k) for the k-th draw: exact dyadic
-values that the C++ test regenerates bit for bit and replays in the same order.
+values that the C++ test regenerates bit for bit and replays in the same order (CosineDPMSolverMultistep's
+Brownian-tree noise sampler is replaced by the same draws, one per step).
 """
-import numpy as np
+import contextlib
+import sys
+import types
+
 import torch
 
+# CosineDPMSolverMultistepScheduler's module imports torchsde for its Brownian tree (as
+# tools/reference_kdiffusion.py notes for DPMSolverSDE); the noise is replaced by injected draws, so
+# an empty module stands in for it (installed after diffusers' own import, which probes for torchsde).
+import diffusers  # noqa: E402
+
+sys.modules.setdefault("torchsde", types.ModuleType("torchsde"))
+
 from diffusers import CogVideoXDDIMScheduler, CogVideoXDPMScheduler, DDPMWuerstchenScheduler, UnCLIPScheduler
-from diffusers.schedulers import (scheduling_ddim_cogvideox, scheduling_ddpm_wuerstchen, scheduling_dpm_cogvideox,
-                                  scheduling_unclip)
+from diffusers.schedulers import (scheduling_cosine_dpmsolver_multistep, scheduling_ddim_cogvideox,
+                                  scheduling_ddpm_wuerstchen, scheduling_dpm_cogvideox, scheduling_unclip)
+from diffusers.schedulers.scheduling_cosine_dpmsolver_multistep import CosineDPMSolverMultistepScheduler
 
 torch.set_grad_enabled(False)
 
@@ -53,7 +65,8 @@ class NoiseRecorder:
         return z
 
 
-MODULES = (scheduling_ddim_cogvideox, scheduling_dpm_cogvideox, scheduling_ddpm_wuerstchen, scheduling_unclip)
+MODULES = (scheduling_ddim_cogvideox, scheduling_dpm_cogvideox, scheduling_ddpm_wuerstchen, scheduling_unclip,
+           scheduling_cosine_dpmsolver_multistep)
 
 
 class Float32AsFloat64:
@@ -63,18 +76,21 @@ class Float32AsFloat64:
         return torch.float64 if name == "float32" else getattr(torch, name)
 
 
-def build(cls, dtype, config):
-    """The scheduler; for float64 runs its tables (betas, alphas_cumprod, Wuerstchen's s, ...) are built by
-    the class's own code in float64 (float32 read as float64, float64 the default dtype), so that the
-    step's arithmetic is float64 as the double C++ run's is. (Built in float32, a float64 sample still
-    gets float32 coefficients: UnCLIP's 1 - (1 - alphabar_999 / alphabar_888) keeps one digit there.)"""
-    if dtype != torch.float64:
-        return cls(**config)
+@contextlib.contextmanager
+def float64_tables(enabled):
+    """In float64 runs the scheduler's tables (betas, alphas_cumprod, sigmas, Wuerstchen's s, ...) are
+    built by the class's own code in float64 (float32 read as float64, float64 the default dtype), so
+    that the step's arithmetic is float64 as the double C++ run's is. (Built in float32, a float64
+    sample still gets float32 coefficients: UnCLIP's 1 - (1 - alphabar_999 / alphabar_888) keeps one
+    digit there.)"""
+    if not enabled:
+        yield
+        return
     torch.set_default_dtype(torch.float64)
     for module in MODULES:
         module.torch = Float32AsFloat64()
     try:
-        return cls(**config)
+        yield
     finally:
         for module in MODULES:
             module.torch = torch
@@ -85,8 +101,14 @@ def run(cls, steps, dtype, config):
     recorder = NoiseRecorder()
     for module in MODULES:
         module.randn_tensor = recorder
-    scheduler = build(cls, dtype, config)
-    scheduler.set_timesteps(steps)  # float32 Wuerstchen times in both runs, as its pipelines have them
+    # CosineDPMSolverMultistep draws from a Brownian tree, noise_sampler(sigma, sigma_next) once a step.
+    scheduling_cosine_dpmsolver_multistep.BrownianTreeNoiseSampler = (
+        lambda x, **kwargs: lambda sigma, sigma_next: recorder(x.shape, dtype=x.dtype))
+    with float64_tables(dtype == torch.float64):
+        scheduler = cls(**config)
+    # Wuerstchen's times stay float32 in both runs, as its pipelines have them.
+    with float64_tables(dtype == torch.float64 and cls is not DDPMWuerstchenScheduler):
+        scheduler.set_timesteps(steps)
     timesteps = scheduler.timesteps
     x = sample0(dtype)
     if cls is CogVideoXDPMScheduler:
@@ -104,6 +126,12 @@ def run(cls, steps, dtype, config):
         for i, t in enumerate(timesteps):
             prev = timesteps[i + 1] if i + 1 < len(timesteps) else None
             x = scheduler.step(model(x, t, learned), t, x, prev_timestep=prev).prev_sample
+        used = timesteps
+    elif cls is CosineDPMSolverMultistepScheduler:
+        # Stable Audio's loop: x_T = noise * init_noise_sigma, the network sees scale_model_input(x) = c_in x.
+        x = x * scheduler.init_noise_sigma
+        for t in timesteps:
+            x = scheduler.step(model(scheduler.scale_model_input(x, t), t), t, x).prev_sample
         used = timesteps
     else:
         for t in timesteps:
@@ -141,6 +169,12 @@ CONFIGS = [
     ("wuerstchen_defaults", DDPMWuerstchenScheduler, 10, dict()),
     ("wuerstchen_scaler_2", DDPMWuerstchenScheduler, 8, dict(scaler=2.0, s=0.01)),
     ("wuerstchen_scaler_half", DDPMWuerstchenScheduler, 12, dict(scaler=0.5)),
+    # Stable Audio Open's shipped config (stabilityai/stable-audio-open-1.0) is the class's defaults.
+    ("cosine_defaults", CosineDPMSolverMultistepScheduler, 10, dict()),
+    ("cosine_karras_epsilon_heun", CosineDPMSolverMultistepScheduler, 12,
+     dict(sigma_schedule="karras", prediction_type="epsilon", solver_type="heun", sigma_data=0.5, sigma_max=80.0,
+          sigma_min=0.01, rho=5.0)),
+    ("cosine_order1_long", CosineDPMSolverMultistepScheduler, 20, dict(solver_order=1, lower_order_final=False)),
     ("unclip_defaults", UnCLIPScheduler, 10, dict()),
     ("unclip_sample_unclipped", UnCLIPScheduler, 7, dict(prediction_type="sample", clip_sample=False)),
     ("unclip_learned_range", UnCLIPScheduler, 10, dict(variance_type="learned_range", clip_sample_range=2.0)),

@@ -17,8 +17,8 @@
 #include "diffuse/config/registry_detail.hpp"
 #include "diffuse/config/registry_discrete.hpp"
 #include "diffuse/config/registry_exponential.hpp"
+#include "diffuse/config/registry_families.hpp"
 #include "diffuse/config/registry_kdiffusion.hpp"
-#include "diffuse/config/registry_model_families.hpp"
 
 namespace diffuse::config {
 
@@ -53,6 +53,7 @@ std::map<std::string, factory<T>, std::less<>>& registry() {
         {"FlowMatchEulerDiscreteScheduler", detail::make_flow_match_euler<T>},
         {"EDMEulerScheduler", detail::make_edm_euler<T>},
         {"EDMDPMSolverMultistepScheduler", detail::make_edm_dpm_solver_multistep<T>},
+        {"CosineDPMSolverMultistepScheduler", detail::make_cosine_dpm_solver_multistep<T>},
         {"CogVideoXDDIMScheduler", detail::make_cogvideox_ddim<T>},
         {"CogVideoXDPMScheduler", detail::make_cogvideox_dpm<T>},
         {"DDPMWuerstchenScheduler", detail::make_ddpm_wuerstchen<T>},
@@ -131,7 +132,6 @@ inline const std::map<std::string, named_sampler, std::less<>>& sampler_aliases(
 inline const std::set<std::string, std::less<>>& unimplemented_diffusers_classes() {
     static const std::set<std::string, std::less<>> names{"AmusedScheduler",
                                                           "BlockRefinementScheduler",
-                                                          "CosineDPMSolverMultistepScheduler",
                                                           "DiscreteDDIMScheduler",
                                                           "DPMSolverMultistepInverseScheduler",
                                                           "EntropyBoundScheduler",

@@ -112,23 +112,24 @@ any_sampler<T> make_unipc(const options& o) {
 // level (sigma 0) gets alpha 1, so that the final first-order step, x = D, returns x0 itself; the
 // EDM weights divide c_skip by c_in (edm_weights' scaled_state). final_sigmas_type "sigma_min" would
 // end the state at c_in(sigma_min) x and is refused.
+// What the EDM DPM-Solver classes share: `opt` (prediction and the rest set here), their grid keys with
+// the class's `defaults`, and the refusal of final_sigmas_type "sigma_min".
 template <Real T>
-any_sampler<T> make_edm_dpm_solver_multistep(const options& o) {
-    const schedule::edm_grid_options grid = edm_grid(o);
+any_sampler<T> edm_dpm_solver_named(const options& o, std::string class_name,
+                                    sampler::dpm_solver_multistep_options<T> opt,
+                                    const schedule::edm_grid_options& defaults, const char* default_prediction) {
+    const schedule::edm_grid_options grid = edm_grid(o, defaults);
     require(grid.last == schedule::final_sigma::zero, "final_sigmas_type", "sigma_min",
             "\"zero\" (the network-state run would end at c_in(sigma_min) x; not implemented)");
-    const auto kind = sampler::parse_edm_output(one_of(o, "prediction_type", "epsilon", {"epsilon", "v_prediction"}));
-    const sampler::dpm_solver_multistep_options<T> opt{
-        .prediction = predict::prediction::sample,
-        .algorithm = dpm_algorithm(o, {"dpmsolver++", "sde-dpmsolver++"}),
-        .solver_order = o.get_int("solver_order", 2),
-        .solver_type = dpm_solver_type(o),
-        .lower_order_final = o.get_bool("lower_order_final", true),
-        .euler_at_final = o.get_bool("euler_at_final", false),
-        .thresholding = thresholding<T>(o)};
+    const auto kind =
+        sampler::parse_edm_output(one_of(o, "prediction_type", default_prediction, {"epsilon", "v_prediction"}));
+    opt.prediction = predict::prediction::sample;
+    opt.solver_type = dpm_solver_type(o);
+    opt.lower_order_final = o.get_bool("lower_order_final", true);
+    opt.euler_at_final = o.get_bool("euler_at_final", false);
     const sampler::edm_preconditioned<sampler::dpm_solver_multistep<T>> s(
         sampler::dpm_solver_multistep<T>(opt), sampler::edm_weights<T>(static_cast<T>(grid.sigma_data), kind, true));
-    return any_sampler<T>::wrap("EDMDPMSolverMultistepScheduler", s, [grid](index steps) {
+    return any_sampler<T>::wrap(std::move(class_name), s, [grid](index steps) {
         auto g = grid;
         g.steps = steps;
         const auto edm = schedule::edm_sigma_grid<T>(g);
@@ -136,6 +137,34 @@ any_sampler<T> make_edm_dpm_solver_multistep(const options& o) {
         levels.back().alpha = T(1);  // sigma 0: the state is x0 itself
         return schedule::sigma_grid<T>(std::move(levels), edm.initial_noise_std());
     });
+}
+
+template <Real T>
+any_sampler<T> make_edm_dpm_solver_multistep(const options& o) {
+    return edm_dpm_solver_named<T>(o, "EDMDPMSolverMultistepScheduler",
+                                   {.algorithm = dpm_algorithm(o, {"dpmsolver++", "sde-dpmsolver++"}),
+                                    .solver_order = o.get_int("solver_order", 2),
+                                    .thresholding = thresholding<T>(o)},
+                                   {}, "epsilon");
+}
+
+// CosineDPMSolverMultistepScheduler (Stable Audio): the SDE form (sde-dpmsolver++) of the above with the
+// network told c_noise = atan(sigma) 2/pi, exponential sigmas in [0.3, 500] and sigma_data 1 by default,
+// orders 1 or 2 (its step has no third-order update) and no thresholding. diffusers draws the noise
+// from a Brownian tree (BrownianTreeNoiseSampler seeded by the generator); here it is the caller's noise
+// source, one draw per step.
+template <Real T>
+any_sampler<T> make_cosine_dpm_solver_multistep(const options& o) {
+    const auto order = o.get_int("solver_order", 2);
+    require(order == 1 || order == 2, "solver_order", order, "1 or 2 (CosineDPMSolverMultistepScheduler)");
+    return edm_dpm_solver_named<T>(o, "CosineDPMSolverMultistepScheduler",
+                                   {.algorithm = sampler::dpm_algorithm::sde_dpmsolver_pp, .solver_order = order},
+                                   {.sigma_min = 0.3,
+                                    .sigma_max = 500.0,
+                                    .sigma_data = 1.0,
+                                    .spacing = schedule::edm_spacing::exponential,
+                                    .time = schedule::edm_noise_time::atan},
+                                   "v_prediction");
 }
 
 }  // namespace diffuse::config::detail

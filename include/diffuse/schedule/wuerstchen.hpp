@@ -38,8 +38,8 @@ struct wuerstchen_cosine {
     }
 
     // The levels of an n-step run: t = linspace(1, 0, n + 1), sigma = sqrt((1 - ab) / ab),
-    // alpha = sqrt(ab). Runs of more than about 150 steps put two times inside the clamp at 1e-4
-    // (t > 0.994): equal levels, which a sigma_grid refuses (diffusers takes a no-op step there).
+    // alpha = sqrt(ab). From 156 steps on (at scaler 1) the first two times both fall into the clamp
+    // at 1e-4: equal levels, which a sigma_grid refuses (diffusers takes a no-op step there).
     template <Real T>
     [[nodiscard]] sigma_grid<T> grid(index steps) const {
         validate();

@@ -1,4 +1,4 @@
-// diffuse/config/registry_model_families.hpp: factories of the diffusers classes written for one model
+// diffuse/config/registry_families.hpp: factories of the diffusers classes written for one model
 // family: CogVideoXDDIMScheduler and CogVideoXDPMScheduler (CogVideoX), DDPMWuerstchenScheduler
 // (Wuerstchen, Stable Cascade) and UnCLIPScheduler (Karlo unCLIP).
 #pragma once
