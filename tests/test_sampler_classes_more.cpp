@@ -1,6 +1,7 @@
 // The diffusers classes written for one model family, through the runtime facade:
 // CogVideoXDDIMScheduler and CogVideoXDPMScheduler (CogVideoX), DDPMWuerstchenScheduler (Stable Cascade),
-// UnCLIPScheduler (Karlo) and CosineDPMSolverMultistepScheduler (Stable Audio). Each reproduces diffusers 58eb52c0
+// UnCLIPScheduler (Karlo), CosineDPMSolverMultistepScheduler (Stable Audio), and
+// DPMSolverMultistepInverseScheduler (inversion). Each reproduces diffusers 58eb52c0
 // element-wise (the runs of tools/reference_classes_more.py, float32 and float64, deterministic or with replayed
 // noise), and bad keys are errors.
 #include <catch2/catch.hpp>
@@ -233,6 +234,34 @@ TEMPLATE_TEST_CASE("CosineDPMSolverMultistepScheduler reproduces diffusers with 
     });
 }
 
+TEMPLATE_TEST_CASE("DPMSolverMultistepInverseScheduler reproduces diffusers' inversion", "[classes_more][inverse]",
+                   float, double) {
+    namespace ref = reference_classes_more;
+    const auto order3_v_leading = config::options{{"solver_order", 3},
+                                                  {"prediction_type", "v_prediction"},
+                                                  {"beta_schedule", "scaled_linear"},
+                                                  {"beta_start", 0.00085},
+                                                  {"beta_end", 0.012},
+                                                  {"timestep_spacing", "leading"},
+                                                  {"steps_offset", 1}};
+    const auto noise_heun_cosine = config::options{{"algorithm_type", "dpmsolver"},
+                                                   {"solver_type", "heun"},
+                                                   {"beta_schedule", "squaredcos_cap_v2"},
+                                                   {"lambda_min_clipped", -5.1},
+                                                   {"lower_order_final", false}};
+    check_cases<TestType>({
+        // Measured 6.8e-6 (float), 1.5e-6 (double: diffusers rounds this class's sigmas to float32 in both runs).
+        {"DPMSolverMultistepInverseScheduler", &ref::inverse_defaults, 10, {}, 7e-5, 2e-5},
+        // Measured 3.9e-6, 3.8e-7 (no lower_order_final from 15 steps on).
+        {"DPMSolverMultistepInverseScheduler", &ref::inverse_long, 20, {}, 4e-5, 4e-6},
+        // Measured 1.0e-6, 1.7e-6.
+        {"DPMSolverMultistepInverseScheduler", &ref::inverse_order3_v_leading, 12, order3_v_leading, 2e-5, 2e-5},
+        // Measured 1.5e-6, 1.5e-7.
+        {"DPMSolverMultistepInverseScheduler", &ref::inverse_noise_heun_cosine_clipped, 10, noise_heun_cosine, 2e-5,
+         2e-6},
+    });
+}
+
 TEST_CASE("the model-family classes refuse what they cannot honour", "[classes_more][errors]") {
     const auto error_of = [](const char* class_name, const config::options& o, diffuse::index steps = 10) {
         try {
@@ -263,6 +292,13 @@ TEST_CASE("the model-family classes refuse what they cannot honour", "[classes_m
                Contains("prediction_type") && Contains("v_prediction"));
     CHECK_THAT(error_of("CosineDPMSolverMultistepScheduler", {{"final_sigmas_type", "sigma_min"}}),
                Contains("final_sigmas_type") && Contains("not implemented"));
+    CHECK_THAT(error_of("DPMSolverMultistepInverseScheduler", {{"algorithm_type", "sde-dpmsolver++"}}),
+               Contains("algorithm_type") && Contains("dpmsolver++"));
+    CHECK_THAT(error_of("DPMSolverMultistepInverseScheduler", {{"timestep_spacing", "trailing"}}),
+               Contains("timestep_spacing") && Contains("zero-length"));
+    CHECK_THAT(error_of("DPMSolverMultistepInverseScheduler", {{"use_karras_sigmas", true}}),
+               Contains("use_karras_sigmas") && Contains("timestep spacing"));
+    CHECK_THAT(error_of("DPMSolverMultistepInverseScheduler", {}, 1000), Contains("num_inference_steps"));
     CHECK_THAT(error_of("DDPMWuerstchenScheduler", {{"scaler", 0.0}}), Contains("scaler") && Contains("> 0"));
     CHECK_THAT(error_of("DDPMWuerstchenScheduler", {{"s", -0.1}}), Contains("s") && Contains(">= 0"));
     // From 156 steps on, the first two times both fall into the clamp at alphabar = 1e-4.

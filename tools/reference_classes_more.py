@@ -1,7 +1,7 @@
 """Reference data for the model-family scheduler classes (tests/reference_classes_more.hpp).
 
 Runs diffusers' own CogVideoXDDIMScheduler, CogVideoXDPMScheduler, DDPMWuerstchenScheduler,
-UnCLIPScheduler and CosineDPMSolverMultistepScheduler (snapshot 58eb52c0, offline: tools/diffusers_offline) with float32 and with float64
+UnCLIPScheduler, CosineDPMSolverMultistepScheduler and DPMSolverMultistepInverseScheduler (snapshot 58eb52c0, offline: tools/diffusers_offline) with float32 and with float64
 samples and writes, per configuration, the timesteps, the number of noise draws and both final samples
 as C++ arrays:
 
@@ -30,9 +30,11 @@ import diffusers  # noqa: E402
 
 sys.modules.setdefault("torchsde", types.ModuleType("torchsde"))
 
-from diffusers import CogVideoXDDIMScheduler, CogVideoXDPMScheduler, DDPMWuerstchenScheduler, UnCLIPScheduler
+from diffusers import (CogVideoXDDIMScheduler, CogVideoXDPMScheduler, DDPMWuerstchenScheduler,
+                       DPMSolverMultistepInverseScheduler, UnCLIPScheduler)
 from diffusers.schedulers import (scheduling_cosine_dpmsolver_multistep, scheduling_ddim_cogvideox,
-                                  scheduling_ddpm_wuerstchen, scheduling_dpm_cogvideox, scheduling_unclip)
+                                  scheduling_ddpm_wuerstchen, scheduling_dpm_cogvideox,
+                                  scheduling_dpmsolver_multistep_inverse, scheduling_unclip)
 from diffusers.schedulers.scheduling_cosine_dpmsolver_multistep import CosineDPMSolverMultistepScheduler
 
 torch.set_grad_enabled(False)
@@ -66,7 +68,7 @@ class NoiseRecorder:
 
 
 MODULES = (scheduling_ddim_cogvideox, scheduling_dpm_cogvideox, scheduling_ddpm_wuerstchen, scheduling_unclip,
-           scheduling_cosine_dpmsolver_multistep)
+           scheduling_cosine_dpmsolver_multistep, scheduling_dpmsolver_multistep_inverse)
 
 
 class Float32AsFloat64:
@@ -169,6 +171,15 @@ CONFIGS = [
     ("wuerstchen_defaults", DDPMWuerstchenScheduler, 10, dict()),
     ("wuerstchen_scaler_2", DDPMWuerstchenScheduler, 8, dict(scaler=2.0, s=0.01)),
     ("wuerstchen_scaler_half", DDPMWuerstchenScheduler, 12, dict(scaler=0.5)),
+    # Inversion (data to noise) from the test sample; its set_timesteps rounds sigmas to float32 in both runs.
+    ("inverse_defaults", DPMSolverMultistepInverseScheduler, 10, dict()),
+    ("inverse_long", DPMSolverMultistepInverseScheduler, 20, dict()),
+    ("inverse_order3_v_leading", DPMSolverMultistepInverseScheduler, 12,
+     dict(solver_order=3, prediction_type="v_prediction", beta_schedule="scaled_linear", beta_start=0.00085,
+          beta_end=0.012, timestep_spacing="leading", steps_offset=1)),
+    ("inverse_noise_heun_cosine_clipped", DPMSolverMultistepInverseScheduler, 10,
+     dict(algorithm_type="dpmsolver", solver_type="heun", beta_schedule="squaredcos_cap_v2", lambda_min_clipped=-5.1,
+          lower_order_final=False)),
     # Stable Audio Open's shipped config (stabilityai/stable-audio-open-1.0) is the class's defaults.
     ("cosine_defaults", CosineDPMSolverMultistepScheduler, 10, dict()),
     ("cosine_karras_epsilon_heun", CosineDPMSolverMultistepScheduler, 12,

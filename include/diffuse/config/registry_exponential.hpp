@@ -34,22 +34,53 @@ inline sampler::dpm_algorithm dpm_algorithm(const options& o, const std::vector<
     return sampler::parse_dpm_algorithm(name);
 }
 
+// The keys DPMSolverMultistep and its inverse share, with their prediction and algorithm.
+template <Real T>
+sampler::dpm_solver_multistep_options<T> dpm_multistep_options(const options& o, predict::prediction p,
+                                                               sampler::dpm_algorithm algorithm) {
+    return {.prediction = p,
+            .algorithm = algorithm,
+            .solver_order = o.get_int("solver_order", 2),
+            .solver_type = dpm_solver_type(o),
+            .lower_order_final = o.get_bool("lower_order_final", true),
+            .euler_at_final = o.get_bool("euler_at_final", false),
+            .thresholding = thresholding<T>(o),
+            .learned_variance = learned_variance(o)};
+}
+
 template <Real T>
 any_sampler<T> make_dpm_solver_multistep(const options& o) {
     auto betas = discrete_schedule<T>(o);
-    const sampler::dpm_solver_multistep_options<T> opt{
-        .prediction = prediction(o),
-        .algorithm = dpm_algorithm(o, {"dpmsolver", "dpmsolver++", "sde-dpmsolver", "sde-dpmsolver++"}),
-        .solver_order = o.get_int("solver_order", 2),
-        .solver_type = dpm_solver_type(o),
-        .lower_order_final = o.get_bool("lower_order_final", true),
-        .euler_at_final = o.get_bool("euler_at_final", false),
-        .thresholding = thresholding<T>(o),
-        .learned_variance = learned_variance(o)};
+    const auto opt = dpm_multistep_options<T>(
+        o, prediction(o), dpm_algorithm(o, {"dpmsolver", "dpmsolver++", "sde-dpmsolver", "sde-dpmsolver++"}));
     const bool cosine = o.get_string("beta_schedule", "linear") == "squaredcos_cap_v2";
     auto grid_for = solver_grid_for<T>(o, std::move(betas), schedule::solver_family::dpm_multistep,
                                        {.lambda_min = true, .lu_lambdas = true, .round_timesteps = !cosine});
     return any_sampler<T>::wrap("DPMSolverMultistepScheduler", sampler::dpm_solver_multistep<T>(opt), grid_for);
+}
+
+// DPMSolverMultistepInverseScheduler: the same steps on schedule::inverse_solver_sigma_grid (data to
+// noise). Its keys are DPMSolverMultistep's without final_sigmas_type, use_lu_lambdas,
+// rescale_betas_zero_snr and dynamic shifting; the SDE algorithms (NaN in diffusers on this grid),
+// use_*_sigmas / use_flow_sigmas and trailing spacing are not implemented and are refused.
+template <Real T>
+any_sampler<T> make_dpm_solver_multistep_inverse(const options& o) {
+    auto betas = discrete_schedule<T>(o, false);
+    for (const char* key : {"use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "use_flow_sigmas"})
+        require(!o.get_bool(key, false), key, formatted{"true"},
+                "false: DPMSolverMultistepInverseScheduler supports only timestep spacing here");
+    const auto opt = dpm_multistep_options<T>(
+        o, predict::parse_prediction(one_of(o, "prediction_type", "epsilon", {"epsilon", "sample", "v_prediction"})),
+        sampler::parse_dpm_algorithm(
+            one_of(o, "algorithm_type", "dpmsolver++", {"dpmsolver", "dpmsolver++"}, {"deis"}, "dpmsolver++")));
+    const auto rule = schedule::parse_spacing(o.get_string("timestep_spacing", "linspace"));
+    const auto offset = o.get_int("steps_offset", 0);
+    const double lambda_min = o.get_double("lambda_min_clipped", -std::numeric_limits<double>::infinity());
+    schedule::inverse_solver_sigma_grid(betas, 1, rule, offset, lambda_min);  // the keys are checked here, once
+    return any_sampler<T>::wrap("DPMSolverMultistepInverseScheduler", sampler::dpm_solver_multistep<T>(opt),
+                                [betas = std::move(betas), rule, offset, lambda_min](index steps) {
+                                    return schedule::inverse_solver_sigma_grid(betas, steps, rule, offset, lambda_min);
+                                });
 }
 
 template <Real T>
