@@ -18,6 +18,7 @@
 #include "diffuse/config/registry_detail.hpp"
 #include "diffuse/config/registry_discrete.hpp"
 #include "diffuse/config/registry_exponential.hpp"
+#include "diffuse/config/registry_families.hpp"
 #include "diffuse/config/registry_kdiffusion.hpp"
 
 namespace diffuse::config {
@@ -44,6 +45,7 @@ std::map<std::string, factory<T>, std::less<>>& registry() {
         {"LMSDiscreteScheduler", detail::make_lms<T>},
         {"DPMSolverSDEScheduler", detail::make_dpmpp_sde_scheduler<T>},
         {"DPMSolverMultistepScheduler", detail::make_dpm_solver_multistep<T>},
+        {"DPMSolverMultistepInverseScheduler", detail::make_dpm_solver_multistep_inverse<T>},
         {"DPMSolverSinglestepScheduler", detail::make_dpm_solver_singlestep<T>},
         {"DEISMultistepScheduler", detail::make_deis<T>},
         {"UniPCMultistepScheduler", detail::make_unipc<T>},
@@ -58,6 +60,11 @@ std::map<std::string, factory<T>, std::less<>>& registry() {
         {"LTXEulerAncestralRFScheduler", detail::make_ltx_euler_ancestral_rf<T>},
         {"EDMEulerScheduler", detail::make_edm_euler<T>},
         {"EDMDPMSolverMultistepScheduler", detail::make_edm_dpm_solver_multistep<T>},
+        {"CosineDPMSolverMultistepScheduler", detail::make_cosine_dpm_solver_multistep<T>},
+        {"CogVideoXDDIMScheduler", detail::make_cogvideox_ddim<T>},
+        {"CogVideoXDPMScheduler", detail::make_cogvideox_dpm<T>},
+        {"DDPMWuerstchenScheduler", detail::make_ddpm_wuerstchen<T>},
+        {"UnCLIPScheduler", detail::make_unclip<T>},
         {"dpmpp_2s_ancestral", detail::make_dpmpp_2s_ancestral<T>},
         {"dpmpp_2m_sde", detail::make_dpmpp_2m_sde<T>},
         {"dpmpp_3m_sde", detail::make_dpmpp_3m_sde<T>},
@@ -128,12 +135,7 @@ inline const std::map<std::string, named_sampler, std::less<>>& sampler_aliases(
 inline const std::set<std::string, std::less<>>& unimplemented_diffusers_classes() {
     static const std::set<std::string, std::less<>> names{"AmusedScheduler",
                                                           "BlockRefinementScheduler",
-                                                          "CogVideoXDDIMScheduler",
-                                                          "CogVideoXDPMScheduler",
-                                                          "CosineDPMSolverMultistepScheduler",
-                                                          "DDPMWuerstchenScheduler",
                                                           "DiscreteDDIMScheduler",
-                                                          "DPMSolverMultistepInverseScheduler",
                                                           "EntropyBoundScheduler",
                                                           "FlowMatchHeunDiscreteScheduler",
                                                           "FlowMatchLCMScheduler",
@@ -143,7 +145,6 @@ inline const std::set<std::string, std::less<>>& unimplemented_diffusers_classes
                                                           "MiniMaxH3Scheduler",
                                                           "ScoreSdeVeScheduler",
                                                           "ScoreSdeVpScheduler",
-                                                          "UnCLIPScheduler",
                                                           "VQDiffusionScheduler",
                                                           "FlaxKarrasVeScheduler",
                                                           "FlaxScoreSdeVeScheduler"};

@@ -85,7 +85,10 @@ inline const std::set<std::string, std::less<>>& diffusers_scheduler_keys() {
                                                          "clip_denoised",
                                                          "predictor_order",
                                                          "corrector_order",
-                                                         "tau_func"};
+                                                         "tau_func",
+                                                         "snr_shift_scale",
+                                                         "scaler",
+                                                         "s"};
     return keys;
 }
 
@@ -344,18 +347,20 @@ std::function<schedule::sigma_grid<T>(index, const run_inputs&)> solver_grid_for
 
 // The keys of diffusers' EDM classes (EDMEuler, EDMDPMSolverMultistep): sigma_min, sigma_max,
 // sigma_data, rho, sigma_schedule (karras, exponential), final_sigmas_type, num_train_timesteps
-// (only their __init__ grid uses it).
-inline schedule::edm_grid_options edm_grid(const options& o) {
+// (only their __init__ grid uses it). `defaults`: the class's defaults (CosineDPMSolverMultistep's differ).
+inline schedule::edm_grid_options edm_grid(const options& o, const schedule::edm_grid_options& defaults = {}) {
     static_cast<void>(o.get_int("num_train_timesteps", 1000));
+    const bool karras = defaults.spacing == schedule::edm_spacing::karras;
     schedule::edm_grid_options grid{
-        .sigma_min = o.get_double("sigma_min", 0.002),
-        .sigma_max = o.get_double("sigma_max", 80.0),
-        .sigma_data = o.get_double("sigma_data", 0.5),
-        .rho = o.get_double("rho", 7.0),
-        .spacing = one_of(o, "sigma_schedule", "karras", {"karras", "exponential"}) == "karras"
+        .sigma_min = o.get_double("sigma_min", defaults.sigma_min),
+        .sigma_max = o.get_double("sigma_max", defaults.sigma_max),
+        .sigma_data = o.get_double("sigma_data", defaults.sigma_data),
+        .rho = o.get_double("rho", defaults.rho),
+        .spacing = one_of(o, "sigma_schedule", karras ? "karras" : "exponential", {"karras", "exponential"}) == "karras"
                        ? schedule::edm_spacing::karras
                        : schedule::edm_spacing::exponential,
-        .last = final_sigma(o)};
+        .last = final_sigma(o),
+        .time = defaults.time};
     grid.validate();
     return grid;
 }

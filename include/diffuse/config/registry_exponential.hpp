@@ -35,22 +35,53 @@ inline sampler::dpm_algorithm dpm_algorithm(const options& o, const std::vector<
     return sampler::parse_dpm_algorithm(name);
 }
 
+// The keys DPMSolverMultistep and its inverse share, with their prediction and algorithm.
+template <Real T>
+sampler::dpm_solver_multistep_options<T> dpm_multistep_options(const options& o, predict::prediction p,
+                                                               sampler::dpm_algorithm algorithm) {
+    return {.prediction = p,
+            .algorithm = algorithm,
+            .solver_order = o.get_int("solver_order", 2),
+            .solver_type = dpm_solver_type(o),
+            .lower_order_final = o.get_bool("lower_order_final", true),
+            .euler_at_final = o.get_bool("euler_at_final", false),
+            .thresholding = thresholding<T>(o),
+            .learned_variance = learned_variance(o)};
+}
+
 template <Real T>
 any_sampler<T> make_dpm_solver_multistep(const options& o) {
     auto betas = discrete_schedule<T>(o);
-    const sampler::dpm_solver_multistep_options<T> opt{
-        .prediction = prediction(o),
-        .algorithm = dpm_algorithm(o, {"dpmsolver", "dpmsolver++", "sde-dpmsolver", "sde-dpmsolver++"}),
-        .solver_order = o.get_int("solver_order", 2),
-        .solver_type = dpm_solver_type(o),
-        .lower_order_final = o.get_bool("lower_order_final", true),
-        .euler_at_final = o.get_bool("euler_at_final", false),
-        .thresholding = thresholding<T>(o),
-        .learned_variance = learned_variance(o)};
+    const auto opt = dpm_multistep_options<T>(
+        o, prediction(o), dpm_algorithm(o, {"dpmsolver", "dpmsolver++", "sde-dpmsolver", "sde-dpmsolver++"}));
     const bool cosine = o.get_string("beta_schedule", "linear") == "squaredcos_cap_v2";
     auto grid_for = solver_grid_for<T>(o, std::move(betas), schedule::solver_family::dpm_multistep,
                                        {.lambda_min = true, .lu_lambdas = true, .round_timesteps = !cosine});
     return any_sampler<T>::wrap("DPMSolverMultistepScheduler", sampler::dpm_solver_multistep<T>(opt), grid_for);
+}
+
+// DPMSolverMultistepInverseScheduler: the same steps on schedule::inverse_solver_sigma_grid (data to
+// noise). Its keys are DPMSolverMultistep's without final_sigmas_type, use_lu_lambdas,
+// rescale_betas_zero_snr and dynamic shifting; the SDE algorithms (NaN in diffusers on this grid),
+// use_*_sigmas / use_flow_sigmas and trailing spacing are not implemented and are refused.
+template <Real T>
+any_sampler<T> make_dpm_solver_multistep_inverse(const options& o) {
+    auto betas = discrete_schedule<T>(o, false);
+    for (const char* key : {"use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "use_flow_sigmas"})
+        require(!o.get_bool(key, false), key, formatted{"true"},
+                "false: DPMSolverMultistepInverseScheduler supports only timestep spacing here");
+    const auto opt = dpm_multistep_options<T>(
+        o, predict::parse_prediction(one_of(o, "prediction_type", "epsilon", {"epsilon", "sample", "v_prediction"})),
+        sampler::parse_dpm_algorithm(
+            one_of(o, "algorithm_type", "dpmsolver++", {"dpmsolver", "dpmsolver++"}, {"deis"}, "dpmsolver++")));
+    const auto rule = schedule::parse_spacing(o.get_string("timestep_spacing", "linspace"));
+    const auto offset = o.get_int("steps_offset", 0);
+    const double lambda_min = o.get_double("lambda_min_clipped", -std::numeric_limits<double>::infinity());
+    schedule::inverse_solver_sigma_grid(betas, 1, rule, offset, lambda_min);  // the keys are checked here, once
+    return any_sampler<T>::wrap("DPMSolverMultistepInverseScheduler", sampler::dpm_solver_multistep<T>(opt),
+                                [betas = std::move(betas), rule, offset, lambda_min](index steps) {
+                                    return schedule::inverse_solver_sigma_grid(betas, steps, rule, offset, lambda_min);
+                                });
 }
 
 template <Real T>
@@ -152,23 +183,24 @@ any_sampler<T> make_sa_solver(const options& o) {
 // level (sigma 0) gets alpha 1, so that the final first-order step, x = D, returns x0 itself; the
 // EDM weights divide c_skip by c_in (edm_weights' scaled_state). final_sigmas_type "sigma_min" would
 // end the state at c_in(sigma_min) x and is refused.
+// What the EDM DPM-Solver classes share: `opt` (prediction and the rest set here), their grid keys with
+// the class's `defaults`, and the refusal of final_sigmas_type "sigma_min".
 template <Real T>
-any_sampler<T> make_edm_dpm_solver_multistep(const options& o) {
-    const schedule::edm_grid_options grid = edm_grid(o);
+any_sampler<T> edm_dpm_solver_named(const options& o, std::string class_name,
+                                    sampler::dpm_solver_multistep_options<T> opt,
+                                    const schedule::edm_grid_options& defaults, const char* default_prediction) {
+    const schedule::edm_grid_options grid = edm_grid(o, defaults);
     require(grid.last == schedule::final_sigma::zero, "final_sigmas_type", "sigma_min",
             "\"zero\" (the network-state run would end at c_in(sigma_min) x; not implemented)");
-    const auto kind = sampler::parse_edm_output(one_of(o, "prediction_type", "epsilon", {"epsilon", "v_prediction"}));
-    const sampler::dpm_solver_multistep_options<T> opt{
-        .prediction = predict::prediction::sample,
-        .algorithm = dpm_algorithm(o, {"dpmsolver++", "sde-dpmsolver++"}),
-        .solver_order = o.get_int("solver_order", 2),
-        .solver_type = dpm_solver_type(o),
-        .lower_order_final = o.get_bool("lower_order_final", true),
-        .euler_at_final = o.get_bool("euler_at_final", false),
-        .thresholding = thresholding<T>(o)};
+    const auto kind =
+        sampler::parse_edm_output(one_of(o, "prediction_type", default_prediction, {"epsilon", "v_prediction"}));
+    opt.prediction = predict::prediction::sample;
+    opt.solver_type = dpm_solver_type(o);
+    opt.lower_order_final = o.get_bool("lower_order_final", true);
+    opt.euler_at_final = o.get_bool("euler_at_final", false);
     const sampler::edm_preconditioned<sampler::dpm_solver_multistep<T>> s(
         sampler::dpm_solver_multistep<T>(opt), sampler::edm_weights<T>(static_cast<T>(grid.sigma_data), kind, true));
-    return any_sampler<T>::wrap("EDMDPMSolverMultistepScheduler", s, [grid](index steps) {
+    return any_sampler<T>::wrap(std::move(class_name), s, [grid](index steps) {
         auto g = grid;
         g.steps = steps;
         const auto edm = schedule::edm_sigma_grid<T>(g);
@@ -176,6 +208,34 @@ any_sampler<T> make_edm_dpm_solver_multistep(const options& o) {
         levels.back().alpha = T(1);  // sigma 0: the state is x0 itself
         return schedule::sigma_grid<T>(std::move(levels), edm.initial_noise_std());
     });
+}
+
+template <Real T>
+any_sampler<T> make_edm_dpm_solver_multistep(const options& o) {
+    return edm_dpm_solver_named<T>(o, "EDMDPMSolverMultistepScheduler",
+                                   {.algorithm = dpm_algorithm(o, {"dpmsolver++", "sde-dpmsolver++"}),
+                                    .solver_order = o.get_int("solver_order", 2),
+                                    .thresholding = thresholding<T>(o)},
+                                   {}, "epsilon");
+}
+
+// CosineDPMSolverMultistepScheduler (Stable Audio): the SDE form (sde-dpmsolver++) of the above with the
+// network told c_noise = atan(sigma) 2/pi, exponential sigmas in [0.3, 500] and sigma_data 1 by default,
+// orders 1 or 2 (its step has no third-order update) and no thresholding. diffusers draws the noise
+// from a Brownian tree (BrownianTreeNoiseSampler seeded by the generator); here it is the caller's noise
+// source, one draw per step.
+template <Real T>
+any_sampler<T> make_cosine_dpm_solver_multistep(const options& o) {
+    const auto order = o.get_int("solver_order", 2);
+    require(order == 1 || order == 2, "solver_order", order, "1 or 2 (CosineDPMSolverMultistepScheduler)");
+    return edm_dpm_solver_named<T>(o, "CosineDPMSolverMultistepScheduler",
+                                   {.algorithm = sampler::dpm_algorithm::sde_dpmsolver_pp, .solver_order = order},
+                                   {.sigma_min = 0.3,
+                                    .sigma_max = 500.0,
+                                    .sigma_data = 1.0,
+                                    .spacing = schedule::edm_spacing::exponential,
+                                    .time = schedule::edm_noise_time::atan},
+                                   "v_prediction");
 }
 
 }  // namespace diffuse::config::detail

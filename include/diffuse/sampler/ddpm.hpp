@@ -56,6 +56,9 @@ struct ddpm_options {
     predict::prediction prediction = predict::prediction::epsilon;
     variance_type variance = variance_type::fixed_small;
     predict::x0_processing<T> x0{.clip_range = T(1), .thresholding = {}};
+    // diffusers' UnCLIPScheduler: a step from t to t - 1 takes beta_t from the schedule instead of
+    // 1 - ab_t / ab_{t-1} (equal in exact arithmetic; in float32 the latter keeps ~7 digits of 1 - beta).
+    bool schedule_beta_on_unit_steps = false;
 
     void validate() const { x0.validate(); }
 };
@@ -81,6 +84,8 @@ public:
     [[nodiscard]] transition between(timestep t, timestep prev) const {
         const T ab = schedule_.alpha_bar(t);
         const T ab_prev = prev >= 0 ? schedule_.alpha_bar(prev) : T(1);
+        if (this->options().schedule_beta_on_unit_steps && prev == t - 1)
+            return {ab, ab_prev, schedule_.betas()[static_cast<std::size_t>(t)]};
         return {ab, ab_prev, T(1) - ab / ab_prev};
     }
 

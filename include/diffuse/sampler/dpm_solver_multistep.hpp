@@ -66,6 +66,9 @@ public:
                                          {.clip_range = {}, .thresholding = sampler.options().thresholding},
                                          sampler.options().learned_variance),
               sampler_(&sampler) {
+            // Towards noise (h < 0) the SDE forms' noise scale sqrt(1 - e^{-2h}) is not real.
+            require(!this->grid().is_increasing() || !detail::is_sde(this->kind()), "algorithm_type",
+                    "sde-dpmsolver(++)", "dpmsolver or dpmsolver++ on an increasing (inversion) grid");
             if (detail::is_sde(this->kind())) noise_.resize(shape.size);
         }
 

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cmath>
+#include <numbers>
 #include <span>
 #include <string>
 #include <vector>
@@ -34,11 +35,16 @@ inline void require_decreasing_sigmas(std::span<const double> sigmas) {
 
 enum class edm_spacing { karras, exponential };  // EDMEulerScheduler's sigma_schedule
 
+// What an EDM-preconditioned network is told: c_noise = ln(sigma)/4 (Karras et al. 2022, Table 1;
+// diffusers' EDM classes) or atan(sigma) 2/pi (Stable Audio; CosineDPMSolverMultistepScheduler).
+enum class edm_noise_time { log_quarter, atan };
+
 struct edm_grid_options {
     index steps = 50;
     double sigma_min = 0.002, sigma_max = 80.0, sigma_data = 0.5, rho = 7.0;  // EDMEulerScheduler defaults
     edm_spacing spacing = edm_spacing::karras;
     final_sigma last = final_sigma::zero;
+    edm_noise_time time = edm_noise_time::log_quarter;
 
     void validate() const {
         require(std::isfinite(sigma_data) && sigma_data > 0, "sigma_data", sigma_data, "a finite number > 0");
@@ -46,17 +52,22 @@ struct edm_grid_options {
 };
 
 // A grid of EDM levels from the caller's n + 1 decreasing sigmas (e.g. the AYS SVD table):
-// alpha = c_in(sigma), model time c_noise(sigma) = ln(sigma)/4. The network's pure-noise input
-// c_in(sigma_max) * sqrt(sigma_max^2 + 1) x_T is what diffusers' init_noise_sigma gives.
+// alpha = c_in(sigma), model time c_noise(sigma) (ln(sigma)/4 unless `time` says otherwise). The
+// network's pure-noise input c_in(sigma_max) * sqrt(sigma_max^2 + 1) x_T is what diffusers'
+// init_noise_sigma gives.
 template <Real T>
-sigma_grid<T> edm_grid_from_sigmas(std::span<const double> sigmas, double sigma_data = 0.5) {
+sigma_grid<T> edm_grid_from_sigmas(std::span<const double> sigmas, double sigma_data = 0.5,
+                                   edm_noise_time time = edm_noise_time::log_quarter) {
     detail::require_decreasing_sigmas(sigmas);
     require(std::isfinite(sigma_data) && sigma_data > 0, "sigma_data", sigma_data, "a finite number > 0");
     std::vector<noise_level<T>> levels;
     for (const double sigma : sigmas) {
         const T s = static_cast<T>(sigma);  // diffusers keeps sigmas in float32
         const T c_in = T(1) / std::sqrt(s * s + static_cast<T>(sigma_data * sigma_data));
-        const double c_noise = s > T(0) ? static_cast<double>(static_cast<T>(0.25) * std::log(s)) : 0.0;
+        const double c_noise = time == edm_noise_time::atan
+                                   ? static_cast<double>(std::atan(s) / static_cast<T>(std::numbers::pi) * T(2))
+                               : s > T(0) ? static_cast<double>(static_cast<T>(0.25) * std::log(s))
+                                          : 0.0;
         levels.push_back({s, c_in, c_noise});
     }
     const T initial = levels.front().alpha * std::sqrt(levels.front().sigma * levels.front().sigma + T(1));
@@ -73,7 +84,7 @@ sigma_grid<T> edm_sigma_grid(const edm_grid_options& o = {}) {
     // final_sigmas_type "sigma_min" repeats the last sigma: a zero-length step, left out here.
     if (o.last == final_sigma::zero) sigmas.push_back(0.0);
     require(sigmas.size() >= 2, "final_sigmas_type", "sigma_min", "\"zero\" for a one-step grid");
-    return edm_grid_from_sigmas<T>(sigmas, o.sigma_data);
+    return edm_grid_from_sigmas<T>(sigmas, o.sigma_data, o.time);
 }
 
 // A VP network told the continuous time t of the VP-SDE: alpha = 1/sqrt(1 + sigma^2).

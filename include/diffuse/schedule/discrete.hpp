@@ -148,13 +148,7 @@ public:
     // Arithmetic in T, step for step as diffusers' rescale_zero_terminal_snr.
     [[nodiscard]] discrete rescaled_zero_terminal_snr() const {
         const std::size_t n = betas_.size();
-        std::vector<T> root(n);
-        for (std::size_t i = 0; i < n; ++i) root[i] = std::sqrt(alphas_cumprod_[i]);
-        const T first = root.front(), last = root.back();
-        for (auto& r : root) {
-            r -= last;
-            r *= first / (first - last);
-        }
+        const std::vector<T> root = zero_terminal_snr_roots();
         std::vector<T> betas(n);
         T previous = T(1);
         for (std::size_t i = 0; i < n; ++i) {
@@ -163,6 +157,28 @@ public:
             previous = alphabar;
         }
         return discrete(std::move(betas));
+    }
+
+    // CogVideoX's SNR shift (diffusers' CogVideoX schedulers, "SNR shift following SD3"): alphabar'
+    // = alphabar / (scale + (1 - scale) alphabar), i.e. SNR' = SNR / scale. Only alphabar changes (the
+    // betas stay, as in those classes); evaluated in double.
+    [[nodiscard]] discrete snr_shifted(double scale) const {
+        require(std::isfinite(scale) && scale > 0.0, "snr_shift_scale", scale, "a finite number > 0");
+        std::vector<T> shifted(alphas_cumprod_.size());
+        for (std::size_t i = 0; i < shifted.size(); ++i) {
+            const double ab = static_cast<double>(alphas_cumprod_[i]);
+            shifted[i] = static_cast<T>(ab / (scale + (1.0 - scale) * ab));
+        }
+        return discrete(betas_, std::move(shifted));
+    }
+
+    // The zero-terminal-SNR rescale (Lin et al. 2024, Algorithm 1) applied to alphabar itself, which
+    // the CogVideoX classes do after the SNR shift, rather than through betas as
+    // rescaled_zero_terminal_snr(); arithmetic in T as diffusers'. The betas stay.
+    [[nodiscard]] discrete alphas_cumprod_rescaled_zero_terminal_snr() const {
+        std::vector<T> root = zero_terminal_snr_roots();
+        for (auto& r : root) r *= r;
+        return discrete(betas_, std::move(root));
     }
 
     [[nodiscard]] index num_train_timesteps() const { return static_cast<index>(betas_.size()); }
@@ -207,6 +223,24 @@ private:
             product *= static_cast<double>(alphas_[i]);
             alphas_cumprod_[i] = static_cast<T>(product);
         }
+    }
+
+    // sqrt(alphabar) shifted and scaled so that the last is 0 and the first is kept (Algorithm 1).
+    [[nodiscard]] std::vector<T> zero_terminal_snr_roots() const {
+        std::vector<T> root(alphas_cumprod_.size());
+        for (std::size_t i = 0; i < root.size(); ++i) root[i] = std::sqrt(alphas_cumprod_[i]);
+        const T first = root.front(), last = root.back();
+        for (auto& r : root) {
+            r -= last;
+            r *= first / (first - last);
+        }
+        return root;
+    }
+
+    discrete(std::vector<T> betas, std::vector<T> alphas_cumprod)
+        : betas_(std::move(betas)), alphas_cumprod_(std::move(alphas_cumprod)) {
+        alphas_.resize(betas_.size());
+        for (std::size_t i = 0; i < betas_.size(); ++i) alphas_[i] = T(1) - betas_[i];
     }
 
     static discrete from_doubles(const std::vector<double>& betas) {

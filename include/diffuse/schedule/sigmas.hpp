@@ -44,20 +44,15 @@ public:
     // the standard deviation of pure noise in the model's own state at the first level (1 for
     // VP and flow networks, sigma_max for VE/EDM ones); samplers turn it into the scale of x_T.
     sigma_grid(std::vector<noise_level<T>> levels, T initial_noise_std)
-        : levels_(std::move(levels)), initial_noise_std_(initial_noise_std) {
-        require(levels_.size() >= 2, "levels.size()", levels_.size(), "at least 2 (one step and its end point)");
-        for (std::size_t i = 0; i < levels_.size(); ++i) {
-            const auto& l = levels_[i];
-            const std::string at = "levels[" + std::to_string(i) + "]";
-            require(std::isfinite(l.sigma) && l.sigma >= T(0), at + ".sigma", l.sigma, "a finite number >= 0");
-            require(std::isfinite(l.alpha) && l.alpha > T(0), at + ".alpha", l.alpha, "a finite number > 0");
-            if (i > 0 && !(l.sigma < levels_[i - 1].sigma)) {
-                throw invalid(at + ".sigma", l.sigma,
-                              "strictly less than the level before it (" + std::to_string(levels_[i - 1].sigma) + ")");
-            }
-        }
-        require_positive("initial_noise_std", initial_noise_std_);
+        : sigma_grid(std::move(levels), initial_noise_std, false) {}
+
+    // A grid that runs from data towards noise (sigma strictly increasing), for inversion with the
+    // samplers whose steps hold for either direction (dpm_solver_multistep with an ODE algorithm).
+    [[nodiscard]] static sigma_grid increasing(std::vector<noise_level<T>> levels, T initial_noise_std) {
+        return sigma_grid(std::move(levels), initial_noise_std, true);
     }
+
+    [[nodiscard]] bool is_increasing() const { return increasing_; }
 
     [[nodiscard]] index steps() const { return static_cast<index>(levels_.size()) - 1; }
     [[nodiscard]] const noise_level<T>& operator[](index i) const { return levels_[static_cast<std::size_t>(i)]; }
@@ -75,8 +70,26 @@ public:
     }
 
 private:
+    sigma_grid(std::vector<noise_level<T>> levels, T initial_noise_std, bool increasing)
+        : levels_(std::move(levels)), initial_noise_std_(initial_noise_std), increasing_(increasing) {
+        require(levels_.size() >= 2, "levels.size()", levels_.size(), "at least 2 (one step and its end point)");
+        for (std::size_t i = 0; i < levels_.size(); ++i) {
+            const auto& l = levels_[i];
+            const std::string at = "levels[" + std::to_string(i) + "]";
+            require(std::isfinite(l.sigma) && l.sigma >= T(0), at + ".sigma", l.sigma, "a finite number >= 0");
+            require(std::isfinite(l.alpha) && l.alpha > T(0), at + ".alpha", l.alpha, "a finite number > 0");
+            if (i > 0 && !(increasing_ ? l.sigma > levels_[i - 1].sigma : l.sigma < levels_[i - 1].sigma)) {
+                throw invalid(at + ".sigma", l.sigma,
+                              std::string(increasing_ ? "strictly greater" : "strictly less") +
+                                  " than the level before it (" + std::to_string(levels_[i - 1].sigma) + ")");
+            }
+        }
+        require_positive("initial_noise_std", initial_noise_std_);
+    }
+
     std::vector<noise_level<T>> levels_;
     T initial_noise_std_;
+    bool increasing_ = false;
 };
 
 // ---- sigmas of a discrete (DDPM-trained, variance-preserving) schedule ----------------------

@@ -18,6 +18,7 @@
 #include <cmath>
 #include <limits>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -143,6 +144,25 @@ inline std::vector<double> solver_timesteps(solver_family family, const solver_s
 }  // namespace detail
 
 // The grid of `family`'s set_timesteps for a discrete (VP-trained) schedule.
+namespace detail {
+
+// How many training timesteps have lambda = log(alpha_t / sigma_t) below lambda_min_clipped (the
+// noisiest ones, which the DPM-Solver classes leave out); at least 2 must stay.
+template <Real T>
+index lambda_clipped_count(std::span<const T> alphas_cumprod, double lambda_min_clipped) {
+    if (lambda_min_clipped == -std::numeric_limits<double>::infinity()) return 0;
+    index clipped = 0;
+    for (const T ab : alphas_cumprod) {
+        const T lambda = std::log(std::sqrt(ab)) - std::log(std::sqrt(T(1) - ab));
+        if (static_cast<double>(lambda) < lambda_min_clipped) ++clipped;
+    }
+    require(static_cast<index>(alphas_cumprod.size()) - clipped >= 2, "lambda_min_clipped", lambda_min_clipped,
+            "a value that keeps at least 2 timesteps");
+    return clipped;
+}
+
+}  // namespace detail
+
 template <Real T>
 sigma_grid<T> solver_sigma_grid(const discrete<T>& schedule, solver_family family, const solver_sigma_options& o = {}) {
     const index train = schedule.num_train_timesteps();
@@ -160,16 +180,9 @@ sigma_grid<T> solver_sigma_grid(const discrete<T>& schedule, solver_family famil
     // lambda_min_clipped: drop the timesteps whose lambda = log(alpha_t / sigma_t) is below it.
     index last_timestep = train;
     const bool dpm = family == solver_family::dpm_multistep || family == solver_family::dpm_singlestep;
-    if (dpm && o.lambda_min_clipped > -std::numeric_limits<double>::infinity()) {
-        index clipped = 0;
-        for (const T ab : alphas_cumprod) {
-            const T lambda = std::log(std::sqrt(ab)) - std::log(std::sqrt(T(1) - ab));
-            if (static_cast<double>(lambda) < o.lambda_min_clipped) ++clipped;
-        }
-        last_timestep = train - clipped;
-        require(last_timestep >= 2, "lambda_min_clipped", o.lambda_min_clipped,
-                "a value that keeps at least 2 timesteps");
-    }
+    if (dpm)
+        last_timestep =
+            train - detail::lambda_clipped_count<T>(std::span<const T>(alphas_cumprod), o.lambda_min_clipped);
 
     std::vector<double> times = detail::solver_timesteps(family, o, train, last_timestep);
     std::vector<double> sigmas;
@@ -278,6 +291,46 @@ sigma_grid<T> solver_sigma_grid(const discrete<T>& schedule, solver_family famil
     for (std::size_t i = 0; i < sigmas.size(); ++i) levels.push_back(level(sigmas[i], model_time(times[i])));
     if (!repeats_last) levels.push_back(level(end_sigma, 0.0));
     return sigma_grid<T>(std::move(levels), T(1));
+}
+
+// diffusers' DPMSolverMultistepInverseScheduler.set_timesteps with timestep spacing (its default
+// path): n increasing timesteps from 0 towards the noisiest timestep N that lambda_min_clipped keeps,
+//   linspace: round(linspace(0, N, n + 1))[:-1],  leading: arange(n) ((N + 1) // (n + 1)) + steps_offset,
+// the training sigmas there (float32), and a last level at sigma_N: a grid from data towards noise
+// (sigma_grid::increasing). Trailing spacing is refused: its last timestep is N itself, so diffusers'
+// last step has length zero, and leaving it out would change which steps its lower_order_final lowers.
+template <Real T>
+sigma_grid<T> inverse_solver_sigma_grid(const discrete<T>& schedule, index steps, spacing rule, index steps_offset = 0,
+                                        double lambda_min_clipped = -std::numeric_limits<double>::infinity()) {
+    require(!std::isnan(lambda_min_clipped), "lambda_min_clipped", lambda_min_clipped, "a number or -inf");
+    require(rule != spacing::trailing, "timestep_spacing", "trailing",
+            "\"linspace\" or \"leading\" for the inverse DPM-Solver (diffusers' trailing grid ends with a zero-length "
+            "step)");
+    const std::vector<T> sigmas = training_sigmas(schedule);
+    const auto noisiest = static_cast<index>(sigmas.size()) - 1 -
+                          detail::lambda_clipped_count<T>(schedule.alphas_cumprod(), lambda_min_clipped);
+    require(steps >= 1 && steps <= noisiest, "num_inference_steps", steps,
+            "an integer in [1, " + std::to_string(noisiest) + "] (the noisiest timestep kept)");
+    std::vector<index> times;
+    if (rule == spacing::linspace) {
+        const auto points = detail::linspace(0.0, static_cast<double>(noisiest), steps + 1);
+        for (index i = 0; i < steps; ++i)
+            times.push_back(static_cast<index>(std::nearbyint(points[static_cast<std::size_t>(i)])));
+    } else {
+        const index ratio = (noisiest + 1) / (steps + 1);
+        for (index i = 0; i < steps; ++i) times.push_back(i * ratio + steps_offset);
+    }
+    std::vector<noise_level<T>> levels;
+    const auto level = [](T sigma, double time) {
+        return noise_level<T>{sigma, T(1) / std::sqrt(sigma * sigma + T(1)), time};
+    };
+    for (std::size_t i = 0; i < times.size(); ++i) {
+        require(times[i] < noisiest && (i == 0 || times[i] > times[i - 1]), "num_inference_steps", steps,
+                "few enough for distinct timesteps below the noisiest one (" + std::to_string(noisiest) + ")");
+        levels.push_back(level(sigmas[static_cast<std::size_t>(times[i])], static_cast<double>(times[i])));
+    }
+    levels.push_back(level(sigmas[static_cast<std::size_t>(noisiest)], static_cast<double>(noisiest)));
+    return sigma_grid<T>::increasing(std::move(levels), T(1));
 }
 
 }  // namespace diffuse::schedule
