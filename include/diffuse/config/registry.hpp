@@ -18,6 +18,7 @@
 #include "diffuse/config/registry_discrete.hpp"
 #include "diffuse/config/registry_exponential.hpp"
 #include "diffuse/config/registry_kdiffusion.hpp"
+#include "diffuse/config/registry_sde.hpp"
 
 namespace diffuse::config {
 
@@ -52,6 +53,7 @@ std::map<std::string, factory<T>, std::less<>>& registry() {
         {"FlowMatchEulerDiscreteScheduler", detail::make_flow_match_euler<T>},
         {"EDMEulerScheduler", detail::make_edm_euler<T>},
         {"EDMDPMSolverMultistepScheduler", detail::make_edm_dpm_solver_multistep<T>},
+        {"ScoreSdeVeScheduler", detail::make_score_sde_ve<T>},
         {"dpmpp_2s_ancestral", detail::make_dpmpp_2s_ancestral<T>},
         {"dpmpp_2m_sde", detail::make_dpmpp_2m_sde<T>},
         {"dpmpp_3m_sde", detail::make_dpmpp_3m_sde<T>},
@@ -144,12 +146,10 @@ inline const std::set<std::string, std::less<>>& unimplemented_diffusers_classes
                                                           "RePaintScheduler",
                                                           "SASolverScheduler",
                                                           "SCMScheduler",
-                                                          "ScoreSdeVeScheduler",
                                                           "ScoreSdeVpScheduler",
                                                           "UnCLIPScheduler",
                                                           "VQDiffusionScheduler",
-                                                          "FlaxKarrasVeScheduler",
-                                                          "FlaxScoreSdeVeScheduler"};
+                                                          "FlaxKarrasVeScheduler"};
     return names;
 }
 

@@ -82,7 +82,10 @@ inline const std::set<std::string, std::less<>>& diffusers_scheduler_keys() {
                                                          "noise_sampler_seed",
                                                          "sigma_schedule",
                                                          "deis_type",
-                                                         "clip_denoised"};
+                                                         "clip_denoised",
+                                                         "snr",
+                                                         "sampling_eps",
+                                                         "correct_steps"};
     return keys;
 }
 
