@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include <diffuse/core/error.hpp>
@@ -43,6 +44,19 @@ void for_each_option(int argc, char** argv, const char* usage, bool& quiet, Opti
             std::exit(0);
         }
         option(flag, flag_value(argc, argv, i));
+    }
+}
+
+// `parse(argc, argv)`'s arguments, or nothing after printing the error and `usage` to stderr (the
+// programs then exit 2).
+template <class Parse>
+auto parse_or_usage(int argc, char** argv, const char* usage, Parse parse)
+    -> std::optional<decltype(parse(argc, argv))> {
+    try {
+        return parse(argc, argv);
+    } catch (const diffuse::error& e) {
+        std::cerr << e.what() << "\n\n" << usage;
+        return std::nullopt;
     }
 }
 
