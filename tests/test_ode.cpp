@@ -12,6 +12,7 @@
 #include "allocation_counting.hpp"
 #include "diffuse/ode/ode.hpp"
 #include "fitted_order.hpp"
+#include "order_problems.hpp"
 #include "reference_ode.hpp"
 
 using Catch::Matchers::Contains;
@@ -20,34 +21,13 @@ namespace {
 
 using namespace diffuse;
 using diffuse::index;  // not ::index from <strings.h>
+using order_problems::fixed_step_solution;
+using order_problems::forced_growth;
 
 template <class T>
 using array = Eigen::Array<T, Eigen::Dynamic, 1>;
 
 // ---- problems with exact solutions ---------------------------------------------------------------
-
-// y' = y - t^2 + 1, y(0) = 1/2: y = (t + 1)^2 - e^t / 2 (Burden & Faires' test problem). Non-autonomous,
-// so the stage times c_i matter, and its global error keeps one sign (no cancellation at t = 2
-// that would fake a higher order).
-struct forced_growth {
-    template <class T>
-    void operator()(T t, const_view<T> y, view<T> dydt) const {
-        dydt[0] = y[0] - t * t + T(1);
-    }
-    template <class T>
-    static T solution(T t) {
-        return (t + T(1)) * (t + T(1)) - std::exp(t) / T(2);
-    }
-};
-
-// y(2) after `steps` fixed steps of the tableau from t = 0.
-template <class T, class Tableau>
-T fixed_step_solution(index steps) {
-    ode::explicit_runge_kutta<T, Tableau> stepper(1);
-    array<T> y = array<T>::Constant(1, T(0.5));
-    ode::integrate_fixed(stepper, forced_growth{}, T(0), T(2), steps, y);
-    return y[0];
-}
 
 template <class T, class Tableau>
 double measured_order(const std::vector<double>& steps) {
