@@ -94,7 +94,7 @@ struct recorded_path {
     int steps = 0;
     std::vector<diffuse::buffer<double>> dw, dz;
 };
-recorded_path record(diffuse::random::brownian_tree<double>& tree, int steps, bool with_time_integral) {
+inline recorded_path record(diffuse::random::brownian_tree<double>& tree, int steps, bool with_time_integral) {
     recorded_path path{steps, std::vector<diffuse::buffer<double>>(steps, diffuse::buffer<double>(tree.size())), {}};
     if (with_time_integral) path.dz.assign(steps, diffuse::buffer<double>(tree.size()));
     for (int k = 0; k < steps; ++k) {
@@ -107,8 +107,8 @@ recorded_path record(diffuse::random::brownian_tree<double>& tree, int steps, bo
     }
     return path;
 }
-std::vector<recorded_path> record(diffuse::random::brownian_tree<double>& tree, const std::vector<int>& steps,
-                                  bool with_time_integral) {
+inline std::vector<recorded_path> record(diffuse::random::brownian_tree<double>& tree, const std::vector<int>& steps,
+                                         bool with_time_integral) {
     std::vector<recorded_path> paths;
     for (const int n : steps) paths.push_back(record(tree, n, with_time_integral));
     return paths;
@@ -148,7 +148,7 @@ std::vector<double> strong_errors(Problem problem, const std::vector<recorded_pa
     return errors;
 }
 
-std::vector<double> step_sizes(const std::vector<int>& steps) {
+inline std::vector<double> step_sizes(const std::vector<int>& steps) {
     std::vector<double> h;
     for (const int n : steps) h.push_back(1.0 / n);
     return h;
