@@ -10,10 +10,14 @@
 // factor 0.9 err^(-1/5) in [0.2, 10], Hairer's initial step), Odeint uses the max norm over
 // atol + rtol (|x| + dt |x'|), shrinks by 0.9 err^(-1/3), grows by 0.9 err^(-1/5) (at most 5x) only
 // when err < 0.5, and starts from the caller's dt (here 0.01). So their step counts differ too.
+// diffuse_dopri5_odeint_rules runs diffuse's solver with Odeint's rules (ode::norm_kind::odeint_max,
+// ode::odeint_controller, first step 0.01) and fails unless it takes Odeint's accepted steps within one.
 #include <benchmark/benchmark.h>
 
 #include <boost/numeric/odeint.hpp>
 
+#include <cstdlib>
+#include <utility>
 #include <vector>
 
 #include "diffuse/ode/adaptive.hpp"
@@ -36,9 +40,10 @@ std::vector<double> start(long n) {
     return x;
 }
 
-void diffuse_dopri5(benchmark::State& state) {
+// Times diffuse's adaptive solves of Lorenz-96 with `solver`; counters: steps and evaluations per solve.
+template <class Solver>
+diffuse::ode::statistics time_diffuse_solves(benchmark::State& state, Solver& solver) {
     const long n = state.range(0);
-    diffuse::ode::adaptive<double> solver(n, {.rtol = tolerance, .atol = tolerance});
     const auto f = [n](double, diffuse::const_view<double> x, diffuse::view<double> dxdt) {
         lorenz96(x.data(), dxdt.data(), n);
     };
@@ -53,6 +58,43 @@ void diffuse_dopri5(benchmark::State& state) {
     state.counters["accepted"] = static_cast<double>(stats.accepted);
     state.counters["rejected"] = static_cast<double>(stats.rejected);
     state.counters["evaluations"] = static_cast<double>(stats.evaluations);
+    return stats;
+}
+
+void diffuse_dopri5(benchmark::State& state) {
+    diffuse::ode::adaptive<double> solver(state.range(0), {.rtol = tolerance, .atol = tolerance});
+    time_diffuse_solves(state, solver);
+}
+
+// Odeint's accepted steps and evaluations for one solve (outside any timing).
+std::pair<long, long> odeint_counts(long n) {
+    namespace odeint = boost::numeric::odeint;
+    long evaluations = 0;
+    const auto f = [n, &evaluations](const std::vector<double>& x, std::vector<double>& dxdt, double) {
+        ++evaluations;
+        lorenz96(x.data(), dxdt.data(), n);
+    };
+    std::vector<double> x = start(n);
+    auto stepper = odeint::make_controlled(tolerance, tolerance, odeint::runge_kutta_dopri5<std::vector<double>>());
+    const auto steps = static_cast<long>(odeint::integrate_adaptive(stepper, f, x, 0.0, t_end, 0.01));
+    return {steps, evaluations};
+}
+
+// diffuse's solver with Odeint's rules (its max norm, odeint_controller, first step 0.01): the same
+// accepted steps as Odeint within one, or the benchmark reports an error.
+void diffuse_dopri5_odeint_rules(benchmark::State& state) {
+    namespace ode = diffuse::ode;
+    const long n = state.range(0);
+    ode::adaptive<double, ode::dormand_prince54, ode::odeint_controller> solver(
+        n, {.rtol = tolerance, .atol = tolerance, .first_step = 0.01, .norm = ode::norm_kind::odeint_max},
+        ode::odeint_controller::for_tableau<ode::dormand_prince54>());
+    const auto stats = time_diffuse_solves(state, solver);
+    const auto [odeint_steps, odeint_evaluations] = odeint_counts(n);
+    state.counters["odeint_accepted"] = static_cast<double>(odeint_steps);
+    state.counters["odeint_evaluations"] = static_cast<double>(odeint_evaluations);
+    if (std::abs(static_cast<long>(stats.accepted) - odeint_steps) > 1) {
+        state.SkipWithError("the accepted steps differ from Odeint's by more than one");
+    }
 }
 
 void odeint_dopri5(benchmark::State& state) {
@@ -130,4 +172,5 @@ BENCHMARK(diffuse_dopri5_fixed)->Arg(128)->Arg(4096)->Unit(benchmark::kMicroseco
 BENCHMARK(odeint_dopri5_fixed)->Arg(128)->Arg(4096)->Unit(benchmark::kMicrosecond);
 BENCHMARK(diffuse_dopri5)->Arg(128)->Arg(4096)->Unit(benchmark::kMicrosecond);
 BENCHMARK(odeint_dopri5)->Arg(128)->Arg(4096)->Unit(benchmark::kMicrosecond);
+BENCHMARK(diffuse_dopri5_odeint_rules)->Arg(128)->Arg(4096)->Unit(benchmark::kMicrosecond);
 BENCHMARK_MAIN();

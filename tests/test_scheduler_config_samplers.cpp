@@ -22,6 +22,7 @@
 #include "reference_discrete.hpp"
 #include "reference_grids.hpp"
 #include "reference_options.hpp"
+#include "reference_score_sde_ve.hpp"
 
 using namespace diffuse;
 using Catch::Contains;
@@ -572,6 +573,97 @@ TEMPLATE_TEST_CASE("few-step and flow classes agree element-wise with diffusers'
     }
 }
 
+// Replays a diffusers ScoreSdeVeScheduler pipeline loop (tools/reference_score_sde_ve.py) through
+// the facade's step API: the stand-in score network, every recorded draw in order. Checks the sigmas
+// the network is told (relative) and the result: |x - expected| / max(|expected|, 1) <= rel.
+template <class T>
+void require_score_sde_ve(const config::any_sampler<T>& s, const reference_score_sde_ve::trace& tr, double time_rel,
+                          double rel) {
+    const auto n = static_cast<diffuse::index>(tr.start.size());
+    array<T> x(n);
+    for (diffuse::index i = 0; i < n; ++i) x[i] = static_cast<T>(tr.start[static_cast<std::size_t>(i)]);
+    struct replay {
+        const std::vector<double>* draws;
+        std::size_t used = 0;
+        void normal(view<T> out) {
+            REQUIRE(used + static_cast<std::size_t>(out.size()) <= draws->size());
+            for (diffuse::index i = 0; i < out.size(); ++i) out[i] = static_cast<T>((*draws)[used++]);
+        }
+    } noise{&tr.noise};
+    std::vector<double> times;
+    const auto score = [&](const_view<T> in, double sigma, view<T> out) {
+        times.push_back(sigma);
+        const T sg = static_cast<T>(sigma);
+        out = -in / (T(1) + sg * sg) + T(0.3) * in.tanh() / (T(1) + sg);
+    };
+    auto run = s.start(tr.steps, n, tr.batch);
+    while (!run.done()) {
+        array<T> out(n);
+        score(cflat(x), run.model_time(), flat(out));
+        run.step(out, x, noise);
+    }
+    CHECK(noise.used == tr.noise.size());
+    REQUIRE(times.size() == tr.model_times.size());
+    double worst_time = 0;
+    for (std::size_t i = 0; i < times.size(); ++i) {
+        worst_time = std::max(worst_time, std::abs(times[i] - tr.model_times[i]) / tr.model_times[i]);
+    }
+    INFO("worst relative model-time difference " << worst_time);
+    kdtest::report_error(worst_time, time_rel);
+    CHECK(worst_time <= time_rel);
+    double worst = 0;
+    for (diffuse::index i = 0; i < n; ++i) {
+        const double b = tr.x[static_cast<std::size_t>(i)];
+        worst = std::max(worst, std::abs(static_cast<double>(x[i]) - b) / std::max(std::abs(b), 1.0));
+    }
+    INFO("worst difference " << worst);
+    kdtest::report_error(worst, rel);
+    CHECK(worst <= rel);
+}
+
+TEMPLATE_TEST_CASE("ScoreSdeVeScheduler agrees element-wise with diffusers' pipeline loop (replayed noise)",
+                   "[config][diffusers][sde]", float, double) {
+    using T = TestType;
+    namespace ref = reference_score_sde_ve;
+    constexpr bool is_float = std::is_same_v<T, float>;
+    // float against diffusers' float32 runs, double against its float64 runs (timesteps and sigmas
+    // in float64 too); bounds on |x - x_diffusers| / max(|x_diffusers|, 1), about 10x the measured.
+    // Model times: measured 4.4e-7 (float: diffusers' float32 sigmas against ours in double), 1.3e-15.
+    const double time_rel = is_float ? 5e-6 : 1e-14;
+    SECTION("defaults: snr 0.15, sigma 0.01 .. 1348, eps 1e-5, one corrector step, 4 samples") {
+        const auto s = from_json<T>(R"({"_class_name": "ScoreSdeVeScheduler"})");
+        CHECK(s.init_noise_sigma(10) == T(1348));
+        // measured 3.6e-5 (float), 1.1e-13 (double)
+        require_score_sde_ve<T>(s, is_float ? ref::default_f32 : ref::default_f64, time_rel, is_float ? 4e-4 : 1e-12);
+    }
+    SECTION("two corrector steps, snr 0.2, sigma 0.02 .. 50, eps 1e-3, 2 samples") {
+        const auto s = from_json<T>(R"({"_class_name": "ScoreSdeVeScheduler", "snr": 0.2, "sigma_min": 0.02,
+            "sigma_max": 50.0, "sampling_eps": 0.001, "correct_steps": 2, "num_train_timesteps": 2000})");
+        // measured 7.6e-6 (float), 9.8e-15 (double)
+        require_score_sde_ve<T>(s, is_float ? ref::two_corrections_f32 : ref::two_corrections_f64, time_rel,
+                                is_float ? 8e-5 : 1e-13);
+    }
+    SECTION("predictor only, sigma_max 100") {
+        const auto s = config::make_sampler<T>("ScoreSdeVeScheduler", {{"correct_steps", 0}, {"sigma_max", 100.0}});
+        // measured 1.8e-5 (float), 1.9e-14 (double)
+        require_score_sde_ve<T>(s, is_float ? ref::predictor_only_f32 : ref::predictor_only_f64, time_rel,
+                                is_float ? 2e-4 : 2e-13);
+    }
+    SECTION("bad options and a zero score are errors") {
+        const auto make = [](config::options o) { return config::make_sampler<T>("ScoreSdeVeScheduler", o); };
+        CHECK_THROWS_WITH(make({{"snr", -0.1}}), Contains("snr") && Contains(">= 0"));
+        CHECK_THROWS_WITH(make({{"sigma_max", 0.005}}), Contains("sigma_max") && Contains("> sigma_min"));
+        CHECK_THROWS_WITH(make({{"sampling_eps", 1.0}}), Contains("sampling_eps") && Contains("[0, 1)"));
+        CHECK_THROWS_WITH(make({{"correct_steps", -1}}), Contains("correct_steps") && Contains(">= 0"));
+        CHECK_THROWS_WITH(make({{"snr_ratio", 0.1}}), Contains("option 'snr_ratio'"));
+        auto run = make({}).start(3, 4);
+        array<T> x = array<T>::Ones(4), zero = array<T>::Zero(4);
+        diffuse::random::generator g(1);
+        CHECK_THROWS_WITH(run.step(zero, x, g), Contains("score norm"));
+        CHECK_THROWS_WITH(make({}).start(3, 4).step(array<T>(array<T>::Ones(4)), x), Contains("stochastic"));
+    }
+}
+
 TEST_CASE("the registry lists every sampler class and k-diffusion name", "[config]") {
     std::vector<std::string> names;
     for (const auto& [name, make] : config::registry<double>()) names.push_back(name);
@@ -597,6 +689,7 @@ TEST_CASE("the registry lists every sampler class and k-diffusion name", "[confi
                                  "FlowMatchEulerDiscreteScheduler",
                                  "EDMEulerScheduler",
                                  "EDMDPMSolverMultistepScheduler",
+                                 "ScoreSdeVeScheduler",
                                  "dpmpp_2s_ancestral",
                                  "dpmpp_2m_sde",
                                  "dpmpp_3m_sde",

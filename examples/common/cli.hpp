@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include <diffuse/core/error.hpp>
@@ -56,6 +57,19 @@ inline std::filesystem::path output_directory(const std::string& flag, const std
         throw diffuse::invalid(flag, path, "a directory that exists or can be created (" + ec.message() + ")");
     }
     return path;
+}
+
+// `parse(argc, argv)`'s arguments, or nothing after printing the error and `usage` to stderr (the
+// programs then exit 2).
+template <class Parse>
+auto parse_or_usage(int argc, char** argv, const char* usage, Parse parse)
+    -> std::optional<decltype(parse(argc, argv))> {
+    try {
+        return parse(argc, argv);
+    } catch (const diffuse::error& e) {
+        std::cerr << e.what() << "\n\n" << usage;
+        return std::nullopt;
+    }
 }
 
 }  // namespace examples

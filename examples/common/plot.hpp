@@ -153,6 +153,19 @@ public:
             for (int col = 0; col < width_; ++col) put(col, row, colour(x_at(col), y_at(row)));
     }
 
+    // The centres of the plot area's pixels as 2-D points (x0, y0, x1, y1, ...), row by row from the
+    // top, the order shade() visits them in: for computing a density on them in one call.
+    template <class Points>
+    Points pixel_centres() const {
+        Points out(2 * width_ * height_);
+        for (int row = 0; row < height_; ++row)
+            for (int col = 0; col < width_; ++col) {
+                out[2 * (row * width_ + col)] = x_at(col);
+                out[2 * (row * width_ + col) + 1] = y_at(row);
+            }
+        return out;
+    }
+
     // 2x2 dots for the 2-D points (x0, y0, x1, y1, ...); points outside the window are not drawn.
     template <class Points>
     void dots(const Points& points, rgb colour) {

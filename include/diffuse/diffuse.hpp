@@ -142,4 +142,5 @@
 #include "diffuse/sde/predictor_corrector.hpp"
 #include "diffuse/sde/reverse_sde.hpp"
 #include "diffuse/sde/score.hpp"
+#include "diffuse/sde/score_sde_ve.hpp"
 #include "diffuse/sde/sde.hpp"

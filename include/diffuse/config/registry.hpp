@@ -20,6 +20,7 @@
 #include "diffuse/config/registry_exponential.hpp"
 #include "diffuse/config/registry_families.hpp"
 #include "diffuse/config/registry_kdiffusion.hpp"
+#include "diffuse/config/registry_sde.hpp"
 
 namespace diffuse::config {
 
@@ -65,6 +66,7 @@ std::map<std::string, factory<T>, std::less<>>& registry() {
         {"CogVideoXDPMScheduler", detail::make_cogvideox_dpm<T>},
         {"DDPMWuerstchenScheduler", detail::make_ddpm_wuerstchen<T>},
         {"UnCLIPScheduler", detail::make_unclip<T>},
+        {"ScoreSdeVeScheduler", detail::make_score_sde_ve<T>},
         {"dpmpp_2s_ancestral", detail::make_dpmpp_2s_ancestral<T>},
         {"dpmpp_2m_sde", detail::make_dpmpp_2m_sde<T>},
         {"dpmpp_3m_sde", detail::make_dpmpp_3m_sde<T>},
@@ -143,11 +145,9 @@ inline const std::set<std::string, std::less<>>& unimplemented_diffusers_classes
                                                           "HeliosScheduler",
                                                           "KarrasVeScheduler",
                                                           "MiniMaxH3Scheduler",
-                                                          "ScoreSdeVeScheduler",
                                                           "ScoreSdeVpScheduler",
                                                           "VQDiffusionScheduler",
-                                                          "FlaxKarrasVeScheduler",
-                                                          "FlaxScoreSdeVeScheduler"};
+                                                          "FlaxKarrasVeScheduler"};
     return names;
 }
 

@@ -88,7 +88,10 @@ inline const std::set<std::string, std::less<>>& diffusers_scheduler_keys() {
                                                          "tau_func",
                                                          "snr_shift_scale",
                                                          "scaler",
-                                                         "s"};
+                                                         "s",
+                                                         "snr",
+                                                         "sampling_eps",
+                                                         "correct_steps"};
     return keys;
 }
 

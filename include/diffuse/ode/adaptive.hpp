@@ -47,8 +47,9 @@ struct adaptive_options {
     T min_step = T(0);                                // failure below max(min_step, 10 ulp(t))
     index max_steps = 100000;                         // attempts (accepted + rejected) per solve
     controller_options control{};                     // for the standard controller
+    norm_kind norm = norm_kind::rms;                  // odeint_max: Boost.Odeint's (ode/norm.hpp)
 
-    [[nodiscard]] tolerances<T> tol() const { return {rtol, atol}; }
+    [[nodiscard]] tolerances<T> tol() const { return {rtol, atol, norm}; }
 
     void validate() const {
         tol().validate();

@@ -148,13 +148,18 @@ public:
         attempt(f, t, const_view<T>(y.data(), y.size()), h, y);
     }
 
-    // ||h sum_i e_i k_i|| of the last attempt from y to y1 (ode/norm.hpp), in one pass.
+    // ||h sum_i e_i k_i|| of the last attempt from y to y1 (ode/norm.hpp: tol.norm's norm; Odeint's
+    // reads k_1 = f(t, y)), in one pass.
     [[nodiscard]] T error_norm(T h, const_view<T> y, const_view<T> y1,
                                const tolerances<T>& tol) const requires embedded_tableau<Tableau> {
         constexpr auto used = detail::nonzero_indices<Tableau::e, stages>();
         std::array<T, stages> w{};
         for (int j : used) w[static_cast<std::size_t>(j)] = h * static_cast<T>(Tableau::e[static_cast<std::size_t>(j)]);
-        return ode::error_norm(detail::weighted_terms<used>(w, k_), y, y1, tol);
+        const auto err = detail::weighted_terms<used>(w, k_);
+        if (tol.norm == norm_kind::odeint_max) {
+            return ode::odeint_error_norm(err, y, k_[0], h, tol);
+        }
+        return ode::error_norm(err, y, y1, tol);
     }
 
     // y(t + theta h) from the last attempt (t, y, h), before accept(): out = y + h sum_i b_i(theta) k_i.

@@ -89,6 +89,39 @@ private:
     double previous_error_ = 1e-4;
 };
 
+// Boost.Odeint's default_step_adjuster as its controlled_runge_kutta calls it (controlled_runge_kutta.hpp):
+// an error above 1 rejects the step and shrinks it by max(0.9 err^(-1/(error_order - 1)), 0.2); otherwise
+// the step is accepted and, when err < 0.5, grows by 0.9 max(err, 5^-order)^(-1/order) (at most 4.5x).
+// error_order and order are the stepper's error_order_value and stepper_order_value (4 and 5 for
+// runge_kutta_dopri5). With norm_kind::odeint_max and Odeint's first step this takes Odeint's steps
+// (bench/bench_ode.cpp compares them). Unlike Odeint, a NaN error rejects the step with the largest shrink.
+class odeint_controller {
+public:
+    odeint_controller(int error_order, int order) : error_order_(error_order), order_(order) {
+        require(error_order >= 2, "error_order", error_order, ">= 2 (Odeint shrinks by err^(-1/(error_order - 1)))");
+        require(order >= 1, "order", order, ">= 1");
+    }
+    // For a tableau: its embedded solution's order and its own.
+    template <class Tableau>
+    static odeint_controller for_tableau() {
+        return odeint_controller(Tableau::error_order, Tableau::order);
+    }
+
+    void reset() {}
+
+    step_decision decide(double error) const {
+        if (!(error <= 1)) {
+            const double shrink = 0.9 * std::pow(error, -1.0 / (error_order_ - 1));
+            return {false, shrink >= 0.2 ? shrink : 0.2};  // a NaN shrink takes 0.2
+        }
+        if (error >= 0.5) return {true, 1.0};
+        return {true, 0.9 * std::pow(std::max(error, std::pow(5.0, -order_)), -1.0 / order_)};
+    }
+
+private:
+    int error_order_, order_;
+};
+
 // k-diffusion's PIDStepSizeController: f = E_n^-b1 E_{n-1}^-b2 E_{n-2}^-b3 with E the inverse error
 // 1 / (error + 1e-8), b1 = (p + i + d)/order, b2 = -(p + 2d)/order, b3 = d/order; factor = 1 + atan(f - 1).
 class pid_controller {

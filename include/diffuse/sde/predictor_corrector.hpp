@@ -23,6 +23,7 @@
 // near a mode has |s| ~ 0 and takes a huge step).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -65,6 +66,58 @@ template <Real T>
 T default_snr(const schedule::process<T>& p) {
     const bool ve = p.kind() == schedule::process_kind::ve || p.kind() == schedule::process_kind::edm;
     return ve ? T(0.16) : T(0.01);
+}
+
+// One predictor step as a linear form: x <- keep x + weight s, then + std_dev z unless it is the last.
+template <Real T>
+struct predictor_step {
+    T keep = T(1), weight = T(0), std_dev = T(0);
+};
+
+// The reverse-diffusion predictor (eq. 46) from level sigma_from to sigma_to with a = alpha_from /
+// alpha_to: x <- x - [(a - 1) x - G^2 s] + G z, G^2 = sigma_from^2 - a^2 sigma_to^2.
+template <Real T>
+predictor_step<T> reverse_diffusion_step(T a, T sigma_from, T sigma_to) {
+    const T G2 = std::max(T(0), sigma_from * sigma_from - a * a * sigma_to * sigma_to);
+    return {T(2) - a, G2, std::sqrt(G2)};
+}
+
+// x <- keep x + weight s (+ std_dev z when z is given): the predictor's update.
+template <Real T>
+void apply_predictor(const predictor_step<T>& p, view<T> x, const_view<T> score, const_view<T> noise) {
+    if (noise.size() == 0) {
+        x = p.keep * x + p.weight * score;
+    } else {
+        x = p.keep * x + p.weight * score + p.std_dev * noise;
+    }
+}
+
+// The Langevin corrector's |z| / |s| for a batch of points of `dim` values: the ratio of the norms
+// averaged over the points (score_sde's langevin_update_fn; diffusers' ScoreSdeVeScheduler.step_correct).
+// A zero score (every point at a mode) would make the step infinite and is refused.
+template <Real T>
+T langevin_norm_ratio(const_view<T> noise, const_view<T> score, index dim) {
+    T noise_norms = T(0), score_norms = T(0);
+    for (index i = 0; i < score.size() / dim; ++i) {
+        noise_norms += std::sqrt(noise.segment(i * dim, dim).square().sum());
+        score_norms += std::sqrt(score.segment(i * dim, dim).square().sum());
+    }
+    require(score_norms > T(0), "score norm", score_norms,
+            "> 0 (the Langevin step divides by it: a zero score everywhere gives an infinite step)");
+    return noise_norms / score_norms;
+}
+
+// Langevin step size e = 2 a^2 (snr ratio)^2 (Algorithm 5 with alpha_i = a^2).
+template <Real T>
+T langevin_step_size(T a, T snr, T ratio) {
+    const T r = snr * ratio;
+    return T(2) * a * a * r * r;
+}
+
+// x <- x + e s + sqrt(2 e) z: the corrector's move (Algorithms 4, 5).
+template <Real T>
+void langevin_move(view<T> x, const_view<T> score, const_view<T> noise, T e) {
+    x += e * score + std::sqrt(T(2) * e) * noise;
 }
 
 template <Real T>
@@ -120,61 +173,44 @@ private:
     template <class Noise>
     void predict(const schedule::process<T>& p, T t, T next, T a, view<T> x, Noise& noise, bool last) {
         const T s_t = p.sigma(t), s_next = p.sigma(next);
-        const T G2 = std::max(T(0), s_t * s_t - a * a * s_next * s_next);
-        T std_dev = T(0);
+        predictor_step<T> step = reverse_diffusion_step(a, s_t, s_next);
         switch (o_.predict) {
             case predictor::euler_maruyama: {
                 const T dt = t - next, f = p.drift(t), g = p.diffusion(t);
-                x -= (f * x - g * g * score_) * dt;
-                std_dev = g * std::sqrt(dt);
+                step = {T(1) - f * dt, g * g * dt, g * std::sqrt(dt)};
                 break;
             }
             case predictor::reverse_diffusion:
-                x -= (a - T(1)) * x - G2 * score_;
-                std_dev = std::sqrt(G2);
                 break;
             case predictor::ancestral: {
-                x = (x + G2 * score_) / a;
                 const bool sigma_family =
                     p.kind() == schedule::process_kind::ve || p.kind() == schedule::process_kind::edm;
-                std_dev = sigma_family ? s_next * std::sqrt(G2) / s_t : std::sqrt(G2);
+                step = {T(1) / a, step.weight / a, sigma_family ? s_next * step.std_dev / s_t : step.std_dev};
                 break;
             }
             case predictor::none:
                 return;
         }
-        if (last) return;  // the noise-free mean
-        noise.normal(view<T>(noise_.data(), noise_.size()));
-        x += std_dev * noise_;
+        if (!last) noise.normal(view<T>(noise_.data(), noise_.size()));  // the noise-free mean at the end
+        apply_predictor(step, x, cview(score_), last ? const_view<T>(nullptr, 0) : cview(noise_));
     }
 
     template <class Noise>
     void correct(const schedule::process<T>& p, T t, T a, T snr, view<T> x, Noise& noise) {
         noise.normal(view<T>(noise_.data(), noise_.size()));
-        const index points = x.size() / dim_;
-        T batch_ratio = T(0);  // mean |z| / mean |s| over the points (score_sde's langevin_update_fn)
-        if (o_.correct == corrector::langevin && o_.batch_norms) {
-            T noise_norms = T(0), score_norms = T(0);
-            for (index i = 0; i < points; ++i) {
-                noise_norms += std::sqrt(noise_.segment(i * dim_, dim_).square().sum());
-                score_norms += std::sqrt(score_.segment(i * dim_, dim_).square().sum());
-            }
-            batch_ratio = noise_norms / score_norms;
-        }
-        for (index i = 0; i < points; ++i) {
-            auto s = score_.segment(i * dim_, dim_);
-            auto z = noise_.segment(i * dim_, dim_);
-            T step = T(0);
-            if (o_.correct == corrector::langevin) {
-                const T ratio = snr * (o_.batch_norms ? batch_ratio : std::sqrt(z.square().sum() / s.square().sum()));
-                step = T(2) * a * a * ratio * ratio;
-            } else {
-                const T level = snr * p.sigma(t);
-                step = T(2) * a * a * level * level;
-            }
-            x.segment(i * dim_, dim_) += step * s + std::sqrt(T(2) * step) * z;
+        const bool langevin = o_.correct == corrector::langevin;
+        const T batch_ratio =
+            langevin && o_.batch_norms ? langevin_norm_ratio(cview(noise_), cview(score_), dim_) : T(0);
+        for (index i = 0; i < x.size() / dim_; ++i) {
+            const const_view<T> s(score_.data() + i * dim_, dim_), z(noise_.data() + i * dim_, dim_);
+            const T step =
+                langevin ? langevin_step_size(a, snr, o_.batch_norms ? batch_ratio : langevin_norm_ratio(z, s, dim_))
+                         : langevin_step_size(a, snr, p.sigma(t));  // annealed: e = 2 a^2 (snr sigma)^2
+            langevin_move(view<T>(x.data() + i * dim_, dim_), s, z, step);
         }
     }
+
+    static const_view<T> cview(const buffer<T>& b) { return const_view<T>(b.data(), b.size()); }
 
     pc_options<T> o_;
     index dim_;
