@@ -89,9 +89,9 @@ derivative_of(A) -> derivative_of<A>;
 namespace detail {
 
 // The packet kernels of the buffer forms below, as functors whose calls are forced inline:
-// simd::transform calls its kernel from two loops, and GCC left a lambda doing it out of line
-// (a call per packet that reloads the kernel's constants: AVX2 exact GELU 1.27 -> see
-// docs/activations.md).
+// simd::transform calls its kernel from two loops, and GCC left a lambda doing it out of line, a
+// call per packet that reloads the kernel's constants (AVX2, exact GELU at 16K: 1.27 -> 1.49
+// Gelem/s inlined).
 template <class A>
 struct packet_value {
     A act;
