@@ -64,7 +64,7 @@ DIFFUSE_ALWAYS_INLINE std::array<P, 8> coefficients_at(const step_table& table, 
 #if defined(EIGEN_VECTORIZE_AVX2) && !defined(EIGEN_VECTORIZE_AVX512)
 // AVX2 has no 32-entry permute: four 8-entry permutes and three blends per row (56 instructions
 // per packet) ran no faster than the exponential form, eight gathers at a third of its speed
-// (Zen 4). Instead each lane's interval is one 32-byte line of by_interval: its two halves are
+// (Zen 5). Instead each lane's interval is one 32-byte line of by_interval: its two halves are
 // loaded (lanes i and i + 4 into the two 128-bit halves of one register) and the 8 x 8 block is
 // transposed, 16 loads and 16 in-lane shuffles for all eight coefficients.
 DIFFUSE_ALWAYS_INLINE std::array<Eigen::internal::Packet8f, 8> coefficients_at(
