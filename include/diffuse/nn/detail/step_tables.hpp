@@ -25,7 +25,7 @@ namespace diffuse::nn::kernels::detail {
 // The step tables serve float packets with a 32-entry lookup short enough to pay: AVX-512 (one
 // permute per coefficient) and AVX2 (a transposition per packet, below). Every packet width of
 // such a build uses them (narrower ones and plain floats lane by lane, the same entries), and the
-// AVX2 and AVX-512 builds give the same bits where a packet takes them.
+// AVX2 (with FMA, as x86-64-v3) and AVX-512 builds give the same bits where a packet takes them.
 template <class T>
 #if defined(EIGEN_VECTORIZE_AVX2)
 inline constexpr bool step_tables_tabulated = std::is_same_v<T, float>;
@@ -63,8 +63,8 @@ DIFFUSE_ALWAYS_INLINE std::array<P, 8> coefficients_at(const step_table& table, 
 }
 #if defined(EIGEN_VECTORIZE_AVX2) && !defined(EIGEN_VECTORIZE_AVX512)
 // AVX2 has no 32-entry permute: four 8-entry permutes and three blends per row (56 instructions
-// per packet) ran no faster than the exponential form, eight gathers at a third of its speed
-// (Zen 5). Instead each lane's interval is one 32-byte line of by_interval: its two halves are
+// per packet) ran no faster than the exponential form, eight gathers at 0.4 of its speed
+// (exact GELU, Zen 5). Instead each lane's interval is one 32-byte line of by_interval: its two halves are
 // loaded (lanes i and i + 4 into the two 128-bit halves of one register) and the 8 x 8 block is
 // transposed, 16 loads and 16 in-lane shuffles for all eight coefficients.
 DIFFUSE_ALWAYS_INLINE std::array<Eigen::internal::Packet8f, 8> coefficients_at(
