@@ -664,7 +664,7 @@ TEST_CASE("the quarter-octave tables are accurate to twice float precision", "[n
 // tables serve only AVX-512 builds, but they are checked everywhere) Horner's steps round twice:
 // 2^-22.7 at most, bound 2^-22.4.
 template <int StepsPerUnit, int Offset = 0, class F>
-double step_error(const char* name, const diffuse::nn::kernels::detail::step_rows& rows, float low, float top,
+double step_error(const char* name, const diffuse::nn::kernels::detail::step_table& table, float low, float top,
                   float relative_top, F exact) {
     namespace detail = diffuse::nn::kernels::detail;
     std::vector<float> ts;
@@ -690,7 +690,7 @@ double step_error(const char* name, const diffuse::nn::kernels::detail::step_row
         worst = std::max(worst, error);
     };
     for_each_table_result(
-        ts, [&](const auto& t) { return detail::evaluate_by_steps<StepsPerUnit, Offset>(rows, t); }, record);
+        ts, [&](const auto& t) { return detail::evaluate_by_steps<StepsPerUnit, Offset>(table, t); }, record);
     std::printf("steps %-16s: max relative error 2^%.1f (t=%.6g)\n", name, std::log2(worst), at);
     INFO(name << ": max relative error " << worst << " at t = " << at);
     return worst;
@@ -702,18 +702,57 @@ TEST_CASE("the step tables are accurate to float precision", "[nn][accuracy][gel
     const float top = detail::quarter_steps_top;
     const float relative_top = detail::quarter_steps_relative_top;
     auto bound = [](double with_fma) { return hardware_fma ? with_fma : 0x1.8p-23; };
-    CHECK(step_error<4>("normal_lower", detail::normal_lower_pieces, 0, top, relative_top, normal_lower) <=
+    CHECK(step_error<4>("normal_lower", detail::normal_lower_steps, 0, top, relative_top, normal_lower) <=
           bound(0x1.6ap-24));
     // The eighth steps serve x in [-7.5, -4) only: relative everywhere.
-    CHECK(step_error<8>("normal_lower_far", detail::normal_lower_far_pieces, 4, 7.5f, 7.5f, normal_lower) <=
+    CHECK(step_error<8>("normal_lower_far", detail::normal_lower_far_steps, 4, 7.5f, 7.5f, normal_lower) <=
           bound(0x1.cp-24));
     const ld k = std::sqrt(2 / pi);
-    CHECK(step_error<4>("gelu_tanh_lower", detail::gelu_tanh_lower_pieces, 0, top, relative_top, [=](ld t) {
+    CHECK(step_error<4>("gelu_tanh_lower", detail::gelu_tanh_lower_steps, 0, top, relative_top, [=](ld t) {
               return 1 / (1 + std::exp(2 * k * (t + 0.044715L * t * t * t)));
           }) <= bound(0x1.2p-23));
     // Mish's gate on half steps of a signed argument, relative everywhere.
-    CHECK(step_error<2, 8>("mish_gate", detail::mish_gate_pieces, -8, 7.75f, 7.75f,
+    CHECK(step_error<2, 8>("mish_gate", detail::mish_gate_steps, -8, 7.75f, 7.75f,
                            [](ld x) { return std::tanh(std::log1p(std::exp(x))); }) <= bound(0x1p-24));
+}
+
+// The lookup of a step table's coefficients at the widest float packet (a two-source permute per
+// row on AVX-512, a transposition of each lane's 32-byte interval on AVX2) returns, bitwise, the
+// entries a lane-by-lane lookup gives: every interval in every lane position, and intervals in
+// every order (the transposition takes lanes i and i + 4 through one register).
+TEST_CASE("step table lookups give every lane its interval's coefficients", "[nn][accuracy][gelu]") {
+    namespace ei = Eigen::internal;
+    namespace detail = diffuse::nn::kernels::detail;
+    using P = diffuse::simd::packet<float>;
+    constexpr int n = ei::unpacket_traits<P>::size;
+    for (const detail::step_table* table : {&detail::normal_lower_steps, &detail::normal_lower_far_steps,
+                                            &detail::gelu_tanh_lower_steps, &detail::mish_gate_steps}) {
+        int mismatches = 0;
+        for (std::uint32_t shift = 0; shift < 32; ++shift) {
+            for (std::uint32_t stride : {1u, 5u, 11u}) {
+                float lanes[n];
+                for (int j = 0; j < n; ++j)  // the index bits with unrelated high bits set
+                    lanes[j] =
+                        std::bit_cast<float>(0x4b000000u | ((shift + stride * static_cast<std::uint32_t>(j)) & 31u) |
+                                             (static_cast<std::uint32_t>(j) << 8));
+                const auto packed = detail::coefficients_at(*table, ei::ploadu<P>(lanes));
+                for (std::size_t k = 0; k < packed.size(); ++k) {
+                    float got[n];
+                    ei::pstoreu(got, packed[k]);
+                    for (int j = 0; j < n; ++j) {
+                        const std::uint32_t interval = std::bit_cast<std::uint32_t>(lanes[j]) & 31u;
+                        if (std::bit_cast<std::uint32_t>(got[j]) !=
+                            std::bit_cast<std::uint32_t>(table->rows[k][interval]))
+                            ++mismatches;
+                        if (std::bit_cast<std::uint32_t>(detail::coefficients_at(*table, lanes[j])[k]) !=
+                            std::bit_cast<std::uint32_t>(table->by_interval[interval][k]))
+                            ++mismatches;
+                    }
+                }
+            }
+        }
+        CHECK(mismatches == 0);
+    }
 }
 
 #pragma GCC diagnostic pop

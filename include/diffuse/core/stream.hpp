@@ -45,6 +45,13 @@ DIFFUSE_ALWAYS_INLINE void prefetch_for_read(const T* p) {
     (void)p;
 #endif
 }
+// out[i] = kernel(in[i]...) for the one packet at i, forced inline: the loops below call it from
+// two places, and GCC left a lambda doing it out of line, a call per packet that reloads the kernel's
+// constants (AVX2 exact GELU 1.10 -> 1.40 Gelem/s at 16K inlined, bench_activations).
+template <class P, class T, class Kernel, class... In>
+DIFFUSE_ALWAYS_INLINE void one_packet(std::ptrdiff_t i, T* out, const Kernel& kernel, const In*... in) {
+    ei::pstoreu(out + i, kernel(ei::ploadu<P>(in + i)...));
+}
 }  // namespace detail
 
 // out[i] = kernel(in[i]...) for 0 <= i < n, on the widest packets; the last n mod (lanes)
@@ -61,16 +68,15 @@ DIFFUSE_ALWAYS_INLINE void transform(std::ptrdiff_t n, T* out, const Kernel& ker
         std::max<std::ptrdiff_t>(1, cache_line_bytes / static_cast<std::ptrdiff_t>(sizeof(T) * lanes));
     constexpr std::ptrdiff_t step = lanes * per_line;
     constexpr std::ptrdiff_t ahead = prefetch_distance_bytes / static_cast<std::ptrdiff_t>(sizeof(T));
-    auto one_packet = [&](std::ptrdiff_t i) { ei::pstoreu(out + i, kernel(ei::ploadu<P>(in + i)...)); };
     std::ptrdiff_t i = 0;
     const auto bytes = static_cast<std::size_t>(n) * sizeof(T) * (sizeof...(In) + 1);
     if (bytes > prefetch_above_bytes) {
         for (; i + step + ahead <= n; i += step) {
             (detail::prefetch_for_read(in + i + ahead), ...);
-            for (std::ptrdiff_t k = 0; k < per_line; ++k) one_packet(i + k * lanes);
+            for (std::ptrdiff_t k = 0; k < per_line; ++k) detail::one_packet<P>(i + k * lanes, out, kernel, in...);
         }
     }
-    for (; i + lanes <= n; i += lanes) one_packet(i);
+    for (; i + lanes <= n; i += lanes) detail::one_packet<P>(i, out, kernel, in...);
     using Narrow = scalar_packet<T>;
     for (; i < n; ++i) out[i] = ei::pfirst(kernel(ei::pset1<Narrow>(in[i])...));
 }

@@ -86,6 +86,39 @@ struct derivative_of {
 template <class A>
 derivative_of(A) -> derivative_of<A>;
 
+namespace detail {
+
+// The packet kernels of the buffer forms below, as functors whose calls are forced inline:
+// simd::transform calls its kernel from two loops, and GCC left a lambda doing it out of line, a
+// call per packet that reloads the kernel's constants (AVX2, exact GELU at 16K: 1.27 -> 1.49
+// Gelem/s inlined).
+template <class A>
+struct packet_value {
+    A act;
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P operator()(const P& x) const {
+        return act.packetOp(x);
+    }
+};
+template <class A>
+struct packet_slope {
+    A act;
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P operator()(const P& x) const {
+        return act.packet_derivative(x);
+    }
+};
+template <class A>
+struct packet_backward {
+    A act;
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P operator()(const P& x, const P& grad_y) const {
+        return Eigen::internal::pmul(grad_y, act.packet_derivative(x));
+    }
+};
+
+}  // namespace detail
+
 // In place over any contiguous real data (anything diffuse::flat accepts). The buffer forms run
 // simd::transform's prefetching loop (core/stream.hpp), which keeps long buffers at the memory's
 // rate; the arithmetic per element is the same as in an expression. The kernels capture the
@@ -96,8 +129,7 @@ template <elementwise_activation A, class Data>
 DIFFUSE_NOINLINE void apply(const A& act, Data&& data) {
     detail::validate(act);
     auto x = flat(data);
-    simd::transform(
-        x.size(), x.data(), [act](const auto& p) { return act.packetOp(p); }, x.data());
+    simd::transform(x.size(), x.data(), detail::packet_value<A>{act}, x.data());
 }
 
 namespace detail {
@@ -126,16 +158,14 @@ DIFFUSE_NOINLINE void apply(const A& act, const In& in, Out&& out) {
     detail::validate(act);
     auto [x, y] = detail::input_and_output(in, out);
     require_size("out.size()", y.size(), x.size());
-    simd::transform(
-        x.size(), y.data(), [act](const auto& p) { return act.packetOp(p); }, x.data());
+    simd::transform(x.size(), y.data(), detail::packet_value<A>{act}, x.data());
 }
 template <elementwise_activation A, class In, class Out>
 DIFFUSE_NOINLINE void apply_derivative(const A& act, const In& in, Out&& out) {
     detail::validate(act);
     auto [x, y] = detail::input_and_output(in, out);
     require_size("out.size()", y.size(), x.size());
-    simd::transform(
-        x.size(), y.data(), [act](const auto& p) { return act.packet_derivative(p); }, x.data());
+    simd::transform(x.size(), y.data(), detail::packet_slope<A>{act}, x.data());
 }
 
 // Backpropagation through y = f(x): grad_x = grad_y * f'(x), one fused pass. grad_x may alias
@@ -147,10 +177,7 @@ DIFFUSE_NOINLINE void backward(const A& act, const X& x_in, const GradY& grad_y_
     const auto grad_y = detail::input_and_output(grad_y_in, grad_x_in).first;
     require_size("grad_y.size()", grad_y.size(), x.size());
     require_size("grad_x.size()", grad_x.size(), x.size());
-    simd::transform(
-        x.size(), grad_x.data(),
-        [act](const auto& xs, const auto& gs) { return Eigen::internal::pmul(gs, act.packet_derivative(xs)); },
-        x.data(), grad_y.data());
+    simd::transform(x.size(), grad_x.data(), detail::packet_backward<A>{act}, x.data(), grad_y.data());
 }
 
 }  // namespace diffuse::nn

@@ -24,6 +24,13 @@
 
 namespace diffuse::nn {
 
+namespace kernels::detail {
+// The GELUs' step tables in both layouts (nn/detail/step_tables.hpp).
+inline constexpr step_table normal_lower_steps = steps_of(normal_lower_pieces);
+inline constexpr step_table normal_lower_far_steps = steps_of(normal_lower_far_pieces);
+inline constexpr step_table gelu_tanh_lower_steps = steps_of(gelu_tanh_lower_pieces);
+}  // namespace kernels::detail
+
 struct gelu {
     using activation_kind = elementwise_tag;
     static constexpr int cost = 45;
@@ -36,21 +43,22 @@ struct gelu {
     T derivative(T x) const {
         return nn::derivative(*this, x);
     }
-    // Where the tables serve (float, AVX-512), a packet whose lanes all lie in [-4.125, 7.875)
-    // takes Phi from the quarter-step table, one in [-7.5, -4) from the eighth-step table (Phi
-    // falls faster there), any other the tabulated tail form. Otherwise each
-    // packet takes the series near 0, the tail form elsewhere, and both only when its lanes
-    // straddle the bound.
+    // Where the step tables serve (float, AVX2 and AVX-512), a packet whose lanes all lie in
+    // [-4.125, 7.875) takes Phi from the quarter-step table, one in [-7.5, -4) from the
+    // eighth-step table (Phi falls faster there). Any other packet takes the tail form, with H
+    // tabulated (AVX-512) for every x, or else the series near 0, the tail form elsewhere, and
+    // both only when its lanes straddle the bound.
     template <class P>
     DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
-        if constexpr (kernels::detail::quarter_octaves_tabulated<simd::scalar_of<P>>) {
+        using T = simd::scalar_of<P>;
+        if constexpr (kernels::detail::step_tables_tabulated<T>) {
             namespace detail = kernels::detail;
             if (detail::within_quarter_steps(x))
-                return detail::symmetric_gate_by_steps<4>(detail::normal_lower_pieces, x);
+                return detail::symmetric_gate_by_steps<4>(detail::normal_lower_steps, x);
             if (simd::all_within(x, simd::constant<P>(-7.5f), simd::constant<P>(-4.0f)))
-                return detail::symmetric_gate_by_steps<8>(detail::normal_lower_far_pieces, x);
-            return tail_value(x);
+                return detail::symmetric_gate_by_steps<8>(detail::normal_lower_far_steps, x);
         }
+        if constexpr (kernels::detail::quarter_octaves_tabulated<T>) return tail_value(x);
         const P near_zero = kernels::central(x);
         if (kernels::all(near_zero)) return central_value(x);
         const P y = tail_value(x);
@@ -134,14 +142,14 @@ struct gelu_tanh {
     // w is odd with the sign of x: -|w(x)| = m p(m) with m = -|x| and p(m) = k1 + k3 m^2 > 0,
     // the product taken into the exponential's reduction (simd::exp_scaled_of_product). m is
     // clamped where -|w| is below the exponential's range (the gate is 0 there).
-    // Where the tables serve (float, AVX-512), a packet whose lanes all lie in [-4.125, 7.875)
-    // takes the gate from the quarter-step table instead.
+    // Where the step tables serve (float, AVX2 and AVX-512), a packet whose lanes all lie in
+    // [-4.125, 7.875) takes the gate from the quarter-step table instead.
     template <class P>
     DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         using T = simd::scalar_of<P>;
-        if constexpr (kernels::detail::quarter_octaves_tabulated<T>) {
+        if constexpr (kernels::detail::step_tables_tabulated<T>) {
             if (kernels::detail::within_quarter_steps(x))
-                return kernels::detail::symmetric_gate_by_steps<4>(kernels::detail::gelu_tanh_lower_pieces, x);
+                return kernels::detail::symmetric_gate_by_steps<4>(kernels::detail::gelu_tanh_lower_steps, x);
         }
         const P m = Eigen::internal::pmax(simd::minus_abs(x), simd::constant<P>(-static_cast<T>(underflow_bound<T>)));
         const auto [p, p_lo] = cubic_factor(m, cubic_term<P>);

@@ -22,6 +22,11 @@
 
 namespace diffuse::nn {
 
+namespace kernels::detail {
+// Mish's gate table in both layouts (nn/detail/step_tables.hpp).
+inline constexpr step_table mish_gate_steps = steps_of(mish_gate_pieces);
+}  // namespace kernels::detail
+
 struct softplus {
     using activation_kind = elementwise_tag;
     static constexpr int cost = 30;
@@ -110,17 +115,16 @@ struct mish {
     // applied last, with its power of two (as x -> -inf, q is just below 1, where the roundings
     // of the plain ratio (e + 2)/b counted double: 4.26 ULP at x = -5.128 in the exhaustive sweep).
     // -inf is clamped to the lowest float (e = 0 there: -0, not -inf * 0).
-    // Where the tables serve (float, AVX-512), a packet whose lanes all lie in [-8, 7.75) takes g
-    // from the half-step table instead (no exponential, no division): x (lead + rest), the small
-    // product first, and the sign of x for x = -0.
+    // Where the step tables serve (float, AVX2 and AVX-512), a packet whose lanes all lie in
+    // [-8, 7.75) takes g from the half-step table instead (no exponential, no division):
+    // x (lead + rest), the small product first, and the sign of x for x = -0.
     template <class P>
     DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         using T = simd::scalar_of<P>;
         namespace ei = Eigen::internal;
-        if constexpr (kernels::detail::quarter_octaves_tabulated<T>) {
+        if constexpr (kernels::detail::step_tables_tabulated<T>) {
             if (simd::all_within(x, simd::constant<P>(-8.0f), simd::constant<P>(7.75f))) {
-                const auto [lead, rest] =
-                    kernels::detail::evaluate_by_steps<2, 8>(kernels::detail::mish_gate_pieces, x);
+                const auto [lead, rest] = kernels::detail::evaluate_by_steps<2, 8>(kernels::detail::mish_gate_steps, x);
                 return ei::por(simd::fma(x, lead, ei::pmul(x, rest)), simd::sign_bit(x));
             }
         }
