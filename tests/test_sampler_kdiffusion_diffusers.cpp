@@ -144,9 +144,10 @@ void run_trace(const Sampler& s, const schedule::sigma_grid<T>& grid, const ref:
         CHECK(static_cast<double>(grid[i].sigma) == Approx(tr.sigmas[static_cast<std::size_t>(i)])
                                                         .epsilon(std::is_same_v<T, float> ? 2e-6 : 2e-5)
                                                         .margin(0));  // double: 1.3e-5
-        // diffusers interpolates the times in float32: 1.7e-5 relative measured (1.2e-3 at t = 298.66).
+        // diffusers interpolates the times in float32: measured at most 1.7e-5 relative (1.2e-3 at
+        // t = 298.66) and 1.7e-5 absolute where its time is 0.
         if (i < grid.steps())
-            CHECK(grid[i].model_time == Approx(tr.times[static_cast<std::size_t>(i)]).epsilon(2e-4).margin(0));
+            CHECK(grid[i].model_time == Approx(tr.times[static_cast<std::size_t>(i)]).epsilon(2e-4).margin(2e-4));
     }
     array<T> x = kdtest::trace_sample0<T>() * static_cast<T>(tr.init_noise_sigma);
     kdtest::replay<T> noise{&tr.noise};
