@@ -125,7 +125,7 @@ TEMPLATE_TEST_CASE("EDM preconditioning (Karras et al. 2022, eq. 7, Table 1)", "
         CHECK(((d - posterior * x).abs().maxCoeff()) < 1e-6);
         // c_in x has unit variance for data of variance sigma_data^2 plus noise sigma^2; c_noise = ln(sigma)/4.
         CHECK(((seen_input - x / std::sqrt(sigma * sigma + sigma_data * sigma_data)).abs().maxCoeff()) < 1e-6);
-        CHECK(seen_time == Approx(0.25 * std::log(static_cast<double>(sigma))).epsilon(1e-6));
+        CHECK(seen_time == Approx(0.25 * std::log(static_cast<double>(sigma))).epsilon(1e-12).margin(0));  // measured 0
     }
     // c_out: a network returning 1 moves D by sigma sigma_data / sqrt(sigma^2 + sigma_data^2).
     const auto one = [](const_view<T>, double, view<T> out) { out.setOnes(); };
@@ -144,7 +144,7 @@ TEMPLATE_TEST_CASE("every parameterization's x0 and eps rows satisfy x = alpha x
     // Samplers read x0 from one row of predict::decompose and eps from the other (DDIM and the
     // exponential integrators use both): a wrong sign or coefficient in either row breaks this
     // identity for every (x, output). VP levels (alpha^2 + sigma^2 = 1) and a flow level
-    // (alpha + sigma = 1). Measured: at most 6e-8 (float), 1.2e-16 (double).
+    // (alpha + sigma = 1). Measured: 0 in both types (bounds of a few ulps).
     using T = TestType;
     using predict::prediction;
     const double tolerance = std::is_same_v<T, float> ? 6e-7 : 1e-15;
