@@ -172,7 +172,7 @@ MUTANTS = [
       "to_x0 += to_eps * alpha / sigma;", DISCRETE),
     # ---- schedule/ ----
     m("schedule.lambda_sign", "schedule/sigmas.hpp", "T lambda() const { return -std::log(sigma); }",
-      "T lambda() const { return std::log(sigma); }", EXPO),
+      "T lambda() const { return std::log(sigma); }", "test_process " + EXPO),
     m("schedule.sigma_to_t_weight", "schedule/sigmas.hpp", "std::clamp((lo - log_sigma) / (lo - hi), 0.0, 1.0);",
       "std::clamp((hi - log_sigma) / (lo - hi), 0.0, 1.0);", "test_grids " + KDIFF),
     m("schedule.karras_reversed", "schedule/sigmas.hpp", "std::pow(hi + ramp * (lo - hi), rho);",
