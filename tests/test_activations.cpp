@@ -7,6 +7,7 @@
 #include <tuple>
 #include <vector>
 
+#include "compiled_isa.hpp"
 #include "diffuse/nn/activations.hpp"
 
 namespace nn = diffuse::nn;

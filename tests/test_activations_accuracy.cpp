@@ -23,6 +23,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "compiled_isa.hpp"
 #include "diffuse/nn/activations.hpp"
 #include "ulp_error.hpp"
 

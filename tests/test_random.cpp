@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "compiled_isa.hpp"
 #include "diffuse/core/random.hpp"
 
 namespace rnd = diffuse::random;

@@ -127,6 +127,12 @@ const std::vector<parity_case>& parity_cases() {
          false,
          {.steps = 10},
          {.prediction = prediction::sample, .thresholding = predict::dynamic_thresholding<double>{0.9, 1.5}}},
+        {"dpmsolver (noise) with dynamic thresholding: eps recomputed from the thresholded x0, sigma_min",
+         &ref::dpm_noise_thresholding,
+         false,
+         false,
+         {.steps = 10, .last = final_sigma::sigma_min},
+         {.algorithm = dpm_algorithm::dpmsolver, .thresholding = predict::dynamic_thresholding<double>{0.9, 1.5}}},
         {"flow sigmas, flow_shift 3, flow_prediction",
          &ref::dpm_flow,
          false,
@@ -159,17 +165,20 @@ TEMPLATE_TEST_CASE("DPM-Solver++(2M) reproduces diffusers' test-suite values", "
     using T = TestType;
     SECTION("test_full_loop_no_noise: M=0.3301") {
         const auto x = dummy_loop<T>(suite_sampler<T>(), suite_grid<T>(), fixtures::sample0<T>());
-        CHECK(static_cast<double>(x.abs().mean()) == Approx(0.3301).margin(1e-3));
+        CHECK(static_cast<double>(x.abs().mean()) == Approx(0.3301).epsilon(0).margin(5e-4));  // 4.7e-5
     }
     SECTION("test_full_loop_with_v_prediction: M=0.2251") {
         const auto x =
             dummy_loop<T>(suite_sampler<T>(predict::prediction::v_prediction), suite_grid<T>(), fixtures::sample0<T>());
-        CHECK(static_cast<double>(x.abs().mean()) == Approx(0.2251).margin(1e-3));
+        CHECK(static_cast<double>(x.abs().mean()) ==
+              Approx(0.2251).epsilon(0).margin(5e-5));  // 3.7e-6 (the value is printed to 1e-4)
     }
     SECTION("test_full_loop_with_karras_and_v_prediction: M=0.2096") {
         const auto x = dummy_loop<T>(suite_sampler<T>(predict::prediction::v_prediction),
                                      suite_grid<T>(solver_sigma_kind::karras), fixtures::sample0<T>());
-        CHECK(static_cast<double>(x.abs().mean()) == Approx(0.2096).margin(1e-3));
+        CHECK(static_cast<double>(x.abs().mean()) ==
+              Approx(0.2096).epsilon(0).margin(1e-3));  // 4.0e-4: diffusers' float32 Karras sigmas
+        // (kept at 2.5x; dpm_karras_v_heun's element-wise trace holds this path to float precision)
     }
     SECTION("test_full_loop_with_noise, t_start = 5: S=318.4111, M=0.4146") {
         // ts = timesteps[5:], x = add_noise(sample0, noise0, ts[0]): a run over the last 5 levels.
@@ -180,8 +189,9 @@ TEMPLATE_TEST_CASE("DPM-Solver++(2M) reproduces diffusers' test-suite values", "
         const T alpha = tail[0].alpha, sigma = tail[0].model_sigma();
         const array<T> x = alpha * fixtures::sample0<T>() + sigma * fixtures::noise0<T>();
         const auto result = dummy_loop<T>(suite_sampler<T>(), tail, x);
-        CHECK(static_cast<double>(result.abs().sum()) == Approx(318.4111).margin(1e-2));
-        CHECK(static_cast<double>(result.abs().mean()) == Approx(0.4146).margin(1e-3));
+        CHECK(static_cast<double>(result.abs().sum()) == Approx(318.4111).epsilon(0).margin(2e-2));  // 1.9e-3
+        CHECK(static_cast<double>(result.abs().mean()) ==
+              Approx(0.4146).epsilon(0).margin(5e-5));  // 2.1e-6 (printed to 1e-4)
     }
 }
 

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "compiled_isa.hpp"
 #include "diffuse/core/stream.hpp"
 #include "diffuse/nn/activations.hpp"
 

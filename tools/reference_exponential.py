@@ -87,6 +87,12 @@ CONFIGS = [
      dict(algorithm_type="sde-dpmsolver", final_sigmas_type="sigma_min", euler_at_final=True)),
     ("dpm_thresholding", DPMSolverMultistepScheduler, 10,
      dict(thresholding=True, sample_max_value=1.5, dynamic_thresholding_ratio=0.9, prediction_type="sample")),
+    # The noise-prediction algorithm with thresholding: eps is recomputed from the thresholded x0.
+    # (DPMSolverSinglestepScheduler's dpmsolver branch with thresholding fails in diffusers: it reads
+    # the whole alpha_t table instead of the step's value, so it has no reference.)
+    ("dpm_noise_thresholding", DPMSolverMultistepScheduler, 10,
+     dict(algorithm_type="dpmsolver", thresholding=True, sample_max_value=1.5, dynamic_thresholding_ratio=0.9,
+          final_sigmas_type="sigma_min")),
     ("dpm_flow", DPMSolverMultistepScheduler, 10,
      dict(use_flow_sigmas=True, flow_shift=3.0, prediction_type="flow_prediction")),
     ("dpm_exponential_leading", DPMSolverMultistepScheduler, 10,

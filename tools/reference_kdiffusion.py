@@ -25,9 +25,10 @@ import diffusers  # noqa: E402
 
 sys.modules.setdefault("torchsde", types.ModuleType("torchsde"))
 from diffusers.schedulers.scheduling_dpmsolver_sde import DPMSolverSDEScheduler
-from diffusers import (EulerAncestralDiscreteScheduler, HeunDiscreteScheduler,
+from diffusers import (EulerAncestralDiscreteScheduler, EulerDiscreteScheduler, HeunDiscreteScheduler,
                        KDPM2AncestralDiscreteScheduler, KDPM2DiscreteScheduler, LMSDiscreteScheduler)
-from diffusers.schedulers import scheduling_euler_ancestral_discrete, scheduling_k_dpm_2_ancestral_discrete
+from diffusers.schedulers import (scheduling_euler_ancestral_discrete, scheduling_euler_discrete,
+                                  scheduling_k_dpm_2_ancestral_discrete)
 
 torch.set_grad_enabled(False)
 
@@ -132,11 +133,12 @@ def main_grid(s):
     return sig, ts
 
 
-def diffusers_trace(name, cls, steps, config, model=smooth, seed=0):
+def diffusers_trace(name, cls, steps, config, model=smooth, seed=0, step_args=None):
     s = cls(**config)
     s.set_timesteps(steps)
     rec = Recorder(seed)
     scheduling_euler_ancestral_discrete.randn_tensor = rec
+    scheduling_euler_discrete.randn_tensor = rec  # drawn only on churned steps (gamma > 0)
     scheduling_k_dpm_2_ancestral_discrete.randn_tensor = rec
     x = sample0()[:1, :1] * s.init_noise_sigma
     times = []
@@ -145,7 +147,7 @@ def diffusers_trace(name, cls, steps, config, model=smooth, seed=0):
             s.noise_sampler = lambda a, b: rec((1, 1, 8, 8))
         inp = s.scale_model_input(x, t)
         times.append(float(t))
-        x = s.step(model(inp, t), t, x).prev_sample
+        x = s.step(model(inp, t), t, x, **(step_args or {})).prev_sample
     if isinstance(s, EulerAncestralDiscreteScheduler):
         rec.draws.pop()  # drawn for the last step, where sigma_up = 0 multiplies it away
     sig, ts = main_grid(s)
@@ -174,6 +176,15 @@ cases = [
 ]
 for i, (name, cls, steps, config) in enumerate(cases):
     diffusers_trace(name, cls, steps, config, seed=100 + i)
+# Euler's churn (step arguments s_churn, s_tmin, s_tmax, s_noise): gamma = min(2/8, sqrt(2) - 1) on
+# the levels inside [0.5, 10], none outside; s_noise != 1 so its factor is seen.
+diffusers_trace("diffusers_euler_churn_sd", EulerDiscreteScheduler, 8, sd_leading, seed=100 + len(cases),
+                step_args=dict(s_churn=2.0, s_tmin=0.5, s_tmax=10.0, s_noise=1.003))
+# Epsilon prediction: with v_prediction diffusers reads x0 at sigma from the churned sample
+# (c_skip(sigma) x_hat + c_out(sigma) v), where diffuse reads it at sigma_hat; the runs differ there.
+diffusers_trace("diffusers_euler_churn_karras", EulerDiscreteScheduler, 8, dict(sd, use_karras_sigmas=True),
+                seed=101 + len(cases),
+                step_args=dict(s_churn=1.0, s_noise=1.0))
 
 # ---- 3. k-diffusion's samplers on its DiscreteEpsDDPMDenoiser form -----------------------------
 path = os.environ.get("KDIFFUSION_SAMPLING")
