@@ -2,7 +2,8 @@
 // with Adam (linear warm-up, cosine decay) and an EMA of the weights, then samples the EMA model
 // with any sampler the runtime registry knows (diffusers class names) and reports the energy
 // distance to the data beside the distance between independent true sets of the same size.
-// Writes the loss curve and the samples as PNG, and the weights.
+// Writes the loss curve and the samples as PNG, the weights (model.bin) and their settings (model.txt,
+// read by examples/likelihood --model).
 //
 //   train_and_sample [--dataset ring|moons|checkerboard] [--objective epsilon|v_prediction|sample|flow]
 //                    [--sampler NAME] [--steps N] [--iterations N] [--batch N] [--lr A] [--ema D]
@@ -24,6 +25,7 @@
 #include "../common/cli.hpp"
 #include "../common/plot.hpp"
 #include "../common/progress.hpp"
+#include "../common/toy_model.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -149,92 +151,9 @@ arguments parse(int argc, char** argv) {
     return a;
 }
 
-// The training distributions: the two Gaussian mixtures of diffuse::models, and two moons
-// (two noisy half circles, as sklearn.datasets.make_moons with noise 0.1).
-class dataset {
-public:
-    explicit dataset(const std::string& name)
-        : name_(name),
-          mixture_(name == "checkerboard" ? diffuse::models::gaussian_mixture<T>::checkerboard()
-                                          : diffuse::models::gaussian_mixture<T>::ring()) {}
-
-    // The exact density is known for the two mixtures (not for the moons).
-    const diffuse::models::gaussian_mixture<T>* mixture() const { return name_ == "moons" ? nullptr : &mixture_; }
-
-    // n points, point-major (x0, y0, x1, y1, ...).
-    void sample(diffuse::view<T> out, diffuse::random::generator& rng) const {
-        if (name_ != "moons") {
-            mixture_.sample(out, rng);
-            return;
-        }
-        const diffuse::index n = out.size() / 2;
-        array u(n), side(n), jitter(2 * n);
-        rng.uniform(u);
-        rng.uniform(side);
-        rng.normal(jitter);
-        for (diffuse::index i = 0; i < n; ++i) {
-            const T angle = std::numbers::pi_v<T> * u[i];
-            const bool upper = side[i] < T(0.5);
-            out[2 * i] = upper ? std::cos(angle) : T(1) - std::cos(angle);
-            out[2 * i + 1] = upper ? std::sin(angle) : T(0.5) - std::sin(angle);
-        }
-        out += T(0.1) * jitter;
-    }
-
-private:
-    std::string name_;
-    diffuse::models::gaussian_mixture<T> mixture_;
-};
-
-// Where a training example sits on the noising path: x_t = alpha x0 + sigma eps at model time `time`.
-// DDPM: the integer timestep 0..999 of a 1000-step linear-beta schedule, uniform. Rectified flow:
-// x_s = (1 - s) x0 + s eps, s uniform in [0, 1], model time 1000 s (diffusers' FlowMatch convention).
-class noise_levels {
-public:
-    explicit noise_levels(bool flow)
-        : flow_(flow),
-          alphas_cumprod_(linear_betas().alphas_cumprod().begin(), linear_betas().alphas_cumprod().end()) {}
-
-    // u in [0, 1) -> (alpha, sigma, time) of example j.
-    void set(diffuse::index j, T u, diffuse::view<T> alpha, diffuse::view<T> sigma, diffuse::view<T> time) const {
-        if (flow_) {
-            sigma[j] = u;
-            alpha[j] = T(1) - u;
-            time[j] = T(1000) * u;
-            return;
-        }
-        const auto t =
-            static_cast<std::size_t>(std::min<diffuse::index>(static_cast<diffuse::index>(u * T(1000)), 999));
-        alpha[j] = std::sqrt(alphas_cumprod_[t]);
-        sigma[j] = std::sqrt(T(1) - alphas_cumprod_[t]);
-        time[j] = static_cast<T>(t);
-    }
-
-    // (alpha, sigma) at a sampler's model time (DDPM timesteps may be fractional: alphas_cumprod
-    // is interpolated linearly between neighbouring integers).
-    std::pair<T, T> at_time(double time) const {
-        if (flow_) {
-            const T s = static_cast<T>(std::clamp(time / 1000.0, 0.0, 1.0));
-            return {T(1) - s, s};
-        }
-        const double t = std::clamp(time, 0.0, 999.0);
-        const auto lower = static_cast<std::size_t>(t);
-        const auto upper = std::min<std::size_t>(lower + 1, 999);
-        const double w = t - static_cast<double>(lower);
-        const double alpha_bar = (1 - w) * alphas_cumprod_[lower] + w * alphas_cumprod_[upper];
-        return {static_cast<T>(std::sqrt(alpha_bar)), static_cast<T>(std::sqrt(1 - alpha_bar))};
-    }
-
-private:
-    static const diffuse::schedule::discrete<T>& linear_betas() {
-        static const auto schedule =
-            diffuse::schedule::discrete<T>::named(diffuse::schedule::beta_schedule::linear, 1000, 1e-4, 0.02);
-        return schedule;
-    }
-
-    bool flow_;
-    std::vector<T> alphas_cumprod_;
-};
+using dataset = examples::dataset<T>;
+using noise_levels = examples::noise_levels<T>;
+using examples::input_scale;
 
 // x_t and the regression target of the chosen objective (see diffuse/nn/losses.hpp).
 template <class X0, class Noise>
@@ -248,13 +167,6 @@ void make_pair(const std::string& objective, const X0& x0, const Noise& noise, c
     else if (objective == "v_prediction")
         nn::denoising_pair<nn::target::v, T>(x0, noise, cflat(alpha), cflat(sigma), x_t, target);
     else nn::denoising_pair<nn::target::sample, T>(x0, noise, cflat(alpha), cflat(sigma), x_t, target);
-}
-
-// EDM's input scaling c_in (Karras et al. 2022, Table 1, in the variance-preserving form): the
-// network sees x_t / sqrt(alpha^2 sigma_data^2 + sigma^2), which has unit variance at every noise
-// level, so the first layer never has to resolve the data's scale.
-T input_scale(T alpha, T sigma, T sigma_data) {
-    return T(1) / std::sqrt(alpha * alpha * sigma_data * sigma_data + sigma * sigma);
 }
 
 void scale_inputs(matrix& x_t, const array& alpha, const array& sigma, T sigma_data) {
@@ -373,16 +285,10 @@ int main(int argc, char** argv) {
         // alpha eps - sigma x0 is correlated with x_t = alpha x0 + sigma eps under a variance-preserving
         // schedule (covariance alpha sigma (1 - sigma_data^2)); at sigma_data = 1 it is not, and only
         // the nonlinear part of E[v | x_t] is left to learn (Salimans & Ho 2022 train on data in [-1, 1]).
-        array probe(2 * 65536);
-        random::generator probe_rng(12345);  // the scale does not depend on the seed
-        data.sample(flat(probe), probe_rng);
-        const double spread =
-            std::sqrt(probe.cast<double>().square().mean() - std::pow(probe.cast<double>().mean(), 2));
         const auto sigma_data = static_cast<T>(args.sigma_data);
-        const T scale = static_cast<T>(args.sigma_data / spread);
+        const T scale = static_cast<T>(data.scale(args.sigma_data));
 
-        const std::vector<diffuse::index> hidden(3, args.width);
-        nn::time_conditioned_mlp<T> model(2, hidden, {32});
+        auto model = examples::toy_network<T>(args.width);
         model.net().initialize(rng);
 
         const diffuse::index batch = args.batch;
@@ -473,7 +379,7 @@ int main(int argc, char** argv) {
         const double total_cpu = cpu_seconds() - cpu_start;
 
         write_loss_curve(dir / "loss.png", losses);
-        examples::scatter_plot plot(512, args.dataset == "ring" ? 6.5 : 2.5,
+        examples::scatter_plot plot(512, data.half_width(),
                                     "trained MLP, " + args.sampler + ", " + std::to_string(args.steps) + " steps");
         plot.dots(truth, {190, 190, 190});
         plot.dots(x.head(set_size), {170, 20, 30});
@@ -482,6 +388,7 @@ int main(int argc, char** argv) {
         plot.legend({{label, {170, 20, 30}}, {"data (" + args.dataset + ")", {190, 190, 190}}});
         plot.write(dir / "samples.png");
         nn::save(model.net(), (dir / "model.bin").string());
+        examples::write_settings(dir / "model.bin", {args.dataset, args.objective, args.width, args.sigma_data});
 
         std::cout << args.dataset << ", objective " << args.objective << ": " << args.iterations
                   << " training steps of batch " << batch << " in " << training_cpu << " s of CPU (final loss "
@@ -496,7 +403,8 @@ int main(int argc, char** argv) {
                   << "); ratio " << ratio << "; N(0, I) noise: " << untrained << "\n"
                   << "CPU time in total: " << total_cpu << " s\n"
                   << "wrote " << (dir / "loss.png").string() << ", " << (dir / "samples.png").string() << ", "
-                  << (dir / "model.bin").string() << "\n";
+                  << (dir / "model.bin").string() << " (settings in "
+                  << examples::settings_path(dir / "model.bin").string() << ")\n";
         // The pipeline check: the samples are far closer to the data than the starting noise.
         if (!(generated.mean()[0] < 0.25 * untrained)) {
             std::cerr << "train_and_sample: the samples are not closer to the data than noise\n";
