@@ -54,6 +54,7 @@ std::vector<configuration> configurations() {
     all.push_back({"edm", {{"s_churn", 2.0}}});
     all.push_back({"dpm_adaptive", {{"eta", 0.5}}});
     all.push_back({"dpmpp_2m_sde", {{"solver_type", "heun"}}});
+    all.push_back({"DPMSolverSDEScheduler", {{"noise_sampler_seed", 42}}});  // its own Brownian tree
     all.push_back({"FlowMatchEulerDiscreteScheduler", {{"stochastic_sampling", true}}});
     all.push_back({"FlowMatchEulerDiscreteScheduler", {{"invert_sigmas", true}}});
     all.push_back({"EDMEulerScheduler", {{"prediction_type", "v_prediction"}}});

@@ -82,6 +82,7 @@
 #include "diffuse/sa/spsa.hpp"
 #include "diffuse/sa/step_size.hpp"
 #include "diffuse/sa/welford.hpp"
+#include "diffuse/sampler/brownian_noise.hpp"
 #include "diffuse/sampler/cogvideox_dpm.hpp"
 #include "diffuse/sampler/consistency_model.hpp"
 #include "diffuse/sampler/ddim.hpp"

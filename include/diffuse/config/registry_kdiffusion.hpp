@@ -6,6 +6,8 @@
 #pragma once
 
 #include <algorithm>
+#include <cstdint>
+#include <optional>
 
 #include "diffuse/config/registry_detail.hpp"
 #include "diffuse/sampler/dpm2.hpp"
@@ -97,16 +99,23 @@ any_sampler<T> make_lms(const options& o) {
     return any_sampler<T>::wrap("LMSDiscreteScheduler", sampler::lms<T>({.prediction = prediction(o)}), grid_for);
 }
 
-// DPMSolverSDEScheduler: noise_sampler_seed seeds diffusers' Brownian tree; here the noise is the
-// caller's (a noise source passed to step or sample), so the key is read and has no effect.
+// DPMSolverSDEScheduler: noise_sampler_seed (an integer >= 0) seeds each run's own Brownian path, as
+// it seeds diffusers' Brownian tree (other numbers: sampler/brownian_noise.hpp); null or absent:
+// the noise is the caller's (a noise source or buffer passed to step or sample).
 template <Real T>
 any_sampler<T> make_dpmpp_sde_scheduler(const options& o) {
     auto betas = discrete_schedule<T>(o, false);
     auto levels = sampler::vp_levels(betas);
     auto grid_for = vp_grid_for<T>(o, std::move(betas), true);
-    static_cast<void>(o.get_int("noise_sampler_seed", 0));
-    return any_sampler<T>::wrap("DPMSolverSDEScheduler",
-                                sampler::dpmpp_sde<T>({.prediction = prediction(o), .levels = levels}), grid_for);
+    std::optional<std::uint64_t> seed;
+    if (o.contains("noise_sampler_seed")) {
+        const std::int64_t given = o.get_int("noise_sampler_seed", 0);
+        require(given >= 0, "noise_sampler_seed", given, "null or an integer >= 0");
+        seed = static_cast<std::uint64_t>(given);
+    }
+    return any_sampler<T>::wrap(
+        "DPMSolverSDEScheduler",
+        sampler::dpmpp_sde<T>({.prediction = prediction(o), .levels = levels, .noise_sampler_seed = seed}), grid_for);
 }
 
 // --- k-diffusion names: a discrete VP schedule (the same keys), the Euler-family grid, and the

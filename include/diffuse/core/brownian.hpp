@@ -117,10 +117,7 @@ public:
         lo_ = std::min(t0, t1);
         hi_ = std::max(t0, t1);
         const T length = hi_ - lo_;
-        // Finer than this the midpoints of T times stop being distinct from their ends.
-        const T magnitude = std::max({std::abs(lo_), std::abs(hi_), length});
-        const T finest = std::ldexp(magnitude, -(std::numeric_limits<T>::digits - 4));
-        require(tolerance >= finest && std::isfinite(tolerance), "tolerance", tolerance,
+        require(tolerance >= finest_tolerance(t0, t1) && std::isfinite(tolerance), "tolerance", tolerance,
                 "a finite leaf width >= max(|t0|, |t1|, |t1 - t0|) 2^-(digits - 4) (float: 2^-20, double: 2^-49)");
         depth_ = 0;
         while (std::ldexp(length, -depth_) > tolerance) ++depth_;
@@ -135,6 +132,13 @@ public:
         } else {
             root_h_.setZero();
         }
+    }
+
+    // The finest leaf width T resolves on [t0, t1]: max(|t0|, |t1|, |t1 - t0|) 2^-(digits - 4); finer
+    // than this the midpoints of T times stop being distinct from their ends.
+    [[nodiscard]] static T finest_tolerance(T t0, T t1) {
+        const T magnitude = std::max({std::abs(t0), std::abs(t1), std::abs(t1 - t0)});
+        return std::ldexp(magnitude, -(std::numeric_limits<T>::digits - 4));
     }
 
     // dw = W(b) - W(a), for any a, b in the tree's interval.

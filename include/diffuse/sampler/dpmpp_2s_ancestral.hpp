@@ -10,8 +10,12 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
+#include <optional>
 #include <string_view>
+#include <type_traits>
 
+#include "diffuse/sampler/brownian_noise.hpp"
 #include "diffuse/sampler/detail/kdiffusion.hpp"
 #include "diffuse/sampler/detail/sampler_shell.hpp"
 
@@ -27,6 +31,9 @@ struct dpmpp_two_stage_settings {
     T r;                     // where the second evaluation sits, as a fraction of h in lambda
     bool stochastic_middle;  // DPM++ SDE: the first stage is an ancestral step too, h spans sigma -> sigma'
     level_map<T> levels;
+    // DPM++ SDE's noise_sampler_seed: the run draws its noise from its own Brownian path
+    // (brownian_noise.hpp) instead of the caller's source.
+    std::optional<std::uint64_t> noise_seed;
 };
 
 template <Real T>
@@ -41,14 +48,36 @@ public:
         start_.resize(shape.size);
         if (blend() != T(1)) first_x0_.resize(shape.size);
         if (settings_.eta > T(0)) this->reserve_noise();
+        if (settings_.noise_seed && settings_.eta > T(0) && settings_.s_noise > T(0)) {
+            const auto [lo, hi] = positive_sigma_range(this->grid_);
+            if (lo < hi) tree_.emplace(*settings_.noise_seed, lo, hi, shape.size);
+        }
     }
 
 private:
     // Weight of the second x0 in the final transfer: 1/(2r) (k-diffusion sample_dpmpp_sde's fac).
     [[nodiscard]] T blend() const { return settings_.stochastic_middle ? T(1) / (T(2) * settings_.r) : T(1); }
 
+    // The normal noise of the stretch sigma -> to: the normalized increment of the run's own Brownian
+    // path when seeded (k-diffusion's noise_sampler(sigma, to)), else the caller's.
+    template <class Noise>
+    const_view<T> noise_over(Noise& noise, T sigma, T to) {
+        if (!tree_) return this->draw(noise);
+        tree_->draw(sigma, to, view<T>(this->noise_.data(), this->noise_.size()));
+        return const_view<T>(this->noise_.data(), this->noise_.size());
+    }
+
     template <class Noise>
     void update(const_view<T> output, view<T> x, Noise& noise) {
+        // A seeded run leaves a noise source untouched (the loop API passes one to every sampler),
+        // but noise values handed to it would be silently dropped: refused.
+        if constexpr (std::is_same_v<std::remove_cvref_t<Noise>, const_view<T>>) {
+            if (settings_.noise_seed) {
+                throw invalid("noise", "a noise buffer",
+                              "no noise or a noise source: this run draws its noise from its Brownian tree "
+                              "(noise_sampler_seed)");
+            }
+        }
         const T sigma = this->current_level().sigma, next = this->next_level().sigma;
         const auto split = ancestral_step(sigma, next, settings_.eta);
         const T target = settings_.stochastic_middle ? next : split.down;
@@ -64,7 +93,7 @@ private:
             if (first_x0_.size() > 0) first_x0_ = x0.from_x * x + x0.from_output * output;
             const T on_x = tr.on_x + tr.on_x0 * x0.from_x, on_output = tr.on_x0 * x0.from_output;
             if (first.up > T(0) && settings_.s_noise > T(0)) {
-                base::combine(x, output, on_x, on_output, this->draw(noise), settings_.s_noise * first.up);
+                base::combine(x, output, on_x, on_output, noise_over(noise, sigma, mid), settings_.s_noise * first.up);
             } else {
                 base::combine(x, output, on_x, on_output);
             }
@@ -76,11 +105,11 @@ private:
             const bool noisy = split.up > T(0) && settings_.s_noise > T(0);
             const T on_noise = settings_.s_noise * split.up;
             if (first_x0_.size() > 0 && noisy) {
-                x = mean + (tr.on_x0 * (T(1) - fac)) * first_x0_ + on_noise * this->draw(noise);
+                x = mean + (tr.on_x0 * (T(1) - fac)) * first_x0_ + on_noise * noise_over(noise, sigma, next);
             } else if (first_x0_.size() > 0) {
                 x = mean + (tr.on_x0 * (T(1) - fac)) * first_x0_;
             } else if (noisy) {
-                x = mean + on_noise * this->draw(noise);
+                x = mean + on_noise * noise_over(noise, sigma, next);
             } else {
                 x = mean;
             }
@@ -90,6 +119,7 @@ private:
 
     dpmpp_two_stage_settings<T> settings_;
     buffer<T> start_, first_x0_;
+    std::optional<brownian_noise<T>> tree_;
 };
 
 }  // namespace detail
@@ -117,7 +147,8 @@ public:
 
     [[nodiscard]] run start(sigma_grid<T> grid, layout shape) const& {
         const auto& o = this->options();
-        return run({o.prediction, o.eta, o.s_noise, T(0.5), false, o.levels}, std::move(grid), shape, name);
+        return run({o.prediction, o.eta, o.s_noise, T(0.5), false, o.levels, std::nullopt}, std::move(grid), shape,
+                   name);
     }
     using dpmpp_2s_ancestral::sampler_shell::start;
 };
