@@ -22,6 +22,7 @@
 #include "diffuse/predict/parameterization.hpp"
 #include "diffuse/sampler/detail/exponential_integrator.hpp"
 #include "diffuse/sampler/detail/sampler_shell.hpp"
+#include "diffuse/sampler/detail/stepping.hpp"
 #include "diffuse/sampler/run.hpp"
 #include "diffuse/sampler/step_target.hpp"
 #include "diffuse/schedule/discrete.hpp"
@@ -54,7 +55,7 @@ public:
 
     [[nodiscard]] const schedule::discrete<T>& noise_schedule() const { return schedule_; }
 
-    class run : public detail::discrete_run_state<T> {
+    class run : public detail::discrete_run_state<T>, public detail::stepping<run, T> {
     public:
         run(const cogvideox_dpm& sampler, std::vector<timestep> grid, layout shape)
             : detail::discrete_run_state<T>(std::move(grid), shape, sampler.schedule_), sampler_(&sampler) {
@@ -69,15 +70,6 @@ public:
             noise_.resize(shape.size);
         }
 
-        template <class Output, class X>
-        void step(const Output& model_output, X&& x) {
-            step_with(model_output, x, detail::no_noise<T>{});
-        }
-        template <class Output, class X, class Noise>
-        void step(const Output& model_output, X&& x, Noise&& noise) {
-            step_with(model_output, x, noise);
-        }
-
     private:
         // log sqrt(ab / (1 - ab)), -inf at ab = 0 and +inf at ab = 1, in double.
         static double lambda(T ab) {
@@ -85,10 +77,9 @@ public:
             return std::log(std::sqrt(a / (1.0 - a)));
         }
 
-        template <class Output, class X, class Noise>
-        void step_with(const Output& model_output, X& x_in, Noise&& noise_in) {
-            const const_view<T> output = cflat(model_output);
-            const view<T> x = flat(x_in);
+        friend detail::stepping<run, T>;
+        template <class Noise>
+        void step_views(const_view<T> output, view<T> x, Noise&& noise_in) {
             this->check_buffers(output.size(), x.size());
             const auto& s = *sampler_;
             const auto& betas = s.schedule_;
@@ -106,7 +97,7 @@ public:
             const double on_data = -std::expm1(-2.0 * h) * std::sqrt(static_cast<double>(ab_prev));
             const double on_noise = std::sqrt(1.0 - static_cast<double>(ab_prev)) * std::sqrt(1.0 - std::exp(-2.0 * h));
 
-            auto&& source = detail::to_noise_argument<T>(noise_in);
+            auto&& source = noise_in;
             const view<T> storage(noise_.data(), noise_.size());
             const bool second_order = this->step_index() > 0 && prev >= 0;
             // The draw of diffusers' discarded first-order candidate.

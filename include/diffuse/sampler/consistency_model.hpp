@@ -17,6 +17,7 @@
 
 #include "diffuse/sampler/detail/consistency.hpp"
 #include "diffuse/sampler/detail/sampler_shell.hpp"
+#include "diffuse/sampler/detail/stepping.hpp"
 #include "diffuse/sampler/detail/update.hpp"
 #include "diffuse/sampler/sigma_run.hpp"
 
@@ -91,7 +92,7 @@ public:
         return grid(entries);
     }
 
-    class run : public detail::sigma_run_state<T> {
+    class run : public detail::sigma_run_state<T>, public detail::stepping<run, T> {
     public:
         // The consistency function predicts the clean sample, hence the `sample` tag (sigma > 0 everywhere).
         run(const consistency_model& sampler, sigma_grid<T> grid, layout shape)
@@ -107,20 +108,10 @@ public:
             return T(1) / std::sqrt(sigma * sigma + sd * sd);
         }
 
-        template <class Output, class X>
-        void step(const Output& model_output, X&& x) {
-            step_with(model_output, x, detail::no_noise<T>{});
-        }
-        template <class Output, class X, class Noise>
-        void step(const Output& model_output, X&& x, Noise&& noise) {
-            step_with(model_output, x, noise);
-        }
-
     private:
-        template <class Output, class X, class Noise>
-        void step_with(const Output& model_output, X& x_in, Noise&& noise_in) {
-            const const_view<T> output = flat(model_output);
-            const view<T> x = flat(x_in);
+        friend detail::stepping<run, T>;
+        template <class Noise>
+        void step_views(const_view<T> output, view<T> x, Noise&& noise_in) {
             this->check_buffers(output.size(), x.size());
             const auto& o = sampler_->options();
             const auto c = detail::consistency_scalings(this->current_level().sigma, o.sigma_min, o.sigma_data);
@@ -131,8 +122,8 @@ public:
             // next * next - min * min could round to a negative number there).
             u.to_noise = next > o.sigma_min ? o.s_noise * std::sqrt((next - o.sigma_min) * (next + o.sigma_min)) : T(0);
             const bool noisy = u.to_noise > T(0);
-            const const_view<T> noise = detail::acquire_noise<T>(detail::to_noise_argument<T>(noise_in),
-                                                                 view<T>(noise_.data(), noise_.size()), noisy, name);
+            const const_view<T> noise =
+                detail::acquire_noise<T>(noise_in, view<T>(noise_.data(), noise_.size()), noisy, name);
             if (noisy) require_size("noise.size()", noise.size(), x.size());
             predict::x0_processing<T> clip{};
             if (o.clip_denoised) clip.clip_range = T(1);

@@ -17,6 +17,7 @@
 #include "diffuse/predict/parameterization.hpp"
 #include "diffuse/predict/thresholding.hpp"
 #include "diffuse/sampler/detail/sampler_shell.hpp"
+#include "diffuse/sampler/detail/stepping.hpp"
 #include "diffuse/sampler/detail/update.hpp"
 #include "diffuse/sampler/run.hpp"
 #include "diffuse/sampler/step_target.hpp"
@@ -77,7 +78,7 @@ public:
         return u;
     }
 
-    class run : public detail::discrete_run_state<T> {
+    class run : public detail::discrete_run_state<T>, public detail::stepping<run, T> {
     public:
         run(const ddim& sampler, std::vector<timestep> grid, layout shape)
             : detail::discrete_run_state<T>(std::move(grid), shape, sampler.schedule_), sampler_(&sampler) {
@@ -108,16 +109,6 @@ public:
         }
         [[nodiscard]] evaluation_context<T> context() { return context_of(*this); }
 
-        // Advances x by one step given the model output at current_timestep().
-        template <class Output, class X>
-        void step(const Output& model_output, X&& x) {
-            step_with(model_output, x, detail::no_noise<T>{});
-        }
-        template <class Output, class X, class Noise>
-        void step(const Output& model_output, X&& x, Noise&& noise) {
-            step_with(model_output, x, noise);
-        }
-
     private:
         // The step from the current timestep t to its target (step_target option) (eq. 12, 16).
         struct transfer {
@@ -134,10 +125,9 @@ public:
                     s.options().eta * std::sqrt(s.variance(t, prev))};
         }
 
-        template <class Output, class X, class Noise>
-        void step_with(const Output& model_output, X& x_in, Noise&& noise_in) {
-            const_view<T> output = flat(model_output);
-            view<T> x = flat(x_in);
+        friend detail::stepping<run, T>;
+        template <class Noise>
+        void step_views(const_view<T> output, view<T> x, Noise&& noise_in) {
             this->check_buffers(output.size(), x.size());
             const auto& s = *sampler_;
             const transfer tr = this->transfer_of_step();
@@ -146,8 +136,8 @@ public:
             // With eta > 0 every step draws, the last one too, where std_dev may be 0 (set_alpha_to_one):
             // diffusers draws there as well, so a replayed noise stream stays aligned.
             const bool draws = s.options().eta > T(0);
-            const const_view<T> noise = detail::acquire_noise<T>(detail::to_noise_argument<T>(noise_in),
-                                                                 view<T>(noise_.data(), noise_.size()), draws, name);
+            const const_view<T> noise =
+                detail::acquire_noise<T>(noise_in, view<T>(noise_.data(), noise_.size()), draws, name);
             if (draws) require_size("noise.size()", noise.size(), x.size());
             detail::apply(u, s.options().x0, output, x, noise, this->shape_.batch, view<T>(x0_.data(), x0_.size()),
                           view<T>(quantile_.data(), quantile_.size()));

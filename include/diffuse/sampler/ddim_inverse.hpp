@@ -18,6 +18,7 @@
 #include "diffuse/predict/thresholding.hpp"
 #include "diffuse/sampler/ddim.hpp"
 #include "diffuse/sampler/detail/sampler_shell.hpp"
+#include "diffuse/sampler/detail/stepping.hpp"
 #include "diffuse/sampler/detail/update.hpp"
 #include "diffuse/sampler/run.hpp"
 #include "diffuse/sampler/step_target.hpp"
@@ -46,7 +47,7 @@ public:
     // Reverses a decreasing sampling grid into the increasing inversion grid.
     static std::vector<timestep> reversed(std::span<const timestep> grid) { return {grid.rbegin(), grid.rend()}; }
 
-    class run : public detail::discrete_run_state<T> {
+    class run : public detail::discrete_run_state<T>, public detail::stepping<run, T> {
     public:
         run(const ddim_inverse& sampler, std::vector<timestep> grid, layout shape)
             : detail::discrete_run_state<T>(std::move(grid), shape, sampler.schedule_), sampler_(&sampler) {
@@ -65,10 +66,10 @@ public:
             }
         }
 
-        template <class Output, class X>
-        void step(const Output& model_output, X&& x_in) {
-            const_view<T> output = flat(model_output);
-            view<T> x = flat(x_in);
+    private:
+        // Deterministic: stepping passes no noise here.
+        friend detail::stepping<run, T>;
+        void step_views(const_view<T> output, view<T> x) {
             this->check_buffers(output.size(), x.size());
             const auto& s = *sampler_;
             // The step's DDIM counterpart runs from `to` to `from` (step_target.hpp).
@@ -86,7 +87,6 @@ public:
             this->advance();
         }
 
-    private:
         const ddim_inverse* sampler_;
         buffer<T> x0_, quantile_;
     };

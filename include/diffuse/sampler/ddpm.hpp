@@ -21,6 +21,7 @@
 #include "diffuse/predict/parameterization.hpp"
 #include "diffuse/predict/thresholding.hpp"
 #include "diffuse/sampler/detail/sampler_shell.hpp"
+#include "diffuse/sampler/detail/stepping.hpp"
 #include "diffuse/sampler/detail/update.hpp"
 #include "diffuse/sampler/run.hpp"
 #include "diffuse/schedule/discrete.hpp"
@@ -133,7 +134,7 @@ public:
         }
     }
 
-    class run : public detail::discrete_run_state<T> {
+    class run : public detail::discrete_run_state<T>, public detail::stepping<run, T> {
     public:
         run(const ddpm& sampler, std::vector<timestep> grid, layout shape)
             : detail::discrete_run_state<T>(std::move(grid), shape, sampler.schedule_), sampler_(&sampler) {
@@ -173,20 +174,10 @@ public:
         }
         [[nodiscard]] evaluation_context<T> context() { return context_of(*this); }
 
-        template <class Output, class X>
-        void step(const Output& model_output, X&& x) {
-            step_with(model_output, x, detail::no_noise<T>{});
-        }
-        template <class Output, class X, class Noise>
-        void step(const Output& model_output, X&& x, Noise&& noise) {
-            step_with(model_output, x, noise);
-        }
-
     private:
-        template <class Output, class X, class Noise>
-        void step_with(const Output& model_output, X& x_in, Noise&& noise_in) {
-            const_view<T> output = flat(model_output);
-            view<T> x = flat(x_in);
+        friend detail::stepping<run, T>;
+        template <class Noise>
+        void step_views(const_view<T> output, view<T> x, Noise&& noise_in) {
             require_size("x.size()", x.size(), this->shape_.size);
             require_size("model_output.size()", output.size(), model_output_size());
             const auto& s = *sampler_;
@@ -198,8 +189,8 @@ public:
             detail::linear_update<T> u = s.posterior_mean(tr);
             u.to_noise = stochastic && !learned ? s.fixed_std(t, prev) : T(0);
 
-            const const_view<T> noise = detail::acquire_noise<T>(
-                detail::to_noise_argument<T>(noise_in), view<T>(noise_.data(), noise_.size()), stochastic, name);
+            const const_view<T> noise =
+                detail::acquire_noise<T>(noise_in, view<T>(noise_.data(), noise_.size()), stochastic, name);
             if (stochastic) require_size("noise.size()", noise.size(), x.size());
             const const_view<T> prediction = learned ? split_prediction(output) : output;
             detail::apply(u, s.options().x0, prediction, x, noise, this->shape_.batch, view<T>(x0_.data(), x0_.size()),

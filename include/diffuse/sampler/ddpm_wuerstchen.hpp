@@ -13,6 +13,7 @@
 
 #include "diffuse/predict/parameterization.hpp"
 #include "diffuse/sampler/detail/sampler_shell.hpp"
+#include "diffuse/sampler/detail/stepping.hpp"
 #include "diffuse/sampler/detail/update.hpp"
 #include "diffuse/sampler/sigma_run.hpp"
 
@@ -32,7 +33,7 @@ public:
     using ddpm_wuerstchen::sampler_shell::sampler_shell;
 
     // start() takes the levels of schedule::wuerstchen_cosine::grid (model_time = t, ending at t = 0).
-    class run : public detail::sigma_run_state<T> {
+    class run : public detail::sigma_run_state<T>, public detail::stepping<run, T> {
     public:
         run(const ddpm_wuerstchen&, sigma_grid<T> grid, layout shape)
             : detail::sigma_run_state<T>(std::move(grid), shape, state_space::model, predict::prediction::epsilon) {
@@ -42,20 +43,10 @@ public:
         [[nodiscard]] double model_time() const { return this->current_level().model_time; }
         [[nodiscard]] T input_scale() const { return T(1); }
 
-        template <class Output, class X>
-        void step(const Output& model_output, X&& x) {
-            step_with(model_output, x, detail::no_noise<T>{});
-        }
-        template <class Output, class X, class Noise>
-        void step(const Output& model_output, X&& x, Noise&& noise) {
-            step_with(model_output, x, noise);
-        }
-
     private:
-        template <class Output, class X, class Noise>
-        void step_with(const Output& model_output, X& x_in, Noise&& noise_in) {
-            const const_view<T> output = cflat(model_output);
-            const view<T> x = flat(x_in);
+        friend detail::stepping<run, T>;
+        template <class Noise>
+        void step_views(const_view<T> output, view<T> x, Noise&& noise_in) {
             this->check_buffers(output.size(), x.size());
             const noise_level<T>& from = this->current_level();
             const noise_level<T>& to = this->next_level();
@@ -65,8 +56,8 @@ public:
             u.to_x = T(1) / std::sqrt(a);
             u.to_eps = -u.to_x * (T(1) - a) / std::sqrt(T(1) - ab);
             u.to_noise = to.model_time != 0.0 ? std::sqrt((T(1) - a) * (T(1) - ab_next) / (T(1) - ab)) : T(0);
-            const const_view<T> z = detail::acquire_noise<T>(detail::to_noise_argument<T>(noise_in),
-                                                             view<T>(noise_.data(), noise_.size()), true, name);
+            const const_view<T> z =
+                detail::acquire_noise<T>(noise_in, view<T>(noise_.data(), noise_.size()), true, name);
             require_size("noise.size()", z.size(), x.size());
             detail::apply(u, {}, output, x, z, this->shape_.batch, view<T>(nullptr, 0), view<T>(nullptr, 0));
             this->advance();

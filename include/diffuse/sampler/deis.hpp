@@ -18,6 +18,7 @@
 
 #include "diffuse/sampler/detail/exponential_integrator.hpp"
 #include "diffuse/sampler/detail/sampler_shell.hpp"
+#include "diffuse/sampler/detail/stepping.hpp"
 
 namespace diffuse::sampler {
 
@@ -43,7 +44,7 @@ public:
 
     using deis::sampler_shell::sampler_shell;
 
-    class run : public detail::exponential_run<T> {
+    class run : public detail::exponential_run<T>, public detail::stepping<run, T> {
     public:
         run(const deis& sampler, sigma_grid<T> grid, layout shape)
             : detail::exponential_run<T>(std::move(grid), shape, sampler.options().prediction, detail::integrand::noise,
@@ -57,18 +58,13 @@ public:
                                            sampler_->options().lower_order_final, this->grid_[n].sigma == T(0));
         }
 
-        // Deterministic: a noise argument (the loop API passes one through) is not used.
-        template <class Output, class X, class Noise>
-        void step(const Output& model_output, X&& x, Noise&&) {
-            step(model_output, x);
-        }
-
-        // Zhang & Chen 2023, eq. 14 (rho-AB-DEIS with the log-rho Lagrange basis).
-        template <class Output, class X>
-        void step(const Output& model_output, X&& x_in) {
-            const view<T> x = flat(x_in);
+    private:
+        // Zhang & Chen 2023, eq. 14 (rho-AB-DEIS with the log-rho Lagrange basis). Deterministic:
+        // stepping passes no noise here.
+        friend detail::stepping<run, T>;
+        void step_views(const_view<T> output, view<T> x) {
             const noise_level<T>& level = this->current_level();
-            this->record(cflat(model_output), cflat(x), level);
+            this->record(output, cflat(x), level);
             static constexpr std::array<index, 3> ages{0, 1, 2};
             const auto order = static_cast<std::size_t>(order_at(this->step_index()));
             this->exponential_update(x, cflat(x), level, this->next_level(), std::span<const index>(ages.data(), order),
@@ -76,7 +72,6 @@ public:
             this->advance();
         }
 
-    private:
         const deis* sampler_;
     };
 };

@@ -28,6 +28,7 @@
 #include "diffuse/ode/step_size_controller.hpp"
 #include "diffuse/sampler/detail/kdiffusion.hpp"
 #include "diffuse/sampler/detail/sampler_shell.hpp"
+#include "diffuse/sampler/detail/stepping.hpp"
 
 namespace diffuse::sampler {
 
@@ -82,7 +83,7 @@ public:
 
     using dpm_adaptive::sampler_shell::sampler_shell;
 
-    class run {
+    class run : public detail::stepping<run, T> {
     public:
         run(const dpm_adaptive& sampler, sigma_interval<T> interval, layout shape)
             : o_(sampler.options()),
@@ -119,15 +120,10 @@ public:
         [[nodiscard]] index rejected() const { return rejected_; }
         [[nodiscard]] index evaluations() const { return evaluations_; }
 
-        template <class Output, class X>
-        void step(const Output& model_output, X&& x) {
-            detail::no_noise<T> none;
-            step(model_output, x, none);
-        }
-        template <class Output, class X, class Noise>
-        void step(const Output& model_output, X&& x_in, Noise&& noise_in) {
-            const const_view<T> output = flat(model_output);
-            view<T> x = flat(x_in);
+    private:
+        friend detail::stepping<run, T>;
+        template <class Noise>
+        void step_views(const_view<T> output, view<T> x, Noise&& noise) {
             require_size("x.size()", x.size(), shape_.size);
             require_size("model_output.size()", output.size(), shape_.size);
             (void)evaluation();
@@ -147,12 +143,10 @@ public:
                 stage_ = 2;
                 eval_ = interval_.levels(s2);
             } else {
-                auto&& noise = detail::to_noise_argument<T>(noise_in);
                 finish_attempt(x, noise);
             }
         }
 
-    private:
         [[nodiscard]] T sigma_at(T fraction) const { return std::exp(-(s_ + fraction * h_)); }
 
         // Sets the target t of this attempt and moves x to the first intermediate point u1.

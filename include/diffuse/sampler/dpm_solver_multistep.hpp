@@ -22,6 +22,7 @@
 
 #include "diffuse/sampler/detail/exponential_integrator.hpp"
 #include "diffuse/sampler/detail/sampler_shell.hpp"
+#include "diffuse/sampler/detail/stepping.hpp"
 #include "diffuse/sampler/run.hpp"
 
 namespace diffuse::sampler {
@@ -57,7 +58,7 @@ public:
 
     using dpm_solver_multistep::sampler_shell::sampler_shell;
 
-    class run : public detail::exponential_run<T> {
+    class run : public detail::exponential_run<T>, public detail::stepping<run, T> {
     public:
         run(const dpm_solver_multistep& sampler, sigma_grid<T> grid, layout shape)
             : detail::exponential_run<T>(std::move(grid), shape, sampler.options().prediction,
@@ -81,24 +82,14 @@ public:
                                            o.euler_at_final || this->grid_[n].sigma == T(0));
         }
 
-        template <class Output, class X>
-        void step(const Output& model_output, X&& x) {
-            step_with(model_output, x, detail::no_noise<T>{});
-        }
-        template <class Output, class X, class Noise>
-        void step(const Output& model_output, X&& x, Noise&& noise) {
-            step_with(model_output, x, noise);
-        }
-
     private:
-        template <class Output, class X, class Noise>
-        void step_with(const Output& model_output, X& x_in, Noise&& noise_in) {
-            const view<T> x = flat(x_in);
+        friend detail::stepping<run, T>;
+        template <class Noise>
+        void step_views(const_view<T> output, view<T> x, Noise&& noise_in) {
             const noise_level<T>& level = this->current_level();
-            this->record(cflat(model_output), cflat(x), level);
-            const const_view<T> z =
-                detail::acquire_noise<T>(detail::to_noise_argument<T>(noise_in), view<T>(noise_.data(), noise_.size()),
-                                         detail::is_sde(this->kind()), name);
+            this->record(output, cflat(x), level);
+            const const_view<T> z = detail::acquire_noise<T>(noise_in, view<T>(noise_.data(), noise_.size()),
+                                                             detail::is_sde(this->kind()), name);
             if (z.size() != 0) require_size("noise.size()", z.size(), x.size());
             static constexpr std::array<index, 3> ages{0, 1, 2};
             const index order = order_at(this->step_index());

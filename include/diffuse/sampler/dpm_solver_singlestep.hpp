@@ -25,6 +25,7 @@
 
 #include "diffuse/sampler/detail/exponential_integrator.hpp"
 #include "diffuse/sampler/detail/sampler_shell.hpp"
+#include "diffuse/sampler/detail/stepping.hpp"
 #include "diffuse/sampler/run.hpp"
 
 namespace diffuse::sampler {
@@ -84,7 +85,7 @@ public:
 
     using dpm_solver_singlestep::sampler_shell::sampler_shell;
 
-    class run : public detail::exponential_run<T> {
+    class run : public detail::exponential_run<T>, public detail::stepping<run, T> {
     public:
         run(const dpm_solver_singlestep& sampler, sigma_grid<T> grid, layout shape)
             : detail::exponential_run<T>(std::move(grid), shape, sampler.options().prediction,
@@ -103,15 +104,6 @@ public:
         // diffusers' order list for this grid (the order of the update after each evaluation).
         [[nodiscard]] std::span<const index> orders() const { return orders_; }
 
-        template <class Output, class X>
-        void step(const Output& model_output, X&& x) {
-            step_with(model_output, x, detail::no_noise<T>{});
-        }
-        template <class Output, class X, class Noise>
-        void step(const Output& model_output, X&& x, Noise&& noise) {
-            step_with(model_output, x, noise);
-        }
-
     private:
         // The listed order, lowered while there are fewer outputs (diffusers: a run entered mid-grid).
         [[nodiscard]] index current_order() const {
@@ -119,14 +111,13 @@ public:
             return std::min(orders_[static_cast<std::size_t>(this->step_index())], available);
         }
 
-        template <class Output, class X, class Noise>
-        void step_with(const Output& model_output, X& x_in, Noise&& noise_in) {
-            const view<T> x = flat(x_in);
+        friend detail::stepping<run, T>;
+        template <class Noise>
+        void step_views(const_view<T> output, view<T> x, Noise&& noise_in) {
             const index order = current_order();
-            this->record(cflat(model_output), cflat(x), this->current_level());
-            const const_view<T> z =
-                detail::acquire_noise<T>(detail::to_noise_argument<T>(noise_in), view<T>(noise_.data(), noise_.size()),
-                                         detail::is_sde(this->kind()), name);
+            this->record(output, cflat(x), this->current_level());
+            const const_view<T> z = detail::acquire_noise<T>(noise_in, view<T>(noise_.data(), noise_.size()),
+                                                             detail::is_sde(this->kind()), name);
             if (z.size() != 0) require_size("noise.size()", z.size(), x.size());
             if (order == 1 && start_.size() > 0) start_ = x;  // the group's starting sample
             const const_view<T> base = order == 1 ? cflat(x) : const_view<T>(start_.data(), start_.size());

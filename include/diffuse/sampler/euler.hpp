@@ -18,6 +18,7 @@
 #include <string_view>
 
 #include "diffuse/sampler/detail/sampler_shell.hpp"
+#include "diffuse/sampler/detail/stepping.hpp"
 #include "diffuse/sampler/detail/update.hpp"
 #include "diffuse/sampler/sigma_run.hpp"
 
@@ -49,7 +50,7 @@ public:
 
     using euler::sampler_shell::sampler_shell;
 
-    class run : public detail::sigma_run_state<T> {
+    class run : public detail::sigma_run_state<T>, public detail::stepping<run, T> {
     public:
         run(const euler& sampler, sigma_grid<T> grid, layout shape)
             : detail::sigma_run_state<T>(std::move(grid), shape, sampler.options().space, sampler.options().prediction),
@@ -73,32 +74,22 @@ public:
         }
         [[nodiscard]] evaluation_context<T> context() { return context_of(*this); }
 
-        template <class Output, class X>
-        void step(const Output& model_output, X&& x) {
-            step_with(model_output, x, detail::no_noise<T>{});
-        }
-        template <class Output, class X, class Noise>
-        void step(const Output& model_output, X&& x, Noise&& noise) {
-            step_with(model_output, x, noise);
-        }
-
     private:
         [[nodiscard]] bool churns(T sigma) const {
             const auto& o = sampler_->options();
             return o.s_churn > T(0) && o.s_tmin <= sigma && sigma <= o.s_tmax;
         }
 
-        template <class Output, class X, class Noise>
-        void step_with(const Output& model_output, X& x_in, Noise&& noise_in) {
-            const_view<T> output = flat(model_output);
-            view<T> x = flat(x_in);
+        friend detail::stepping<run, T>;
+        template <class Noise>
+        void step_views(const_view<T> output, view<T> x, Noise&& noise_in) {
             this->check_buffers(output.size(), x.size());
             const auto& o = sampler_->options();
             noise_level<T> level = this->current_level();
             const T sigma = level.sigma, next = this->next_level().sigma;
             if (o.renoise) {
-                const const_view<T> z = detail::acquire_noise<T>(detail::to_noise_argument<T>(noise_in),
-                                                                 view<T>(noise_.data(), noise_.size()), true, name);
+                const const_view<T> z =
+                    detail::acquire_noise<T>(noise_in, view<T>(noise_.data(), noise_.size()), true, name);
                 require_size("noise.size()", z.size(), x.size());
                 const T scale = this->space_ == state_space::denoiser ? T(1) : this->next_level().alpha;
                 const detail::linear_update<T> u{
@@ -112,8 +103,8 @@ public:
                               : T(0);
             const T sigma_hat = sigma * (gamma + T(1));
             if (gamma > T(0)) {
-                const const_view<T> z = detail::acquire_noise<T>(detail::to_noise_argument<T>(noise_in),
-                                                                 view<T>(noise_.data(), noise_.size()), true, name);
+                const const_view<T> z =
+                    detail::acquire_noise<T>(noise_in, view<T>(noise_.data(), noise_.size()), true, name);
                 require_size("noise.size()", z.size(), x.size());
                 x += (o.s_noise * std::sqrt(sigma_hat * sigma_hat - sigma * sigma)) * z;
             }

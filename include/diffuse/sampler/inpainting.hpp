@@ -15,6 +15,7 @@
 
 #include "diffuse/core/error.hpp"
 #include "diffuse/core/view.hpp"
+#include "diffuse/sampler/detail/stepping.hpp"
 #include "diffuse/sampler/img2img.hpp"
 #include "diffuse/sampler/run.hpp"
 
@@ -67,7 +68,7 @@ namespace sampler {
 
 // A run that blends after every step (inpaint_blend::apply), for the loop API and the facade.
 template <class Run, Real T>
-class inpainting_run {
+class inpainting_run : public detail::stepping<inpainting_run<Run, T>, T> {
 public:
     inpainting_run(Run run, const inpaint_blend<T>& blend) : run_(std::move(run)), blend_(&blend) {}
 
@@ -90,18 +91,15 @@ public:
     void set_check_finite(bool on) requires requires(Run& r) { r.set_check_finite(on); }
     { run_.set_check_finite(on); }
 
-    template <class Output, class X>
-    void step(const Output& output, X&& x) {
-        run_.step(output, x);
-        blend_->apply(run_, x);
-    }
-    template <class Output, class X, class Noise>
-    void step(const Output& output, X&& x, Noise&& noise) {
+private:
+    // The inner run (typed or config::any_run) checks and uses the noise.
+    friend detail::stepping<inpainting_run, T>;
+    template <class Noise>
+    void step_views(const_view<T> output, view<T> x, Noise&& noise) {
         run_.step(output, x, noise);
         blend_->apply(run_, x);
     }
 
-private:
     Run run_;
     const inpaint_blend<T>* blend_;
 };

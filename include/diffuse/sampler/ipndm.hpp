@@ -17,6 +17,7 @@
 
 #include "diffuse/sampler/detail/pseudo_numerical.hpp"
 #include "diffuse/sampler/detail/sampler_shell.hpp"
+#include "diffuse/sampler/detail/stepping.hpp"
 #include "diffuse/sampler/sigma_run.hpp"
 
 namespace diffuse::sampler {
@@ -42,7 +43,7 @@ public:
 
     using ipndm::sampler_shell::sampler_shell;
 
-    class run : public detail::sigma_run_state<T> {
+    class run : public detail::sigma_run_state<T>, public detail::stepping<run, T> {
     public:
         run(const ipndm& sampler, sigma_grid<T> grid, layout shape)
             : detail::sigma_run_state<T>(std::move(grid), shape, sampler.options().space, sampler.options().prediction),
@@ -51,18 +52,10 @@ public:
         [[nodiscard]] double model_time() const { return this->current_level().model_time; }
         [[nodiscard]] T input_scale() const { return this->input_scale_at(this->current_level()); }
 
-        template <class Output, class X>
-        void step(const Output& model_output, X&& x) {
-            step_with(cflat(model_output), flat(x));
-        }
-        // iPNDM is deterministic: a noise argument is accepted (for generic loops) and not used.
-        template <class Output, class X, class Noise>
-        void step(const Output& model_output, X&& x, Noise&&) {
-            step_with(cflat(model_output), flat(x));
-        }
-
     private:
-        void step_with(const_view<T> out, view<T> x) {
+        // iPNDM is deterministic: stepping passes no noise here.
+        friend detail::stepping<run, T>;
+        void step_views(const_view<T> out, view<T> x) {
             this->check_buffers(out.size(), x.size());
             const auto& level = this->current_level();
             const auto& next = this->next_level();

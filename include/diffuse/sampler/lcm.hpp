@@ -17,6 +17,7 @@
 #include "diffuse/predict/thresholding.hpp"
 #include "diffuse/sampler/detail/consistency.hpp"
 #include "diffuse/sampler/detail/sampler_shell.hpp"
+#include "diffuse/sampler/detail/stepping.hpp"
 #include "diffuse/sampler/detail/update.hpp"
 #include "diffuse/sampler/run.hpp"
 #include "diffuse/schedule/discrete.hpp"
@@ -73,7 +74,7 @@ public:
 
     [[nodiscard]] const schedule::discrete<T>& noise_schedule() const { return schedule_; }
 
-    class run : public detail::discrete_run_state<T> {
+    class run : public detail::discrete_run_state<T>, public detail::stepping<run, T> {
     public:
         run(const lcm& sampler, std::vector<timestep> grid, layout shape)
             : detail::discrete_run_state<T>(std::move(grid), shape, sampler.schedule_), sampler_(&sampler) {
@@ -91,20 +92,10 @@ public:
             }
         }
 
-        template <class Output, class X>
-        void step(const Output& model_output, X&& x) {
-            step_with(model_output, x, detail::no_noise<T>{});
-        }
-        template <class Output, class X, class Noise>
-        void step(const Output& model_output, X&& x, Noise&& noise) {
-            step_with(model_output, x, noise);
-        }
-
     private:
-        template <class Output, class X, class Noise>
-        void step_with(const Output& model_output, X& x_in, Noise&& noise_in) {
-            const const_view<T> output = flat(model_output);
-            const view<T> x = flat(x_in);
+        friend detail::stepping<run, T>;
+        template <class Noise>
+        void step_views(const_view<T> output, view<T> x, Noise&& noise_in) {
             this->check_buffers(output.size(), x.size());
             const auto& s = *sampler_;
             const timestep t = this->current_timestep(), next = this->next_timestep();
@@ -119,8 +110,8 @@ public:
             u.to_x0 = on_d * c.out;
             u.to_x = on_d * c.skip;
             u.to_noise = last ? T(0) : std::sqrt(T(1) - ab_next);
-            const const_view<T> noise = detail::acquire_noise<T>(detail::to_noise_argument<T>(noise_in),
-                                                                 view<T>(noise_.data(), noise_.size()), !last, name);
+            const const_view<T> noise =
+                detail::acquire_noise<T>(noise_in, view<T>(noise_.data(), noise_.size()), !last, name);
             if (!last) require_size("noise.size()", noise.size(), x.size());
             detail::apply(u, s.options().x0, output, x, noise, this->shape_.batch, view<T>(x0_.data(), x0_.size()),
                           view<T>(quantile_.data(), quantile_.size()));

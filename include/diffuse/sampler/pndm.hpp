@@ -28,6 +28,7 @@
 #include "diffuse/predict/parameterization.hpp"
 #include "diffuse/sampler/detail/pseudo_numerical.hpp"
 #include "diffuse/sampler/detail/sampler_shell.hpp"
+#include "diffuse/sampler/detail/stepping.hpp"
 #include "diffuse/sampler/run.hpp"
 #include "diffuse/sampler/step_target.hpp"
 #include "diffuse/schedule/discrete.hpp"
@@ -63,7 +64,7 @@ public:
         return this->options().set_alpha_to_one ? T(1) : schedule_.alphas_cumprod()[0];
     }
 
-    class run : public detail::discrete_run_state<T> {
+    class run : public detail::discrete_run_state<T>, public detail::stepping<run, T> {
     public:
         run(const pndm& sampler, std::vector<timestep> grid, layout shape)
             : detail::discrete_run_state<T>(std::move(grid), shape, sampler.schedule_),
@@ -114,16 +115,6 @@ public:
         }
         [[nodiscard]] evaluation_context<T> context() { return context_of(*this); }
 
-        template <class Output, class X>
-        void step(const Output& model_output, X&& x) {
-            step_with(cflat(model_output), flat(x));
-        }
-        // PNDM is deterministic: a noise argument is accepted (for generic loops) and not used.
-        template <class Output, class X, class Noise>
-        void step(const Output& model_output, X&& x, Noise&&) {
-            step_with(cflat(model_output), flat(x));
-        }
-
     private:
         [[nodiscard]] bool runge_kutta() const {
             return !sampler_->options().skip_prk_steps && this->steps_taken() < warmup_steps;
@@ -145,7 +136,9 @@ public:
             return transfer(this->current_timestep(), to);
         }
 
-        void step_with(const_view<T> out, view<T> x) {
+        // PNDM is deterministic: stepping passes no noise here.
+        friend detail::stepping<run, T>;
+        void step_views(const_view<T> out, view<T> x) {
             this->check_buffers(out.size(), x.size());
             const timestep t = this->current_timestep(), next = this->next_timestep();
             const auto eps = eps_at(evaluation_timestep());

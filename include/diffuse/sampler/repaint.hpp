@@ -29,6 +29,7 @@
 #include "diffuse/predict/parameterization.hpp"
 #include "diffuse/predict/thresholding.hpp"
 #include "diffuse/sampler/detail/sampler_shell.hpp"
+#include "diffuse/sampler/detail/stepping.hpp"
 #include "diffuse/sampler/detail/update.hpp"
 #include "diffuse/sampler/run.hpp"
 #include "diffuse/schedule/discrete.hpp"
@@ -95,7 +96,7 @@ public:
 
     [[nodiscard]] const schedule::discrete<T>& noise_schedule() const { return schedule_; }
 
-    class run {
+    class run : public detail::stepping<run, T> {
     public:
         run(const repaint& sampler, std::vector<timestep> grid, layout shape)
             : grid_(std::move(grid)), shape_(shape), sampler_(&sampler) {
@@ -136,21 +137,15 @@ public:
         [[nodiscard]] evaluation_context<T> context() { return context_of(*this); }
         [[nodiscard]] run_memory<T>& memory() { return memory_; }
 
-        // Every step draws noise: without a noise argument it is an error naming it.
-        template <class Output, class X>
-        void step(const Output& model_output, X&& x) {
-            step(model_output, x, detail::no_noise<T>{});
-        }
-
-        // A noise buffer serves every draw of the call (the step's and its jumps'); a noise source
-        // draws afresh for each, as diffusers does.
-        template <class Output, class X, class Noise>
-        void step(const Output& model_output, X&& x_in, Noise&& noise_in) {
-            const const_view<T> output = flat(model_output);
-            view<T> x = flat(x_in);
+    private:
+        // Every step draws noise: without a noise argument it is an error naming it. A noise buffer
+        // serves every draw of the call (the step's and its jumps'); a noise source draws afresh for
+        // each, as diffusers does.
+        friend detail::stepping<run, T>;
+        template <class Noise>
+        void step_views(const_view<T> output, view<T> x, Noise&& noise) {
             require_size("x.size()", x.size(), shape_.size);
             require_size("model_output.size()", output.size(), shape_.size);
-            auto&& noise = detail::to_noise_argument<T>(noise_in);
             const auto& o = sampler_->options();
             const auto& schedule = sampler_->schedule_;
             const timestep t = current_timestep(), previous = t - stride_;
@@ -180,7 +175,6 @@ public:
             }
         }
 
-    private:
         template <class Noise>
         const_view<T> draw(Noise& noise) {
             const const_view<T> z = detail::acquire_noise<T>(noise, view<T>(noise_.data(), noise_.size()), true, name);

@@ -15,6 +15,7 @@
 
 #include "diffuse/sampler/detail/kdiffusion.hpp"
 #include "diffuse/sampler/detail/sampler_shell.hpp"
+#include "diffuse/sampler/detail/stepping.hpp"
 #include "diffuse/sampler/detail/update.hpp"
 #include "diffuse/sampler/sigma_run.hpp"
 
@@ -39,7 +40,7 @@ public:
 
     using rf_euler_ancestral::sampler_shell::sampler_shell;
 
-    class run : public detail::sigma_run_state<T> {
+    class run : public detail::sigma_run_state<T>, public detail::stepping<run, T> {
     public:
         run(const rf_euler_ancestral& sampler, sigma_grid<T> grid, layout shape)
             : detail::sigma_run_state<T>(std::move(grid), shape, state_space::model, sampler.options().prediction),
@@ -50,15 +51,10 @@ public:
         [[nodiscard]] double model_time() const { return this->current_level().model_time; }
         [[nodiscard]] T input_scale() const { return T(1); }
 
-        template <class Output, class X>
-        void step(const Output& model_output, X&& x) {
-            step(model_output, x, detail::no_noise<T>{});
-        }
-
-        template <class Output, class X, class Noise>
-        void step(const Output& model_output, X&& x_in, Noise&& noise_in) {
-            const const_view<T> output = flat(model_output);
-            const view<T> x = flat(x_in);
+    private:
+        friend detail::stepping<run, T>;
+        template <class Noise>
+        void step_views(const_view<T> output, view<T> x, Noise&& noise) {
             this->check_buffers(output.size(), x.size());
             const noise_level<T>& level = this->current_level();
             // flow times s = alpha * (k-diffusion sigma), 1 - s = alpha
@@ -84,7 +80,6 @@ public:
                 u.to_x0 *= rescale;
                 u.to_noise = std::sqrt(std::max(variance, T(0))) * options_.s_noise;
             }
-            auto&& noise = detail::to_noise_argument<T>(noise_in);
             const const_view<T> z =
                 detail::acquire_noise<T>(noise, view<T>(noise_.data(), noise_.size()), stochastic(), name);
             if (stochastic()) require_size("noise.size()", z.size(), x.size());
@@ -92,7 +87,6 @@ public:
             this->advance();
         }
 
-    private:
         [[nodiscard]] bool stochastic() const { return options_.eta > T(0) && options_.s_noise > T(0); }
 
         rf_euler_ancestral_options<T> options_;

@@ -30,6 +30,7 @@
 
 #include "diffuse/sampler/detail/exponential_integrator.hpp"
 #include "diffuse/sampler/detail/sampler_shell.hpp"
+#include "diffuse/sampler/detail/stepping.hpp"
 
 namespace diffuse::sampler {
 
@@ -84,7 +85,7 @@ public:
 
     using sa_solver::sampler_shell::sampler_shell;
 
-    class run : public detail::exponential_run<T> {
+    class run : public detail::exponential_run<T>, public detail::stepping<run, T> {
     public:
         run(const sa_solver& sampler, sigma_grid<T> grid, layout shape)
             : detail::exponential_run<T>(
@@ -117,17 +118,13 @@ public:
             return std::min(order, i + 2);
         }
 
-        template <class Output, class X>
-        void step(const Output& model_output, X&& x) {
-            step(model_output, x, detail::no_noise<T>{});
-        }
-
-        template <class Output, class X, class Noise>
-        void step(const Output& model_output, X&& x_in, Noise&& noise_in) {
-            const view<T> x = flat(x_in);
+    private:
+        friend detail::stepping<run, T>;
+        template <class Noise>
+        void step_views(const_view<T> output, view<T> x, Noise&& noise) {
             const index i = this->step_index();
             const noise_level<T>& level = this->current_level();
-            this->record(cflat(model_output), cflat(x), level);
+            this->record(output, cflat(x), level);
             static constexpr std::array<index, 4> ages{0, 1, 2, 3};
             if (i > 0) {  // SA-Corrector: redo step i - 1 with the output at its end point among the nodes
                 const noise_level<T>& from = this->grid_[i - 1];
@@ -140,7 +137,6 @@ public:
             // Drawn on every step, as diffusers does; needed when tau is not 0 here.
             const double tau = options_.tau(level.model_time);
             constexpr bool given = !std::is_same_v<std::remove_cvref_t<Noise>, detail::no_noise<T>>;
-            auto&& noise = detail::to_noise_argument<T>(noise_in);
             const const_view<T> z =
                 detail::acquire_noise<T>(noise, view<T>(noise_.data(), noise_.size()), given || tau != 0.0, name);
             if (z.size() > 0) {
@@ -158,7 +154,6 @@ public:
             this->advance();
         }
 
-    private:
         // The exact weights of the tau-SDE step, with the order-2 modification of the data integrand
         // (the linear term's weight alpha_t H / 2 in r = (lambda - lambda_s)/h, H = (1 + tau^2) h).
         [[nodiscard]] detail::exponential_step sa_weights(const noise_level<T>& from, const noise_level<T>& to,

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "diffuse/sampler/detail/sampler_shell.hpp"
+#include "diffuse/sampler/detail/stepping.hpp"
 #include "diffuse/sampler/detail/update.hpp"
 #include "diffuse/sampler/run.hpp"
 #include "diffuse/schedule/sigmas.hpp"
@@ -65,7 +66,7 @@ public:
     using scm::sampler_shell::sampler_shell;
 
     // start() takes n + 1 decreasing angles (scm_angles), the last usually 0.
-    class run {
+    class run : public detail::stepping<run, T> {
     public:
         run(const scm& sampler, std::vector<double> angles, layout shape)
             : angles_(std::move(angles)), shape_(shape), options_(sampler.options()) {
@@ -99,21 +100,15 @@ public:
         }
         [[nodiscard]] evaluation_context<T> context() { return context_of(*this); }
 
-        template <class Output, class X>
-        void step(const Output& model_output, X&& x) {
-            step(model_output, x, detail::no_noise<T>{});
-        }
-
-        template <class Output, class X, class Noise>
-        void step(const Output& model_output, X&& x_in, Noise&& noise_in) {
-            const const_view<T> output = flat(model_output);
-            const view<T> x = flat(x_in);
+    private:
+        friend detail::stepping<run, T>;
+        template <class Noise>
+        void step_views(const_view<T> output, view<T> x, Noise&& noise) {
             require_size("x.size()", x.size(), shape_.size);
             require_size("model_output.size()", output.size(), shape_.size);
             const T s = static_cast<T>(current()), t = static_cast<T>(angles_[static_cast<std::size_t>(step_ + 1)]);
             // drawn whenever a noise argument is given (diffusers draws on every step); needed unless t = 0
             constexpr bool given = !std::is_same_v<std::remove_cvref_t<Noise>, detail::no_noise<T>>;
-            auto&& noise = detail::to_noise_argument<T>(noise_in);
             const const_view<T> z =
                 detail::acquire_noise<T>(noise, view<T>(noise_.data(), noise_.size()), given || t != T(0), name);
             // x' = cos(t) x0 + sin(t) sigma_data z with x0 = cos(s) x - sin(s) F: one fused update
@@ -125,7 +120,6 @@ public:
             ++step_;
         }
 
-    private:
         [[nodiscard]] double current() const {
             require(!done(), "step_index", step_, "< num_steps (the run has finished)");
             return angles_[static_cast<std::size_t>(step_)];

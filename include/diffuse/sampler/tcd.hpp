@@ -16,6 +16,7 @@
 
 #include "diffuse/predict/parameterization.hpp"
 #include "diffuse/sampler/detail/sampler_shell.hpp"
+#include "diffuse/sampler/detail/stepping.hpp"
 #include "diffuse/sampler/detail/update.hpp"
 #include "diffuse/sampler/lcm.hpp"
 #include "diffuse/sampler/run.hpp"
@@ -51,7 +52,7 @@ public:
         return static_cast<timestep>(std::floor(product));
     }
 
-    class run : public detail::discrete_run_state<T> {
+    class run : public detail::discrete_run_state<T>, public detail::stepping<run, T> {
     public:
         run(const tcd& sampler, std::vector<timestep> grid, layout shape)
             : detail::discrete_run_state<T>(std::move(grid), shape, sampler.schedule_), sampler_(&sampler) {
@@ -64,20 +65,10 @@ public:
             if (sampler.options().gamma > T(0) && this->grid_.size() > 1) noise_.resize(shape.size);
         }
 
-        template <class Output, class X>
-        void step(const Output& model_output, X&& x) {
-            step_with(model_output, x, detail::no_noise<T>{});
-        }
-        template <class Output, class X, class Noise>
-        void step(const Output& model_output, X&& x, Noise&& noise) {
-            step_with(model_output, x, noise);
-        }
-
     private:
-        template <class Output, class X, class Noise>
-        void step_with(const Output& model_output, X& x_in, Noise&& noise_in) {
-            const const_view<T> output = flat(model_output);
-            const view<T> x = flat(x_in);
+        friend detail::stepping<run, T>;
+        template <class Noise>
+        void step_views(const_view<T> output, view<T> x, Noise&& noise_in) {
             this->check_buffers(output.size(), x.size());
             const auto& s = *sampler_;
             const bool last = this->next_timestep() < 0;
@@ -92,8 +83,8 @@ public:
             u.to_x0 = keep * std::sqrt(ab_s);
             u.to_eps = keep * std::sqrt(T(1) - ab_s);
             u.to_noise = noisy ? std::sqrt(T(1) - ab_next / ab_s) : T(0);
-            const const_view<T> noise = detail::acquire_noise<T>(detail::to_noise_argument<T>(noise_in),
-                                                                 view<T>(noise_.data(), noise_.size()), noisy, name);
+            const const_view<T> noise =
+                detail::acquire_noise<T>(noise_in, view<T>(noise_.data(), noise_.size()), noisy, name);
             if (noisy) require_size("noise.size()", noise.size(), x.size());
             detail::apply(u, {}, output, x, noise, this->shape_.batch, view<T>(nullptr, 0), view<T>(nullptr, 0));
             this->advance();

@@ -27,6 +27,7 @@
 
 #include "diffuse/sampler/detail/exponential_integrator.hpp"
 #include "diffuse/sampler/detail/sampler_shell.hpp"
+#include "diffuse/sampler/detail/stepping.hpp"
 
 namespace diffuse::sampler {
 
@@ -67,7 +68,7 @@ public:
 
     using unipc::sampler_shell::sampler_shell;
 
-    class run : public detail::exponential_run<T> {
+    class run : public detail::exponential_run<T>, public detail::stepping<run, T> {
     public:
         run(const unipc& sampler, sigma_grid<T> grid, layout shape)
             : detail::exponential_run<T>(
@@ -87,18 +88,13 @@ public:
             return std::min(order, i - this->begin_index() + 1);  // warm-up over the steps taken
         }
 
-        // Deterministic: a noise argument (the loop API passes one through) is not used.
-        template <class Output, class X, class Noise>
-        void step(const Output& model_output, X&& x, Noise&&) {
-            step(model_output, x);
-        }
-
-        template <class Output, class X>
-        void step(const Output& model_output, X&& x_in) {
-            const view<T> x = flat(x_in);
+    private:
+        // Deterministic: stepping passes no noise here.
+        friend detail::stepping<run, T>;
+        void step_views(const_view<T> output, view<T> x) {
             const index i = this->step_index();
             const auto& skip = sampler_->options().disable_corrector;
-            this->record(cflat(model_output), cflat(x), this->current_level());
+            this->record(output, cflat(x), this->current_level());
             // UniC (Algorithm 2): the newest output is the extra node at r = 1.
             if (this->steps_taken() > 0 && std::find(skip.begin(), skip.end(), i - 1) == skip.end()) {
                 update(x, const_view<T>(last_sample_.data(), last_sample_.size()), 1, previous_order_, true);
@@ -109,7 +105,6 @@ public:
             this->advance();
         }
 
-    private:
         // x = UniP-p (corrector = false) or UniC-p (true) from `base` at history entry `from` (its level
         // s0) to the level after it, over the entries from, from + 1, ..., from + p - 1 (and entry 0,
         // the new output, for the corrector).

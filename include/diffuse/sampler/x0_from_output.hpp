@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "diffuse/core/view.hpp"
+#include "diffuse/sampler/detail/stepping.hpp"
 #include "diffuse/sampler/run.hpp"
 #include "diffuse/schedule/sigmas.hpp"
 
@@ -40,7 +41,7 @@ public:
 
     x0_from_output(Inner inner, Weights weights) : inner_(std::move(inner)), weights_(std::move(weights)) {}
 
-    class run {
+    class run : public detail::stepping<run, T> {
     public:
         run(const x0_from_output& sampler, typename Inner::run inner)
             : inner_(std::move(inner)), weights_(&sampler.weights_), x0_(inner_.shape().size) {}
@@ -57,20 +58,14 @@ public:
         [[nodiscard]] evaluation_context<T> context() { return context_of(*this); }
         [[nodiscard]] run_memory<T>& memory() { return inner_.memory(); }
 
-        template <class Output, class X>
-        void step(const Output& model_output, X&& x) {
-            inner_.step(clean(model_output, x), x);
-        }
-        template <class Output, class X, class Noise>
-        void step(const Output& model_output, X&& x, Noise&& noise) {
-            inner_.step(clean(model_output, x), x, noise);
-        }
-
     private:
-        template <class Output, class X>
-        const_view<T> clean(const Output& model_output, X& x_in) {
-            const const_view<T> output = cflat(model_output);
-            const const_view<T> x = cflat(flat(x_in));
+        // The inner run steps with x0 in place of the model output (it checks the noise itself).
+        friend detail::stepping<run, T>;
+        template <class Noise>
+        void step_views(const_view<T> output, view<T> x, Noise&& noise) {
+            inner_.step(clean(output, cflat(x)), x, noise);
+        }
+        const_view<T> clean(const_view<T> output, const_view<T> x) {
             require_size("model_output.size()", output.size(), x0_.size());
             require_size("x.size()", x.size(), x0_.size());
             const output_weights<T> w = (*weights_)(inner_.current_level());

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "diffuse/sampler/detail/sampler_shell.hpp"
+#include "diffuse/sampler/detail/stepping.hpp"
 #include "diffuse/sampler/sigma_run.hpp"
 #include "diffuse/schedule/process.hpp"
 #include "diffuse/sde/predictor_corrector.hpp"
@@ -89,7 +90,7 @@ public:
         return {schedule::sigma_grid<T>(std::move(levels), o.sigma_max), std::move(from), std::move(to)};
     }
 
-    class run : public sampler::detail::sigma_run_state<T> {
+    class run : public sampler::detail::sigma_run_state<T>, public sampler::detail::stepping<run, T> {
     public:
         run(const score_sde_ve& sampler, score_sde_ve_grid<T> grid, sampler::layout shape)
             : sampler::detail::sigma_run_state<T>(std::move(grid.levels), shape, sampler::state_space::denoiser,
@@ -105,16 +106,16 @@ public:
         // Corrector evaluations done in the current step (the predictor's comes after correct_steps).
         [[nodiscard]] index corrections_done() const { return corrections_; }
 
+    private:
         // One evaluation's output (the score). Every evaluation draws: the noise, a source or a buffer of
         // x.size() values, is required.
-        template <class Output, class X, class Noise = sampler::detail::no_noise<T>>
-        void step(const Output& model_output, X&& x_in, Noise&& noise_in = Noise{}) {
+        friend sampler::detail::stepping<run, T>;
+        template <class Noise>
+        void step_views(const_view<T> score, view<T> x, Noise&& noise_in) {
             require(!this->done(), "step_index", this->step_index(), "< num_steps (the run has finished)");
-            const const_view<T> score = flat(model_output);
-            const view<T> x = flat(x_in);
             this->check_buffers(score.size(), x.size());
-            const const_view<T> noise = sampler::detail::acquire_noise<T>(
-                sampler::detail::to_noise_argument<T>(noise_in), view<T>(noise_.data(), noise_.size()), true, name);
+            const const_view<T> noise =
+                sampler::detail::acquire_noise<T>(noise_in, view<T>(noise_.data(), noise_.size()), true, name);
             require_size("noise.size()", noise.size(), x.size());
             const auto& o = sampler_->options();
             if (corrections_ < o.correct_steps) {
@@ -131,7 +132,6 @@ public:
             this->advance();
         }
 
-    private:
         const score_sde_ve* sampler_;
         std::vector<T> from_, to_;
         buffer<T> noise_;

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <utility>
 
+#include "diffuse/sampler/detail/stepping.hpp"
 #include "diffuse/sampler/detail/update.hpp"
 #include "diffuse/sampler/level_map.hpp"
 #include "diffuse/sampler/sigma_run.hpp"
@@ -111,7 +112,7 @@ void validate_noise_options(T eta, T s_noise) {
 // current grid step. Derived runs implement update(output, x, noise) for one model evaluation and
 // call evaluate_at() to ask for another evaluation in the same step, or finish_step().
 template <Real T, class Derived>
-class kdiffusion_run : public sigma_run_state<T> {
+class kdiffusion_run : public sigma_run_state<T>, public stepping<kdiffusion_run<T, Derived>, T> {
 public:
     kdiffusion_run(sigma_grid<T> grid, layout shape, predict::prediction prediction, std::string_view name)
         : sigma_run_state<T>(std::move(grid), shape, state_space::denoiser, prediction),
@@ -135,18 +136,12 @@ public:
     [[nodiscard]] const noise_level<T>& evaluation_level() const { return evaluation(); }
     [[nodiscard]] evaluation_context<T> context() { return context_of(*this); }
 
-    template <class Output, class X>
-    void step(const Output& model_output, X&& x) {
-        no_noise<T> none;
-        step(model_output, x, none);
-    }
-    template <class Output, class X, class Noise>
-    void step(const Output& model_output, X&& x_in, Noise&& noise_in) {
-        const const_view<T> output = flat(model_output);
-        const view<T> x = flat(x_in);
+private:
+    friend stepping<kdiffusion_run, T>;
+    template <class Noise>
+    void step_views(const_view<T> output, view<T> x, Noise&& noise) {
         this->check_buffers(output.size(), x.size());
         (void)evaluation();
-        auto&& noise = to_noise_argument<T>(noise_in);
         static_cast<Derived&>(*this).update(output, x, noise);
     }
 
