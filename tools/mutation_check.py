@@ -319,7 +319,7 @@ def test_mutant(b, mutant, scratch, timeout, registry_lib):
         objs = []
         for kind in ("float", "double"):
             obj = os.path.join(scratch, f"registry_{kind}.o")
-            cmd, cwd = b.compile_command(f"tests/registry_instances_{kind}.cpp", obj)
+            cmd, cwd = b.compile_command(f"src/facade_{kind}.cpp", obj)
             if run(cmd, cwd).returncode != 0:
                 return "compile error", ""
             objs.append(obj)
@@ -340,7 +340,7 @@ def test_mutant(b, mutant, scratch, timeout, registry_lib):
         link = b.link_command(test)
         link = link.replace(f"tests/CMakeFiles/{test}.dir/{test}.cpp.o", obj)
         link = link.replace(f"-o tests/{test} ", f"-o {exe} ")
-        link = link.replace("tests/libdiffuse_test_registry.a", lib)
+        link = link.replace("libdiffuse_facade.a", lib)
         if run(link, b.dir).returncode != 0:
             return "compile error", test
         try:
@@ -389,12 +389,12 @@ def main():
     tests = sorted({t for mu in selected for t in mu.tests})
     print(f"baseline: {len(tests)} test programs (built in {b.dir} where missing)", flush=True)
     if not args.skip_baseline:
-        b.ninja(["tests/libdiffuse_test_registry.a"] + [t for t in tests if not os.path.exists(os.path.join(b.dir, "tests", t))],
+        b.ninja(["libdiffuse_facade.a"] + [t for t in tests if not os.path.exists(os.path.join(b.dir, "tests", t))],
                 args.jobs)
     for t in [] if args.skip_baseline else tests:
         if run([os.path.join(b.dir, "tests", t)], b.dir, timeout=args.timeout).returncode != 0:
             sys.exit(f"baseline: {t} fails without any mutant; fix that first")
-    registry_lib = os.path.join(b.dir, "tests/libdiffuse_test_registry.a")
+    registry_lib = os.path.join(b.dir, "libdiffuse_facade.a")
     scratch = os.path.join(args.work, "scratch")
     os.makedirs(scratch, exist_ok=True)
 
