@@ -30,6 +30,12 @@ int main() {
     const Eigen::ArrayXf frozen = Eigen::ArrayXf::Zero(4);
     random::generator noise(1);
     sigma_run.step(output, frozen, noise);
+#elif defined(DIFFUSE_CASE_double_noise)
+    const sampler::euler_ancestral<float> ancestral;
+    std::vector<schedule::noise_level<float> > levels{{14.6f, 1.0f, 999.0}, {0.0f, 1.0f, 0.0}};
+    auto sigma_run = ancestral.start(schedule::sigma_grid<float>(std::move(levels), 14.6f), 4);
+    const std::vector<double> wide(4);
+    sigma_run.step(output, x, wide);
 #else
     run.step(output, x);
 #endif

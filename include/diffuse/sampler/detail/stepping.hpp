@@ -19,6 +19,11 @@
 
 namespace diffuse::sampler::detail {
 
+// What step() takes as noise: none, a noise source, or a buffer of the run's precision.
+template <class Noise, class T>
+concept noise_argument =
+    std::is_same_v<Noise, no_noise<T>> || random::noise_source<Noise, T> || output_buffer<Noise, T>;
+
 template <class Derived, Real T>
 class stepping {
 public:
@@ -36,7 +41,11 @@ public:
                       "x must be a writable buffer of the sampler's scalar type T: not const, and of the same "
                       "precision (float or double) as the sampler (an Eigen array, std::vector, std::span or "
                       "view<T>)");
-        if constexpr (output_buffer<Output, T> && state_buffer<std::remove_reference_t<X>, T>) {
+        static_assert(noise_argument<std::remove_cvref_t<Noise>, T>,
+                      "the noise must be a noise source (e.g. diffuse::random::generator) or a buffer of the "
+                      "sampler's scalar type T (float or double, as the sampler)");
+        if constexpr (output_buffer<Output, T> && state_buffer<std::remove_reference_t<X>, T> &&
+                      noise_argument<std::remove_cvref_t<Noise>, T>) {
             Derived& run = static_cast<Derived&>(*this);
             if constexpr (requires { run.step_views(cflat(model_output), flat(x)); }) {
                 run.step_views(cflat(model_output), flat(x));  // deterministic: the noise is not used
