@@ -89,7 +89,7 @@ struct swish {
         validate();
         if (beta == 0.0) return x * x / 4;  // sigma(0) = 1/2, also at x = +-inf
         return simd::on_scalar(x, [this](const auto& p) {
-            const auto [hi, lo] = gate(p);
+            const auto [hi, lo] = this->gate(p);
             const auto s = kernels::logistic(hi, lo);
             return s.exp_w.times(Eigen::internal::pdiv(Eigen::internal::pmul(p, p), Eigen::internal::pmul(s.d, s.d)));
         });
