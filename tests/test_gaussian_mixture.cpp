@@ -179,7 +179,8 @@ TEMPLATE_TEST_CASE("score equals finite differences of log_density_t", "[models]
         for (const auto [alpha, sigma] : noise_levels) {
             buf<T> score(x.size());
             g.score(flat(x), T(alpha), T(sigma), flat(score));
-            auto log_p = [&](const buf<T>& at, buf<T>& out) {
+            // the bindings by copy: C++20 allows capturing them by reference, clang 14 does not
+            auto log_p = [&, alpha = alpha, sigma = sigma](const buf<T>& at, buf<T>& out) {
                 g.log_density_t(flat(at), T(alpha), T(sigma), flat(out));
             };
             const buf<T> fd = gradient_fd<T>(log_p, x, g.dim(), fd_step<T>());
@@ -384,7 +385,7 @@ TEMPLATE_TEST_CASE("score divergence equals finite differences of the score", "[
             for (const std::optional<int> label : {std::optional<int>{}, std::optional<int>{1}}) {
                 buf<T> div(n);
                 g.score_divergence(flat(x), T(alpha), T(sigma), flat(div), label);
-                auto score = [&](const buf<T>& at, buf<T>& out) {
+                auto score = [&, alpha = alpha, sigma = sigma](const buf<T>& at, buf<T>& out) {
                     g.score(flat(at), T(alpha), T(sigma), flat(out), label);
                 };
                 const buf<T> fd = divergence_fd<T>(score, x, g.dim(), fd_step<T>());

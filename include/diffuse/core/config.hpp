@@ -24,7 +24,15 @@
 // softplus 1.20 -> 0.84 in bench_activations, where they were not inlined).
 // Not under AddressSanitizer (a build that checks, not measures), where forcing it costs
 // compile time: about a minute of CI for the activation and MLP tests.
+// (GCC says __SANITIZE_ADDRESS__, clang __has_feature(address_sanitizer).)
 #if defined(__SANITIZE_ADDRESS__)
+#define DIFFUSE_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define DIFFUSE_UNDER_ASAN 1
+#endif
+#endif
+#if defined(DIFFUSE_UNDER_ASAN)
 #define DIFFUSE_ALWAYS_INLINE inline
 #elif defined(__GNUC__) || defined(__clang__)
 #define DIFFUSE_ALWAYS_INLINE inline __attribute__((always_inline))
@@ -42,6 +50,19 @@
 #define DIFFUSE_NOINLINE __declspec(noinline)
 #else
 #define DIFFUSE_NOINLINE
+#endif
+
+// Whether std::string can be used in constant expressions, which the receptive-field module's
+// compile-time evaluation needs (rf/: layer labels and network names are std::strings). GCC 12
+// with its libstdc++ can; clang 14 with libstdc++ 12 (Debian 12's pair) cannot: it rejects
+// libstdc++'s constant-evaluated string constructor. So with clang on libstdc++ it is 0 and rf/
+// works at run time only; define it to 1 where your clang and libstdc++ evaluate std::string.
+#if !defined(DIFFUSE_CONSTEXPR_STRING)
+#if defined(__clang__) && defined(__GLIBCXX__)
+#define DIFFUSE_CONSTEXPR_STRING 0
+#else
+#define DIFFUSE_CONSTEXPR_STRING 1
+#endif
 #endif
 
 namespace diffuse {
