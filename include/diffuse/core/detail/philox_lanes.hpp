@@ -72,6 +72,30 @@ inline words one_plus_float(words w) {
 inline words one_plus_double(words w) {
     return _mm512_or_si512(_mm512_srli_epi64(w, 12), _mm512_set1_epi64(0x3FF0000000000000ll));
 }
+// 32-bit lane arithmetic for the float angle (words_to_angle in random.hpp).
+inline words add32(words a, u32 b) {
+    return _mm512_add_epi32(a, _mm512_set1_epi32(static_cast<int>(b)));
+}
+template <int n>
+inline words shift_left32(words a) {
+    return _mm512_slli_epi32(a, n);
+}
+template <int n>
+inline words shift_right_signed32(words a) {
+    return _mm512_srai_epi32(a, n);
+}
+inline words or32(words a, u32 b) {
+    return _mm512_or_si512(a, _mm512_set1_epi32(static_cast<int>(b)));
+}
+inline words and32(words a, u32 b) {
+    return _mm512_and_si512(a, _mm512_set1_epi32(static_cast<int>(b)));
+}
+inline words bit_xor(words a, words b) {
+    return _mm512_xor_si512(a, b);
+}
+inline __m512 to_float(words a) {
+    return _mm512_cvtepi32_ps(a);
+}
 #elif defined(EIGEN_VECTORIZE_AVX2)
 using words = __m256i;
 inline words broadcast(u64 v) {
@@ -100,6 +124,29 @@ inline words one_plus_float(words w) {
 }
 inline words one_plus_double(words w) {
     return _mm256_or_si256(_mm256_srli_epi64(w, 12), _mm256_set1_epi64x(0x3FF0000000000000ll));
+}
+inline words add32(words a, u32 b) {
+    return _mm256_add_epi32(a, _mm256_set1_epi32(static_cast<int>(b)));
+}
+template <int n>
+inline words shift_left32(words a) {
+    return _mm256_slli_epi32(a, n);
+}
+template <int n>
+inline words shift_right_signed32(words a) {
+    return _mm256_srai_epi32(a, n);
+}
+inline words or32(words a, u32 b) {
+    return _mm256_or_si256(a, _mm256_set1_epi32(static_cast<int>(b)));
+}
+inline words and32(words a, u32 b) {
+    return _mm256_and_si256(a, _mm256_set1_epi32(static_cast<int>(b)));
+}
+inline words bit_xor(words a, words b) {
+    return _mm256_xor_si256(a, b);
+}
+inline __m256 to_float(words a) {
+    return _mm256_cvtepi32_ps(a);
 }
 #else
 using words = __m128i;
@@ -130,6 +177,29 @@ inline words one_plus_float(words w) {
 }
 inline words one_plus_double(words w) {
     return _mm_or_si128(_mm_srli_epi64(w, 12), _mm_set1_epi64x(0x3FF0000000000000ll));
+}
+inline words add32(words a, u32 b) {
+    return _mm_add_epi32(a, _mm_set1_epi32(static_cast<int>(b)));
+}
+template <int n>
+inline words shift_left32(words a) {
+    return _mm_slli_epi32(a, n);
+}
+template <int n>
+inline words shift_right_signed32(words a) {
+    return _mm_srai_epi32(a, n);
+}
+inline words or32(words a, u32 b) {
+    return _mm_or_si128(a, _mm_set1_epi32(static_cast<int>(b)));
+}
+inline words and32(words a, u32 b) {
+    return _mm_and_si128(a, _mm_set1_epi32(static_cast<int>(b)));
+}
+inline words bit_xor(words a, words b) {
+    return _mm_xor_si128(a, b);
+}
+inline __m128 to_float(words a) {
+    return _mm_cvtepi32_ps(a);
 }
 #endif
 
@@ -199,6 +269,10 @@ words as_words(P p) {
 // units), returned as the packet of the low lanes then the packet of the high lanes: elements in
 // counter order, given the block-to-lane assignment above.
 #if defined(EIGEN_VECTORIZE_AVX512)
+// The hardware reciprocal square-root estimate Eigen's fast-math psqrt starts from.
+inline __m512 rsqrt_estimate(__m512 x) {
+    return _mm512_rsqrt14_ps(x);
+}
 inline void interleave(__m512 a, __m512 b, float* out) {
     _mm512_storeu_ps(out, _mm512_unpacklo_ps(a, b));
     _mm512_storeu_ps(out + 16, _mm512_unpackhi_ps(a, b));
@@ -208,6 +282,9 @@ inline void interleave(__m512d a, __m512d b, double* out) {
     _mm512_storeu_pd(out + 8, _mm512_unpackhi_pd(a, b));
 }
 #elif defined(EIGEN_VECTORIZE_AVX2)
+inline __m256 rsqrt_estimate(__m256 x) {
+    return _mm256_rsqrt_ps(x);
+}
 inline void interleave(__m256 a, __m256 b, float* out) {
     _mm256_storeu_ps(out, _mm256_unpacklo_ps(a, b));
     _mm256_storeu_ps(out + 8, _mm256_unpackhi_ps(a, b));
@@ -217,6 +294,9 @@ inline void interleave(__m256d a, __m256d b, double* out) {
     _mm256_storeu_pd(out + 4, _mm256_unpackhi_pd(a, b));
 }
 #else
+inline __m128 rsqrt_estimate(__m128 x) {
+    return _mm_rsqrt_ps(x);
+}
 inline void interleave(__m128 a, __m128 b, float* out) {
     _mm_storeu_ps(out, _mm_unpacklo_ps(a, b));
     _mm_storeu_ps(out + 4, _mm_unpackhi_ps(a, b));
