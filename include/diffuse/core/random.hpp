@@ -356,9 +356,11 @@ DIFFUSE_ALWAYS_INLINE P log_of_uniform(const P& u) {
     const P one = ei::pset1<P>(1.0f);
     // frexp: u = m 2^e with m in [1/2, 1); the sign bit of u is 0, so the exponent field is u >> 23.
     const P mantissa = ei::por(ei::pand(u, ei::pset1frombits<P>(0x807FFFFFu)), ei::pset1<P>(0.5f));
-    P e = ei::padd(ei::pcast<PI, P>(ei::plogical_shift_right<23>(ei::preinterpret<PI>(u))), ei::pset1<P>(-126.0f));
     const P below = ei::pcmp_lt(mantissa, ei::pset1<P>(0.707106781186547524f));
-    e = ei::psub(e, ei::pand(one, below));
+    // e = (exponent field - 126) - [mantissa below sqrt(1/2)], small integers: summed exactly in
+    // integers (the mask is -1 where set) and converted once.
+    const PI field = ei::plogical_shift_right<23>(ei::preinterpret<PI>(u));
+    const P e = ei::pcast<PI, P>(ei::padd(ei::padd(field, ei::pset1<PI>(-126)), ei::preinterpret<PI>(below)));
     const P x = ei::padd(ei::psub(mantissa, one), ei::pand(mantissa, below));
     const P x2 = ei::pmul(x, x);
     const P x3 = ei::pmul(x2, x);
@@ -394,9 +396,10 @@ DIFFUSE_ALWAYS_INLINE P radius_of_uniform(const P& u1) {
 
 // cos and sin of 2 pi u2 from the word w whose top 23 bits are u2's m, in integer arithmetic:
 // - Q = round(4 u2) mod 4 is the top two bits of w + 2^29 (bit 29 rounds up);
-// - f = u2 - Q/4 = (2r + 1) 2^-24 with r the low 30 bits of w read as a signed number, >> 9 (the
-//   remainder of m modulo 2^21, centred), so 2r + 1 = ((w << 2) >> 10 arithmetic) | 1, a 22-bit
-//   odd integer that converts exactly, and 2 pi f = (2 pi 2^-24) (2r + 1) rounds as before;
+// - f = u2 - Q/4 = (2r + 1) 2^-24 with r = (w << 2) >> 11 (arithmetic), the remainder of m modulo
+//   2^21 centred on 0, an integer that converts exactly; 2 pi f was the product of float(2 pi)
+//   and f rounded once, and so is fma(r, 2c, c) with c = float(2 pi) 2^-24: the exact value of
+//   the fma is c (2r + 1) = float(2 pi) f (without an fma: c times 2r + 1, exact in a float);
 // - the rotation by Q pi/2 picks sin x or cos x and flips signs, which is what the products with
 //   cos_q, sin_q in {0, +-1} of box_muller_angle compute exactly (x and cos x are never 0):
 //   Q odd swaps the two, cos is negated for Q in {1, 2}, sin for Q in {2, 3}.
@@ -405,16 +408,21 @@ DIFFUSE_ALWAYS_INLINE unit_vector<P> angle_of_word(word_lanes::words w) {
     namespace ei = Eigen::internal;
     namespace wl = word_lanes;
     constexpr u32 sign_bit = 0x80000000u;
-    const P odd = wl::to_float(wl::or32(wl::shift_right_signed32<10>(wl::shift_left32<2>(w)), 1u));
-    const P x = ei::pmul(odd, ei::pset1<P>(static_cast<float>(2 * std::numbers::pi_v<long double>) * 0x1p-24f));
+    constexpr float c = static_cast<float>(2 * std::numbers::pi_v<long double>) * 0x1p-24f;
+#if defined(EIGEN_VECTORIZE_FMA)
+    const P r = wl::to_float(wl::shift_right_signed32<11>(wl::shift_left32<2>(w)));
+    const P x = ei::pmadd(r, ei::pset1<P>(2 * c), ei::pset1<P>(c));
+#else  // without an fma: 2r + 1 = ((w << 2) >> 10) | 1 converts exactly too, times c
+    const P x =
+        ei::pmul(wl::to_float(wl::or32(wl::shift_right_signed32<10>(wl::shift_left32<2>(w)), 1u)), ei::pset1<P>(c));
+#endif
     const sin_cos<P> sc = taylor_sin_cos(x);
     const wl::words quadrant = wl::add32(w, 1u << 29);             // Q in bits 31..30
     const wl::words odd_quadrant = wl::shift_left32<1>(quadrant);  // Q odd in bit 31
-    const P swap = wl::as_packet<P>(wl::shift_right_signed32<31>(odd_quadrant));
     const P cos_sign = wl::as_packet<P>(wl::and32(wl::bit_xor(quadrant, odd_quadrant), sign_bit));
     const P sin_sign = wl::as_packet<P>(wl::and32(quadrant, sign_bit));
-    return {ei::pxor(ei::pselect(swap, sc.sin_x, sc.cos_x), cos_sign),
-            ei::pxor(ei::pselect(swap, sc.cos_x, sc.sin_x), sin_sign)};
+    return {ei::pxor(wl::select_by_sign(odd_quadrant, sc.sin_x, sc.cos_x), cos_sign),
+            ei::pxor(wl::select_by_sign(odd_quadrant, sc.cos_x, sc.sin_x), sin_sign)};
 }
 
 // The normals of a packet of pairs from the words of their first (u1) and second (u2) elements.
@@ -430,7 +438,7 @@ template <Real T>
 void uniform_group(const word_lanes::round_keys& keys, u64 stream, u64 first_block, T* out) {
     constexpr int size = Eigen::internal::packet_traits<T>::size;
     const auto blocks = word_lanes::philox(keys, stream, first_block, philox_m0, philox_m1);
-#pragma GCC unroll 4
+    DIFFUSE_PHILOX_PACKET_UNROLL
     for (const auto& c : blocks) {
         const auto words = split_elements<T>(c);
         word_lanes::interleave(uniform_packet<T>(words.even), uniform_packet<T>(words.odd), out);
@@ -442,7 +450,7 @@ template <Real T>
 void normal_group(const word_lanes::round_keys& keys, u64 stream, u64 first_block, T* out) {
     constexpr int size = Eigen::internal::packet_traits<T>::size;
     const auto blocks = word_lanes::philox(keys, stream, first_block, philox_m0, philox_m1);
-#pragma GCC unroll 4
+    DIFFUSE_PHILOX_PACKET_UNROLL
     for (const auto& c : blocks) {
         const auto words = split_elements<T>(c);
         if constexpr (std::same_as<T, float>) {
