@@ -272,35 +272,27 @@ TEST_CASE("the x86 float kernel from the Philox words equals the Box-Muller defi
     // The float fills compute the radius from u1 (log_of_uniform without Eigen's special-value
     // branches, psqrt's Newton step with -s/2 taken from the log) and the angle from u2's word
     // (integer turn reduction, the quadrant as a swap and two sign flips) instead of the
-    // definition's box_muller_radius and box_muller_angle. Both halves, and the normals, are
-    // compared bit for bit for all 2^23 float uniforms, the word's ignored low 9 bits varied.
+    // definition's box_muller_radius and box_muller_angle. Both halves are compared bit for bit
+    // for all 2^23 float uniforms, the word's ignored low 9 bits varied; the normals they make in
+    // the fills are compared with the definition in the test above.
     namespace rd = rnd::detail;
     using P = diffuse::simd::packet<float>;
     constexpr u32 size = Eigen::internal::unpacket_traits<P>::size;
     alignas(64) std::array<u32, size> words;
-    alignas(64) std::array<u32, size> shifted;  // the same uniforms rotated by one lane as u1
-    std::size_t radius_mismatches = 0, angle_mismatches = 0, normal_mismatches = 0;
+    std::size_t radius_mismatches = 0, angle_mismatches = 0;
     const auto differ = [](const P& a, const P& b) { return std::memcmp(&a, &b, sizeof(P)) != 0; };
     for (u32 m = 0; m < (u32(1) << 23); m += size) {
-        for (u32 i = 0; i < size; ++i) {
-            words[i] = ((m + i) << 9) | ((m + i) * 2654435761u >> 23);
-            shifted[(i + 1) % size] = words[i];
-        }
+        for (u32 i = 0; i < size; ++i) words[i] = ((m + i) << 9) | ((m + i) * 2654435761u >> 23);
         const auto w = std::bit_cast<rd::word_lanes::words>(words);
-        const auto w1 = std::bit_cast<rd::word_lanes::words>(shifted);
         const P u = rd::uniform_packet<float>(w);
         radius_mismatches += differ(rd::radius_of_uniform(u), rd::box_muller_radius(u));
         const auto fast = rd::angle_of_word<P>(w);
         const auto definition = rd::box_muller_angle(u);
         angle_mismatches +=
             differ(fast.cos_theta, definition.cos_theta) || differ(fast.sin_theta, definition.sin_theta);
-        const auto z_fast = rd::box_muller_words<P>(w1, w);
-        const auto z = rd::box_muller(rd::uniform_packet<float>(w1), u);
-        normal_mismatches += differ(z_fast.cos_part, z.cos_part) || differ(z_fast.sin_part, z.sin_part);
     }
     CHECK(radius_mismatches == 0);
     CHECK(angle_mismatches == 0);
-    CHECK(normal_mismatches == 0);
 }
 #pragma GCC diagnostic pop
 #endif
