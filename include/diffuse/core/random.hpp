@@ -182,31 +182,57 @@ DIFFUSE_ALWAYS_INLINE turn_reduction<P> reduce_turns(const P& u) {
             ei::pmul(ei::pnegate(d), ei::psub(ei::pset1<P>(T(1)), ei::pabs(cos_q)))};  // 0, 1, 0, -1, 0
 }
 
+// sin x and cos x on |x| <= pi/4 from their Taylor polynomials.
+template <class P>
+struct sin_cos {
+    P sin_x, cos_x;
+};
+template <class P>
+DIFFUSE_ALWAYS_INLINE sin_cos<P> taylor_sin_cos(const P& x) {
+    namespace ei = Eigen::internal;
+    using T = simd::scalar_of<P>;
+    static constexpr auto sin_coefficients = taylor_coefficients<T, true>();
+    static constexpr auto cos_coefficients = taylor_coefficients<T, false>();
+    const P x2 = ei::pmul(x, x);
+    return {ei::pmul(x, horner(x2, sin_coefficients)), horner(x2, cos_coefficients)};
+}
+
 // Box-Muller (Box and Muller, "A Note on the Generation of Random Normal Deviates", Ann. Math.
 // Statist. 29(2), 1958, eq. 1) of uniforms u1, u2: (sqrt(-2 ln u1) cos(2 pi u2),
 // sqrt(-2 ln u1) sin(2 pi u2)). sin and cos of 2 pi u2 from its turn reduction: Taylor polynomials
 // of x = 2 pi f on |x| <= pi/4, then sin(Q pi/2 + x) = cos_q sin x + sin_q cos x and
 // cos(Q pi/2 + x) = cos_q cos x - sin_q sin x (one product is a zero, the other exact).
+// This is the definition of the stream's normals; the x86 float fill evaluates the same floats
+// from the Philox words with fewer instructions (box_muller_words below).
 template <class P>
 struct normal_pair {
     P cos_part;  // element 2p
     P sin_part;  // element 2p + 1
 };
 template <class P>
-DIFFUSE_ALWAYS_INLINE normal_pair<P> box_muller(const P& u1, const P& u2) {
+struct unit_vector {
+    P cos_theta, sin_theta;
+};
+template <class P>
+DIFFUSE_ALWAYS_INLINE P box_muller_radius(const P& u1) {
+    namespace ei = Eigen::internal;
+    return ei::psqrt(ei::pmul(ei::pset1<P>(simd::scalar_of<P>(-2)), ei::plog(u1)));
+}
+template <class P>
+DIFFUSE_ALWAYS_INLINE unit_vector<P> box_muller_angle(const P& u2) {
     namespace ei = Eigen::internal;
     using T = simd::scalar_of<P>;
-    static constexpr auto sin_coefficients = taylor_coefficients<T, true>();
-    static constexpr auto cos_coefficients = taylor_coefficients<T, false>();
-    const P radius = ei::psqrt(ei::pmul(ei::pset1<P>(T(-2)), ei::plog(u1)));
     const turn_reduction<P> angle = reduce_turns(u2);
-    const P x = ei::pmul(ei::pset1<P>(T(2 * std::numbers::pi_v<long double>)), angle.f);
-    const P x2 = ei::pmul(x, x);
-    const P sin_x = ei::pmul(x, horner(x2, sin_coefficients));
-    const P cos_x = horner(x2, cos_coefficients);
-    const P sin_theta = ei::padd(ei::pmul(angle.cos_q, sin_x), ei::pmul(angle.sin_q, cos_x));
-    const P cos_theta = ei::psub(ei::pmul(angle.cos_q, cos_x), ei::pmul(angle.sin_q, sin_x));
-    return {ei::pmul(radius, cos_theta), ei::pmul(radius, sin_theta)};
+    const sin_cos<P> x = taylor_sin_cos(ei::pmul(ei::pset1<P>(T(2 * std::numbers::pi_v<long double>)), angle.f));
+    return {ei::psub(ei::pmul(angle.cos_q, x.cos_x), ei::pmul(angle.sin_q, x.sin_x)),
+            ei::padd(ei::pmul(angle.cos_q, x.sin_x), ei::pmul(angle.sin_q, x.cos_x))};
+}
+template <class P>
+DIFFUSE_ALWAYS_INLINE normal_pair<P> box_muller(const P& u1, const P& u2) {
+    namespace ei = Eigen::internal;
+    const P radius = box_muller_radius(u1);
+    const unit_vector<P> angle = box_muller_angle(u2);
+    return {ei::pmul(radius, angle.cos_theta), ei::pmul(radius, angle.sin_theta)};
 }
 
 // The pair (2p, 2p + 1) of one stream, computed alone by the scalar Philox and the same kernel in
@@ -310,11 +336,109 @@ even_odd_words split_elements(const word_lanes::block_words& c) {
     else return {word_lanes::join(c.c1, c.c0), word_lanes::join(c.c3, c.c2)};
 }
 
+// ---- the float kernel straight from the Philox words ------------------------------------
+//
+// box_muller(u1, u2) on float uniforms, bit for bit, with the instructions that cannot change a
+// result left out, because the inputs are known: u1 = (m + 1/2) 2^-23 is a positive normal float
+// in [2^-24, 1 - 2^-24] and u2 comes from a 32-bit word whose top 23 bits are its m.
+// tests/test_random.cpp compares both halves with the definition above for all 2^23 uniforms.
+
+// Eigen 3.4's plog_float (Cephes' log: frexp, the shift to [sqrt(1/2), sqrt(2)), the degree-8
+// polynomial in three parts, e ln 2 added back), operation for operation, without the clamp to the
+// smallest normal, the denormal rescaling and the zero, negative and infinite cases: none can occur
+// on a uniform.
+static_assert(EIGEN_WORLD_VERSION == 3 && EIGEN_MAJOR_VERSION == 4,
+              "log_of_uniform repeats Eigen 3.4's plog_float; check it against the new version");
+template <class P>
+DIFFUSE_ALWAYS_INLINE P log_of_uniform(const P& u) {
+    namespace ei = Eigen::internal;
+    using PI = typename ei::unpacket_traits<P>::integer_packet;
+    const P one = ei::pset1<P>(1.0f);
+    // frexp: u = m 2^e with m in [1/2, 1); the sign bit of u is 0, so the exponent field is u >> 23.
+    const P mantissa = ei::por(ei::pand(u, ei::pset1frombits<P>(0x807FFFFFu)), ei::pset1<P>(0.5f));
+    const P below = ei::pcmp_lt(mantissa, ei::pset1<P>(0.707106781186547524f));
+    // e = (exponent field - 126) - [mantissa below sqrt(1/2)], small integers: summed exactly in
+    // integers (the mask is -1 where set) and converted once.
+    const PI field = ei::plogical_shift_right<23>(ei::preinterpret<PI>(u));
+    const P e = ei::pcast<PI, P>(ei::padd(ei::padd(field, ei::pset1<PI>(-126)), ei::preinterpret<PI>(below)));
+    const P x = ei::padd(ei::psub(mantissa, one), ei::pand(mantissa, below));
+    const P x2 = ei::pmul(x, x);
+    const P x3 = ei::pmul(x2, x);
+    P y = ei::pmadd(ei::pset1<P>(7.0376836292E-2f), x, ei::pset1<P>(-1.1514610310E-1f));
+    P y1 = ei::pmadd(ei::pset1<P>(-1.2420140846E-1f), x, ei::pset1<P>(+1.4249322787E-1f));
+    P y2 = ei::pmadd(ei::pset1<P>(+2.0000714765E-1f), x, ei::pset1<P>(-2.4999993993E-1f));
+    y = ei::pmadd(y, x, ei::pset1<P>(1.1676998740E-1f));
+    y1 = ei::pmadd(y1, x, ei::pset1<P>(-1.6668057665E-1f));
+    y2 = ei::pmadd(y2, x, ei::pset1<P>(+3.3333331174E-1f));
+    y = ei::pmadd(y, x3, y1);
+    y = ei::pmadd(y, x3, y2);
+    y = ei::pmul(y, x3);
+    y = ei::pmadd(ei::pset1<P>(-0.5f), x2, y);
+    return ei::pmadd(e, ei::pset1<P>(static_cast<float>(EIGEN_LN2)), ei::padd(x, y));
+}
+
+// sqrt(-2 ln u1). With EIGEN_FAST_MATH psqrt(s) is the estimate r of 1/sqrt(s), one Newton step
+// r (1.5 - s/2 r^2), then s r, with s < FLT_MIN flushed to zero: here s >= 2^-23 (never flushed)
+// and -s/2 is ln u1 itself (scaling a normal float by a power of two is exact).
+template <class P>
+DIFFUSE_ALWAYS_INLINE P radius_of_uniform(const P& u1) {
+    namespace ei = Eigen::internal;
+    const P log_u1 = log_of_uniform(u1);
+    const P s = ei::pmul(ei::pset1<P>(-2.0f), log_u1);
+#if EIGEN_FAST_MATH
+    P r = word_lanes::rsqrt_estimate(s);
+    r = ei::pmul(r, ei::pmadd(log_u1, ei::pmul(r, r), ei::pset1<P>(1.5f)));
+    return ei::pmul(s, r);
+#else
+    return ei::psqrt(s);
+#endif
+}
+
+// cos and sin of 2 pi u2 from the word w whose top 23 bits are u2's m, in integer arithmetic:
+// - Q = round(4 u2) mod 4 is the top two bits of w + 2^29 (bit 29 rounds up);
+// - f = u2 - Q/4 = (2r + 1) 2^-24 with r = (w << 2) >> 11 (arithmetic), the remainder of m modulo
+//   2^21 centred on 0, an integer that converts exactly; 2 pi f was the product of float(2 pi)
+//   and f rounded once, and so is fma(r, 2c, c) with c = float(2 pi) 2^-24: the exact value of
+//   the fma is c (2r + 1) = float(2 pi) f (without an fma: c times 2r + 1, exact in a float);
+// - the rotation by Q pi/2 picks sin x or cos x and flips signs, which is what the products with
+//   cos_q, sin_q in {0, +-1} of box_muller_angle compute exactly (x and cos x are never 0):
+//   Q odd swaps the two, cos is negated for Q in {1, 2}, sin for Q in {2, 3}.
+template <class P>
+DIFFUSE_ALWAYS_INLINE unit_vector<P> angle_of_word(word_lanes::words w) {
+    namespace ei = Eigen::internal;
+    namespace wl = word_lanes;
+    constexpr u32 sign_bit = 0x80000000u;
+    constexpr float c = static_cast<float>(2 * std::numbers::pi_v<long double>) * 0x1p-24f;
+#if defined(EIGEN_VECTORIZE_FMA)
+    const P r = wl::to_float(wl::shift_right_signed32<11>(wl::shift_left32<2>(w)));
+    const P x = ei::pmadd(r, ei::pset1<P>(2 * c), ei::pset1<P>(c));
+#else  // without an fma: 2r + 1 = ((w << 2) >> 10) | 1 converts exactly too, times c
+    const P x =
+        ei::pmul(wl::to_float(wl::or32(wl::shift_right_signed32<10>(wl::shift_left32<2>(w)), 1u)), ei::pset1<P>(c));
+#endif
+    const sin_cos<P> sc = taylor_sin_cos(x);
+    const wl::words quadrant = wl::add32(w, 1u << 29);             // Q in bits 31..30
+    const wl::words odd_quadrant = wl::shift_left32<1>(quadrant);  // Q odd in bit 31
+    const P cos_sign = wl::as_packet<P>(wl::and32(wl::bit_xor(quadrant, odd_quadrant), sign_bit));
+    const P sin_sign = wl::as_packet<P>(wl::and32(quadrant, sign_bit));
+    return {ei::pxor(wl::select_by_sign(odd_quadrant, sc.sin_x, sc.cos_x), cos_sign),
+            ei::pxor(wl::select_by_sign(odd_quadrant, sc.cos_x, sc.sin_x), sin_sign)};
+}
+
+// The normals of a packet of pairs from the words of their first (u1) and second (u2) elements.
+template <class P>
+DIFFUSE_ALWAYS_INLINE normal_pair<P> box_muller_words(word_lanes::words first, word_lanes::words second) {
+    namespace ei = Eigen::internal;
+    const P radius = radius_of_uniform(uniform_packet<float>(first));
+    const unit_vector<P> angle = angle_of_word<P>(second);
+    return {ei::pmul(radius, angle.cos_theta), ei::pmul(radius, angle.sin_theta)};
+}
+
 template <Real T>
 void uniform_group(const word_lanes::round_keys& keys, u64 stream, u64 first_block, T* out) {
     constexpr int size = Eigen::internal::packet_traits<T>::size;
     const auto blocks = word_lanes::philox(keys, stream, first_block, philox_m0, philox_m1);
-#pragma GCC unroll 4
+    DIFFUSE_PHILOX_PACKET_UNROLL
     for (const auto& c : blocks) {
         const auto words = split_elements<T>(c);
         word_lanes::interleave(uniform_packet<T>(words.even), uniform_packet<T>(words.odd), out);
@@ -326,11 +450,16 @@ template <Real T>
 void normal_group(const word_lanes::round_keys& keys, u64 stream, u64 first_block, T* out) {
     constexpr int size = Eigen::internal::packet_traits<T>::size;
     const auto blocks = word_lanes::philox(keys, stream, first_block, philox_m0, philox_m1);
-#pragma GCC unroll 4
+    DIFFUSE_PHILOX_PACKET_UNROLL
     for (const auto& c : blocks) {
         const auto words = split_elements<T>(c);
-        const auto z = box_muller(uniform_packet<T>(words.even), uniform_packet<T>(words.odd));
-        word_lanes::interleave(z.cos_part, z.sin_part, out);
+        if constexpr (std::same_as<T, float>) {
+            const auto z = box_muller_words<simd::packet<float>>(words.even, words.odd);
+            word_lanes::interleave(z.cos_part, z.sin_part, out);
+        } else {
+            const auto z = box_muller(uniform_packet<T>(words.even), uniform_packet<T>(words.odd));
+            word_lanes::interleave(z.cos_part, z.sin_part, out);
+        }
         out += 2 * size;
     }
 }
