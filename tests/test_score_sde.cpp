@@ -236,8 +236,9 @@ TEST_CASE("PF-ODE log-likelihood in float agrees with the analytic log-density",
     for (const auto& [p, pd, bound] : {setup{process<T>::vp(), process<double>::vp(), 7e-4},
                                        setup{process<T>::ve(), process<double>::ve(), 1.5e-3}}) {
         const auto score = mixture_score(mixture, p);
-        const auto divergence = [&mixture, &p](T t, const_view<T> y, view<T> out) {
-            mixture.score_divergence(y, p.alpha(t), p.sigma(t), out);
+        // (a pointer to the binding: clang 14 cannot capture structured bindings)
+        const auto divergence = [&mixture, process = &p](T t, const_view<T> y, view<T> out) {
+            mixture.score_divergence(y, process->alpha(t), process->sigma(t), out);
         };
         sde::likelihood<T> lik(points, 2);
         const auto stats = lik.log_density(score, divergence, x, got);
