@@ -151,6 +151,14 @@ struct gelu_tanh {
             if (kernels::detail::within_quarter_steps(x))
                 return kernels::detail::symmetric_gate_by_steps<4>(kernels::detail::gelu_tanh_lower_steps, x);
         }
+        if constexpr (simd::normal_range_exp<P>) {
+            // |x| <= 9.5 keeps |w| below 77, in the short exponential's range (AVX2).
+            if (kernels::normal_range_serves(x, simd::normal_range_exp_bound / 9.5f)) {
+                const P m = simd::minus_abs(x);
+                const auto [p, p_lo] = cubic_factor(m, cubic_term<P>);
+                return kernels::self_gated(x, kernels::logistic_from(x, simd::exp_normal_range_of_product(m, p, p_lo)));
+            }
+        }
         const P m = Eigen::internal::pmax(simd::minus_abs(x), simd::constant<P>(-static_cast<T>(underflow_bound<T>)));
         const auto [p, p_lo] = cubic_factor(m, cubic_term<P>);
         return kernels::self_gated(x, kernels::logistic_from(x, simd::exp_scaled_of_product(m, p, p_lo)));
