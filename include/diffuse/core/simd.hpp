@@ -718,9 +718,9 @@ T lowest_factor_for_exp(T b) {
 
 // Whether float packets P take the short exponentials below (AVX2 with FMA, without AVX-512):
 // there the table-driven exponential's two 16-entry lookups are two permutes and a blend each,
-// its power of two a floor, a range test and a branch before the multiply, about 30
-// instructions per packet of the sigmoid's 55 (AVX-512 does each in one). Every packet width of
-// such a build takes them (scalar calls included), so scalar and vector results agree.
+// its power of two a floor, a range test and a branch before the multiply (AVX-512 does each in
+// one instruction): the sigmoid's packet took 50 instructions, 39 with these. Every packet width
+// of such a build takes them (scalar calls included), so scalar and vector results agree.
 template <class P>
 inline constexpr bool normal_range_exp =
 #if defined(EIGEN_VECTORIZE_AVX2) && defined(EIGEN_VECTORIZE_FMA) && !defined(EIGEN_VECTORIZE_AVX512)
