@@ -458,6 +458,57 @@ TEMPLATE_TEST_CASE("expm1 on x <= 0 is within 1 ULP (float) / 1.1 ULP (double)",
     CHECK(std::isnan(simd::expm1_non_positive(std::numeric_limits<T>::quiet_NaN())));
 }
 
+// The short exponentials the AVX2 build's logistic family, tanh and ELU take where 2^k is a
+// normal float (simd::exp_normal_range, exp_normal_range_of_product, expm1_normal_range; plain
+// templates, so checked on every build at the widest float packet): exp on a dense grid of
+// [-87, 87] through the powers of two, the product form for the gates' factors on m in
+// [-87/b, 0], expm1 on [0, 87]. Measured: exp 0.86 ULP (the degree-7 polynomial the 16-entry
+// table replaced elsewhere), bound 0.9; of a product 1.00 (b = 0.37: r's rounding counts more
+// over ln2 steps than over ln2/16), bound 1.1; expm1 1.40 at y = 17.02, where 2^k - 1 (k = 25)
+// rounds to 2^k (tanh, its user, no longer reads E's low bits there), bound 1.5. A lost
+// reduction term gives tens of ULP. NaN propagates through each.
+TEST_CASE("the short exponentials of the AVX2 paths are within 0.9-1.5 ULP", "[nn][accuracy][exp]") {
+    namespace ei = Eigen::internal;
+    namespace simd = diffuse::simd;
+    using P = simd::packet<float>;
+    constexpr float bound = simd::normal_range_exp_bound;
+    std::vector<float> xs;
+    constexpr int points = 1 << 20;
+    for (int i = -points; i <= points; ++i) xs.push_back(bound * static_cast<float>(i) / points);
+    for (float x = 64; x > 1e-30f; x /= 2) xs.insert(xs.end(), {x, -x});
+    xs.insert(xs.end(), {0.0f, -0.0f, bound, -bound});
+    const exp_error exp_worst = max_ulp_error<P>(
+        xs, [](const P& x) { return simd::exp_normal_range(x).value(); }, [](ld x) { return std::exp(x); });
+    check_max_error<float>("short exp", exp_worst, 0.9);
+
+    const simd::exact_constant<float> quick{1.702L};
+    for (const float b : {1.0f, 0.37f, 5.5f}) {
+        std::vector<float> ms;
+        for (const float x : xs)
+            if (std::fabs(x) * b <= bound) ms.push_back(-std::fabs(x));
+        const float b_lo = b == 1.0f ? quick.lo : 0.0f;  // b = 1 tests the low part, as 1 + (QuickGELU's lo)
+        const exp_error worst = max_ulp_error<P>(
+            ms,
+            [&](const P& m) {
+                return simd::exp_normal_range_of_product(m, ei::pset1<P>(b), ei::pset1<P>(b_lo)).value();
+            },
+            [&](ld m) { return std::exp(m * (static_cast<ld>(b) + b_lo)); });
+        check_max_error<float>("short exp of product, b = " + std::to_string(b), worst, 1.1);
+    }
+
+    std::vector<float> ys;
+    for (const float x : xs)
+        if (x >= 0) ys.push_back(x);
+    const exp_error expm1_worst = max_ulp_error<P>(
+        ys, [](const P& y) { return simd::expm1_normal_range(y); }, [](ld y) { return std::expm1(y); });
+    check_max_error<float>("short expm1", expm1_worst, 1.5);
+
+    const P nan = ei::pset1<P>(std::numeric_limits<float>::quiet_NaN());
+    CHECK(std::isnan(ei::pfirst(simd::exp_normal_range(nan).value())));
+    CHECK(std::isnan(ei::pfirst(simd::exp_normal_range_of_product(nan, ei::pset1<P>(1.5f)).value())));
+    CHECK(std::isnan(ei::pfirst(simd::expm1_normal_range(nan))));
+}
+
 TEMPLATE_TEST_CASE("log1p on the unit interval is within 1.25 ULP (float) / 1 ULP (double)", "[nn][accuracy][log1p]",
                    float, double) {
     using T = TestType;

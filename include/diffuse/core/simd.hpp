@@ -714,6 +714,90 @@ T lowest_factor_for_exp(T b) {
     return detail::exp_lowest<T> / b;
 }
 
+// ---- the exponential where 2^k is a normal float (AVX2 float packets) -------------------------
+
+// Whether float packets P take the short exponentials below (AVX2 with FMA, without AVX-512):
+// there the table-driven exponential's two 16-entry lookups are two permutes and a blend each,
+// its power of two a floor, a range test and a branch before the multiply (AVX-512 does each in
+// one instruction): the sigmoid's packet took 50 instructions, 39 with these. Every packet width
+// of such a build takes them (scalar calls included), so scalar and vector results agree.
+template <class P>
+inline constexpr bool normal_range_exp =
+#if defined(EIGEN_VECTORIZE_AVX2) && defined(EIGEN_VECTORIZE_FMA) && !defined(EIGEN_VECTORIZE_AVX512)
+    std::is_same_v<scalar_of<P>, float> && !std::is_same_v<P, float>;
+#else
+    false;
+#endif
+
+// Arguments up to which (in magnitude) the short exponentials below serve: |x| <= 87 gives
+// k in [-126, 126] in x = k ln2 + r.
+inline constexpr float normal_range_exp_bound = 87.0f;
+
+// Whether some lane of a is below b (false for NaN): the test before a short path that serves
+// only a >= b.
+template <class P>
+DIFFUSE_ALWAYS_INLINE bool any_less(const P& a, const P& b) {
+    return ei::predux_any(less(a, b));
+}
+
+// exp(x) = half_mantissa * scale with scale = 2^(k+1) a normal float: value() is one multiply
+// (rounded once, also where the result is denormal), times(m) the product m * half_mantissa
+// rounded, then scaled, as scaled_exp's.
+template <class P>
+struct normal_scaled_exp {
+    P half_mantissa;  // exp(r) / 2, |r| <= ln2/2
+    P scale;          // 2^(k+1)
+    DIFFUSE_ALWAYS_INLINE P value() const { return ei::pmul(half_mantissa, scale); }
+    DIFFUSE_ALWAYS_INLINE P times(const P& m) const { return ei::pmul(ei::pmul(m, half_mantissa), scale); }
+};
+
+namespace detail {
+// Adding 1.5 * 2^23 + Bias rounds an |x| < 2^21 to the integer k and leaves k + Bias in the
+// sum's low bits; shifted left by the mantissa's 23 bits they are the float 2^(k + Bias - 127)
+// (for k + Bias in [1, 254]; the sum's higher bits shift out).
+template <int Bias>
+inline constexpr float exponent_shifter = 0x1.8p23f + Bias;
+template <class P>
+DIFFUSE_ALWAYS_INLINE P power_of_two_from_shifted(const P& shifted) {
+    using PI = typename ei::unpacket_traits<P>::integer_packet;
+    return ei::preinterpret<P>(ei::plogical_shift_left<23>(ei::preinterpret<PI>(shifted)));
+}
+// The reduction x = k ln2 + r with k from that shifter: returns the sum (k + Bias in its low
+// bits) and r.
+template <int Bias, class P>
+DIFFUSE_ALWAYS_INLINE double_word<P> reduce_ln2_shifted(const P& x) {
+    const P shifter = constant<P>(exponent_shifter<Bias>);
+    const P shifted = fma(x, constant<P>(static_cast<float>(log2e)), shifter);
+    return {shifted, remainder_of_ln2_steps<1>(x, ei::psub(shifted, shifter))};
+}
+// exp from the reduction x = k ln2 + r (shifted = k + the shifter of Bias 128): exp(r)/2 by the
+// degree-7 polynomial half_exp (the float exponential before the 16-entry table: 0.87 ULP) and
+// 2^(k+1) from the shifted bits. Seven fused multiply-adds, no lookup, no conversion.
+template <class P>
+DIFFUSE_ALWAYS_INLINE normal_scaled_exp<P> exp_normal_from(const P& shifted, const P& r) {
+    return {polynomial(r, half_exp<float>), power_of_two_from_shifted(shifted)};
+}
+}  // namespace detail
+
+// exp(x) for float packets (normal_range_exp) whose every lane has |x| <= normal_range_exp_bound
+// (or is NaN, which propagates).
+template <class P>
+DIFFUSE_ALWAYS_INLINE normal_scaled_exp<P> exp_normal_range(const P& x) {
+    const auto [shifted, r] = detail::reduce_ln2_shifted<128>(x);
+    return detail::exp_normal_from(shifted, r);
+}
+// exp(m (b + b_lo)) the same way for |m b| <= normal_range_exp_bound, the product folded into
+// the reduction as in exp_scaled_of_product (Cody and Waite's short ln2_hi, k m b exact).
+template <class P, class... Low>
+DIFFUSE_ALWAYS_INLINE normal_scaled_exp<P> exp_normal_range_of_product(const P& m, const P& b, const Low&... b_lo) {
+    const P shifter = constant<P>(detail::exponent_shifter<128>);
+    const P shifted = fma(m, ei::pmul(b, constant<P>(static_cast<float>(detail::log2e))), shifter);
+    const P k = ei::psub(shifted, shifter);
+    P r = fma(m, b, ei::pmul(k, constant<P>(-detail::ln2_short_hi<float, 1>)));
+    r = fma(k, constant<P>(-detail::ln2_short_lo<float, 1>), r);
+    if constexpr (sizeof...(b_lo) > 0) r = fma(m, b_lo..., r);
+    return detail::exp_normal_from(shifted, r);
+}
 // exp(x + x_lo), faithful over the whole range (denormal results included).
 template <class P>
 DIFFUSE_ALWAYS_INLINE P exp(const P& x, const P& x_lo) {
@@ -754,9 +838,30 @@ DIFFUSE_ALWAYS_INLINE P expm1(const P& x) {
 template <class P>
 DIFFUSE_ALWAYS_INLINE P expm1_non_positive(const P& x) {
     using T = scalar_of<P>;
-    const auto [k, r] = detail::reduce_ln2(ei::pmax(x, constant<P>(detail::expm1_lowest<T>)));
-    const P scale = simd::ldexp(constant<P>(T(1)), k);
+    const P xc = ei::pmax(x, constant<P>(detail::expm1_lowest<T>));
+    // 2^k and r; k >= -27 after the clamp, so on AVX2 2^k comes from the reduction's shifted
+    // bits, without a rounding and a general scaling.
+    const auto [scale, r] = [&xc] {
+        if constexpr (normal_range_exp<P>) {
+            const auto [shifted, r_] = detail::reduce_ln2_shifted<127>(xc);
+            return double_word<P>{detail::power_of_two_from_shifted(shifted), r_};
+        } else {
+            const auto [k, r_] = detail::reduce_ln2(xc);
+            return double_word<P>{simd::ldexp(constant<P>(T(1)), k), r_};
+        }
+    }();
     return fma(scale, detail::expm1_reduced(r), ei::psub(scale, constant<P>(T(1))));
+}
+
+// expm1(y) for float packets (normal_range_exp) with 0 <= y <= normal_range_exp_bound (NaN
+// propagates): 2^k expm1(r) + (2^k - 1), one fused multiply-add as in expm1_non_positive, 2^k
+// from the shifted bits (k <= 126) instead of a rounding and two general scalings. 2^k - 1 is
+// exact up to k = 24; beyond it rounds to 2^k, below 2^-24 of the result.
+template <class P>
+DIFFUSE_ALWAYS_INLINE P expm1_normal_range(const P& y) {
+    const auto [shifted, r] = detail::reduce_ln2_shifted<127>(y);
+    const P scale = detail::power_of_two_from_shifted(shifted);
+    return fma(scale, detail::expm1_reduced(r), ei::psub(scale, constant<P>(1.0f)));
 }
 
 namespace detail {

@@ -142,14 +142,24 @@ struct gelu_tanh {
     // w is odd with the sign of x: -|w(x)| = m p(m) with m = -|x| and p(m) = k1 + k3 m^2 > 0,
     // the product taken into the exponential's reduction (simd::exp_scaled_of_product). m is
     // clamped where -|w| is below the exponential's range (the gate is 0 there).
-    // Where the step tables serve (float, AVX2 and AVX-512), a packet whose lanes all lie in
-    // [-4.125, 7.875) takes the gate from the quarter-step table instead.
+    // On AVX-512 (float), a packet whose lanes all lie in [-4.125, 7.875) takes the gate from
+    // the quarter-step table instead. On AVX2 the short exponential (simd::normal_range_exp)
+    // serves |x| <= 9.5 faster than the table's transposition (1.65 against 1.55 Gelem/s at 16K,
+    // Zen 5), so the table is not used there.
     template <class P>
     DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         using T = simd::scalar_of<P>;
-        if constexpr (kernels::detail::step_tables_tabulated<T>) {
+        if constexpr (kernels::detail::step_tables_tabulated<T> && !simd::normal_range_exp<P>) {
             if (kernels::detail::within_quarter_steps(x))
                 return kernels::detail::symmetric_gate_by_steps<4>(kernels::detail::gelu_tanh_lower_steps, x);
+        }
+        if constexpr (simd::normal_range_exp<P>) {
+            // |x| <= 9.5 keeps |w| below 77, in the short exponential's range (AVX2).
+            if (kernels::normal_range_serves(x, simd::normal_range_exp_bound / 9.5f)) {
+                const P m = simd::minus_abs(x);
+                const auto [p, p_lo] = cubic_factor(m, cubic_term<P>);
+                return kernels::self_gated(x, kernels::logistic_from(x, simd::exp_normal_range_of_product(m, p, p_lo)));
+            }
         }
         const P m = Eigen::internal::pmax(simd::minus_abs(x), simd::constant<P>(-static_cast<T>(underflow_bound<T>)));
         const auto [p, p_lo] = cubic_factor(m, cubic_term<P>);

@@ -33,6 +33,8 @@ struct sigmoid {
     }
     template <class P>
     DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
+        if constexpr (simd::normal_range_exp<P>)
+            if (kernels::normal_range_serves(x)) return kernels::sigma_of(kernels::logistic_normal_range(x));
         return kernels::sigma_of(kernels::logistic(x));
     }
     // sigma(x) sigma(-x) = e / d^2: the exponential's mantissa over d^2 (rounded once), its
@@ -60,6 +62,8 @@ struct silu {
     }
     template <class P>
     DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
+        if constexpr (simd::normal_range_exp<P>)
+            if (kernels::normal_range_serves(x)) return kernels::self_gated(x, kernels::logistic_normal_range(x));
         return kernels::self_gated(x, kernels::logistic(x));
     }
     template <class P>
@@ -102,6 +106,9 @@ struct swish {
         if (beta == 0.0) return Eigen::internal::pmul(x, simd::constant<P>(T(0.5)));
         const T b = static_cast<T>(beta);
         const P sign_of_w = Eigen::internal::pxor(x, simd::sign_bit(simd::constant<P>(b)));
+        if constexpr (simd::normal_range_exp<P>)
+            if (kernels::normal_range_serves(x, std::abs(b)))
+                return kernels::self_gated(x, kernels::logistic_of_linear_normal_range(sign_of_w, x, std::abs(b)));
         return kernels::self_gated(x, kernels::logistic_of_linear(sign_of_w, x, std::abs(b)));
     }
     template <class P>
@@ -135,6 +142,9 @@ struct quick_gelu {
     }
     template <class P>
     DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
+        if constexpr (simd::normal_range_exp<P>)
+            if (kernels::normal_range_serves(x, scale<P>.hi))
+                return kernels::self_gated(x, kernels::logistic_of_linear_normal_range(x, x, scale<P>.hi, scale<P>.lo));
         return kernels::self_gated(x, kernels::logistic_of_linear(x, x, scale<P>.hi, scale<P>.lo));
     }
     template <class P>
