@@ -7,7 +7,9 @@
 // and show as a lower vs_triad. Stochastic samplers draw their noise from a diffuse::random
 // generator inside the timed step. The step goes through the type-erased run (one virtual call).
 // A run covers 20 grid steps; when it ends, x is reset and a new run started inside the timed
-// loop (start() allocates its buffers; about 1/20 of a step per step at most).
+// loop (start() allocates its buffers; about 1/20 of a step per step at most). any_run's finite
+// check of the model output (on by default, sampler/output_check.hpp) is turned off: it is the
+// same read of the output for every sampler, timed apart as the row "finite_check".
 #include "bench_common.hpp"
 
 #include <algorithm>
@@ -15,6 +17,7 @@
 
 #include "diffuse/config/registry.hpp"
 #include "diffuse/core/random.hpp"
+#include "diffuse/sampler/output_check.hpp"
 
 namespace {
 
@@ -34,12 +37,14 @@ void sampler_step(benchmark::State& state, const std::string& name) {
     output *= T(0.1);
     diffuse::random::generator noise(3);
     auto run = sampler.start(grid_steps, n);
+    run.set_check_finite(false);
     x = x_start * run.init_noise_sigma();
     run.begin(x, noise);
     std::int64_t evaluations = 0, runs = 0;
     const auto one_step = [&] {
         if (run.done()) {
             run = sampler.start(grid_steps, n);
+            run.set_check_finite(false);
             x = x_start * run.init_noise_sigma();
             run.begin(x, noise);
             ++runs;
@@ -65,8 +70,23 @@ void sampler_step(benchmark::State& state, const std::string& name) {
     state.counters["evals_per_step"] = static_cast<double>(calls) / static_cast<double>(steps);
 }
 
+// The finite check any_run makes before each step (on by default), alone; bytes: the output read.
+template <Real T>
+void finite_check(benchmark::State& state) {
+    const diffuse::index n = state.range(0);
+    buffer<T> output(n);
+    diffuse::random::fill_normal<T>(view<T>(output.data(), n), 2, 0, 0);
+    const auto one_check = [&] {
+        diffuse::sampler::require_finite_output(diffuse::const_view<T>(output.data(), n), 0, 0.0);
+        benchmark::ClobberMemory();
+        return diffuse::bench::stream_bytes<T>(n, 1);
+    };
+    diffuse::bench::run_memory_benchmark<T>(state, one_check);
+}
+
 const bool registered = [] {
     benchmark::RegisterBenchmark("triad<float>", diffuse::bench::bm_triad<float>)->Arg(std::int64_t{1} << 20);
+    benchmark::RegisterBenchmark("finite_check<float>", finite_check<float>)->Arg(std::int64_t{1} << 20);
     for (const auto& [name, make] : diffuse::config::registry<float>()) {
         benchmark::RegisterBenchmark(("step<float>/" + name).c_str(), sampler_step<float>, name)
             ->Arg(std::int64_t{1} << 20);

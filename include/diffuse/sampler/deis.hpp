@@ -64,11 +64,15 @@ public:
         friend detail::stepping<run, T>;
         void step_views(const_view<T> output, view<T> x) {
             const noise_level<T>& level = this->current_level();
-            this->record(output, cflat(x), level);
             static constexpr std::array<index, 3> ages{0, 1, 2};
             const auto order = static_cast<std::size_t>(order_at(this->step_index()));
-            this->exponential_update(x, cflat(x), level, this->next_level(), std::span<const index>(ages.data(), order),
-                                     const_view<T>(nullptr, 0), [](auto&&...) {});
+            this->record(output, cflat(x), level, [&] {
+                const detail::combination<T> step = this->exponential_plan(
+                    level, this->next_level(), std::span<const index>(ages.data(), order), [](auto&&...) {});
+                return [&, step](index begin, index count) {
+                    step.apply(x, cflat(x), const_view<T>(nullptr, 0), begin, count);
+                };
+            });
             this->advance();
         }
 

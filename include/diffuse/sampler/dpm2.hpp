@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "diffuse/sampler/detail/cache_blocks.hpp"
 #include "diffuse/sampler/detail/kdiffusion.hpp"
 #include "diffuse/sampler/detail/sampler_shell.hpp"
 
@@ -52,9 +53,12 @@ private:
             this->finish_step();
         } else if (this->stage() == 0) {  // to the midpoint
             const T mid = geometric_midpoint(sigma, split.down);
-            start_ = x;
             const auto [on_x, on_output] = this->euler_to(mid);
-            base::combine(x, output, on_x, on_output);
+            for_each_block(x.size(), [&](index begin, index size) {  // one pass: keep the start, then move
+                view<T> xb = block(x, begin, size);
+                block(start_, begin, size) = xb;
+                base::combine(xb, block(output, begin, size), on_x, on_output);
+            });
             this->evaluate_at(settings_.levels(mid));
         } else {  // x' = x + (sigma_down - sigma) d(x_mid; sigma_mid) [+ s_noise sigma_up z]
             const auto d = this->derivative();

@@ -87,24 +87,26 @@ public:
         template <class Noise>
         void step_views(const_view<T> output, view<T> x, Noise&& noise_in) {
             const noise_level<T>& level = this->current_level();
-            this->record(output, cflat(x), level);
             const const_view<T> z = detail::acquire_noise<T>(noise_in, view<T>(noise_.data(), noise_.size()),
                                                              detail::is_sde(this->kind()), name);
             if (z.size() != 0) require_size("noise.size()", z.size(), x.size());
             static constexpr std::array<index, 3> ages{0, 1, 2};
             const index order = order_at(this->step_index());
             const auto& o = sampler_->options();
-            // Lu et al. 2022b Alg. 2 (midpoint) / Lu et al. 2022a eq. 3.7 (heun); order 3: diffusers' D2 weight.
-            this->exponential_update(
-                x, cflat(x), level, this->next_level(),
-                std::span<const index>(ages.data(), static_cast<std::size_t>(order)), z,
-                [&](detail::exponential_step& s, const detail::vp_point&, const detail::vp_point& t) {
-                    if (order == 2 && o.solver_type == dpm_solver_type::midpoint) s.weight[1] = 0.5 * s.weight[0];
-                    if (order == 3 && o.third_order == third_order_weights::reference &&
-                        this->kind() != detail::integrand::noise_sde) {
-                        s.weight[2] = detail::reference_third_weight(this->kind(), s.weight[2], t.alpha, 0.5);
-                    }
-                });
+            // The conversion of the output and the step in one pass (record's plan).
+            this->record(output, cflat(x), level, [&] {
+                // Lu et al. 2022b Alg. 2 (midpoint) / Lu et al. 2022a eq. 3.7 (heun); order 3: diffusers' D2 weight.
+                const detail::combination<T> step = this->exponential_plan(
+                    level, this->next_level(), std::span<const index>(ages.data(), static_cast<std::size_t>(order)),
+                    [&](detail::exponential_step& s, const detail::vp_point&, const detail::vp_point& t) {
+                        if (order == 2 && o.solver_type == dpm_solver_type::midpoint) s.weight[1] = 0.5 * s.weight[0];
+                        if (order == 3 && o.third_order == third_order_weights::reference &&
+                            this->kind() != detail::integrand::noise_sde) {
+                            s.weight[2] = detail::reference_third_weight(this->kind(), s.weight[2], t.alpha, 0.5);
+                        }
+                    });
+                return [&, step](index begin, index count) { step.apply(x, cflat(x), z, begin, count); };
+            });
             this->advance();
         }
 

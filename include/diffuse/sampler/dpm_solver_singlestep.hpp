@@ -23,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "diffuse/sampler/detail/cache_blocks.hpp"
 #include "diffuse/sampler/detail/exponential_integrator.hpp"
 #include "diffuse/sampler/detail/sampler_shell.hpp"
 #include "diffuse/sampler/detail/stepping.hpp"
@@ -115,11 +116,10 @@ public:
         template <class Noise>
         void step_views(const_view<T> output, view<T> x, Noise&& noise_in) {
             const index order = current_order();
-            this->record(output, cflat(x), this->current_level());
             const const_view<T> z = detail::acquire_noise<T>(noise_in, view<T>(noise_.data(), noise_.size()),
                                                              detail::is_sde(this->kind()), name);
             if (z.size() != 0) require_size("noise.size()", z.size(), x.size());
-            if (order == 1 && start_.size() > 0) start_ = x;  // the group's starting sample
+            const bool keep_start = order == 1 && start_.size() > 0;  // the group's starting sample
             const const_view<T> base = order == 1 ? cflat(x) : const_view<T>(start_.data(), start_.size());
             const auto& o = sampler_->options();
             const bool midpoint = o.solver_type == dpm_solver_type::midpoint;
@@ -129,15 +129,22 @@ public:
             const std::span<const index> ages =
                 order == 3 && midpoint ? std::span<const index>(outer)
                                        : std::span<const index>(all.data(), static_cast<std::size_t>(order));
-            // Lu et al. 2022a, Algorithms 1-2 / eq. 3.7, at the group's start s = history_level(order - 1).
-            this->exponential_update(
-                x, base, this->history_level(order - 1), this->next_level(), ages, z,
-                [&](detail::exponential_step& s, const detail::vp_point&, const detail::vp_point& t) {
-                    if (order == 2 && midpoint) s.weight[1] = 0.5 * s.weight[0];
-                    if (order == 3 && !midpoint && o.third_order == third_order_weights::reference) {
-                        s.weight[2] = detail::reference_third_weight(this->kind(), s.weight[2], t.alpha, 1.0);
-                    }
-                });
+            // The conversion of the output, the kept start and the step in one pass (record's plan).
+            this->record(output, cflat(x), this->current_level(), [&] {
+                // Lu et al. 2022a, Algorithms 1-2 / eq. 3.7, at the group's start s = history_level(order - 1).
+                const detail::combination<T> step = this->exponential_plan(
+                    this->history_level(order - 1), this->next_level(), ages,
+                    [&](detail::exponential_step& s, const detail::vp_point&, const detail::vp_point& t) {
+                        if (order == 2 && midpoint) s.weight[1] = 0.5 * s.weight[0];
+                        if (order == 3 && !midpoint && o.third_order == third_order_weights::reference) {
+                            s.weight[2] = detail::reference_third_weight(this->kind(), s.weight[2], t.alpha, 1.0);
+                        }
+                    });
+                return [&, step](index begin, index count) {
+                    if (keep_start) detail::block(start_, begin, count) = detail::block(cflat(x), begin, count);
+                    step.apply(x, base, z, begin, count);
+                };
+            });
             this->advance();
         }
 

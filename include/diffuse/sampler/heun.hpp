@@ -9,6 +9,7 @@
 
 #include <string_view>
 
+#include "diffuse/sampler/detail/cache_blocks.hpp"
 #include "diffuse/sampler/detail/kdiffusion.hpp"
 #include "diffuse/sampler/detail/sampler_shell.hpp"
 
@@ -40,9 +41,13 @@ protected:
             }
             const auto d = this->derivative();
             dt_ = next.sigma - this->evaluation().sigma;
-            slope_ = d.from_x * x + d.from_output * output;
-            start_ = x;
-            x += dt_ * slope_;
+            for_each_block(x.size(), [&](index begin, index size) {  // one pass over x, the output and both
+                view<T> xb = block(x, begin, size);
+                view<T> slope = block(slope_, begin, size);
+                slope = d.from_x * xb + d.from_output * block(output, begin, size);
+                block(start_, begin, size) = xb;
+                xb += dt_ * slope;
+            });
             this->evaluate_at(next);
             return false;
         }

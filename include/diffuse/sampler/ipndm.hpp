@@ -64,14 +64,13 @@ public:
                 // as 0, so x' = sigma_t' eps (the model's output has weight alpha_t = 0).
                 require(this->space_ == state_space::model, "space", "denoiser",
                         "state_space::model for a grid that starts at sigma_t = 1");
-                history_.push(x, out, {T(1), T(0)});
-                history_.multistep(x, {T(0), next.sigma * next.alpha});
+                history_.push_multistep(x, out, {T(1), T(0)}, {T(0), next.sigma * next.alpha});
                 this->advance();
                 return;
             }
-            history_.push(x, out, this->decompose(level).eps);
-            history_.multistep(x, detail::ddim_transfer(level.sigma, level.alpha, next.sigma, next.alpha,
-                                                        this->space_ == state_space::model));
+            history_.push_multistep(x, out, this->decompose(level).eps,
+                                    detail::ddim_transfer(level.sigma, level.alpha, next.sigma, next.alpha,
+                                                          this->space_ == state_space::model));
             this->advance();
         }
 

@@ -12,6 +12,7 @@
 #include <span>
 #include <string_view>
 
+#include "diffuse/sampler/detail/cache_blocks.hpp"
 #include "diffuse/sampler/detail/kdiffusion.hpp"
 #include "diffuse/sampler/detail/sampler_shell.hpp"
 
@@ -96,24 +97,29 @@ public:
             const auto slot = [&](index j) -> buffer<T>& {
                 return history_[static_cast<std::size_t>((i - j) % order_)];
             };
-            slot(0) = d.from_x * x + d.from_output * output;
             const auto c64 = coefficients();
             std::array<T, 4> c{};
             for (std::size_t j = 0; j < 4; ++j) c[j] = static_cast<T>(c64[j]);
-            switch (k) {
-                case 1:
-                    x += c[0] * slot(0);
-                    break;
-                case 2:
-                    x += c[0] * slot(0) + c[1] * slot(1);
-                    break;
-                case 3:
-                    x += c[0] * slot(0) + c[1] * slot(1) + c[2] * slot(2);
-                    break;
-                default:
-                    x += c[0] * slot(0) + c[1] * slot(1) + c[2] * slot(2) + c[3] * slot(3);
-                    break;
-            }
+            // The new derivative and the step that reads it in one pass, block by block.
+            detail::for_each_block(x.size(), [&](index begin, index size) {
+                const auto d_at = [&](index j) { return detail::block(slot(j), begin, size); };
+                view<T> xb = detail::block(x, begin, size);
+                d_at(0) = d.from_x * xb + d.from_output * detail::block(output, begin, size);
+                switch (k) {
+                    case 1:
+                        xb += c[0] * d_at(0);
+                        break;
+                    case 2:
+                        xb += c[0] * d_at(0) + c[1] * d_at(1);
+                        break;
+                    case 3:
+                        xb += c[0] * d_at(0) + c[1] * d_at(1) + c[2] * d_at(2);
+                        break;
+                    default:
+                        xb += c[0] * d_at(0) + c[1] * d_at(1) + c[2] * d_at(2) + c[3] * d_at(3);
+                        break;
+                }
+            });
             this->finish_step();
         }
 

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "diffuse/predict/parameterization.hpp"
+#include "diffuse/sampler/detail/cache_blocks.hpp"
 #include "diffuse/sampler/detail/pseudo_numerical.hpp"
 #include "diffuse/sampler/detail/sampler_shell.hpp"
 #include "diffuse/sampler/detail/stepping.hpp"
@@ -145,16 +146,18 @@ public:
             if (runge_kutta()) {
                 runge_kutta_stage(out, x, eps, t, next);
             } else if (stage_ == 0) {
-                history_.push(x, out, eps);
                 if (sampler_->options().skip_prk_steps && this->steps_taken() == 0 && next >= 0) {
                     // Pseudo improved Euler: predict x at t' with e_t, evaluate there next.
-                    start_ = x;
                     const auto tr = transfer_to(target());
-                    x = tr.on_x * x + tr.on_eps * history_[0];
+                    history_.push(cflat(x), out, eps, [&](index begin, index size) {
+                        view<T> xb = detail::block(x, begin, size);
+                        detail::block(start_, begin, size) = xb;
+                        xb = tr.on_x * xb + tr.on_eps * detail::block(history_[0], begin, size);
+                    });
                     stage_ = 1;
                     return;
                 }
-                history_.multistep(x, transfer_to(target()));  // PLMS, eq. 12
+                history_.push_multistep(x, out, eps, transfer_to(target()));  // PLMS, eq. 12
                 finish();
             } else {
                 // The corrector restarts from the state at t, taken at the level of t' + (t - target): t's
@@ -171,19 +174,26 @@ public:
             const timestep h = half_step();
             switch (stage_) {
                 case 0: {
-                    history_.push(x, out, eps);
-                    start_ = x;
-                    sum_ = history_[0] / T(6);
                     const auto tr = transfer_to(t - h);
-                    x = tr.on_x * x + tr.on_eps * history_[0];
+                    history_.push(cflat(x), out, eps, [&](index begin, index size) {
+                        view<T> xb = detail::block(x, begin, size);
+                        const const_view<T> e = detail::block(history_[0], begin, size);
+                        detail::block(start_, begin, size) = xb;
+                        detail::block(sum_, begin, size) = e / T(6);
+                        xb = tr.on_x * xb + tr.on_eps * e;
+                    });
                     break;
                 }
                 case 1:
                 case 2: {
                     const auto tr = transfer_to(stage_ == 1 ? next + h : next);
-                    const auto e = eps.from_x * x + eps.from_output * out;
-                    sum_ += e / T(3);
-                    x = tr.on_x * start_ + tr.on_eps * e;
+                    // The stage's eps feeds the sum and the next stage point: one pass, block by block.
+                    detail::for_each_block(x.size(), [&](index begin, index size) {
+                        view<T> xb = detail::block(x, begin, size);
+                        const auto e = eps.from_x * xb + eps.from_output * detail::block(out, begin, size);
+                        detail::block(sum_, begin, size) += e / T(3);
+                        xb = tr.on_x * detail::block(start_, begin, size) + tr.on_eps * e;
+                    });
                     break;
                 }
                 default: {

@@ -21,10 +21,10 @@
 #include <algorithm>
 #include <array>
 #include <optional>
-#include <span>
 #include <string_view>
 #include <vector>
 
+#include "diffuse/sampler/detail/cache_blocks.hpp"
 #include "diffuse/sampler/detail/exponential_integrator.hpp"
 #include "diffuse/sampler/detail/sampler_shell.hpp"
 #include "diffuse/sampler/detail/stepping.hpp"
@@ -94,21 +94,28 @@ public:
         void step_views(const_view<T> output, view<T> x) {
             const index i = this->step_index();
             const auto& skip = sampler_->options().disable_corrector;
-            this->record(output, cflat(x), this->current_level());
-            // UniC (Algorithm 2): the newest output is the extra node at r = 1.
-            if (this->steps_taken() > 0 && std::find(skip.begin(), skip.end(), i - 1) == skip.end()) {
-                update(x, const_view<T>(last_sample_.data(), last_sample_.size()), 1, previous_order_, true);
-            }
-            last_sample_ = x;
-            previous_order_ = order_at(i);
-            update(x, cflat(x), 0, previous_order_, false);  // UniP (Algorithm 1)
+            // UniC (Algorithm 2) corrects the sample the model was evaluated at, with the newest output
+            // as the extra node at r = 1; UniP (Algorithm 1) then predicts the next one from it. With the
+            // conversion of the output and the kept sample, one pass (record's plan).
+            const bool correct = this->steps_taken() > 0 && std::find(skip.begin(), skip.end(), i - 1) == skip.end();
+            this->record(output, cflat(x), this->current_level(), [&] {
+                const detail::combination<T> corrector =
+                    correct ? plan(1, previous_order_, true) : detail::combination<T>{};
+                previous_order_ = order_at(i);
+                const detail::combination<T> predictor = plan(0, previous_order_, false);
+                return [&, corrector, predictor](index begin, index count) {
+                    if (correct) corrector.apply(x, cflat(last_sample_), const_view<T>(nullptr, 0), begin, count);
+                    detail::block(last_sample_, begin, count) = detail::block(cflat(x), begin, count);
+                    predictor.apply(x, cflat(x), const_view<T>(nullptr, 0), begin, count);
+                };
+            });
             this->advance();
         }
 
-        // x = UniP-p (corrector = false) or UniC-p (true) from `base` at history entry `from` (its level
-        // s0) to the level after it, over the entries from, from + 1, ..., from + p - 1 (and entry 0,
-        // the new output, for the corrector).
-        void update(view<T> x, const_view<T> base, index from, index p, bool corrector) {
+        // UniP-p (corrector = false) or UniC-p (true) from history entry `from` (its level s0) to the
+        // level after it, over the entries from, from + 1, ..., from + p - 1 (and entry 0, the new
+        // output, for the corrector), applied to the sample at s0.
+        [[nodiscard]] detail::combination<T> plan(index from, index p, bool corrector) const {
             const detail::vp_point s = detail::point(this->history_level(from)),
                                    t = detail::point(corrector ? this->history_level(0) : this->next_level());
             const bool data = detail::is_data(this->kind());
@@ -126,18 +133,19 @@ public:
             if (corrector) r[static_cast<std::size_t>(p - 1)] = 1.0;
             const std::array<double, 3> a = coefficients(r, nodes, hh, b_h);
             // x = on_x base - scale (e^{hh} - 1) m_0 - scale B(h) sum_k a_k (m_k - m_0) / r_k
-            std::array<const T*, 4> terms{this->history(from).data()};
-            std::array<double, 4> on{first.weight[0]};
+            detail::combination<T> out;
+            out.on_base = first.on_x;
+            out.terms[0] = this->history(from).data();
+            out.on[0] = first.weight[0];
             for (index k = 0; k < nodes; ++k) {
                 const auto uk = static_cast<std::size_t>(k);
                 const double w = -scale * b_h * a[uk] / r[uk];
-                terms[uk + 1] = (corrector && k == p - 1 ? this->history(0) : this->history(from + 1 + k)).data();
-                on[uk + 1] = w;
-                on[0] -= w;
+                out.terms[uk + 1] = (corrector && k == p - 1 ? this->history(0) : this->history(from + 1 + k)).data();
+                out.on[uk + 1] = w;
+                out.on[0] -= w;
             }
-            const auto count = static_cast<std::size_t>(nodes + 1);
-            detail::combine<T>(x, base, first.on_x, std::span<const T* const>(terms.data(), count),
-                               std::span<const double>(on.data(), count), const_view<T>(nullptr, 0), 0.0);
+            out.count = static_cast<std::size_t>(nodes + 1);
+            return out;
         }
 
         // Solves R a = g over the nodes (Zhao et al. 2023, eq. 8), or diffusers' a = 1/2 for UniP-2 / UniC-1.

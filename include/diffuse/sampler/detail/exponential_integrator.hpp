@@ -26,6 +26,7 @@
 #include "diffuse/core/view.hpp"
 #include "diffuse/predict/parameterization.hpp"
 #include "diffuse/predict/thresholding.hpp"
+#include "diffuse/sampler/detail/cache_blocks.hpp"
 #include "diffuse/sampler/sigma_run.hpp"
 
 namespace diffuse::sampler {
@@ -259,6 +260,27 @@ void combine(view<T> x, const_view<T> base, double on_base, std::span<const T* c
     }
 }
 
+// A combine() whose weights are folded for the step: x = on_base base + sum_i on[i] terms[i]
+// (+ on_noise z), applied to the whole array or block by block (cache_blocks.hpp).
+template <Real T>
+struct combination {
+    double on_base = 1.0;
+    std::array<const T*, 4> terms{};
+    std::array<double, 4> on{};
+    std::size_t count = 0;
+    double on_noise = 0.0;
+
+    // The elements [begin, begin + size) of x from those of base, the terms and noise.
+    void apply(view<T> x, const_view<T> base, const_view<T> noise, index begin, index size) const {
+        std::array<const T*, 4> shifted{};
+        for (std::size_t i = 0; i < count; ++i) shifted[i] = terms[i] + begin;
+        combine<T>(block(x, begin, size), block(base, begin, size), on_base,
+                   std::span<const T* const>(shifted.data(), count), std::span<const double>(on.data(), count),
+                   on_noise != 0.0 ? block(noise, begin, size) : const_view<T>(nullptr, 0), on_noise);
+    }
+    void apply(view<T> x, const_view<T> base, const_view<T> noise) const { apply(x, base, noise, 0, x.size()); }
+};
+
 // The order of multistep step i of n (diffusers' DPMSolverMultistep / DEIS step()): warm-up from
 // order 1 over the steps taken (i itself for a run started at 0; diffusers' lower_order_nums after
 // set_begin_index); with lower_order_final, runs of fewer than 15 grid steps end with orders 2, 1; a
@@ -305,35 +327,54 @@ protected:
     // Converts the model output at `level` (evaluated at x) into the integrand and pushes it as the
     // newest history entry. x0 is thresholded when asked; eps is then re-derived from it.
     void record(const_view<T> output, const_view<T> x, const noise_level<T>& level) {
+        record(output, x, level, [] { return [](index, index) {}; });
+    }
+    // The same, fused with the step that reads the new entry: `plan()` is called once the entry's
+    // level is in the history (it folds the step's weights) and returns pass(begin, count), which
+    // updates those elements. Block by block (cache_blocks.hpp) the conversion and the pass stream
+    // x, the output and the history once; thresholding needs the whole x0 first, and a
+    // learned-variance output is read per sample, so those two convert the whole array before the pass.
+    template <class Plan>
+    void record(const_view<T> output, const_view<T> x, const noise_level<T>& level, Plan&& plan) {
         const index n = this->shape_.size;
         require_size("model_output.size()", output.size(), model_output_size());
         require_size("x.size()", x.size(), n);
         newest_ = (newest_ + 1) % capacity_;
         count_ = std::min(count_ + 1, capacity_);
         levels_[static_cast<std::size_t>(newest_)] = level;
-        auto m = history_.col(newest_);
+        const auto pass = plan();
         const predict::decomposition<T> d = this->decompose(level);
         const bool threshold = processing_.thresholding.has_value();
         const bool wants_x0 = is_data(kind_) || threshold;
         const auto form = wants_x0 ? d.x0 : d.eps;
+        T* m = history_.col(newest_).data();
+        if (!threshold && !learned_variance_) {
+            for_each_block(n, [&](index begin, index count) {
+                block(view<T>(m, n), begin, count) =
+                    form.from_x * block(x, begin, count) + form.from_output * block(output, begin, count);
+                pass(begin, count);
+            });
+            return;
+        }
         if (learned_variance_) {
             const index per = this->shape_.sample_size();
             for (index b = 0; b < this->shape_.batch; ++b) {
-                m.segment(b * per, per) =
+                block(view<T>(m, n), b * per, per) =
                     form.from_x * x.segment(b * per, per) + form.from_output * output.segment(2 * b * per, per);
             }
         } else {
-            m = form.from_x * x + form.from_output * output;
+            view<T>(m, n) = form.from_x * x + form.from_output * output;
         }
         if (threshold) {
-            predict::apply_dynamic_thresholding(view<T>(m.data(), n), this->shape_.batch, *processing_.thresholding,
+            predict::apply_dynamic_thresholding(view<T>(m, n), this->shape_.batch, *processing_.thresholding,
                                                 view<T>(scratch_.data(), n));
             if (!is_data(kind_)) {
                 // eps = (x - alpha x0) / sigma_t
                 const T alpha = level.alpha, sigma = level.model_sigma();
-                m = (x - alpha * m) / sigma;
+                view<T>(m, n) = (x - alpha * view<T>(m, n)) / sigma;
             }
         }
+        pass(0, n);
     }
 
     // History entry `age` (0 = newest) and the level it was taken at.
@@ -346,34 +387,40 @@ protected:
     [[nodiscard]] index history_size() const { return count_; }
     [[nodiscard]] integrand kind() const { return kind_; }
 
-    // x = exponential step from `base` at level `from` to level `to`, the integrand interpolated
-    // through the history entries of the given ages (r measured from `from`); `adjust(step, s, t)`
-    // applies a sampler's variant of the exact weights (diffusers' midpoint and third-order forms).
+    // The exponential step from level `from` to level `to`, the integrand interpolated through the
+    // history entries of the given ages (r measured from `from`); `adjust(step, s, t)` applies a
+    // sampler's variant of the exact weights (diffusers' midpoint and third-order forms).
     template <class AdjustWeights>
-    void exponential_update(view<T> x, const_view<T> base, const noise_level<T>& from, const noise_level<T>& to,
-                            std::span<const index> ages, const_view<T> noise, AdjustWeights&& adjust) {
+    [[nodiscard]] combination<T> exponential_plan(const noise_level<T>& from, const noise_level<T>& to,
+                                                  std::span<const index> ages, AdjustWeights&& adjust) const {
         const vp_point s = point(from), t = point(to);
         exponential_step step = exponential_weights(kind_, s, t);
         adjust(step, s, t);
-        interpolated_update(x, base, from, to, step, ages, noise);
+        return interpolated_plan(from, to, step, ages);
     }
 
     // x = step.on_x base + sum_k step.weight[k] D_k + step.on_noise z, the D_k those of the polynomial
-    // in r = (lambda - lambda_from)/h through the history entries of the given ages.
-    void interpolated_update(view<T> x, const_view<T> base, const noise_level<T>& from, const noise_level<T>& to,
-                             const exponential_step& step, std::span<const index> ages, const_view<T> noise) const {
+    // in r = (lambda - lambda_from)/h through the history entries of the given ages, with the
+    // weights folded onto the entries.
+    [[nodiscard]] combination<T> interpolated_plan(const noise_level<T>& from, const noise_level<T>& to,
+                                                   const exponential_step& step, std::span<const index> ages) const {
         const vp_point s = point(from);
         const double h = step_length(s, point(to));
-        const std::size_t order = ages.size();
+        combination<T> out;
+        out.count = ages.size();
+        out.on_base = step.on_x;
+        out.on_noise = step.on_noise;
         std::array<double, 4> r{};
-        std::array<const T*, 4> m{};
-        for (std::size_t i = 0; i < order; ++i) {
-            r[i] = order == 1 ? 0.0 : (point(history_level(ages[i])).lambda() - s.lambda()) / h;
-            m[i] = history(ages[i]).data();
+        for (std::size_t i = 0; i < out.count; ++i) {
+            r[i] = out.count == 1 ? 0.0 : (point(history_level(ages[i])).lambda() - s.lambda()) / h;
+            out.terms[i] = history(ages[i]).data();
         }
-        const node_weights c = interpolate_weights(std::span<const double>(r.data(), order), step.weight);
-        combine<T>(x, base, step.on_x, std::span<const T* const>(m.data(), order),
-                   std::span<const double>(c.on_node.data(), order), noise, step.on_noise);
+        out.on = interpolate_weights(std::span<const double>(r.data(), out.count), step.weight).on_node;
+        return out;
+    }
+    void interpolated_update(view<T> x, const_view<T> base, const noise_level<T>& from, const noise_level<T>& to,
+                             const exponential_step& step, std::span<const index> ages, const_view<T> noise) const {
+        interpolated_plan(from, to, step, ages).apply(x, base, noise);
     }
 
 private:

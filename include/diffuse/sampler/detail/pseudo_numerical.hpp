@@ -15,6 +15,7 @@
 
 #include "diffuse/core/view.hpp"
 #include "diffuse/predict/parameterization.hpp"
+#include "diffuse/sampler/detail/cache_blocks.hpp"
 
 namespace diffuse::sampler::detail {
 
@@ -67,16 +68,23 @@ public:
         for (index j = 0; j < order; ++j) slots_[static_cast<std::size_t>(j)].resize(size);
     }
 
-    // Records eps = form(x, output) as the newest entry.
-    void push(view<T> x, const_view<T> output, const predict::linear_form<T>& eps) {
+    // Records eps = form(x, output) as the newest entry, then runs pass(begin, count) over the same
+    // elements block by block (cache_blocks.hpp): one pass through memory for the conversion and the
+    // update that reads it.
+    template <class Pass>
+    void push(const_view<T> x, const_view<T> output, const predict::linear_form<T>& eps, Pass&& pass) {
         newest_ = (newest_ + 1) % order_;
         ++count_;
         buffer<T>& e = slots_[static_cast<std::size_t>(newest_)];
-        if (eps.from_x == T(0)) {
-            e = eps.from_output * output;
-        } else {
-            e = eps.from_x * x + eps.from_output * output;
-        }
+        for_each_block(x.size(), [&](index begin, index size) {
+            if (eps.from_x == T(0)) {
+                block(e, begin, size) = eps.from_output * block(output, begin, size);
+            } else {
+                block(e, begin, size) =
+                    eps.from_x * block(x, begin, size) + eps.from_output * block(output, begin, size);
+            }
+            pass(begin, size);
+        });
     }
     // The entry `age` steps old (0: newest).
     [[nodiscard]] const buffer<T>& operator[](index age) const {
@@ -84,24 +92,31 @@ public:
     }
     [[nodiscard]] index available() const { return std::min(count_, order_); }
 
-    // x = on_x x + on_eps (Adams-Bashforth combination of the available entries), one pass.
-    void multistep(view<T> x, const eps_transfer<T>& tr) const {
+    // The elements [begin, begin + size) of x = on_x x + on_eps (Adams-Bashforth combination of the
+    // available entries).
+    void multistep(view<T> x, const eps_transfer<T>& tr, index begin, index size) const {
         const auto c = adams_bashforth<T>(available());
-        const auto& e = *this;
+        const auto e = [&](index age) { return block((*this)[age], begin, size); };
+        view<T> xb = block(x, begin, size);
         switch (available()) {
             case 1:
-                x = tr.on_x * x + tr.on_eps * e[0];
+                xb = tr.on_x * xb + tr.on_eps * e(0);
                 break;
             case 2:
-                x = tr.on_x * x + tr.on_eps * (c[0] * e[0] + c[1] * e[1]);
+                xb = tr.on_x * xb + tr.on_eps * (c[0] * e(0) + c[1] * e(1));
                 break;
             case 3:
-                x = tr.on_x * x + tr.on_eps * (c[0] * e[0] + c[1] * e[1] + c[2] * e[2]);
+                xb = tr.on_x * xb + tr.on_eps * (c[0] * e(0) + c[1] * e(1) + c[2] * e(2));
                 break;
             default:
-                x = tr.on_x * x + tr.on_eps * (c[0] * e[0] + c[1] * e[1] + c[2] * e[2] + c[3] * e[3]);
+                xb = tr.on_x * xb + tr.on_eps * (c[0] * e(0) + c[1] * e(1) + c[2] * e(2) + c[3] * e(3));
                 break;
         }
+    }
+    // Records eps and takes the multistep update with it, one pass.
+    void push_multistep(view<T> x, const_view<T> output, const predict::linear_form<T>& eps,
+                        const eps_transfer<T>& tr) {
+        push(cflat(x), output, eps, [&](index begin, index size) { multistep(x, tr, begin, size); });
     }
 
 private:
