@@ -37,6 +37,15 @@ bool is_unwritten(T value) {
     else return std::bit_cast<std::uint64_t>(value) == std::bit_cast<std::uint64_t>(mark);
 }
 
+// Whether every element is finite, in one vectorized pass: v * 0 is 0 for a finite v and NaN
+// for Inf or NaN, and a sum of zeros is 0 while one NaN makes it NaN. (Eigen's allFinite()
+// compares element by element with an early exit and is not vectorized: 0.15x the triad's
+// bytes/s at 1M floats, measured in bench_all_samplers' finite_check row.)
+template <Real T>
+bool all_finite(const_view<T> out) {
+    return !std::isnan((out * T(0)).sum());
+}
+
 }  // namespace detail
 
 // Fills a model output buffer with the "not written" mark (before the model call).
@@ -49,7 +58,7 @@ void mark_unwritten(view<T> out) {
 // the model time; an element still marked by mark_unwritten() is reported as not written.
 template <Real T>
 void require_finite_output(const_view<T> out, index step, double model_time) {
-    if (out.allFinite()) return;
+    if (detail::all_finite(out)) return;
     index bad = 0;
     while (bad < out.size() && std::isfinite(out[bad])) ++bad;
     const std::string where = "model_output[" + std::to_string(bad) + "] at step " + std::to_string(step) +
@@ -66,7 +75,7 @@ void require_finite_output(const_view<T> out, index step, double model_time) {
 template <class Run, class Output>
 void require_finite_output(Run& run, const Output& output) {
     const auto out = cflat(output);
-    if (out.allFinite()) return;  // the common case: no context built
+    if (detail::all_finite(out)) return;  // the common case: no context built
     require_finite_output(out, run.step_index(), run.context().model_time());
 }
 
