@@ -250,9 +250,9 @@ MUTANTS = [
       '.timestep_spacing = schedule::parse_spacing(o.get_string("timestep_spacing", "linspace")),',
       '.timestep_spacing = schedule::parse_spacing(o.get_string("timestep_spacing", "leading")),', CONFIG,
       registry=True),
-    m("config.edm_rho_default", "config/registry_detail.hpp", '.rho = o.get_double("rho", 7.0),',
+    m("config.edm_rho_default", "config/registry_detail.hpp", '.rho = o.get_double("rho", defaults.rho),',
       '.rho = o.get_double("rho", 5.0),', CONFIG, registry=True),
-    m("config.edm_sigma_data_default", "config/registry_detail.hpp", '.sigma_data = o.get_double("sigma_data", 0.5),',
+    m("config.edm_sigma_data_default", "config/registry_detail.hpp", '.sigma_data = o.get_double("sigma_data", defaults.sigma_data),',
       '.sigma_data = o.get_double("sigma_data", 1.0),', CONFIG, registry=True),
 ]
 
