@@ -66,11 +66,6 @@ double mean_abs_2d(double nu, double tau) {
            ((1 + 2 * y) * std::cyl_bessel_i(0.0, y) + 2 * y * std::cyl_bessel_i(1.0, y));
 }
 
-template <class T>
-double tolerance() {
-    return std::is_same_v<T, double> ? 1e-12 : 1e-6;
-}
-
 }  // namespace
 
 TEMPLATE_TEST_CASE("energy distance: zero for identical sets, symmetric, positive otherwise", "[models][metrics]",
