@@ -366,7 +366,8 @@ def main():
                    help="extra compiler flags for the mutants' objects, e.g. -O0 (config mutants recompile the "
                         "registry: minutes at -O3); an unmutated control built the same way must pass first")
     p.add_argument("--skip-baseline", action="store_true",
-                   help="do not build and run the unmutated tests first (when they are known to pass)")
+                   help="do not build and run the unmutated tests (nor the --flags control) first, when they "
+                        "are known to pass")
     args = p.parse_args()
 
     selected = MUTANTS
@@ -401,10 +402,10 @@ def main():
     registry_lib = os.path.join(b.dir, "libdiffuse_facade.a")
     scratch = os.path.join(args.work, "scratch")
     os.makedirs(scratch, exist_ok=True)
-    if args.flags:
+    b.extra_flags = shlex.split(args.flags)
+    if args.flags and not args.skip_baseline:
         # The flags must not change the verdict by themselves: the unmutated tree, built with them
         # exactly as a mutant is, must pass every selected test.
-        b.extra_flags = shlex.split(args.flags)
         control = Mutant("control", "", "", "", tests, registry=any(mu.registry for mu in selected))
         status, where = test_mutant(b, control, scratch, args.timeout, registry_lib)
         if status != "survived":
