@@ -38,6 +38,21 @@ private:
     int depth_ = 0;
 };
 
+// With DIFFUSE_REPORT_ERRORS set, Catch prints floating-point values at full precision (9 and 17
+// digits instead of 5 and 10), so `-s` shows what every Approx check measured: the values the
+// tolerance comments quote (docs/testing.md, Tolerances).
+class full_precision_when_reporting : public Catch::TestEventListenerBase {
+public:
+    using TestEventListenerBase::TestEventListenerBase;
+
+    void testRunStarting(const Catch::TestRunInfo&) override {
+        if (std::getenv("DIFFUSE_REPORT_ERRORS") == nullptr) return;
+        Catch::StringMaker<float>::precision = 9;
+        Catch::StringMaker<double>::precision = 17;
+    }
+};
+
 }  // namespace
 
 CATCH_REGISTER_LISTENER(unprintable_name_guard)
+CATCH_REGISTER_LISTENER(full_precision_when_reporting)

@@ -63,54 +63,66 @@ const std::vector<diffuse::index>& every_step() {
 
 }  // namespace
 
+// The margins: 10x the measured offset of the fitted order from the asymptotic one where that is
+// below 0.3; a fitted order at these step counts can sit up to 0.24 off (the higher-order terms
+// have not died out), and there the margin stays 0.3, which still keeps the neighbouring orders
+// out (a 10x margin would not). Epsilon 0: the slack is absolute.
 // Each case covers both integrands and both second-order variants across the samplers, not every
 // combination, so that the test stays fast under the sanitizers (every combination is exercised
 // against diffusers in the parity tests).
 TEST_CASE("first-order exponential integrators (DDIM's update) converge at order 1", "[convergence][exponential]") {
-    CHECK(order_of(multistep({.solver_order = 1}), wide) == Approx(1.0).margin(0.3));
+    CHECK(order_of(multistep({.solver_order = 1}), wide) ==
+          Approx(1.0).epsilon(0).margin(0.004));  // fitted order 0.99965 (measured)
     CHECK(order_of(singlestep({.algorithm = dpm_algorithm::dpmsolver, .solver_order = 1}), wide) ==
-          Approx(1.0).margin(0.3));
+          Approx(1.0).epsilon(0).margin(0.004));  // fitted order 0.99965 (measured)
 }
 
 TEST_CASE("second-order exponential integrators converge at order 2", "[convergence][exponential]") {
-    CHECK(order_of(multistep(), wide) == Approx(2.0).margin(0.3));  // DPM-Solver++(2M), diffusers' default
+    // DPM-Solver++(2M), diffusers' default
+    CHECK(order_of(multistep(), wide) == Approx(2.0).epsilon(0).margin(0.3));  // fitted 1.93 (measured; 0.3, see above)
     CHECK(order_of(multistep({.algorithm = dpm_algorithm::dpmsolver, .solver_type = dpm_solver_type::heun}), wide) ==
-          Approx(2.0).margin(0.3));
+          Approx(2.0).epsilon(0).margin(0.3));  // fitted 1.87 (measured; 0.3, see above)
     CHECK(order_of(multistep({.prediction = prediction::v_prediction}), wide, prediction::v_prediction) ==
-          Approx(2.0).margin(0.3));
-    CHECK(order_of(singlestep({.algorithm = dpm_algorithm::dpmsolver}), wide) == Approx(2.0).margin(0.3));
-    CHECK(order_of(singlestep({.solver_type = dpm_solver_type::heun}), wide) == Approx(2.0).margin(0.3));
-    CHECK(order_of(sampler::deis<double>({.solver_order = 2}), wide) == Approx(2.0).margin(0.3));
+          Approx(2.0).epsilon(0).margin(0.3));  // fitted 1.93 (measured; 0.3, see above)
+    CHECK(order_of(singlestep({.algorithm = dpm_algorithm::dpmsolver}), wide) ==
+          Approx(2.0).epsilon(0).margin(0.2));  // fitted order 2.0117 (measured)
+    CHECK(order_of(singlestep({.solver_type = dpm_solver_type::heun}), wide) ==
+          Approx(2.0).epsilon(0).margin(0.3));  // fitted 1.8 (measured; 0.3, see above)
+    CHECK(order_of(sampler::deis<double>({.solver_order = 2}), wide) ==
+          Approx(2.0).epsilon(0).margin(0.3));  // fitted 1.87 (measured; 0.3, see above)
     CHECK(
         order_of(unipc({.solver_order = 2, .variant = sampler::unipc_variant::bh1, .disable_corrector = every_step()}),
-                 wide) == Approx(2.0).margin(0.3));
+                 wide) == Approx(2.0).epsilon(0).margin(0.3));  // fitted 2.03 (measured; 0.3, see above)
     CHECK(order_of(unipc({.solver_order = 2, .predict_x0 = false, .disable_corrector = every_step()}), wide) ==
-          Approx(2.0).margin(0.3));
+          Approx(2.0).epsilon(0).margin(0.3));  // fitted 1.87 (measured; 0.3, see above)
 }
 
 TEST_CASE("third-order exponential integrators converge at order 3", "[convergence][exponential]") {
     // Singlestep DPM-Solver-3 (Lu et al. 2022a, Algorithm 2 / eq. 3.7).
     CHECK(order_of(singlestep({.algorithm = dpm_algorithm::dpmsolver, .solver_order = 3}), third) ==
-          Approx(3.0).margin(0.3));
+          Approx(3.0).epsilon(0).margin(0.3));  // fitted 2.95 (measured; 0.3, see above)
     CHECK(order_of(singlestep({.solver_order = 3, .solver_type = dpm_solver_type::heun}), third) ==
-          Approx(3.0).margin(0.3));
+          Approx(3.0).epsilon(0).margin(0.3));  // fitted 2.79 (measured; 0.3, see above)
     // Multistep third order with the exact weights: DPM-Solver++(3M) `taylor`, DEIS-3 (noise
     // integrand) and UniP-3, at step counts where the warm-up step does not yet dominate.
     CHECK(order_of(multistep({.solver_order = 3, .third_order = third_order_weights::taylor}), early) ==
-          Approx(3.0).margin(0.3));
-    CHECK(order_of(sampler::deis<double>({.solver_order = 3}), early) == Approx(3.0).margin(0.3));
+          Approx(3.0).epsilon(0).margin(0.3));  // fitted 2.85 (measured; 0.3, see above)
+    CHECK(order_of(sampler::deis<double>({.solver_order = 3}), early) ==
+          Approx(3.0).epsilon(0).margin(0.3));  // fitted 2.8 (measured; 0.3, see above)
     CHECK(order_of(unipc({.solver_order = 3, .lower_order_final = false, .disable_corrector = every_step()}), early) ==
-          Approx(3.0).margin(0.3));
+          Approx(3.0).epsilon(0).margin(0.3));  // fitted 2.85 (measured; 0.3, see above)
 }
 
 TEST_CASE("UniPC's corrector raises UniP-p to order p + 1", "[convergence][exponential][unipc]") {
     // Zhao et al. 2023, Theorem 3.1: UniC-p after UniP-p gives order p + 1 (UniPC-2 is third order,
     // UniPC-3 fourth). lower_order_final would end on an uncorrected first-order step (the last
     // prediction has no model evaluation after it), which caps UniPC-3 at 2 as n grows; it is off.
-    CHECK(order_of(unipc({.solver_order = 1, .lower_order_final = false}), wide) == Approx(2.0).margin(0.3));
+    CHECK(order_of(unipc({.solver_order = 1, .lower_order_final = false}), wide) ==
+          Approx(2.0).epsilon(0).margin(0.3));  // fitted 1.91 (measured; 0.3, see above)
     CHECK(order_of(unipc({.solver_order = 2, .variant = sampler::unipc_variant::bh1, .lower_order_final = false}),
-                   wide) == Approx(3.0).margin(0.3));
-    CHECK(order_of(unipc({.solver_order = 3, .lower_order_final = false}), {96, 192, 384}) == Approx(4.0).margin(0.3));
+                   wide) == Approx(3.0).epsilon(0).margin(0.3));  // fitted 2.91 (measured; 0.3, see above)
+    CHECK(order_of(unipc({.solver_order = 3, .lower_order_final = false}), {96, 192, 384}) ==
+          Approx(4.0).epsilon(0).margin(0.3));  // fitted 4.24 (measured; 0.3, see above)
 }
 
 TEST_CASE("diffusers' third-order multistep weight makes DPM-Solver-3M second order", "[convergence][exponential]") {
@@ -118,7 +130,7 @@ TEST_CASE("diffusers' third-order multistep weight makes DPM-Solver-3M second or
     // by h phi_3 where the exact integral of the interpolating quadratic needs 2 h phi_3: a local error
     // O(h^3) (docs/samplers_exponential.md).
     CHECK(order_of(multistep({.algorithm = dpm_algorithm::dpmsolver, .solver_order = 3}), {96, 192, 384}) ==
-          Approx(2.0).margin(0.3));
+          Approx(2.0).epsilon(0).margin(0.3));  // fitted 2.16 (measured; 0.3, see above)
 }
 
 TEST_CASE("a first-order warm-up step caps the multistep third-order methods at order 2 as n grows",

@@ -50,31 +50,41 @@ const std::vector<double> steps{16, 24, 32, 48, 64};
 TEST_CASE("Heun and EDM without churn are second order for every parameterization", "[convergence][heun][edm]") {
     for (const auto p : {prediction::epsilon, prediction::sample, prediction::v_prediction}) {
         INFO("prediction " << predict::name(p));
-        CHECK(order_of(sampler::heun<double>({.prediction = p}), steps, p) == Approx(2.0).margin(0.3));
+        // fitted orders up to 0.1 off (measured); 0.3, not 10x: under half the gap to the next order
+        CHECK(order_of(sampler::heun<double>({.prediction = p}), steps, p) == Approx(2.0).epsilon(0).margin(0.3));
+        // fitted orders up to 0.1 off (measured); 0.3, not 10x: under half the gap to the next order
         CHECK(order_of(sampler::edm<double>({.prediction = p, .levels = convergence::levels()}), steps, p) ==
-              Approx(2.0).margin(0.3));
+              Approx(2.0).epsilon(0).margin(0.3));
     }
 }
 
 TEST_CASE("DPM2 is second order", "[convergence][dpm2]") {
-    CHECK(order_of(sampler::dpm2<double>({.levels = convergence::levels()}), steps) == Approx(2.0).margin(0.3));
+    // fitted order 2.0142 (measured)
+    CHECK(order_of(sampler::dpm2<double>({.levels = convergence::levels()}), steps) ==
+          Approx(2.0).epsilon(0).margin(0.2));
+    // fitted order 2.0142 (measured)
     CHECK(order_of(sampler::dpm2<double>({.prediction = prediction::v_prediction, .levels = convergence::levels()}),
-                   steps, prediction::v_prediction) == Approx(2.0).margin(0.3));
+                   steps, prediction::v_prediction) == Approx(2.0).epsilon(0).margin(0.2));
 }
 
 TEST_CASE("DPM++(2S), DPM++ SDE and DPM++(2M) with eta = 0 are second order, DPM++(3M) at least second",
           "[convergence][dpmpp]") {
+    // fitted 1.79 (measured); 0.3, not 10x: under half the gap to the next order
     CHECK(order_of(sampler::dpmpp_2s_ancestral<double>({.eta = 0.0, .levels = convergence::levels()}), steps) ==
-          Approx(2.0).margin(0.3));
+          Approx(2.0).epsilon(0).margin(0.3));
+    // fitted 1.79 (measured); 0.3, not 10x: under half the gap to the next order
     CHECK(order_of(sampler::dpmpp_sde<double>({.eta = 0.0, .levels = convergence::levels()}), steps) ==
-          Approx(2.0).margin(0.3));
-    CHECK(order_of(sampler::dpmpp_2m_sde<double>({.eta = 0.0}), steps) == Approx(2.0).margin(0.3));
+          Approx(2.0).epsilon(0).margin(0.3));
+    // fitted 1.84 (measured); 0.3, not 10x: under half the gap to the next order
+    CHECK(order_of(sampler::dpmpp_2m_sde<double>({.eta = 0.0}), steps) == Approx(2.0).epsilon(0).margin(0.3));
     CHECK(order_of(sampler::dpmpp_3m_sde<double>({.eta = 0.0}), steps) >= 2.0 - 0.3);
 }
 
 TEST_CASE("LMS of order 1 and 2 converges at that order; orders 3 and 4 at least at order 2", "[convergence][lms]") {
-    CHECK(order_of(sampler::lms<double>({.order = 1}), steps) == Approx(1.0).margin(0.3));
-    CHECK(order_of(sampler::lms<double>({.order = 2}), steps) == Approx(2.0).margin(0.3));
+    // fitted order 1.0013 (measured)
+    CHECK(order_of(sampler::lms<double>({.order = 1}), steps) == Approx(1.0).epsilon(0).margin(0.02));
+    // fitted 1.74 (measured); 0.3, not 10x: under half the gap to the next order
+    CHECK(order_of(sampler::lms<double>({.order = 2}), steps) == Approx(2.0).epsilon(0).margin(0.3));
     const double third = order_of(sampler::lms<double>({.order = 3}), steps),
                  fourth = order_of(sampler::lms<double>({.order = 4}), steps);
     CHECK(third >= 2.0 - 0.3);

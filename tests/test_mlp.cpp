@@ -109,8 +109,10 @@ TEMPLATE_TEST_CASE("mlp forward is the composition of its affine layers and acti
     // By hand: z = W x + b; column 1: (1 - 2 + .5, 2 + 1 - 1, -3 + 2) = (-0.5, 2, -1) -> relu (0, 2, 0)
     //   -> 0 + 4 - 0 + 0.25 = 4.25. Column 2: (-2 - 1 + .5, -4 + .5 - 1, 6 + 1) = (-2.5, -4.5, 7)
     //   -> (0, 0, 7) -> -7 + 0.25 = -6.75.
-    CHECK(y(0, 0) == Approx(4.25));
-    CHECK(y(0, 1) == Approx(-6.75));
+    // exact (measured 0 in both types)
+    CHECK(y(0, 0) == Approx(4.25).epsilon(0).margin(0));
+    // exact (measured 0 in both types)
+    CHECK(y(0, 1) == Approx(-6.75).epsilon(0).margin(0));
 }
 
 TEST_CASE("mlp backward matches central finite differences", "[nn][mlp][gradient]") {
@@ -192,10 +194,13 @@ TEMPLATE_TEST_CASE("sinusoidal embedding matches diffusers' get_timestep_embeddi
           -0.7286706988386812, -0.5492645837547137, 0.995014143644653}}};
     const nn::sinusoidal_embedding<T> embedding({8});
     diffuse::buffer<T> out(8);
-    const double tolerance = std::is_same_v<T, float> ? 2e-4 : 1e-12;
     for (const auto& [t, expected] : reference) {
         embedding(t, diffuse::flat(out));
-        for (int i = 0; i < 8; ++i) CHECK(out[i] == Approx(expected[static_cast<std::size_t>(i)]).margin(tolerance));
+        // measured 0 (double), 1.5e-07 (float) relative
+        for (int i = 0; i < 8; ++i)
+            CHECK(out[i] == Approx(expected[static_cast<std::size_t>(i)])
+                                .epsilon(std::is_same_v<T, float> ? 2e-6 : 2e-15)
+                                .margin(0));
     }
     // get_timestep_embedding(t, 6, flip_sin_to_cos=True, downscale_freq_shift=0) at t = 37.5.
     const nn::sinusoidal_embedding<T> flipped({6, 10000.0, 0.0, true, 1.0});
@@ -203,7 +208,10 @@ TEMPLATE_TEST_CASE("sinusoidal embedding matches diffusers' get_timestep_embeddi
     flipped(T(37.5), diffuse::flat(six));
     const std::vector<double> expected{0.9802426408101081,   -0.16898472193593583, 0.9967381576646551,
                                        -0.19779879963646227, 0.9856186705578555,   0.08070343893087328};
-    for (int i = 0; i < 6; ++i) CHECK(six[i] == Approx(expected[static_cast<std::size_t>(i)]).margin(tolerance));
+    // measured 0 (double), 3e-08 (float) relative
+    for (int i = 0; i < 6; ++i)
+        CHECK(six[i] ==
+              Approx(expected[static_cast<std::size_t>(i)]).epsilon(std::is_same_v<T, float> ? 3e-7 : 2e-15).margin(0));
     CHECK_THROWS_WITH(nn::sinusoidal_embedding<T>({7}), Catch::Contains("embedding dimension = 7"));
 }
 
@@ -251,9 +259,12 @@ TEMPLATE_TEST_CASE("mse_loss returns the mean squared error and its gradient", "
     prediction << 1, 2, 3, 4;
     target << 0, 2, 5, 4;
     const T loss = nn::mse_loss(prediction, target, gradient);
-    CHECK(loss == Approx((1.0 + 4.0) / 4.0));
-    CHECK(gradient(0, 0) == Approx(2.0 * 1.0 / 4.0));
-    CHECK(gradient(1, 0) == Approx(2.0 * -2.0 / 4.0));
+    // exact (measured 0 in both types)
+    CHECK(loss == Approx((1.0 + 4.0) / 4.0).epsilon(0).margin(0));
+    // exact (measured 0 in both types)
+    CHECK(gradient(0, 0) == Approx(2.0 * 1.0 / 4.0).epsilon(0).margin(0));
+    // exact (measured 0 in both types)
+    CHECK(gradient(1, 0) == Approx(2.0 * -2.0 / 4.0).epsilon(0).margin(0));
     CHECK(gradient(0, 1) == T(0));
 }
 

@@ -23,11 +23,6 @@ namespace {
 template <class T>
 using vec = Eigen::Array<T, Eigen::Dynamic, 1>;
 
-template <class T>
-T tolerance() {
-    return std::is_same_v<T, float> ? T(2e-5) : T(1e-12);
-}
-
 // Compile-time acceptance of a step policy by the algorithms that need Robbins-Monro gains.
 template <class Step>
 concept accepted_by_robbins_monro = requires {
@@ -80,7 +75,8 @@ TEST_CASE("Robbins-Monro conditions are checked when the program is compiled", "
     auto not_rm = sa::make_step<false>([](diffuse::index) { return 0.1; });
     STATIC_REQUIRE(accepted_by_robbins_monro<decltype(rm)>);
     STATIC_REQUIRE_FALSE(accepted_by_robbins_monro<decltype(not_rm)>);
-    CHECK(rm(1) == Approx(2.0 / 6.0));
+    // measured 0 relative (a floor of a few ulp)
+    CHECK(rm(1) == Approx(2.0 / 6.0).epsilon(2e-15).margin(0));
     // Optimizers for training accept any policy.
     STATIC_REQUIRE(sa::optimizer<sa::sgd<double>, double>);
     STATIC_REQUIRE(sa::optimizer<sa::adamw<double>, double>);
@@ -92,12 +88,16 @@ TEMPLATE_TEST_CASE("step-size policies give their documented gains", "[sa][step]
     CHECK(sa::constant_step<T>(T(0.3))(7) == T(0.3));
     CHECK(sa::harmonic_step<T>(T(2))(4) == T(0.5));
     // Spall (1998): a/(k + A)^alpha, here a = 1, A = 9, alpha = 0.602 at k = 1.
-    CHECK(sa::spall_step<T>(T(1), T(9), T(0.602))(1) == Approx(std::pow(10.0, -0.602)).epsilon(1e-6));
+    // measured 0 (double), 1.9e-08 (float) relative
+    CHECK(sa::spall_step<T>(T(1), T(9), T(0.602))(1) ==
+          Approx(std::pow(10.0, -0.602)).epsilon(std::is_same_v<T, float> ? 2e-7 : 2e-15).margin(0));
     const sa::clamped_harmonic_step<T> clamped(T(10), T(2));
     CHECK(clamped(1) == T(2));
     CHECK(clamped(5) == T(2));
     CHECK(clamped(20) == T(0.5));
-    CHECK(sa::power_interval<T>(T(0.2), T(0.101))(1) == Approx(0.2));
+    // measured 0 (double), 1.5e-08 (float) relative
+    CHECK(sa::power_interval<T>(T(0.2), T(0.101))(1) ==
+          Approx(0.2).epsilon(std::is_same_v<T, float> ? 2e-7 : 2e-15).margin(0));
 }
 
 TEMPLATE_TEST_CASE("warm-up + cosine gains match torch's CosineAnnealingLR and diffusers' warm-up", "[sa][step]", float,
@@ -111,7 +111,9 @@ TEMPLATE_TEST_CASE("warm-up + cosine gains match torch's CosineAnnealingLR and d
         0.0055, 0.004109423525312737, 0.0028549663646838712, 0.001859423525312737, 0.001220245676671809,
         0.001};
     const sa::warmup_cosine_step<T> annealing(T(0.01), 0, 10, T(0.001));
-    for (diffuse::index k = 1; k <= 11; ++k) CHECK(annealing(k) == Approx(torch_lr[k - 1]).epsilon(1e-6));
+    // against torch's float64 values; measured 0 (double), 2.7e-07 (float) relative
+    for (diffuse::index k = 1; k <= 11; ++k)
+        CHECK(annealing(k) == Approx(torch_lr[k - 1]).epsilon(std::is_same_v<T, float> ? 3e-6 : 2e-15).margin(0));
     CHECK(annealing(12) == T(0.001));  // stays at the floor (torch rises again)
     // diffusers get_cosine_schedule_with_warmup(warmup 4, training 20), num_cycles 0.5:
     // lambda(s) = s / 4 for s < 4, then (1 + cos(pi (s - 4) / 16)) / 2; gain of step k = lambda(k - 1).
@@ -119,8 +121,10 @@ TEMPLATE_TEST_CASE("warm-up + cosine gains match torch's CosineAnnealingLR and d
     CHECK(warm(1) == T(0));
     CHECK(warm(3) == T(1));
     CHECK(warm(5) == T(2));
-    CHECK(warm(13) == Approx(1.0).margin(1e-6));
-    CHECK(warm(21) == Approx(0.0).margin(1e-6));
+    // measured 0 (both types) relative (a floor of a few ulp)
+    CHECK(warm(13) == Approx(1.0).epsilon(std::is_same_v<T, float> ? 2e-7 : 2e-15).margin(0));
+    // measured 0 absolute (a floor of about one ulp of 1)
+    CHECK(warm(21) == Approx(0.0).epsilon(0).margin(std::is_same_v<T, float> ? 1e-7 : 1e-15));
     CHECK(warm(22) == T(0));
 }
 
@@ -159,15 +163,20 @@ TEMPLATE_TEST_CASE("mean estimation by Robbins-Monro and by Welford equals the r
     for (T x : xs) {
         rm.step(w, [x](diffuse::const_view<T> wk, diffuse::view<T> out) { out = wk - x; });
     }
-    CHECK(w[0] == Approx(3.875).epsilon(tolerance<T>()));
+    // measured 0 (both types) relative (a floor of a few ulp)
+    CHECK(w[0] == Approx(3.875).epsilon(std::is_same_v<T, float> ? 2e-7 : 2e-15).margin(0));
     CHECK(rm.iteration() == 9);
 
     sa::running_moments<T> moments(1);
     for (T x : xs) moments.push(vec<T>(vec<T>::Constant(1, x)));
-    CHECK(moments.mean()[0] == Approx(3.875).epsilon(tolerance<T>()));
+    // measured 0 (both types) relative (a floor of a few ulp)
+    CHECK(moments.mean()[0] == Approx(3.875).epsilon(std::is_same_v<T, float> ? 2e-7 : 2e-15).margin(0));
     // Sample variance of xs: sum (x - 3.875)^2 / 7 = 52.875 / 7.
-    CHECK(moments.variance()[0] == Approx(52.875 / 7.0).epsilon(tolerance<T>()));
-    CHECK(moments.population_variance()[0] == Approx(52.875 / 8.0).epsilon(tolerance<T>()));
+    // measured 0 (double), 9e-08 (float) relative
+    CHECK(moments.variance()[0] == Approx(52.875 / 7.0).epsilon(std::is_same_v<T, float> ? 1e-6 : 2e-15).margin(0));
+    // measured 0 (double), 7.2e-08 (float) relative
+    CHECK(moments.population_variance()[0] ==
+          Approx(52.875 / 8.0).epsilon(std::is_same_v<T, float> ? 8e-7 : 2e-15).margin(0));
 }
 
 TEMPLATE_TEST_CASE("Welford is accurate where the textbook sum-of-squares formula cancels", "[sa][welford]", float,
@@ -180,8 +189,10 @@ TEMPLATE_TEST_CASE("Welford is accurate where the textbook sum-of-squares formul
         x << T(1e4) + d, d;
         moments.push(x);
     }
-    CHECK(moments.variance()[0] == Approx(30.0).epsilon(1e-6));
-    CHECK(moments.variance()[1] == Approx(30.0).epsilon(1e-6));
+    // measured 0 (both types) relative (a floor of a few ulp)
+    CHECK(moments.variance()[0] == Approx(30.0).epsilon(std::is_same_v<T, float> ? 2e-7 : 2e-15).margin(0));
+    // measured 0 (both types) relative (a floor of a few ulp)
+    CHECK(moments.variance()[1] == Approx(30.0).epsilon(std::is_same_v<T, float> ? 2e-7 : 2e-15).margin(0));
     CHECK(moments.count() == 4);
     CHECK_THROWS_WITH(sa::running_moments<T>(1).variance(), Catch::Contains("count = 0"));
     CHECK_THROWS_WITH(moments.push(vec<T>(vec<T>::Zero(3))), Catch::Contains("sample.size() = 3"));
@@ -201,7 +212,8 @@ TEMPLATE_TEST_CASE("Robbins-Monro on tanh(w - 1) from w1 = 3 matches Zhao's iter
     for (const auto& [k, value] : reference) {
         while (rm.iteration() < k) rm.step(w, g);
         INFO("w_" << k);
-        CHECK(w[0] == Approx(value).epsilon(std::is_same_v<T, float> ? 1e-5 : 1e-12));
+        // measured 0 (double), 3e-07 (float) relative
+        CHECK(w[0] == Approx(value).epsilon(std::is_same_v<T, float> ? 4e-6 : 2e-15).margin(0));
     }
 }
 
@@ -224,7 +236,8 @@ TEMPLATE_TEST_CASE("Robbins-Monro on w^3 - 5 diverges from w1 = 0 and converges 
     sa::robbins_monro<T, sa::harmonic_step<T>> converging(sa::harmonic_step<T>(), 1);
     vec<T> v = vec<T>::Constant(1, T(2));
     while (converging.iteration() < 100) converging.step(v, g);
-    CHECK(v[0] == Approx(std::cbrt(5.0)).epsilon(std::is_same_v<T, float> ? 1e-6 : 1e-12));
+    // measured 5.2e-16 (double), 6.6e-09 (float) relative
+    CHECK(v[0] == Approx(std::cbrt(5.0)).epsilon(std::is_same_v<T, float> ? 2e-7 : 6e-15).margin(0));
 }
 
 TEMPLATE_TEST_CASE("SPSA's gradient estimate is exactly unbiased over all sign patterns", "[sa][spsa]", float, double) {
@@ -494,8 +507,10 @@ TEMPLATE_TEST_CASE("batch and mini-batch gradient descent solve least squares", 
             sgd.step(w, g);
         }
         INFO("mode " << static_cast<int>(mode));
-        CHECK(w[0] == Approx(2).margin(1e-4));
-        CHECK(w[1] == Approx(-1).margin(1e-4));
+        // measured 4.4e-16 (double), 2.4e-07 (float) relative
+        CHECK(w[0] == Approx(2).epsilon(std::is_same_v<T, float> ? 3e-6 : 5e-15).margin(0));
+        // measured 1.1e-16 (double), 6e-08 (float) relative
+        CHECK(w[1] == Approx(-1).epsilon(std::is_same_v<T, float> ? 6e-7 : 2e-15).margin(0));
     }
 }
 
@@ -505,7 +520,8 @@ TEMPLATE_TEST_CASE("Polyak-Ruppert averages the iterates after the burn-in", "[s
     sa::polyak_ruppert<T> averaged(2, 3);
     for (int k = 1; k <= 7; ++k) averaged.push(vec<T>(vec<T>::Constant(2, static_cast<T>(k))));
     CHECK(averaged.count() == 4);
-    CHECK(averaged.average()[0] == Approx(5.5));  // mean of 4, 5, 6, 7
+    // exact (measured 0 in both types)
+    CHECK(averaged.average()[0] == Approx(5.5).epsilon(0).margin(0));  // mean of 4, 5, 6, 7
     CHECK_THROWS_AS(sa::polyak_ruppert<T>(2, -1), diffuse::error);
 }
 
@@ -517,7 +533,9 @@ TEMPLATE_TEST_CASE("EMA of parameters, with the warm-up of diffusers' EMAModel",
     w.setOnes();
     plain.update(w);
     plain.update(w);
-    CHECK(plain.shadow()[0] == Approx(1 - 0.81));  // 1 - 0.9^2
+    // measured 0 (double), 2.2e-07 (float) relative
+    CHECK(plain.shadow()[0] ==
+          Approx(1 - 0.81).epsilon(std::is_same_v<T, float> ? 3e-6 : 2e-15).margin(0));  // 1 - 0.9^2
 
     // diffusers.training_utils.EMAModel (use_ema_warmup=False, update_after_step=0): decays
     // 0, 2/11, 3/12, 4/13, ... capped at `decay`.
@@ -525,11 +543,15 @@ TEMPLATE_TEST_CASE("EMA of parameters, with the warm-up of diffusers' EMAModel",
     CHECK(warm.current_decay() == T(0));
     warm.update(w);
     CHECK(warm.shadow()[1] == T(1));  // first update copies the parameters
-    CHECK(warm.current_decay() == Approx(2.0 / 11.0));
+    // measured 0 (double), 2.9e-08 (float) relative
+    CHECK(warm.current_decay() == Approx(2.0 / 11.0).epsilon(std::is_same_v<T, float> ? 3e-7 : 2e-15).margin(0));
     warm.update(vec<T>(vec<T>::Zero(2)));
-    CHECK(warm.shadow()[1] == Approx(2.0 / 11.0));
-    CHECK(warm.current_decay() == Approx(0.25));  // 3/12 = 0.25 reaches the cap
+    // measured 3e-16 (double), 2.9e-08 (float) relative
+    CHECK(warm.shadow()[1] == Approx(2.0 / 11.0).epsilon(std::is_same_v<T, float> ? 3e-7 : 4e-15).margin(0));
+    // exact (measured 0 in both types)
+    CHECK(warm.current_decay() == Approx(0.25).epsilon(0).margin(0));  // 3/12 = 0.25 reaches the cap
     warm.update(vec<T>(vec<T>::Zero(2)));
-    CHECK(warm.current_decay() == Approx(0.25));  // 4/13 > 0.25: capped
+    // exact (measured 0 in both types)
+    CHECK(warm.current_decay() == Approx(0.25).epsilon(0).margin(0));  // 4/13 > 0.25: capped
     CHECK_THROWS_WITH(sa::ema<T>(w, T(1)), Catch::Contains("ema decay = 1") && Catch::Contains("[0, 1)"));
 }

@@ -57,7 +57,9 @@ TEMPLATE_TEST_CASE("Robbins-Monro with a/k: the mean-squared error decays at the
     INFO("MSE " << mse.front() << " .. " << mse.back() << ", slope " << slope);
     CHECK(std::abs(slope + 1.0) < 0.1);
     // The constant too, at the last checkpoint (4000 replicates: 2.2% standard error).
-    CHECK(mse.back() * ks.back() == Approx(4.0 / 3.0).epsilon(sanitized ? 0.2 : 0.1));
+    // statistical, not 10x: measured 0.0093 (double), 0.0051 (float) relative; the 2.2% standard error and the finite k
+    // bound it
+    CHECK(mse.back() * ks.back() == Approx(4.0 / 3.0).epsilon(sanitized ? 0.2 : 0.1).margin(0));
 }
 
 TEMPLATE_TEST_CASE("Polyak-Ruppert averaging attains the optimal covariance A^-1 S A^-T (k = 1e5)",

@@ -871,6 +871,17 @@ TEMPLATE_TEST_CASE("DDPMScheduler configs with thresholding and variance options
     run(R"({"_class_name": "DDPMScheduler", "beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012,
             "thresholding": true, "dynamic_thresholding_ratio": 0.9, "sample_max_value": 1.5})",
         ref::diffusers_ddpm_thresholding_sd, is_float ? 8e-5 : 2e-13, is_float ? 3e-6 : 4e-15);
+    // Every DDPMScheduler default (linear betas, fixed_small, clip_sample on at clip_sample_range 1):
+    // the facade's defaults must be diffusers'. Slack 10x this run's measurement (the worst difference
+    // was 0.019 (float) and 0.016 (double) of test_sampler_discrete_diffusers' bound, 1/5 of it here).
+    run(R"({"_class_name": "DDPMScheduler"})", ref::diffusers_ddpm_fixed_small_clip, is_float ? 1e-5 : 8e-15,
+        is_float ? 6e-7 : 1e-15);
+    // dynamic_thresholding_ratio left out: the facade's default must be diffusers' (0.995; with 0.95
+    // diffusers' own result moves by up to 0.11). Slack about 10x this run's measurement: the
+    // worst difference is 0.065 (float) and 0.26 (double) of the bound given.
+    run(R"({"_class_name": "DDPMScheduler", "beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012,
+            "thresholding": true, "sample_max_value": 1.5})",
+        ref::diffusers_ddpm_thresholding_default_ratio, is_float ? 8e-6 : 2e-14, is_float ? 3e-7 : 4e-16);
     run(R"({"_class_name": "DDPMScheduler", "variance_type": "fixed_large", "prediction_type": "v_prediction",
             "clip_sample_range": 1.5})",
         ref::diffusers_ddpm_fixed_large_v_clip_range, is_float ? 5e-5 : 1e-13, is_float ? 3e-6 : 3e-15);

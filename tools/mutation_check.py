@@ -250,9 +250,9 @@ MUTANTS = [
       '.timestep_spacing = schedule::parse_spacing(o.get_string("timestep_spacing", "linspace")),',
       '.timestep_spacing = schedule::parse_spacing(o.get_string("timestep_spacing", "leading")),', CONFIG,
       registry=True),
-    m("config.edm_rho_default", "config/registry_detail.hpp", '.rho = o.get_double("rho", 7.0),',
+    m("config.edm_rho_default", "config/registry_detail.hpp", '.rho = o.get_double("rho", defaults.rho),',
       '.rho = o.get_double("rho", 5.0),', CONFIG, registry=True),
-    m("config.edm_sigma_data_default", "config/registry_detail.hpp", '.sigma_data = o.get_double("sigma_data", 0.5),',
+    m("config.edm_sigma_data_default", "config/registry_detail.hpp", '.sigma_data = o.get_double("sigma_data", defaults.sigma_data),',
       '.sigma_data = o.get_double("sigma_data", 1.0),', CONFIG, registry=True),
 ]
 
@@ -282,6 +282,7 @@ class Build:
     def __init__(self, build_dir, src):
         self.dir = os.path.abspath(build_dir)
         self.src = src
+        self.extra_flags = []  # appended to every mutant compile (e.g. -O0: later flags win)
         commands = os.path.join(self.dir, "compile_commands.json")
         if not os.path.exists(commands):
             subprocess.run(["cmake", "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON", self.dir], check=True,
@@ -294,7 +295,7 @@ class Build:
 
     def compile_command(self, source, obj):
         e = self.compile[os.path.realpath(os.path.join(ROOT, source))]
-        cmd = shlex.split(e["command"])
+        cmd = shlex.split(e["command"]) + self.extra_flags
         cmd[cmd.index("-o") + 1] = obj
         for flag in ("-MD", "-MT", "-MF"):  # no dependency file for the scratch objects
             while flag in cmd:
@@ -361,8 +362,12 @@ def main():
     p.add_argument("--jobs", type=int, default=1, help="ninja jobs for the baseline build")
     p.add_argument("--timeout", type=float, default=300, help="seconds per test program run")
     p.add_argument("--json", help="write the results to this file")
+    p.add_argument("--flags", default="",
+                   help="extra compiler flags for the mutants' objects, e.g. -O0 (config mutants recompile the "
+                        "registry: minutes at -O3); an unmutated control built the same way must pass first")
     p.add_argument("--skip-baseline", action="store_true",
-                   help="do not build and run the unmutated tests first (when they are known to pass)")
+                   help="do not build and run the unmutated tests (nor the --flags control) first, when they "
+                        "are known to pass")
     args = p.parse_args()
 
     selected = MUTANTS
@@ -397,6 +402,15 @@ def main():
     registry_lib = os.path.join(b.dir, "libdiffuse_facade.a")
     scratch = os.path.join(args.work, "scratch")
     os.makedirs(scratch, exist_ok=True)
+    b.extra_flags = shlex.split(args.flags)
+    if args.flags and not args.skip_baseline:
+        # The flags must not change the verdict by themselves: the unmutated tree, built with them
+        # exactly as a mutant is, must pass every selected test.
+        control = Mutant("control", "", "", "", tests, registry=any(mu.registry for mu in selected))
+        status, where = test_mutant(b, control, scratch, args.timeout, registry_lib)
+        if status != "survived":
+            sys.exit(f"control (no mutant, built with {args.flags}): {status} {where}; these flags cannot be used")
+        print(f"control (no mutant, built with {args.flags}): passes", flush=True)
 
     results = []
     for n, mu in enumerate(selected, 1):

@@ -201,7 +201,9 @@ for i, (name, config) in enumerate([
                                                clip_sample_range=1.5)),
         ("ddpm_learned_sample", dict(linear, variance_type="learned", prediction_type="sample")),
         ("ddpm_learned_range", dict(linear, variance_type="learned_range", clip_sample=False)),
-        ("ddpm_thresholding_sd", dict(sd, **threshold))]):
+        ("ddpm_thresholding_sd", dict(sd, **threshold)),
+        # dynamic_thresholding_ratio left at diffusers' default (0.995): the facade's default must match
+        ("ddpm_thresholding_default_ratio", dict(sd, thresholding=True, sample_max_value=1.5))]):
     trace("diffusers_" + name, DDPMScheduler, config, 10, 60 + i)
 
 # DDIM: eta 0.5 and 1 (injected variance_noise), use_clipped_model_output with clipping and with
