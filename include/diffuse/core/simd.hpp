@@ -269,6 +269,12 @@ DIFFUSE_ALWAYS_INLINE P ldexp(const P& a, const P& k) {
         if (ei::predux_any(ei::pandnot(ei::ptrue(k), in_range))) return ei::pldexp(a, k);
         const PI biased = ei::padd(ei::pcast<P, PI>(k), ei::pset1<PI>(bias));
         return ei::pmul(a, ei::preinterpret<P>(ei::plogical_shift_left<mantissa_bits>(biased)));
+    } else if constexpr (std::is_same_v<P, T>) {
+        // One scalar (a build without vectorization): Eigen's scalar pldexp converts k to int,
+        // undefined for a NaN k (a NaN input; the result is NaN) and for |k| beyond int; past
+        // 2^12 every a * 2^k has overflowed or underflowed already.
+        if (std::isnan(k)) return k;
+        return std::ldexp(a, static_cast<int>(std::fmin(std::fmax(k, T(-4096)), T(4096))));
     } else {
         return ei::pldexp(a, k);
     }
