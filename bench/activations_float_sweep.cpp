@@ -8,6 +8,8 @@
 //   activations_float_sweep                 every function, 2 threads
 //   activations_float_sweep gelu silu -t 1  selected functions, one thread
 //   activations_float_sweep -s 97           every 97th bit pattern (a quick look)
+//   activations_float_sweep --values silu   f only (half the time: for a kernel whose
+//                                           derivative is unchanged code)
 // Results are in docs/activations.md.
 #include <Eigen/Core>
 
@@ -32,20 +34,20 @@ using diffuse::testing::ulp_error;
 namespace {
 
 using chunk = Eigen::ArrayXf;
-using evaluate = std::function<void(const chunk&, chunk&, chunk&)>;
+using evaluate = std::function<void(const chunk&, chunk&, chunk*)>;
 using reference = std::function<double(double)>;
 
 struct function_under_test {
     std::string name;
-    evaluate f_and_slope;  // f and f' of a chunk, through the vector path
+    evaluate f_and_slope;  // f and f' of a chunk (f' only when wanted), through the vector path
     reference f, slope, slope_scale;
 };
 
 template <class A>
 evaluate vector_path(A act) {
-    return [act](const chunk& x, chunk& y, chunk& dy) {
+    return [act](const chunk& x, chunk& y, chunk* dy) {
         y = x.unaryExpr(act);
-        dy = x.unaryExpr(nn::derivative_of<A>{act});
+        if (dy) *dy = x.unaryExpr(nn::derivative_of<A>{act});
     };
 }
 
@@ -140,7 +142,9 @@ constexpr std::uint64_t chunk_size = std::uint64_t{1} << 16;
 constexpr std::uint64_t patterns = std::uint64_t{1} << 32;
 
 // Chunks c = first, first + step, ...; within a chunk every stride-th bit pattern.
-maximum sweep(const function_under_test& fn, std::uint64_t first, std::uint64_t step, std::uint64_t stride) {
+// With values_only, f' is neither evaluated nor checked (its maximum stays 0).
+maximum sweep(const function_under_test& fn, std::uint64_t first, std::uint64_t step, std::uint64_t stride,
+              bool values_only) {
     maximum m;
     chunk x(static_cast<Eigen::Index>(chunk_size)), y(x.size()), dy(x.size());
     for (std::uint64_t c = first; c * chunk_size < patterns; c += step) {
@@ -154,15 +158,16 @@ maximum sweep(const function_under_test& fn, std::uint64_t first, std::uint64_t 
         if (n == 0) continue;
         const chunk in = x.head(n);
         chunk out(n), slope(n);
-        fn.f_and_slope(in, out, slope);
+        fn.f_and_slope(in, out, values_only ? nullptr : &slope);
         for (Eigen::Index i = 0; i < n; ++i) {
             const double xi = in[i];
             const double ev = static_cast<double>(ulp_error<float>(out[i], fn.f(xi)));
+            if (ev > m.value) m.value = ev, m.value_at = xi;
+            if (values_only) continue;
             // The scale only lowers the error (it is >= |f'|): evaluate it where it can matter.
             const double slope_ref = fn.slope(xi);
             double es = static_cast<double>(ulp_error<float>(slope[i], slope_ref));
             if (es > m.slope) es = static_cast<double>(ulp_error<float>(slope[i], slope_ref, fn.slope_scale(xi)));
-            if (ev > m.value) m.value = ev, m.value_at = xi;
             if (es > m.slope) m.slope = es, m.slope_at = xi;
         }
     }
@@ -174,10 +179,13 @@ maximum sweep(const function_under_test& fn, std::uint64_t first, std::uint64_t 
 int main(int argc, char** argv) {
     unsigned threads = 2;
     std::uint64_t stride = 1;
+    bool values_only = false;
     std::vector<std::string> wanted;
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
-        if ((arg == "-t" || arg == "-s") && i + 1 < argc) {
+        if (arg == "--values") {
+            values_only = true;
+        } else if ((arg == "-t" || arg == "-s") && i + 1 < argc) {
             const unsigned long v = std::strtoul(argv[++i], nullptr, 10);
             if (v == 0) {
                 std::fprintf(stderr, "%s wants a positive integer\n", arg.c_str());
@@ -203,15 +211,19 @@ int main(int argc, char** argv) {
         const auto start = std::chrono::steady_clock::now();
         std::vector<maximum> parts(threads);
         std::vector<std::thread> pool;
-        for (unsigned t = 0; t < threads; ++t) pool.emplace_back([&, t] { parts[t] = sweep(fn, t, threads, stride); });
+        for (unsigned t = 0; t < threads; ++t)
+            pool.emplace_back([&, t] { parts[t] = sweep(fn, t, threads, stride, values_only); });
         maximum total;
         for (unsigned t = 0; t < threads; ++t) {
             pool[t].join();
             total.merge(parts[t]);
         }
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        std::printf("%-12s f: %6.2f (x=%-13.6g) f': %6.2f (x=%-13.6g) %6.0f s\n", fn.name.c_str(), total.value,
-                    total.value_at, total.slope, total.slope_at, seconds);
+        if (values_only)
+            std::printf("%-12s f: %6.2f (x=%-13.6g) %6.0f s\n", fn.name.c_str(), total.value, total.value_at, seconds);
+        else
+            std::printf("%-12s f: %6.2f (x=%-13.6g) f': %6.2f (x=%-13.6g) %6.0f s\n", fn.name.c_str(), total.value,
+                        total.value_at, total.slope, total.slope_at, seconds);
         std::fflush(stdout);
     }
     return 0;
