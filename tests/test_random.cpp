@@ -310,6 +310,43 @@ TEST_CASE("the x86 float kernel from the Philox words equals the Box-Muller defi
     CHECK(radius_mismatches == 0);
     CHECK(angle_mismatches == 0);
 }
+
+TEST_CASE("the x86 double radius equals the Box-Muller definition", "[random][reproducible]") {
+    // The double fills compute sqrt(-2 ln u1) with Eigen's plog_double without its special-value
+    // branches (radius_of_double_uniform) instead of the definition's box_muller_radius. 2^20
+    // uniforms from Philox words (all 52 mantissa bits random, every exponent the uniforms reach
+    // with its share), then the edges: the smallest and largest uniforms, both sides of every
+    // power of two and of sqrt(1/2) times a power of two (where the log's branch switches).
+    namespace rd = rnd::detail;
+    using P = diffuse::simd::packet<double>;
+    constexpr int size = Eigen::internal::unpacket_traits<P>::size;
+    std::vector<double> uniforms;
+    for (u64 b = 0; b < (u64(1) << 19); ++b) {
+        const std::array<u32, 4> words = rnd::block(7, 11, b);
+        for (int j = 0; j < 2; ++j) uniforms.push_back(rnd::uniform_from_words<double>(words.data() + 2 * j));
+    }
+    const double step = 0x1p-52, smallest = 0x1p-53;
+    uniforms.push_back(smallest);
+    uniforms.push_back(1 - smallest);
+    for (int k = 1; k <= 52; ++k) {
+        for (const double edge : {std::ldexp(1.0, -k), std::ldexp(0.70710678118654752440, -k + 1)}) {
+            // the uniforms' grid: (m + 1/2) 2^-52 nearest the edge, and two steps on either side
+            const double m = std::floor(edge / step - 0.5);
+            for (int d = -2; d <= 2; ++d)
+                if (m + d >= 0 && m + d < 0x1p52) uniforms.push_back((m + d + 0.5) * step);
+        }
+    }
+    while (uniforms.size() % size != 0) uniforms.push_back(0.5 + smallest);
+    std::size_t mismatches = 0;
+    for (std::size_t i = 0; i < uniforms.size(); i += size) {
+        const P u = Eigen::internal::ploadu<P>(uniforms.data() + i);
+        const P fast = rd::radius_of_double_uniform(u), definition = rd::box_muller_radius(u);
+        mismatches += std::memcmp(&fast, &definition, sizeof(P)) != 0;
+    }
+    INFO(uniforms.size() << " uniforms");
+    CHECK(uniforms.size() > (std::size_t(1) << 20));
+    CHECK(mismatches == 0);
+}
 #pragma GCC diagnostic pop
 #endif
 

@@ -485,6 +485,63 @@ DIFFUSE_ALWAYS_INLINE polar_packets<P, K> polar_from_words(const std::array<word
 inline constexpr int lockstep_packets = 2;
 static_assert(word_lanes::packets % lockstep_packets == 0);
 
+// ---- the double radius ------------------------------------------------------------------
+//
+// box_muller_radius on double uniforms u1 = (m + 1/2) 2^-52 in [2^-53, 1 - 2^-53], positive
+// normal doubles, bit for bit: Eigen 3.4's plog_double (Cephes' log: frexp, the shift to
+// [sqrt(1/2), sqrt(2)), the rational approximation P(x)/Q(x), e ln 2 added back) operation for
+// operation without the clamp to the smallest normal, frexp's denormal, zero and non-finite
+// cases and the final zero, negative and infinite selections; the exponent e, a small integer,
+// from 2^52 + field - (2^52 + 1022), exact. Then psqrt: the hardware square root, or with
+// AVX-512 and EIGEN_FAST_MATH the estimate r of 1/sqrt(s) and two Newton steps
+// r (1.5 - s/2 r^2), with -s/2 = ln u1 exactly and s >= 2^-52 never flushed to zero.
+// tests/test_random.cpp compares it with box_muller_radius on 2^20 uniforms and the edges.
+template <class P>
+DIFFUSE_ALWAYS_INLINE P log_of_double_uniform(const P& u) {
+    namespace ei = Eigen::internal;
+    const P one = ei::pset1<P>(1.0);
+    const P mantissa =
+        ei::por(ei::pand(u, ei::pset1frombits<P>(std::uint64_t{0x800FFFFFFFFFFFFFu})), ei::pset1<P>(0.5));
+    P e = ei::psub(word_lanes::as_packet<P>(word_lanes::two_52_plus_exponent(word_lanes::as_words(u))),
+                   ei::pset1<P>(0x1p52 + 1022.0));
+    const P below = ei::pcmp_lt(mantissa, ei::pset1<P>(0.70710678118654752440E0));
+    const P tmp = ei::pand(mantissa, below);
+    P x = ei::psub(mantissa, one);
+    e = ei::psub(e, ei::pand(one, below));
+    x = ei::padd(x, tmp);
+    const P x2 = ei::pmul(x, x);
+    const P x3 = ei::pmul(x2, x);
+    P y = ei::pmadd(ei::pset1<P>(1.01875663804580931796E-4), x, ei::pset1<P>(4.97494994976747001425E-1));
+    P y1 = ei::pmadd(ei::pset1<P>(1.44989225341610930846E1), x, ei::pset1<P>(1.79368678507819816313E1));
+    y = ei::pmadd(y, x, ei::pset1<P>(4.70579119878881725854E0));
+    y1 = ei::pmadd(y1, x, ei::pset1<P>(7.70838733755885391666E0));
+    P numerator = ei::pmadd(y, x3, y1);
+    y = ei::pmadd(ei::pset1<P>(1.0), x, ei::pset1<P>(1.12873587189167450590E1));
+    y1 = ei::pmadd(ei::pset1<P>(8.29875266912776603211E1), x, ei::pset1<P>(7.11544750618563894466E1));
+    y = ei::pmadd(y, x, ei::pset1<P>(4.52279145837532221105E1));
+    y1 = ei::pmadd(y1, x, ei::pset1<P>(2.31251620126765340583E1));
+    const P denominator = ei::pmadd(y, x3, y1);
+    numerator = ei::pmul(numerator, x3);
+    y = ei::pdiv(numerator, denominator);
+    y = ei::pmadd(ei::pset1<P>(-0.5), x2, y);
+    x = ei::padd(x, y);
+    return ei::pmadd(e, ei::pset1<P>(static_cast<double>(EIGEN_LN2)), x);
+}
+template <class P>
+DIFFUSE_ALWAYS_INLINE P radius_of_double_uniform(const P& u1) {
+    namespace ei = Eigen::internal;
+    const P log_u1 = log_of_double_uniform(u1);
+    const P s = ei::pmul(ei::pset1<P>(-2.0), log_u1);
+#if defined(EIGEN_VECTORIZE_AVX512) && EIGEN_FAST_MATH
+    P r = word_lanes::rsqrt_estimate(s);
+    r = ei::pmul(r, ei::pmadd(log_u1, ei::pmul(r, r), ei::pset1<P>(1.5)));
+    r = ei::pmul(r, ei::pmadd(log_u1, ei::pmul(r, r), ei::pset1<P>(1.5)));
+    return ei::pmul(s, r);
+#else
+    return ei::psqrt(s);
+#endif
+}
+
 template <Real T>
 void uniform_group(const word_lanes::round_keys& keys, u64 stream, u64 first_block, T* out) {
     constexpr int size = Eigen::internal::packet_traits<T>::size;
@@ -523,8 +580,10 @@ void normal_group(const word_lanes::round_keys& keys, u64 stream, u64 first_bloc
         DIFFUSE_PHILOX_PACKET_UNROLL
         for (const auto& c : blocks) {
             const auto words = split_elements<T>(c);
-            const auto z = box_muller(uniform_packet<T>(words.even), uniform_packet<T>(words.odd));
-            word_lanes::interleave(z.cos_part, z.sin_part, out);
+            const auto radius = radius_of_double_uniform(uniform_packet<T>(words.even));
+            const auto angle = box_muller_angle(uniform_packet<T>(words.odd));
+            word_lanes::interleave(Eigen::internal::pmul(radius, angle.cos_theta),
+                                   Eigen::internal::pmul(radius, angle.sin_theta), out);
             out += 2 * size;
         }
     }

@@ -74,6 +74,10 @@ inline words one_plus_float(words w) {
 inline words one_plus_double(words w) {
     return _mm512_or_si512(_mm512_srli_epi64(w, 12), _mm512_set1_epi64(0x3FF0000000000000ll));
 }
+// The bits of 2^52 + (the exponent field of the double in each 64-bit lane; its sign bit is 0).
+inline words two_52_plus_exponent(words w) {
+    return _mm512_or_si512(_mm512_srli_epi64(w, 52), _mm512_set1_epi64(0x4330000000000000ll));
+}
 // 32-bit lane arithmetic for the float angle (words_to_angle in random.hpp).
 inline words add32(words a, u32 b) {
     return _mm512_add_epi32(a, _mm512_set1_epi32(static_cast<int>(b)));
@@ -128,6 +132,9 @@ inline words one_plus_float(words w) {
 inline words one_plus_double(words w) {
     return _mm256_or_si256(_mm256_srli_epi64(w, 12), _mm256_set1_epi64x(0x3FF0000000000000ll));
 }
+inline words two_52_plus_exponent(words w) {
+    return _mm256_or_si256(_mm256_srli_epi64(w, 52), _mm256_set1_epi64x(0x4330000000000000ll));
+}
 inline words add32(words a, u32 b) {
     return _mm256_add_epi32(a, _mm256_set1_epi32(static_cast<int>(b)));
 }
@@ -180,6 +187,9 @@ inline words one_plus_float(words w) {
 }
 inline words one_plus_double(words w) {
     return _mm_or_si128(_mm_srli_epi64(w, 12), _mm_set1_epi64x(0x3FF0000000000000ll));
+}
+inline words two_52_plus_exponent(words w) {
+    return _mm_or_si128(_mm_srli_epi64(w, 52), _mm_set1_epi64x(0x4330000000000000ll));
 }
 inline words add32(words a, u32 b) {
     return _mm_add_epi32(a, _mm_set1_epi32(static_cast<int>(b)));
@@ -337,6 +347,9 @@ words as_words(P p) {
 // The hardware reciprocal square-root estimate Eigen's fast-math psqrt starts from.
 inline __m512 rsqrt_estimate(__m512 x) {
     return _mm512_rsqrt14_ps(x);
+}
+inline __m512d rsqrt_estimate(__m512d x) {
+    return _mm512_rsqrt14_pd(x);
 }
 // a where the sign bit of the lane's word in `mask` is set, else b.
 inline __m512 select_by_sign(words mask, __m512 a, __m512 b) {
