@@ -357,8 +357,7 @@ even_odd_words split_elements(const word_lanes::block_words& c) {
 //   2^21 centred on 0, an integer that converts exactly; 2 pi f was the product of float(2 pi)
 //   and f rounded once, and so is fma(r, 2c, c) with c = float(2 pi) 2^-24: the exact value of
 //   the fma is c (2r + 1) = float(2 pi) f (without an fma: c times 2r + 1, exact in a float);
-//   the Taylor polynomials' Horner steps are the fmas the definition's products and sums are
-//   contracted to (without FMA, Eigen's pmadd is that product and sum);
+//   the Taylor polynomials' Horner steps are the definition's products and sums;
 //   the rotation by Q pi/2 picks sin x or cos x and flips signs, which is what the products with
 //   cos_q, sin_q in {0, +-1} of box_muller_angle compute exactly (x and cos x are never 0):
 //   Q odd swaps the two, cos is negated for Q in {1, 2}, sin for Q in {2, 3}.
@@ -377,7 +376,8 @@ struct polar_packets {
 #define DIFFUSE_EACH_PACKET _Pragma("GCC unroll 8") for (int k = 0; k < K; ++k)
 
 // One Horner step of both Taylor polynomials (taylor_sin_cos): step n multiplies by x^2 and adds
-// the coefficient of x^(2(terms - 1 - n)).
+// the coefficient of x^(2(terms - 1 - n)), a product then a sum as in horner(), so that the
+// compiler contracts them (or not, e.g. without optimization) exactly as it does the definition.
 template <std::size_t n, class P, std::size_t K>
 DIFFUSE_ALWAYS_INLINE void horner_step(std::array<P, K>& sin_sum, std::array<P, K>& cos_sum,
                                        const std::array<P, K>& x2) {
@@ -387,9 +387,11 @@ DIFFUSE_ALWAYS_INLINE void horner_step(std::array<P, K>& sin_sum, std::array<P, 
 #pragma GCC unroll 8
     for (std::size_t k = 0; k < K; ++k) {
         if constexpr (n < sin_coefficients.size())
-            sin_sum[k] = ei::pmadd(sin_sum[k], x2[k], ei::pset1<P>(sin_coefficients[sin_coefficients.size() - 1 - n]));
+            sin_sum[k] =
+                ei::padd(ei::pmul(sin_sum[k], x2[k]), ei::pset1<P>(sin_coefficients[sin_coefficients.size() - 1 - n]));
         if constexpr (n < cos_coefficients.size())
-            cos_sum[k] = ei::pmadd(cos_sum[k], x2[k], ei::pset1<P>(cos_coefficients[cos_coefficients.size() - 1 - n]));
+            cos_sum[k] =
+                ei::padd(ei::pmul(cos_sum[k], x2[k]), ei::pset1<P>(cos_coefficients[cos_coefficients.size() - 1 - n]));
     }
 }
 
