@@ -48,19 +48,19 @@ void bm_philox_tile(benchmark::State& state) {
 // Packet types as template arguments carry alignment attributes GCC warns about.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wignored-attributes"
-// Philox4x32-10 alone through the x86 integer lanes that the fills use (one block per 64-bit
-// lane, a group of word_lanes::packets packets).
+// Philox4x32-10 alone through the x86 integer lanes that the normal fills use (one block per
+// 64-bit lane, a group of word_lanes::normal_packets packets).
 void bm_philox_lanes(benchmark::State& state) {
     namespace lanes = diffuse::random::detail::word_lanes;
     namespace rd = diffuse::random::detail;
-    constexpr u64 group = lanes::packets * lanes::blocks;
+    constexpr u64 group = lanes::normal_packets * lanes::blocks;
     const auto keys = lanes::schedule(42, rd::philox_w0, rd::philox_w1);
     const u64 groups = static_cast<u64>(state.range(0)) / group;
     u64 stream = 0;
     for (auto _ : state) {
         ++stream;
         for (u64 g = 0; g < groups; ++g) {
-            auto words = lanes::philox(keys, stream, g * group, rd::philox_m0, rd::philox_m1);
+            auto words = lanes::philox<lanes::normal_packets>(keys, stream, g * group, rd::philox_m0, rd::philox_m1);
             benchmark::DoNotOptimize(words);
         }
     }

@@ -227,12 +227,14 @@ TEMPLATE_TEST_CASE("vectorized fills equal the one-element reference bit for bit
     // and write to any address. Any lane, shuffle, tail or alignment mistake changes a bit here.
     const u64 seeds[] = {0, 1, 0xfedcba9876543210ull, ~u64(0)};
     const u64 streams[] = {0, 5, (u64(1) << 32) + 3};
-    // Group starts and ends (multiples of 2, 4, 32, 64, 128, 256 elements and of this build's group,
-    // +-1), a block index that carries into the high counter word (the groups that cross it run
-    // Philox's ten full rounds, the others fold the first two), and the last elements before 2^64.
-    constexpr u64 g = rnd::detail::group_elements<T>;
+    // Group starts and ends (multiples of 2, 4, 32, 64, 128, 256 elements and of this build's
+    // normal and uniform groups, +-1), a block index that carries into the high counter word
+    // (the groups that cross it run Philox's ten full rounds, the others fold the first two), and
+    // the last elements before 2^64.
+    constexpr u64 gn = rnd::detail::normal_group_elements<T>, gu = rnd::detail::uniform_group_elements<T>;
     const u64 carry = rnd::lanes<T> * (u64(1) << 32) - 7, last = ~u64(0) - 600;
-    const u64 firsts[] = {0, 1, 2, 3, 5, 31, 33, 127, 129, 255, 257, g - 1, g + 1, 3 * g - 1, carry, last};
+    const u64 firsts[] = {0,   1,      2,      3,          5,      31,     33,         127,   129, 255,
+                          257, gn - 1, gn + 1, 3 * gn - 1, gu - 1, gu + 1, 3 * gu - 1, carry, last};
     const std::size_t sizes[] = {1, 2, 3, 7, 31, 32, 33, 65, 129, 257, 520};
     std::vector<T> z(600), u(600);
     std::size_t checked = 0, mismatches = 0;

@@ -307,10 +307,13 @@ inline void philox_tile(u64 seed, u64 stream, u64 first_block, u32* words) {
 }
 
 #if defined(DIFFUSE_PHILOX_LANES)
-// x86: a group is word_lanes::packets packets of blocks, straight from the Philox lanes to the
-// packets of uniforms and normals, with no stores in between.
+// x86: a group is word_lanes::normal_packets (normal fills) or uniform_packets (uniform fills)
+// packets of blocks, straight from the Philox lanes to the packets of uniforms and normals, with
+// no stores in between.
 template <Real T>
-inline constexpr u64 group_elements = word_lanes::packets* word_lanes::blocks* lanes<T>;
+inline constexpr u64 normal_group_elements = word_lanes::normal_packets* word_lanes::blocks* lanes<T>;
+template <Real T>
+inline constexpr u64 uniform_group_elements = word_lanes::uniform_packets* word_lanes::blocks* lanes<T>;
 
 template <Real T>
 simd::packet<T> uniform_packet(word_lanes::words w) {
@@ -482,10 +485,10 @@ DIFFUSE_ALWAYS_INLINE polar_packets<P, K> polar_from_words(const std::array<word
 
 #undef DIFFUSE_EACH_PACKET
 
-// Packets of pairs the float kernel runs in lockstep (a divisor of word_lanes::packets): two
+// Packets of pairs the float kernel runs in lockstep (a divisor of word_lanes::normal_packets): two
 // measured faster than one and than three (register spills) on Zen 5, with AVX2 and AVX-512.
 inline constexpr int lockstep_packets = 2;
-static_assert(word_lanes::packets % lockstep_packets == 0);
+static_assert(word_lanes::normal_packets % lockstep_packets == 0);
 
 // ---- the double radius ------------------------------------------------------------------
 //
@@ -547,7 +550,8 @@ DIFFUSE_ALWAYS_INLINE P radius_of_double_uniform(const P& u1) {
 template <Real T>
 void uniform_group(const word_lanes::round_keys& keys, u64 stream, u64 first_block, T* out) {
     constexpr int size = Eigen::internal::packet_traits<T>::size;
-    const auto blocks = word_lanes::philox(keys, stream, first_block, philox_m0, philox_m1);
+    const auto blocks =
+        word_lanes::philox<word_lanes::uniform_packets>(keys, stream, first_block, philox_m0, philox_m1);
     DIFFUSE_PHILOX_PACKET_UNROLL
     for (const auto& c : blocks) {
         const auto words = split_elements<T>(c);
@@ -559,12 +563,12 @@ void uniform_group(const word_lanes::round_keys& keys, u64 stream, u64 first_blo
 template <Real T>
 void normal_group(const word_lanes::round_keys& keys, u64 stream, u64 first_block, T* out) {
     constexpr int size = Eigen::internal::packet_traits<T>::size;
-    const auto blocks = word_lanes::philox(keys, stream, first_block, philox_m0, philox_m1);
+    const auto blocks = word_lanes::philox<word_lanes::normal_packets>(keys, stream, first_block, philox_m0, philox_m1);
     if constexpr (std::same_as<T, float>) {
         using P = simd::packet<float>;
         constexpr int K = lockstep_packets;
         DIFFUSE_PHILOX_PACKET_UNROLL
-        for (int j = 0; j < word_lanes::packets; j += K) {
+        for (int j = 0; j < word_lanes::normal_packets; j += K) {
             std::array<word_lanes::words, K> first, second;
             for (int k = 0; k < K; ++k) {
                 const auto words = split_elements<T>(blocks[j + k]);
@@ -594,19 +598,22 @@ void normal_group(const word_lanes::round_keys& keys, u64 stream, u64 first_bloc
 #else
 // Portable path: a tile of Philox blocks into memory, then the kernel over packets of its pairs.
 template <Real T>
-inline constexpr u64 group_elements = tile_blocks* lanes<T>;
+inline constexpr u64 normal_group_elements = tile_blocks* lanes<T>;
+template <Real T>
+inline constexpr u64 uniform_group_elements = tile_blocks* lanes<T>;
 
 template <Real T>
 void uniform_tile(u64 seed, u64 stream, u64 first_block, T* out) {
     alignas(64) std::array<u32, 4 * tile_blocks> words;
     philox_tile(seed, stream, first_block, words.data());
-    for (u64 i = 0; i < group_elements<T>; ++i) out[i] = uniform_from_words<T>(words.data() + words_per_element<T> * i);
+    for (u64 i = 0; i < uniform_group_elements<T>; ++i)
+        out[i] = uniform_from_words<T>(words.data() + words_per_element<T> * i);
 }
 
 template <Real T>
 void normal_tile(u64 seed, u64 stream, u64 first_block, T* out) {
     using P = simd::packet<T>;
-    constexpr int pairs = static_cast<int>(group_elements<T> / 2);
+    constexpr int pairs = static_cast<int>(normal_group_elements<T> / 2);
     constexpr int size = Eigen::internal::unpacket_traits<P>::size;
     constexpr int w = words_per_element<T>;
     static_assert(pairs % size == 0);
@@ -637,11 +644,11 @@ template <Real T>
 void fill_uniform(view<T> out, u64 seed, u64 stream, u64 first_element) {
 #if defined(DIFFUSE_PHILOX_LANES)
     const auto keys = detail::word_lanes::schedule(seed, detail::philox_w0, detail::philox_w1);
-    detail::fill_groups<detail::group_elements<T>>(out, first_element, [&](u64 first_block, T* destination) {
+    detail::fill_groups<detail::uniform_group_elements<T>>(out, first_element, [&](u64 first_block, T* destination) {
         detail::uniform_group(keys, stream, first_block, destination);
     });
 #else
-    detail::fill_groups<detail::group_elements<T>>(out, first_element, [&](u64 first_block, T* destination) {
+    detail::fill_groups<detail::uniform_group_elements<T>>(out, first_element, [&](u64 first_block, T* destination) {
         detail::uniform_tile(seed, stream, first_block, destination);
     });
 #endif
@@ -653,11 +660,11 @@ template <Real T>
 void fill_normal(view<T> out, u64 seed, u64 stream, u64 first_element) {
 #if defined(DIFFUSE_PHILOX_LANES)
     const auto keys = detail::word_lanes::schedule(seed, detail::philox_w0, detail::philox_w1);
-    detail::fill_groups<detail::group_elements<T>>(out, first_element, [&](u64 first_block, T* destination) {
+    detail::fill_groups<detail::normal_group_elements<T>>(out, first_element, [&](u64 first_block, T* destination) {
         detail::normal_group(keys, stream, first_block, destination);
     });
 #else
-    detail::fill_groups<detail::group_elements<T>>(out, first_element, [&](u64 first_block, T* destination) {
+    detail::fill_groups<detail::normal_group_elements<T>>(out, first_element, [&](u64 first_block, T* destination) {
         detail::normal_tile(seed, stream, first_block, destination);
     });
 #endif

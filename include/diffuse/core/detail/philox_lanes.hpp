@@ -245,19 +245,23 @@ inline round_keys schedule(u64 seed, u32 w0, u32 w1) {
 
 // Packets of blocks computed together: the rounds of one packet are a chain of dependent
 // multiplies, so several independent chains are interleaved to keep the multipliers busy.
-// Measured on Zen 5 (docs/random.md): 6 with AVX-512's 32 registers and with AVX2's 16 (the
-// state spills, but fewer chains leave the ports idle; 5 and 6 measured the same for uniforms
-// with AVX2, 6 faster for normals), 4 with SSE2 (not re-measured).
+// Measured on Zen 5 (docs/random.md): for the normal fills 6 with AVX-512's 32 registers and
+// with AVX2's 16 (the state spills, but fewer chains leave the ports idle); for the uniform
+// fills, Philox and a few instructions per packet, 6 with AVX-512 and 5 with AVX2 (3-7% faster
+// than 6 or 4 there); 4 with SSE2 (not re-measured).
 // The loops over a group's packets after Philox are unrolled fully with AVX-512; with 16
 // registers, unrolling by 4 measured as fast and keeps the code smaller.
 #if defined(EIGEN_VECTORIZE_AVX512)
-inline constexpr int packets = 6;
+inline constexpr int normal_packets = 6;
+inline constexpr int uniform_packets = 6;
 #define DIFFUSE_PHILOX_PACKET_UNROLL _Pragma("GCC unroll 8")
 #elif defined(EIGEN_VECTORIZE_AVX2)
-inline constexpr int packets = 6;
+inline constexpr int normal_packets = 6;
+inline constexpr int uniform_packets = 5;
 #define DIFFUSE_PHILOX_PACKET_UNROLL _Pragma("GCC unroll 4")
 #else
-inline constexpr int packets = 4;
+inline constexpr int normal_packets = 4;
+inline constexpr int uniform_packets = 4;
 #define DIFFUSE_PHILOX_PACKET_UNROLL _Pragma("GCC unroll 4")
 #endif
 
@@ -266,11 +270,12 @@ inline constexpr int packets = 4;
 struct block_words {
     words c0, c1, c2, c3;
 };
+template <int packets>
 using group_words = std::array<block_words, packets>;
 
 // Rounds first_round, ..., 9 on every packet, packet by packet within a round.
-template <std::size_t first_round>
-DIFFUSE_ALWAYS_INLINE void philox_rounds(const round_keys& keys, group_words& c, u32 m0, u32 m1) {
+template <std::size_t first_round, int packets>
+DIFFUSE_ALWAYS_INLINE void philox_rounds(const round_keys& keys, group_words<packets>& c, u32 m0, u32 m1) {
     const words multiplier0 = broadcast(m0), multiplier1 = broadcast(m1);
 #pragma GCC unroll 10
     for (std::size_t round = first_round; round < keys.k0.size(); ++round) {
@@ -285,7 +290,7 @@ DIFFUSE_ALWAYS_INLINE void philox_rounds(const round_keys& keys, group_words& c,
     }
 }
 
-// Philox4x32-10 of a group's blocks. Within one fill the counter words c2, c3 (the stream) are
+// Philox4x32-10 of a group's blocks (packets of them). Within one fill the counter words c2, c3 (the stream) are
 // the same for every block, and so is c1 (the block index's high word) unless the group crosses
 // a multiple of 2^32 blocks. Then, with c0 the only varying word:
 //   round 0: c2 * m1 is one scalar product, so c0' and c1' are scalars; c2' = hi(c0 m0) ^ c3 ^ k1
@@ -295,16 +300,17 @@ DIFFUSE_ALWAYS_INLINE void philox_rounds(const round_keys& keys, group_words& c,
 //            c2' m1 is a vector product.
 // These are integer identities: the words are the same bits as the ten full rounds, which run on
 // the groups that do cross (the fills' tests start groups on both sides of such a carry).
-DIFFUSE_ALWAYS_INLINE group_words philox(const round_keys& keys, u64 stream, u64 first_block, u32 m0, u32 m1) {
+template <int packets>
+DIFFUSE_ALWAYS_INLINE group_words<packets> philox(const round_keys& keys, u64 stream, u64 first_block, u32 m0, u32 m1) {
     constexpr u32 span = static_cast<u32>(packets * blocks);
-    group_words c;
+    group_words<packets> c;
     const u32 low = static_cast<u32>(first_block);
     if (low > ~u32(0) - (span - 1)) [[unlikely]] {
         for (int j = 0; j < packets; ++j) {
             const words block_index = add64(broadcast(first_block + static_cast<u64>(j * blocks)), block_offsets());
             c[j] = {block_index, high_half(block_index), broadcast(static_cast<u32>(stream)), broadcast(stream >> 32)};
         }
-        philox_rounds<0>(keys, c, m0, m1);
+        philox_rounds<0, packets>(keys, c, m0, m1);
         return c;
     }
     const u64 stream_product = u64{m1} * static_cast<u32>(stream);
@@ -325,7 +331,7 @@ DIFFUSE_ALWAYS_INLINE group_words philox(const round_keys& keys, u64 stream, u64
         w = {bit_xor(high_half(p1), c1_xor_key), p1, bit_xor(p0, c2_term), c3_round1};
         p0 = add64(p0, next_packet);
     }
-    philox_rounds<2>(keys, c, m0, m1);
+    philox_rounds<2, packets>(keys, c, m0, m1);
     return c;
 }
 
