@@ -369,7 +369,8 @@ even_odd_words split_elements(const word_lanes::block_words& c) {
 // every step has independent work beside it in program order, which the out-of-order window of
 // these long dependency chains could not find otherwise (docs/random.md, "Performance").
 static_assert(EIGEN_WORLD_VERSION == 3 && EIGEN_MAJOR_VERSION == 4,
-              "polar_from_words repeats Eigen 3.4's plog_float; check it against the new version");
+              "polar_from_words and log_of_double_uniform repeat Eigen 3.4's plog_float and plog_double; "
+              "check them against the new version");
 
 template <class P, int K>
 struct polar_packets {

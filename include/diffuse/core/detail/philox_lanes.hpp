@@ -78,7 +78,7 @@ inline words one_plus_double(words w) {
 inline words two_52_plus_exponent(words w) {
     return _mm512_or_si512(_mm512_srli_epi64(w, 52), _mm512_set1_epi64(0x4330000000000000ll));
 }
-// 32-bit lane arithmetic for the float angle (words_to_angle in random.hpp).
+// 32-bit lane arithmetic for the float angle (polar_from_words in random.hpp).
 inline words add32(words a, u32 b) {
     return _mm512_add_epi32(a, _mm512_set1_epi32(static_cast<int>(b)));
 }
@@ -290,9 +290,9 @@ DIFFUSE_ALWAYS_INLINE void philox_rounds(const round_keys& keys, group_words<pac
     }
 }
 
-// Philox4x32-10 of a group's blocks (packets of them). Within one fill the counter words c2, c3 (the stream) are
-// the same for every block, and so is c1 (the block index's high word) unless the group crosses
-// a multiple of 2^32 blocks. Then, with c0 the only varying word:
+// Philox4x32-10 of a group's blocks (`packets` packets). Within one fill the counter words c2,
+// c3 (the stream) are the same for every block, and so is c1 (the block index's high word)
+// unless the group crosses a multiple of 2^32 blocks. Then, with c0 the only varying word:
 //   round 0: c2 * m1 is one scalar product, so c0' and c1' are scalars; c2' = hi(c0 m0) ^ c3 ^ k1
 //            and c3' = c0 m0, where c0 m0 = (low word of first_block + j blocks) m0 + offset m0
 //            (the lane's block offset) exactly in 64 bits, one add per packet after the first;
