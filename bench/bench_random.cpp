@@ -45,21 +45,62 @@ void bm_philox_tile(benchmark::State& state) {
 }
 
 #if defined(DIFFUSE_PHILOX_LANES)
-// Philox4x32-10 alone through the x86 integer lanes that the fills use (one block per 64-bit lane).
+// Packet types as template arguments carry alignment attributes GCC warns about.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+// Philox4x32-10 alone through the x86 integer lanes that the normal fills use (one block per
+// 64-bit lane, a group of word_lanes::normal_packets packets).
 void bm_philox_lanes(benchmark::State& state) {
     namespace lanes = diffuse::random::detail::word_lanes;
     namespace rd = diffuse::random::detail;
-    constexpr u64 group = lanes::packets * lanes::blocks;
+    constexpr u64 group = lanes::normal_packets * lanes::blocks;
     const auto keys = lanes::schedule(42, rd::philox_w0, rd::philox_w1);
     const u64 groups = static_cast<u64>(state.range(0)) / group;
+    u64 stream = 0;
     for (auto _ : state) {
+        ++stream;
         for (u64 g = 0; g < groups; ++g) {
-            auto words = lanes::philox(keys, 0, g * group, rd::philox_m0, rd::philox_m1);
+            auto words = lanes::philox<lanes::normal_packets>(keys, stream, g * group, rd::philox_m0, rd::philox_m1);
             benchmark::DoNotOptimize(words);
         }
     }
     state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(groups * group));
 }
+
+// The float normal fill without Philox: the Box-Muller kernel from words (polar_from_words, the
+// lockstep packets of the fill) and the stores, on words made by two integer instructions per
+// packet instead of Philox (an add and a xor-shift). Items are floats.
+void bm_box_muller_words(benchmark::State& state) {
+    namespace lanes = diffuse::random::detail::word_lanes;
+    namespace rd = diffuse::random::detail;
+    using P = diffuse::simd::packet<float>;
+    constexpr int K = rd::lockstep_packets;
+    constexpr std::int64_t size = Eigen::internal::unpacket_traits<P>::size;
+    const std::int64_t n = state.range(0) / (2 * K * size) * (2 * K * size);
+    buffer<float> out = buffer<float>::Zero(n);
+    const lanes::words step = lanes::broadcast(0x7F4A7C159E3779B9ull);
+    std::array<lanes::words, K> first{}, second{};
+    for (int k = 0; k < K; ++k) first[k] = lanes::broadcast(0x243F6A8885A308D3ull * static_cast<u64>(k + 1));
+    for (auto _ : state) {
+        float* destination = out.data();
+        for (std::int64_t i = 0; i < n; i += 2 * K * size) {
+            for (int k = 0; k < K; ++k) {
+                first[k] = lanes::add64(first[k], step);
+                second[k] = lanes::bit_xor(first[k], lanes::high_half(first[k]));
+            }
+            const auto z = rd::polar_from_words<P, K>(first, second);
+            for (int k = 0; k < K; ++k) {
+                lanes::interleave(Eigen::internal::pmul(z.radius[k], z.cos_theta[k]),
+                                  Eigen::internal::pmul(z.radius[k], z.sin_theta[k]), destination);
+                destination += 2 * size;
+            }
+        }
+        benchmark::DoNotOptimize(out.data());
+        benchmark::ClobberMemory();
+    }
+    state.SetItemsProcessed(state.iterations() * n);
+}
+#pragma GCC diagnostic pop
 #endif
 
 }  // namespace
@@ -79,6 +120,8 @@ int main(int argc, char** argv) {
     benchmark::RegisterBenchmark("philox4x32_10 blocks (tile loop)", bm_philox_tile)->Arg(std::int64_t{1} << 18);
 #if defined(DIFFUSE_PHILOX_LANES)
     benchmark::RegisterBenchmark("philox4x32_10 blocks (x86 lanes)", bm_philox_lanes)->Arg(std::int64_t{1} << 18);
+    benchmark::RegisterBenchmark("box_muller_words<float> (no Philox)", bm_box_muller_words)
+        ->Arg(std::int64_t{1} << 20);
 #endif
     benchmark::RegisterBenchmark("triad<float>", diffuse::bench::bm_triad<float>)->Apply(apply_float_sizes);
     benchmark::RegisterBenchmark("triad<double>", diffuse::bench::bm_triad<double>)->Apply(apply_double_size);

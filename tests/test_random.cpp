@@ -227,11 +227,14 @@ TEMPLATE_TEST_CASE("vectorized fills equal the one-element reference bit for bit
     // and write to any address. Any lane, shuffle, tail or alignment mistake changes a bit here.
     const u64 seeds[] = {0, 1, 0xfedcba9876543210ull, ~u64(0)};
     const u64 streams[] = {0, 5, (u64(1) << 32) + 3};
-    // Group starts and ends (multiples of 2, 4, 32, 64, 128, 256 elements and of this build's group,
-    // +-1), a block index that carries into the high counter word, and the last elements before 2^64.
-    constexpr u64 g = rnd::detail::group_elements<T>;
+    // Group starts and ends (multiples of 2, 4, 32, 64, 128, 256 elements and of this build's
+    // normal and uniform groups, +-1), a block index that carries into the high counter word
+    // (the groups that cross it run Philox's ten full rounds, the others fold the first two), and
+    // the last elements before 2^64.
+    constexpr u64 gn = rnd::detail::normal_group_elements<T>, gu = rnd::detail::uniform_group_elements<T>;
     const u64 carry = rnd::lanes<T> * (u64(1) << 32) - 7, last = ~u64(0) - 600;
-    const u64 firsts[] = {0, 1, 2, 3, 5, 31, 33, 127, 129, 255, 257, g - 1, g + 1, 3 * g - 1, carry, last};
+    const u64 firsts[] = {0,   1,      2,      3,          5,      31,     33,         127,   129, 255,
+                          257, gn - 1, gn + 1, 3 * gn - 1, gu - 1, gu + 1, 3 * gu - 1, carry, last};
     const std::size_t sizes[] = {1, 2, 3, 7, 31, 32, 33, 65, 129, 257, 520};
     std::vector<T> z(600), u(600);
     std::size_t checked = 0, mismatches = 0;
@@ -269,30 +272,82 @@ TEMPLATE_TEST_CASE("vectorized fills equal the one-element reference bit for bit
 #pragma GCC diagnostic ignored "-Wignored-attributes"
 TEST_CASE("the x86 float kernel from the Philox words equals the Box-Muller definition for every uniform",
           "[random][reproducible]") {
-    // The float fills compute the radius from u1 (log_of_uniform without Eigen's special-value
+    // The float fills compute the radius from u1 (Eigen's plog_float without its special-value
     // branches, psqrt's Newton step with -s/2 taken from the log) and the angle from u2's word
     // (integer turn reduction, the quadrant as a swap and two sign flips) instead of the
-    // definition's box_muller_radius and box_muller_angle. Both halves are compared bit for bit
-    // for all 2^23 float uniforms, the word's ignored low 9 bits varied; the normals they make in
-    // the fills are compared with the definition in the test above.
+    // definition's box_muller_radius and box_muller_angle, for lockstep_packets packets at once.
+    // Both halves are compared bit for bit for all 2^23 float uniforms, the word's ignored low 9
+    // bits varied, each packet of the lockstep with other uniforms; the normals they make in the
+    // fills are compared with the definition in the test above.
     namespace rd = rnd::detail;
     using P = diffuse::simd::packet<float>;
+    constexpr int K = rd::lockstep_packets;
     constexpr u32 size = Eigen::internal::unpacket_traits<P>::size;
     alignas(64) std::array<u32, size> words;
-    std::size_t radius_mismatches = 0, angle_mismatches = 0;
+    std::size_t radius_mismatches = 0, angle_mismatches = 0, checked = 0;
     const auto differ = [](const P& a, const P& b) { return std::memcmp(&a, &b, sizeof(P)) != 0; };
-    for (u32 m = 0; m < (u32(1) << 23); m += size) {
-        for (u32 i = 0; i < size; ++i) words[i] = ((m + i) << 9) | ((m + i) * 2654435761u >> 23);
-        const auto w = std::bit_cast<rd::word_lanes::words>(words);
-        const P u = rd::uniform_packet<float>(w);
-        radius_mismatches += differ(rd::radius_of_uniform(u), rd::box_muller_radius(u));
-        const auto fast = rd::angle_of_word<P>(w);
-        const auto definition = rd::box_muller_angle(u);
-        angle_mismatches +=
-            differ(fast.cos_theta, definition.cos_theta) || differ(fast.sin_theta, definition.sin_theta);
+    for (u32 m = 0; m < (u32(1) << 23); m += K * size) {
+        // Packet k holds the uniforms m + k size + i; as u2 the kernel gets the words of a
+        // different packet (the next one, cyclically), so the radius and the angle of one call
+        // come from different uniforms.
+        std::array<rd::word_lanes::words, K> first, second;
+        for (int k = 0; k < K; ++k) {
+            for (u32 i = 0; i < size; ++i) {
+                const u32 n = m + u32(k) * size + i;
+                words[i] = (n << 9) | (n * 2654435761u >> 23);
+            }
+            first[k] = std::bit_cast<rd::word_lanes::words>(words);
+        }
+        for (int k = 0; k < K; ++k) second[k] = first[(k + 1) % K];
+        const auto fast = rd::polar_from_words<P, K>(first, second);
+        for (int k = 0; k < K; ++k) {
+            radius_mismatches += differ(fast.radius[k], rd::box_muller_radius(rd::uniform_packet<float>(first[k])));
+            const auto definition = rd::box_muller_angle(rd::uniform_packet<float>(second[k]));
+            angle_mismatches +=
+                differ(fast.cos_theta[k], definition.cos_theta) || differ(fast.sin_theta[k], definition.sin_theta);
+            checked += size;
+        }
     }
+    CHECK(checked == (std::size_t(1) << 23));
     CHECK(radius_mismatches == 0);
     CHECK(angle_mismatches == 0);
+}
+
+TEST_CASE("the x86 double radius equals the Box-Muller definition", "[random][reproducible]") {
+    // The double fills compute sqrt(-2 ln u1) with Eigen's plog_double without its special-value
+    // branches (radius_of_double_uniform) instead of the definition's box_muller_radius. 2^20
+    // uniforms from Philox words (all 52 mantissa bits random, every exponent the uniforms reach
+    // with its share), then the edges: the smallest and largest uniforms, both sides of every
+    // power of two and of sqrt(1/2) times a power of two (where the log's branch switches).
+    namespace rd = rnd::detail;
+    using P = diffuse::simd::packet<double>;
+    constexpr int size = Eigen::internal::unpacket_traits<P>::size;
+    std::vector<double> uniforms;
+    for (u64 b = 0; b < (u64(1) << 19); ++b) {
+        const std::array<u32, 4> words = rnd::block(7, 11, b);
+        for (int j = 0; j < 2; ++j) uniforms.push_back(rnd::uniform_from_words<double>(words.data() + 2 * j));
+    }
+    const double step = 0x1p-52, smallest = 0x1p-53;
+    uniforms.push_back(smallest);
+    uniforms.push_back(1 - smallest);
+    for (int k = 1; k <= 52; ++k) {
+        for (const double edge : {std::ldexp(1.0, -k), std::ldexp(0.70710678118654752440, -k + 1)}) {
+            // the uniforms' grid: (m + 1/2) 2^-52 nearest the edge, and two steps on either side
+            const double m = std::floor(edge / step - 0.5);
+            for (int d = -2; d <= 2; ++d)
+                if (m + d >= 0 && m + d < 0x1p52) uniforms.push_back((m + d + 0.5) * step);
+        }
+    }
+    while (uniforms.size() % size != 0) uniforms.push_back(0.5 + smallest);
+    std::size_t mismatches = 0;
+    for (std::size_t i = 0; i < uniforms.size(); i += size) {
+        const P u = Eigen::internal::ploadu<P>(uniforms.data() + i);
+        const P fast = rd::radius_of_double_uniform(u), definition = rd::box_muller_radius(u);
+        mismatches += std::memcmp(&fast, &definition, sizeof(P)) != 0;
+    }
+    INFO(uniforms.size() << " uniforms");
+    CHECK(uniforms.size() > (std::size_t(1) << 20));
+    CHECK(mismatches == 0);
 }
 #pragma GCC diagnostic pop
 #endif

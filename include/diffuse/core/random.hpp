@@ -203,7 +203,7 @@ DIFFUSE_ALWAYS_INLINE sin_cos<P> taylor_sin_cos(const P& x) {
 // of x = 2 pi f on |x| <= pi/4, then sin(Q pi/2 + x) = cos_q sin x + sin_q cos x and
 // cos(Q pi/2 + x) = cos_q cos x - sin_q sin x (one product is a zero, the other exact).
 // This is the definition of the stream's normals; the x86 float fill evaluates the same floats
-// from the Philox words with fewer instructions (box_muller_words below).
+// from the Philox words with fewer instructions (polar_from_words below).
 template <class P>
 struct normal_pair {
     P cos_part;  // element 2p
@@ -307,10 +307,13 @@ inline void philox_tile(u64 seed, u64 stream, u64 first_block, u32* words) {
 }
 
 #if defined(DIFFUSE_PHILOX_LANES)
-// x86: a group is word_lanes::packets packets of blocks, straight from the Philox lanes to the
-// packets of uniforms and normals, with no stores in between.
+// x86: a group is word_lanes::normal_packets (normal fills) or uniform_packets (uniform fills)
+// packets of blocks, straight from the Philox lanes to the packets of uniforms and normals, with
+// no stores in between.
 template <Real T>
-inline constexpr u64 group_elements = word_lanes::packets* word_lanes::blocks* lanes<T>;
+inline constexpr u64 normal_group_elements = word_lanes::normal_packets* word_lanes::blocks* lanes<T>;
+template <Real T>
+inline constexpr u64 uniform_group_elements = word_lanes::uniform_packets* word_lanes::blocks* lanes<T>;
 
 template <Real T>
 simd::packet<T> uniform_packet(word_lanes::words w) {
@@ -341,103 +344,215 @@ even_odd_words split_elements(const word_lanes::block_words& c) {
 // box_muller(u1, u2) on float uniforms, bit for bit, with the instructions that cannot change a
 // result left out, because the inputs are known: u1 = (m + 1/2) 2^-23 is a positive normal float
 // in [2^-24, 1 - 2^-24] and u2 comes from a 32-bit word whose top 23 bits are its m.
-// tests/test_random.cpp compares both halves with the definition above for all 2^23 uniforms.
-
-// Eigen 3.4's plog_float (Cephes' log: frexp, the shift to [sqrt(1/2), sqrt(2)), the degree-8
-// polynomial in three parts, e ln 2 added back), operation for operation, without the clamp to the
-// smallest normal, the denormal rescaling and the zero, negative and infinite cases: none can occur
-// on a uniform.
+// tests/test_random.cpp compares the radius and the angle with the definition above for all 2^23
+// uniforms.
+//
+// - The logarithm is Eigen 3.4's plog_float (Cephes' log: frexp, the shift to [sqrt(1/2),
+//   sqrt(2)), the degree-8 polynomial in three parts, e ln 2 added back), operation for
+//   operation, without the clamp to the smallest normal, the denormal rescaling and the zero,
+//   negative and infinite cases: none can occur on a uniform.
+// - sqrt(-2 ln u1): with EIGEN_FAST_MATH psqrt(s) is the estimate r of 1/sqrt(s), one Newton step
+//   r (1.5 - s/2 r^2), then s r, with s < FLT_MIN flushed to zero: here s >= 2^-23 (never
+//   flushed) and -s/2 is ln u1 itself (scaling a normal float by a power of two is exact).
+// - cos and sin of 2 pi u2 from the word w, in integer arithmetic:
+//   Q = round(4 u2) mod 4 is the top two bits of w + 2^29 (bit 29 rounds up);
+//   f = u2 - Q/4 = (2r + 1) 2^-24 with r = (w << 2) >> 11 (arithmetic), the remainder of m modulo
+//   2^21 centred on 0, an integer that converts exactly; 2 pi f was the product of float(2 pi)
+//   and f rounded once, and so is fma(r, 2c, c) with c = float(2 pi) 2^-24: the exact value of
+//   the fma is c (2r + 1) = float(2 pi) f (without an fma: c times 2r + 1, exact in a float);
+//   the Taylor polynomials' Horner steps are the definition's products and sums;
+//   the rotation by Q pi/2 picks sin x or cos x and flips signs, which is what the products with
+//   cos_q, sin_q in {0, +-1} of box_muller_angle compute exactly (x and cos x are never 0):
+//   Q odd swaps the two, cos is negated for Q in {1, 2}, sin for Q in {2, 3}.
+//
+// K packets of pairs run in lockstep, and the angle's steps are placed between the logarithm's:
+// every step has independent work beside it in program order, which the out-of-order window of
+// these long dependency chains could not find otherwise (docs/random.md, "Performance").
 static_assert(EIGEN_WORLD_VERSION == 3 && EIGEN_MAJOR_VERSION == 4,
-              "log_of_uniform repeats Eigen 3.4's plog_float; check it against the new version");
-template <class P>
-DIFFUSE_ALWAYS_INLINE P log_of_uniform(const P& u) {
+              "polar_from_words and log_of_double_uniform repeat Eigen 3.4's plog_float and plog_double; "
+              "check them against the new version");
+
+template <class P, int K>
+struct polar_packets {
+    std::array<P, K> radius, cos_theta, sin_theta;
+};
+
+#define DIFFUSE_EACH_PACKET _Pragma("GCC unroll 8") for (int k = 0; k < K; ++k)
+
+// One Horner step of both Taylor polynomials (taylor_sin_cos): step n multiplies by x^2 and adds
+// the coefficient of x^(2(terms - 1 - n)), a product then a sum as in horner(), so that the
+// compiler contracts them (or not, e.g. without optimization) exactly as it does the definition.
+template <std::size_t n, class P, std::size_t K>
+DIFFUSE_ALWAYS_INLINE void horner_step(std::array<P, K>& sin_sum, std::array<P, K>& cos_sum,
+                                       const std::array<P, K>& x2) {
     namespace ei = Eigen::internal;
-    using PI = typename ei::unpacket_traits<P>::integer_packet;
-    const P one = ei::pset1<P>(1.0f);
-    // frexp: u = m 2^e with m in [1/2, 1); the sign bit of u is 0, so the exponent field is u >> 23.
-    const P mantissa = ei::por(ei::pand(u, ei::pset1frombits<P>(0x807FFFFFu)), ei::pset1<P>(0.5f));
-    const P below = ei::pcmp_lt(mantissa, ei::pset1<P>(0.707106781186547524f));
-    // e = (exponent field - 126) - [mantissa below sqrt(1/2)], small integers: summed exactly in
-    // integers (the mask is -1 where set) and converted once.
-    const PI field = ei::plogical_shift_right<23>(ei::preinterpret<PI>(u));
-    const P e = ei::pcast<PI, P>(ei::padd(ei::padd(field, ei::pset1<PI>(-126)), ei::preinterpret<PI>(below)));
-    const P x = ei::padd(ei::psub(mantissa, one), ei::pand(mantissa, below));
-    const P x2 = ei::pmul(x, x);
-    const P x3 = ei::pmul(x2, x);
-    P y = ei::pmadd(ei::pset1<P>(7.0376836292E-2f), x, ei::pset1<P>(-1.1514610310E-1f));
-    P y1 = ei::pmadd(ei::pset1<P>(-1.2420140846E-1f), x, ei::pset1<P>(+1.4249322787E-1f));
-    P y2 = ei::pmadd(ei::pset1<P>(+2.0000714765E-1f), x, ei::pset1<P>(-2.4999993993E-1f));
-    y = ei::pmadd(y, x, ei::pset1<P>(1.1676998740E-1f));
-    y1 = ei::pmadd(y1, x, ei::pset1<P>(-1.6668057665E-1f));
-    y2 = ei::pmadd(y2, x, ei::pset1<P>(+3.3333331174E-1f));
-    y = ei::pmadd(y, x3, y1);
-    y = ei::pmadd(y, x3, y2);
-    y = ei::pmul(y, x3);
-    y = ei::pmadd(ei::pset1<P>(-0.5f), x2, y);
-    return ei::pmadd(e, ei::pset1<P>(static_cast<float>(EIGEN_LN2)), ei::padd(x, y));
+    static constexpr auto sin_coefficients = taylor_coefficients<float, true>();
+    static constexpr auto cos_coefficients = taylor_coefficients<float, false>();
+#pragma GCC unroll 8
+    for (std::size_t k = 0; k < K; ++k) {
+        if constexpr (n < sin_coefficients.size())
+            sin_sum[k] =
+                ei::padd(ei::pmul(sin_sum[k], x2[k]), ei::pset1<P>(sin_coefficients[sin_coefficients.size() - 1 - n]));
+        if constexpr (n < cos_coefficients.size())
+            cos_sum[k] =
+                ei::padd(ei::pmul(cos_sum[k], x2[k]), ei::pset1<P>(cos_coefficients[cos_coefficients.size() - 1 - n]));
+    }
 }
 
-// sqrt(-2 ln u1). With EIGEN_FAST_MATH psqrt(s) is the estimate r of 1/sqrt(s), one Newton step
-// r (1.5 - s/2 r^2), then s r, with s < FLT_MIN flushed to zero: here s >= 2^-23 (never flushed)
-// and -s/2 is ln u1 itself (scaling a normal float by a power of two is exact).
-template <class P>
-DIFFUSE_ALWAYS_INLINE P radius_of_uniform(const P& u1) {
+template <class P, int K>
+DIFFUSE_ALWAYS_INLINE polar_packets<P, K> polar_from_words(const std::array<word_lanes::words, K>& first,
+                                                           const std::array<word_lanes::words, K>& second) {
     namespace ei = Eigen::internal;
-    const P log_u1 = log_of_uniform(u1);
-    const P s = ei::pmul(ei::pset1<P>(-2.0f), log_u1);
+    namespace wl = word_lanes;
+    using PI = typename ei::unpacket_traits<P>::integer_packet;
+    static constexpr auto sin_coefficients = taylor_coefficients<float, true>();
+    static constexpr auto cos_coefficients = taylor_coefficients<float, false>();
+    static_assert(sin_coefficients.size() == 5 && cos_coefficients.size() == 6,
+                  "the steps below are interleaved for 5 sine and 6 cosine terms");
+    constexpr float c = static_cast<float>(2 * std::numbers::pi_v<long double>) * 0x1p-24f;
+    const P one = ei::pset1<P>(1.0f);
+    std::array<P, K> u, mantissa, below, e, x, x2, x3, y, y1, y2;  // the logarithm (Cephes' names)
+    std::array<P, K> angle, angle2, sin_sum, cos_sum;              // the angle x = 2 pi f
+    polar_packets<P, K> polar;
+    DIFFUSE_EACH_PACKET u[k] = uniform_packet<float>(first[k]);
+    DIFFUSE_EACH_PACKET {
+#if defined(EIGEN_VECTORIZE_FMA)
+        const P r = wl::to_float(wl::shift_right_signed32<11>(wl::shift_left32<2>(second[k])));
+        angle[k] = ei::pmadd(r, ei::pset1<P>(2 * c), ei::pset1<P>(c));
+#else  // without an fma: 2r + 1 = ((w << 2) >> 10) | 1 converts exactly too, times c
+        angle[k] = ei::pmul(wl::to_float(wl::or32(wl::shift_right_signed32<10>(wl::shift_left32<2>(second[k])), 1u)),
+                            ei::pset1<P>(c));
+#endif
+    }
+    // frexp: u = m 2^e with m in [1/2, 1); the sign bit of u is 0, so the exponent field is u >> 23.
+    DIFFUSE_EACH_PACKET mantissa[k] = ei::por(ei::pand(u[k], ei::pset1frombits<P>(0x807FFFFFu)), ei::pset1<P>(0.5f));
+    DIFFUSE_EACH_PACKET angle2[k] = ei::pmul(angle[k], angle[k]);
+    DIFFUSE_EACH_PACKET below[k] = ei::pcmp_lt(mantissa[k], ei::pset1<P>(0.707106781186547524f));
+    DIFFUSE_EACH_PACKET {
+        sin_sum[k] = ei::pset1<P>(sin_coefficients.back());
+        cos_sum[k] = ei::pset1<P>(cos_coefficients.back());
+    }
+    horner_step<1>(sin_sum, cos_sum, angle2);
+    // e = (exponent field - 126) - [mantissa below sqrt(1/2)], small integers: summed exactly in
+    // integers (the mask is -1 where set) and converted once.
+    DIFFUSE_EACH_PACKET {
+        const PI field = ei::plogical_shift_right<23>(ei::preinterpret<PI>(u[k]));
+        e[k] = ei::pcast<PI, P>(ei::padd(ei::padd(field, ei::pset1<PI>(-126)), ei::preinterpret<PI>(below[k])));
+    }
+    DIFFUSE_EACH_PACKET x[k] = ei::padd(ei::psub(mantissa[k], one), ei::pand(mantissa[k], below[k]));
+    horner_step<2>(sin_sum, cos_sum, angle2);
+    DIFFUSE_EACH_PACKET x2[k] = ei::pmul(x[k], x[k]);
+    DIFFUSE_EACH_PACKET {
+        y[k] = ei::pmadd(ei::pset1<P>(7.0376836292E-2f), x[k], ei::pset1<P>(-1.1514610310E-1f));
+        y1[k] = ei::pmadd(ei::pset1<P>(-1.2420140846E-1f), x[k], ei::pset1<P>(+1.4249322787E-1f));
+        y2[k] = ei::pmadd(ei::pset1<P>(+2.0000714765E-1f), x[k], ei::pset1<P>(-2.4999993993E-1f));
+    }
+    DIFFUSE_EACH_PACKET x3[k] = ei::pmul(x2[k], x[k]);
+    horner_step<3>(sin_sum, cos_sum, angle2);
+    DIFFUSE_EACH_PACKET {
+        y[k] = ei::pmadd(y[k], x[k], ei::pset1<P>(1.1676998740E-1f));
+        y1[k] = ei::pmadd(y1[k], x[k], ei::pset1<P>(-1.6668057665E-1f));
+        y2[k] = ei::pmadd(y2[k], x[k], ei::pset1<P>(+3.3333331174E-1f));
+    }
+    horner_step<4>(sin_sum, cos_sum, angle2);
+    DIFFUSE_EACH_PACKET y[k] = ei::pmadd(y[k], x3[k], y1[k]);
+    horner_step<5>(sin_sum, cos_sum, angle2);
+    DIFFUSE_EACH_PACKET sin_sum[k] = ei::pmul(angle[k], sin_sum[k]);
+    DIFFUSE_EACH_PACKET y[k] = ei::pmadd(y[k], x3[k], y2[k]);
+    DIFFUSE_EACH_PACKET {
+        constexpr u32 sign_bit = 0x80000000u;
+        const wl::words quadrant = wl::add32(second[k], 1u << 29);     // Q in bits 31..30
+        const wl::words odd_quadrant = wl::shift_left32<1>(quadrant);  // Q odd in bit 31
+        const P cos_sign = wl::as_packet<P>(wl::and32(wl::bit_xor(quadrant, odd_quadrant), sign_bit));
+        const P sin_sign = wl::as_packet<P>(wl::and32(quadrant, sign_bit));
+        polar.cos_theta[k] = ei::pxor(wl::select_by_sign(odd_quadrant, sin_sum[k], cos_sum[k]), cos_sign);
+        polar.sin_theta[k] = ei::pxor(wl::select_by_sign(odd_quadrant, cos_sum[k], sin_sum[k]), sin_sign);
+    }
+    DIFFUSE_EACH_PACKET y[k] = ei::pmul(y[k], x3[k]);
+    DIFFUSE_EACH_PACKET y[k] = ei::pmadd(ei::pset1<P>(-0.5f), x2[k], y[k]);
+    DIFFUSE_EACH_PACKET {
+        const P log_u1 = ei::pmadd(e[k], ei::pset1<P>(static_cast<float>(EIGEN_LN2)), ei::padd(x[k], y[k]));
+        const P s = ei::pmul(ei::pset1<P>(-2.0f), log_u1);
 #if EIGEN_FAST_MATH
+        P r = word_lanes::rsqrt_estimate(s);
+        r = ei::pmul(r, ei::pmadd(log_u1, ei::pmul(r, r), ei::pset1<P>(1.5f)));
+        polar.radius[k] = ei::pmul(s, r);
+#else
+        polar.radius[k] = ei::psqrt(s);
+#endif
+    }
+    return polar;
+}
+
+#undef DIFFUSE_EACH_PACKET
+
+// Packets of pairs the float kernel runs in lockstep (a divisor of word_lanes::normal_packets): two
+// measured faster than one and than three (register spills) on Zen 5, with AVX2 and AVX-512.
+inline constexpr int lockstep_packets = 2;
+static_assert(word_lanes::normal_packets % lockstep_packets == 0);
+
+// ---- the double radius ------------------------------------------------------------------
+//
+// box_muller_radius on double uniforms u1 = (m + 1/2) 2^-52 in [2^-53, 1 - 2^-53], positive
+// normal doubles, bit for bit: Eigen 3.4's plog_double (Cephes' log: frexp, the shift to
+// [sqrt(1/2), sqrt(2)), the rational approximation P(x)/Q(x), e ln 2 added back) operation for
+// operation without the clamp to the smallest normal, frexp's denormal, zero and non-finite
+// cases and the final zero, negative and infinite selections; the exponent e, a small integer,
+// from 2^52 + field - (2^52 + 1022), exact. Then psqrt: the hardware square root, or with
+// AVX-512 and EIGEN_FAST_MATH the estimate r of 1/sqrt(s) and two Newton steps
+// r (1.5 - s/2 r^2), with -s/2 = ln u1 exactly and s >= 2^-52 never flushed to zero.
+// tests/test_random.cpp compares it with box_muller_radius on 2^20 uniforms and the edges.
+template <class P>
+DIFFUSE_ALWAYS_INLINE P log_of_double_uniform(const P& u) {
+    namespace ei = Eigen::internal;
+    const P one = ei::pset1<P>(1.0);
+    const P mantissa =
+        ei::por(ei::pand(u, ei::pset1frombits<P>(std::uint64_t{0x800FFFFFFFFFFFFFu})), ei::pset1<P>(0.5));
+    P e = ei::psub(word_lanes::as_packet<P>(word_lanes::two_52_plus_exponent(word_lanes::as_words(u))),
+                   ei::pset1<P>(0x1p52 + 1022.0));
+    const P below = ei::pcmp_lt(mantissa, ei::pset1<P>(0.70710678118654752440E0));
+    const P tmp = ei::pand(mantissa, below);
+    P x = ei::psub(mantissa, one);
+    e = ei::psub(e, ei::pand(one, below));
+    x = ei::padd(x, tmp);
+    const P x2 = ei::pmul(x, x);
+    const P x3 = ei::pmul(x2, x);
+    P y = ei::pmadd(ei::pset1<P>(1.01875663804580931796E-4), x, ei::pset1<P>(4.97494994976747001425E-1));
+    P y1 = ei::pmadd(ei::pset1<P>(1.44989225341610930846E1), x, ei::pset1<P>(1.79368678507819816313E1));
+    y = ei::pmadd(y, x, ei::pset1<P>(4.70579119878881725854E0));
+    y1 = ei::pmadd(y1, x, ei::pset1<P>(7.70838733755885391666E0));
+    P numerator = ei::pmadd(y, x3, y1);
+    y = ei::pmadd(ei::pset1<P>(1.0), x, ei::pset1<P>(1.12873587189167450590E1));
+    y1 = ei::pmadd(ei::pset1<P>(8.29875266912776603211E1), x, ei::pset1<P>(7.11544750618563894466E1));
+    y = ei::pmadd(y, x, ei::pset1<P>(4.52279145837532221105E1));
+    y1 = ei::pmadd(y1, x, ei::pset1<P>(2.31251620126765340583E1));
+    const P denominator = ei::pmadd(y, x3, y1);
+    numerator = ei::pmul(numerator, x3);
+    y = ei::pdiv(numerator, denominator);
+    y = ei::pmadd(ei::pset1<P>(-0.5), x2, y);
+    x = ei::padd(x, y);
+    return ei::pmadd(e, ei::pset1<P>(static_cast<double>(EIGEN_LN2)), x);
+}
+template <class P>
+DIFFUSE_ALWAYS_INLINE P radius_of_double_uniform(const P& u1) {
+    namespace ei = Eigen::internal;
+    const P log_u1 = log_of_double_uniform(u1);
+    const P s = ei::pmul(ei::pset1<P>(-2.0), log_u1);
+#if defined(EIGEN_VECTORIZE_AVX512) && EIGEN_FAST_MATH
     P r = word_lanes::rsqrt_estimate(s);
-    r = ei::pmul(r, ei::pmadd(log_u1, ei::pmul(r, r), ei::pset1<P>(1.5f)));
+    r = ei::pmul(r, ei::pmadd(log_u1, ei::pmul(r, r), ei::pset1<P>(1.5)));
+    r = ei::pmul(r, ei::pmadd(log_u1, ei::pmul(r, r), ei::pset1<P>(1.5)));
     return ei::pmul(s, r);
 #else
     return ei::psqrt(s);
 #endif
 }
 
-// cos and sin of 2 pi u2 from the word w whose top 23 bits are u2's m, in integer arithmetic:
-// - Q = round(4 u2) mod 4 is the top two bits of w + 2^29 (bit 29 rounds up);
-// - f = u2 - Q/4 = (2r + 1) 2^-24 with r = (w << 2) >> 11 (arithmetic), the remainder of m modulo
-//   2^21 centred on 0, an integer that converts exactly; 2 pi f was the product of float(2 pi)
-//   and f rounded once, and so is fma(r, 2c, c) with c = float(2 pi) 2^-24: the exact value of
-//   the fma is c (2r + 1) = float(2 pi) f (without an fma: c times 2r + 1, exact in a float);
-// - the rotation by Q pi/2 picks sin x or cos x and flips signs, which is what the products with
-//   cos_q, sin_q in {0, +-1} of box_muller_angle compute exactly (x and cos x are never 0):
-//   Q odd swaps the two, cos is negated for Q in {1, 2}, sin for Q in {2, 3}.
-template <class P>
-DIFFUSE_ALWAYS_INLINE unit_vector<P> angle_of_word(word_lanes::words w) {
-    namespace ei = Eigen::internal;
-    namespace wl = word_lanes;
-    constexpr u32 sign_bit = 0x80000000u;
-    constexpr float c = static_cast<float>(2 * std::numbers::pi_v<long double>) * 0x1p-24f;
-#if defined(EIGEN_VECTORIZE_FMA)
-    const P r = wl::to_float(wl::shift_right_signed32<11>(wl::shift_left32<2>(w)));
-    const P x = ei::pmadd(r, ei::pset1<P>(2 * c), ei::pset1<P>(c));
-#else  // without an fma: 2r + 1 = ((w << 2) >> 10) | 1 converts exactly too, times c
-    const P x =
-        ei::pmul(wl::to_float(wl::or32(wl::shift_right_signed32<10>(wl::shift_left32<2>(w)), 1u)), ei::pset1<P>(c));
-#endif
-    const sin_cos<P> sc = taylor_sin_cos(x);
-    const wl::words quadrant = wl::add32(w, 1u << 29);             // Q in bits 31..30
-    const wl::words odd_quadrant = wl::shift_left32<1>(quadrant);  // Q odd in bit 31
-    const P cos_sign = wl::as_packet<P>(wl::and32(wl::bit_xor(quadrant, odd_quadrant), sign_bit));
-    const P sin_sign = wl::as_packet<P>(wl::and32(quadrant, sign_bit));
-    return {ei::pxor(wl::select_by_sign(odd_quadrant, sc.sin_x, sc.cos_x), cos_sign),
-            ei::pxor(wl::select_by_sign(odd_quadrant, sc.cos_x, sc.sin_x), sin_sign)};
-}
-
-// The normals of a packet of pairs from the words of their first (u1) and second (u2) elements.
-template <class P>
-DIFFUSE_ALWAYS_INLINE normal_pair<P> box_muller_words(word_lanes::words first, word_lanes::words second) {
-    namespace ei = Eigen::internal;
-    const P radius = radius_of_uniform(uniform_packet<float>(first));
-    const unit_vector<P> angle = angle_of_word<P>(second);
-    return {ei::pmul(radius, angle.cos_theta), ei::pmul(radius, angle.sin_theta)};
-}
-
 template <Real T>
 void uniform_group(const word_lanes::round_keys& keys, u64 stream, u64 first_block, T* out) {
     constexpr int size = Eigen::internal::packet_traits<T>::size;
-    const auto blocks = word_lanes::philox(keys, stream, first_block, philox_m0, philox_m1);
+    const auto blocks =
+        word_lanes::philox<word_lanes::uniform_packets>(keys, stream, first_block, philox_m0, philox_m1);
     DIFFUSE_PHILOX_PACKET_UNROLL
     for (const auto& c : blocks) {
         const auto words = split_elements<T>(c);
@@ -449,37 +564,57 @@ void uniform_group(const word_lanes::round_keys& keys, u64 stream, u64 first_blo
 template <Real T>
 void normal_group(const word_lanes::round_keys& keys, u64 stream, u64 first_block, T* out) {
     constexpr int size = Eigen::internal::packet_traits<T>::size;
-    const auto blocks = word_lanes::philox(keys, stream, first_block, philox_m0, philox_m1);
-    DIFFUSE_PHILOX_PACKET_UNROLL
-    for (const auto& c : blocks) {
-        const auto words = split_elements<T>(c);
-        if constexpr (std::same_as<T, float>) {
-            const auto z = box_muller_words<simd::packet<float>>(words.even, words.odd);
-            word_lanes::interleave(z.cos_part, z.sin_part, out);
-        } else {
-            const auto z = box_muller(uniform_packet<T>(words.even), uniform_packet<T>(words.odd));
-            word_lanes::interleave(z.cos_part, z.sin_part, out);
+    const auto blocks = word_lanes::philox<word_lanes::normal_packets>(keys, stream, first_block, philox_m0, philox_m1);
+    if constexpr (std::same_as<T, float>) {
+        using P = simd::packet<float>;
+        constexpr int K = lockstep_packets;
+        DIFFUSE_PHILOX_PACKET_UNROLL
+        for (int j = 0; j < word_lanes::normal_packets; j += K) {
+            std::array<word_lanes::words, K> first, second;
+            for (int k = 0; k < K; ++k) {
+                const auto words = split_elements<T>(blocks[j + k]);
+                first[k] = words.even;
+                second[k] = words.odd;
+            }
+            const polar_packets<P, K> z = polar_from_words<P, K>(first, second);
+            for (int k = 0; k < K; ++k) {
+                word_lanes::interleave(Eigen::internal::pmul(z.radius[k], z.cos_theta[k]),
+                                       Eigen::internal::pmul(z.radius[k], z.sin_theta[k]), out);
+                out += 2 * size;
+            }
         }
-        out += 2 * size;
+    } else {
+        DIFFUSE_PHILOX_PACKET_UNROLL
+        for (const auto& c : blocks) {
+            const auto words = split_elements<T>(c);
+            const auto radius = radius_of_double_uniform(uniform_packet<T>(words.even));
+            const auto angle = box_muller_angle(uniform_packet<T>(words.odd));
+            word_lanes::interleave(Eigen::internal::pmul(radius, angle.cos_theta),
+                                   Eigen::internal::pmul(radius, angle.sin_theta), out);
+            out += 2 * size;
+        }
     }
 }
 
 #else
 // Portable path: a tile of Philox blocks into memory, then the kernel over packets of its pairs.
 template <Real T>
-inline constexpr u64 group_elements = tile_blocks* lanes<T>;
+inline constexpr u64 normal_group_elements = tile_blocks* lanes<T>;
+template <Real T>
+inline constexpr u64 uniform_group_elements = tile_blocks* lanes<T>;
 
 template <Real T>
 void uniform_tile(u64 seed, u64 stream, u64 first_block, T* out) {
     alignas(64) std::array<u32, 4 * tile_blocks> words;
     philox_tile(seed, stream, first_block, words.data());
-    for (u64 i = 0; i < group_elements<T>; ++i) out[i] = uniform_from_words<T>(words.data() + words_per_element<T> * i);
+    for (u64 i = 0; i < uniform_group_elements<T>; ++i)
+        out[i] = uniform_from_words<T>(words.data() + words_per_element<T> * i);
 }
 
 template <Real T>
 void normal_tile(u64 seed, u64 stream, u64 first_block, T* out) {
     using P = simd::packet<T>;
-    constexpr int pairs = static_cast<int>(group_elements<T> / 2);
+    constexpr int pairs = static_cast<int>(normal_group_elements<T> / 2);
     constexpr int size = Eigen::internal::unpacket_traits<P>::size;
     constexpr int w = words_per_element<T>;
     static_assert(pairs % size == 0);
@@ -510,11 +645,11 @@ template <Real T>
 void fill_uniform(view<T> out, u64 seed, u64 stream, u64 first_element) {
 #if defined(DIFFUSE_PHILOX_LANES)
     const auto keys = detail::word_lanes::schedule(seed, detail::philox_w0, detail::philox_w1);
-    detail::fill_groups<detail::group_elements<T>>(out, first_element, [&](u64 first_block, T* destination) {
+    detail::fill_groups<detail::uniform_group_elements<T>>(out, first_element, [&](u64 first_block, T* destination) {
         detail::uniform_group(keys, stream, first_block, destination);
     });
 #else
-    detail::fill_groups<detail::group_elements<T>>(out, first_element, [&](u64 first_block, T* destination) {
+    detail::fill_groups<detail::uniform_group_elements<T>>(out, first_element, [&](u64 first_block, T* destination) {
         detail::uniform_tile(seed, stream, first_block, destination);
     });
 #endif
@@ -526,11 +661,11 @@ template <Real T>
 void fill_normal(view<T> out, u64 seed, u64 stream, u64 first_element) {
 #if defined(DIFFUSE_PHILOX_LANES)
     const auto keys = detail::word_lanes::schedule(seed, detail::philox_w0, detail::philox_w1);
-    detail::fill_groups<detail::group_elements<T>>(out, first_element, [&](u64 first_block, T* destination) {
+    detail::fill_groups<detail::normal_group_elements<T>>(out, first_element, [&](u64 first_block, T* destination) {
         detail::normal_group(keys, stream, first_block, destination);
     });
 #else
-    detail::fill_groups<detail::group_elements<T>>(out, first_element, [&](u64 first_block, T* destination) {
+    detail::fill_groups<detail::normal_group_elements<T>>(out, first_element, [&](u64 first_block, T* destination) {
         detail::normal_tile(seed, stream, first_block, destination);
     });
 #endif

@@ -21,6 +21,8 @@
 #include <bit>
 #include <cstdint>
 
+#include "diffuse/core/config.hpp"
+
 #if defined(EIGEN_VECTORIZE_AVX512)
 #define DIFFUSE_PHILOX_LANES 1
 #elif defined(EIGEN_VECTORIZE_AVX2)
@@ -72,7 +74,11 @@ inline words one_plus_float(words w) {
 inline words one_plus_double(words w) {
     return _mm512_or_si512(_mm512_srli_epi64(w, 12), _mm512_set1_epi64(0x3FF0000000000000ll));
 }
-// 32-bit lane arithmetic for the float angle (words_to_angle in random.hpp).
+// The bits of 2^52 + (the exponent field of the double in each 64-bit lane; its sign bit is 0).
+inline words two_52_plus_exponent(words w) {
+    return _mm512_or_si512(_mm512_srli_epi64(w, 52), _mm512_set1_epi64(0x4330000000000000ll));
+}
+// 32-bit lane arithmetic for the float angle (polar_from_words in random.hpp).
 inline words add32(words a, u32 b) {
     return _mm512_add_epi32(a, _mm512_set1_epi32(static_cast<int>(b)));
 }
@@ -125,6 +131,9 @@ inline words one_plus_float(words w) {
 }
 inline words one_plus_double(words w) {
     return _mm256_or_si256(_mm256_srli_epi64(w, 12), _mm256_set1_epi64x(0x3FF0000000000000ll));
+}
+inline words two_52_plus_exponent(words w) {
+    return _mm256_or_si256(_mm256_srli_epi64(w, 52), _mm256_set1_epi64x(0x4330000000000000ll));
 }
 inline words add32(words a, u32 b) {
     return _mm256_add_epi32(a, _mm256_set1_epi32(static_cast<int>(b)));
@@ -179,6 +188,9 @@ inline words one_plus_float(words w) {
 inline words one_plus_double(words w) {
     return _mm_or_si128(_mm_srli_epi64(w, 12), _mm_set1_epi64x(0x3FF0000000000000ll));
 }
+inline words two_52_plus_exponent(words w) {
+    return _mm_or_si128(_mm_srli_epi64(w, 52), _mm_set1_epi64x(0x4330000000000000ll));
+}
 inline words add32(words a, u32 b) {
     return _mm_add_epi32(a, _mm_set1_epi32(static_cast<int>(b)));
 }
@@ -207,9 +219,11 @@ inline __m128 to_float(words a) {
 // Blocks per packet (one per 64-bit lane).
 inline constexpr int blocks = sizeof(words) / sizeof(u64);
 
-// The round keys of a seed (key schedule of philox4x32_10), broadcast once per fill.
+// The round keys of a seed (key schedule of philox4x32_10), broadcast once per fill; the first
+// two rounds' keys also as scalars, for the rounds philox() folds into constants.
 struct round_keys {
     std::array<words, 10> k0, k1;
+    std::array<u32, 2> first_k0, first_k1;
 };
 inline round_keys schedule(u64 seed, u32 w0, u32 w1) {
     round_keys keys;
@@ -221,24 +235,33 @@ inline round_keys schedule(u64 seed, u32 w0, u32 w1) {
         }
         keys.k0[round] = broadcast(k0);
         keys.k1[round] = broadcast(k1);
+        if (round < keys.first_k0.size()) {
+            keys.first_k0[round] = k0;
+            keys.first_k1[round] = k1;
+        }
     }
     return keys;
 }
 
 // Packets of blocks computed together: the rounds of one packet are a chain of dependent
 // multiplies, so several independent chains are interleaved to keep the multipliers busy.
-// Measured on Zen 5 (docs/random.md): 6 with AVX-512's 32 registers, 5 with AVX2's 16 (the
-// state spills, but 4 or fewer chains leave the ports idle), 4 with SSE2 (not re-measured).
+// Measured on Zen 5 (docs/random.md): for the normal fills 6 with AVX-512's 32 registers and
+// with AVX2's 16 (the state spills, but fewer chains leave the ports idle); for the uniform
+// fills, Philox and a few instructions per packet, 6 with AVX-512 and 5 with AVX2 (3-7% faster
+// than 6 or 4 there); 4 with SSE2 (not re-measured).
 // The loops over a group's packets after Philox are unrolled fully with AVX-512; with 16
 // registers, unrolling by 4 measured as fast and keeps the code smaller.
 #if defined(EIGEN_VECTORIZE_AVX512)
-inline constexpr int packets = 6;
+inline constexpr int normal_packets = 6;
+inline constexpr int uniform_packets = 6;
 #define DIFFUSE_PHILOX_PACKET_UNROLL _Pragma("GCC unroll 8")
 #elif defined(EIGEN_VECTORIZE_AVX2)
-inline constexpr int packets = 5;
+inline constexpr int normal_packets = 6;
+inline constexpr int uniform_packets = 5;
 #define DIFFUSE_PHILOX_PACKET_UNROLL _Pragma("GCC unroll 4")
 #else
-inline constexpr int packets = 4;
+inline constexpr int normal_packets = 4;
+inline constexpr int uniform_packets = 4;
 #define DIFFUSE_PHILOX_PACKET_UNROLL _Pragma("GCC unroll 4")
 #endif
 
@@ -247,15 +270,15 @@ inline constexpr int packets = 4;
 struct block_words {
     words c0, c1, c2, c3;
 };
-inline std::array<block_words, packets> philox(const round_keys& keys, u64 stream, u64 first_block, u32 m0, u32 m1) {
-    std::array<block_words, packets> c;
-    for (int j = 0; j < packets; ++j) {
-        const words block_index = add64(broadcast(first_block + static_cast<u64>(j * blocks)), block_offsets());
-        c[j] = {block_index, high_half(block_index), broadcast(static_cast<u32>(stream)), broadcast(stream >> 32)};
-    }
+template <int packets>
+using group_words = std::array<block_words, packets>;
+
+// Rounds first_round, ..., 9 on every packet, packet by packet within a round.
+template <std::size_t first_round, int packets>
+DIFFUSE_ALWAYS_INLINE void philox_rounds(const round_keys& keys, group_words<packets>& c, u32 m0, u32 m1) {
     const words multiplier0 = broadcast(m0), multiplier1 = broadcast(m1);
 #pragma GCC unroll 10
-    for (std::size_t round = 0; round < keys.k0.size(); ++round) {
+    for (std::size_t round = first_round; round < keys.k0.size(); ++round) {
         for (block_words& w : c) {
             const words p0 = mul_low_halves(w.c0, multiplier0);
             const words p1 = mul_low_halves(w.c2, multiplier1);
@@ -265,6 +288,50 @@ inline std::array<block_words, packets> philox(const round_keys& keys, u64 strea
             w.c3 = p0;
         }
     }
+}
+
+// Philox4x32-10 of a group's blocks (`packets` packets). Within one fill the counter words c2,
+// c3 (the stream) are the same for every block, and so is c1 (the block index's high word)
+// unless the group crosses a multiple of 2^32 blocks. Then, with c0 the only varying word:
+//   round 0: c2 * m1 is one scalar product, so c0' and c1' are scalars; c2' = hi(c0 m0) ^ c3 ^ k1
+//            and c3' = c0 m0, where c0 m0 = (low word of first_block + j blocks) m0 + offset m0
+//            (the lane's block offset) exactly in 64 bits, one add per packet after the first;
+//   round 1: c0' m0 is one scalar product, so c3'' is a scalar and c2'' = c3' ^ (a scalar); only
+//            c2' m1 is a vector product.
+// These are integer identities: the words are the same bits as the ten full rounds, which run on
+// the groups that do cross (the fills' tests start groups on both sides of such a carry).
+template <int packets>
+DIFFUSE_ALWAYS_INLINE group_words<packets> philox(const round_keys& keys, u64 stream, u64 first_block, u32 m0, u32 m1) {
+    constexpr u32 span = static_cast<u32>(packets * blocks);
+    group_words<packets> c;
+    const u32 low = static_cast<u32>(first_block);
+    if (low > ~u32(0) - (span - 1)) [[unlikely]] {
+        for (int j = 0; j < packets; ++j) {
+            const words block_index = add64(broadcast(first_block + static_cast<u64>(j * blocks)), block_offsets());
+            c[j] = {block_index, high_half(block_index), broadcast(static_cast<u32>(stream)), broadcast(stream >> 32)};
+        }
+        philox_rounds<0, packets>(keys, c, m0, m1);
+        return c;
+    }
+    const u64 stream_product = u64{m1} * static_cast<u32>(stream);
+    const u32 c0_round0 =
+        static_cast<u32>(stream_product >> 32) ^ static_cast<u32>(first_block >> 32) ^ keys.first_k0[0];
+    const u32 c1_round0 = static_cast<u32>(stream_product);
+    const u64 c0_product = u64{m0} * c0_round0;
+    const words c3_xor_key = broadcast(static_cast<u32>(stream >> 32) ^ keys.first_k1[0]);
+    const words c1_xor_key = broadcast(c1_round0 ^ keys.first_k0[1]);
+    const words c2_term = broadcast(static_cast<u32>(c0_product >> 32) ^ keys.first_k1[1]);
+    const words c3_round1 = broadcast(static_cast<u32>(c0_product));
+    const words multiplier1 = broadcast(m1);
+    const words next_packet = broadcast(u64{m0} * blocks);
+    words p0 = add64(broadcast(u64{m0} * low), mul_low_halves(block_offsets(), broadcast(m0)));
+    for (block_words& w : c) {
+        const words c2_round0 = bit_xor(high_half(p0), c3_xor_key);
+        const words p1 = mul_low_halves(c2_round0, multiplier1);
+        w = {bit_xor(high_half(p1), c1_xor_key), p1, bit_xor(p0, c2_term), c3_round1};
+        p0 = add64(p0, next_packet);
+    }
+    philox_rounds<2, packets>(keys, c, m0, m1);
     return c;
 }
 
@@ -286,6 +353,9 @@ words as_words(P p) {
 // The hardware reciprocal square-root estimate Eigen's fast-math psqrt starts from.
 inline __m512 rsqrt_estimate(__m512 x) {
     return _mm512_rsqrt14_ps(x);
+}
+inline __m512d rsqrt_estimate(__m512d x) {
+    return _mm512_rsqrt14_pd(x);
 }
 // a where the sign bit of the lane's word in `mask` is set, else b.
 inline __m512 select_by_sign(words mask, __m512 a, __m512 b) {
