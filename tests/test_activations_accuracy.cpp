@@ -150,6 +150,13 @@ T rounded(double parameter) {
 
 }  // namespace
 
+// Whether the exact GELU takes the rational tail (AVX2 float packets).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+template <class T>
+constexpr bool rational_gelu = diffuse::simd::normal_range_exp<diffuse::simd::packet<T>>;
+#pragma GCC diagnostic pop
+
 TEMPLATE_TEST_CASE("smooth activations are within 4 ULP of a long double reference", "[nn][accuracy]", float, double) {
     using T = TestType;
     constexpr double smooth = 4.0;
@@ -172,7 +179,8 @@ TEMPLATE_TEST_CASE("smooth activations are within 4 ULP of a long double referen
     const double softplus_value = measured(2.0);
     const double tanh_value = measured(diffuse::nn::kernels::detail::quarter_octaves_tabulated<T> ? 1.0 : 2.5);
     constexpr bool tabulated_gelu = diffuse::nn::kernels::detail::quarter_octaves_tabulated<T>;
-    const double gelu_value = measured(tabulated_gelu ? 2.5 : 3.6);
+    // AVX2 (float, the rational tail of nn/normal_cdf.hpp for |x| <= 13): 2.93 at x = -5.21632.
+    const double gelu_value = measured(tabulated_gelu ? 2.5 : rational_gelu<T> ? 3.2 : 3.6);
     const double gelu_slope = measured(tabulated_gelu ? 2.5 : 3.0);
 
     check<T>(sweep<T>("sigmoid", nn::sigmoid{}, sig, dsig, no_scale), smooth, logistic_slope);
@@ -510,6 +518,37 @@ TEST_CASE("the short exponentials of the AVX2 paths are within 0.9-1.5 ULP", "[n
     CHECK(std::isnan(ei::pfirst(simd::exp_normal_range(nan).value())));
     CHECK(std::isnan(ei::pfirst(simd::exp_normal_range_of_product(nan, ei::pset1<P>(1.5f)).value())));
     CHECK(std::isnan(ei::pfirst(simd::expm1_normal_range(nan))));
+}
+
+// The two halves of the AVX2 exact GELU's table-free path (nn/normal_cdf.hpp), on every build
+// with an fma at the widest float packet: exp(-x^2/2) from x^2 = s + s_lo, and t H(t) =
+// t B/(kappa t B + A) against t Phi(-t) exp(t^2/2) in long double, on a dense grid of [0, 13] and
+// through the powers of two below 1/2. Measured: the exponential 1.02 ULP (x = 8.76954; E(rho)
+// in [0.7, 1.42] is rounded once, up to 2^-24 relative just above 1), bound 1.1 (a lost s_lo
+// gives about x^2 2^-25 relative, 60 ULP at x = 13); t H 2.26 ULP (t = 0.878196), bound 2.5
+// (tools/fit_normal_tail_rational.py's float emulation: 2.46 x 2^-24 relative).
+TEST_CASE("the AVX2 exact GELU's Gaussian and rational tail are within 1.1 and 2.5 ULP", "[nn][accuracy][gelu]") {
+    namespace ei = Eigen::internal;
+    namespace simd = diffuse::simd;
+    namespace kernels = diffuse::nn::kernels;
+    using P = simd::packet<float>;
+    constexpr float top = kernels::detail::normal_tail_rational_top;
+    std::vector<float> ts;
+    constexpr int points = 1 << 20;
+    for (int i = 0; i <= points; ++i) ts.push_back(top * static_cast<float>(i) / points);
+    for (float t = 0.5f; t > 1e-30f; t /= 2) ts.insert(ts.end(), {t, std::nextafter(t, 1.0f), t * 1.3f});
+    const exp_error gaussian = max_ulp_error<P>(
+        ts,
+        [](const P& x) {
+            const auto [s, s_lo] = simd::two_product(x, x);
+            return kernels::exp_minus_half_normal_range(s, s_lo);
+        },
+        [](ld x) { return std::exp(-x * x / 2); });
+    check_max_error<float>("exp(-x^2/2), AVX2 GELU", gaussian, 1.1);
+    const exp_error tail = max_ulp_error<P>(
+        ts, [](const P& t) { return kernels::t_times_scaled_tail_rational(t, ei::pmul(t, t)); },
+        [](ld t) { return t * std::erfc(t / std::sqrt(2.0L)) / 2 * std::exp(t * t / 2); });
+    check_max_error<float>("t H(t) rational, AVX2 GELU", tail, 2.5);
 }
 #endif
 
