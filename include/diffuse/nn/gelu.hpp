@@ -12,6 +12,7 @@
 
 #include "diffuse/nn/detail/gelu_tanh_table.hpp"
 #include "diffuse/nn/detail/normal_lower_far_table.hpp"
+#include "diffuse/nn/detail/normal_lower_half_table.hpp"
 #include "diffuse/nn/detail/normal_lower_table.hpp"
 #include "diffuse/nn/elementwise.hpp"
 #include "diffuse/nn/kernels.hpp"
@@ -43,9 +44,11 @@ struct gelu {
     T derivative(T x) const {
         return nn::derivative(*this, x);
     }
-    // On AVX2 (float, simd::normal_range_exp) a packet whose lanes all have |x| <= 13 takes
-    // Phi(-|x|) = exp(-x^2/2) H(|x|) with H one rational function (nn/normal_cdf.hpp),
-    // table-free: 2.3 against 1.65 Gelem/s for the step tables' transposition (16K, Zen 5).
+    // On AVX2 (float, simd::normal_range_exp) a packet whose lanes all lie in [-2.75, 3.75) takes
+    // Phi from 8 half steps (one vpermps per coefficient; relative to Phi(-t) only up to
+    // t = 2.75, where the coefficients' rounding is 2^-23.8), any other packet whose lanes all
+    // have |x| <= 13 Phi(-|x|) = exp(-x^2/2) H(|x|) with H one rational function
+    // (nn/normal_cdf.hpp), table-free.
     // On AVX-512 a packet whose lanes all lie in [-4.125, 7.875) takes Phi from the quarter-step
     // table, one in [-7.5, -4) from the eighth-step table (Phi falls faster there). Any other
     // packet takes the tail form, with H tabulated (AVX-512) for every x, or else the series near
@@ -54,6 +57,10 @@ struct gelu {
     DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         using T = simd::scalar_of<P>;
         if constexpr (simd::normal_range_exp<P>) {
+            namespace detail = kernels::detail;
+            if (simd::all_within(x, simd::constant<P>(-half_steps_relative_top),
+                                 simd::constant<P>(detail::half_steps_top)))
+                return detail::symmetric_gate_by_half_steps(detail::normal_lower_half_pieces, x);
             if (kernels::tail_rational_serves(x)) return value_by_tail_rational(x);
         }
         if constexpr (kernels::detail::step_tables_tabulated<T> && !simd::normal_range_exp<P>) {
@@ -79,6 +86,10 @@ struct gelu {
     }
 
 private:
+    // The half-step table serves x < 0 down to here (relative accuracy of Phi(-t)), x > 0 up to
+    // its top (1 - Phi(-t) only).
+    static constexpr float half_steps_relative_top = 2.75f;
+
     // x Phi(x) = max(x, 0) - t Phi(-t) on both sides (Phi(x) = 1 - Phi(-t) for x >= 0), t = |x|,
     // and t Phi(-t) = t H(t) exp(-t^2/2), the product rounded once in the fma (with the sum for
     // x >= 0, where it is at most x/2). x^2 = s + s_lo exactly. For x < 0 the addend is -0, so

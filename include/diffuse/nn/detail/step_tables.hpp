@@ -138,16 +138,57 @@ DIFFUSE_ALWAYS_INLINE bool within_quarter_steps(const P& x) {
     return simd::all_within(x, simd::constant<P>(-quarter_steps_relative_top), simd::constant<P>(quarter_steps_top));
 }
 
-// x g(x) from a table of F(t) = g(-t), t = |x|: -t F(t) for x < 0, x - t F(t) for x >= 0. Both
+// ---- eight half steps: one 8-entry permute per coefficient (AVX2) ----
+// F on [0, 3.75) as 8 polynomials of degree 7: interval k = 0 .. 7 centred on k/2, 1/2 wide (the
+// first [0, 1/4]); rows c0_hi, c0_lo, c1 .. c7 of 8 floats each. t + 2^22 rounds t to the nearest
+// k/2 and carries k in its low three bits, the bits vpermps reads; z = t - k/2 is exact. Half
+// steps need degree 7 where quarter steps need 6, but a row fits one AVX2 register: one vpermps
+// per coefficient instead of the 32-entry tables' transposition.
+using half_step_rows = std::array<std::array<float, 8>, 9>;
+inline constexpr float half_steps_top = 3.75f;
+
+// row[(bits of the lane) & 7] in every lane: one vpermps for 8 lanes, lane by lane otherwise.
+template <class P>
+DIFFUSE_ALWAYS_INLINE P lookup8(const std::array<float, 8>& row, const P& index_bits) {
+    return simd::detail::lookup_by_lanes<0, 8>(row.data(), index_bits);
+}
+#if defined(EIGEN_VECTORIZE_AVX2)
+DIFFUSE_ALWAYS_INLINE Eigen::internal::Packet8f lookup8(const std::array<float, 8>& row,
+                                                        const Eigen::internal::Packet8f& index_bits) {
+    return _mm256_permutevar8x32_ps(_mm256_loadu_ps(row.data()), _mm256_castps_si256(index_bits));
+}
+#endif
+
+// F(t) = lead + rest as evaluate_by_steps gives it, for 0 <= t < half_steps_top.
+template <class P>
+DIFFUSE_ALWAYS_INLINE step_parts<P> evaluate_by_half_steps(const half_step_rows& rows, const P& t) {
+    namespace ei = Eigen::internal;
+    constexpr float centre_shift = 0x1p22f;  // its ulp is 1/2
+    const P rounded = ei::padd(t, simd::constant<P>(centre_shift));
+    const P z = ei::psub(t, ei::psub(rounded, simd::constant<P>(centre_shift)));
+    P q = lookup8(rows[8], rounded);
+    for (std::size_t k = 8; k-- > 2;) q = simd::fma(q, z, lookup8(rows[k], rounded));
+    return {lookup8(rows[0], rounded), simd::fma(z, q, lookup8(rows[1], rounded))};
+}
+
+// x g(x) from F(t) = g(-t) = lead + rest, t = |x|: -t F(t) for x < 0, x - t F(t) for x >= 0. Both
 // are max(x, 0) - t rest - t lead, two roundings, the smaller term first. x = -0 gives -0:
 // max(-0, 0) is -0 (Eigen's pmax keeps its first operand between zeros), and rest = c0_lo > 0
-// at t = 0 in the quarter-step tables.
+// at t = 0 in the quarter- and half-step tables of Phi(-t).
+template <class P>
+DIFFUSE_ALWAYS_INLINE P symmetric_gate(const P& x, const P& t, const step_parts<P>& f) {
+    const P minus_t = simd::negate(t);
+    return simd::fma(minus_t, f.lead, simd::fma(minus_t, f.rest, simd::positive_part(x)));
+}
 template <int StepsPerUnit, class P>
 DIFFUSE_ALWAYS_INLINE P symmetric_gate_by_steps(const step_table& lower, const P& x) {
     const P t = simd::abs(x);
-    const auto [lead, rest] = evaluate_by_steps<StepsPerUnit>(lower, t);
-    const P minus_t = simd::negate(t);
-    return simd::fma(minus_t, lead, simd::fma(minus_t, rest, simd::positive_part(x)));
+    return symmetric_gate(x, t, evaluate_by_steps<StepsPerUnit>(lower, t));
+}
+template <class P>
+DIFFUSE_ALWAYS_INLINE P symmetric_gate_by_half_steps(const half_step_rows& lower, const P& x) {
+    const P t = simd::abs(x);
+    return symmetric_gate(x, t, evaluate_by_half_steps(lower, t));
 }
 
 }  // namespace diffuse::nn::kernels::detail
