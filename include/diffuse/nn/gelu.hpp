@@ -44,11 +44,11 @@ struct gelu {
     T derivative(T x) const {
         return nn::derivative(*this, x);
     }
-    // On AVX2 (float, simd::normal_range_exp) a packet whose lanes all lie in [-2.75, 3.75) takes
-    // Phi from 8 half steps (one vpermps per coefficient; relative to Phi(-t) only up to
-    // t = 2.75, where the coefficients' rounding is 2^-23.8), any other packet whose lanes all
-    // have |x| <= 13 Phi(-|x|) = exp(-x^2/2) H(|x|) with H one rational function
-    // (nn/normal_cdf.hpp), table-free.
+    // On AVX2 (float, simd::normal_range_exp) a packet whose lanes all lie in [-3.25, 3.75) takes
+    // Phi from 8 half steps (one vpermps per coefficient; relative to Phi(-t) within 2^-24.8 up
+    // to t = 3.25, beyond only to 1 - Phi(-t)), any other packet whose lanes all have |x| <= 13
+    // Phi(-|x|) = exp(-x^2/2) H(|x|) with H one rational function (nn/normal_cdf.hpp),
+    // table-free.
     // On AVX-512 a packet whose lanes all lie in [-4.125, 7.875) takes Phi from the quarter-step
     // table, one in [-7.5, -4) from the eighth-step table (Phi falls faster there). Any other
     // packet takes the tail form, with H tabulated (AVX-512) for every x, or else the series near
@@ -88,7 +88,7 @@ struct gelu {
 private:
     // The half-step table serves x < 0 down to here (relative accuracy of Phi(-t)), x > 0 up to
     // its top (1 - Phi(-t) only).
-    static constexpr float half_steps_relative_top = 2.75f;
+    static constexpr float half_steps_relative_top = 3.25f;
 
     // x Phi(x) = max(x, 0) - t Phi(-t) on both sides (Phi(x) = 1 - Phi(-t) for x >= 0), t = |x|,
     // and t Phi(-t) = t H(t) exp(-t^2/2), the product rounded once in the fma (with the sum for
