@@ -820,7 +820,7 @@ TEST_CASE("the step tables are accurate to float precision", "[nn][accuracy][gel
     CHECK(stepped_table_error<2>(
               "normal_lower_half",
               [](const auto& t) { return detail::evaluate_by_half_steps(detail::normal_lower_half_pieces, t); }, 0,
-              detail::half_steps_top, 3.25f, normal_lower) <= bound(0x1.d4p-24));
+              detail::half_steps_top, detail::half_steps_relative_top, normal_lower) <= bound(0x1.d4p-24));
 }
 
 // The lookup of a step table's coefficients at the widest float packet (a two-source permute per

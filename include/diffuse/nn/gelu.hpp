@@ -58,7 +58,7 @@ struct gelu {
         using T = simd::scalar_of<P>;
         if constexpr (simd::normal_range_exp<P>) {
             namespace detail = kernels::detail;
-            if (simd::all_within(x, simd::constant<P>(-half_steps_relative_top),
+            if (simd::all_within(x, simd::constant<P>(-detail::half_steps_relative_top),
                                  simd::constant<P>(detail::half_steps_top)))
                 return detail::symmetric_gate_by_half_steps(detail::normal_lower_half_pieces, x);
             if (kernels::tail_rational_serves(x)) return value_by_tail_rational(x);
@@ -86,10 +86,6 @@ struct gelu {
     }
 
 private:
-    // The half-step table serves x < 0 down to here (relative accuracy of Phi(-t)), x > 0 up to
-    // its top (1 - Phi(-t) only).
-    static constexpr float half_steps_relative_top = 3.25f;
-
     // x Phi(x) = max(x, 0) - t Phi(-t) on both sides (Phi(x) = 1 - Phi(-t) for x >= 0), t = |x|,
     // and t Phi(-t) = t H(t) exp(-t^2/2), the product rounded once in the fma (with the sum for
     // x >= 0, where it is at most x/2). x^2 = s + s_lo exactly. For x < 0 the addend is -0, so

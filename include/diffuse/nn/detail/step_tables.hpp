@@ -146,6 +146,9 @@ DIFFUSE_ALWAYS_INLINE bool within_quarter_steps(const P& x) {
 // per coefficient instead of the 32-entry tables' transposition.
 using half_step_rows = std::array<std::array<float, 8>, 9>;
 inline constexpr float half_steps_top = 3.75f;
+// The half-step table of Phi(-t) is accurate relative to F up to here (x < 0 down to -3.25) and
+// relative to 1 - F above (x > 0 up to half_steps_top).
+inline constexpr float half_steps_relative_top = 3.25f;
 
 // row[(bits of the lane) & 7] in every lane: one vpermps for 8 lanes, lane by lane otherwise.
 template <class P>
