@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Per-interval polynomials for the 32-interval tables of the float kernels on AVX-512
+"""Per-interval polynomials for the 32-interval tables of the float kernels on AVX-512 (and the
+8-interval one of the exact GELU on AVX2)
 (diffuse/nn/detail/quarter_octaves.hpp, diffuse/nn/detail/step_tables.hpp and the tables beside
 them).
 
