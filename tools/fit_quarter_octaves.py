@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Per-interval polynomials for the 32-interval tables of the float kernels on AVX-512
+"""Per-interval polynomials for the 32-interval tables of the float kernels on AVX-512 (and the
+8-interval one of the exact GELU on AVX2)
 (diffuse/nn/detail/quarter_octaves.hpp, diffuse/nn/detail/step_tables.hpp and the tables beside
 them).
 
@@ -10,7 +11,9 @@ A function F is split into 32 intervals, one of two ways:
 - quarter steps of [0, 7.875): interval k is centred on k/4 (k = 0 .. 31) and is 1/4 wide (the
   first [0, 1/8]), so that t rounded to a multiple of 1/4 (t + 2^21) carries k in its low bits;
   likewise eighth steps of [3.9375, 7.9375) (k = 32 .. 63 centred on k/8, t + 2^20), and half
-  steps of [-8.25, 7.75) for a signed argument (k = -16 .. 15 centred on k/2, x + 2^22 + 8).
+  steps of [-8.25, 7.75) for a signed argument (k = -16 .. 15 centred on k/2, x + 2^22 + 8);
+  or 8 half steps of [0, 3.75] (k = 0 .. 7 centred on k/2, t + 2^22, the three bits AVX2's
+  8-entry vpermps reads).
 On each interval, with m its midpoint and z = t - m (exact in float), F is interpolated at
 Chebyshev nodes in 40-digit arithmetic (mpmath) by a polynomial c0 + c1 z + ... + c6 z^6. c0 is
 stored as a float pair c0_hi + c0_lo, the others as floats.
@@ -29,11 +32,13 @@ The functions (each smooth and bounded away from 0 on its intervals):
   normal_lower     Phi(-t),                   quarter steps  (exact GELU, nn/gelu.hpp)
   normal_lower_far Phi(-t),                   eighth steps   (exact GELU, nn/gelu.hpp)
   mish_gate        tanh(softplus(x)),          half steps     (Mish, nn/softplus.hpp)
+  normal_lower_half Phi(-t),                  8 half steps   (exact GELU on AVX2; degree 7;
+                                              c0_hi = F at the interval's right end)
   gelu_tanh_lower  (1 - tanh(w(t))) / 2,      quarter steps  (tanh GELU, nn/gelu.hpp),
                    w(t) = sqrt(2/pi) (t + 0.044715 t^3)
-The error reported is relative to F, except for the quarter-step functions beyond t = 4.125:
-there the GELUs use F only for x = t > 0, as x (1 - F(t)) (nn/detail/step_tables.hpp), and
-the error is reported relative to 1 - F.
+The error reported is relative to F, except for the quarter-step functions beyond t = 4.125
+(normal_lower_half: beyond t = 3.25): there the GELUs use F only for x = t > 0, as
+x (1 - F(t)) (nn/detail/step_tables.hpp), and the error is reported relative to 1 - F.
 
 Run: python3 tools/fit_quarter_octaves.py FUNCTION [degree]   (needs python3-mpmath; default 6)
 """
@@ -75,6 +80,7 @@ FUNCTIONS = {
     "gelu_tanh_lower": (gelu_tanh_lower, (4, 0), mp.mpf(4.125)),
     "normal_lower_far": (normal_lower, (8, 32), mp.inf),
     "mish_gate": (mish_gate, (2, -16), mp.inf),
+    "normal_lower_half": (normal_lower, (2, 0, 8), mp.mpf(3.25)),
 }
 
 if len(sys.argv) < 2 or sys.argv[1] not in FUNCTIONS:
@@ -87,8 +93,8 @@ DEGREE = int(sys.argv[2]) if len(sys.argv) > 2 else 6
 def intervals():
     """(start, end, midpoint) of the 32 intervals in order of t; the first reaches down to 0."""
     if isinstance(LAYOUT, tuple):
-        per_unit, first = LAYOUT
-        for k in range(first, first + 32):
+        per_unit, first, count = LAYOUT if len(LAYOUT) == 3 else (*LAYOUT, 32)
+        for k in range(first, first + count):
             mid, half = mp.mpf(k) / per_unit, mp.mpf(1) / (2 * per_unit)
             yield (max(mid - half, mp.mpf(0)) if first >= 0 else mid - half), mid + half, mid
         return
@@ -123,7 +129,10 @@ worst = mp.mpf(0)
 tables = [[] for _ in range(DEGREE + 2)]  # c0_hi, c0_lo, c1 .. c_DEGREE
 for start, end, mid in intervals():
     coefficients = fit(start, end, mid)
-    c0_hi = rounded(coefficients[0], "float")
+    # normal_lower_half leads with F at the interval's right end (below F everywhere on it, F
+    # decreasing): rest = c0_lo + z q >= 0, so lead + rest never cancels. Split at c0, rest
+    # nearly halves lead at the far intervals' right ends and doubles its own rounding's weight.
+    c0_hi = rounded(F(end) if NAME == "normal_lower_half" else coefficients[0], "float")
     c0_lo = rounded(coefficients[0] - c0_hi, "float")
     stored = [c0_hi + c0_lo] + [rounded(c, "float") for c in coefficients[1:]]
     error = linear_share = mp.mpf(0)
@@ -144,7 +153,7 @@ for start, end, mid in intervals():
 first_start = next(intervals())[0]
 print(f"{NAME}, degree {DEGREE}: max relative error 2^{float(mp.log(worst, 2)):.1f} over t in [{float(first_start):g}, {float(end):g})")
 names = ["c0_hi", "c0_lo"] + [f"c{k}" for k in range(1, DEGREE + 1)]
-print(f"inline constexpr std::array<std::array<float, 32>, {DEGREE + 2}> {NAME}_pieces = {{{{")
+print(f"inline constexpr std::array<std::array<float, {len(tables[0])}>, {DEGREE + 2}> {NAME}_pieces = {{{{")
 for name, table in zip(names, tables):
     rows = [", ".join(c_literal(v) for v in table[i:i + 5]) for i in range(0, len(table), 5)]
     print(f"    // {name}\n    {{{{" + ",\n      ".join(rows) + "}},")

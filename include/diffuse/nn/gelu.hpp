@@ -12,6 +12,7 @@
 
 #include "diffuse/nn/detail/gelu_tanh_table.hpp"
 #include "diffuse/nn/detail/normal_lower_far_table.hpp"
+#include "diffuse/nn/detail/normal_lower_half_table.hpp"
 #include "diffuse/nn/detail/normal_lower_table.hpp"
 #include "diffuse/nn/elementwise.hpp"
 #include "diffuse/nn/kernels.hpp"
@@ -43,15 +44,26 @@ struct gelu {
     T derivative(T x) const {
         return nn::derivative(*this, x);
     }
-    // Where the step tables serve (float, AVX2 and AVX-512), a packet whose lanes all lie in
-    // [-4.125, 7.875) takes Phi from the quarter-step table, one in [-7.5, -4) from the
-    // eighth-step table (Phi falls faster there). Any other packet takes the tail form, with H
-    // tabulated (AVX-512) for every x, or else the series near 0, the tail form elsewhere, and
-    // both only when its lanes straddle the bound.
+    // On AVX2 (float, simd::normal_range_exp) a packet whose lanes all lie in [-3.25, 3.75) takes
+    // Phi from 8 half steps (one vpermps per coefficient; relative to Phi(-t) within 2^-24.8 up
+    // to t = 3.25, beyond only to 1 - Phi(-t)), any other packet whose lanes all have |x| <= 13
+    // Phi(-|x|) = exp(-x^2/2) H(|x|) with H one rational function (nn/normal_cdf.hpp),
+    // table-free.
+    // On AVX-512 a packet whose lanes all lie in [-4.125, 7.875) takes Phi from the quarter-step
+    // table, one in [-7.5, -4) from the eighth-step table (Phi falls faster there). Any other
+    // packet takes the tail form, with H tabulated (AVX-512) for every x, or else the series near
+    // 0, the tail form elsewhere, and both only when its lanes straddle the bound.
     template <class P>
     DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         using T = simd::scalar_of<P>;
-        if constexpr (kernels::detail::step_tables_tabulated<T>) {
+        if constexpr (simd::normal_range_exp<P>) {
+            namespace detail = kernels::detail;
+            if (simd::all_within(x, simd::constant<P>(-detail::half_steps_relative_top),
+                                 simd::constant<P>(detail::half_steps_top)))
+                return detail::symmetric_gate_by_half_steps(detail::normal_lower_half_pieces, x);
+            if (kernels::tail_rational_serves(x)) return value_by_tail_rational(x);
+        }
+        if constexpr (kernels::detail::step_tables_tabulated<T> && !simd::normal_range_exp<P>) {
             namespace detail = kernels::detail;
             if (detail::within_quarter_steps(x))
                 return detail::symmetric_gate_by_steps<4>(detail::normal_lower_steps, x);
@@ -74,6 +86,17 @@ struct gelu {
     }
 
 private:
+    // x Phi(x) = max(x, 0) - t Phi(-t) on both sides (Phi(x) = 1 - Phi(-t) for x >= 0), t = |x|,
+    // and t Phi(-t) = t H(t) exp(-t^2/2), the product rounded once in the fma (with the sum for
+    // x >= 0, where it is at most x/2). x^2 = s + s_lo exactly. For x < 0 the addend is -0, so
+    // that a product rounding to 0 (x = -0, the smallest denormals) gives -0, as x Phi(x) rounds.
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE static P value_by_tail_rational(const P& x) {
+        const auto [s, s_lo] = simd::two_product(x, x);
+        const P t_h = kernels::t_times_scaled_tail_rational(simd::abs(x), s);
+        return simd::fma(simd::negate(t_h), kernels::exp_minus_half_normal_range(s, s_lo),
+                         simd::with_sign_of(simd::positive_part(x), x));
+    }
     // |x| <= 1/2: x Phi(x) = x/2 + x^2 S(x^2) with x^2 = s + s_lo exact, one rounding at the end
     // (x/2 is exact but for denormal x, where it is the correctly rounded result).
     template <class P>

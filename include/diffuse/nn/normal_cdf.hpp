@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "diffuse/core/simd.hpp"
+#include "diffuse/nn/detail/normal_tail_rational.hpp"
 #include "diffuse/nn/detail/normal_tail_table.hpp"
 
 // Packet types (__m512 ...) carry alignment attributes that GCC warns about when they are used
@@ -139,6 +140,58 @@ DIFFUSE_ALWAYS_INLINE normal_tail_parts<P> normal_tail(const P& x) {
     if constexpr (detail::quarter_octaves_tabulated<T>) h = detail::scaled_tail_by_table(t);
     else h = detail::scaled_tail_by_series(t);
     return {a_hi, a_lo, t, h.hi, h.lo};
+}
+
+// ---- table-free, where 2^k needs no general scaling (AVX2 float packets) ---------------------
+// Phi(-t) = exp(-t^2/2) H(t) with H(t) = B(t)/(kappa t B(t) + A(t)), kappa = sqrt(2 pi), one
+// rational function for t = |x| <= 13 (nn/detail/normal_tail_rational.hpp,
+// tools/fit_normal_tail_rational.py; H ~ 1/(kappa t) as t -> inf, H(0) = 1/2): an exponential
+// without a lookup, two short polynomials in t and one division, and the lower tail's full
+// relative accuracy (x Phi(x) = -t exp(-t^2/2) H(t) for x < 0 has no cancellation).
+
+// exp(-(s + s_lo)/2) for float packets with s + s_lo = x^2 exactly (TwoProduct) and
+// |x| <= detail::normal_tail_rational_top (NaN lanes give a meaningless value; callers multiply
+// by a NaN there). Needs an integer packet and a hardware fma (for the exact s + 2k ln2_hi):
+// the GELU takes it on AVX2 (simd::normal_range_exp), the tests on every such build. s = rho - 2k ln2 with k = round(-s
+// log2e/2), found by adding 1.5 * 2^23 (the sum's low bits are k); s + 2k ln2_hi is exact (for k != 0, s >= 0.69: both
+// are multiples of 2^-24 and the sum is below ln2 in magnitude), then rho = that + 2k ln2_lo +
+// s_lo, rounded twice at rho's own size (2^-26 relative in the result each), and
+// exp(-s/2) = 2^k E(rho), E(rho) = exp(-rho/2) = 1 + rho R(rho). 2^k is applied by adding k to
+// E's exponent field, an integer add: E in [0.7, 1.42] and k in [-122, 0] keep the result
+// normal, so that is the exact product.
+template <class P>
+DIFFUSE_ALWAYS_INLINE P exp_minus_half_normal_range(const P& s, const P& s_lo) {
+    using PI = typename ei::unpacket_traits<P>::integer_packet;
+    constexpr auto ln2 = simd::detail::ln2_split<float>;
+    const P shifter = constant<P>(simd::detail::exponent_shifter<0>);
+    const P shifted = simd::fma(s, constant<P>(static_cast<float>(-simd::detail::log2e / 2)), shifter);
+    const P k = ei::psub(shifted, shifter);
+    const P rho_hi = simd::fma(k, constant<P>(2 * ln2.hi), s);
+    const P rho = ei::padd(simd::fma(k, constant<P>(2 * ln2.lo), rho_hi), s_lo);
+    const P mantissa = simd::fma(rho, simd::polynomial(rho, detail::exp_minus_half_rest), constant<P>(1.0f));
+    // k in the exponent field's position (k << 23, two's complement: the sum's higher bits shift
+    // out).
+    const PI exponent = ei::plogical_shift_left<23>(ei::preinterpret<PI>(shifted));
+    return ei::preinterpret<P>(ei::padd(ei::preinterpret<PI>(mantissa), exponent));
+}
+
+// t H(t) for 0 <= t <= detail::normal_tail_rational_top, s = t^2 rounded: with B = 1 + t B1 and
+// A = 2 + t A1, t B = t + s B1 and kappa t B + A = 2 + (kappa t B + t A1) are each rounded once
+// near t = 0, where the parts added to t and 2 are small (t H = t/2 exactly at t = 0); where
+// t B dominates, its rounding (and s's and B1's) cancels in the ratio. One division, no
+// cancellation (A1, B1 > 0).
+template <class P>
+DIFFUSE_ALWAYS_INLINE P t_times_scaled_tail_rational(const P& t, const P& s) {
+    const P t_b = simd::fma(s, simd::polynomial(t, detail::normal_tail_rational_b1), t);
+    const P t_a1 = ei::pmul(t, simd::polynomial(t, detail::normal_tail_rational_a1));
+    const P rest = simd::fma(constant<P>(detail::normal_tail_rational_kappa), t_b, t_a1);
+    return ei::pdiv(t_b, ei::padd(rest, constant<P>(2.0f)));
+}
+
+// Whether every lane of x lies where the two above serve (|x| <= 13; NaN lanes too).
+template <class P>
+DIFFUSE_ALWAYS_INLINE bool tail_rational_serves(const P& x) {
+    return !simd::any_less(simd::minus_abs(x), constant<P>(-detail::normal_tail_rational_top));
 }
 
 // Lanes where |x| <= detail::normal_central_bound, the domain of the series S and D.
