@@ -23,8 +23,8 @@ using simd::scalar_of;
 
 // The logistic function at w = w_hi + w_lo, split so that both sigma(w) and
 // sigma(-w) = 1 - sigma(w) come without cancellation: with e = exp(-|w|) and d = 1 + e,
-// sigma(|w|) = 1/d and sigma(-|w|) = e/d. Exp is simd::scaled_exp, or simd::normal_scaled_exp
-// on the AVX2 short path (logistic_normal_range below).
+// sigma(|w|) = 1/d and sigma(-|w|) = e/d. Exp is simd::scaled_exp (on AVX2 the short path
+// below serves most packets without these parts).
 template <class P, class Exp = simd::scaled_exp<P>>
 struct logistic_parts {
     P w;        // w (its high part), or any packet with its sign (x for the gates)
@@ -67,24 +67,36 @@ DIFFUSE_ALWAYS_INLINE logistic_parts<P> logistic(const P& w) {
     return logistic_from(w, simd::exp_scaled_non_positive(simd::minus_abs(w)));
 }
 
-// The short path of the logistic family on AVX2 (simd::normal_range_exp): where every lane has
-// |w| = |x| b <= simd::normal_range_exp_bound (the test below; b = 1 for an exact w), exp(-|w|)
-// needs no clamp, no lookup and one multiply for its scaling (a sigmoid packet: 39
-// instructions instead of 50, 23 instead of 35 without the constants' broadcasts). Callers test, then take these parts,
-// else the general ones.
-template <class P>
-DIFFUSE_ALWAYS_INLINE bool normal_range_serves(const P& x, scalar_of<P> b = 1) {
-    return !simd::any_less(simd::minus_abs(x), constant<P>(-simd::normal_range_exp_bound / b));
+// The short path of the logistic family on AVX2 (simd::normal_range_exp): sigma(w) =
+// 1 / (1 + exp(-w)) for both signs of w, no sign select: 1 + e for e = exp(-w) > 0 has no
+// cancellation, so the division keeps the exponential's relative accuracy on either side.
+// exp(-w) takes the short exponential wherever w >= -simd::normal_range_exp_bound (the test
+// below, one compare and a mask test per packet; a packet with a lane below, -inf included,
+// takes the general kernels); above +bound, w is clamped to it, where exp(-w) < 2^-125 leaves
+// 1 + e = 1 as the unclamped one would (and x / (1 + e) = x for the gates). 1 + e is one fused
+// multiply-add on the exponential's mantissa and scale, rounded once; the sigmoid is then 1/d,
+// a gate x sigma(w) = x/d, one division each. NaN passes the test and propagates.
+// For a linear gate w = b y (b > 0; y = x, or -x for Swish's negative beta) the test and the
+// clamp are on y against bound / b, and the product enters the reduction
+// (simd::exp_normal_range_of_product, b's low part too).
+template <Real T>
+DIFFUSE_ALWAYS_INLINE T short_logistic_reach(T b) {
+    return simd::normal_range_exp_bound / b;
 }
 template <class P>
-DIFFUSE_ALWAYS_INLINE auto logistic_normal_range(const P& w) {
-    return logistic_from(w, simd::exp_normal_range(simd::minus_abs(w)));
+DIFFUSE_ALWAYS_INLINE bool short_logistic_serves(const P& y, scalar_of<P> b = 1) {
+    return !simd::any_less(y, constant<P>(-short_logistic_reach(b)));
 }
+// 1 + exp(-y), rounded once, for an exact w = y.
+template <class P>
+DIFFUSE_ALWAYS_INLINE P one_plus_exp_minus(const P& y) {
+    return simd::exp_normal_range_of_negated(ei::pmin(y, constant<P>(simd::normal_range_exp_bound))).plus_one();
+}
+// 1 + exp(-y (b + b_lo)), rounded once, for a linear gate (b_lo optional).
 template <class P, class... Low>
-DIFFUSE_ALWAYS_INLINE auto logistic_of_linear_normal_range(const P& sign_of_w, const P& x, scalar_of<P> b,
-                                                           const Low&... b_lo) {
-    return logistic_from(sign_of_w,
-                         simd::exp_normal_range_of_product(simd::minus_abs(x), constant<P>(b), constant<P>(b_lo)...));
+DIFFUSE_ALWAYS_INLINE P one_plus_exp_minus_product(const P& y, scalar_of<P> b, const Low&... b_lo) {
+    const P yc = ei::pmin(y, constant<P>(short_logistic_reach(b)));
+    return simd::exp_normal_range_of_product(yc, constant<P>(-b), constant<P>(-b_lo)...).plus_one();
 }
 
 // The rounding error of d = 1 + e for e in [0, 1]: 1 + e = d + d_lo exactly (Fast2Sum).

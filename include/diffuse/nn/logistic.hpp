@@ -34,7 +34,8 @@ struct sigmoid {
     template <class P>
     DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         if constexpr (simd::normal_range_exp<P>)
-            if (kernels::normal_range_serves(x)) return kernels::sigma_of(kernels::logistic_normal_range(x));
+            if (kernels::short_logistic_serves(x))
+                return Eigen::internal::pdiv(simd::constant<P>(1.0f), kernels::one_plus_exp_minus(x));
         return kernels::sigma_of(kernels::logistic(x));
     }
     // sigma(x) sigma(-x) = e / d^2: the exponential's mantissa over d^2 (rounded once), its
@@ -63,7 +64,7 @@ struct silu {
     template <class P>
     DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         if constexpr (simd::normal_range_exp<P>)
-            if (kernels::normal_range_serves(x)) return kernels::self_gated(x, kernels::logistic_normal_range(x));
+            if (kernels::short_logistic_serves(x)) return Eigen::internal::pdiv(x, kernels::one_plus_exp_minus(x));
         return kernels::self_gated(x, kernels::logistic(x));
     }
     template <class P>
@@ -98,18 +99,23 @@ struct swish {
             return s.exp_w.times(Eigen::internal::pdiv(Eigen::internal::pmul(p, p), Eigen::internal::pmul(s.d, s.d)));
         });
     }
-    // exp(-|beta x|) = exp(|beta| (-|x|)); w has the sign of x, or of -x for beta < 0.
-    // beta = 0 is the line x/2 (the general path would meet 0 * inf at x = +-inf).
+    // exp(-|beta x|) = exp(|beta| (-|x|)); w = |beta| y has the sign of y = x, or of y = -x for
+    // beta < 0. beta = 0 is the line x/2 (the general path would meet 0 * inf at x = +-inf).
+    // b and the short path's reach are formed before the branch on beta: the compiler, seeing
+    // them on every iteration, computes them once per loop (behind the branch, the scalar
+    // division stayed in the loop, one per packet).
     template <class P>
     DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         using T = simd::scalar_of<P>;
-        if (beta == 0.0) return Eigen::internal::pmul(x, simd::constant<P>(T(0.5)));
         const T b = static_cast<T>(beta);
-        const P sign_of_w = Eigen::internal::pxor(x, simd::sign_bit(simd::constant<P>(b)));
+        const T magnitude = std::abs(b);
+        [[maybe_unused]] const T short_reach = kernels::short_logistic_reach(magnitude);
+        if (beta == 0.0) return Eigen::internal::pmul(x, simd::constant<P>(T(0.5)));
+        const P y = Eigen::internal::pxor(x, simd::sign_bit(simd::constant<P>(b)));
         if constexpr (simd::normal_range_exp<P>)
-            if (kernels::normal_range_serves(x, std::abs(b)))
-                return kernels::self_gated(x, kernels::logistic_of_linear_normal_range(sign_of_w, x, std::abs(b)));
-        return kernels::self_gated(x, kernels::logistic_of_linear(sign_of_w, x, std::abs(b)));
+            if (kernels::short_logistic_serves(y, magnitude))
+                return Eigen::internal::pdiv(x, kernels::one_plus_exp_minus_product(y, magnitude));
+        return kernels::self_gated(x, kernels::logistic_of_linear(y, x, magnitude));
     }
     template <class P>
     DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
@@ -143,8 +149,8 @@ struct quick_gelu {
     template <class P>
     DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         if constexpr (simd::normal_range_exp<P>)
-            if (kernels::normal_range_serves(x, scale<P>.hi))
-                return kernels::self_gated(x, kernels::logistic_of_linear_normal_range(x, x, scale<P>.hi, scale<P>.lo));
+            if (kernels::short_logistic_serves(x, scale<P>.hi))
+                return Eigen::internal::pdiv(x, kernels::one_plus_exp_minus_product(x, scale<P>.hi, scale<P>.lo));
         return kernels::self_gated(x, kernels::logistic_of_linear(x, x, scale<P>.hi, scale<P>.lo));
     }
     template <class P>
