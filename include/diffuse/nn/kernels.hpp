@@ -4,6 +4,7 @@
 // floating range.
 #pragma once
 
+#include <algorithm>
 #include <limits>
 
 #include "diffuse/core/simd.hpp"
@@ -79,9 +80,11 @@ DIFFUSE_ALWAYS_INLINE logistic_parts<P> logistic(const P& w) {
 // For a linear gate w = b y (b > 0; y = x, or -x for Swish's negative beta) the test and the
 // clamp are on y against bound / b, and the product enters the reduction
 // (simd::exp_normal_range_of_product, b's low part too).
+// bound / b, capped at the largest float: b = 0 (Swish's beta = 0) gives a finite clamp, so
+// exp(-0 y) = 1 also at y = +inf.
 template <Real T>
 DIFFUSE_ALWAYS_INLINE T short_logistic_reach(T b) {
-    return simd::normal_range_exp_bound / b;
+    return std::min(simd::normal_range_exp_bound / b, std::numeric_limits<T>::max());
 }
 template <class P>
 DIFFUSE_ALWAYS_INLINE bool short_logistic_serves(const P& y, scalar_of<P> b = 1) {

@@ -100,21 +100,22 @@ struct swish {
         });
     }
     // exp(-|beta x|) = exp(|beta| (-|x|)); w = |beta| y has the sign of y = x, or of y = -x for
-    // beta < 0. beta = 0 is the line x/2 (the general path would meet 0 * inf at x = +-inf).
-    // b and the short path's reach are formed before the branch on beta: the compiler, seeing
-    // them on every iteration, computes them once per loop (behind the branch, the scalar
-    // division stayed in the loop, one per packet).
+    // beta < 0. On AVX2 the short path serves beta = 0 too (exp(-0 y) = 1, x/2 exactly; its
+    // reach is capped at the largest float, so x = +inf gives inf, x = -inf the branch below):
+    // with no branch on beta before it, b and the reach are computed on every packet, so the
+    // compiler computes them once per loop (behind a branch on beta, a scalar division stayed
+    // in the loop, one per packet). beta = 0 is otherwise the line x/2 (the general path would
+    // meet 0 * inf at x = +-inf).
     template <class P>
     DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         using T = simd::scalar_of<P>;
         const T b = static_cast<T>(beta);
         const T magnitude = std::abs(b);
-        [[maybe_unused]] const T short_reach = kernels::short_logistic_reach(magnitude);
-        if (beta == 0.0) return Eigen::internal::pmul(x, simd::constant<P>(T(0.5)));
         const P y = Eigen::internal::pxor(x, simd::sign_bit(simd::constant<P>(b)));
         if constexpr (simd::normal_range_exp<P>)
             if (kernels::short_logistic_serves(y, magnitude))
                 return Eigen::internal::pdiv(x, kernels::one_plus_exp_minus_product(y, magnitude));
+        if (beta == 0.0) return Eigen::internal::pmul(x, simd::constant<P>(T(0.5)));
         return kernels::self_gated(x, kernels::logistic_of_linear(y, x, magnitude));
     }
     template <class P>
