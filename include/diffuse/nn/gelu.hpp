@@ -159,7 +159,7 @@ struct gelu_tanh {
             // exponential's range (AVX2); above 9.5, x is clamped, exp(-w(9.5)) < 2^-110 leaves
             // 1 + e = 1 as the unclamped one would.
             constexpr float reach = 9.5f;
-            if (!simd::any_less(x, simd::constant<P>(-reach))) {
+            if (!simd::any_less(x, simd::constant<P>(-reach))) [[likely]] {
                 const P xc = Eigen::internal::pmin(x, simd::constant<P>(reach));
                 const auto [p, p_lo] = cubic_factor(xc, cubic_term<P>);
                 return Eigen::internal::pdiv(x,

@@ -34,7 +34,7 @@ struct sigmoid {
     template <class P>
     DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         if constexpr (simd::normal_range_exp<P>)
-            if (kernels::short_logistic_serves(x))
+            if (kernels::short_logistic_serves(x)) [[likely]]
                 return Eigen::internal::pdiv(simd::constant<P>(1.0f), kernels::one_plus_exp_minus(x));
         return kernels::sigma_of(kernels::logistic(x));
     }
@@ -64,7 +64,8 @@ struct silu {
     template <class P>
     DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         if constexpr (simd::normal_range_exp<P>)
-            if (kernels::short_logistic_serves(x)) return Eigen::internal::pdiv(x, kernels::one_plus_exp_minus(x));
+            if (kernels::short_logistic_serves(x)) [[likely]]
+                return Eigen::internal::pdiv(x, kernels::one_plus_exp_minus(x));
         return kernels::self_gated(x, kernels::logistic(x));
     }
     template <class P>
@@ -113,7 +114,7 @@ struct swish {
         const T magnitude = std::abs(b);
         const P y = Eigen::internal::pxor(x, simd::sign_bit(simd::constant<P>(b)));
         if constexpr (simd::normal_range_exp<P>)
-            if (kernels::short_logistic_serves(y, magnitude))
+            if (kernels::short_logistic_serves(y, magnitude)) [[likely]]
                 return Eigen::internal::pdiv(x, kernels::one_plus_exp_minus_product(y, magnitude));
         if (beta == 0.0) return Eigen::internal::pmul(x, simd::constant<P>(T(0.5)));
         return kernels::self_gated(x, kernels::logistic_of_linear(y, x, magnitude));
@@ -150,7 +151,7 @@ struct quick_gelu {
     template <class P>
     DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         if constexpr (simd::normal_range_exp<P>)
-            if (kernels::short_logistic_serves(x, scale<P>.hi))
+            if (kernels::short_logistic_serves(x, scale<P>.hi)) [[likely]]
                 return Eigen::internal::pdiv(x, kernels::one_plus_exp_minus_product(x, scale<P>.hi, scale<P>.lo));
         return kernels::self_gated(x, kernels::logistic_of_linear(x, x, scale<P>.hi, scale<P>.lo));
     }
