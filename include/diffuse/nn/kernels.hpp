@@ -161,6 +161,10 @@ DIFFUSE_ALWAYS_INLINE P self_gated_derivative(const logistic_parts<P>& gate, con
 // tanh: with E = expm1(2|x|), tanh|x| = E / (E + 2) (accurate for small |x|) or
 // 1 - 2 / (E + 2) (no inf/inf for large |x|); the switch at E = 3 keeps either form's error
 // amplification below 1.5. The numerator is chosen before the one division.
+// On AVX2, 2|x| is clamped to 87 for expm1's short form (tanh rounds to 1 from |x| = 9.01 on),
+// so E / (E + 2) serves every |x| without the switch: E stays finite, and E's relative error
+// reaches the quotient scaled by 2 / (E + 2) <= 1, least where E is large (from k = 25 on, where
+// the short expm1 rounds 2^k - 1, by less than 2^-24): no compare, no selects, no subtraction.
 // Float on AVX-512 instead takes tanh|x| = t g(t) with the ratio g(t) = tanh(t)/t from the
 // quarter-octave table (nn/detail/tanh_table.hpp; g is even, 1 at 0, 1/t as tanh saturates):
 // no exponential and no division, and t g rounded once. Beyond t = 16 the clamped t gives
@@ -173,14 +177,11 @@ DIFFUSE_ALWAYS_INLINE P tanh(const P& x) {
         const P tc = detail::clamp_to_table(detail::tanh_ratio_by_bits, t);
         const auto g = detail::evaluate(detail::tanh_ratio_by_bits, tc);
         return simd::with_sign_of(simd::fma(tc, g.hi, ei::pmul(tc, g.lo)), x);
+    } else if constexpr (simd::normal_range_exp<P>) {
+        const P big_e = simd::expm1_normal_range(ei::pmin(ei::padd(t, t), constant<P>(simd::normal_range_exp_bound)));
+        return simd::with_sign_of(ei::pdiv(big_e, ei::padd(big_e, constant<P>(T(2)))), x);
     } else {
-        // On AVX2, 2|x| is clamped to 87 for expm1's short form (tanh rounds to 1 from
-        // |x| = 9.01 on); elsewhere expm1 takes the whole range.
-        const P big_e = [&t] {
-            if constexpr (simd::normal_range_exp<P>)
-                return simd::expm1_normal_range(ei::pmin(ei::padd(t, t), constant<P>(simd::normal_range_exp_bound)));
-            else return simd::expm1(ei::padd(t, t));
-        }();
+        const P big_e = simd::expm1(ei::padd(t, t));
         const P small = simd::less(big_e, constant<P>(T(3)));
         const P quotient = ei::pdiv(simd::select(small, big_e, constant<P>(T(2))), ei::padd(big_e, constant<P>(T(2))));
         const P magnitude = simd::select(small, quotient, ei::psub(constant<P>(T(1)), quotient));
