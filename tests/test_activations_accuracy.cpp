@@ -465,13 +465,14 @@ TEMPLATE_TEST_CASE("expm1 on x <= 0 is within 1 ULP (float) / 1.1 ULP (double)",
 // form for the gates' factors on m in [-87/b, 0], expm1 on [0, 87]. Measured with the degree-6
 // polynomial (half_exp_short): exp 0.935 ULP at x = 37.78 (0.86 with the degree-7 one), bound
 // 1.0; exp(-x) the same; of a product 1.06 (b = 0.37: r's rounding counts more over ln2 steps
-// than over ln2/16; 1.00 before), bound 1.15; expm1 1.40 at y = 17.02, where 2^k - 1 (k = 25)
-// rounds to 2^k (tanh, its user, no longer reads E's low bits there), bound 1.5. A lost
-// reduction term gives tens of ULP. NaN propagates through each.
+// than over ln2/16; 1.00 before), bound 1.15; expm1 (the same degree-6 fit) 1.53 at y = 0.405
+// (1.40 with the degree-7 one, at y = 17.02, where 2^k - 1 (k = 25) rounds to 2^k; tanh, its
+// user, reads E's low bits there scaled by 2/(E + 2) < 2^-24), bound 1.6. A lost reduction term
+// gives tens of ULP. NaN propagates through each.
 // (Only builds with a fused multiply-add: the short exponentials' reduction is exact only with
 // one, and only AVX2 + FMA builds use them (simd::normal_range_exp); 2^k comes from an integer packet.)
 #if defined(EIGEN_VECTORIZE) && defined(EIGEN_VECTORIZE_FMA)
-TEST_CASE("the short exponentials of the AVX2 paths are within 1.0-1.5 ULP", "[nn][accuracy][exp]") {
+TEST_CASE("the short exponentials of the AVX2 paths are within 1.0-1.6 ULP", "[nn][accuracy][exp]") {
     namespace ei = Eigen::internal;
     namespace simd = diffuse::simd;
     using P = simd::packet<float>;
@@ -508,7 +509,7 @@ TEST_CASE("the short exponentials of the AVX2 paths are within 1.0-1.5 ULP", "[n
         if (x >= 0) ys.push_back(x);
     const exp_error expm1_worst = max_ulp_error<P>(
         ys, [](const P& y) { return simd::expm1_normal_range(y); }, [](ld y) { return std::expm1(y); });
-    check_max_error<float>("short expm1", expm1_worst, 1.5);
+    check_max_error<float>("short expm1", expm1_worst, 1.6);
 
     const P nan = ei::pset1<P>(std::numeric_limits<float>::quiet_NaN());
     CHECK(std::isnan(ei::pfirst(simd::exp_normal_range(nan).value())));
