@@ -162,8 +162,9 @@ struct gelu_tanh {
             if (!simd::any_less(x, simd::constant<P>(-reach))) [[likely]] {
                 const P xc = Eigen::internal::pmin(x, simd::constant<P>(reach));
                 const auto [p, p_lo] = cubic_factor(xc, cubic_term<P>);
-                return Eigen::internal::pdiv(x,
-                                             simd::exp_normal_range_of_product(simd::negate(xc), p, p_lo).plus_one());
+                // exp(xc (-p - p_lo)): the negations fold into the reduction's multiply-adds.
+                const auto e = simd::exp_normal_range_of_product(xc, simd::negate(p), simd::negate(p_lo));
+                return Eigen::internal::pdiv(x, e.plus_one());
             }
         }
         const P m = Eigen::internal::pmax(simd::minus_abs(x), simd::constant<P>(-static_cast<T>(underflow_bound<T>)));
