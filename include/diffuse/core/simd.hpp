@@ -756,14 +756,12 @@ DIFFUSE_ALWAYS_INLINE bool any_less(const P& a, const P& b) {
 }
 
 // exp(x) = half_mantissa * scale with scale = 2^(k+1) a normal float: value() is one multiply
-// (rounded once, also where the result is denormal), times(m) the product m * half_mantissa
-// rounded, then scaled, as scaled_exp's.
+// (rounded once, also where the result is denormal).
 template <class P>
 struct normal_scaled_exp {
     P half_mantissa;  // exp(r) / 2, |r| <= ln2/2
     P scale;          // 2^(k+1)
     DIFFUSE_ALWAYS_INLINE P value() const { return ei::pmul(half_mantissa, scale); }
-    DIFFUSE_ALWAYS_INLINE P times(const P& m) const { return ei::pmul(ei::pmul(m, half_mantissa), scale); }
     // 1 + exp rounded once (the product half_mantissa * scale is exact: a normal result).
     DIFFUSE_ALWAYS_INLINE P plus_one() const { return fma(half_mantissa, scale, constant<P>(1.0f)); }
 };

@@ -24,14 +24,14 @@ using simd::scalar_of;
 
 // The logistic function at w = w_hi + w_lo, split so that both sigma(w) and
 // sigma(-w) = 1 - sigma(w) come without cancellation: with e = exp(-|w|) and d = 1 + e,
-// sigma(|w|) = 1/d and sigma(-|w|) = e/d. Exp is simd::scaled_exp (on AVX2 the short path
-// below serves most packets without these parts).
-template <class P, class Exp = simd::scaled_exp<P>>
+// sigma(|w|) = 1/d and sigma(-|w|) = e/d (on AVX2 the short path below serves most packets
+// without these parts).
+template <class P>
 struct logistic_parts {
-    P w;        // w (its high part), or any packet with its sign (x for the gates)
-    Exp exp_w;  // exp(-|w|), for products rounded once
-    P e;        // exp(-|w|) in (0, 1]
-    P d;        // 1 + e
+    P w;                        // w (its high part), or any packet with its sign (x for the gates)
+    simd::scaled_exp<P> exp_w;  // exp(-|w|), for products rounded once
+    P e;                        // exp(-|w|) in (0, 1]
+    P d;                        // 1 + e
 
     // if_non_negative where w >= 0, otherwise if_negative (also where w is NaN), the compare
     // made where the select needs it (simd::select_less_equal).
@@ -41,8 +41,8 @@ struct logistic_parts {
 };
 
 // The parts from exp(-|w|) and w, or any packet with w's sign (the gates pass x).
-template <class P, class Exp>
-DIFFUSE_ALWAYS_INLINE logistic_parts<P, Exp> logistic_from(const P& w, const Exp& exp_w) {
+template <class P>
+DIFFUSE_ALWAYS_INLINE logistic_parts<P> logistic_from(const P& w, const simd::scaled_exp<P>& exp_w) {
     const P e = exp_w.value();
     return {w, exp_w, e, ei::padd(constant<P>(scalar_of<P>(1)), e)};
 }
@@ -116,8 +116,8 @@ DIFFUSE_ALWAYS_INLINE P one_plus_squared(const P& e, const P& d) {
 }
 
 // sigma(w).
-template <class P, class Exp>
-DIFFUSE_ALWAYS_INLINE P sigma_of(const logistic_parts<P, Exp>& s) {
+template <class P>
+DIFFUSE_ALWAYS_INLINE P sigma_of(const logistic_parts<P>& s) {
     return ei::pdiv(s.by_sign(constant<P>(scalar_of<P>(1)), s.e), s.d);
 }
 
@@ -125,8 +125,8 @@ DIFFUSE_ALWAYS_INLINE P sigma_of(const logistic_parts<P, Exp>& s) {
 // logistic(w). For w < 0 the product x*e is formed inside the exponential's final scaling, so a
 // result in the denormal range is rounded once; x is clamped to the finite range there so
 // x = -inf gives -0, not NaN.
-template <class P, class Exp>
-DIFFUSE_ALWAYS_INLINE P self_gated(const P& x, const logistic_parts<P, Exp>& gate) {
+template <class P>
+DIFFUSE_ALWAYS_INLINE P self_gated(const P& x, const logistic_parts<P>& gate) {
     using T = scalar_of<P>;
     const P x_finite = simd::clamp_nan(x, std::numeric_limits<T>::lowest(), std::numeric_limits<T>::max());
     return ei::pdiv(gate.by_sign(x, gate.exp_w.times(x_finite)), gate.d);

@@ -101,23 +101,25 @@ struct swish {
         });
     }
     // exp(-|beta x|) = exp(|beta| (-|x|)); w = |beta| y has the sign of y = x, or of y = -x for
-    // beta < 0. On AVX2 the short path serves beta = 0 too (exp(-0 y) = 1, x/2 exactly; its
-    // reach is capped at the largest float, so x = +inf gives inf, x = -inf the branch below):
-    // with no branch on beta before it, b and the reach are computed on every packet, so the
-    // compiler computes them once per loop (behind a branch on beta, a scalar division stayed
-    // in the loop, one per packet). beta = 0 is otherwise the line x/2 (the general path would
-    // meet 0 * inf at x = +-inf).
+    // beta < 0. beta = 0 is the line x/2 (the general path would meet 0 * inf at x = +-inf).
+    // On AVX2 the short path comes first and serves beta = 0 too (exp(-0 y) = 1, x/2 exactly;
+    // its reach is capped at the largest float, so x = +inf gives inf, x = -inf the branch
+    // below): with no branch on beta before it, the compiler computes beta's conversion and the
+    // reach once per loop (behind a branch on beta, a scalar division stayed in the loop, one
+    // per packet).
     template <class P>
     DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         using T = simd::scalar_of<P>;
-        const T b = static_cast<T>(beta);
-        const T magnitude = std::abs(b);
-        const P y = Eigen::internal::pxor(x, simd::sign_bit(simd::constant<P>(b)));
-        if constexpr (simd::normal_range_exp<P>)
+        if constexpr (simd::normal_range_exp<P>) {
+            const T magnitude = std::abs(static_cast<T>(beta));
+            const P y = gate_sign(x);
             if (kernels::short_logistic_serves(y, magnitude)) [[likely]]
                 return Eigen::internal::pdiv(x, kernels::one_plus_exp_minus_product(y, magnitude));
+        }
         if (beta == 0.0) return Eigen::internal::pmul(x, simd::constant<P>(T(0.5)));
-        return kernels::self_gated(x, kernels::logistic_of_linear(y, x, magnitude));
+        const T b = static_cast<T>(beta);
+        const P sign_of_w = gate_sign(x);
+        return kernels::self_gated(x, kernels::logistic_of_linear(sign_of_w, x, std::abs(b)));
     }
     template <class P>
     DIFFUSE_ALWAYS_INLINE P packet_derivative(const P& x) const {
@@ -128,6 +130,11 @@ struct swish {
     }
 
 private:
+    // y = x, or -x for beta < 0 (beta x = |beta| y).
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P gate_sign(const P& x) const {
+        return Eigen::internal::pxor(x, simd::sign_bit(simd::constant<P>(static_cast<simd::scalar_of<P>>(beta))));
+    }
     template <class P>
     DIFFUSE_ALWAYS_INLINE simd::double_word<P> gate(const P& x) const {
         return simd::two_product(simd::constant<P>(static_cast<simd::scalar_of<P>>(beta)), x);
