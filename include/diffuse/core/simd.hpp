@@ -882,17 +882,31 @@ DIFFUSE_ALWAYS_INLINE P expm1_non_positive(const P& x) {
     return fma(scale, detail::expm1_reduced(r), ei::psub(scale, constant<P>(T(1))));
 }
 
-// expm1(y) for float packets (normal_range_exp) with 0 <= y <= normal_range_exp_bound (NaN
-// propagates): 2^k expm1(r) + (2^k - 1), one fused multiply-add as in expm1_non_positive, 2^k
-// from the shifted bits (k <= 126) instead of a rounding and two general scalings. 2^k - 1 is
-// exact up to k = 24; beyond it rounds to 2^k, below 2^-24 of the result. expm1(r) by the
-// short exponential's degree-4 tail (one fused multiply-add fewer; 1.53 ULP at most on the
-// test's grid instead of 1.40).
+namespace detail {
+// expm1(2s) = 2s + 4s^2 g(2s) = 2 (s + s^2 G(s)) with G(s) = 2 g(2s): the short tail's
+// coefficients times 2^(i+1), exact.
+inline constexpr auto expm1_tail_short_of_double = [] {
+    std::array<float, expm1_tail_short.size()> c{};
+    for (std::size_t i = 0; i < c.size(); ++i) c[i] = expm1_tail_short[i] * static_cast<float>(2u << i);
+    return c;
+}();
+}  // namespace detail
+
+// expm1(2t) for float packets (normal_range_exp) with 0 <= t <= normal_range_exp_bound / 2 (NaN
+// propagates; tanh's E): 2t = k ln2 + 2s with s = t - k ln2/2 (steps of ln2/2, so the factor 2
+// costs no instruction), and expm1(2t) = 2^(k+1) u + (2^k - 1) with u = expm1(2s)/2 =
+// s + s^2 G(s), one fused multiply-add as in expm1_non_positive; 2^(k+1) from the shifted bits
+// (k <= 126) instead of a rounding and two general scalings. 2^k - 1 = 2^(k+1)/2 - 1 is exact up
+// to k = 24; beyond it rounds to 2^k, below 2^-24 of the result. G is the short exponential's
+// degree-4 tail scaled (1.53 ULP at most on the test's grid; 1.40 with the degree-5 tail).
 template <class P>
-DIFFUSE_ALWAYS_INLINE P expm1_normal_range(const P& y) {
-    const auto [shifted, r] = detail::reduce_ln2_shifted<127>(y);
+DIFFUSE_ALWAYS_INLINE P expm1_normal_range_of_double(const P& t) {
+    const P shifter = constant<P>(detail::exponent_shifter<128>);
+    const P shifted = fma(t, constant<P>(static_cast<float>(2 * detail::log2e)), shifter);
+    const P s = detail::remainder_of_ln2_steps<2>(t, ei::psub(shifted, shifter));
     const P scale = detail::power_of_two_from_shifted(shifted);
-    return fma(scale, detail::expm1_reduced(r, detail::expm1_tail_short), ei::psub(scale, constant<P>(1.0f)));
+    const P half_expm1 = detail::expm1_reduced(s, detail::expm1_tail_short_of_double);
+    return fma(scale, half_expm1, fma(scale, constant<P>(0.5f), constant<P>(-1.0f)));
 }
 
 namespace detail {

@@ -178,7 +178,7 @@ DIFFUSE_ALWAYS_INLINE P tanh(const P& x) {
         const auto g = detail::evaluate(detail::tanh_ratio_by_bits, tc);
         return simd::with_sign_of(simd::fma(tc, g.hi, ei::pmul(tc, g.lo)), x);
     } else if constexpr (simd::normal_range_exp<P>) {
-        const P big_e = simd::expm1_normal_range(ei::pmin(ei::padd(t, t), constant<P>(simd::normal_range_exp_bound)));
+        const P big_e = simd::expm1_normal_range_of_double(ei::pmin(t, constant<P>(simd::normal_range_exp_bound / 2)));
         return simd::with_sign_of(ei::pdiv(big_e, ei::padd(big_e, constant<P>(T(2)))), x);
     } else {
         const P big_e = simd::expm1(ei::padd(t, t));
