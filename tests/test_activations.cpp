@@ -121,6 +121,8 @@ TEMPLATE_TEST_CASE("limits at +-inf and NaN propagation, scalar and vector paths
     check_limits<T>("swish", nn::swish{.beta = 0.5}, {0, inf, 0, 1});
     check_limits<T>("swish(beta<0)", nn::swish{.beta = -0.5}, {-inf, 0, 1, 0});
     check_limits<T>("swish(beta=0)", nn::swish{.beta = 0.0}, {-inf, inf, 0.5, 0.5});
+    // beta = 0 is the line x/2, exactly (on AVX2 through the short path, exp(-0 y) = 1).
+    for (const T x : {T(-3.7), T(1e-30), T(2.5e30)}) CHECK(nn::swish{.beta = 0.0}(x) == x / 2);
     check_limits<T>("mish", nn::mish{}, {0, inf, 0, 1});
     check_limits<T>("softplus", nn::softplus{}, {0, inf, 0, 1});
     check_limits<T>("softsign", nn::softsign{}, {-1, 1, 0, 0});

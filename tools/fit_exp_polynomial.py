@@ -9,6 +9,8 @@ nodes and sums in 60-digit arithmetic, mpmath), converted to monomials in r for 
 The script prints the coefficients and the maximum relative error of 1 + r + r^2 g(r) against
 exp(r) over 4001 points, with the coefficients rounded to the target type (float: degree 5,
 2^-30.5; double: degree 10, 2^-61.3; the Taylor series needs degrees 7 and 13 for as much).
+The float fit of degree 4 (2^-26.5, exp of degree 6) is the AVX2 short exponential's
+(half_exp_short in simd.hpp): one fused multiply-add fewer, 0.09-0.18 ULP more.
 
 Run: python3 tools/fit_exp_polynomial.py   (needs python3-mpmath)
 """
@@ -43,7 +45,7 @@ def max_relative_error(coefficients):
     return worst
 
 
-for type_name, degree in (("float", 5), ("double", 10)):
+for type_name, degree in (("float", 5), ("float", 4), ("double", 10)):
     exact = chebyshev_interpolant(degree)
     error = max_relative_error([rounded(c, type_name) for c in exact])
     print(f"{type_name}: degree {degree}, max relative error 2^{float(mp.log(error, 2)):.1f}")

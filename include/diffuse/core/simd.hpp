@@ -432,15 +432,24 @@ constexpr auto table_for(const std::array<long double, NF>& for_float, const std
 template <Real T>
 inline constexpr auto expm1_tail = table_for<T>(expm1_tail_float, expm1_tail_double);
 
+// The same fit of degree 4 in float (tools/fit_exp_polynomial.py; 1 + r + r^2 g(r) within
+// 2^-26.5 of exp(r)): the AVX2 short exponential's, one fused multiply-add fewer.
+inline constexpr std::array<float, 5> expm1_tail_short = rounded_to<float>(
+    std::array<long double, 5>{0.5000000013462217499656L, 0.1666657700316028123927L, 0.04166646497612752884565L,
+                               0.008363175565468195164732L, 0.001393364352248794247964L});
+
 // exp(r) / 2 = 1/2 + r/2 + r^2 g(r)/2 by Horner's rule on the halved coefficients (exact):
 // one fused multiply-add fewer than forming expm1(r) first, and the same two last roundings.
-template <Real T>
-inline constexpr auto half_exp = [] {
-    std::array<T, expm1_tail<T>.size() + 2> c{};
+template <Real T, std::size_t N>
+constexpr std::array<T, N + 2> halved_exp(const std::array<T, N>& tail) {
+    std::array<T, N + 2> c{};
     c[0] = c[1] = T(0.5);
-    for (std::size_t i = 0; i < expm1_tail<T>.size(); ++i) c[i + 2] = expm1_tail<T>[i] / 2;
+    for (std::size_t i = 0; i < N; ++i) c[i + 2] = tail[i] / 2;
     return c;
-}();
+}
+template <Real T>
+inline constexpr auto half_exp = halved_exp(expm1_tail<T>);
+inline constexpr auto half_exp_short = halved_exp(expm1_tail_short);
 
 template <Real T>
 inline constexpr exact_constant<T> ln2_split{ln2};
@@ -747,14 +756,14 @@ DIFFUSE_ALWAYS_INLINE bool any_less(const P& a, const P& b) {
 }
 
 // exp(x) = half_mantissa * scale with scale = 2^(k+1) a normal float: value() is one multiply
-// (rounded once, also where the result is denormal), times(m) the product m * half_mantissa
-// rounded, then scaled, as scaled_exp's.
+// (rounded once, also where the result is denormal).
 template <class P>
 struct normal_scaled_exp {
     P half_mantissa;  // exp(r) / 2, |r| <= ln2/2
     P scale;          // 2^(k+1)
     DIFFUSE_ALWAYS_INLINE P value() const { return ei::pmul(half_mantissa, scale); }
-    DIFFUSE_ALWAYS_INLINE P times(const P& m) const { return ei::pmul(ei::pmul(m, half_mantissa), scale); }
+    // 1 + exp rounded once (the product half_mantissa * scale is exact: a normal result).
+    DIFFUSE_ALWAYS_INLINE P plus_one() const { return fma(half_mantissa, scale, constant<P>(1.0f)); }
 };
 
 namespace detail {
@@ -768,20 +777,28 @@ DIFFUSE_ALWAYS_INLINE P power_of_two_from_shifted(const P& shifted) {
     using PI = typename ei::unpacket_traits<P>::integer_packet;
     return ei::preinterpret<P>(ei::plogical_shift_left<23>(ei::preinterpret<PI>(shifted)));
 }
-// The reduction x = k ln2 + r with k from that shifter: returns the sum (k + Bias in its low
-// bits) and r.
-template <int Bias, class P>
+// The reduction Sign x = k ln2 + r (Sign = 1 or -1) with k from that shifter: returns the sum
+// (k + Bias in its low bits) and r. Sign = -1 folds the negation into the constants and the
+// fused multiply-subtract that forms r, no instruction of its own.
+template <int Bias, int Sign = 1, class P>
 DIFFUSE_ALWAYS_INLINE double_word<P> reduce_ln2_shifted(const P& x) {
+    static_assert(Sign == 1 || Sign == -1);
     const P shifter = constant<P>(exponent_shifter<Bias>);
-    const P shifted = fma(x, constant<P>(static_cast<float>(log2e)), shifter);
-    return {shifted, remainder_of_ln2_steps<1>(x, ei::psub(shifted, shifter))};
+    const P shifted = fma(x, constant<P>(static_cast<float>(Sign * log2e)), shifter);
+    const P signed_x = [&x] {
+        if constexpr (Sign == 1) return x;
+        else return negate(x);
+    }();
+    return {shifted, remainder_of_ln2_steps<1>(signed_x, ei::psub(shifted, shifter))};
 }
 // exp from the reduction x = k ln2 + r (shifted = k + the shifter of Bias 128): exp(r)/2 by the
-// degree-7 polynomial half_exp (the float exponential before the 16-entry table: 0.87 ULP) and
-// 2^(k+1) from the shifted bits. Seven fused multiply-adds, no lookup, no conversion.
+// degree-6 polynomial half_exp_short (6 fused multiply-adds; the degree-7 half_exp of the
+// float exponential before the 16-entry table gave 0.86 ULP here, this one 0.935 on the same
+// grid, tests/test_activations_accuracy.cpp) and 2^(k+1) from the shifted bits: no lookup, no
+// conversion.
 template <class P>
 DIFFUSE_ALWAYS_INLINE normal_scaled_exp<P> exp_normal_from(const P& shifted, const P& r) {
-    return {polynomial(r, half_exp<float>), power_of_two_from_shifted(shifted)};
+    return {polynomial(r, half_exp_short), power_of_two_from_shifted(shifted)};
 }
 }  // namespace detail
 
@@ -790,6 +807,12 @@ DIFFUSE_ALWAYS_INLINE normal_scaled_exp<P> exp_normal_from(const P& shifted, con
 template <class P>
 DIFFUSE_ALWAYS_INLINE normal_scaled_exp<P> exp_normal_range(const P& x) {
     const auto [shifted, r] = detail::reduce_ln2_shifted<128>(x);
+    return detail::exp_normal_from(shifted, r);
+}
+// exp(-x) the same way (the logistic family's exp(-w)), the negation folded into the reduction.
+template <class P>
+DIFFUSE_ALWAYS_INLINE normal_scaled_exp<P> exp_normal_range_of_negated(const P& x) {
+    const auto [shifted, r] = detail::reduce_ln2_shifted<128, -1>(x);
     return detail::exp_normal_from(shifted, r);
 }
 // exp(m (b + b_lo)) the same way for |m b| <= normal_range_exp_bound, the product folded into
@@ -819,9 +842,9 @@ namespace detail {
 template <Real T>
 inline constexpr T expm1_lowest = static_cast<T>(-(std::numeric_limits<T>::digits + 3) * ln2);
 // expm1(r) = r + r^2 P(r) on the reduced interval |r| <= ln2/2.
-template <class P>
-DIFFUSE_ALWAYS_INLINE P expm1_reduced(const P& r) {
-    return fma(ei::pmul(r, r), polynomial(r, expm1_tail<scalar_of<P>>), r);
+template <class P, class Tail = decltype(expm1_tail<scalar_of<P>>)>
+DIFFUSE_ALWAYS_INLINE P expm1_reduced(const P& r, const Tail& tail = expm1_tail<scalar_of<P>>) {
+    return fma(ei::pmul(r, r), polynomial(r, tail), r);
 }
 }  // namespace detail
 
@@ -859,15 +882,31 @@ DIFFUSE_ALWAYS_INLINE P expm1_non_positive(const P& x) {
     return fma(scale, detail::expm1_reduced(r), ei::psub(scale, constant<P>(T(1))));
 }
 
-// expm1(y) for float packets (normal_range_exp) with 0 <= y <= normal_range_exp_bound (NaN
-// propagates): 2^k expm1(r) + (2^k - 1), one fused multiply-add as in expm1_non_positive, 2^k
-// from the shifted bits (k <= 126) instead of a rounding and two general scalings. 2^k - 1 is
-// exact up to k = 24; beyond it rounds to 2^k, below 2^-24 of the result.
+namespace detail {
+// expm1(2s) = 2s + 4s^2 g(2s) = 2 (s + s^2 G(s)) with G(s) = 2 g(2s): the short tail's
+// coefficients times 2^(i+1), exact.
+inline constexpr auto expm1_tail_short_of_double = [] {
+    std::array<float, expm1_tail_short.size()> c{};
+    for (std::size_t i = 0; i < c.size(); ++i) c[i] = expm1_tail_short[i] * static_cast<float>(2u << i);
+    return c;
+}();
+}  // namespace detail
+
+// expm1(2t) for float packets (normal_range_exp) with 0 <= t <= normal_range_exp_bound / 2 (NaN
+// propagates; tanh's E): 2t = k ln2 + 2s with s = t - k ln2/2 (steps of ln2/2, so the factor 2
+// costs no instruction), and expm1(2t) = 2^(k+1) u + (2^k - 1) with u = expm1(2s)/2 =
+// s + s^2 G(s), one fused multiply-add as in expm1_non_positive; 2^(k+1) from the shifted bits
+// (k <= 126) instead of a rounding and two general scalings. 2^k - 1 = 2^(k+1)/2 - 1 is exact up
+// to k = 24; beyond it rounds to 2^k, below 2^-24 of the result. G is the short exponential's
+// degree-4 tail scaled (1.53 ULP at most on the test's grid; 1.40 with the degree-5 tail).
 template <class P>
-DIFFUSE_ALWAYS_INLINE P expm1_normal_range(const P& y) {
-    const auto [shifted, r] = detail::reduce_ln2_shifted<127>(y);
+DIFFUSE_ALWAYS_INLINE P expm1_normal_range_of_double(const P& t) {
+    const P shifter = constant<P>(detail::exponent_shifter<128>);
+    const P shifted = fma(t, constant<P>(static_cast<float>(2 * detail::log2e)), shifter);
+    const P s = detail::remainder_of_ln2_steps<2>(t, ei::psub(shifted, shifter));
     const P scale = detail::power_of_two_from_shifted(shifted);
-    return fma(scale, detail::expm1_reduced(r), ei::psub(scale, constant<P>(1.0f)));
+    const P half_expm1 = detail::expm1_reduced(s, detail::expm1_tail_short_of_double);
+    return fma(scale, half_expm1, fma(scale, constant<P>(0.5f), constant<P>(-1.0f)));
 }
 
 namespace detail {

@@ -177,11 +177,17 @@ struct gelu_tanh {
                 return kernels::detail::symmetric_gate_by_steps<4>(kernels::detail::gelu_tanh_lower_steps, x);
         }
         if constexpr (simd::normal_range_exp<P>) {
-            // |x| <= 9.5 keeps |w| below 77, in the short exponential's range (AVX2).
-            if (kernels::normal_range_serves(x, simd::normal_range_exp_bound / 9.5f)) {
-                const P m = simd::minus_abs(x);
-                const auto [p, p_lo] = cubic_factor(m, cubic_term<P>);
-                return kernels::self_gated(x, kernels::logistic_from(x, simd::exp_normal_range_of_product(m, p, p_lo)));
+            // x sigma(w) = x / (1 + exp(-w)) as the logistic family's short path
+            // (kernels::one_plus_exp_minus): x >= -9.5 keeps -w = -x p(x) below 77, in the short
+            // exponential's range (AVX2); above 9.5, x is clamped, exp(-w(9.5)) < 2^-110 leaves
+            // 1 + e = 1 as the unclamped one would.
+            constexpr float reach = 9.5f;
+            if (!simd::any_less(x, simd::constant<P>(-reach))) [[likely]] {
+                const P xc = Eigen::internal::pmin(x, simd::constant<P>(reach));
+                const auto [p, p_lo] = cubic_factor(xc, cubic_term<P>);
+                // exp(xc (-p - p_lo)): the negations fold into the reduction's multiply-adds.
+                const auto e = simd::exp_normal_range_of_product(xc, simd::negate(p), simd::negate(p_lo));
+                return Eigen::internal::pdiv(x, e.plus_one());
             }
         }
         const P m = Eigen::internal::pmax(simd::minus_abs(x), simd::constant<P>(-static_cast<T>(underflow_bound<T>)));

@@ -4,6 +4,7 @@
 // floating range.
 #pragma once
 
+#include <algorithm>
 #include <limits>
 
 #include "diffuse/core/simd.hpp"
@@ -23,14 +24,14 @@ using simd::scalar_of;
 
 // The logistic function at w = w_hi + w_lo, split so that both sigma(w) and
 // sigma(-w) = 1 - sigma(w) come without cancellation: with e = exp(-|w|) and d = 1 + e,
-// sigma(|w|) = 1/d and sigma(-|w|) = e/d. Exp is simd::scaled_exp, or simd::normal_scaled_exp
-// on the AVX2 short path (logistic_normal_range below).
-template <class P, class Exp = simd::scaled_exp<P>>
+// sigma(|w|) = 1/d and sigma(-|w|) = e/d (on AVX2 the short path below serves most packets
+// without these parts).
+template <class P>
 struct logistic_parts {
-    P w;        // w (its high part), or any packet with its sign (x for the gates)
-    Exp exp_w;  // exp(-|w|), for products rounded once
-    P e;        // exp(-|w|) in (0, 1]
-    P d;        // 1 + e
+    P w;                        // w (its high part), or any packet with its sign (x for the gates)
+    simd::scaled_exp<P> exp_w;  // exp(-|w|), for products rounded once
+    P e;                        // exp(-|w|) in (0, 1]
+    P d;                        // 1 + e
 
     // if_non_negative where w >= 0, otherwise if_negative (also where w is NaN), the compare
     // made where the select needs it (simd::select_less_equal).
@@ -40,8 +41,8 @@ struct logistic_parts {
 };
 
 // The parts from exp(-|w|) and w, or any packet with w's sign (the gates pass x).
-template <class P, class Exp>
-DIFFUSE_ALWAYS_INLINE logistic_parts<P, Exp> logistic_from(const P& w, const Exp& exp_w) {
+template <class P>
+DIFFUSE_ALWAYS_INLINE logistic_parts<P> logistic_from(const P& w, const simd::scaled_exp<P>& exp_w) {
     const P e = exp_w.value();
     return {w, exp_w, e, ei::padd(constant<P>(scalar_of<P>(1)), e)};
 }
@@ -67,24 +68,38 @@ DIFFUSE_ALWAYS_INLINE logistic_parts<P> logistic(const P& w) {
     return logistic_from(w, simd::exp_scaled_non_positive(simd::minus_abs(w)));
 }
 
-// The short path of the logistic family on AVX2 (simd::normal_range_exp): where every lane has
-// |w| = |x| b <= simd::normal_range_exp_bound (the test below; b = 1 for an exact w), exp(-|w|)
-// needs no clamp, no lookup and one multiply for its scaling (a sigmoid packet: 39
-// instructions instead of 50, 23 instead of 35 without the constants' broadcasts). Callers test, then take these parts,
-// else the general ones.
-template <class P>
-DIFFUSE_ALWAYS_INLINE bool normal_range_serves(const P& x, scalar_of<P> b = 1) {
-    return !simd::any_less(simd::minus_abs(x), constant<P>(-simd::normal_range_exp_bound / b));
+// The short path of the logistic family on AVX2 (simd::normal_range_exp): sigma(w) =
+// 1 / (1 + exp(-w)) for both signs of w, no sign select: 1 + e for e = exp(-w) > 0 has no
+// cancellation, so the division keeps the exponential's relative accuracy on either side.
+// exp(-w) takes the short exponential wherever w >= -simd::normal_range_exp_bound (the test
+// below, one compare and a mask test per packet; a packet with a lane below, -inf included,
+// takes the general kernels); above +bound, w is clamped to it, where exp(-w) < 2^-125 leaves
+// 1 + e = 1 as the unclamped one would (and x / (1 + e) = x for the gates). 1 + e is one fused
+// multiply-add on the exponential's mantissa and scale, rounded once; the sigmoid is then 1/d,
+// a gate x sigma(w) = x/d, one division each. NaN passes the test and propagates.
+// For a linear gate w = b y (b > 0; y = x, or -x for Swish's negative beta) the test and the
+// clamp are on y against bound / b, and the product enters the reduction
+// (simd::exp_normal_range_of_product, b's low part too).
+// bound / b, capped at the largest float: b = 0 (Swish's beta = 0) gives a finite clamp, so
+// exp(-0 y) = 1 also at y = +inf.
+template <Real T>
+DIFFUSE_ALWAYS_INLINE T short_logistic_reach(T b) {
+    return std::min(simd::normal_range_exp_bound / b, std::numeric_limits<T>::max());
 }
 template <class P>
-DIFFUSE_ALWAYS_INLINE auto logistic_normal_range(const P& w) {
-    return logistic_from(w, simd::exp_normal_range(simd::minus_abs(w)));
+DIFFUSE_ALWAYS_INLINE bool short_logistic_serves(const P& y, scalar_of<P> b = 1) {
+    return !simd::any_less(y, constant<P>(-short_logistic_reach(b)));
 }
+// 1 + exp(-y), rounded once, for an exact w = y.
+template <class P>
+DIFFUSE_ALWAYS_INLINE P one_plus_exp_minus(const P& y) {
+    return simd::exp_normal_range_of_negated(ei::pmin(y, constant<P>(simd::normal_range_exp_bound))).plus_one();
+}
+// 1 + exp(-y (b + b_lo)), rounded once, for a linear gate (b_lo optional).
 template <class P, class... Low>
-DIFFUSE_ALWAYS_INLINE auto logistic_of_linear_normal_range(const P& sign_of_w, const P& x, scalar_of<P> b,
-                                                           const Low&... b_lo) {
-    return logistic_from(sign_of_w,
-                         simd::exp_normal_range_of_product(simd::minus_abs(x), constant<P>(b), constant<P>(b_lo)...));
+DIFFUSE_ALWAYS_INLINE P one_plus_exp_minus_product(const P& y, scalar_of<P> b, const Low&... b_lo) {
+    const P yc = ei::pmin(y, constant<P>(short_logistic_reach(b)));
+    return simd::exp_normal_range_of_product(yc, constant<P>(-b), constant<P>(-b_lo)...).plus_one();
 }
 
 // The rounding error of d = 1 + e for e in [0, 1]: 1 + e = d + d_lo exactly (Fast2Sum).
@@ -101,8 +116,8 @@ DIFFUSE_ALWAYS_INLINE P one_plus_squared(const P& e, const P& d) {
 }
 
 // sigma(w).
-template <class P, class Exp>
-DIFFUSE_ALWAYS_INLINE P sigma_of(const logistic_parts<P, Exp>& s) {
+template <class P>
+DIFFUSE_ALWAYS_INLINE P sigma_of(const logistic_parts<P>& s) {
     return ei::pdiv(s.by_sign(constant<P>(scalar_of<P>(1)), s.e), s.d);
 }
 
@@ -110,8 +125,8 @@ DIFFUSE_ALWAYS_INLINE P sigma_of(const logistic_parts<P, Exp>& s) {
 // logistic(w). For w < 0 the product x*e is formed inside the exponential's final scaling, so a
 // result in the denormal range is rounded once; x is clamped to the finite range there so
 // x = -inf gives -0, not NaN.
-template <class P, class Exp>
-DIFFUSE_ALWAYS_INLINE P self_gated(const P& x, const logistic_parts<P, Exp>& gate) {
+template <class P>
+DIFFUSE_ALWAYS_INLINE P self_gated(const P& x, const logistic_parts<P>& gate) {
     using T = scalar_of<P>;
     const P x_finite = simd::clamp_nan(x, std::numeric_limits<T>::lowest(), std::numeric_limits<T>::max());
     return ei::pdiv(gate.by_sign(x, gate.exp_w.times(x_finite)), gate.d);
@@ -146,6 +161,10 @@ DIFFUSE_ALWAYS_INLINE P self_gated_derivative(const logistic_parts<P>& gate, con
 // tanh: with E = expm1(2|x|), tanh|x| = E / (E + 2) (accurate for small |x|) or
 // 1 - 2 / (E + 2) (no inf/inf for large |x|); the switch at E = 3 keeps either form's error
 // amplification below 1.5. The numerator is chosen before the one division.
+// On AVX2, 2|x| is clamped to 87 for expm1's short form (tanh rounds to 1 from |x| = 9.01 on),
+// so E / (E + 2) serves every |x| without the switch: E stays finite, and E's relative error
+// reaches the quotient scaled by 2 / (E + 2) <= 1, least where E is large (from k = 25 on, where
+// the short expm1 rounds 2^k - 1, by less than 2^-24): no compare, no selects, no subtraction.
 // Float on AVX-512 instead takes tanh|x| = t g(t) with the ratio g(t) = tanh(t)/t from the
 // quarter-octave table (nn/detail/tanh_table.hpp; g is even, 1 at 0, 1/t as tanh saturates):
 // no exponential and no division, and t g rounded once. Beyond t = 16 the clamped t gives
@@ -158,14 +177,11 @@ DIFFUSE_ALWAYS_INLINE P tanh(const P& x) {
         const P tc = detail::clamp_to_table(detail::tanh_ratio_by_bits, t);
         const auto g = detail::evaluate(detail::tanh_ratio_by_bits, tc);
         return simd::with_sign_of(simd::fma(tc, g.hi, ei::pmul(tc, g.lo)), x);
+    } else if constexpr (simd::normal_range_exp<P>) {
+        const P big_e = simd::expm1_normal_range_of_double(ei::pmin(t, constant<P>(simd::normal_range_exp_bound / 2)));
+        return simd::with_sign_of(ei::pdiv(big_e, ei::padd(big_e, constant<P>(T(2)))), x);
     } else {
-        // On AVX2, 2|x| is clamped to 87 for expm1's short form (tanh rounds to 1 from
-        // |x| = 9.01 on); elsewhere expm1 takes the whole range.
-        const P big_e = [&t] {
-            if constexpr (simd::normal_range_exp<P>)
-                return simd::expm1_normal_range(ei::pmin(ei::padd(t, t), constant<P>(simd::normal_range_exp_bound)));
-            else return simd::expm1(ei::padd(t, t));
-        }();
+        const P big_e = simd::expm1(ei::padd(t, t));
         const P small = simd::less(big_e, constant<P>(T(3)));
         const P quotient = ei::pdiv(simd::select(small, big_e, constant<P>(T(2))), ei::padd(big_e, constant<P>(T(2))));
         const P magnitude = simd::select(small, quotient, ei::psub(constant<P>(T(1)), quotient));

@@ -34,7 +34,8 @@ struct sigmoid {
     template <class P>
     DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         if constexpr (simd::normal_range_exp<P>)
-            if (kernels::normal_range_serves(x)) return kernels::sigma_of(kernels::logistic_normal_range(x));
+            if (kernels::short_logistic_serves(x)) [[likely]]
+                return Eigen::internal::pdiv(simd::constant<P>(1.0f), kernels::one_plus_exp_minus(x));
         return kernels::sigma_of(kernels::logistic(x));
     }
     // sigma(x) sigma(-x) = e / d^2: the exponential's mantissa over d^2 (rounded once), its
@@ -63,7 +64,8 @@ struct silu {
     template <class P>
     DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         if constexpr (simd::normal_range_exp<P>)
-            if (kernels::normal_range_serves(x)) return kernels::self_gated(x, kernels::logistic_normal_range(x));
+            if (kernels::short_logistic_serves(x)) [[likely]]
+                return Eigen::internal::pdiv(x, kernels::one_plus_exp_minus(x));
         return kernels::self_gated(x, kernels::logistic(x));
     }
     template <class P>
@@ -98,17 +100,25 @@ struct swish {
             return s.exp_w.times(Eigen::internal::pdiv(Eigen::internal::pmul(p, p), Eigen::internal::pmul(s.d, s.d)));
         });
     }
-    // exp(-|beta x|) = exp(|beta| (-|x|)); w has the sign of x, or of -x for beta < 0.
-    // beta = 0 is the line x/2 (the general path would meet 0 * inf at x = +-inf).
+    // exp(-|beta x|) = exp(|beta| (-|x|)); w = |beta| y has the sign of y = x, or of y = -x for
+    // beta < 0. beta = 0 is the line x/2 (the general path would meet 0 * inf at x = +-inf).
+    // On AVX2 the short path comes first and serves beta = 0 too (exp(-0 y) = 1, x/2 exactly;
+    // its reach is capped at the largest float, so x = +inf gives inf, x = -inf the branch
+    // below): with no branch on beta before it, the compiler computes beta's conversion and the
+    // reach once per loop (behind a branch on beta, a scalar division stayed in the loop, one
+    // per packet).
     template <class P>
     DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         using T = simd::scalar_of<P>;
+        if constexpr (simd::normal_range_exp<P>) {
+            const T magnitude = std::abs(static_cast<T>(beta));
+            const P y = gate_sign(x);
+            if (kernels::short_logistic_serves(y, magnitude)) [[likely]]
+                return Eigen::internal::pdiv(x, kernels::one_plus_exp_minus_product(y, magnitude));
+        }
         if (beta == 0.0) return Eigen::internal::pmul(x, simd::constant<P>(T(0.5)));
         const T b = static_cast<T>(beta);
-        const P sign_of_w = Eigen::internal::pxor(x, simd::sign_bit(simd::constant<P>(b)));
-        if constexpr (simd::normal_range_exp<P>)
-            if (kernels::normal_range_serves(x, std::abs(b)))
-                return kernels::self_gated(x, kernels::logistic_of_linear_normal_range(sign_of_w, x, std::abs(b)));
+        const P sign_of_w = gate_sign(x);
         return kernels::self_gated(x, kernels::logistic_of_linear(sign_of_w, x, std::abs(b)));
     }
     template <class P>
@@ -120,6 +130,11 @@ struct swish {
     }
 
 private:
+    // y = x, or -x for beta < 0 (beta x = |beta| y).
+    template <class P>
+    DIFFUSE_ALWAYS_INLINE P gate_sign(const P& x) const {
+        return Eigen::internal::pxor(x, simd::sign_bit(simd::constant<P>(static_cast<simd::scalar_of<P>>(beta))));
+    }
     template <class P>
     DIFFUSE_ALWAYS_INLINE simd::double_word<P> gate(const P& x) const {
         return simd::two_product(simd::constant<P>(static_cast<simd::scalar_of<P>>(beta)), x);
@@ -143,8 +158,8 @@ struct quick_gelu {
     template <class P>
     DIFFUSE_ALWAYS_INLINE P packetOp(const P& x) const {
         if constexpr (simd::normal_range_exp<P>)
-            if (kernels::normal_range_serves(x, scale<P>.hi))
-                return kernels::self_gated(x, kernels::logistic_of_linear_normal_range(x, x, scale<P>.hi, scale<P>.lo));
+            if (kernels::short_logistic_serves(x, scale<P>.hi)) [[likely]]
+                return Eigen::internal::pdiv(x, kernels::one_plus_exp_minus_product(x, scale<P>.hi, scale<P>.lo));
         return kernels::self_gated(x, kernels::logistic_of_linear(x, x, scale<P>.hi, scale<P>.lo));
     }
     template <class P>
