@@ -468,23 +468,30 @@ template <Real T, int Steps>
 inline constexpr T ln2_short_lo = static_cast<T>(ln2 - static_cast<long double>(ln2_short_hi<T, Steps>));
 
 // r = x - k ln2/Steps for an integral k (held as a float) of the clamped range; Steps a power of
-// two, so that ln2/Steps is ln2's split scaled exactly.
-template <int Steps, class P>
-DIFFUSE_ALWAYS_INLINE P remainder_of_ln2_steps(const P& x, const P& k) {
+// two, so that ln2/Steps is ln2's split scaled exactly. In two parts: r_hi = x - k ln2_hi/Steps,
+// then r = r_hi - k ln2_lo/Steps (the AVX2 short exponential uses r_hi on its own too).
+// With FMA, ln2 is to twice the precision and the fma forms k*ln2_hi exactly, so r carries
+// one rounding relative to its own (small) size. Without hardware FMA (Eigen's pmadd is then a
+// multiply and an add) the product k*ln2_hi must be exact by itself: Cody and Waite's split,
+// ln2_hi short enough for every k the clamped arguments give; x - k*ln2_hi is then exact too
+// (Sterbenz).
+inline constexpr bool ln2_steps_fused =
+#if defined(EIGEN_VECTORIZE_FMA) || !defined(EIGEN_VECTORIZE)
+    true;
+#else
+    false;
+#endif
+// x - k ln2_hi/Steps (Low = false) or x - k ln2_lo/Steps (Low = true).
+template <int Steps, bool Low, class P>
+DIFFUSE_ALWAYS_INLINE P minus_ln2_steps_part(const P& x, const P& k) {
     using T = scalar_of<P>;
     constexpr T step = T(1) / T(Steps);
-#if defined(EIGEN_VECTORIZE_FMA) || !defined(EIGEN_VECTORIZE)
-    // x - k ln2 with ln2 to twice the precision; the fma forms k*ln2_hi exactly, so r carries
-    // one rounding relative to its own (small) size.
-    P r = fma(k, constant<P>(-ln2_split<T>.hi * step), x);
-    return fma(k, constant<P>(-ln2_split<T>.lo * step), r);
-#else
-    // Without hardware FMA (Eigen's pmadd is then a multiply and an add) the product k*ln2_hi
-    // must be exact by itself: Cody and Waite's split, ln2_hi short enough for every k the
-    // clamped arguments give; x - k*ln2_hi is then exact too (Sterbenz).
-    P r = ei::psub(x, ei::pmul(k, constant<P>(ln2_short_hi<T, Steps> * step)));
-    return ei::psub(r, ei::pmul(k, constant<P>(ln2_short_lo<T, Steps> * step)));
-#endif
+    if constexpr (ln2_steps_fused) return fma(k, constant<P>(-(Low ? ln2_split<T>.lo : ln2_split<T>.hi) * step), x);
+    else return ei::psub(x, ei::pmul(k, constant<P>((Low ? ln2_short_lo<T, Steps> : ln2_short_hi<T, Steps>)*step)));
+}
+template <int Steps, class P>
+DIFFUSE_ALWAYS_INLINE P remainder_of_ln2_steps(const P& x, const P& k) {
+    return minus_ln2_steps_part<Steps, true>(minus_ln2_steps_part<Steps, false>(x, k), k);
 }
 
 // The reduction x = k ln2 + r; returns k (integral, as a float) and r.
@@ -777,11 +784,19 @@ DIFFUSE_ALWAYS_INLINE P power_of_two_from_shifted(const P& shifted) {
     using PI = typename ei::unpacket_traits<P>::integer_packet;
     return ei::preinterpret<P>(ei::plogical_shift_left<23>(ei::preinterpret<PI>(shifted)));
 }
-// The reduction Sign x = k ln2 + r (Sign = 1 or -1) with k from that shifter: returns the sum
-// (k + Bias in its low bits) and r. Sign = -1 folds the negation into the constants and the
-// fused multiply-subtract that forms r, no instruction of its own.
+// The reduction x = k ln2 + r from that shifter: the sum (k + Bias in its low bits), r, and
+// r_hi, r before its last correction: k ln2_lo (below 2^-21.9 in magnitude for |k| <= 126),
+// or, for a product m (b + b_lo), m b_lo (below 2^-17.5; Cody and Waite's ln2_lo is too large).
+template <class P>
+struct shifted_reduction {
+    P shifted;
+    P r_hi;
+    P r;
+};
+// The reduction Sign x = k ln2 + r (Sign = 1 or -1). Sign = -1 folds the negation into the
+// constants and the fused multiply-subtract that forms r, no instruction of its own.
 template <int Bias, int Sign = 1, class P>
-DIFFUSE_ALWAYS_INLINE double_word<P> reduce_ln2_shifted(const P& x) {
+DIFFUSE_ALWAYS_INLINE shifted_reduction<P> reduce_ln2_shifted(const P& x) {
     static_assert(Sign == 1 || Sign == -1);
     const P shifter = constant<P>(exponent_shifter<Bias>);
     const P shifted = fma(x, constant<P>(static_cast<float>(Sign * log2e)), shifter);
@@ -789,16 +804,27 @@ DIFFUSE_ALWAYS_INLINE double_word<P> reduce_ln2_shifted(const P& x) {
         if constexpr (Sign == 1) return x;
         else return negate(x);
     }();
-    return {shifted, remainder_of_ln2_steps<1>(signed_x, ei::psub(shifted, shifter))};
+    const P k = ei::psub(shifted, shifter);
+    const P r_hi = minus_ln2_steps_part<1, false>(signed_x, k);
+    return {shifted, r_hi, minus_ln2_steps_part<1, true>(r_hi, k)};
 }
 // exp from the reduction x = k ln2 + r (shifted = k + the shifter of Bias 128): exp(r)/2 by the
 // degree-6 polynomial half_exp_short (6 fused multiply-adds; the degree-7 half_exp of the
 // float exponential before the 16-entry table gave 0.86 ULP here, this one 0.935 on the same
 // grid, tests/test_activations_accuracy.cpp) and 2^(k+1) from the shifted bits: no lookup, no
-// conversion.
+// conversion. Horner's first three steps (the terms of degree 3 and up) take r_hi: they need
+// not wait for r's last correction (4 cycles of a packet's latency of about 55, which the loop's
+// throughput follows on AVX2: sigmoid 0.92-0.93 -> 0.95-1.01x Eigen's, SiLU 1.02-1.05 ->
+// 1.05-1.08x, QuickGELU 1.02-1.05 -> 1.07-1.09x, bench_activations); r - r_hi reaches them only
+// times about r^3 c[4] (below 2^-30 of the result from k ln2_lo, 2^-26 from m b_lo).
 template <class P>
-DIFFUSE_ALWAYS_INLINE normal_scaled_exp<P> exp_normal_from(const P& shifted, const P& r) {
-    return {polynomial(r, half_exp_short), power_of_two_from_shifted(shifted)};
+DIFFUSE_ALWAYS_INLINE normal_scaled_exp<P> exp_normal_from(const shifted_reduction<P>& reduced) {
+    constexpr auto& c = half_exp_short;
+    constexpr std::size_t first_with_r = 3;
+    P sum = constant<P>(c.back());
+    for (std::size_t i = c.size() - 1; i-- > 0;)
+        sum = fma(sum, i >= first_with_r ? reduced.r_hi : reduced.r, constant<P>(c[i]));
+    return {sum, power_of_two_from_shifted(reduced.shifted)};
 }
 }  // namespace detail
 
@@ -806,14 +832,12 @@ DIFFUSE_ALWAYS_INLINE normal_scaled_exp<P> exp_normal_from(const P& shifted, con
 // (or is NaN, which propagates).
 template <class P>
 DIFFUSE_ALWAYS_INLINE normal_scaled_exp<P> exp_normal_range(const P& x) {
-    const auto [shifted, r] = detail::reduce_ln2_shifted<128>(x);
-    return detail::exp_normal_from(shifted, r);
+    return detail::exp_normal_from(detail::reduce_ln2_shifted<128>(x));
 }
 // exp(-x) the same way (the logistic family's exp(-w)), the negation folded into the reduction.
 template <class P>
 DIFFUSE_ALWAYS_INLINE normal_scaled_exp<P> exp_normal_range_of_negated(const P& x) {
-    const auto [shifted, r] = detail::reduce_ln2_shifted<128, -1>(x);
-    return detail::exp_normal_from(shifted, r);
+    return detail::exp_normal_from(detail::reduce_ln2_shifted<128, -1>(x));
 }
 // exp(m (b + b_lo)) the same way for |m b| <= normal_range_exp_bound, the product folded into
 // the reduction as in exp_scaled_of_product (Cody and Waite's short ln2_hi, k m b exact).
@@ -822,10 +846,11 @@ DIFFUSE_ALWAYS_INLINE normal_scaled_exp<P> exp_normal_range_of_product(const P& 
     const P shifter = constant<P>(detail::exponent_shifter<128>);
     const P shifted = fma(m, ei::pmul(b, constant<P>(static_cast<float>(detail::log2e))), shifter);
     const P k = ei::psub(shifted, shifter);
-    P r = fma(m, b, ei::pmul(k, constant<P>(-detail::ln2_short_hi<float, 1>)));
-    r = fma(k, constant<P>(-detail::ln2_short_lo<float, 1>), r);
-    if constexpr (sizeof...(b_lo) > 0) r = fma(m, b_lo..., r);
-    return detail::exp_normal_from(shifted, r);
+    P r_hi = fma(m, b, ei::pmul(k, constant<P>(-detail::ln2_short_hi<float, 1>)));
+    r_hi = fma(k, constant<P>(-detail::ln2_short_lo<float, 1>), r_hi);
+    if constexpr (sizeof...(b_lo) > 0)
+        return detail::exp_normal_from(detail::shifted_reduction<P>{shifted, r_hi, fma(m, b_lo..., r_hi)});
+    else return detail::exp_normal_from(detail::shifted_reduction<P>{shifted, r_hi, r_hi});
 }
 // exp(x + x_lo), faithful over the whole range (denormal results included).
 template <class P>
@@ -872,8 +897,8 @@ DIFFUSE_ALWAYS_INLINE P expm1_non_positive(const P& x) {
     // bits, without a rounding and a general scaling.
     const auto [scale, r] = [&xc] {
         if constexpr (normal_range_exp<P>) {
-            const auto [shifted, r_] = detail::reduce_ln2_shifted<127>(xc);
-            return double_word<P>{detail::power_of_two_from_shifted(shifted), r_};
+            const auto reduced = detail::reduce_ln2_shifted<127>(xc);
+            return double_word<P>{detail::power_of_two_from_shifted(reduced.shifted), reduced.r};
         } else {
             const auto [k, r_] = detail::reduce_ln2(xc);
             return double_word<P>{simd::ldexp(constant<P>(T(1)), k), r_};
