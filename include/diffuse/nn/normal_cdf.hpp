@@ -152,10 +152,11 @@ DIFFUSE_ALWAYS_INLINE normal_tail_parts<P> normal_tail(const P& x) {
 // exp(-(s + s_lo)/2) for float packets with s + s_lo = x^2 exactly (TwoProduct) and
 // |x| <= detail::normal_tail_rational_top (NaN lanes give a meaningless value; callers multiply
 // by a NaN there). Needs an integer packet and a hardware fma (for the exact s + 2k ln2_hi):
-// the GELU takes it on AVX2 (simd::normal_range_exp), the tests on every such build. s = rho - 2k ln2 with k = round(-s
-// log2e/2), found by adding 1.5 * 2^23 (the sum's low bits are k); s + 2k ln2_hi is exact (for k != 0, s >= 0.69: both
-// are multiples of 2^-24 and the sum is below ln2 in magnitude), then rho = that + 2k ln2_lo +
-// s_lo, rounded twice at rho's own size (2^-26 relative in the result each), and
+// the GELU takes it on AVX2 (simd::normal_range_exp), the tests on every such build.
+// s = rho - 2k ln2 with k = round(-s log2e/2), found by adding 1.5 * 2^23 (the sum's low bits
+// are k); s + 2k ln2_hi is exact (for k != 0, s >= 0.69: both are multiples of 2^-24 and the
+// sum is below ln2 in magnitude), then rho = that + 2k ln2_lo + s_lo, rounded twice at rho's
+// own size (2^-26 relative in the result each), and
 // exp(-s/2) = 2^k E(rho), E(rho) = exp(-rho/2) = 1 + rho R(rho). 2^k is applied by adding k to
 // E's exponent field, an integer add: E in [0.7, 1.42] and k in [-122, 0] keep the result
 // normal, so that is the exact product.
